@@ -1,0 +1,17 @@
+import { Context } from '@temporalio/activity';
+
+/**
+ * Runs `work` while heartbeating every few seconds, so that Temporal notices a
+ * dead worker after the heartbeat timeout instead of the whole start-to-close
+ * timeout, and so that a cancellation reaches the activity.
+ */
+export async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 2_000): Promise<T> {
+  const ctx = Context.current();
+  ctx.heartbeat();
+  const timer = setInterval(() => ctx.heartbeat(), everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}

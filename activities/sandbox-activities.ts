@@ -1,0 +1,150 @@
+/**
+ * Sandbox activities. `claimSandbox` runs on the shared sandbox queue and
+ * answers with the claiming worker's own queue; `execTool` and
+ * `releaseSandbox` then run on that queue, where the container lives.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Db } from '../db/client.js';
+import { getMessage, writeSessionRecords, type SessionRef } from '../db/session-records.js';
+import type { Metrics } from '../observability/metrics.js';
+import { SandboxGoneError, SandboxToolError, type DockerSandboxHost } from '../sandbox/docker-host.js';
+import type { ValidToolCall } from '../sandbox/tools.js';
+import { EVENT_TYPES } from './event-types.js';
+import { withHeartbeat } from './heartbeat.js';
+import type { ExecToolInput, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
+
+export interface SandboxActivityDeps {
+  readonly db: Db;
+  readonly host: DockerSandboxHost;
+  /** This worker's own sandbox queue, handed to the workflow at claim. */
+  readonly hostQueue: string;
+  readonly metrics?: Pick<Metrics, 'containerStart' | 'failedTasks'> | undefined;
+}
+
+/** The failure type the workflow reacts to by claiming a new sandbox. */
+export const SANDBOX_GONE = 'SandboxGone';
+
+/** Shown to the model in events and SSE: the first part of long output. */
+const PREVIEW_CHARS = 2_000;
+
+async function runTool(host: DockerSandboxHost, containerId: string, call: ValidToolCall, key: string): Promise<ToolResultPayload> {
+  switch (call.name) {
+    case 'shell': {
+      const r = await host.exec(containerId, { key, command: call.args.command, timeoutSeconds: call.args.timeout_seconds });
+      return {
+        ok: !r.timedOut && r.exitCode === 0,
+        exit_code: r.exitCode,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        truncated: r.truncated,
+        ...(r.timedOut
+          ? { timed_out: true, error: `killed after ${call.args.timeout_seconds} s with all its child processes` }
+          : {}),
+      };
+    }
+    case 'write_file': {
+      const { bytes } = await host.writeFile(containerId, call.args.path, call.args.content);
+      return { ok: true, path: call.args.path, bytes };
+    }
+    case 'read_file': {
+      const r = await host.readFile(containerId, call.args.path);
+      return { ok: true, path: call.args.path, content: r.content, bytes: r.bytes, truncated: r.truncated };
+    }
+    case 'list_files': {
+      const r = await host.listFiles(containerId, call.args.path);
+      return { ok: true, path: call.args.path, entries: r.entries, truncated: r.truncated };
+    }
+  }
+}
+
+function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
+  return {
+    ok: result.ok,
+    ...(typeof result.exit_code === 'number' || result.exit_code === null ? { exitCode: result.exit_code as number | null } : {}),
+    ...(result.timed_out === true ? { timedOut: true } : {}),
+    outputBytes: content.length,
+  };
+}
+
+export function createSandboxActivities({ db, host, hostQueue, metrics }: SandboxActivityDeps) {
+  /** Claims (or finds again) the session's sandbox on this worker's Docker host. */
+  async function claimSandbox(input: { session: SessionRef }): Promise<SandboxLease & { created: boolean; replacedStopped: boolean }> {
+    const started = performance.now();
+    const claimed = await host.claim({ tenantId: input.session.tenantId, sessionId: input.session.sessionId });
+    if (claimed.created) metrics?.containerStart.observe((performance.now() - started) / 1000);
+    await writeSessionRecords(db, input.session, {
+      events: [
+        {
+          key: `sandbox-claimed:${claimed.containerId}`,
+          type: EVENT_TYPES.sandboxClaimed,
+          data: { containerId: claimed.containerId, hostId: host.hostId, created: claimed.created, replacedStopped: claimed.replacedStopped },
+        },
+      ],
+    });
+    return { ...claimed, hostId: host.hostId, taskQueue: hostQueue };
+  }
+
+  /** Runs one tool call once (per idempotency key) and stores its result at `messageSeq`. */
+  async function execTool(input: ExecToolInput): Promise<ToolOutcome> {
+    const { session, messageSeq, call } = input;
+    const stored = await getMessage(db, session, messageSeq);
+    if (stored) {
+      const content = stored.content ?? '{}';
+      return outcomeOf(JSON.parse(content) as ToolResultPayload, content);
+    }
+    await writeSessionRecords(db, session, {
+      events: [
+        {
+          key: `tool-started:${messageSeq}`,
+          type: EVENT_TYPES.toolStarted,
+          data: { seq: messageSeq, toolCallId: input.toolCallId, name: call.name, arguments: call.args, hostId: host.hostId },
+        },
+      ],
+    });
+    let result: ToolResultPayload;
+    try {
+      result = await withHeartbeat(() => runTool(host, input.lease.containerId, call, input.idempotencyKey));
+    } catch (err) {
+      if (err instanceof SandboxToolError) {
+        result = { ok: false, error: err.message };
+      } else if (err instanceof SandboxGoneError) {
+        metrics?.failedTasks.inc({ kind: 'sandbox' });
+        throw ApplicationFailure.create({ type: SANDBOX_GONE, message: err.message, nonRetryable: true });
+      } else {
+        metrics?.failedTasks.inc({ kind: 'sandbox' });
+        throw err;
+      }
+    }
+    Context.current().heartbeat();
+    const content = JSON.stringify(result);
+    const preview = content.length > PREVIEW_CHARS ? `${content.slice(0, PREVIEW_CHARS)}…` : content;
+    await writeSessionRecords(db, session, {
+      messages: [{ seq: messageSeq, role: 'tool', content, toolCallId: input.toolCallId }],
+      events: [
+        {
+          key: `tool-result:${messageSeq}`,
+          type: EVENT_TYPES.toolResult,
+          data: {
+            seq: messageSeq,
+            toolCallId: input.toolCallId,
+            name: call.name,
+            ran: true,
+            ok: result.ok,
+            exitCode: result.exit_code ?? null,
+            timedOut: result.timed_out === true,
+            truncated: result.truncated === true,
+            output: preview,
+          },
+        },
+      ],
+    });
+    return outcomeOf(result, content);
+  }
+
+  /** Destroys the session's container and workspace. Idempotent; never fails for a container already gone. */
+  async function releaseSandbox(input: { session: SessionRef }): Promise<{ removed: number }> {
+    return host.release(input.session.sessionId);
+  }
+
+  return { claimSandbox, execTool, releaseSandbox };
+}

@@ -1,0 +1,242 @@
+/**
+ * Activities on the sessions queue: the model step and every write of the
+ * session's records. All are idempotent: a retry after a crash returns what
+ * the first attempt stored instead of doing the work again.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Db } from '../db/client.js';
+import {
+  createSessionRow,
+  getEventByKey,
+  getMessage,
+  loadTranscript,
+  writeSessionRecords,
+  type NewEvent,
+  type SessionPatch,
+  type SessionRef,
+} from '../db/session-records.js';
+import type { StoredToolCall } from '../db/schema.js';
+import { LlmError } from '../router/errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ModelRouter } from '../router/router.js';
+import type { ChatMessage } from '../router/types.js';
+import { toolDefinitions } from '../sandbox/tools.js';
+import { EVENT_TYPES } from './event-types.js';
+import { withHeartbeat } from './heartbeat.js';
+import type {
+  FinishSessionInput,
+  LlmStepInput,
+  LlmStepResult,
+  RecordToolResultInput,
+  StartSessionInput,
+  UserMessageInput,
+} from './types.js';
+
+export interface SessionActivityDeps {
+  readonly db: Db;
+  readonly router: ModelRouter;
+  readonly metrics?: Pick<Metrics, 'llmLatency' | 'failedTasks'> | undefined;
+}
+
+/** How the stored transcript is sent to a model. */
+function toChatMessages(rows: Awaited<ReturnType<typeof loadTranscript>>): ChatMessage[] {
+  return rows.map((row): ChatMessage => {
+    switch (row.role) {
+      case 'assistant': {
+        const calls = (row.tool_calls ?? []) as StoredToolCall[];
+        return calls.length > 0
+          ? {
+              role: 'assistant',
+              content: row.content,
+              tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+            }
+          : { role: 'assistant', content: row.content ?? '' };
+      }
+      case 'tool':
+        return { role: 'tool', content: row.content ?? '', tool_call_id: row.tool_call_id ?? '' };
+      default:
+        return { role: row.role, content: row.content ?? '' };
+    }
+  });
+}
+
+/** Router errors become Temporal failures that say whether a retry can help. */
+function toFailure(err: unknown): unknown {
+  if (!(err instanceof LlmError)) return err;
+  return ApplicationFailure.create({
+    type: `LlmError.${err.errorClass}`,
+    message: err.message,
+    nonRetryable: !err.retryable,
+    details: [{ errorClass: err.errorClass, provider: err.details.provider ?? null, status: err.details.status ?? null }],
+    ...(err.details.retryAfterMs !== undefined ? { nextRetryDelay: err.details.retryAfterMs } : {}),
+  });
+}
+
+export function createSessionActivities({ db, router, metrics }: SessionActivityDeps) {
+  /** Creates the session row (unless the API did), the system and first user messages, and `session.started`. */
+  async function startSession(input: StartSessionInput): Promise<{ nextMessageSeq: number }> {
+    await createSessionRow(db, {
+      id: input.session.sessionId,
+      tenantId: input.session.tenantId,
+      agent: input.agent,
+      requester: input.requester,
+      policyName: input.policyName,
+      policyHash: input.policyHash,
+      model: input.model,
+      metadata: input.metadata,
+      createdAt: input.session.createdAt,
+    });
+    await writeSessionRecords(db, input.session, {
+      messages: [
+        { seq: 0, role: 'system', content: input.systemPrompt },
+        { seq: 1, role: 'user', content: input.userMessage },
+      ],
+      events: [
+        {
+          key: 'session.started',
+          type: EVENT_TYPES.sessionStarted,
+          data: {
+            agent: input.agent,
+            requester: input.requester,
+            policy: input.policyName,
+            policyHash: input.policyHash,
+            model: input.model,
+          },
+        },
+        {
+          key: 'message:1',
+          type: EVENT_TYPES.userMessage,
+          data: { seq: 1, content: input.userMessage, from: input.requester },
+        },
+      ],
+      patch: { status: 'running' },
+    });
+    return { nextMessageSeq: 2 };
+  }
+
+  /** Asks the model for the next step, from the transcript in Postgres; stores the answer at `messageSeq`. */
+  async function llmStep(input: LlmStepInput): Promise<LlmStepResult> {
+    const { session, messageSeq } = input;
+    const eventKey = `llm:${messageSeq}`;
+    const stored = await getMessage(db, session, messageSeq);
+    if (stored) {
+      // A previous attempt got the answer and stored it before the worker died.
+      const event = await getEventByKey(db, session, eventKey);
+      const data = (event?.data ?? {}) as Partial<LlmStepResult>;
+      return {
+        content: stored.content,
+        toolCalls: ((stored.tool_calls ?? []) as StoredToolCall[]).map((c) => ({ ...c })),
+        model: data.model ?? 'unknown',
+        provider: data.provider ?? 'unknown',
+        inputTokens: data.inputTokens ?? 0,
+        outputTokens: data.outputTokens ?? 0,
+        costUsd: data.costUsd ?? 0,
+      };
+    }
+    const transcript = await loadTranscript(db, session, messageSeq);
+    const ctx = Context.current();
+    let answer;
+    try {
+      answer = await withHeartbeat(() =>
+        router.complete({
+          tenantId: session.tenantId,
+          sessionId: session.sessionId,
+          model: input.model,
+          requestType: input.requestType,
+          messages: toChatMessages(transcript),
+          tools: toolDefinitions(input.tools),
+          metadata: input.metadata,
+          signal: ctx.cancellationSignal,
+        }),
+      );
+    } catch (err) {
+      metrics?.failedTasks.inc({ kind: 'llm' });
+      throw toFailure(err);
+    }
+    metrics?.llmLatency.observe({ provider: answer.provider, model: answer.model }, answer.latencyMs / 1000);
+    const toolCalls = answer.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments }));
+    const result: LlmStepResult = {
+      content: answer.content,
+      toolCalls,
+      model: answer.model,
+      provider: answer.provider,
+      inputTokens: answer.usage.inputTokens,
+      outputTokens: answer.usage.outputTokens,
+      costUsd: answer.costUsd,
+    };
+    await writeSessionRecords(db, session, {
+      messages: [{ seq: messageSeq, role: 'assistant', content: answer.content, toolCalls }],
+      events: [
+        {
+          key: eventKey,
+          type: EVENT_TYPES.llmResponse,
+          data: { ...result, seq: messageSeq, step: input.step, latencyMs: Math.round(answer.latencyMs) },
+        },
+      ],
+      patch: { step: input.step },
+    });
+    return result;
+  }
+
+  /** Appends user messages that arrived by signal. */
+  async function appendUserMessages(input: { session: SessionRef; messages: readonly UserMessageInput[] }): Promise<void> {
+    await writeSessionRecords(db, input.session, {
+      messages: input.messages.map((m) => ({ seq: m.seq, role: 'user' as const, content: m.content })),
+      events: input.messages.map((m) => ({
+        key: m.eventKey,
+        type: EVENT_TYPES.userMessage,
+        data: { seq: m.seq, content: m.content, from: m.from },
+      })),
+    });
+  }
+
+  /** Writes events the workflow decided (policy decisions, gates, votes) and an optional patch of the session row. */
+  async function recordEvents(input: { session: SessionRef; events: readonly NewEvent[]; patch?: SessionPatch }): Promise<void> {
+    await writeSessionRecords(db, input.session, { events: input.events, ...(input.patch ? { patch: input.patch } : {}) });
+  }
+
+  /** Stores the result of a tool call that did not run (denied, invalid, rejected) as the model will see it. */
+  async function recordToolResult(input: RecordToolResultInput): Promise<void> {
+    await writeSessionRecords(db, input.session, {
+      messages: [
+        { seq: input.messageSeq, role: 'tool', content: JSON.stringify(input.result), toolCallId: input.toolCallId },
+      ],
+      events: [
+        {
+          key: `tool-result:${input.messageSeq}`,
+          type: EVENT_TYPES.toolResult,
+          data: { seq: input.messageSeq, toolCallId: input.toolCallId, name: input.name, ran: false, ...input.result },
+        },
+      ],
+    });
+  }
+
+  /** The session's last write: its status, answer, usage and `session.ended`. */
+  async function finishSession(input: FinishSessionInput): Promise<void> {
+    await writeSessionRecords(db, input.session, {
+      events: [
+        {
+          key: 'session.ended',
+          type: EVENT_TYPES.sessionEnded,
+          data: {
+            status: input.status,
+            finalAnswer: input.finalAnswer,
+            error: input.error,
+            usage: input.usage,
+            steps: input.step,
+          },
+        },
+      ],
+      patch: {
+        status: input.status,
+        finalAnswer: input.finalAnswer,
+        error: input.error,
+        usage: input.usage,
+        step: input.step,
+        ended: true,
+      },
+    });
+  }
+
+  return { startSession, llmStep, appendUserMessages, recordEvents, recordToolResult, finishSession };
+}

@@ -1,0 +1,107 @@
+/**
+ * Inputs and outputs of activities: references and small summaries, never the
+ * growing transcript, so that a session's history grows linearly with its steps.
+ * Workflow code imports this file as types only.
+ */
+import type { SessionPatch, SessionRef, NewEvent } from '../db/session-records.js';
+import type { SessionStatus, SessionUsage } from '../db/schema.js';
+import type { ToolName } from '../policies/schema.js';
+import type { ValidToolCall } from '../sandbox/tools.js';
+
+export type { SessionRef, NewEvent, SessionPatch, SessionStatus, SessionUsage };
+
+export interface StartSessionInput {
+  readonly session: SessionRef;
+  readonly agent: string;
+  readonly requester: string;
+  readonly policyName: string;
+  readonly policyHash: string;
+  readonly model: string | null;
+  readonly metadata: Record<string, string>;
+  readonly systemPrompt: string;
+  readonly userMessage: string;
+}
+
+export interface LlmStepInput {
+  readonly session: SessionRef;
+  /** The assistant message this step writes; the transcript before it is the prompt. */
+  readonly messageSeq: number;
+  readonly step: number;
+  readonly model?: string | undefined;
+  readonly requestType?: string | undefined;
+  readonly tools: readonly ToolName[];
+  readonly metadata: Record<string, string>;
+}
+
+export interface ModelToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** Raw, as the model sent it: the workflow parses and may refuse it. */
+  readonly arguments: string;
+}
+
+export interface LlmStepResult {
+  readonly content: string | null;
+  readonly toolCalls: readonly ModelToolCall[];
+  readonly model: string;
+  readonly provider: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costUsd: number;
+}
+
+export interface UserMessageInput {
+  readonly seq: number;
+  readonly content: string;
+  readonly from: string;
+  readonly eventKey: string;
+}
+
+/** A tool's answer as the model sees it (JSON in the tool message). */
+export interface ToolResultPayload {
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly [field: string]: unknown;
+}
+
+export interface RecordToolResultInput {
+  readonly session: SessionRef;
+  readonly messageSeq: number;
+  readonly toolCallId: string;
+  readonly name: string;
+  readonly result: ToolResultPayload;
+}
+
+/** The sandbox a session holds: its container and the queue of the worker that owns it. */
+export interface SandboxLease {
+  readonly containerId: string;
+  readonly hostId: string;
+  readonly taskQueue: string;
+}
+
+export interface ExecToolInput {
+  readonly session: SessionRef;
+  readonly lease: SandboxLease;
+  readonly messageSeq: number;
+  readonly toolCallId: string;
+  readonly call: ValidToolCall;
+  /** The same key on a retry: the tool's side effect happens once. */
+  readonly idempotencyKey: string;
+}
+
+/** What the workflow learns of a tool run (the output itself is in Postgres). */
+export interface ToolOutcome {
+  readonly ok: boolean;
+  readonly exitCode?: number | null;
+  readonly timedOut?: boolean;
+  readonly outputBytes: number;
+}
+
+export interface FinishSessionInput {
+  readonly session: SessionRef;
+  readonly status: SessionStatus;
+  readonly finalAnswer: string | null;
+  readonly error: string | null;
+  readonly usage: SessionUsage;
+  readonly step: number;
+}

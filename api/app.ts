@@ -1,0 +1,82 @@
+/**
+ * The HTTP API (Hono): one error path, request metrics by route template,
+ * tenant authentication on /v1, health and metrics endpoints outside it.
+ */
+import { sql } from 'kysely';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Client } from '@temporalio/client';
+import type { Env } from '../config/index.js';
+import type { Db } from '../db/client.js';
+import { authenticate } from '../db/tenants.js';
+import type { ReadinessChecker } from '../observability/health.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { PolicyStore } from '../policies/load.js';
+import type { SessionTuning } from '../workflows/definitions.js';
+import { tenantAuth } from './auth.js';
+import { ApiError, errorBody, onApiError } from './errors.js';
+import type { EventNotifier } from './event-notifier.js';
+import { sessionRoutes } from './routes/sessions.js';
+
+export interface ApiDeps {
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES'>;
+  readonly db: Db;
+  readonly temporal: Client;
+  readonly policies: PolicyStore;
+  readonly notifier: EventNotifier;
+  readonly metrics: Metrics;
+  readonly readiness: ReadinessChecker;
+  readonly logger: Logger;
+  readonly tuning?: SessionTuning | undefined;
+  /** True while the process drains: /readyz answers 503 so that load balancers stop sending. */
+  readonly draining?: () => boolean;
+}
+
+export function createApp(deps: ApiDeps): Hono {
+  const app = new Hono();
+  const { metrics, logger } = deps;
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    // The matched route template, never the raw path: label values stay bounded.
+    const route = c.req.routePath === '/*' || !c.req.routePath ? 'unmatched' : c.req.routePath;
+    metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    metrics.httpLatency.observe({ route }, (performance.now() - started) / 1000);
+  });
+
+  app.onError(onApiError((err, c) => logger.error('request failed', { err, method: c.req.method, path: c.req.path })));
+  app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/readyz', async (c) => {
+    const report = await deps.readiness.check();
+    const draining = deps.draining?.() ?? false;
+    const ready = report.ready && !draining;
+    return c.json({ ...report, ready, draining }, ready ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: deps.config.API_BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new ApiError(413, 'body_too_large', `request bodies are limited to ${deps.config.API_BODY_LIMIT_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use('/v1/*', tenantAuth({ authenticate: (tenantId, key) => authenticate(deps.db, tenantId, key) }));
+  app.route('/v1/sessions', sessionRoutes(deps));
+  return app;
+}
+
+/** The readiness checks of the API process. */
+export function apiReadinessChecks(deps: { db: Db; temporal: Client; dockerPing?: () => Promise<unknown> }) {
+  return {
+    temporal: () => deps.temporal.workflowService.getSystemInfo({}),
+    postgres: () => sql`select 1`.execute(deps.db),
+    ...(deps.dockerPing ? { docker: deps.dockerPing } : {}),
+  };
+}

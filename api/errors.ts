@@ -1,0 +1,53 @@
+/**
+ * The API's one error path: every failure becomes
+ * `{ "error": { "code", "message", "fields"? } }` with a fitting status.
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+
+export interface FieldProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** An error meant for the caller: status, machine-readable code, message. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly fields?: readonly FieldProblem[],
+  ) {
+    super(message);
+  }
+}
+
+/** A 400 listing each invalid field by its path (`limits.maxSteps`, `metadata.team`). */
+export function validationError(where: 'body' | 'query' | 'params' | 'header', error: z.ZodError): ApiError {
+  const fields = error.issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  return new ApiError(400, 'validation_failed', `invalid ${where}: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, fields);
+}
+
+export function errorBody(code: string, message: string, fields?: readonly FieldProblem[]) {
+  return { error: { code, message, ...(fields && fields.length > 0 ? { fields } : {}) } };
+}
+
+/** Hono's onError: known errors keep their status; anything else is a 500 that names no internals. */
+export function onApiError(logError: (err: unknown, c: Context) => void) {
+  return (err: Error, c: Context) => {
+    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.fields), err.status);
+    if (err instanceof HTTPException) {
+      const status = err.status as ContentfulStatusCode;
+      const code = status === 413 ? 'body_too_large' : status === 401 ? 'unauthorized' : 'http_error';
+      return c.json(errorBody(code, err.message || 'request refused'), status);
+    }
+    logError(err, c);
+    return c.json(errorBody('internal', 'internal error; see the server log'), 500);
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * `npm run api`: the HTTP API on API_HOST:API_PORT. Migrates the database,
+ * loads every policy (a bad one stops startup naming the file and line), and
+ * drains on SIGINT/SIGTERM: /readyz turns 503, in-flight requests finish.
+ */
+import Docker from 'dockerode';
+import { loadConfigOrExit, requireDatabaseUrl } from '../config/index.js';
+import { createDb } from '../db/client.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { ReadinessChecker } from '../observability/health.js';
+import { closeServer, listen } from '../observability/health-server.js';
+import { createLogger } from '../observability/logger.js';
+import { createMetrics } from '../observability/metrics.js';
+import { PolicyStore } from '../policies/load.js';
+import { createTemporalClient } from '../temporal/client.js';
+import { ensureSearchAttributes } from '../temporal/search-attributes.js';
+import { apiReadinessChecks, createApp } from './app.js';
+import { EventNotifier } from './event-notifier.js';
+
+const config = loadConfigOrExit();
+const logger = createLogger({ level: config.LOG_LEVEL, bindings: { service: 'api' } });
+
+async function main(): Promise<void> {
+  const policies = new PolicyStore(config.POLICIES_DIR);
+  if (!policies.get(config.DEFAULT_POLICY)) {
+    throw new Error(`DEFAULT_POLICY: no policy "${config.DEFAULT_POLICY}" in ${config.POLICIES_DIR}`);
+  }
+  const databaseUrl = requireDatabaseUrl(config);
+  const db = createDb({ url: databaseUrl, poolMax: config.DATABASE_POOL_MAX, applicationName: 'kortix-api' });
+  await migrateToLatest(db);
+  const temporal = await createTemporalClient(config);
+  await ensureSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
+  const notifier = new EventNotifier(databaseUrl);
+  await notifier.start();
+  const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
+  const metrics = createMetrics({ service: 'api' });
+  const readiness = new ReadinessChecker(apiReadinessChecks({ db, temporal, dockerPing: () => docker.ping() }));
+  let draining = false;
+  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, draining: () => draining });
+  const { server, port } = await listen(app, config.API_HOST, config.API_PORT);
+  logger.info('api listening', { url: `http://${config.API_HOST}:${port}`, policies: policies.names() });
+
+  const stop = async (signal: string) => {
+    if (draining) return;
+    draining = true;
+    logger.info('draining', { signal });
+    await notifier.close();
+    await closeServer(server);
+    await temporal.connection.close();
+    await db.destroy();
+    logger.info('api stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  logger.error('api failed to start', { err });
+  process.exit(1);
+});

@@ -1,0 +1,363 @@
+/**
+ * `/v1/sessions`: start, list, read, message, approve, cancel, stream events
+ * and read the Temporal history of agent sessions. Every read and signal is
+ * scoped to the caller's tenant: another tenant's session is a 404.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import { TERMINAL_EVENT } from '../../activities/event-types.js';
+import type { Env } from '../../config/index.js';
+import type { Db } from '../../db/client.js';
+import { createSessionRow, readEvents } from '../../db/session-records.js';
+import type { SessionStatus } from '../../db/schema.js';
+import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
+import { applyOverrides, snapshotPolicy, type PolicyStore } from '../../policies/load.js';
+import { taskQueues } from '../../temporal/names.js';
+import {
+  AGENT_KEY,
+  STATUS_KEY,
+  TENANT_KEY,
+  approveUpdate,
+  cancelSignal,
+  stateQuery,
+  userMessageSignal,
+  type AgentSessionInput,
+  type SessionStateView,
+  type SessionTuning,
+} from '../../workflows/definitions.js';
+import type { agentSession } from '../../workflows/agent-session.js';
+import { ApiError } from '../errors.js';
+import type { EventNotifier } from '../event-notifier.js';
+import { parseBody, parseParams, parseQuery } from '../validation.js';
+
+export const DEFAULT_SYSTEM_PROMPT =
+  'You are Kortix, an agent working in a sandboxed Linux workspace at /workspace. Use the tools to act; ' +
+  'some calls need human approval and may be denied, which you will see as the tool result. Answer concisely when done.';
+
+const TERMINAL: ReadonlySet<SessionStatus> = new Set(['completed', 'failed', 'cancelled', 'max_steps', 'max_cost']);
+
+const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, _ and -');
+
+export const createSessionSchema = z
+  .object({
+    message: z.string().min(1).max(100_000),
+    agent: slug.default('default'),
+    policy: slug.optional(),
+    model: z.string().min(1).max(100).optional(),
+    requestType: slug.optional(),
+    systemPrompt: z.string().min(1).max(20_000).optional(),
+    metadata: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'keys of letters, digits, _ . -'), z.string().max(512))
+      .refine((m) => Object.keys(m).length <= 32, 'at most 32 keys')
+      .default({}),
+    idleTimeoutSeconds: z.number().int().min(0).max(86_400).default(0),
+    limits: z
+      .object({
+        maxSteps: z.number().int().min(1).max(10_000).optional(),
+        maxCostUsd: z.number().nonnegative().max(10_000).optional(),
+        approvalTimeoutSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const sessionIdParams = z.object({ id: z.string().regex(/^ses_[a-z0-9-]{8,64}$/, 'a session id (ses_...)') });
+
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+  status: z.enum(['running', 'waiting_approval', 'completed', 'failed', 'cancelled', 'max_steps', 'max_cost']).optional(),
+});
+
+const messageSchema = z.object({ content: z.string().min(1).max(100_000), id: z.string().min(1).max(100).optional() }).strict();
+const approvalSchema = z
+  .object({ gateId: z.string().min(1).max(100), decision: z.enum(['approve', 'reject']), comment: z.string().max(2_000).optional() })
+  .strict();
+const cancelSchema = z.object({ reason: z.string().max(2_000).optional() }).strict();
+
+export interface SessionRoutesDeps {
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY'>;
+  readonly db: Db;
+  readonly temporal: Client;
+  readonly policies: PolicyStore;
+  readonly notifier: EventNotifier;
+  /** Workflow knobs for every new session (tests shorten them). */
+  readonly tuning?: SessionTuning | undefined;
+}
+
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (!createdAt || !id || Number.isNaN(Date.parse(createdAt))) {
+    throw new ApiError(400, 'validation_failed', 'invalid cursor', [{ path: 'query.cursor', message: 'not a cursor from a previous page' }]);
+  }
+  return { createdAt, id };
+}
+
+function mapUpdateFailure(err: unknown): never {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+    const statusByCode: Record<string, 403 | 404 | 409 | 400> = {
+      gate_not_found: 404,
+      gate_closed: 409,
+      requester_cannot_approve: 403,
+      approver_required: 400,
+    };
+    const code = err.cause.type ?? 'approval_refused';
+    throw new ApiError(statusByCode[code] ?? 409, code, err.cause.message);
+  }
+  if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended; its gates are closed');
+  throw err;
+}
+
+export function sessionRoutes(deps: SessionRoutesDeps): Hono {
+  const { db, temporal, config } = deps;
+  const queues = taskQueues(config.TASK_QUEUE_PREFIX);
+  const app = new Hono();
+
+  const links = (id: string) => ({
+    self: `/v1/sessions/${id}`,
+    events: `/v1/sessions/${id}/events`,
+    history: `/v1/sessions/${id}/history`,
+    approvals: `/v1/sessions/${id}/approvals`,
+    temporalUi: `${config.TEMPORAL_UI_URL.replace(/\/$/, '')}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${id}`,
+  });
+
+  async function ownedSession(tenantId: string, id: string) {
+    const row = await getSessionRow(db, tenantId, id);
+    if (!row) throw new ApiError(404, 'session_not_found', `no session ${id}`);
+    return row;
+  }
+
+  function present(row: NonNullable<Awaited<ReturnType<typeof getSessionRow>>>, live?: SessionStateView | null) {
+    return {
+      id: row.id,
+      tenantId: row.tenant_id,
+      agent: row.agent,
+      requester: row.requester,
+      status: live?.status ?? row.status,
+      policy: { name: row.policy_name, hash: row.policy_hash },
+      model: row.model,
+      metadata: row.metadata,
+      step: live?.step ?? row.step,
+      usage: live?.usage ?? row.usage,
+      finalAnswer: row.final_answer,
+      error: row.error,
+      pendingApprovals: live?.pendingApprovals ?? [],
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+      endedAt: row.ended_at?.toISOString() ?? null,
+      links: links(row.id),
+    };
+  }
+
+  app.post('/', async (c) => {
+    const principal = c.get('principal');
+    const body = await parseBody(c, createSessionSchema);
+    const policyName = body.policy ?? config.DEFAULT_POLICY;
+    const base = deps.policies.get(policyName);
+    if (!base) {
+      throw new ApiError(400, 'unknown_policy', `no policy "${policyName}"; known: ${deps.policies.names().join(', ')}`, [
+        { path: 'body.policy', message: 'unknown policy' },
+      ]);
+    }
+    const snapshot = snapshotPolicy(
+      applyOverrides(base, {
+        maxSteps: body.limits?.maxSteps,
+        maxCostUsd: body.limits?.maxCostUsd,
+        approvalTimeoutMs: body.limits?.approvalTimeoutSeconds !== undefined ? body.limits.approvalTimeoutSeconds * 1000 : undefined,
+      }),
+    );
+    const id = `ses_${randomUUID()}`;
+    const createdAt = new Date().toISOString();
+    const session = { tenantId: principal.tenantId, sessionId: id, createdAt };
+    await createSessionRow(db, {
+      id,
+      tenantId: principal.tenantId,
+      agent: body.agent,
+      requester: principal.principal,
+      policyName: snapshot.name,
+      policyHash: snapshot.hash,
+      model: body.model ?? null,
+      metadata: body.metadata,
+      createdAt,
+    });
+    const input: AgentSessionInput = {
+      session,
+      agent: body.agent,
+      requester: principal.principal,
+      policy: snapshot,
+      model: body.model,
+      requestType: body.requestType,
+      metadata: body.metadata,
+      systemPrompt: body.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+      message: body.message,
+      idleTimeoutMs: body.idleTimeoutSeconds * 1000,
+      sandboxQueue: queues.sandbox,
+      tuning: deps.tuning,
+    };
+    try {
+      await temporal.workflow.start<typeof agentSession>('agentSession', {
+        taskQueue: queues.sessions,
+        workflowId: id,
+        args: [input],
+        workflowIdConflictPolicy: 'FAIL',
+        typedSearchAttributes: [
+          { key: TENANT_KEY, value: principal.tenantId },
+          { key: AGENT_KEY, value: body.agent },
+          { key: STATUS_KEY, value: 'running' },
+        ],
+      });
+    } catch (err) {
+      await db
+        .updateTable('sessions')
+        .set({ status: 'failed', error: `could not start: ${(err as Error).message}`, ended_at: new Date() })
+        .where('id', '=', id)
+        .execute();
+      throw new ApiError(503, 'temporal_unavailable', `the session could not be started: ${(err as Error).message}`);
+    }
+    const row = await ownedSession(principal.tenantId, id);
+    return c.json(present(row), 201, { location: `/v1/sessions/${id}` });
+  });
+
+  app.get('/', async (c) => {
+    const { tenantId } = c.get('principal');
+    const q = parseQuery(c, listQuery);
+    const rows = await listSessionRows(db, tenantId, {
+      limit: q.limit + 1,
+      cursor: q.cursor ? decodeCursor(q.cursor) : undefined,
+      status: q.status,
+    });
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return c.json({
+      data: page.map((row) => present(row)),
+      nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.id) : null,
+    });
+  });
+
+  app.get('/:id', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    const row = await ownedSession(tenantId, id);
+    let live: SessionStateView | null = null;
+    if (!TERMINAL.has(row.status)) {
+      live = await temporal
+        .withDeadline(Date.now() + 5_000, () => temporal.workflow.getHandle(id).query(stateQuery))
+        .catch(() => null);
+    }
+    return c.json(present(row, live));
+  });
+
+  app.post('/:id/messages', async (c) => {
+    const principal = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    const body = await parseBody(c, messageSchema);
+    const row = await ownedSession(principal.tenantId, id);
+    if (TERMINAL.has(row.status)) throw new ApiError(409, 'session_closed', `the session is ${row.status}`);
+    await temporal.workflow
+      .getHandle(id)
+      .signal(userMessageSignal, { content: body.content, from: principal.principal, id: body.id })
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended');
+        throw err;
+      });
+    return c.json({ accepted: true }, 202);
+  });
+
+  app.post('/:id/approvals', async (c) => {
+    const principal = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    const body = await parseBody(c, approvalSchema);
+    await ownedSession(principal.tenantId, id);
+    const vote = {
+      gateId: body.gateId,
+      approver: principal.principal,
+      roles: principal.roles,
+      decision: body.decision,
+      channel: 'api' as const,
+      comment: body.comment,
+    };
+    const result = await temporal
+      .withAbortSignal(AbortSignal.timeout(20_000), () => temporal.workflow.getHandle(id).executeUpdate(approveUpdate, { args: [vote] }))
+      .catch(mapUpdateFailure);
+    return c.json(result);
+  });
+
+  app.post('/:id/cancel', async (c) => {
+    const principal = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    const body = await parseBody(c, cancelSchema);
+    const row = await ownedSession(principal.tenantId, id);
+    if (TERMINAL.has(row.status)) throw new ApiError(409, 'session_closed', `the session is already ${row.status}`);
+    await temporal.workflow
+      .getHandle(id)
+      .signal(cancelSignal, { by: principal.principal, reason: body.reason })
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended');
+        throw err;
+      });
+    return c.json({ accepted: true }, 202);
+  });
+
+  app.get('/:id/history', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    await ownedSession(tenantId, id);
+    const runId = c.req.query('runId');
+    const history = await temporal.workflow.getHandle(id, runId).fetchHistory();
+    return c.body(historyToJSON(history), 200, { 'content-type': 'application/json' });
+  });
+
+  app.get('/:id/events', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    await ownedSession(tenantId, id);
+    const from = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
+    if (!/^\d{1,9}$/.test(from)) {
+      throw new ApiError(400, 'validation_failed', 'Last-Event-ID must be an event id', [{ path: 'header.last-event-id', message: 'a number' }]);
+    }
+    let last = Number(from);
+    return streamSSE(c, async (stream) => {
+      const subscription = deps.notifier.subscribe(id);
+      stream.onAbort(() => subscription.close());
+      let ended = false;
+      try {
+        while (!stream.aborted) {
+          const rows = await readEvents(db, tenantId, id, last);
+          for (const row of rows) {
+            await stream.writeSSE({
+              id: String(row.seq),
+              event: row.type,
+              data: JSON.stringify({ seq: row.seq, type: row.type, at: row.created_at.toISOString(), data: row.data }),
+            });
+            last = row.seq;
+            if (row.type === TERMINAL_EVENT) return;
+          }
+          if (rows.length > 0) continue;
+          // Ended with nothing left to send (a client resuming after the last event).
+          if (ended) return;
+          const current = await getSessionRow(db, tenantId, id);
+          if (current?.ended_at) {
+            ended = true;
+            continue;
+          }
+          await subscription.wait(deps.notifier.connected ? 15_000 : 1_000);
+          if (!stream.aborted) await stream.write(': keepalive\n\n');
+        }
+      } finally {
+        subscription.close();
+      }
+    });
+  });
+
+  return app;
+}

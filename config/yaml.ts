@@ -1,0 +1,68 @@
+/**
+ * YAML files validated with zod, with errors that name the file, the line and
+ * the path of the fault: used for policies, the model policy and mock scenarios.
+ */
+import { readFileSync } from 'node:fs';
+import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+
+/** A YAML file that does not parse or does not match its schema. */
+export class YamlFileError extends Error {
+  override readonly name = 'YamlFileError';
+  constructor(
+    readonly file: string,
+    readonly problems: readonly { line: number; path: string; message: string }[],
+  ) {
+    super(
+      `Invalid file ${file}:\n${problems
+        .map((p) => `  - ${file}:${p.line}: ${p.path ? `${p.path}: ` : ''}${p.message}`)
+        .join('\n')}`,
+    );
+  }
+}
+
+/** The 1-based line of the deepest node of `path` that exists in the document. */
+function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): number {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as unknown[], true);
+    if (isNode(node) && node.range) {
+      return counter.linePos(node.range[0]).line;
+    }
+  }
+  return 1;
+}
+
+/** Parses YAML text and validates it; `file` is only used in messages. */
+export function parseYaml<S extends z.ZodType>(text: string, schema: S, file: string): z.infer<S> {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new YamlFileError(
+      file,
+      doc.errors.map((e) => ({ line: counter.linePos(e.pos[0]).line, path: '', message: e.message.split('\n')[0] ?? e.code })),
+    );
+  }
+  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  if (!result.success) {
+    throw new YamlFileError(
+      file,
+      result.error.issues.map((issue) => ({
+        line: lineOf(doc, counter, issue.path),
+        path: issue.path.map(String).join('.'),
+        message: issue.message,
+      })),
+    );
+  }
+  return result.data;
+}
+
+/** Reads and validates a YAML file. */
+export function loadYamlFile<S extends z.ZodType>(file: string, schema: S): z.infer<S> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new YamlFileError(file, [{ line: 0, path: '', message: `cannot read: ${(err as Error).message}` }]);
+  }
+  return parseYaml(text, schema, file);
+}

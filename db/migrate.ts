@@ -1,0 +1,24 @@
+/** Runs the kysely migrations (listed statically, so bundles and images need no migrations folder). */
+import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import type { Db } from './client.js';
+import * as m0001 from './migrations/0001_init.js';
+import { ensureMonthlyPartitions } from './partitions.js';
+
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_init': m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** Migrates to the latest version and creates the coming months' partitions; throws on failure. */
+export async function migrateToLatest(db: Db): Promise<{ applied: string[] }> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    const cause = error instanceof Error ? error.message : String(error ?? 'unknown error');
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${cause}`);
+  }
+  await ensureMonthlyPartitions(db);
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,219 @@
+/**
+ * Reads and writes of one session's records: its row, its transcript and its
+ * event log. Writes are idempotent (a retried activity changes nothing twice)
+ * and events get their `seq` under the session row's lock, in commit order.
+ */
+import { sql, type Transaction } from 'kysely';
+import type { Db } from './client.js';
+import type { Database, MessageRole, SessionStatus, SessionUsage, StoredToolCall } from './schema.js';
+
+/** What activities carry instead of the transcript. */
+export interface SessionRef {
+  readonly tenantId: string;
+  readonly sessionId: string;
+  /** ISO time the session started: the partition key of its events. */
+  readonly createdAt: string;
+}
+
+export interface NewEvent {
+  /** Unique within the session; the same key twice writes one event. */
+  readonly key: string;
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+}
+
+export interface NewMessage {
+  readonly seq: number;
+  readonly role: MessageRole;
+  readonly content: string | null;
+  readonly toolCalls?: readonly StoredToolCall[] | undefined;
+  readonly toolCallId?: string | undefined;
+}
+
+export interface SessionPatch {
+  readonly status?: SessionStatus;
+  readonly step?: number;
+  readonly usage?: SessionUsage;
+  readonly finalAnswer?: string | null;
+  readonly error?: string | null;
+  readonly ended?: boolean;
+}
+
+export interface NewSessionRow {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly agent: string;
+  readonly requester: string;
+  readonly policyName: string;
+  readonly policyHash: string;
+  readonly model: string | null;
+  readonly metadata: Record<string, string>;
+  readonly createdAt: string;
+}
+
+/** The session row does not exist (or belongs to another tenant). */
+export class SessionNotFoundError extends Error {
+  override readonly name = 'SessionNotFoundError';
+}
+
+export const EMPTY_USAGE: SessionUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0, llmCalls: 0, toolCalls: 0 };
+
+/** Inserts the session row unless it exists (the API and the workflow both call this). */
+export async function createSessionRow(db: Db, row: NewSessionRow): Promise<void> {
+  await db
+    .insertInto('sessions')
+    .values({
+      id: row.id,
+      tenant_id: row.tenantId,
+      agent: row.agent,
+      requester: row.requester,
+      status: 'running',
+      policy_name: row.policyName,
+      policy_hash: row.policyHash,
+      model: row.model,
+      metadata: JSON.stringify(row.metadata),
+      usage: JSON.stringify(EMPTY_USAGE),
+      created_at: row.createdAt,
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+async function insertEvents(trx: Transaction<Database>, ref: SessionRef, lastSeq: number, events: readonly NewEvent[]) {
+  if (events.length === 0) return lastSeq;
+  const existing = await trx
+    .selectFrom('session_events')
+    .select('idempotency_key')
+    .where('session_id', '=', ref.sessionId)
+    .where('session_created_at', '=', new Date(ref.createdAt))
+    .where(
+      'idempotency_key',
+      'in',
+      events.map((e) => e.key),
+    )
+    .execute();
+  const seen = new Set(existing.map((r) => r.idempotency_key));
+  let seq = lastSeq;
+  const rows = [];
+  for (const event of events) {
+    if (seen.has(event.key)) continue;
+    seen.add(event.key);
+    seq += 1;
+    rows.push({
+      tenant_id: ref.tenantId,
+      session_id: ref.sessionId,
+      session_created_at: ref.createdAt,
+      seq,
+      idempotency_key: event.key,
+      type: event.type,
+      data: JSON.stringify(event.data),
+    });
+  }
+  if (rows.length > 0) await trx.insertInto('session_events').values(rows).execute();
+  return seq;
+}
+
+/**
+ * Writes messages, events and a patch of the session row in one transaction.
+ * Messages already stored at their seq and events already stored under their
+ * key are left as they are.
+ */
+export async function writeSessionRecords(
+  db: Db,
+  ref: SessionRef,
+  records: { messages?: readonly NewMessage[]; events?: readonly NewEvent[]; patch?: SessionPatch },
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const locked = await trx
+      .selectFrom('sessions')
+      .select('last_event_seq')
+      .where('id', '=', ref.sessionId)
+      .where('tenant_id', '=', ref.tenantId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!locked) throw new SessionNotFoundError(`session ${ref.sessionId} of tenant ${ref.tenantId} does not exist`);
+
+    const messages = records.messages ?? [];
+    if (messages.length > 0) {
+      await trx
+        .insertInto('messages')
+        .values(
+          messages.map((m) => ({
+            tenant_id: ref.tenantId,
+            session_id: ref.sessionId,
+            seq: m.seq,
+            role: m.role,
+            content: m.content,
+            tool_calls: m.toolCalls ? JSON.stringify(m.toolCalls) : null,
+            tool_call_id: m.toolCallId ?? null,
+          })),
+        )
+        .onConflict((oc) => oc.columns(['session_id', 'seq']).doNothing())
+        .execute();
+    }
+
+    const lastSeq = await insertEvents(trx, ref, locked.last_event_seq, records.events ?? []);
+    const patch = records.patch ?? {};
+    await trx
+      .updateTable('sessions')
+      .set({
+        last_event_seq: lastSeq,
+        updated_at: sql`now()`,
+        ...(patch.status !== undefined ? { status: patch.status } : {}),
+        ...(patch.step !== undefined ? { step: patch.step } : {}),
+        ...(patch.usage !== undefined ? { usage: JSON.stringify(patch.usage) } : {}),
+        ...(patch.finalAnswer !== undefined ? { final_answer: patch.finalAnswer } : {}),
+        ...(patch.error !== undefined ? { error: patch.error } : {}),
+        ...(patch.ended ? { ended_at: sql`coalesce(ended_at, now())` } : {}),
+      })
+      .where('id', '=', ref.sessionId)
+      .where('tenant_id', '=', ref.tenantId)
+      .execute();
+  });
+}
+
+/** The transcript before `beforeSeq`, in order. */
+export async function loadTranscript(db: Db, ref: SessionRef, beforeSeq: number) {
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('session_id', '=', ref.sessionId)
+    .where('tenant_id', '=', ref.tenantId)
+    .where('seq', '<', beforeSeq)
+    .orderBy('seq')
+    .execute();
+}
+
+export async function getMessage(db: Db, ref: SessionRef, seq: number) {
+  return db
+    .selectFrom('messages')
+    .selectAll()
+    .where('session_id', '=', ref.sessionId)
+    .where('tenant_id', '=', ref.tenantId)
+    .where('seq', '=', seq)
+    .executeTakeFirst();
+}
+
+export async function getEventByKey(db: Db, ref: SessionRef, key: string) {
+  return db
+    .selectFrom('session_events')
+    .selectAll()
+    .where('session_id', '=', ref.sessionId)
+    .where('session_created_at', '=', new Date(ref.createdAt))
+    .where('tenant_id', '=', ref.tenantId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
+}
+
+/** Events after `afterSeq`, in order (the SSE stream's read). */
+export async function readEvents(db: Db, tenantId: string, sessionId: string, afterSeq: number, limit = 500) {
+  return db
+    .selectFrom('session_events')
+    .select(['seq', 'type', 'data', 'created_at'])
+    .where('session_id', '=', sessionId)
+    .where('tenant_id', '=', tenantId)
+    .where('seq', '>', afterSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
+}

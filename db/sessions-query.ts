@@ -1,0 +1,29 @@
+/** Session rows as the API reads them: always scoped to one tenant. */
+import type { Db } from './client.js';
+import type { SessionStatus } from './schema.js';
+
+export async function getSessionRow(db: Db, tenantId: string, sessionId: string) {
+  return db.selectFrom('sessions').selectAll().where('id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+}
+
+export interface SessionPageCursor {
+  readonly createdAt: string;
+  readonly id: string;
+}
+
+/** Newest first, keyset-paginated on (created_at, id). */
+export async function listSessionRows(
+  db: Db,
+  tenantId: string,
+  options: { limit: number; cursor?: SessionPageCursor | undefined; status?: SessionStatus | undefined },
+) {
+  let query = db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId);
+  if (options.status) query = query.where('status', '=', options.status);
+  if (options.cursor) {
+    const { createdAt, id } = options.cursor;
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', new Date(createdAt)), eb.and([eb('created_at', '=', new Date(createdAt)), eb('id', '<', id)])]),
+    );
+  }
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+}

@@ -1,0 +1,115 @@
+/**
+ * Policy evaluation: a pure, deterministic function of the policy snapshot
+ * pinned into the workflow and one tool call. Runs inside workflow code, so it
+ * imports nothing with side effects.
+ */
+import type { Policy, PolicyRule, ToolName } from './schema.js';
+
+/** What the policy says about one tool call. */
+export type Decision =
+  | { readonly action: 'allow'; readonly ruleId: string }
+  | { readonly action: 'deny'; readonly ruleId: string; readonly reason: string }
+  | {
+      readonly action: 'approve';
+      readonly ruleId: string;
+      readonly risk: PolicyRule['risk'];
+      readonly reason: string;
+      readonly approvers: number;
+      readonly timeoutMs: number;
+      readonly onTimeout: 'deny' | 'fail';
+    };
+
+/** A tool call as the policy sees it (arguments already parsed). */
+export interface ToolCallForPolicy {
+  readonly name: string;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** Commands and paths longer than this are judged on their first part only; the tool refuses them anyway. */
+const MAX_SUBJECT_LENGTH = 64 * 1024;
+
+/** Matches a workspace-relative path against a glob: `*` within a segment, `**` across segments, `?` one char. */
+export function globMatch(glob: string, path: string): boolean {
+  let re = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i] as string;
+    if (ch === '*') {
+      if (glob[i + 1] === '*') {
+        re += '.*';
+        i++;
+        if (glob[i + 1] === '/') i++;
+      } else {
+        re += '[^/]*';
+      }
+    } else if (ch === '?') {
+      re += '[^/]';
+    } else {
+      re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  return new RegExp(`${re}$`).test(path.replace(/^\.?\//, ''));
+}
+
+/** UTF-8 byte length, computed without TextEncoder so that it runs the same everywhere. */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0;
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
+
+function ruleName(rule: PolicyRule, index: number): string {
+  return rule.id ?? `rules[${index}]`;
+}
+
+function matches(rule: PolicyRule, call: ToolCallForPolicy): boolean {
+  if (rule.tool !== '*' && rule.tool !== call.name) return false;
+  const m = rule.match;
+  if (!m) return true;
+  if (m.command !== undefined) {
+    const command = call.arguments.command;
+    if (typeof command !== 'string' || !new RegExp(m.command).test(command.slice(0, MAX_SUBJECT_LENGTH))) return false;
+  }
+  if (m.path !== undefined) {
+    const path = call.arguments.path;
+    if (typeof path !== 'string' || !globMatch(m.path, path.slice(0, MAX_SUBJECT_LENGTH))) return false;
+  }
+  if (m.minBytes !== undefined) {
+    const content = call.arguments.content;
+    const bytes = typeof content === 'string' ? utf8Length(content) : 0;
+    if (bytes <= m.minBytes) return false;
+  }
+  return true;
+}
+
+/** Decides one tool call. Tools the policy does not offer are denied before any rule. */
+export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy): Decision {
+  if (!(policy.tools as readonly string[]).includes(call.name)) {
+    return { action: 'deny', ruleId: 'tools', reason: `tool "${call.name}" is not allowed for this agent` };
+  }
+  const index = policy.rules.findIndex((rule) => matches(rule, call));
+  const rule = index >= 0 ? policy.rules[index] : undefined;
+  const action = rule ? rule.action : policy.default;
+  const ruleId = rule ? ruleName(rule, index) : 'default';
+  const reason = rule?.reason ?? (rule ? `rule ${ruleId}` : 'no rule matched');
+  switch (action) {
+    case 'allow':
+      return { action, ruleId };
+    case 'deny':
+      return { action, ruleId, reason };
+    case 'approve':
+      return {
+        action,
+        ruleId,
+        risk: rule?.risk ?? 'high',
+        reason,
+        approvers: rule?.approval?.approvers ?? policy.approval.approvers,
+        timeoutMs: rule?.approval?.timeout ?? policy.approval.timeout,
+        onTimeout: rule?.approval?.onTimeout ?? policy.approval.onTimeout,
+      };
+  }
+}
+
+export type { Policy, ToolName };

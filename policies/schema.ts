@@ -1,0 +1,110 @@
+/**
+ * The policy file format (YAML, validated here). A policy says per tool and
+ * per argument pattern whether a call is allowed, denied, or waits on an
+ * approval gate, and sets the agent's limits. Workflow code imports only the
+ * types of this file.
+ */
+import { z } from 'zod';
+import { parseDurationMs } from './duration.js';
+
+/** The tools a session can offer the model. */
+export const TOOL_NAMES = ['shell', 'write_file', 'read_file', 'list_files'] as const;
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+const MAX_PATTERN_LENGTH = 512;
+
+/**
+ * Patterns run inside the workflow on model-chosen input, so a pattern that
+ * can backtrack catastrophically is refused at load: nested quantifiers such
+ * as `(a+)+`, `(a*)*` or `(.*a){10}` and back-references.
+ */
+export function regexProblem(pattern: string): string | undefined {
+  if (pattern.length > MAX_PATTERN_LENGTH) return `longer than ${MAX_PATTERN_LENGTH} characters`;
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    return `not a valid regular expression: ${(err as Error).message}`;
+  }
+  if (/\\[1-9]/.test(pattern)) return 'back-references are not allowed';
+  // A group that contains a quantifier and is itself quantified.
+  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]/.test(pattern)) {
+    return 'nested quantifiers (like (a+)+) can backtrack without bound';
+  }
+  return undefined;
+}
+
+const boundedRegex = z.string().min(1).superRefine((pattern, ctx) => {
+  const problem = regexProblem(pattern);
+  if (problem) ctx.addIssue({ code: 'custom', message: `regex ${problem}` });
+});
+
+const duration = z
+  .union([z.string(), z.number().nonnegative()])
+  .transform((v, ctx) => {
+    const ms = typeof v === 'number' ? v * 1000 : parseDurationMs(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a duration like 90s, 30m, 2h or a number of seconds' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const approvalSchema = z
+  .object({
+    /** Distinct approvers needed, never the requester. */
+    approvers: z.number().int().min(1).max(10).default(2),
+    timeout: duration.default(30 * 60 * 1000),
+    onTimeout: z.enum(['deny', 'fail']).default('deny'),
+  })
+  .strict();
+
+const ruleSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).optional(),
+    tool: z.union([z.enum(TOOL_NAMES), z.literal('*')]),
+    match: z
+      .object({
+        /** shell: a regex searched in the command. */
+        command: boundedRegex.optional(),
+        /** file tools: a glob matched against the workspace-relative path. */
+        path: z.string().min(1).max(MAX_PATTERN_LENGTH).optional(),
+        /** write_file: content larger than this many bytes. */
+        minBytes: z.number().int().nonnegative().optional(),
+      })
+      .strict()
+      .optional(),
+    action: z.enum(['allow', 'deny', 'approve']),
+    risk: z.enum(['low', 'medium', 'high']).default('low'),
+    reason: z.string().max(500).optional(),
+    /** Overrides the policy's approval defaults for this rule. */
+    approval: approvalSchema.partial().optional(),
+  })
+  .strict();
+
+export const policySchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase name'),
+    description: z.string().optional(),
+    limits: z
+      .object({
+        maxSteps: z.number().int().min(1).max(10_000).default(25),
+        maxCostUsd: z.number().nonnegative().default(5),
+      })
+      .strict()
+      .default({ maxSteps: 25, maxCostUsd: 5 }),
+    /** Tools offered to the model; a call to any other is refused. */
+    tools: z.array(z.enum(TOOL_NAMES)).min(1).default([...TOOL_NAMES]),
+    approval: approvalSchema.default({ approvers: 2, timeout: 30 * 60 * 1000, onTimeout: 'deny' }),
+    network: z
+      .object({ allow: z.array(z.string().regex(/^[a-z0-9.*-]+(:\d+)?$/i, 'a host name')).default([]) })
+      .strict()
+      .default({ allow: [] }),
+    /** First match wins; `default` applies when none matches. */
+    rules: z.array(ruleSchema).default([]),
+    default: z.enum(['allow', 'deny', 'approve']).default('deny'),
+  })
+  .strict();
+
+/** A policy as validated: durations in milliseconds, defaults filled in. */
+export type Policy = z.infer<typeof policySchema>;
+export type PolicyRule = Policy['rules'][number];

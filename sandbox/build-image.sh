@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds the sandbox image (kortix/sandbox:dev by default) if it is missing.
+#
+# Online: `docker build` from sandbox/Dockerfile with its default BASE_IMAGE.
+# Offline (no registry answers): builds a Debian bookworm base with
+# `debootstrap --variant=minbase` (python3 and git included, from Debian's
+# package mirror), imports it with `docker import`, then builds the same
+# Dockerfile FROM it through the BASE_IMAGE build argument.
+#
+# Env: SANDBOX_IMAGE (tag to build), SANDBOX_REBUILD=1 (build even if present),
+#      DEBIAN_MIRROR (default http://deb.debian.org/debian).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+image="${SANDBOX_IMAGE:-kortix/sandbox:dev}"
+base_offline="kortix/sandbox-base:bookworm"
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+log() { printf '[sandbox-image] %s\n' "$*" >&2; }
+
+if [[ "${SANDBOX_REBUILD:-0}" != "1" ]] && docker image inspect "$image" >/dev/null 2>&1; then
+  log "image $image present"
+  exit 0
+fi
+
+base_arg=()
+default_base="$(sed -n 's/^ARG BASE_IMAGE=//p' "$here/Dockerfile" | head -n1)"
+if docker image inspect "$default_base" >/dev/null 2>&1 || timeout 60 docker pull "$default_base" >/dev/null 2>&1; then
+  log "building $image from $default_base"
+else
+  log "no registry answers for $default_base: building an offline base with debootstrap"
+  if ! docker image inspect "$base_offline" >/dev/null 2>&1; then
+    if ! command -v debootstrap >/dev/null; then
+      log "installing debootstrap (apt-get)"
+      apt-get install -y debootstrap >/dev/null
+    fi
+    rootfs="$(mktemp -d /tmp/kortix-rootfs.XXXXXX)"
+    trap 'rm -rf "$rootfs"' EXIT
+    debootstrap --variant=minbase --include=python3-minimal,python3,git,ca-certificates \
+      bookworm "$rootfs" "$mirror" >/tmp/kortix-debootstrap.log 2>&1 \
+      || { log "debootstrap failed, see /tmp/kortix-debootstrap.log"; exit 1; }
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import - "$base_offline" >/dev/null
+    log "imported $base_offline"
+  fi
+  base_arg=(--build-arg "BASE_IMAGE=$base_offline")
+fi
+docker build -q "${base_arg[@]}" -t "$image" "$here" >/dev/null
+log "built $image"

@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The bash program (sandbox/exec.sh) that runs one shell tool call inside a sandbox, passed to
+ * `docker exec` as `bash -c SCRIPT kortix-exec KEY TIMEOUT LIMIT COMMAND`.
+ *
+ * - Idempotent: the first attempt for KEY creates /tmp/.kortix-exec/KEY and
+ *   runs the command; a retried activity finds the directory and waits for
+ *   the first run's result instead of running the command twice. The command
+ *   keeps running if the worker dies, since exec'd processes outlive the client.
+ * - Timeout: kills the command's whole tree, including children that left its
+ *   session with setsid or nohup (everything in the container except PID 1
+ *   and this script's own output readers).
+ * - Output: each stream is captured up to LIMIT+1 bytes (the rest is drained,
+ *   so the command never blocks or sees SIGPIPE); the result is printed as a
+ *   header line `KORTIX-EXEC <rc> <timedout> <outBytes> <errBytes>` followed by
+ *   at most LIMIT bytes of stdout, then at most LIMIT bytes of stderr.
+ */
+export const EXEC_SCRIPT = readFileSync(fileURLToPath(new URL('./exec.sh', import.meta.url)), 'utf8');
+
+/** The parsed result of one run of EXEC_SCRIPT. */
+export interface ExecResult {
+  readonly exitCode: number | null;
+  readonly timedOut: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly truncated: boolean;
+}
+
+/** Parses the script's framed output; undefined when the script itself did not finish. */
+export function parseExecOutput(raw: Buffer, limit: number): ExecResult | undefined {
+  const newline = raw.indexOf(0x0a);
+  if (newline < 0) return undefined;
+  const header = raw.subarray(0, newline).toString('utf8').split(' ');
+  if (header[0] !== 'KORTIX-EXEC' || header.length !== 5) return undefined;
+  const [, rc, timedOut, outBytes, errBytes] = header.map((h) => h.trim());
+  const outLen = Math.min(Number(outBytes), limit);
+  const errLen = Math.min(Number(errBytes), limit);
+  const body = raw.subarray(newline + 1);
+  const isTimeout = timedOut === '1';
+  return {
+    exitCode: isTimeout ? null : Number(rc),
+    timedOut: isTimeout,
+    stdout: body.subarray(0, outLen).toString('utf8'),
+    stderr: body.subarray(outLen, outLen + errLen).toString('utf8'),
+    truncated: Number(outBytes) > limit || Number(errBytes) > limit,
+  };
+}

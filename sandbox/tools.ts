@@ -1,0 +1,188 @@
+/**
+ * The tools a model can call in a session: their JSON Schemas (what the model
+ * is told) and the checks of their arguments (what the workflow enforces).
+ * Imported by workflow code: no Node builtins, no side effects.
+ */
+import type { ToolName } from '../policies/schema.js';
+
+/** An OpenAI-style function tool definition. */
+export interface ToolDefinition {
+  readonly type: 'function';
+  readonly function: {
+    readonly name: ToolName;
+    readonly description: string;
+    readonly parameters: Readonly<Record<string, unknown>>;
+  };
+}
+
+export const DEFAULT_SHELL_TIMEOUT_SECONDS = 60;
+export const MAX_SHELL_TIMEOUT_SECONDS = 600;
+export const MAX_COMMAND_LENGTH = 16 * 1024;
+export const MAX_PATH_LENGTH = 1024;
+export const MAX_WRITE_BYTES = 1024 * 1024;
+
+const DEFINITIONS: Record<ToolName, ToolDefinition> = {
+  shell: {
+    type: 'function',
+    function: {
+      name: 'shell',
+      description:
+        'Run a bash command in the session sandbox, in /workspace. Returns exit code, stdout and stderr (capped). No network unless the policy allows hosts.',
+      parameters: {
+        type: 'object',
+        properties: {
+          command: { type: 'string', description: 'The bash command line.' },
+          timeout_seconds: {
+            type: 'integer',
+            minimum: 1,
+            maximum: MAX_SHELL_TIMEOUT_SECONDS,
+            description: `Kill the command and all its children after this many seconds (default ${DEFAULT_SHELL_TIMEOUT_SECONDS}).`,
+          },
+        },
+        required: ['command'],
+        additionalProperties: false,
+      },
+    },
+  },
+  write_file: {
+    type: 'function',
+    function: {
+      name: 'write_file',
+      description: 'Create or replace a file in the workspace (paths are relative to /workspace).',
+      parameters: {
+        type: 'object',
+        properties: { path: { type: 'string' }, content: { type: 'string' } },
+        required: ['path', 'content'],
+        additionalProperties: false,
+      },
+    },
+  },
+  read_file: {
+    type: 'function',
+    function: {
+      name: 'read_file',
+      description: 'Read a text file of the workspace (paths are relative to /workspace).',
+      parameters: {
+        type: 'object',
+        properties: { path: { type: 'string' } },
+        required: ['path'],
+        additionalProperties: false,
+      },
+    },
+  },
+  list_files: {
+    type: 'function',
+    function: {
+      name: 'list_files',
+      description: 'List the files under a workspace directory (default: the workspace root).',
+      parameters: {
+        type: 'object',
+        properties: { path: { type: 'string' } },
+        additionalProperties: false,
+      },
+    },
+  },
+};
+
+/** Definitions of the given tools, in a stable order. */
+export function toolDefinitions(names: readonly ToolName[]): ToolDefinition[] {
+  return [...names].sort().map((name) => DEFINITIONS[name]);
+}
+
+export type ShellArgs = { command: string; timeout_seconds: number };
+export type WriteFileArgs = { path: string; content: string };
+export type ReadFileArgs = { path: string };
+export type ListFilesArgs = { path: string };
+
+/** A tool call whose arguments passed the checks. */
+export type ValidToolCall =
+  | { readonly name: 'shell'; readonly args: ShellArgs }
+  | { readonly name: 'write_file'; readonly args: WriteFileArgs }
+  | { readonly name: 'read_file'; readonly args: ReadFileArgs }
+  | { readonly name: 'list_files'; readonly args: ListFilesArgs };
+
+export type ParsedToolCall =
+  | { readonly ok: true; readonly call: ValidToolCall }
+  | { readonly ok: false; readonly error: string };
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A path inside the workspace, normalised: relative, no `..`, no NUL.
+ * Returns an error message for anything else. Symlinks are checked in the sandbox.
+ */
+export function workspacePathProblem(path: string): string | undefined {
+  if (path.length === 0) return 'path is empty';
+  if (path.length > MAX_PATH_LENGTH) return `path longer than ${MAX_PATH_LENGTH} characters`;
+  if (path.includes('\0')) return 'path contains a NUL byte';
+  const relative = path.startsWith('/workspace/') ? path.slice('/workspace/'.length) : path;
+  if (relative.startsWith('/')) return 'path must be inside /workspace';
+  if (relative.split('/').includes('..')) return 'path must not contain ".."';
+  return undefined;
+}
+
+/** Strips `/workspace/` and `./` so that every tool and policy sees the same relative path. */
+export function normaliseWorkspacePath(path: string): string {
+  const relative = path.startsWith('/workspace/') ? path.slice('/workspace/'.length) : path === '/workspace' ? '.' : path;
+  const parts = relative.split('/').filter((p) => p !== '' && p !== '.');
+  return parts.length === 0 ? '.' : parts.join('/');
+}
+
+function stringField(args: Record<string, unknown>, key: string, max: number): string | { error: string } {
+  const v = args[key];
+  if (typeof v !== 'string') return { error: `argument "${key}" must be a string` };
+  if (v.length > max) return { error: `argument "${key}" is longer than ${max} characters` };
+  return v;
+}
+
+function pathField(args: Record<string, unknown>, key: string, optional: boolean): string | { error: string } {
+  if (optional && args[key] === undefined) return '.';
+  const v = stringField(args, key, MAX_PATH_LENGTH);
+  if (typeof v !== 'string') return v;
+  const problem = workspacePathProblem(v);
+  return problem ? { error: problem } : normaliseWorkspacePath(v);
+}
+
+/**
+ * Parses a model's tool call (name + raw JSON arguments). Malformed JSON, an
+ * unknown tool or bad arguments give an error the model will see as the result.
+ */
+export function parseToolCall(name: string, rawArguments: string): ParsedToolCall {
+  let parsed: unknown;
+  try {
+    parsed = rawArguments.trim() === '' ? {} : JSON.parse(rawArguments);
+  } catch {
+    return { ok: false, error: `arguments of ${name} are not valid JSON: ${rawArguments.slice(0, 200)}` };
+  }
+  if (!isRecord(parsed)) return { ok: false, error: `arguments of ${name} must be a JSON object` };
+  const args = parsed;
+  switch (name) {
+    case 'shell': {
+      const command = stringField(args, 'command', MAX_COMMAND_LENGTH);
+      if (typeof command !== 'string') return { ok: false, error: command.error };
+      if (command.trim() === '') return { ok: false, error: 'argument "command" is empty' };
+      const t = args.timeout_seconds ?? DEFAULT_SHELL_TIMEOUT_SECONDS;
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > MAX_SHELL_TIMEOUT_SECONDS) {
+        return { ok: false, error: `argument "timeout_seconds" must be an integer from 1 to ${MAX_SHELL_TIMEOUT_SECONDS}` };
+      }
+      return { ok: true, call: { name, args: { command, timeout_seconds: t } } };
+    }
+    case 'write_file': {
+      const path = pathField(args, 'path', false);
+      if (typeof path !== 'string') return { ok: false, error: path.error };
+      const content = stringField(args, 'content', MAX_WRITE_BYTES);
+      if (typeof content !== 'string') return { ok: false, error: content.error };
+      return { ok: true, call: { name, args: { path, content } } };
+    }
+    case 'read_file':
+    case 'list_files': {
+      const path = pathField(args, 'path', name === 'list_files');
+      if (typeof path !== 'string') return { ok: false, error: path.error };
+      return { ok: true, call: { name, args: { path } } };
+    }
+    default:
+      return { ok: false, error: `unknown tool "${name}"; available tools: ${Object.keys(DEFINITIONS).sort().join(', ')}` };
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * A real Temporal dev server (`temporal server start-dev`) with SQLite
+ * persistence, started and stopped from code: used by `make dev` and by the
+ * tests, which also restart it on the same file to show sessions survive.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { dirname } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from './names.js';
+
+export interface DevServerOptions {
+  /** Path of the `temporal` CLI binary (scripts/provision/temporal.sh finds or builds it). */
+  readonly cli: string;
+  /** SQLite file: the state survives restarts of the server. */
+  readonly dbFile: string;
+  readonly ip?: string;
+  /** gRPC port; 0 picks a free one. */
+  readonly port?: number;
+  /** Web UI port; 0 picks a free one; `null` runs headless. */
+  readonly uiPort?: number | null;
+  readonly metricsPort?: number;
+  /** Server output goes here (appended). */
+  readonly logFile?: string;
+  readonly startTimeoutMs?: number;
+}
+
+/** A free TCP port on the loopback interface. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class TemporalDevServer {
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly options: DevServerOptions,
+    readonly ip: string,
+    readonly port: number,
+    readonly uiPort: number | null,
+    readonly metricsPort: number,
+  ) {}
+
+  /** `ip:port` for clients and workers. */
+  get address(): string {
+    return `${this.ip}:${this.port}`;
+  }
+
+  get uiUrl(): string | null {
+    return this.uiPort === null ? null : `http://${this.ip}:${this.uiPort}`;
+  }
+
+  static async start(options: DevServerOptions): Promise<TemporalDevServer> {
+    const ip = options.ip ?? '127.0.0.1';
+    const port = options.port || (await freePort(ip));
+    const uiPort = options.uiPort === null ? null : options.uiPort || (await freePort(ip));
+    const metricsPort = options.metricsPort || (await freePort(ip));
+    const server = new TemporalDevServer(options, ip, port, uiPort, metricsPort);
+    await server.#spawn();
+    return server;
+  }
+
+  async #spawn(): Promise<void> {
+    mkdirSync(dirname(this.options.dbFile), { recursive: true });
+    const args = [
+      'server',
+      'start-dev',
+      '--ip',
+      this.ip,
+      '--port',
+      String(this.port),
+      '--metrics-port',
+      String(this.metricsPort),
+      '--db-filename',
+      this.options.dbFile,
+      '--log-level',
+      'warn',
+      ...Object.values(SEARCH_ATTRIBUTES).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+      ...(this.uiPort === null ? ['--headless'] : ['--ui-port', String(this.uiPort)]),
+    ];
+    const child = spawn(this.options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (this.options.logFile) {
+      mkdirSync(dirname(this.options.logFile), { recursive: true });
+      const log = createWriteStream(this.options.logFile, { flags: 'a' });
+      child.stdout?.pipe(log);
+      child.stderr?.pipe(log);
+    } else {
+      child.stdout?.resume();
+      child.stderr?.resume();
+    }
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let exitCode: number | null = null;
+    child.once('exit', (code) => {
+      exitCode = code ?? -1;
+    });
+    const deadline = Date.now() + (this.options.startTimeoutMs ?? 60_000);
+    while (Date.now() < deadline) {
+      if (exitCode !== null) throw new Error(`temporal server exited with code ${exitCode} (log: ${this.options.logFile ?? 'not kept'})`);
+      if (await portOpen(this.ip, this.port)) {
+        try {
+          const connection = await Connection.connect({ address: this.address, connectTimeout: '2s' });
+          try {
+            await connection.workflowService.getSystemInfo({});
+            return;
+          } finally {
+            await connection.close();
+          }
+        } catch {
+          // not serving yet
+        }
+      }
+      await sleep(200);
+    }
+    await this.stop();
+    throw new Error(`temporal server did not answer on ${this.address} within ${this.options.startTimeoutMs ?? 60_000} ms`);
+  }
+
+  /** Stops the server (SIGTERM, then SIGKILL after 10 s). The SQLite file stays. */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await this.#exited;
+    clearTimeout(killer);
+    this.#child = undefined;
+  }
+
+  /** Stops and starts again on the same ports and file. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.#spawn();
+  }
+}

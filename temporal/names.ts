@@ -1,0 +1,33 @@
+/**
+ * Every name Temporal sees, defined once: task queues, workflow types and
+ * search attributes. Workflow code may import this file (no Node builtins).
+ */
+
+/** The task queues of one deployment; `prefix` comes from TASK_QUEUE_PREFIX. */
+export interface TaskQueues {
+  /** Workflows, model calls, store and notify activities. */
+  readonly sessions: string;
+  /** Sandbox claims: any worker with a pool may answer. */
+  readonly sandbox: string;
+}
+
+export function taskQueues(prefix: string): TaskQueues {
+  return { sessions: `${prefix}-sessions`, sandbox: `${prefix}-sandbox` };
+}
+
+/**
+ * The worker-specific queue of one sandbox host: exec, file and release
+ * activities of a claimed sandbox go here (the worker-specific task queue pattern).
+ */
+export function sandboxHostQueue(prefix: string, hostId: string): string {
+  return `${prefix}-sandbox@${hostId}`;
+}
+
+export const WORKFLOW_TYPES = { agentSession: 'agentSession' } as const;
+
+/** Custom search attributes; registered at worker start (and by `make dev` on the dev server). */
+export const SEARCH_ATTRIBUTES = {
+  tenant: 'KortixTenant',
+  agent: 'KortixAgent',
+  status: 'KortixStatus',
+} as const;

@@ -1,0 +1,93 @@
+/**
+ * The workers of one process. Role `sessions` polls the sessions queue
+ * (workflows, model calls, store activities); role `sandbox` polls the shared
+ * sandbox queue (claims) and this host's own queue (exec, files, release).
+ */
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createSandboxActivities, createSessionActivities } from '../activities/index.js';
+import type { Env } from '../config/index.js';
+import type { Db } from '../db/client.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ModelRouter } from '../router/router.js';
+import type { DockerSandboxHost } from '../sandbox/docker-host.js';
+import { sandboxHostQueue, taskQueues } from './names.js';
+import { dataConverter, workerInterceptors, type WorkflowBundle } from './worker-options.js';
+
+export interface WorkerDeps {
+  readonly config: Pick<
+    Env,
+    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES'
+  >;
+  readonly connection: NativeConnection;
+  readonly db: Db;
+  readonly router: ModelRouter;
+  /** Required for the sandbox role. */
+  readonly host?: DockerSandboxHost | undefined;
+  readonly bundle: WorkflowBundle;
+  readonly metrics?: Metrics | undefined;
+  /** How long in-flight activities get to finish at shutdown. */
+  readonly shutdownGraceTime?: string | number;
+}
+
+export interface WorkerSet {
+  readonly workers: readonly Worker[];
+  readonly taskQueues: readonly string[];
+  /** Runs until shutdown() (or a fatal worker error). */
+  run(): Promise<void>;
+  /** Stops polling, lets in-flight activities finish within the grace time. */
+  shutdown(): void;
+}
+
+export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
+  const { config, connection } = deps;
+  const prefix = config.TASK_QUEUE_PREFIX;
+  const queues = taskQueues(prefix);
+  const hostQueue = sandboxHostQueue(prefix, config.WORKER_HOST_ID);
+  const identity = `${config.WORKER_HOST_ID}@${process.pid}`;
+  const common = {
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    identity,
+    dataConverter,
+    interceptors: workerInterceptors(),
+    shutdownGraceTime: deps.shutdownGraceTime ?? '30s',
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+  };
+  const workers: Worker[] = [];
+
+  if (config.WORKER_ROLES.includes('sessions')) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: queues.sessions,
+        workflowBundle: deps.bundle,
+        activities: createSessionActivities({ db: deps.db, router: deps.router, metrics: deps.metrics }),
+      }),
+    );
+  }
+  if (config.WORKER_ROLES.includes('sandbox')) {
+    if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');
+    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, metrics: deps.metrics });
+    workers.push(
+      await Worker.create({ ...common, taskQueue: queues.sandbox, activities: { claimSandbox: sandbox.claimSandbox } }),
+      await Worker.create({
+        ...common,
+        taskQueue: hostQueue,
+        activities: { execTool: sandbox.execTool, releaseSandbox: sandbox.releaseSandbox },
+      }),
+    );
+  }
+
+  return {
+    workers,
+    taskQueues: workers.map((w) => w.options.taskQueue),
+    run: async () => {
+      await Promise.all(workers.map((w) => w.run()));
+    },
+    shutdown: () => {
+      for (const w of workers) {
+        if (w.getState() === 'RUNNING') w.shutdown();
+      }
+    },
+  };
+}

@@ -1,0 +1,431 @@
+/**
+ * `agentSession`: one agent session, one workflow. The loop asks the model,
+ * judges each tool call against the pinned policy, waits on approval gates,
+ * runs allowed tools in the session's sandbox and feeds results back, until a
+ * final answer, a limit, a cancel or a fatal error. The sandbox is released in
+ * every case. Deterministic: side effects happen only in activities.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  CancellationScope,
+  ContinueAsNew,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { SandboxLease, SessionStatus, SessionUsage, ToolResultPayload } from '../activities/types.js';
+import { evaluatePolicy, type Decision } from '../policies/evaluate.js';
+import { parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
+import {
+  STATUS_KEY,
+  approvalSignal,
+  approveUpdate,
+  cancelSignal,
+  stateQuery,
+  userMessageSignal,
+  type AgentSessionInput,
+  type ApprovalVote,
+  type CancelRequest,
+  type SessionResult,
+  type SessionStateView,
+  type UserMessage,
+} from './definitions.js';
+import { workflowIso } from './clock.js';
+import { applyVote, gateView, voteProblem, type Gate } from './gates.js';
+import { EventOutbox } from './outbox.js';
+
+/** Must equal activities/sandbox-activities.ts SANDBOX_GONE (not imported: workflows import activity types only). */
+const SANDBOX_GONE = 'SandboxGone';
+const DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000;
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
+interface PlannedCall {
+  readonly id: string;
+  readonly name: string;
+  readonly seq: number;
+  readonly call?: ValidToolCall;
+  readonly invalid?: string;
+  readonly decision?: Decision;
+  gate?: Gate;
+}
+
+interface Ending {
+  readonly status: SessionStatus;
+  readonly finalAnswer?: string | null;
+  readonly error?: string | null;
+}
+
+export async function agentSession(input: AgentSessionInput): Promise<SessionResult> {
+  const { session, policy: snapshot } = input;
+  const policy = snapshot.policy;
+  const tuning = input.tuning ?? {};
+  const heartbeatTimeout = tuning.heartbeatTimeoutMs ?? 30_000;
+  const carry = input.carry;
+
+  const store = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry });
+  const llm = proxyActivities<Activities>({
+    startToCloseTimeout: '10m',
+    heartbeatTimeout,
+    retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
+  });
+  const claimer = proxyActivities<Activities>({ taskQueue: input.sandboxQueue, startToCloseTimeout: '2m', retry });
+  const onHost = (lease: SandboxLease, extra: Partial<ActivityOptions>) =>
+    proxyActivities<Activities>({
+      taskQueue: lease.taskQueue,
+      startToCloseTimeout: '2m',
+      scheduleToStartTimeout: tuning.sandboxScheduleToStartMs ?? 5 * 60_000,
+      heartbeatTimeout,
+      retry,
+      ...extra,
+    });
+
+  // ---- state (carried across continue-as-new) ----
+  let step = carry?.step ?? 0;
+  let nextMessageSeq = carry?.nextMessageSeq ?? 2;
+  const usage: SessionUsage = carry ? { ...carry.usage } : { inputTokens: 0, outputTokens: 0, costUsd: 0, llmCalls: 0, toolCalls: 0 };
+  let lease: SandboxLease | null = carry?.lease ?? null;
+  const pendingMessages: UserMessage[] = [...(carry?.pendingMessages ?? [])];
+  const seenMessageIds = new Set(carry?.seenMessageIds ?? []);
+  let lastAnswer: string | null = carry?.lastAnswer ?? null;
+  const run = (carry?.run ?? 0) + 1;
+  let status: SessionStatus = 'running';
+  let cancelRequest: CancelRequest | null = null;
+  const gates = new Map<string, Gate>();
+  const outbox = new EventOutbox(session, carry?.eventCounter ?? 0, store.recordEvents);
+
+  function setStatus(next: SessionStatus): void {
+    if (status === next) return;
+    status = next;
+    upsertSearchAttributes([{ key: STATUS_KEY, value: next }]);
+    outbox.patch({ status: next });
+  }
+
+  function view(): SessionStateView {
+    return {
+      sessionId: session.sessionId,
+      status,
+      step,
+      usage: { ...usage },
+      pendingApprovals: [...gates.values()].filter((g) => g.status === 'open').map(gateView),
+      sandbox: lease ? { containerId: lease.containerId, hostId: lease.hostId } : null,
+      run,
+      finalAnswer: status === 'completed' ? lastAnswer : null,
+    };
+  }
+
+  function takeVote(vote: ApprovalVote) {
+    const gate = gates.get(vote.gateId);
+    if (!gate) return undefined;
+    const { counted, closed } = applyVote(gate, vote, workflowIso());
+    outbox.push('approval.vote', {
+      gateId: gate.id,
+      approver: vote.approver,
+      decision: vote.decision,
+      channel: vote.channel,
+      counted,
+      approvals: gate.approvals.length,
+      required: gate.required,
+      ...(vote.comment ? { comment: vote.comment } : {}),
+    });
+    if (closed) outbox.push('approval.resolved', { gateId: gate.id, outcome: gate.status, approvers: gate.approvals.map((a) => a.approver), rejectedBy: gate.rejectedBy ?? null });
+    return { gate: gateView(gate), counted };
+  }
+
+  // ---- handlers ----
+  let loopScope: CancellationScope | undefined;
+  setHandler(stateQuery, view);
+  setHandler(userMessageSignal, (message) => {
+    if (message.id !== undefined) {
+      if (seenMessageIds.has(message.id)) return;
+      seenMessageIds.add(message.id);
+    }
+    pendingMessages.push(message);
+  });
+  setHandler(approvalSignal, (vote) => {
+    takeVote(vote);
+  });
+  setHandler(
+    approveUpdate,
+    (vote) => {
+      const result = takeVote(vote);
+      if (!result) throw ApplicationFailure.create({ type: 'gate_not_found', message: `no approval gate ${vote.gateId}` });
+      return result;
+    },
+    {
+      validator: (vote) => {
+        const problem = voteProblem(gates.get(vote.gateId), vote, vote.gateId);
+        if (problem) throw ApplicationFailure.create({ type: problem.code, message: problem.message, nonRetryable: true });
+      },
+    },
+  );
+  setHandler(cancelSignal, (request) => {
+    if (cancelRequest) return;
+    cancelRequest = request;
+    loopScope?.cancel();
+  });
+
+  // ---- sandbox ----
+  async function ensureSandbox(): Promise<SandboxLease> {
+    if (lease) return lease;
+    const claimed = await claimer.claimSandbox({ session });
+    lease = { containerId: claimed.containerId, hostId: claimed.hostId, taskQueue: claimed.taskQueue };
+    return lease;
+  }
+
+  function isSandboxLost(err: unknown): boolean {
+    if (!(err instanceof ActivityFailure)) return false;
+    const cause = err.cause;
+    if (cause instanceof ApplicationFailure && cause.type === SANDBOX_GONE) return true;
+    // The host's queue had no worker for too long.
+    return cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START';
+  }
+
+  async function execTool(planned: PlannedCall, call: ValidToolCall): Promise<void> {
+    const timeoutSeconds = call.name === 'shell' ? call.args.timeout_seconds : 60;
+    for (let attempt = 1; ; attempt++) {
+      const current = await ensureSandbox();
+      try {
+        await onHost(current, { startToCloseTimeout: (timeoutSeconds + 60) * 1000 }).execTool({
+          session,
+          lease: current,
+          messageSeq: planned.seq,
+          toolCallId: planned.id,
+          call,
+          idempotencyKey: `${session.sessionId}:${planned.seq}`,
+        });
+        usage.toolCalls += 1;
+        return;
+      } catch (err) {
+        if (!isSandboxLost(err) || attempt >= 2) throw err;
+        outbox.push('sandbox.lost', { containerId: current.containerId, hostId: current.hostId, toolCallId: planned.id });
+        lease = null;
+      }
+    }
+  }
+
+  async function recordResult(planned: PlannedCall, result: ToolResultPayload): Promise<void> {
+    await store.recordToolResult({ session, messageSeq: planned.seq, toolCallId: planned.id, name: planned.name, result });
+  }
+
+  // ---- approval gates ----
+  async function runGate(planned: PlannedCall, decision: Extract<Decision, { action: 'approve' }>, call: ValidToolCall) {
+    const gate: Gate = {
+      id: `gate-${planned.seq}`,
+      toolCallId: planned.id,
+      tool: planned.name,
+      arguments: call.args,
+      risk: decision.risk,
+      reason: decision.reason,
+      ruleId: decision.ruleId,
+      requester: input.requester,
+      required: decision.approvers,
+      approvals: [],
+      status: 'open',
+      openedAt: workflowIso(),
+      expiresAt: workflowIso(decision.timeoutMs),
+    };
+    planned.gate = gate;
+    gates.set(gate.id, gate);
+    setStatus('waiting_approval');
+    outbox.push('approval.requested', { ...gateView(gate), timeoutMs: decision.timeoutMs, onTimeout: decision.onTimeout });
+    const decided = await condition(() => gate.status !== 'open', decision.timeoutMs);
+    if (!decided) {
+      gate.status = 'timed_out';
+      outbox.push('approval.resolved', { gateId: gate.id, outcome: 'timed_out', approvers: gate.approvals.map((a) => a.approver), rejectedBy: null });
+    }
+    if (![...gates.values()].some((g) => g.status === 'open')) setStatus('running');
+  }
+
+  // ---- one model step's tool calls ----
+  async function handleToolCalls(calls: readonly { id: string; name: string; arguments: string }[]): Promise<void> {
+    const planned: PlannedCall[] = calls.map((c) => {
+      const seq = nextMessageSeq++;
+      const parsed = parseToolCall(c.name, c.arguments);
+      if (!parsed.ok) return { id: c.id, name: c.name, seq, invalid: parsed.error };
+      const decision = evaluatePolicy(policy, { name: parsed.call.name, arguments: parsed.call.args });
+      return { id: c.id, name: c.name, seq, call: parsed.call, decision };
+    });
+    for (const p of planned) {
+      outbox.push('tool.decision', {
+        toolCallId: p.id,
+        name: p.name,
+        seq: p.seq,
+        ...(p.invalid !== undefined
+          ? { action: 'invalid', reason: p.invalid }
+          : { action: p.decision?.action, ruleId: p.decision?.ruleId, reason: p.decision && 'reason' in p.decision ? p.decision.reason : null }),
+      });
+    }
+    // Gates of parallel calls are open at the same time.
+    await Promise.all(
+      planned.map((p) => (p.decision?.action === 'approve' && p.call ? runGate(p, p.decision, p.call) : undefined)),
+    );
+    for (const p of planned) {
+      if (p.invalid !== undefined || !p.call || !p.decision) {
+        await recordResult(p, { ok: false, error: p.invalid ?? 'invalid tool call' });
+        continue;
+      }
+      const d = p.decision;
+      if (d.action === 'deny') {
+        await recordResult(p, { ok: false, denied: true, error: `denied by policy ${snapshot.name} (${d.ruleId}): ${d.reason}` });
+        continue;
+      }
+      if (d.action === 'approve' && p.gate && p.gate.status !== 'approved') {
+        const gate = p.gate;
+        const why =
+          gate.status === 'rejected'
+            ? `rejected by ${gate.rejectedBy ?? 'an approver'}`
+            : `not approved within ${Math.round(d.timeoutMs / 1000)} s (${gate.approvals.length} of ${gate.required} approvals)`;
+        await recordResult(p, { ok: false, denied: true, gate: gate.id, error: `the call needed approval and was ${why}` });
+        if (gate.status === 'timed_out' && d.onTimeout === 'fail') {
+          throw ApplicationFailure.create({ type: 'approval_timeout', message: `gate ${gate.id} timed out`, nonRetryable: true });
+        }
+        continue;
+      }
+      await execTool(p, p.call);
+    }
+  }
+
+  async function takeUserMessages(): Promise<void> {
+    if (pendingMessages.length === 0) return;
+    const messages = pendingMessages.splice(0).map((m) => {
+      const seq = nextMessageSeq++;
+      return { seq, content: m.content, from: m.from, eventKey: `message:${seq}` };
+    });
+    await store.appendUserMessages({ session, messages });
+  }
+
+  function shouldContinueAsNew(): boolean {
+    const info = workflowInfo();
+    const limit = tuning.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_AFTER;
+    return (info.continueAsNewSuggested || info.historyLength >= limit) && ![...gates.values()].some((g) => g.status === 'open');
+  }
+
+  async function loop(): Promise<Ending> {
+    for (;;) {
+      if (shouldContinueAsNew()) {
+        await condition(allHandlersFinished);
+        await outbox.flush();
+        await continueAsNew<typeof agentSession>({
+          ...input,
+          carry: {
+            step,
+            nextMessageSeq,
+            eventCounter: outbox.counter,
+            usage,
+            lease,
+            pendingMessages: [...pendingMessages],
+            seenMessageIds: [...seenMessageIds],
+            lastAnswer,
+            run,
+          },
+        });
+      }
+      await takeUserMessages();
+      if (step >= policy.limits.maxSteps) return { status: 'max_steps', finalAnswer: lastAnswer, error: `stopped after ${step} steps (limit ${policy.limits.maxSteps})` };
+      if (usage.costUsd >= policy.limits.maxCostUsd) {
+        return { status: 'max_cost', finalAnswer: lastAnswer, error: `stopped at $${usage.costUsd.toFixed(6)} (limit $${policy.limits.maxCostUsd})` };
+      }
+      step += 1;
+      const answer = await llm.llmStep({
+        session,
+        messageSeq: nextMessageSeq++,
+        step,
+        model: input.model,
+        requestType: input.requestType,
+        tools: policy.tools,
+        metadata: input.metadata,
+      });
+      usage.inputTokens += answer.inputTokens;
+      usage.outputTokens += answer.outputTokens;
+      usage.costUsd = Math.round((usage.costUsd + answer.costUsd) * 1e6) / 1e6;
+      usage.llmCalls += 1;
+      if (answer.toolCalls.length > 0) {
+        await handleToolCalls(answer.toolCalls);
+        continue;
+      }
+      lastAnswer = answer.content;
+      if (pendingMessages.length > 0) continue;
+      if ((input.idleTimeoutMs ?? 0) > 0 && (await condition(() => pendingMessages.length > 0, input.idleTimeoutMs ?? 0))) continue;
+      return { status: 'completed', finalAnswer: answer.content, error: null };
+    }
+  }
+
+  // ---- run ----
+  if (!carry) {
+    await store.startSession({
+      session,
+      agent: input.agent,
+      requester: input.requester,
+      policyName: snapshot.name,
+      policyHash: snapshot.hash,
+      model: input.model ?? null,
+      metadata: input.metadata,
+      systemPrompt: input.systemPrompt,
+      userMessage: input.message,
+    });
+  }
+
+  let ending: Ending;
+  let rethrow: unknown;
+  try {
+    loopScope = new CancellationScope();
+    ending = await loopScope.run(loop);
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    if (isCancellation(err)) {
+      // Assigned by the cancel signal's handler, which TypeScript's flow analysis cannot see.
+      const request = cancelRequest as CancelRequest | null;
+      const by = request ? `${request.by}${request.reason ? `: ${request.reason}` : ''}` : 'Temporal';
+      ending = { status: 'cancelled', finalAnswer: lastAnswer, error: `cancelled by ${by}` };
+      if (!request) rethrow = err;
+    } else {
+      const message = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+      ending = { status: 'failed', finalAnswer: lastAnswer, error: message };
+      rethrow = ApplicationFailure.create({ type: 'session_failed', message, nonRetryable: true, cause: err as Error });
+    }
+  }
+
+  // Cleanup runs even when the session was cancelled.
+  await CancellationScope.nonCancellable(async () => {
+    for (const gate of gates.values()) {
+      if (gate.status === 'open') {
+        gate.status = 'cancelled';
+        outbox.push('approval.resolved', { gateId: gate.id, outcome: 'cancelled', approvers: gate.approvals.map((a) => a.approver), rejectedBy: null });
+      }
+    }
+    if (lease) {
+      const held = lease;
+      try {
+        await onHost(held, { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } }).releaseSandbox({ session });
+        outbox.push('sandbox.released', { containerId: held.containerId, hostId: held.hostId });
+      } catch (err) {
+        outbox.push('sandbox.released', { containerId: held.containerId, hostId: held.hostId, error: (err as Error).message });
+      }
+      lease = null;
+    }
+    status = ending.status;
+    upsertSearchAttributes([{ key: STATUS_KEY, value: ending.status }]);
+    await outbox.flush();
+    await store.finishSession({
+      session,
+      status: ending.status,
+      finalAnswer: ending.finalAnswer ?? null,
+      error: ending.error ?? null,
+      usage,
+      step,
+    });
+    await condition(allHandlersFinished);
+  });
+  if (rethrow) throw rethrow;
+  return { status: ending.status, finalAnswer: ending.finalAnswer ?? null, error: ending.error ?? null, usage, steps: step };
+}

@@ -1,0 +1,135 @@
+/**
+ * The agent session's public surface: its input, signals, query, update and
+ * search attributes. Shared by the workflow and by clients (the API).
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { SessionRef, SessionStatus, SessionUsage } from '../activities/types.js';
+import type { PolicySnapshot } from '../policies/load.js';
+import { SEARCH_ATTRIBUTES } from '../temporal/names.js';
+
+export const TENANT_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD);
+export const AGENT_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.agent, SearchAttributeType.KEYWORD);
+export const STATUS_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.status, SearchAttributeType.KEYWORD);
+
+/** Knobs with production defaults; tests shorten them. Part of the input, so replay is exact. */
+export interface SessionTuning {
+  /** Continue-as-new once the history has this many events (or when Temporal suggests it). */
+  readonly continueAsNewAfterEvents?: number;
+  /** How soon a dead worker's model call or tool run is retried elsewhere. */
+  readonly heartbeatTimeoutMs?: number;
+  /** How long a sandbox host may stay away before its sandbox counts as lost. */
+  readonly sandboxScheduleToStartMs?: number;
+  /** Attempts of a model call before the session fails. */
+  readonly llmMaxAttempts?: number;
+}
+
+export interface AgentSessionInput {
+  readonly session: SessionRef;
+  readonly agent: string;
+  /** The principal who started the session: never an approver of its gates. */
+  readonly requester: string;
+  readonly policy: PolicySnapshot;
+  readonly model?: string | undefined;
+  readonly requestType?: string | undefined;
+  readonly metadata: Record<string, string>;
+  readonly systemPrompt: string;
+  readonly message: string;
+  /** After a final answer, wait this long for a follow-up message before completing (0: complete at once). */
+  readonly idleTimeoutMs?: number | undefined;
+  /** The shared sandbox queue on which claims go. */
+  readonly sandboxQueue: string;
+  readonly tuning?: SessionTuning | undefined;
+  /** Set by continue-as-new: the state the previous run ended with. */
+  readonly carry?: CarriedState | undefined;
+}
+
+/** A signal carrying a message from the user. */
+export interface UserMessage {
+  readonly content: string;
+  readonly from: string;
+  /** Optional client id: the same id twice is one message. */
+  readonly id?: string | undefined;
+}
+
+export type ApprovalDecision = 'approve' | 'reject';
+
+export interface ApprovalVote {
+  readonly gateId: string;
+  readonly approver: string;
+  readonly decision: ApprovalDecision;
+  readonly channel: 'api' | 'slack';
+  readonly roles?: readonly string[] | undefined;
+  readonly comment?: string | undefined;
+}
+
+export interface CancelRequest {
+  readonly by: string;
+  readonly reason?: string | undefined;
+}
+
+export type GateStatus = 'open' | 'approved' | 'rejected' | 'timed_out' | 'cancelled';
+
+/** One approval gate: a tool call waiting for N distinct approvers. */
+export interface GateView {
+  readonly id: string;
+  readonly toolCallId: string;
+  readonly tool: string;
+  readonly arguments: Readonly<Record<string, unknown>>;
+  readonly risk: string;
+  readonly reason: string;
+  readonly ruleId: string;
+  readonly requester: string;
+  readonly required: number;
+  readonly approvals: readonly { readonly approver: string; readonly channel: string; readonly at: string }[];
+  readonly rejectedBy?: string | undefined;
+  readonly status: GateStatus;
+  readonly openedAt: string;
+  readonly expiresAt: string;
+}
+
+export interface SessionStateView {
+  readonly sessionId: string;
+  readonly status: SessionStatus;
+  readonly step: number;
+  readonly usage: SessionUsage;
+  readonly pendingApprovals: readonly GateView[];
+  readonly sandbox: { readonly containerId: string; readonly hostId: string } | null;
+  readonly run: number;
+  readonly finalAnswer: string | null;
+}
+
+export interface ApprovalResult {
+  readonly gate: GateView;
+  /** False for a repeated vote of the same approver: it changes nothing. */
+  readonly counted: boolean;
+}
+
+/** What a session ends with (the workflow's result). */
+export interface SessionResult {
+  readonly status: SessionStatus;
+  readonly finalAnswer: string | null;
+  readonly error: string | null;
+  readonly usage: SessionUsage;
+  readonly steps: number;
+}
+
+/** State carried across continue-as-new. */
+export interface CarriedState {
+  readonly step: number;
+  readonly nextMessageSeq: number;
+  readonly eventCounter: number;
+  readonly usage: SessionUsage;
+  readonly lease: { readonly containerId: string; readonly hostId: string; readonly taskQueue: string } | null;
+  readonly pendingMessages: readonly UserMessage[];
+  readonly seenMessageIds: readonly string[];
+  readonly lastAnswer: string | null;
+  readonly run: number;
+}
+
+export const userMessageSignal = defineSignal<[UserMessage]>('userMessage');
+export const approvalSignal = defineSignal<[ApprovalVote]>('approval');
+export const cancelSignal = defineSignal<[CancelRequest]>('cancel');
+export const stateQuery = defineQuery<SessionStateView>('state');
+/** Like the approval signal, with a synchronous answer: a validator refuses votes that cannot count. */
+export const approveUpdate = defineUpdate<ApprovalResult, [ApprovalVote]>('approve');

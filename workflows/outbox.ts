@@ -1,0 +1,62 @@
+/**
+ * Events the workflow itself decides (policy decisions, gates, votes, status
+ * changes), written in order by one background writer. Each event's key is
+ * derived from a counter carried across continue-as-new, so a replayed or
+ * retried write is stored once. Writes survive cancellation of the session.
+ */
+import { CancellationScope } from '@temporalio/workflow';
+import type { NewEvent, SessionPatch, SessionRef } from '../activities/types.js';
+
+type RecordEvents = (input: { session: SessionRef; events: readonly NewEvent[]; patch?: SessionPatch }) => Promise<void>;
+
+export class EventOutbox {
+  #queue: NewEvent[] = [];
+  #patch: SessionPatch | undefined;
+  #running: Promise<void> | undefined;
+  #counter: number;
+
+  constructor(
+    private readonly session: SessionRef,
+    counter: number,
+    private readonly recordEvents: RecordEvents,
+  ) {
+    this.#counter = counter;
+  }
+
+  /** The next key number: carried into the next run. */
+  get counter(): number {
+    return this.#counter;
+  }
+
+  push(type: string, data: Record<string, unknown>): void {
+    this.#queue.push({ key: `wf:${this.#counter++}`, type, data });
+    this.#kick();
+  }
+
+  /** Merged into the next write of the session row. */
+  patch(patch: SessionPatch): void {
+    this.#patch = { ...this.#patch, ...patch };
+    this.#kick();
+  }
+
+  /** Resolves when everything pushed so far is stored. */
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = CancellationScope.nonCancellable(() => this.#drain()).finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0 || this.#patch) {
+      const events = this.#queue.splice(0);
+      const patch = this.#patch;
+      this.#patch = undefined;
+      await this.recordEvents({ session: this.session, events, ...(patch ? { patch } : {}) });
+    }
+  }
+}
