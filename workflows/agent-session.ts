@@ -413,7 +413,6 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       }
       lease = null;
     }
-    status = ending.status;
     upsertSearchAttributes([{ key: STATUS_KEY, value: ending.status }]);
     await outbox.flush();
     await store.finishSession({
@@ -424,6 +423,8 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       usage,
       step,
     });
+    // Only now does the query report the end: the row already holds the answer.
+    status = ending.status;
     await condition(allHandlersFinished);
   });
   if (rethrow) throw rethrow;

@@ -1,0 +1,166 @@
+/**
+ * `make dev`: the whole platform on embedded defaults, on this machine.
+ *
+ * 1. Provisions what is missing (scripts/provision): the Docker engine and
+ *    the sandbox image, Postgres (DATABASE_URL or an embedded one under
+ *    .data/), the Temporal CLI (TEMPORAL_ADDRESS, PATH, cache, or go install).
+ * 2. Starts the Temporal dev server (SQLite in .data/, Web UI on :8233)
+ *    unless TEMPORAL_ADDRESS names a server.
+ * 3. Migrates, seeds a demo tenant with three API keys (.data/dev-keys.env).
+ * 4. Starts the mock LLM, one worker and the API (:8000); the worker and the
+ *    API reload when code changes.
+ * Ctrl-C stops everything it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { REPO_ROOT, loadConfigOrExit } from '../config/index.js';
+import { createDb } from '../db/client.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { createApiKey, createTenant } from '../db/tenants.js';
+import { TemporalDevServer } from '../temporal/dev-server.js';
+import { provision } from './lib/provision.js';
+
+const DATA = resolve(REPO_ROOT, '.data');
+const KEYS_FILE = resolve(DATA, 'dev-keys.env');
+const say = (msg: string) => process.stderr.write(`\x1b[1m[dev]\x1b[0m ${msg}\n`);
+
+const children: { name: string; child: ChildProcess }[] = [];
+let temporal: TemporalDevServer | undefined;
+let startedPostgres = false;
+let stopping = false;
+
+function start(name: string, args: string[], env: NodeJS.ProcessEnv): void {
+  const child = spawn(resolve(REPO_ROOT, 'node_modules/.bin/tsx'), args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prefix = `\x1b[36m[${name}]\x1b[0m `;
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (!stopping) say(`${name} exited (${signal ?? code}); the others keep running — fix and save a file to reload, or Ctrl-C`);
+  });
+  children.push({ name, child });
+}
+
+async function seedTenant(databaseUrl: string): Promise<Record<string, string>> {
+  const db = createDb({ url: databaseUrl, applicationName: 'kortix-dev' });
+  try {
+    await migrateToLatest(db);
+    const existing = await db.selectFrom('tenants').select('id').where('id', '=', 'demo').executeTakeFirst();
+    if (existing && existsSync(KEYS_FILE)) {
+      return Object.fromEntries(
+        readFileSync(KEYS_FILE, 'utf8')
+          .split('\n')
+          .map((l) => /^export (\w+)=(.*)$/.exec(l))
+          .filter((m): m is RegExpExecArray => m !== null)
+          .map((m) => [m[1] as string, m[2] as string]),
+      );
+    }
+    await createTenant(db, { id: 'demo', name: 'Demo tenant' });
+    const keys: Record<string, string> = { KORTIX_TENANT: 'demo', KORTIX_API: 'http://127.0.0.1:8000' };
+    for (const [principal, roles] of [
+      ['alice', []],
+      ['bob', ['admin']],
+      ['carol', ['security']],
+    ] as const) {
+      keys[`${principal.toUpperCase()}_KEY`] = (await createApiKey(db, { tenantId: 'demo', principal, roles })).key;
+    }
+    writeFileSync(KEYS_FILE, `${Object.entries(keys).map(([k, v]) => `export ${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
+    return keys;
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function shutdown(code: number): Promise<never> {
+  if (stopping) process.exit(code);
+  stopping = true;
+  say('stopping: API, worker, mock LLM');
+  await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', () => done());
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+        }),
+    ),
+  );
+  if (temporal) {
+    say('stopping the Temporal dev server (its state stays in .data/temporal.db)');
+    await temporal.stop();
+  }
+  if (startedPostgres) {
+    say('stopping the embedded Postgres (its data stays in .data/)');
+    await provision('postgres', ['stop']).catch(() => {});
+  }
+  say('the Docker engine keeps running; sandbox containers of finished sessions are gone');
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(resolve(DATA, 'logs'), { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env, KORTIX_ENV: 'dev' };
+
+  say('checking the Docker engine and the sandbox image');
+  Object.assign(env, await provision('docker', [], env));
+
+  if (env.DATABASE_URL) say('using Postgres at DATABASE_URL');
+  else say('no DATABASE_URL: starting an embedded Postgres under .data/');
+  const pg = await provision('postgres', ['start'], env);
+  Object.assign(env, pg);
+  startedPostgres = pg.DATABASE_SOURCE === 'embedded';
+
+  const t = await provision('temporal', [], env);
+  say(`Temporal: ${t.TEMPORAL_CLI_SOURCE === 'external' ? `using the server at ${env.TEMPORAL_ADDRESS}` : `CLI from ${t.TEMPORAL_CLI_SOURCE} (${t.TEMPORAL_CLI})`}`);
+  if (t.TEMPORAL_CLI_SOURCE !== 'external' && t.TEMPORAL_CLI) {
+    say('starting the Temporal dev server (SQLite: .data/temporal.db, log: .data/logs/temporal.log)');
+    temporal = await TemporalDevServer.start({
+      cli: t.TEMPORAL_CLI,
+      dbFile: resolve(DATA, 'temporal.db'),
+      port: 7233,
+      uiPort: 8233,
+      logFile: resolve(DATA, 'logs/temporal.log'),
+    });
+    env.TEMPORAL_ADDRESS = temporal.address;
+    env.TEMPORAL_UI_URL = temporal.uiUrl ?? undefined;
+  }
+
+  const config = loadConfigOrExit(env);
+  say('migrating the database and seeding the demo tenant');
+  const keys = await seedTenant(config.DATABASE_URL as string);
+
+  env.MOCK_LLM_URL = `http://${config.MOCK_LLM_HOST}:${config.MOCK_LLM_PORT}/v1`;
+  start('mock-llm', ['mock-llm/main.ts'], env);
+  start('worker', ['watch', '--clear-screen=false', '--include', 'workflows/**', '--include', 'policies/**', 'temporal/worker-main.ts'], env);
+  start('api', ['watch', '--clear-screen=false', '--include', 'policies/templates/**', 'api/main.ts'], env);
+
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  const ui = config.TEMPORAL_UI_URL;
+  say(
+    [
+      'Kortix is starting:',
+      `  API          http://${config.API_HOST}:${config.API_PORT}   (/healthz, /readyz, /metrics)`,
+      `  Temporal     ${config.TEMPORAL_ADDRESS}   Web UI ${ui}`,
+      `  Mock LLM     ${env.MOCK_LLM_URL}`,
+      `  Worker       health and metrics on http://${config.WORKER_HEALTH_HOST}:${config.WORKER_HEALTH_PORT}`,
+      `  Postgres     ${pg.DATABASE_SOURCE === 'embedded' ? 'embedded, ' : ''}${(config.DATABASE_URL ?? '').replace(/:[^:@/]*@/, ':***@')}`,
+      `  Demo tenant  "${keys.KORTIX_TENANT}", keys of alice (requester), bob and carol (approvers) in .data/dev-keys.env`,
+      '  Try the README walk-through: source .data/dev-keys.env, then the curl commands.',
+      'Ctrl-C stops everything.',
+    ].join('\n'),
+  );
+}
+
+main().catch(async (err: unknown) => {
+  say(`failed: ${(err as Error).message}`);
+  await shutdown(1);
+});

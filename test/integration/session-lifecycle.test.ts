@@ -1,0 +1,210 @@
+/**
+ * One session end to end on real Temporal, Postgres and Docker: the README's
+ * walk-through (a high-risk command, two approvers, the command in a
+ * container, the final answer), and each way a session ends.
+ */
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { LABELS } from '../../sandbox/container-spec.js';
+import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
+import {
+  getSession,
+  json,
+  readAllEvents,
+  startSession,
+  toolResults,
+  vote,
+  waitForGate,
+  waitForStatus,
+  type SessionJson,
+} from '../support/sessions.js';
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack(inject('services'));
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function containersOf(sessionId: string) {
+  return docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${sessionId}`] } });
+}
+
+describe('the walk-through: a high-risk command approved by two people', () => {
+  let session: SessionJson;
+
+  it('waits on a gate that needs two approvers', async () => {
+    session = await startSession(stack, { message: 'Please clean up the build cache' });
+    expect(session.id).toMatch(/^ses_/);
+    expect(session.links.temporalUi).toContain(`/workflows/${session.id}`);
+    const gate = await waitForGate(stack, session.id);
+    expect(gate).toMatchObject({ tool: 'shell', risk: 'high', required: 2, requester: 'alice', status: 'open' });
+    expect(String(gate.arguments.command)).toContain('rm -rf /workspace/.cache');
+    expect((await getSession(stack, session.id)).status).toBe('waiting_approval');
+    // Nothing ran yet: no sandbox was claimed for a call that waits.
+    expect(await containersOf(session.id)).toHaveLength(0);
+  });
+
+  it('refuses the requester, ignores a repeated approval, runs after the second approver', async () => {
+    const gate = (await getSession(stack, session.id)).pendingApprovals[0];
+    if (!gate) throw new Error('no gate');
+
+    const byRequester = await vote(stack, session.id, gate.id, 'alice');
+    expect(byRequester.status).toBe(403);
+    expect(await json<{ error: { code: string } }>(byRequester)).toMatchObject({ error: { code: 'requester_cannot_approve' } });
+
+    const first = await vote(stack, session.id, gate.id, 'bob');
+    expect(first.status).toBe(200);
+    expect(await json(first)).toMatchObject({ counted: true, gate: { status: 'open', approvals: [{ approver: 'bob', channel: 'api' }] } });
+
+    const again = await vote(stack, session.id, gate.id, 'bob');
+    expect(await json(again)).toMatchObject({ counted: false, gate: { status: 'open' } });
+
+    const second = await vote(stack, session.id, gate.id, 'carol');
+    expect(await json(second)).toMatchObject({ counted: true, gate: { status: 'approved' } });
+
+    const late = await vote(stack, session.id, gate.id, 'carol');
+    expect(late.status).toBe(409);
+    expect(await json(late)).toMatchObject({ error: { code: 'gate_closed' } });
+
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('completed');
+    expect(done.finalAnswer).toMatch(/^Done\. The sandbox said: cache cleared at \d{4}-\d\d-\d\dT/);
+    expect(done.usage).toMatchObject({ llmCalls: 2, toolCalls: 1 });
+  });
+
+  it('streams every event in order, and the container is gone', async () => {
+    const events = await readAllEvents(stack, session.id);
+    const types = events.map((e) => e.type);
+    expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+    expect(types[0]).toBe('session.started');
+    expect(types.at(-1)).toBe('session.ended');
+    const order = ['approval.requested', 'approval.resolved', 'sandbox.claimed', 'tool.started', 'tool.result', 'sandbox.released', 'session.ended'];
+    const positions = order.map((t) => types.indexOf(t));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expect(events.filter((e) => e.type === 'approval.vote').map((e) => [e.data.approver, e.data.counted])).toEqual([
+      ['bob', true],
+      ['bob', false],
+      ['carol', true],
+    ]);
+    const result = events.find((e) => e.type === 'tool.result');
+    expect(result?.data).toMatchObject({ ran: true, ok: true, exitCode: 0 });
+    expect(await containersOf(session.id)).toHaveLength(0);
+  });
+
+  it('resumes a stream from Last-Event-ID without losing or repeating events', async () => {
+    const all = await readAllEvents(stack, session.id);
+    const rest = await readAllEvents(stack, session.id, 5);
+    expect(rest.map((e) => e.id)).toEqual(all.slice(5).map((e) => e.id));
+    const none = await readAllEvents(stack, session.id, all.length);
+    expect(none).toEqual([]);
+  });
+
+  it('shows the same session in the Temporal history, over the API and in `temporal workflow show`', async () => {
+    const res = await stack.api('GET', `/v1/sessions/${session.id}/history`);
+    expect(res.status).toBe(200);
+    const history = await json<{ events: { eventType: string }[] }>(res);
+    const types = history.events.map((e) => e.eventType);
+    expect(types[0]).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_STARTED');
+    expect(types).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED');
+    expect(types.at(-1)).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+
+    const services = inject('services');
+    const shown = execFileSync(
+      services.temporalCli,
+      ['workflow', 'show', '--workflow-id', session.id, '--address', services.temporalAddress, '--output', 'json'],
+      { encoding: 'utf8' },
+    );
+    const cliEvents = (JSON.parse(shown) as { events: unknown[] }).events;
+    expect(cliEvents).toHaveLength(history.events.length);
+  });
+
+  it('keeps the transcript in Postgres, not in the history', async () => {
+    const rows = await stack.db.selectFrom('messages').select(['seq', 'role']).where('session_id', '=', session.id).orderBy('seq').execute();
+    expect(rows.map((r) => r.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant']);
+    const results = await toolResults(stack, session.id);
+    expect(results[0]).toMatchObject({ ok: true, exit_code: 0, truncated: false });
+  });
+});
+
+describe('gates that do not open', () => {
+  it('a reject denies the call, and the model sees the denial', async () => {
+    const session = await startSession(stack, { message: 'delete the scratch file' });
+    const gate = await waitForGate(stack, session.id);
+    expect((await vote(stack, session.id, gate.id, 'carol', 'reject')).status).toBe(200);
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('completed');
+    expect(done.finalAnswer).toContain('rejected by carol');
+    expect((await toolResults(stack, session.id))[0]).toMatchObject({ ok: false, denied: true, gate: gate.id });
+    expect(await containersOf(session.id)).toHaveLength(0);
+  });
+
+  it('a timeout denies the call', async () => {
+    const session = await startSession(stack, { message: 'delete the scratch file', limits: { approvalTimeoutSeconds: 2 } });
+    const gate = await waitForGate(stack, session.id);
+    expect((await vote(stack, session.id, gate.id, 'bob')).status).toBe(200);
+    const done = await waitForStatus(stack, session.id);
+    expect(done.finalAnswer).toContain('not approved within 2 s (1 of 2 approvals)');
+    const events = await readAllEvents(stack, session.id);
+    expect(events.find((e) => e.type === 'approval.resolved')?.data).toMatchObject({ outcome: 'timed_out', approvers: ['bob'] });
+  });
+});
+
+describe('tools the policy allows', () => {
+  it('runs a safe command at once, as uid 1000 in /workspace', async () => {
+    const session = await startSession(stack, { message: 'say hello from the sandbox' });
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('completed');
+    expect(done.finalAnswer).toBe('The sandbox answered: hello from sandbox in /workspace\n');
+  });
+
+  it('a malformed tool call and an unknown tool are errors the model sees; the session goes on', async () => {
+    const session = await startSession(stack, { message: 'anything', metadata: { scenario: 'malformed-tool-call' } });
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('completed');
+    const results = await toolResults(stack, session.id);
+    expect(results[0]).toMatchObject({ ok: false });
+    expect(String(results[0]?.error)).toContain('not valid JSON');
+    expect(String(results[1]?.error)).toContain('unknown tool "teleport"');
+    expect(done.finalAnswer).toContain('unknown tool');
+  });
+});
+
+describe('limits, messages and cancel', () => {
+  it('stops at max steps', async () => {
+    const session = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step' }, limits: { maxSteps: 2 } });
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('max_steps');
+    expect(done.step).toBe(2);
+    expect(done.error).toContain('limit 2');
+    expect(await containersOf(session.id)).toHaveLength(0);
+  });
+
+  it('takes follow-up messages while it waits for them', async () => {
+    const session = await startSession(stack, { message: 'first question', idleTimeoutSeconds: 30, metadata: { scenario: 'default' } });
+    await waitFor(async () => (await getSession(stack, session.id)).usage.llmCalls === 1);
+    const res = await stack.api('POST', `/v1/sessions/${session.id}/messages`, 'alice', { content: 'second question' });
+    expect(res.status).toBe(202);
+    await waitFor(async () => (await getSession(stack, session.id)).usage.llmCalls === 2);
+    expect((await stack.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'done' })).status).toBe(202);
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('cancelled');
+    const rows = await stack.db.selectFrom('messages').select(['role', 'content']).where('session_id', '=', session.id).orderBy('seq').execute();
+    expect(rows.filter((r) => r.role === 'assistant').map((r) => r.content)).toEqual(['You said: first question', 'You said: second question']);
+  });
+
+  it('a cancel while a gate is open closes the gate and releases the sandbox', async () => {
+    const session = await startSession(stack, { message: 'say hello from the sandbox', metadata: { scenario: 'walkthrough' } });
+    await waitForGate(stack, session.id);
+    expect((await stack.api('POST', `/v1/sessions/${session.id}/cancel`, 'bob', { reason: 'not today' })).status).toBe(202);
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('cancelled');
+    expect(done.error).toBe('cancelled by bob: not today');
+    const events = await readAllEvents(stack, session.id);
+    expect(events.find((e) => e.type === 'approval.resolved')?.data).toMatchObject({ outcome: 'cancelled' });
+    expect((await stack.api('POST', `/v1/sessions/${session.id}/cancel`, 'bob', {})).status).toBe(409);
+  });
+});

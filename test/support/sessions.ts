@@ -1,0 +1,99 @@
+/** Helpers that drive sessions through the API, as a client would. */
+import { expect } from 'vitest';
+import type { GateView } from '../../workflows/definitions.js';
+import { waitFor, type Stack, type Who } from './stack.js';
+
+export interface SessionJson {
+  id: string;
+  status: string;
+  step: number;
+  finalAnswer: string | null;
+  error: string | null;
+  pendingApprovals: GateView[];
+  usage: { inputTokens: number; outputTokens: number; costUsd: number; llmCalls: number; toolCalls: number };
+  requester: string;
+  policy: { name: string; hash: string };
+  links: Record<string, string>;
+}
+
+export interface SseEvent {
+  id: number;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export async function json<T>(response: Response): Promise<T> {
+  return (await response.json()) as T;
+}
+
+export async function startSession(stack: Stack, body: Record<string, unknown>, who: Who = 'alice'): Promise<SessionJson> {
+  const res = await stack.api('POST', '/v1/sessions', who, body);
+  if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${await res.text()}`);
+  return json<SessionJson>(res);
+}
+
+export async function getSession(stack: Stack, id: string, who: Who = 'alice'): Promise<SessionJson> {
+  const res = await stack.api('GET', `/v1/sessions/${id}`, who);
+  expect(res.status).toBe(200);
+  return json<SessionJson>(res);
+}
+
+const TERMINAL = ['completed', 'failed', 'cancelled', 'max_steps', 'max_cost'];
+
+/** Waits until the session reaches one of `statuses` (default: any terminal one). */
+export async function waitForStatus(stack: Stack, id: string, statuses = TERMINAL, timeoutMs = 60_000): Promise<SessionJson> {
+  return waitFor(
+    async () => {
+      const s = await getSession(stack, id);
+      return statuses.includes(s.status) ? s : undefined;
+    },
+    timeoutMs,
+    `session ${id} to be ${statuses.join('|')}`,
+  );
+}
+
+/** Waits for an open approval gate and returns it. */
+export async function waitForGate(stack: Stack, id: string, timeoutMs = 30_000): Promise<GateView> {
+  return waitFor(async () => (await getSession(stack, id)).pendingApprovals[0], timeoutMs, `a gate in ${id}`);
+}
+
+export async function vote(stack: Stack, id: string, gateId: string, who: Who, decision: 'approve' | 'reject' = 'approve') {
+  return stack.api('POST', `/v1/sessions/${id}/approvals`, who, { gateId, decision });
+}
+
+/** Parses a whole SSE body into events. */
+export function parseSse(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  for (const block of text.split('\n\n')) {
+    const fields: Record<string, string> = {};
+    for (const line of block.split('\n')) {
+      const m = /^(\w+): ?(.*)$/.exec(line);
+      if (m?.[1] && m[2] !== undefined) fields[m[1]] = m[2];
+    }
+    if (fields.event && fields.data) {
+      const payload = JSON.parse(fields.data) as { data: Record<string, unknown> };
+      events.push({ id: Number(fields.id), type: fields.event, data: payload.data });
+    }
+  }
+  return events;
+}
+
+/** Reads the session's SSE stream to its end (the stream closes after `session.ended`). */
+export async function readAllEvents(stack: Stack, id: string, lastEventId?: number): Promise<SseEvent[]> {
+  const res = await stack.api('GET', `/v1/sessions/${id}/events`, 'alice', undefined, lastEventId === undefined ? {} : { 'last-event-id': String(lastEventId) });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  return parseSse(await res.text());
+}
+
+/** The tool results the model saw, in order (from the transcript). */
+export async function toolResults(stack: Stack, id: string): Promise<Record<string, unknown>[]> {
+  const rows = await stack.db
+    .selectFrom('messages')
+    .select(['content'])
+    .where('session_id', '=', id)
+    .where('role', '=', 'tool')
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => JSON.parse(r.content ?? '{}') as Record<string, unknown>);
+}

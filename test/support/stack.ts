@@ -1,0 +1,199 @@
+/**
+ * A whole Kortix stack inside the test process, on the shared real services:
+ * workers (own task-queue prefix, so test files never steal each other's
+ * tasks), the API app (called in-process with app.request), a tenant with
+ * keys, and helpers to wait for things.
+ */
+import { randomUUID } from 'node:crypto';
+import Docker from 'dockerode';
+import type { Hono } from 'hono';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createApp } from '../../api/app.js';
+import { EventNotifier } from '../../api/event-notifier.js';
+import { loadConfig, type Env } from '../../config/index.js';
+import { createDb, type Db } from '../../db/client.js';
+import { createApiKey, createTenant } from '../../db/tenants.js';
+import { ReadinessChecker, type Check } from '../../observability/health.js';
+import { createLogger } from '../../observability/logger.js';
+import { createMetrics } from '../../observability/metrics.js';
+import { PolicyStore } from '../../policies/load.js';
+import { loadModelPolicy } from '../../router/model-policy.js';
+import { ModelRouter } from '../../router/router.js';
+import { LABELS } from '../../sandbox/container-spec.js';
+import { DockerSandboxHost } from '../../sandbox/docker-host.js';
+import { createWorkers, type WorkerSet } from '../../temporal/worker.js';
+import { dataConverter, loadWorkflowBundle } from '../../temporal/worker-options.js';
+import type { SessionTuning } from '../../workflows/definitions.js';
+import type { ServiceValues } from './services.js';
+
+export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+export interface StackOptions {
+  /** Start in-process workers (default true); fault tests run workers as processes instead. */
+  readonly workers?: boolean;
+  readonly tuning?: SessionTuning;
+  readonly policiesDir?: string;
+  readonly hostId?: string;
+  readonly env?: Record<string, string>;
+  /** Readiness checks of the API (default: Temporal, Postgres, Docker). */
+  readonly readiness?: Partial<Record<'temporal' | 'postgres' | 'docker', Check>>;
+  /** Another Postgres URL for the stack (a cuttable proxy, in fault tests). */
+  readonly databaseUrl?: string;
+}
+
+export type Who = 'alice' | 'bob' | 'carol' | 'mallory';
+
+export interface Stack {
+  readonly config: Readonly<Env>;
+  readonly env: Record<string, string>;
+  readonly db: Db;
+  readonly temporal: Client;
+  readonly app: Hono;
+  readonly host: DockerSandboxHost;
+  readonly tenantId: string;
+  readonly keys: Record<Who, string>;
+  workers: WorkerSet | undefined;
+  /** Calls the API in-process as one of the tenant's principals (mallory belongs to another tenant). */
+  api(method: string, path: string, who?: Who, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  startWorkers(): Promise<void>;
+  stopWorkers(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The environment a worker process of this stack would get. */
+export function stackEnv(services: ServiceValues, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    KORTIX_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    TEMPORAL_ADDRESS: services.temporalAddress,
+    DATABASE_URL: services.databaseUrl,
+    MOCK_LLM_URL: services.mockLlmUrl,
+    SANDBOX_IMAGE: services.sandboxImage,
+    TASK_QUEUE_PREFIX: prefix,
+    WORKER_HOST_ID: `host-${prefix}`,
+    WORKER_HEALTH_PORT: '0',
+    SANDBOX_MEMORY_MB: '256',
+    WORKFLOW_BUNDLE_PATH: services.bundlePath,
+    ...extra,
+  };
+}
+
+export async function startStack(services: ServiceValues, options: StackOptions = {}): Promise<Stack> {
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const env = stackEnv(services, prefix, {
+    ...(options.hostId ? { WORKER_HOST_ID: options.hostId } : {}),
+    ...(options.policiesDir ? { POLICIES_DIR: options.policiesDir } : {}),
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...options.env,
+  });
+  const config = loadConfig(env);
+  const db = createDb({ url: config.DATABASE_URL as string, poolMax: 5 });
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
+  const router = new ModelRouter({ policy: loadModelPolicy(config.MODEL_POLICY_FILE), env: config, timeoutMs: 30_000 });
+  const host = new DockerSandboxHost({
+    docker,
+    hostId: config.WORKER_HOST_ID,
+    pool: prefix,
+    image: config.SANDBOX_IMAGE,
+    limits: { memoryMb: config.SANDBOX_MEMORY_MB, cpus: 1, pidsLimit: 128, workspaceMb: 64, tmpMb: 32 },
+    outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
+  });
+  const bundle = await loadWorkflowBundle({ bundlePath: services.bundlePath });
+  const logger = createLogger({ level: 'error' });
+  const metrics = createMetrics({ service: 'api', defaultMetrics: false });
+  const notifier = new EventNotifier(config.DATABASE_URL as string);
+  await notifier.start();
+  const readiness = new ReadinessChecker(
+    options.readiness ?? {
+      temporal: () => temporal.workflowService.getSystemInfo({}),
+      postgres: () => db.selectNoFrom((eb) => eb.val(1).as('one')).execute(),
+      docker: () => host.ping(),
+    },
+  );
+  const app = createApp({
+    config,
+    db,
+    temporal,
+    policies: new PolicyStore(config.POLICIES_DIR),
+    notifier,
+    metrics,
+    readiness,
+    logger,
+    tuning: options.tuning,
+  });
+
+  const tenantId = `tenant-${prefix}`;
+  await createTenant(db, { id: tenantId });
+  const keys = {} as Record<Who, string>;
+  for (const who of ['alice', 'bob', 'carol'] as const) {
+    keys[who] = (await createApiKey(db, { tenantId, principal: who, roles: who === 'bob' ? ['admin'] : who === 'carol' ? ['security'] : [] })).key;
+  }
+  await createTenant(db, { id: `other-${prefix}` });
+  keys.mallory = (await createApiKey(db, { tenantId: `other-${prefix}`, principal: 'mallory' })).key;
+
+  let workerConnection: NativeConnection | undefined;
+  let running: Promise<void> | undefined;
+  const stack: Stack = {
+    config,
+    env,
+    db,
+    temporal,
+    app,
+    host,
+    tenantId,
+    keys,
+    workers: undefined,
+    async api(method, path, who = 'alice', body, headers = {}) {
+      return app.request(path, {
+        method,
+        headers: {
+          'x-tenant-id': who === 'mallory' ? `other-${prefix}` : tenantId,
+          authorization: `Bearer ${keys[who]}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+    },
+    async startWorkers() {
+      workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+      stack.workers = await createWorkers({ config, connection: workerConnection, db, router, host, bundle, shutdownGraceTime: '2s' });
+      running = stack.workers.run();
+    },
+    async stopWorkers() {
+      stack.workers?.shutdown();
+      await running?.catch(() => {});
+      await workerConnection?.close();
+      stack.workers = undefined;
+      running = undefined;
+    },
+    async close() {
+      await stack.stopWorkers();
+      await notifier.close();
+      await connection.close();
+      const leftovers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.pool}=${prefix}`] } });
+      for (const c of leftovers) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+      await db.destroy();
+    },
+  };
+  if (options.workers ?? true) await stack.startWorkers();
+  return stack;
+}
+
+/** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+}
