@@ -27,10 +27,12 @@ export class ApiError extends Error {
 
 /** A 400 listing each invalid field by its path (`limits.maxSteps`, `metadata.team`). */
 export function validationError(where: 'body' | 'query' | 'params' | 'header', error: z.ZodError): ApiError {
-  const fields = error.issues.map((issue) => ({
-    path: [where, ...issue.path.map(String)].join('.'),
-    message: issue.message,
-  }));
+  const fields = error.issues.flatMap((issue) =>
+    // An unknown key is reported at its own path, like any other bad field.
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: [where, ...issue.path.map(String), key].join('.'), message: 'unknown field' }))
+      : [{ path: [where, ...issue.path.map(String)].join('.'), message: issue.message }],
+  );
   return new ApiError(400, 'validation_failed', `invalid ${where}: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, fields);
 }
 
