@@ -22,7 +22,10 @@ export function createDb({ url, poolMax = 10, applicationName = 'kortix' }: DbOp
     idleTimeoutMillis: 30_000,
     query_timeout: 30_000,
   });
-  // An idle client losing its connection must not crash the process.
+  // A client losing its connection must not crash the process: pg-pool only
+  // listens for errors of idle clients, and Kysely none; the failed query
+  // still rejects, so the error reaches the caller (and the activity retries).
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -1,0 +1,157 @@
+/**
+ * Sessions survive crashes: a worker killed with SIGKILL mid-step, the
+ * Temporal server stopped and started again on the same SQLite file, and
+ * Postgres unreachable for a while. Each tool runs once; no event is lost or
+ * doubled.
+ */
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { TemporalDevServer } from '../../temporal/dev-server.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { WorkerProcess } from '../support/worker-process.js';
+import { startStack, waitFor, type Stack } from '../support/stack.js';
+import { json, readAllEvents, startSession, vote, waitForGate, waitForStatus, type SseEvent } from '../support/sessions.js';
+
+const services = inject('services');
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+});
+
+async function mockRequests(scenario: string): Promise<number> {
+  const stats = await (await fetch(`${services.mockLlmUrl.replace(/\/v1$/, '')}/_mock/stats`)).json();
+  return (stats as { byScenario: Record<string, number> }).byScenario[scenario] ?? 0;
+}
+
+/** Each event once, numbered 1..n, each step's events once. */
+function expectCleanEventLog(events: SseEvent[]) {
+  expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+  const keys = events.map((e) => `${e.type}:${String(e.data.seq ?? '')}:${String(e.data.gateId ?? '')}:${String(e.data.approver ?? '')}`);
+  expect(new Set(keys).size).toBe(keys.length);
+  expect(events.filter((e) => e.type === 'session.ended')).toHaveLength(1);
+}
+
+async function eventTypes(stack: Stack, id: string): Promise<string[]> {
+  const rows = await stack.db.selectFrom('session_events').select(['type']).where('session_id', '=', id).orderBy('seq').execute();
+  return rows.map((r) => r.type);
+}
+
+describe('a worker killed with SIGKILL', () => {
+  it('mid model call: the session completes, the tool ran once', async () => {
+    const stack = await startStack(services, { workers: false, tuning: { heartbeatTimeoutMs: 3_000 } });
+    cleanups.push(() => stack.close());
+    const worker = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-llm.log'));
+    cleanups.push(() => worker.kill());
+    await worker.start();
+
+    const before = await mockRequests('slow-model');
+    const session = await startSession(stack, { message: 'go', metadata: { scenario: 'slow-model' } });
+    await waitFor(async () => (await mockRequests('slow-model')) > before, 20_000, 'the model call to start');
+    await worker.kill();
+
+    const replacement = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-llm-2.log'));
+    cleanups.push(() => replacement.kill());
+    await replacement.start();
+    const done = await waitForStatus(stack, session.id, undefined, 90_000);
+    expect(done.status).toBe('completed');
+    // The command appends a line and prints the file: one line means one run.
+    expect(done.finalAnswer).toBe('once\n');
+    const events = await readAllEvents(stack, session.id);
+    expectCleanEventLog(events);
+    expect(events.filter((e) => e.type === 'tool.started')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'llm.response')).toHaveLength(2);
+    await replacement.stop();
+  });
+
+  it('mid tool run: the retried activity waits for the first run instead of running it again', async () => {
+    const stack = await startStack(services, { workers: false, tuning: { heartbeatTimeoutMs: 3_000 } });
+    cleanups.push(() => stack.close());
+    const worker = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-tool.log'));
+    cleanups.push(() => worker.kill());
+    await worker.start();
+
+    const session = await startSession(stack, { message: 'go', metadata: { scenario: 'slow-tool' } });
+    await waitFor(async () => (await eventTypes(stack, session.id)).includes('tool.started'), 30_000, 'the tool to start');
+    await worker.kill();
+
+    const replacement = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-tool-2.log'));
+    cleanups.push(() => replacement.kill());
+    await replacement.start();
+    const done = await waitForStatus(stack, session.id, undefined, 90_000);
+    expect(done.status).toBe('completed');
+    expect(done.finalAnswer).toBe('slept\n');
+    const events = await readAllEvents(stack, session.id);
+    expectCleanEventLog(events);
+    expect(events.filter((e) => e.type === 'tool.result')).toHaveLength(1);
+    await replacement.stop();
+  });
+});
+
+describe('the Temporal server stopped and started again', () => {
+  it('sessions in flight, one of them waiting for approval, go on', async () => {
+    const server = await TemporalDevServer.start({
+      cli: services.temporalCli,
+      dbFile: join(services.tmpDir, 'restart-temporal.db'),
+      uiPort: null,
+      logFile: join(services.tmpDir, 'restart-temporal.log'),
+    });
+    cleanups.push(() => server.stop());
+    const stack = await startStack(services, { env: { TEMPORAL_ADDRESS: server.address }, tuning: { heartbeatTimeoutMs: 3_000 } });
+    cleanups.push(() => stack.close());
+
+    const waiting = await startSession(stack, { message: 'delete the scratch file' });
+    const gate = await waitForGate(stack, waiting.id);
+    const running = await startSession(stack, { message: 'go', metadata: { scenario: 'slow-model' } });
+
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 1_000));
+    await server.restart();
+
+    // The client reconnects by itself; the gate is still open and still counts.
+    expect(await json(await waitFor(async () => {
+      const res = await vote(stack, waiting.id, gate.id, 'bob');
+      return res.status === 200 ? res : undefined;
+    }, 60_000, 'the first approval after the restart'))).toMatchObject({ counted: true });
+    expect((await vote(stack, waiting.id, gate.id, 'carol')).status).toBe(200);
+
+    const doneWaiting = await waitForStatus(stack, waiting.id, undefined, 90_000);
+    expect(doneWaiting.status).toBe('completed');
+    expect(doneWaiting.finalAnswer).toContain('removed');
+    const doneRunning = await waitForStatus(stack, running.id, undefined, 90_000);
+    expect(doneRunning.finalAnswer).toBe('once\n');
+    expectCleanEventLog(await readAllEvents(stack, waiting.id));
+    expectCleanEventLog(await readAllEvents(stack, running.id));
+  });
+});
+
+describe('Postgres unreachable', () => {
+  it('/readyz says so, activities retry, and the session completes when it returns', async () => {
+    const target = new URL(services.databaseUrl);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    cleanups.push(() => proxy.close());
+    const viaProxy = new URL(services.databaseUrl);
+    viaProxy.port = String(proxy.port);
+    const stack = await startStack(services, { databaseUrl: viaProxy.toString(), tuning: { heartbeatTimeoutMs: 3_000 } });
+    cleanups.push(() => stack.close());
+
+    const session = await startSession(stack, { message: 'go', metadata: { scenario: 'slow-model' } });
+    proxy.cut();
+
+    const ready = await stack.app.request('/readyz');
+    expect(ready.status).toBe(503);
+    const report = await json<{ dependencies: { name: string; ok: boolean }[] }>(ready);
+    expect(report.dependencies.find((d) => d.name === 'postgres')).toMatchObject({ ok: false });
+    expect(report.dependencies.find((d) => d.name === 'temporal')).toMatchObject({ ok: true });
+
+    // Long enough for the model call to finish and its write to fail and retry.
+    await new Promise((r) => setTimeout(r, 6_000));
+    proxy.restore();
+
+    const done = await waitForStatus(stack, session.id, undefined, 90_000);
+    expect(done.status).toBe('completed');
+    expect(done.finalAnswer).toBe('once\n');
+    expectCleanEventLog(await readAllEvents(stack, session.id));
+    expect((await stack.app.request('/readyz')).status).toBe(200);
+  });
+});

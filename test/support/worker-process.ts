@@ -1,0 +1,58 @@
+/** A worker as a separate OS process (temporal/worker-main.ts), to be killed with SIGKILL in fault tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { resolve } from 'node:path';
+import { REPO_ROOT } from '../../config/index.js';
+
+export class WorkerProcess {
+  #child: ChildProcess | undefined;
+  #exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly logFile: string,
+  ) {}
+
+  /** Starts the process and resolves once its workers poll. */
+  async start(timeoutMs = 60_000): Promise<void> {
+    const child = spawn(resolve(REPO_ROOT, 'node_modules/.bin/tsx'), ['temporal/worker-main.ts'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...this.env, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#child = child;
+    this.#exited = new Promise((r) => child.once('exit', (code) => r(code)));
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    child.stderr?.pipe(log);
+    await new Promise<void>((resolveStart, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker did not start within ${timeoutMs} ms (log: ${this.logFile})`)), timeoutMs);
+      let buffered = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        log.write(chunk);
+        buffered += chunk.toString('utf8');
+        if (buffered.includes('"msg":"worker started"')) {
+          clearTimeout(timer);
+          buffered = '';
+          resolveStart();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`worker exited with ${code} before starting (log: ${this.logFile})`));
+      });
+    });
+  }
+
+  /** The hard way: no drain, no cleanup. */
+  async kill(): Promise<void> {
+    this.#child?.kill('SIGKILL');
+    await this.#exited;
+  }
+
+  /** The graceful way: SIGTERM, in-flight activities finish. */
+  async stop(): Promise<number | null> {
+    if (!this.#child || this.#child.exitCode !== null || this.#child.signalCode !== null) return this.#child?.exitCode ?? null;
+    this.#child.kill('SIGTERM');
+    return this.#exited;
+  }
+}
