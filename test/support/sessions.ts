@@ -1,5 +1,4 @@
-/** Helpers that drive sessions through the API, as a client would. */
-import { expect } from 'vitest';
+/** Helpers that drive sessions through the API, as a client would (free of vitest: scripts use them too). */
 import type { GateView } from '../../workflows/definitions.js';
 import { waitFor, type Stack, type Who } from './stack.js';
 
@@ -34,7 +33,7 @@ export async function startSession(stack: Stack, body: Record<string, unknown>, 
 
 export async function getSession(stack: Stack, id: string, who: Who = 'alice'): Promise<SessionJson> {
   const res = await stack.api('GET', `/v1/sessions/${id}`, who);
-  expect(res.status).toBe(200);
+  if (res.status !== 200) throw new Error(`GET /v1/sessions/${id} answered ${res.status}: ${await res.text()}`);
   return json<SessionJson>(res);
 }
 
@@ -81,8 +80,9 @@ export function parseSse(text: string): SseEvent[] {
 /** Reads the session's SSE stream to its end (the stream closes after `session.ended`). */
 export async function readAllEvents(stack: Stack, id: string, lastEventId?: number): Promise<SseEvent[]> {
   const res = await stack.api('GET', `/v1/sessions/${id}/events`, 'alice', undefined, lastEventId === undefined ? {} : { 'last-event-id': String(lastEventId) });
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  if (res.status !== 200 || !res.headers.get('content-type')?.includes('text/event-stream')) {
+    throw new Error(`GET /v1/sessions/${id}/events answered ${res.status} ${res.headers.get('content-type')}`);
+  }
   return parseSse(await res.text());
 }
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import Docker from 'dockerode';
 import type { Hono } from 'hono';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../../api/app.js';
 import { EventNotifier } from '../../api/event-notifier.js';
 import { loadConfig, type Env } from '../../config/index.js';
@@ -28,6 +28,13 @@ import type { SessionTuning } from '../../workflows/definitions.js';
 import type { ServiceValues } from './services.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+// The SDK's own logs at warn level only: the suite's output stays readable.
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  // already installed in this process
+}
 
 export interface StackOptions {
   /** Start in-process workers (default true); fault tests run workers as processes instead. */

@@ -1,0 +1,54 @@
+/**
+ * Replays recorded histories against the current workflow code with the
+ * production interceptors and data converter: a change that would break a
+ * running session fails here (a DeterminismViolationError) before it ships.
+ */
+import { readFile } from 'node:fs/promises';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { Worker } from '@temporalio/worker';
+import { dataConverter, workerInterceptors, type WorkflowBundle } from './worker-options.js';
+
+export interface HistoryToReplay {
+  /** Where it came from (a file, a session id and run). */
+  readonly name: string;
+  readonly workflowId: string;
+  readonly history: History;
+}
+
+export interface ReplayOutcome {
+  readonly name: string;
+  readonly workflowId: string;
+  readonly ok: boolean;
+  /** The code of the session changed in a way this history cannot follow. */
+  readonly nondeterministic: boolean;
+  readonly error?: string;
+}
+
+/** A history as Temporal writes it (Web UI download, `temporal workflow show --output json`, our recorder). */
+export async function readHistoryFile(path: string): Promise<History> {
+  return historyFromJSON(JSON.parse(await readFile(path, 'utf8')));
+}
+
+export async function replayHistories(histories: readonly HistoryToReplay[], bundle: WorkflowBundle): Promise<ReplayOutcome[]> {
+  // Runs of one session share a workflow id: match results to inputs in order.
+  const byId = new Map<string, HistoryToReplay[]>();
+  for (const h of histories) byId.set(h.workflowId, [...(byId.get(h.workflowId) ?? []), h]);
+  const outcomes: ReplayOutcome[] = [];
+  const results = Worker.runReplayHistories(
+    { workflowBundle: bundle, interceptors: workerInterceptors(), dataConverter, replayName: 'kortix-replay' },
+    histories.map((h) => ({ workflowId: h.workflowId, history: h.history })),
+  );
+  for await (const result of results) {
+    const source = byId.get(result.workflowId)?.shift();
+    outcomes.push({
+      name: source?.name ?? result.workflowId,
+      workflowId: result.workflowId,
+      ok: result.error === undefined,
+      nondeterministic: result.error instanceof DeterminismViolationError,
+      ...(result.error ? { error: result.error.message } : {}),
+    });
+  }
+  return outcomes;
+}

@@ -1,0 +1,47 @@
+/**
+ * Every history recorded from real sessions (test/histories/, by
+ * `make record-histories`) replays against the current workflow code with the
+ * production interceptors and data converter; a nondeterministic edit fails.
+ */
+import { readdirSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../config/index.js';
+import { readHistoryFile, replayHistories, type HistoryToReplay } from '../../temporal/replay.js';
+import { loadWorkflowBundle } from '../../temporal/worker-options.js';
+
+const DIR = resolve(REPO_ROOT, 'test/histories');
+let histories: HistoryToReplay[];
+
+beforeAll(async () => {
+  const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+  histories = await Promise.all(
+    files.map(async (f) => ({ name: f, workflowId: basename(f, '.json'), history: await readHistoryFile(resolve(DIR, f)) })),
+  );
+});
+
+describe('recorded histories', () => {
+  it('cover approved, rejected and timed-out gates, cancel, limits and continue-as-new', () => {
+    const names = histories.map((h) => h.name);
+    for (const expected of ['approved-by-two.json', 'rejected.json', 'approval-timed-out.json', 'cancelled-at-gate.json', 'continued-as-new.run1.json']) {
+      expect(names).toContain(expected);
+    }
+  });
+
+  it('all replay against the current workflow code', async () => {
+    const outcomes = await replayHistories(histories, await loadWorkflowBundle());
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    expect(outcomes).toHaveLength(histories.length);
+  });
+
+  it('a nondeterministic change to the workflow is caught', async () => {
+    const bundle = await loadWorkflowBundle({ workflowsPath: fileURLToPath(new URL('./nondeterministic-workflows.ts', import.meta.url)) });
+    const outcomes = await replayHistories(histories, bundle);
+    expect(outcomes).toHaveLength(histories.length);
+    for (const outcome of outcomes) {
+      expect(outcome.ok, outcome.name).toBe(false);
+      expect(outcome.nondeterministic, `${outcome.name}: ${outcome.error}`).toBe(true);
+    }
+  });
+});
