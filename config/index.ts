@@ -27,6 +27,8 @@ const optionalSecret = z
 
 const envSchema = z.object({
   KORTIX_ENV: z.enum(['dev', 'test', 'prod']).default('dev'),
+  /** Where `make dev` keeps its state: Temporal's SQLite file, the embedded Postgres, logs, demo keys. */
+  KORTIX_DATA_DIR: z.string().min(1).default(resolve(REPO_ROOT, '.data')),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 
   // Temporal

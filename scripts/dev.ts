@@ -21,7 +21,7 @@ import { createApiKey, createTenant } from '../db/tenants.js';
 import { TemporalDevServer } from '../temporal/dev-server.js';
 import { provision } from './lib/provision.js';
 
-const DATA = resolve(REPO_ROOT, '.data');
+const DATA = loadConfigOrExit().KORTIX_DATA_DIR;
 const KEYS_FILE = resolve(DATA, 'dev-keys.env');
 const say = (msg: string) => process.stderr.write(`\x1b[1m[dev]\x1b[0m ${msg}\n`);
 
@@ -93,11 +93,11 @@ async function shutdown(code: number): Promise<never> {
     ),
   );
   if (temporal) {
-    say('stopping the Temporal dev server (its state stays in .data/temporal.db)');
+    say(`stopping the Temporal dev server (its state stays in ${DATA}/temporal.db)`);
     await temporal.stop();
   }
   if (startedPostgres) {
-    say('stopping the embedded Postgres (its data stays in .data/)');
+    say(`stopping the embedded Postgres (its data stays in ${DATA})`);
     await provision('postgres', ['stop']).catch(() => {});
   }
   say('the Docker engine keeps running; sandbox containers of finished sessions are gone');
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   Object.assign(env, await provision('docker', [], env));
 
   if (env.DATABASE_URL) say('using Postgres at DATABASE_URL');
-  else say('no DATABASE_URL: starting an embedded Postgres under .data/');
+  else say(`no DATABASE_URL: starting an embedded Postgres under ${DATA}`);
   const pg = await provision('postgres', ['start'], env);
   Object.assign(env, pg);
   startedPostgres = pg.DATABASE_SOURCE === 'embedded';
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const t = await provision('temporal', [], env);
   say(`Temporal: ${t.TEMPORAL_CLI_SOURCE === 'external' ? `using the server at ${env.TEMPORAL_ADDRESS}` : `CLI from ${t.TEMPORAL_CLI_SOURCE} (${t.TEMPORAL_CLI})`}`);
   if (t.TEMPORAL_CLI_SOURCE !== 'external' && t.TEMPORAL_CLI) {
-    say('starting the Temporal dev server (SQLite: .data/temporal.db, log: .data/logs/temporal.log)');
+    say(`starting the Temporal dev server (SQLite: ${DATA}/temporal.db, log: ${DATA}/logs/temporal.log)`);
     temporal = await TemporalDevServer.start({
       cli: t.TEMPORAL_CLI,
       dbFile: resolve(DATA, 'temporal.db'),
@@ -153,8 +153,8 @@ async function main(): Promise<void> {
       `  Mock LLM     ${env.MOCK_LLM_URL}`,
       `  Worker       health and metrics on http://${config.WORKER_HEALTH_HOST}:${config.WORKER_HEALTH_PORT}`,
       `  Postgres     ${pg.DATABASE_SOURCE === 'embedded' ? 'embedded, ' : ''}${(config.DATABASE_URL ?? '').replace(/:[^:@/]*@/, ':***@')}`,
-      `  Demo tenant  "${keys.KORTIX_TENANT}", keys of alice (requester), bob and carol (approvers) in .data/dev-keys.env`,
-      '  Try the README walk-through: source .data/dev-keys.env, then the curl commands.',
+      `  Demo tenant  "${keys.KORTIX_TENANT}", keys of alice (requester), bob and carol (approvers) in ${KEYS_FILE}`,
+      `  Try the README walk-through: source ${KEYS_FILE}, then the curl commands.`,
       'Ctrl-C stops everything.',
     ].join('\n'),
   );

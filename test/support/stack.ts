@@ -95,7 +95,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     ...options.env,
   });
   const config = loadConfig(env);
-  const db = createDb({ url: config.DATABASE_URL as string, poolMax: 5 });
+  const db = createDb({ url: config.DATABASE_URL as string, poolMax: config.DATABASE_POOL_MAX });
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const router = new ModelRouter({ policy: loadModelPolicy(config.MODEL_POLICY_FILE), env: config, timeoutMs: 30_000 });

@@ -1,0 +1,46 @@
+/**
+ * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
+ * writes bench/results/<name>.json, then prints a short table.
+ *   --only=session-latency|make-dev   run one of them
+ * Targets are read from these numbers, never asserted in tests.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { REPO_ROOT } from '../config/index.js';
+import { startServices } from '../test/support/services.js';
+import { benchMakeDev } from './make-dev.js';
+import { benchSessionLatency } from './session-latency.js';
+
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const machine = { cpus: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, at: new Date().toISOString() };
+
+function save(name: string, result: unknown): void {
+  writeFileSync(resolve(REPO_ROOT, 'bench/results', `${name}.json`), `${JSON.stringify({ machine, result }, null, 2)}\n`);
+}
+
+if (!only || only === 'session-latency') {
+  const services = await startServices('bench');
+  try {
+    const one = await benchSessionLatency(services.values, 1, 10);
+    const twenty = await benchSessionLatency(services.values, 20, 1);
+    save('session-latency', { concurrency1: one, concurrency20: twenty });
+    console.log('\nsession latency (ms)            1 session p50/p95    20 sessions p50/p95');
+    for (const [label, key] of [
+      ['POST → first model call', 'startToFirstModelCallMs'],
+      ['step orchestration overhead', 'stepOverheadMs'],
+      ['step total (model+tool+overhead)', 'stepTotalMs'],
+      ['tool (docker exec, trivial)', 'toolMs'],
+    ] as const) {
+      console.log(`${label.padEnd(34)}${`${one[key].p50} / ${one[key].p95}`.padEnd(21)}${twenty[key].p50} / ${twenty[key].p95}`);
+    }
+  } finally {
+    await services.stop();
+  }
+}
+
+if (!only || only === 'make-dev') {
+  const result = await benchMakeDev();
+  save('make-dev', result);
+  console.log(`\nmake dev → API ready: warm ${result.warmSeconds} s, cold ${result.coldSeconds} s (${result.coldMeans})`);
+}

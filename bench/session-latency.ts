@@ -1,0 +1,127 @@
+/**
+ * Session orchestration latency on real Temporal, Postgres and Docker:
+ * - POST /v1/sessions → the first model request arriving at the model server;
+ * - per-step orchestration overhead: the time between two model answers minus
+ *   the time inside the model and inside the tool (a trivial command), with 1
+ *   and with 20 concurrent sessions, in one run.
+ * The model is the mock LLM app, wrapped to time each request it serves.
+ */
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { resolve } from 'node:path';
+import { REPO_ROOT } from '../config/index.js';
+import { loadScenariosDir } from '../mock-llm/scenario-schema.js';
+import { createMockLlmApp } from '../mock-llm/server.js';
+import type { ServiceValues } from '../test/support/services.js';
+import { startSession, waitForStatus } from '../test/support/sessions.js';
+import { startStack } from '../test/support/stack.js';
+import { percentiles, type Summary } from './stats.js';
+
+interface ModelCall {
+  arrived: number;
+  answered: number;
+}
+
+/** The mock LLM behind a timing wrapper, keyed by metadata.bench (one id per session). */
+async function timedMockLlm() {
+  const calls = new Map<string, ModelCall[]>();
+  const mock = createMockLlmApp(loadScenariosDir(resolve(REPO_ROOT, 'mock-llm/scenarios')).map((s) => s.scenario));
+  const app = new Hono();
+  app.post('/v1/chat/completions', async (c) => {
+    const arrived = performance.timeOrigin + performance.now();
+    const body = (await c.req.json()) as { metadata?: Record<string, string> };
+    const res = await mock.request('/v1/chat/completions', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const id = body.metadata?.bench ?? 'unknown';
+    calls.set(id, [...(calls.get(id) ?? []), { arrived, answered: performance.timeOrigin + performance.now() }]);
+    return new Response(await res.text(), { status: res.status, headers: { 'content-type': 'application/json' } });
+  });
+  const server = await new Promise<{ close: () => void; port: number }>((ok) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => ok({ close: () => s.close(), port: info.port }));
+  });
+  return { url: `http://127.0.0.1:${server.port}/v1`, calls, close: server.close };
+}
+
+export interface SessionLatencyResult {
+  sessionsPerRound: number;
+  rounds: number;
+  stepsPerSession: number;
+  startToFirstModelCallMs: Summary;
+  stepOverheadMs: Summary;
+  stepTotalMs: Summary;
+  toolMs: Summary;
+  modelMs: Summary;
+}
+
+export async function benchSessionLatency(services: ServiceValues, concurrency: number, rounds = 1, steps = 8): Promise<SessionLatencyResult> {
+  const model = await timedMockLlm();
+  const stack = await startStack(services, { env: { MOCK_LLM_URL: model.url, WORKER_MAX_CONCURRENT_ACTIVITIES: '100' } });
+  try {
+    // Warm-up: bundle caches, connections, the first container.
+    const warm = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: '1', bench: 'warmup' } });
+    await waitForStatus(stack, warm.id, undefined, 120_000);
+
+    const posted = new Map<string, number>();
+    const ids: { id: string; bench: string }[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const batch = await Promise.all(
+        Array.from({ length: concurrency }, async (_, i) => {
+          const bench = `c${concurrency}-r${round}-${i}`;
+          posted.set(bench, performance.timeOrigin + performance.now());
+          const s = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: String(steps), bench } });
+          return { id: s.id, bench };
+        }),
+      );
+      await Promise.all(batch.map(({ id }) => waitForStatus(stack, id, undefined, 600_000)));
+      ids.push(...batch);
+    }
+
+    const startToFirst: number[] = [];
+    const overhead: number[] = [];
+    const total: number[] = [];
+    const tool: number[] = [];
+    const modelMs: number[] = [];
+    for (const { id, bench } of ids) {
+      const calls = model.calls.get(bench) ?? [];
+      const postedAt = posted.get(bench) ?? 0;
+      if (calls[0]) startToFirst.push(calls[0].arrived - postedAt);
+      const events = await stack.db
+        .selectFrom('session_events')
+        .select(['type', 'data', 'created_at'])
+        .where('session_id', '=', id)
+        .orderBy('seq')
+        .execute();
+      const started = new Map<number, number>();
+      const toolTime = new Map<number, number>();
+      for (const e of events) {
+        const seq = Number((e.data as { seq?: number }).seq);
+        if (e.type === 'tool.started') started.set(seq, e.created_at.getTime());
+        if (e.type === 'tool.result' && started.has(seq)) toolTime.set(seq, e.created_at.getTime() - (started.get(seq) ?? 0));
+      }
+      // Step k: from model answer k to model answer k+1 (tool call, tool, next model call).
+      for (let k = 0; k + 1 < calls.length; k++) {
+        const a = calls[k] as ModelCall;
+        const b = calls[k + 1] as ModelCall;
+        const stepMs = b.answered - a.answered;
+        const toolMs = [...toolTime.values()][k] ?? 0;
+        const inModel = b.answered - b.arrived;
+        total.push(stepMs);
+        tool.push(toolMs);
+        modelMs.push(inModel);
+        overhead.push(stepMs - toolMs - inModel);
+      }
+    }
+    return {
+      sessionsPerRound: concurrency,
+      rounds,
+      stepsPerSession: steps,
+      startToFirstModelCallMs: percentiles(startToFirst),
+      stepOverheadMs: percentiles(overhead),
+      stepTotalMs: percentiles(total),
+      toolMs: percentiles(tool),
+      modelMs: percentiles(modelMs),
+    };
+  } finally {
+    await stack.close();
+    model.close();
+  }
+}

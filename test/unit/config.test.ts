@@ -1,0 +1,145 @@
+/**
+ * Configuration from the environment (defaults, errors naming each bad
+ * variable, secrets that never print, a frozen result) and YAML files
+ * validated with their line numbers.
+ */
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, loadConfig, REPO_ROOT, requireDatabaseUrl, Secret } from '../../config/index.js';
+import { parseYaml, YamlFileError } from '../../config/yaml.js';
+
+/** The ConfigError that loading `env` throws (fails the test if none). */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected ${JSON.stringify(Object.keys(env))} to be refused`);
+}
+
+describe('loadConfig', () => {
+  it('fills in defaults from an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      KORTIX_ENV: 'dev',
+      API_PORT: 8000,
+      TASK_QUEUE_PREFIX: 'kortix',
+      WORKER_ROLES: ['sessions', 'sandbox'],
+      METRICS_ENABLED: true,
+      DEFAULT_POLICY: 'standard',
+      POLICIES_DIR: `${REPO_ROOT}/policies/templates`,
+    });
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.OPENAI_API_KEY).toBeUndefined();
+  });
+
+  it('coerces numbers, flags and lists', () => {
+    const config = loadConfig({ API_PORT: '9000', METRICS_ENABLED: 'no', WORKER_ROLES: ' sandbox , ', SANDBOX_CPUS: '0.5' });
+    expect(config.API_PORT).toBe(9000);
+    expect(config.METRICS_ENABLED).toBe(false);
+    expect(config.WORKER_ROLES).toEqual(['sandbox']);
+    expect(config.SANDBOX_CPUS).toBe(0.5);
+  });
+
+  it.each([
+    ['API_PORT', 'abc'],
+    ['API_PORT', '70000'],
+    ['WORKER_ROLES', 'sessions,cooking'],
+    ['TASK_QUEUE_PREFIX', 'Bad_Prefix'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['METRICS_ENABLED', 'maybe'],
+    ['TEMPORAL_UI_URL', 'not a url'],
+  ])('refuses %s=%s, naming the variable and the value', (name, value) => {
+    const error = configError({ [name]: value });
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(new RegExp(`^${name}(\\.\\d+)?: `));
+    expect(error.problems[0]).toContain(`(got ${JSON.stringify(value)})`);
+    expect(error.message).toContain(`  - ${error.problems[0]}`);
+  });
+
+  it('names every bad variable in one error', () => {
+    const error = configError({ API_PORT: 'abc', WORKER_ROLES: 'sessions,cooking', TASK_QUEUE_PREFIX: 'Bad_Prefix', DATABASE_URL: 'mysql://x' });
+    expect(error.message).toMatch(/^Invalid configuration:\n/);
+    for (const name of ['API_PORT', 'WORKER_ROLES', 'TASK_QUEUE_PREFIX', 'DATABASE_URL']) expect(error.message).toContain(`  - ${name}`);
+    expect(error.problems).toHaveLength(4);
+  });
+
+  it('keeps secrets out of errors, JSON and String(), and reveals them on request', () => {
+    const key = 'sk-test-0123456789abcdef';
+    const error = configError({ OPENAI_API_KEY: key, ANTHROPIC_API_KEY: key, API_PORT: 'abc' });
+    expect(error.message).not.toContain(key);
+
+    const config = loadConfig({ OPENAI_API_KEY: key });
+    expect(config.OPENAI_API_KEY).toBeInstanceOf(Secret);
+    expect(JSON.stringify(config)).not.toContain(key);
+    expect(JSON.stringify(config)).toContain('"OPENAI_API_KEY":"[secret]"');
+    expect(String(config.OPENAI_API_KEY)).toBe('[secret]');
+    expect(`${config.OPENAI_API_KEY}`).not.toContain(key);
+    expect(inspect(config)).not.toContain(key);
+    expect(config.OPENAI_API_KEY?.reveal()).toBe(key);
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = loadConfig({ API_PORT: '', OPENAI_API_KEY: '', DATABASE_URL: '', TASK_QUEUE_PREFIX: '' });
+    expect(config.API_PORT).toBe(8000);
+    expect(config.OPENAI_API_KEY).toBeUndefined();
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.TASK_QUEUE_PREFIX).toBe('kortix');
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { API_PORT: number }).API_PORT = 1;
+    }).toThrow(TypeError);
+    expect(config.API_PORT).toBe(8000);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(loadConfig({ PATH: '/usr/bin', HOME: '/root' })).not.toHaveProperty('PATH');
+  });
+});
+
+describe('requireDatabaseUrl', () => {
+  it('returns DATABASE_URL or says how to set it', () => {
+    expect(requireDatabaseUrl(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db' }))).toBe('postgres://u@h:5432/db');
+    expect(() => requireDatabaseUrl(loadConfig({}))).toThrow(/DATABASE_URL: required/);
+  });
+});
+
+describe('parseYaml', () => {
+  const schema = z.object({ a: z.number(), b: z.object({ c: z.string() }).optional() }).strict();
+
+  it('returns the validated value', () => {
+    expect(parseYaml('a: 1\nb:\n  c: x\n', schema, 'ok.yaml')).toEqual({ a: 1, b: { c: 'x' } });
+  });
+
+  it('reports a syntax error with its line', () => {
+    expect(() => parseYaml('a: 1\nb: : 2\n', schema, 'syntax.yaml')).toThrow(/syntax\.yaml:2: /);
+  });
+
+  it('refuses duplicate keys with the line of the duplicate', () => {
+    expect(() => parseYaml('a: 1\n# note\na: 2\n', schema, 'dup.yaml')).toThrow(/dup\.yaml:3: Map keys must be unique/);
+  });
+
+  it('reports a schema violation with the line and dotted path of the value', () => {
+    try {
+      parseYaml('a: 1\nb:\n  c: 42\n', schema, 'typed.yaml');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(YamlFileError);
+      const error = err as YamlFileError;
+      expect(error.file).toBe('typed.yaml');
+      expect(error.problems).toEqual([expect.objectContaining({ line: 3, path: 'b.c' })]);
+      expect(error.message).toContain('typed.yaml:3: b.c: ');
+    }
+  });
+
+  it('reports a missing key at the line of its parent', () => {
+    expect(() => parseYaml('# header\n\nb:\n  c: x\n', schema, 'missing.yaml')).toThrow(/missing\.yaml:3: a: /);
+  });
+});
