@@ -1,7 +1,6 @@
 /** A worker as a separate OS process (temporal/worker-main.ts), to be killed with SIGKILL in fault tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { resolve } from 'node:path';
 import { REPO_ROOT } from '../../config/index.js';
 
 export class WorkerProcess {
@@ -15,7 +14,9 @@ export class WorkerProcess {
 
   /** Starts the process and resolves once its workers poll. */
   async start(timeoutMs = 60_000): Promise<void> {
-    const child = spawn(resolve(REPO_ROOT, 'node_modules/.bin/tsx'), ['temporal/worker-main.ts'], {
+    // node with tsx's loader, not the tsx CLI: the CLI runs the script in a child
+    // process, and SIGKILL of the CLI would leave that child (the real worker) alive.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'temporal/worker-main.ts'], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...this.env, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
