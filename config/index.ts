@@ -126,12 +126,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         const name = issue.path.join('.') || '(environment)';
         const key = issue.path[0];
         const secretish = typeof key === 'string' && /KEY|SECRET|TOKEN|PASSWORD/.test(key);
-        const got = typeof key === 'string' && !secretish ? cleaned[key] : undefined;
+        const raw = typeof key === 'string' && !secretish ? cleaned[key] : undefined;
+        // A URL's password is a secret too.
+        const got = raw?.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
         return `${name}: ${issue.message}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}`;
       }),
     );
   }
-  return Object.freeze(parsed.data);
+  const config = parsed.data;
+  for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
+  return Object.freeze(config);
 }
 
 /** `DATABASE_URL` or a clear stop: every process that talks to Postgres calls this. */

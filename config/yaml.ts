@@ -3,7 +3,7 @@
  * the path of the fault: used for policies, the model policy and mock scenarios.
  */
 import { readFileSync } from 'node:fs';
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 
 /** A YAML file that does not parse or does not match its schema. */
@@ -21,8 +21,15 @@ export class YamlFileError extends Error {
   }
 }
 
-/** The 1-based line of the deepest node of `path` that exists in the document. */
-function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[]): number {
+/** The 1-based line of the deepest node of `path` that exists in the document (of its key, for an unknown key). */
+function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[], atKey = false): number {
+  if (atKey && path.length > 0) {
+    const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1) as unknown[], true);
+    if (isMap(parent)) {
+      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === path[path.length - 1]);
+      if (pair && isNode(pair.key) && pair.key.range) return counter.linePos(pair.key.range[0]).line;
+    }
+  }
   for (let depth = path.length; depth >= 0; depth--) {
     const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as unknown[], true);
     if (isNode(node) && node.range) {
@@ -46,11 +53,15 @@ export function parseYaml<S extends z.ZodType>(text: string, schema: S, file: st
   if (!result.success) {
     throw new YamlFileError(
       file,
-      result.error.issues.map((issue) => ({
-        line: lineOf(doc, counter, issue.path),
-        path: issue.path.map(String).join('.'),
-        message: issue.message,
-      })),
+      result.error.issues.flatMap((issue) => {
+        // An unknown key is reported where it is written, not at its parent.
+        const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+        return paths.map((path) => ({
+          line: lineOf(doc, counter, path, issue.code === 'unrecognized_keys'),
+          path: path.map(String).join('.'),
+          message: issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message,
+        }));
+      }),
     );
   }
   return result.data;

@@ -48,7 +48,7 @@ export class ReadinessChecker {
       return {
         name,
         ok: false,
-        error: (err as Error).message.split('\n')[0] ?? 'failed',
+        error: (err instanceof Error ? err.message : String(err)).split('\n')[0] || 'failed',
         failingSince: new Date(since).toISOString(),
         failingForSeconds: Math.round((now - since) / 1000),
       };

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
+import { unsafeRegexReason } from './regex-safety.js';
 
 /** The tools a session can offer the model. */
 export const TOOL_NAMES = ['shell', 'write_file', 'read_file', 'list_files'] as const;
@@ -15,8 +16,7 @@ const MAX_PATTERN_LENGTH = 512;
 
 /**
  * Patterns run inside the workflow on model-chosen input, so a pattern that
- * can backtrack catastrophically is refused at load: nested quantifiers such
- * as `(a+)+`, `(a*)*` or `(.*a){10}` and back-references.
+ * can backtrack catastrophically is refused at load (see regex-safety.ts).
  */
 export function regexProblem(pattern: string): string | undefined {
   if (pattern.length > MAX_PATTERN_LENGTH) return `longer than ${MAX_PATTERN_LENGTH} characters`;
@@ -25,12 +25,7 @@ export function regexProblem(pattern: string): string | undefined {
   } catch (err) {
     return `not a valid regular expression: ${(err as Error).message}`;
   }
-  if (/\\[1-9]/.test(pattern)) return 'back-references are not allowed';
-  // A group that contains a quantifier and is itself quantified.
-  if (/\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]/.test(pattern)) {
-    return 'nested quantifiers (like (a+)+) can backtrack without bound';
-  }
-  return undefined;
+  return unsafeRegexReason(pattern);
 }
 
 const boundedRegex = z.string().min(1).superRefine((pattern, ctx) => {

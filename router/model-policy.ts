@@ -77,12 +77,13 @@ export function resolveModelPolicy(policy: ModelPolicy, file: string): ResolvedM
   const providers = { ...BUILTIN_PROVIDERS, ...policy.providers };
   const models = { ...BUILTIN_MODELS, ...policy.models };
   const problems: string[] = [];
+  const has = (table: object, key: string) => Object.hasOwn(table, key);
   for (const [id, model] of Object.entries(models)) {
-    if (!providers[model.provider]) problems.push(`models.${id}.provider: unknown provider "${model.provider}"`);
+    if (!has(providers, model.provider)) problems.push(`models.${id}.provider: unknown provider "${model.provider}"`);
   }
-  if (!models[policy.default]) problems.push(`default: unknown model "${policy.default}"`);
+  if (!has(models, policy.default)) problems.push(`default: unknown model "${policy.default}"`);
   policy.policies.forEach((p, i) => {
-    if (!models[p.model]) problems.push(`policies.${i}.model: unknown model "${p.model}"`);
+    if (!has(models, p.model)) problems.push(`policies.${i}.model: unknown model "${p.model}"`);
   });
   if (problems.length > 0) throw new Error(`Invalid model policy ${file}:\n  - ${problems.join('\n  - ')}`);
   return { providers, models, default: policy.default, byType: new Map(policy.policies.map((p) => [p.type, p.model])) };

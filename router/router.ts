@@ -45,8 +45,8 @@ export function callCostUsd(model: ModelConfig, usage: TokenUsage): number {
   const cachedPrice = model.cachedInputPerMTok ?? model.inputPerMTok;
   const micro =
     (usage.inputTokens - cached) * model.inputPerMTok + cached * cachedPrice + usage.outputTokens * model.outputPerMTok;
-  // Round to a millionth of a cent so sums stay exact enough to compare with budgets.
-  return Math.round(micro) / 1e6;
+  // `micro` is in millionths of a dollar; keep a millionth of a cent (1e-8 $).
+  return Math.round(micro * 100) / 1e8;
 }
 
 export class ModelRouter {
@@ -61,7 +61,7 @@ export class ModelRouter {
   choose(request: Pick<RouteRequest, 'model' | 'requestType'>): string {
     const { policy } = this.#o;
     if (request.model !== undefined) {
-      if (!policy.models[request.model]) {
+      if (!Object.hasOwn(policy.models, request.model)) {
         throw new LlmError('bad_request', `unknown model "${request.model}"; known: ${Object.keys(policy.models).join(', ')}`);
       }
       return request.model;
@@ -79,7 +79,7 @@ export class ModelRouter {
   #provider(name: string): ChatProvider {
     const existing = this.#providers.get(name);
     if (existing) return existing;
-    const config = this.#o.policy.providers[name];
+    const config = Object.hasOwn(this.#o.policy.providers, name) ? this.#o.policy.providers[name] : undefined;
     if (!config) throw new LlmError('bad_request', `unknown provider "${name}"`);
     if (config.kind !== 'openai-compatible') {
       throw new LlmError('not_supported', `provider kind "${config.kind}" (${name}) is not available in this build`, { provider: name });

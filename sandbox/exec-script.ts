@@ -34,16 +34,18 @@ export function parseExecOutput(raw: Buffer, limit: number): ExecResult | undefi
   if (newline < 0) return undefined;
   const header = raw.subarray(0, newline).toString('utf8').split(' ');
   if (header[0] !== 'KORTIX-EXEC' || header.length !== 5) return undefined;
-  const [, rc, timedOut, outBytes, errBytes] = header.map((h) => h.trim());
-  const outLen = Math.min(Number(outBytes), limit);
-  const errLen = Math.min(Number(errBytes), limit);
+  const [, rc, timedOut, outBytes, errBytes] = header.map((h) => Number(h.trim()));
+  if (![rc, timedOut, outBytes, errBytes].every((n) => Number.isInteger(n) && (n as number) >= 0)) return undefined;
+  const outLen = Math.min(outBytes as number, limit);
+  const errLen = Math.min(errBytes as number, limit);
   const body = raw.subarray(newline + 1);
-  const isTimeout = timedOut === '1';
+  if (body.length < outLen + errLen) return undefined;
+  const isTimeout = timedOut === 1;
   return {
     exitCode: isTimeout ? null : Number(rc),
     timedOut: isTimeout,
     stdout: body.subarray(0, outLen).toString('utf8'),
     stderr: body.subarray(outLen, outLen + errLen).toString('utf8'),
-    truncated: Number(outBytes) > limit || Number(errBytes) > limit,
+    truncated: (outBytes as number) > limit || (errBytes as number) > limit,
   };
 }

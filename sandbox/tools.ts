@@ -117,7 +117,7 @@ export function workspacePathProblem(path: string): string | undefined {
   if (path.length === 0) return 'path is empty';
   if (path.length > MAX_PATH_LENGTH) return `path longer than ${MAX_PATH_LENGTH} characters`;
   if (path.includes('\0')) return 'path contains a NUL byte';
-  const relative = path.startsWith('/workspace/') ? path.slice('/workspace/'.length) : path;
+  const relative = path === '/workspace' ? '.' : path.startsWith('/workspace/') ? path.slice('/workspace/'.length) : path;
   if (relative.startsWith('/')) return 'path must be inside /workspace';
   if (relative.split('/').includes('..')) return 'path must not contain ".."';
   return undefined;

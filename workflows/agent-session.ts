@@ -347,7 +347,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       });
       usage.inputTokens += answer.inputTokens;
       usage.outputTokens += answer.outputTokens;
-      usage.costUsd = Math.round((usage.costUsd + answer.costUsd) * 1e6) / 1e6;
+      usage.costUsd = Math.round((usage.costUsd + answer.costUsd) * 1e8) / 1e8;
       usage.llmCalls += 1;
       if (answer.toolCalls.length > 0) {
         await handleToolCalls(answer.toolCalls);

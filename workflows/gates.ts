@@ -42,5 +42,9 @@ export function applyVote(gate: Gate, vote: ApprovalVote, at: string): { counted
 
 /** A copy safe to hand out from a query or update. */
 export function gateView(gate: Gate): GateView {
-  return { ...gate, approvals: gate.approvals.map((a) => ({ ...a })) };
+  return {
+    ...gate,
+    arguments: JSON.parse(JSON.stringify(gate.arguments)) as GateView['arguments'],
+    approvals: gate.approvals.map((a) => ({ ...a })),
+  };
 }

@@ -56,6 +56,7 @@ export class OpenAiCompatibleProvider implements ChatProvider {
     const timeout = AbortSignal.timeout(this.#o.timeoutMs);
     const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
     let response: Response;
+    let text: string;
     try {
       response = await (this.#o.fetch ?? fetch)(`${this.#o.baseUrl}/chat/completions`, {
         method: 'POST',
@@ -63,11 +64,13 @@ export class OpenAiCompatibleProvider implements ChatProvider {
         body: JSON.stringify(body),
         signal,
       });
+      // A body that stalls or breaks counts like a failed connection.
+      text = await response.text();
     } catch (err) {
       if (timeout.aborted) throw new LlmError('timeout', `${name}: no answer within ${this.#o.timeoutMs} ms`, { provider: name });
+      if (request.signal?.aborted) throw err;
       throw new LlmError('unavailable', `${name}: ${(err as Error).message}`, { provider: name });
     }
-    const text = await response.text();
     if (!response.ok) {
       throw new LlmError(classifyStatus(response.status, text), `${name} answered ${response.status}: ${text.slice(0, 500)}`, {
         provider: name,

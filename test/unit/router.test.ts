@@ -97,7 +97,7 @@ describe('model policy', () => {
   it('refuses a bad file naming the line and path', () => {
     const file = join(dir, 'typo.yaml');
     writeFileSync(file, 'default: mock\npolicies:\n  - type: simple\n    modle: local_llm\n');
-    expect(() => loadModelPolicy(file)).toThrow(`${file}:3: policies.0: Unrecognized key: "modle"`);
+    expect(() => loadModelPolicy(file)).toThrow(`${file}:4: policies.0.modle: unknown key`);
   });
 
   it('refuses a provider without baseUrl or baseUrlEnv', () => {
