@@ -12,30 +12,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, Secret } from '../../config/index.js';
 import { startMockLlm } from '../../mock-llm/server.js';
 import { classifyStatus, LlmError } from '../../router/errors.js';
-import {
-  BUILTIN_MODELS,
-  loadModelPolicy,
-  modelPolicySchema,
-  resolveModelPolicy,
-  type ModelConfig,
-  type ResolvedModelPolicy,
-} from '../../router/model-policy.js';
+import { BUILTIN_MODELS, loadModelPolicy, parseModelPolicy, type ModelConfig, type ResolvedModelPolicy } from '../../router/model-policy.js';
 import { OpenAiCompatibleProvider, type OpenAiCompatibleOptions } from '../../router/providers/openai-compatible.js';
+import { maxCallCostUsd } from '../../router/pricing.js';
 import { callCostUsd, ModelRouter } from '../../router/router.js';
 import type { ChatRequest } from '../../router/types.js';
-
-/** The LlmError a promise rejects with (fails the test if it resolves or throws something else). */
-async function llmError(promise: Promise<unknown>): Promise<LlmError> {
-  const error = await promise.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(error).toBeInstanceOf(LlmError);
-  return error as LlmError;
-}
+import { llmError } from '../support/router-fixtures.js';
 
 function resolve(input: unknown, file = 'model_policy.yaml'): ResolvedModelPolicy {
-  return resolveModelPolicy(modelPolicySchema.parse(input), file);
+  return parseModelPolicy(input, file);
+}
+
+/** Request type → model of the routes, in order. */
+function byType(policy: ResolvedModelPolicy): [string | undefined, string][] {
+  return policy.routes.map((r) => [r.match.requestType?.join('|'), r.model]);
 }
 
 // ---------------------------------------------------------------------------
@@ -51,8 +41,8 @@ describe('model policy', () => {
     const file = join(dir, 'seed.yaml');
     writeFileSync(file, 'default: mock\npolicies:\n  - type: simple\n    model: local_llm\n  - type: research\n    model: openai\n');
     const policy = loadModelPolicy(file);
-    expect(policy.default).toBe('mock');
-    expect([...policy.byType]).toEqual([
+    expect(policy.defaultRoute.model).toBe('mock');
+    expect(byType(policy)).toEqual([
       ['simple', 'local_llm'],
       ['research', 'openai'],
     ]);
@@ -60,10 +50,11 @@ describe('model policy', () => {
     expect(policy.providers[policy.models.local_llm!.provider]).toMatchObject({ kind: 'openai-compatible', baseUrlEnv: 'LOCAL_LLM_URL' });
   });
 
-  it('loads the shipped router/model_policy.yaml', () => {
+  it('loads the shipped router/model_policy.yaml: the mock LLM by default, routes for typed requests', () => {
     const policy = loadModelPolicy(join(REPO_ROOT, 'router/model_policy.yaml'));
-    expect(policy.default).toBe('mock');
-    expect(Object.fromEntries(policy.byType)).toEqual({ simple: 'local_llm', research: 'openai', high_cost: 'anthropic' });
+    expect(policy.defaultRoute.model).toBe('mock');
+    expect(policy.routes.length).toBeGreaterThan(3);
+    expect(policy.routes.every((r) => r.match.requestType !== undefined)).toBe(true);
   });
 
   it('merges listed providers and models over the built-in ones', () => {
@@ -72,10 +63,21 @@ describe('model policy', () => {
       models: { big: { provider: 'vllm', model: 'llama-70b', inputPerMTok: 1 }, mock: { provider: 'mock', model: 'mock', outputPerMTok: 9 } },
       default: 'big',
     });
-    expect(policy.models.big).toEqual({ provider: 'vllm', model: 'llama-70b', inputPerMTok: 1, outputPerMTok: 0, contextWindow: 8192 });
+    expect(policy.models.big).toEqual({
+      provider: 'vllm',
+      model: 'llama-70b',
+      type: 'chat',
+      inputPerMTok: 1,
+      outputPerMTok: 0,
+      contextWindow: 8192,
+      maxOutputTokens: 1024,
+      tier: 'medium',
+      stream: false,
+    });
     expect(policy.models.mock?.outputPerMTok).toBe(9);
     expect(policy.models.openai).toEqual(BUILTIN_MODELS.openai);
     expect(policy.providers.vllm).toMatchObject({ baseUrl: 'http://gpu:8000/v1', passMetadata: false });
+    expect(policy.providers.mock).toMatchObject({ kind: 'mock', passMetadata: true });
   });
 
   it('refuses unknown model and provider references, naming each path and the file', () => {
@@ -101,9 +103,7 @@ describe('model policy', () => {
   });
 
   it('refuses a provider without baseUrl or baseUrlEnv', () => {
-    expect(() => modelPolicySchema.parse({ providers: { p: { kind: 'openai-compatible' } }, default: 'mock' })).toThrow(
-      /needs baseUrl or baseUrlEnv/,
-    );
+    expect(() => resolve({ providers: { p: { kind: 'openai-compatible' } }, default: 'mock' })).toThrow(/providers\.p: needs baseUrl or baseUrlEnv/);
   });
 });
 
@@ -116,7 +116,9 @@ describe('ModelRouter.choose', () => {
 
   it('maps a request type to its model', () => {
     expect(router.choose({ requestType: 'simple' })).toBe('local_llm');
-    expect(router.choose({ requestType: 'high_cost' })).toBe('anthropic');
+    expect(router.choose({ requestType: 'high_cost' })).toBe('claude_sonnet');
+    expect(router.choose({ requestType: 'research' })).toBe('gpt_4o');
+    expect(router.choose({ requestType: 'simple', tier: 'medium' })).toBe('openai');
   });
 
   it('falls back to the default for no or an unknown request type', () => {
@@ -154,8 +156,22 @@ describe('callCostUsd', () => {
   });
 
   it('charges cached tokens at the input price when the model has no cached price', () => {
-    const model: ModelConfig = { provider: 'p', model: 'm', inputPerMTok: 2, outputPerMTok: 8, contextWindow: 8192 };
+    const model: ModelConfig = { ...(BUILTIN_MODELS.openai as ModelConfig), cachedInputPerMTok: undefined, inputPerMTok: 2, outputPerMTok: 8 };
     expect(callCostUsd(model, { inputTokens: 1_000_000, outputTokens: 250_000, cachedInputTokens: 1_000_000 })).toBe(4);
+  });
+
+  it('prices prompt-cache writes at their own price, and never more written and read tokens than input', () => {
+    const sonnet: ModelConfig = { ...(BUILTIN_MODELS.anthropic as ModelConfig), inputPerMTok: 3, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75, outputPerMTok: 15 };
+    // 500k plain at $3, 300k read at $0.30, 200k written at $3.75, 100k out at $15.
+    expect(callCostUsd(sonnet, { inputTokens: 1_000_000, outputTokens: 100_000, cachedInputTokens: 300_000, cacheWriteInputTokens: 200_000 })).toBe(3.84);
+    expect(callCostUsd(sonnet, { inputTokens: 100, outputTokens: 0, cachedInputTokens: 80, cacheWriteInputTokens: 500 })).toBe(0.000099);
+  });
+
+  it('reserves the most a call can cost: the prompt estimate with its margin at the highest input price, plus max_tokens', () => {
+    const model: ModelConfig = { ...(BUILTIN_MODELS.openai as ModelConfig), inputPerMTok: 2, cacheWritePerMTok: 2.5, outputPerMTok: 10, maxOutputTokens: 1000 };
+    // ceil(1000 × 1.1) = 1100 prompt tokens at $2.50 + 1000 at $10, per MTok.
+    expect(maxCallCostUsd(model, 1000, 1.1)).toBe(0.01275);
+    expect(maxCallCostUsd(BUILTIN_MODELS.local_llm as ModelConfig, 5000, 1.1)).toBe(0);
   });
 
   it('costs nothing on a zero-price model', () => {
@@ -409,10 +425,11 @@ describe('OpenAiCompatibleProvider', () => {
     expect(received).toHaveLength(0);
   });
 
-  it('refuses a provider kind this build does not support', async () => {
-    const router = new ModelRouter({ policy: resolve({ default: 'anthropic' }), env: {}, timeoutMs: 5_000 });
+  it('refuses an anthropic call without ANTHROPIC_API_KEY as a non-retryable auth error', async () => {
+    const router = new ModelRouter({ policy: resolve({ default: 'anthropic' }), env: { ANTHROPIC_BASE_URL: baseUrl }, timeoutMs: 5_000 });
     const error = await llmError(router.complete({ tenantId: 't', sessionId: 's', messages: request.messages }));
-    expect(error).toMatchObject({ errorClass: 'not_supported', retryable: false });
+    expect(error).toMatchObject({ errorClass: 'auth', retryable: false, message: 'provider anthropic: ANTHROPIC_API_KEY is not set' });
+    expect(received).toHaveLength(0);
   });
 });
 

@@ -1,0 +1,37 @@
+/**
+ * The router as a process builds it: the policy file (watched in dev, or with
+ * MODEL_POLICY_WATCH), ledger, budgets and cache in Postgres, metrics, logs.
+ */
+import type { Env } from '../config/index.js';
+import type { Db } from '../db/client.js';
+import { postgresRouterStores } from '../db/llm-ledger.js';
+import type { Logger } from '../observability/logger.js';
+import type { RouterMetrics } from './accounting.js';
+import { ModelPolicyStore } from './policy-store.js';
+import { ModelRouter } from './router.js';
+
+export interface RouterFromConfigOptions {
+  readonly config: Readonly<Env>;
+  readonly db: Db;
+  readonly metrics?: RouterMetrics | undefined;
+  readonly logger?: Logger | undefined;
+  /** Overrides LLM_TIMEOUT_MS. */
+  readonly timeoutMs?: number;
+}
+
+/** A router on MODEL_POLICY_FILE; a bad file throws YamlFileError (file:line: path). `close()` stops the watcher. */
+export function createRouterFromConfig(options: RouterFromConfigOptions): { router: ModelRouter; policy: ModelPolicyStore; close(): void } {
+  const { config, logger } = options;
+  const policy = new ModelPolicyStore(config.MODEL_POLICY_FILE, logger?.child({ component: 'model-policy' }));
+  const watching = config.MODEL_POLICY_WATCH ?? config.KORTIX_ENV === 'dev';
+  const stop = watching ? policy.watch() : undefined;
+  const router = new ModelRouter({
+    policy,
+    env: config,
+    timeoutMs: options.timeoutMs ?? config.LLM_TIMEOUT_MS,
+    stores: postgresRouterStores(options.db),
+    metrics: options.metrics,
+    logger: logger?.child({ component: 'router' }),
+  });
+  return { router, policy, close: () => stop?.() };
+}
