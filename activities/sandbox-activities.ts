@@ -3,34 +3,58 @@
  * answers with the claiming worker's own queue; `execTool` and
  * `releaseSandbox` then run on that queue, where the container lives.
  */
+import { trace } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
 import { getMessage, writeSessionRecords, type SessionRef } from '../db/session-records.js';
 import type { Metrics } from '../observability/metrics.js';
-import { SandboxGoneError, SandboxToolError, type DockerSandboxHost } from '../sandbox/docker-host.js';
+import {
+  PoolExhaustedError,
+  SandboxGoneError,
+  SandboxRequestError,
+  SandboxToolError,
+  type ClaimedSandbox,
+  type DockerSandboxHost,
+} from '../sandbox/docker-host.js';
 import type { ValidToolCall } from '../sandbox/tools.js';
 import { EVENT_TYPES } from './event-types.js';
 import { withHeartbeat } from './heartbeat.js';
-import type { ExecToolInput, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
+import type { ClaimSandboxInput, ExecToolInput, LostSandbox, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
 
 export interface SandboxActivityDeps {
   readonly db: Db;
   readonly host: DockerSandboxHost;
   /** This worker's own sandbox queue, handed to the workflow at claim. */
   readonly hostQueue: string;
-  readonly metrics?: Pick<Metrics, 'containerStart' | 'failedTasks'> | undefined;
+  /** Container starts, claims, execs and OOM kills are counted by the host's pool; failures here. */
+  readonly metrics?: Pick<Metrics, 'failedTasks' | 'tasks'> | undefined;
 }
 
 /** The failure type the workflow reacts to by claiming a new sandbox. */
 export const SANDBOX_GONE = 'SandboxGone';
 
+/** What the model reads with the result of a call that had to move to a new sandbox. */
+function lostNotice(lost: LostSandbox, hostId: string): Record<string, unknown> {
+  return {
+    sandbox_replaced: true,
+    notice:
+      `The sandbox of this session was lost (its host ${lost.hostId} stopped answering) and a new one was claimed on host ${hostId}; ` +
+      'this call ran there. Files, processes and environment of the old sandbox are gone.',
+  };
+}
+
 /** Shown to the model in events and SSE: the first part of long output. */
 const PREVIEW_CHARS = 2_000;
 
-async function runTool(host: DockerSandboxHost, containerId: string, call: ValidToolCall, key: string): Promise<ToolResultPayload> {
+async function runTool(host: DockerSandboxHost, session: SessionRef, containerId: string, call: ValidToolCall, key: string): Promise<ToolResultPayload> {
   switch (call.name) {
     case 'shell': {
-      const r = await host.exec(containerId, { key, command: call.args.command, timeoutSeconds: call.args.timeout_seconds });
+      const r = await host.exec(containerId, {
+        key,
+        command: call.args.command,
+        timeoutSeconds: call.args.timeout_seconds,
+        env: { KORTIX_SESSION_ID: session.sessionId, KORTIX_TENANT_ID: session.tenantId },
+      });
       return {
         ok: !r.timedOut && r.exitCode === 0,
         exit_code: r.exitCode,
@@ -39,6 +63,9 @@ async function runTool(host: DockerSandboxHost, containerId: string, call: Valid
         truncated: r.truncated,
         ...(r.timedOut
           ? { timed_out: true, error: `killed after ${call.args.timeout_seconds} s with all its child processes` }
+          : {}),
+        ...(r.oomKilled
+          ? { oom_killed: true, error: `killed by the kernel: out of memory (this sandbox has ${host.limits.memoryMb} MB); the sandbox is still there` }
           : {}),
       };
     }
@@ -67,20 +94,21 @@ function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
 }
 
 export function createSandboxActivities({ db, host, hostQueue, metrics }: SandboxActivityDeps) {
-  /** Claims (or finds again) the session's sandbox on this worker's Docker host. */
-  async function claimSandbox(input: { session: SessionRef }): Promise<SandboxLease & { created: boolean; replacedStopped: boolean }> {
-    const started = performance.now();
-    const claimed = await host.claim({ tenantId: input.session.tenantId, sessionId: input.session.sessionId });
-    if (claimed.created) metrics?.containerStart.observe((performance.now() - started) / 1000);
-    await writeSessionRecords(db, input.session, {
-      events: [
-        {
-          key: `sandbox-claimed:${claimed.containerId}`,
-          type: EVENT_TYPES.sandboxClaimed,
-          data: { containerId: claimed.containerId, hostId: host.hostId, created: claimed.created, replacedStopped: claimed.replacedStopped },
-        },
-      ],
-    });
+  /**
+   * Claims (or finds again) the session's sandbox on this worker's Docker host:
+   * a warm one from the pool, or a cold one on the egress network when the
+   * policy names hosts. A full pool fails retryably (maybe another host has room).
+   */
+  async function claimSandbox(input: ClaimSandboxInput): Promise<SandboxLease & Omit<ClaimedSandbox, 'containerId'>> {
+    let claimed: ClaimedSandbox;
+    try {
+      claimed = await host.claim({ tenantId: input.session.tenantId, sessionId: input.session.sessionId }, { network: input.network ?? [] });
+    } catch (err) {
+      if (err instanceof SandboxRequestError) throw ApplicationFailure.create({ type: 'SandboxRequest', message: err.message, nonRetryable: true });
+      if (err instanceof PoolExhaustedError) throw ApplicationFailure.create({ type: 'SandboxPoolExhausted', message: err.message });
+      throw err;
+    }
+    // The `sandbox.claimed` event is written by the first execTool (input.claimed), in the workflow's order.
     return { ...claimed, hostId: host.hostId, taskQueue: hostQueue };
   }
 
@@ -92,8 +120,18 @@ export function createSandboxActivities({ db, host, hostQueue, metrics }: Sandbo
       const content = stored.content ?? '{}';
       return outcomeOf(JSON.parse(content) as ToolResultPayload, content);
     }
+    const claimed = input.claimed;
     await writeSessionRecords(db, session, {
       events: [
+        ...(claimed
+          ? [
+              {
+                key: `sandbox-claimed:${input.lease.containerId}`,
+                type: EVENT_TYPES.sandboxClaimed,
+                data: { containerId: input.lease.containerId, hostId: input.lease.hostId, ...claimed },
+              },
+            ]
+          : []),
         {
           key: `tool-started:${messageSeq}`,
           type: EVENT_TYPES.toolStarted,
@@ -102,8 +140,9 @@ export function createSandboxActivities({ db, host, hostQueue, metrics }: Sandbo
       ],
     });
     let result: ToolResultPayload;
+    metrics?.tasks.inc({ kind: 'sandbox' });
     try {
-      result = await withHeartbeat(() => runTool(host, input.lease.containerId, call, input.idempotencyKey));
+      result = await withHeartbeat(() => runTool(host, session, input.lease.containerId, call, input.idempotencyKey));
     } catch (err) {
       if (err instanceof SandboxToolError) {
         result = { ok: false, error: err.message };
@@ -115,7 +154,16 @@ export function createSandboxActivities({ db, host, hostQueue, metrics }: Sandbo
         throw err;
       }
     }
+    if (input.lostSandbox) result = { ...result, ...lostNotice(input.lostSandbox, host.hostId) };
     Context.current().heartbeat();
+    trace.getActiveSpan()?.setAttributes({
+      'kortix.session': session.sessionId,
+      'kortix.tenant': session.tenantId,
+      'sandbox.tool': call.name,
+      'sandbox.host': host.hostId,
+      'sandbox.ok': result.ok,
+      ...(typeof result.exit_code === 'number' ? { 'sandbox.exit_code': result.exit_code } : {}),
+    });
     const content = JSON.stringify(result);
     const preview = content.length > PREVIEW_CHARS ? `${content.slice(0, PREVIEW_CHARS)}…` : content;
     await writeSessionRecords(db, session, {

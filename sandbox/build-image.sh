@@ -7,6 +7,9 @@
 # package mirror), imports it with `docker import`, then builds the same
 # Dockerfile FROM it through the BASE_IMAGE build argument.
 #
+# The image carries the sha256 of the Dockerfile as a label: an image built
+# from another Dockerfile is rebuilt.
+#
 # Env: SANDBOX_IMAGE (tag to build), SANDBOX_REBUILD=1 (build even if present),
 #      DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
@@ -16,9 +19,15 @@ base_offline="kortix/sandbox-base:bookworm"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 log() { printf '[sandbox-image] %s\n' "$*" >&2; }
 
+source_label="dev.kortix.dockerfile-sha256"
+source_sha="$(sha256sum "$here/Dockerfile" | cut -d' ' -f1)"
 if [[ "${SANDBOX_REBUILD:-0}" != "1" ]] && docker image inspect "$image" >/dev/null 2>&1; then
-  log "image $image present"
-  exit 0
+  built_from="$(docker image inspect -f "{{index .Config.Labels \"$source_label\"}}" "$image" 2>/dev/null || true)"
+  if [[ "$built_from" == "$source_sha" ]]; then
+    log "image $image present"
+    exit 0
+  fi
+  log "image $image was built from another sandbox/Dockerfile: rebuilding"
 fi
 
 base_arg=()
@@ -43,5 +52,6 @@ else
   fi
   base_arg=(--build-arg "BASE_IMAGE=$base_offline")
 fi
-docker build -q "${base_arg[@]}" -t "$image" "$here" >/dev/null
+# No build context: the Dockerfile copies nothing from the repository.
+docker build -q "${base_arg[@]}" --label "$source_label=$source_sha" -t "$image" - < "$here/Dockerfile" >/dev/null
 log "built $image"

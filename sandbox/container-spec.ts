@@ -1,16 +1,26 @@
 /**
  * The one place where a sandbox container's isolation is decided. Every
- * container and workspace volume the platform creates comes from here.
+ * container and workspace volume the platform creates comes from here, and
+ * so do the names and labels by which a host finds its own after a restart.
  */
+import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
+import { SandboxRequestError } from './errors.js';
 
-/** Labels on every container and volume: how a host finds its own, after any restart. */
+/** Labels on every container and volume: how a host finds its own, after any restart. Set at create, never changed. */
 export const LABELS = {
   managed: 'dev.kortix.managed',
   host: 'dev.kortix.host',
   pool: 'dev.kortix.pool',
+  /** The worker process that created the container (diagnostics only). */
+  instance: 'dev.kortix.instance',
+  /** Hash of everything that shapes a container (image id, limits, seccomp): idle ones of another spec are recycled. */
+  spec: 'dev.kortix.spec',
+  /** Set at create on cold containers only; a warm container's session is in its name. */
   session: 'dev.kortix.session',
   tenant: 'dev.kortix.tenant',
+  /** The hosts an egress-enabled container may reach (comma-separated), read back by the egress proxy. */
+  egress: 'dev.kortix.egress',
 } as const;
 
 export const SANDBOX_UID = 1000;
@@ -32,14 +42,72 @@ export interface SandboxLimits {
   readonly tmpMb: number;
 }
 
+/** Where an egress-enabled sandbox sends its traffic: an internal network and the allowlisting proxy on it. */
+export interface EgressAttachment {
+  readonly network: string;
+  /** http://<gateway>:<port>, given to the sandbox as HTTP(S)_PROXY. */
+  readonly proxyUrl: string;
+  readonly allow: readonly string[];
+}
+
 export interface SandboxSpecInput {
   readonly image: string;
   readonly name: string;
   readonly volumeName: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly limits: SandboxLimits;
-  /** The JSON text of a seccomp profile; Docker's default profile applies without one. */
+  /** The JSON text of a seccomp profile (sandbox/seccomp.json); Docker's default profile applies without one. */
   readonly seccompProfile?: string | undefined;
+  /** Without it the container has no network at all (`none`). */
+  readonly egress?: EgressAttachment | undefined;
+}
+
+/** Identifiers safe inside a container name and a label value. */
+const NAME_SAFE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Container names of one host's pool. The name is the claim record: a pooled
+ * container is renamed from its idle name to its session's name at claim,
+ * which Docker does atomically (a name exists once per engine), so two claims
+ * can never take the same container and a restarted worker reads from names
+ * which containers are idle and which session holds each of the others.
+ */
+export class SandboxNames {
+  readonly #prefix: string;
+
+  constructor(pool: string, hostId: string) {
+    this.#prefix = `kortix-${createHash('sha256').update(`${pool}/${hostId}`).digest('hex').slice(0, 10)}-`;
+  }
+
+  idle(suffix: string): string {
+    return `${this.#prefix}idle-${suffix}`;
+  }
+
+  /** The session's container name; throws SandboxRequestError for an id that cannot be part of a name. */
+  session(sessionId: string): string {
+    if (!NAME_SAFE.test(sessionId)) {
+      throw new SandboxRequestError(`session id ${JSON.stringify(sessionId.slice(0, 80))} must match ${NAME_SAFE.source} to name a sandbox`);
+    }
+    return `${this.#prefix}s-${sessionId}`;
+  }
+
+  /** What a name of this pool says: idle, held by a session, or unknown (a leftover). */
+  parse(name: string): { kind: 'idle' } | { kind: 'session'; sessionId: string } | { kind: 'unknown' } {
+    const bare = name.startsWith('/') ? name.slice(1) : name;
+    if (!bare.startsWith(this.#prefix)) return { kind: 'unknown' };
+    const rest = bare.slice(this.#prefix.length);
+    if (rest.startsWith('idle-')) return { kind: 'idle' };
+    if (rest.startsWith('s-') && NAME_SAFE.test(rest.slice(2))) return { kind: 'session', sessionId: rest.slice(2) };
+    return { kind: 'unknown' };
+  }
+}
+
+/** A short hash of the inputs that make two containers interchangeable. */
+export function specHash(parts: { imageId: string; limits: SandboxLimits; seccompProfile?: string | undefined }): string {
+  return createHash('sha256')
+    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT]))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** A size-capped tmpfs volume owned by the sandbox user: the session's workspace. */
@@ -56,47 +124,72 @@ export function workspaceVolumeSpec(input: SandboxSpecInput): Docker.VolumeCreat
   };
 }
 
-/** The container: non-root, no capabilities, read-only root, no network, bounded resources. */
+const BASE_ENV = ['HOME=/workspace', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin', 'PYTHONDONTWRITEBYTECODE=1'];
+
+/** Proxy variables in both cases: curl, pip and git read the lower-case ones, others the upper-case ones. */
+function proxyEnv(proxyUrl: string): string[] {
+  const vars = { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, ALL_PROXY: proxyUrl, NO_PROXY: 'localhost' };
+  return Object.entries(vars).flatMap(([k, v]) => [`${k}=${v}`, `${k.toLowerCase()}=${v}`]);
+}
+
+/**
+ * The container: uid 1000, no capabilities, no new privileges, the repo's
+ * seccomp profile, read-only root, size-capped tmpfs for /tmp, /dev/shm and
+ * the workspace, memory/CPU/pids limits, private namespaces, no host paths,
+ * and no network unless `egress` names the internal network of the proxy.
+ */
 export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerCreateOptions {
   const memoryBytes = input.limits.memoryMb * 1024 * 1024;
   const securityOpt = ['no-new-privileges:true'];
   if (input.seccompProfile) securityOpt.push(`seccomp=${input.seccompProfile}`);
+  const egress = input.egress;
+  // CgroupnsMode (API 1.41) is missing from dockerode's types: the sandbox sees only its own cgroup.
+  const hostConfig: Docker.HostConfig & { CgroupnsMode: 'private' } = {
+    NetworkMode: egress ? egress.network : 'none',
+    // The proxy resolves names; the sandbox gets no resolver it could use to leak data.
+    ...(egress ? { Dns: ['0.0.0.0'], DnsSearch: [], DnsOptions: [] } : {}),
+    ReadonlyRootfs: true,
+    Privileged: false,
+    CapDrop: ['ALL'],
+    CapAdd: [],
+    SecurityOpt: securityOpt,
+    IpcMode: 'private',
+    PidMode: '',
+    UTSMode: '',
+    UsernsMode: '',
+    CgroupnsMode: 'private',
+    Memory: memoryBytes,
+    MemorySwap: memoryBytes,
+    // The kernel's OOM killer takes a sandbox before anything else on the host.
+    OomScoreAdj: 500,
+    NanoCpus: Math.round(input.limits.cpus * 1e9),
+    PidsLimit: input.limits.pidsLimit,
+    Ulimits: [
+      { Name: 'nofile', Soft: 1024, Hard: 1024 },
+      { Name: 'core', Soft: 0, Hard: 0 },
+    ],
+    ShmSize: input.limits.tmpMb * 1024 * 1024,
+    Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${input.limits.tmpMb}m,mode=1777` },
+    Mounts: [{ Type: 'volume', Source: input.volumeName, Target: WORKSPACE_DIR, ReadOnly: false }],
+    Binds: [],
+    Devices: [],
+    RestartPolicy: { Name: 'no' },
+    AutoRemove: false,
+    Init: false,
+  };
   return {
     name: input.name,
     Image: input.image,
     Cmd: ['bash', '-c', SANDBOX_INIT],
     User: `${SANDBOX_UID}:${SANDBOX_UID}`,
     WorkingDir: WORKSPACE_DIR,
-    Env: ['HOME=/workspace', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin', 'PYTHONDONTWRITEBYTECODE=1'],
+    Env: [...BASE_ENV, ...(egress ? proxyEnv(egress.proxyUrl) : [])],
     Labels: { ...input.labels },
-    NetworkDisabled: true,
+    NetworkDisabled: !egress,
     AttachStdin: false,
     AttachStdout: false,
     AttachStderr: false,
     Tty: false,
-    HostConfig: {
-      NetworkMode: 'none',
-      ReadonlyRootfs: true,
-      Privileged: false,
-      CapDrop: ['ALL'],
-      CapAdd: [],
-      SecurityOpt: securityOpt,
-      IpcMode: 'private',
-      PidMode: '',
-      UTSMode: '',
-      UsernsMode: '',
-      Memory: memoryBytes,
-      MemorySwap: memoryBytes,
-      NanoCpus: Math.round(input.limits.cpus * 1e9),
-      PidsLimit: input.limits.pidsLimit,
-      Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
-      Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${input.limits.tmpMb}m,mode=1777` },
-      Mounts: [{ Type: 'volume', Source: input.volumeName, Target: WORKSPACE_DIR, ReadOnly: false }],
-      Binds: [],
-      Devices: [],
-      RestartPolicy: { Name: 'no' },
-      AutoRemove: false,
-      Init: false,
-    },
+    HostConfig: hostConfig,
   };
 }

@@ -1,22 +1,27 @@
 /**
- * One Docker host's sandboxes: claim a container for a session, run tools in
- * it, release it. Containers are found by their labels, never by memory, so a
- * restarted worker (same host id) picks up the sandboxes it owned.
+ * One Docker host's sandboxes, as the activities use them: claim a container
+ * for a session (from the warm pool, sandbox/pool.ts), run tools in it (over
+ * its persistent exec channel, or a one-shot `docker exec`), release it.
+ * Everything is found again from Docker (names and labels), so a restarted
+ * worker with the same host id serves the sandboxes it owned.
  */
-import { createHash } from 'node:crypto';
-import { PassThrough, Writable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import tar from 'tar-stream';
-import {
-  LABELS,
-  SANDBOX_UID,
-  WORKSPACE_DIR,
-  sandboxContainerSpec,
-  workspaceVolumeSpec,
-  type SandboxLimits,
-  type SandboxSpecInput,
-} from './container-spec.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { LABELS, SandboxNames, specHash, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
+import { DockerEngine, statusCode } from './docker-engine.js';
+import { EgressGateway } from './egress.js';
+import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
+import { ExecChannelError, type ChannelReply, type ChannelRequest } from './exec-channel.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
+import { execOnce } from './one-shot-exec.js';
+import { SandboxPool, type PoolClaim, type PoolMetrics, type PoolSettings } from './pool.js';
+import { WorkspaceFiles, type FileEntry } from './workspace-files.js';
+
+export { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
+export { PoolExhaustedError } from './pool.js';
+export type { FileEntry } from './workspace-files.js';
 
 export interface DockerSandboxHostOptions {
   readonly docker: Docker;
@@ -29,56 +34,99 @@ export interface DockerSandboxHostOptions {
   readonly seccompProfile?: string | undefined;
   /** Per stream, for shell output; file reads use the same cap. */
   readonly outputLimitBytes: number;
+  /** The warm pool's settings; the defaults keep no idle container (every claim starts one cold). */
+  readonly warmPool?: Partial<PoolSettings> | undefined;
+  /** The allowlisting egress proxy for sessions whose policy names hosts. */
+  readonly egress?: { readonly port: number; readonly firewall: 'auto' | 'on' | 'off'; readonly lookup?: (host: string) => Promise<string> } | undefined;
+  /** True when a session no longer holds this container (its workflow ended, or it claimed elsewhere). */
+  readonly isOrphan?: ((sessionId: string, containerId: string) => Promise<boolean>) | undefined;
+  readonly metrics?: (PoolMetrics & Pick<Metrics, 'sandboxExec'>) | undefined;
+  readonly logger?: Logger | undefined;
 }
 
-export interface ClaimedSandbox {
-  readonly containerId: string;
-  /** False when an existing container of the session was found (a retried claim). */
-  readonly created: boolean;
-  /** True when the session had a container that had stopped: its files are gone. */
-  readonly replacedStopped: boolean;
+/** The session's sandbox, and how it was had (see PoolClaim). */
+export type ClaimedSandbox = PoolClaim;
+
+/** What a shell tool call returned, and whether the kernel killed it for memory. */
+export interface ShellResult extends ExecResult {
+  readonly oomKilled: boolean;
 }
 
-export interface FileEntry {
-  readonly path: string;
-  readonly type: 'file' | 'dir' | 'link' | 'other';
-  readonly size: number;
+export interface ExecRequest {
+  /** The same key on a retry: the command runs once. */
+  readonly key: string;
+  readonly command: string;
+  readonly timeoutSeconds: number;
+  /** Extra environment of the command (NAME=value; no newlines). */
+  readonly env?: Readonly<Record<string, string>> | undefined;
 }
 
-/** A tool failure the model should see (bad path, missing file): not an infrastructure fault. */
-export class SandboxToolError extends Error {
-  override readonly name = 'SandboxToolError';
-}
-
-/** The sandbox container is gone (removed, host restarted): the session needs a new one. */
-export class SandboxGoneError extends Error {
-  override readonly name = 'SandboxGoneError';
-}
-
-const MAX_LIST_ENTRIES = 1000;
-
-function statusCode(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number(err.statusCode) : undefined;
-}
-
-function collector(chunks: Buffer[]): Writable {
-  return new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-}
+const DEFAULT_POOL: PoolSettings = {
+  minIdle: 0,
+  maxTotal: 64,
+  maxAgeMs: 30 * 60_000,
+  whenEmpty: 'cold',
+  waitTimeoutMs: 60_000,
+  healthIntervalMs: 30_000,
+};
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** How long an OOM event may trail the exit of the process it killed. */
+const OOM_EVENT_WAIT_MS = 1_000;
 
 export class DockerSandboxHost {
   readonly #o: DockerSandboxHostOptions;
+  readonly #engine: DockerEngine;
+  readonly #names: SandboxNames;
+  readonly #selector: Readonly<Record<string, string>>;
+  readonly #instance = randomBytes(4).toString('hex');
+  readonly #files: WorkspaceFiles;
+  readonly #egress: EgressGateway | undefined;
+  readonly #pool: SandboxPool;
+  #specLabel: string;
 
   constructor(options: DockerSandboxHostOptions) {
     this.#o = Object.freeze({ ...options });
+    this.#engine = new DockerEngine(options.docker);
+    this.#names = new SandboxNames(options.pool, options.hostId);
+    this.#selector = Object.freeze({ [LABELS.managed]: 'true', [LABELS.pool]: options.pool, [LABELS.host]: options.hostId });
+    this.#files = new WorkspaceFiles(options.docker, options.outputLimitBytes);
+    this.#specLabel = specHash({ imageId: options.image, limits: options.limits, seccompProfile: options.seccompProfile });
+    this.#egress = options.egress
+      ? new EgressGateway({ docker: options.docker, selector: this.#selector, logger: options.logger, ...options.egress })
+      : undefined;
+    this.#pool = new SandboxPool({
+      engine: this.#engine,
+      names: this.#names,
+      selector: this.#selector,
+      specLabel: [LABELS.spec, this.#specLabel],
+      spec: (name, extra) => this.#spec(name, extra),
+      settings: { ...DEFAULT_POOL, ...options.warmPool },
+      isOrphan: options.isOrphan,
+      metrics: options.metrics,
+      logger: options.logger,
+    });
   }
 
   get hostId(): string {
     return this.#o.hostId;
+  }
+
+  get limits(): SandboxLimits {
+    return this.#o.limits;
+  }
+
+  /** The labels that select this host's containers (tests, diagnostics). */
+  get selector(): Readonly<Record<string, string>> {
+    return this.#selector;
+  }
+
+  get names(): SandboxNames {
+    return this.#names;
+  }
+
+  /** Idle, starting and claimed containers, as the pool counts them. */
+  stats(): ReturnType<SandboxPool['stats']> {
+    return this.#pool.stats();
   }
 
   /** Throws when the engine does not answer. */
@@ -86,263 +134,154 @@ export class DockerSandboxHost {
     await this.#o.docker.ping();
   }
 
-  #labels(session: { tenantId: string; sessionId: string }): Record<string, string> {
-    return {
-      [LABELS.managed]: 'true',
-      [LABELS.host]: this.#o.hostId,
-      [LABELS.pool]: this.#o.pool,
-      [LABELS.session]: session.sessionId,
-      [LABELS.tenant]: session.tenantId,
-    };
+  /**
+   * Rebuilds the pool from Docker (adopts healthy idle containers of this
+   * spec, removes leftovers, keeps claimed ones), serves an existing egress
+   * network again, and starts refilling.
+   */
+  async start(): Promise<void> {
+    const image = await this.#o.docker.getImage(this.#o.image).inspect();
+    this.#specLabel = specHash({ imageId: image.Id, limits: this.#o.limits, seccompProfile: this.#o.seccompProfile });
+    this.#pool.setSpecLabel([LABELS.spec, this.#specLabel]);
+    if (this.#egress && (await this.#egress.exists())) await this.#egress.attach([]);
+    await this.#pool.start();
   }
 
-  async #findSessionContainers(sessionId: string): Promise<Docker.ContainerInfo[]> {
-    return this.#o.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABELS.session}=${sessionId}`, `${LABELS.host}=${this.#o.hostId}`, `${LABELS.pool}=${this.#o.pool}`] },
-    });
-  }
-
-  /** The session's running container, creating it (and its workspace volume) when needed. Idempotent. */
-  async claim(session: { tenantId: string; sessionId: string }): Promise<ClaimedSandbox> {
-    let replacedStopped = false;
-    for (const info of await this.#findSessionContainers(session.sessionId)) {
-      if (info.State === 'running') return { containerId: info.Id, created: false, replacedStopped: false };
-      replacedStopped = true;
-      await this.#removeContainer(info.Id);
+  /**
+   * Stops refilling and closes exec channels and the proxy. Containers stay
+   * (a restarted worker adopts the idle ones) unless `drainIdle` (a host going
+   * away) or `destroy` (tests: everything of this host, and its network).
+   */
+  async stop(options: { drainIdle?: boolean; destroy?: boolean } = {}): Promise<void> {
+    await this.#pool.stop();
+    if (options.drainIdle || options.destroy) await this.#pool.drainIdle();
+    this.#engine.closeChannels();
+    if (options.destroy) {
+      for (const c of await this.#engine.list(this.#selector)) await this.#engine.remove(c.id).catch(() => false);
+      await this.#engine.removeUnusedVolumes(this.#selector).catch(() => 0);
     }
-    const suffix = createHash('sha256').update(`${this.#o.pool}/${session.sessionId}`).digest('hex').slice(0, 16);
-    const input: SandboxSpecInput = {
+    await this.#egress?.close({ removeNetwork: options.destroy === true });
+  }
+
+  #spec(name: string, extra: { labels: Record<string, string>; egress?: EgressAttachment | undefined }): SandboxSpecInput {
+    return {
       image: this.#o.image,
-      name: `kortix-sbx-${suffix}`,
-      volumeName: `kortix-ws-${suffix}`,
-      labels: this.#labels(session),
+      name,
+      volumeName: `${name}-ws-${randomBytes(3).toString('hex')}`,
+      labels: {
+        ...this.#selector,
+        [LABELS.instance]: this.#instance,
+        [LABELS.spec]: this.#specLabel,
+        ...extra.labels,
+        ...(extra.egress ? EgressGateway.label(extra.egress.allow) : {}),
+      },
       limits: this.#o.limits,
       seccompProfile: this.#o.seccompProfile,
+      egress: extra.egress,
     };
-    await this.#o.docker.createVolume(workspaceVolumeSpec(input));
-    let container: Docker.Container;
-    try {
-      container = await this.#o.docker.createContainer(sandboxContainerSpec(input));
-    } catch (err) {
-      // A concurrent attempt of the same claim created it first.
-      if (statusCode(err) === 409) {
-        const existing = (await this.#findSessionContainers(session.sessionId))[0];
-        if (existing) {
-          if (existing.State !== 'running') await this.#o.docker.getContainer(existing.Id).start().catch(() => {});
-          return { containerId: existing.Id, created: false, replacedStopped };
-        }
-      }
-      throw err;
-    }
-    await container.start();
-    return { containerId: container.id, created: true, replacedStopped };
   }
 
-  /** Removes the session's containers and workspace volumes. Idempotent. */
+  /**
+   * The session's running container: its own on a retry, else a warm one from
+   * the pool, else one started cold (or, by settings, after a wait). A session
+   * whose policy names hosts (`network`) gets a cold container on the egress
+   * network. Idempotent.
+   */
+  async claim(session: { tenantId: string; sessionId: string }, options: { network?: readonly string[] } = {}): Promise<ClaimedSandbox> {
+    const allow = options.network ?? [];
+    let egress: EgressAttachment | undefined;
+    if (allow.length > 0) {
+      if (!this.#egress) throw new SandboxRequestError('the policy names hosts, but this sandbox host runs no egress proxy');
+      egress = await this.#egress.attach(allow);
+    }
+    const claimed = await this.#pool.claim({ sessionId: session.sessionId, tenantId: session.tenantId, egress });
+    if (egress) await this.#egress?.refresh();
+    return claimed;
+  }
+
+  /** Destroys the session's container and workspace volume. Idempotent. */
   async release(sessionId: string): Promise<{ removed: number }> {
-    const containers = await this.#findSessionContainers(sessionId);
-    for (const info of containers) await this.#removeContainer(info.Id);
-    const { Volumes } = await this.#o.docker.listVolumes({
-      filters: { label: [`${LABELS.session}=${sessionId}`, `${LABELS.host}=${this.#o.hostId}`, `${LABELS.pool}=${this.#o.pool}`] },
-    });
-    for (const volume of Volumes ?? []) {
-      await this.#o.docker
-        .getVolume(volume.Name)
-        .remove()
-        .catch((err: unknown) => {
-          if (statusCode(err) !== 404) throw err;
-        });
-    }
-    return { removed: containers.length };
-  }
-
-  async #removeContainer(id: string): Promise<void> {
-    await this.#o.docker
-      .getContainer(id)
-      .remove({ force: true, v: true })
-      .catch((err: unknown) => {
-        if (statusCode(err) !== 404 && statusCode(err) !== 409) throw err;
-      });
-  }
-
-  /** Runs argv in the container as the sandbox user and collects its output. */
-  async #run(containerId: string, cmd: string[], stdin?: Buffer): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
-    const container = this.#o.docker.getContainer(containerId);
-    let exec: Docker.Exec;
-    try {
-      exec = await container.exec({
-        Cmd: cmd,
-        AttachStdout: true,
-        AttachStderr: true,
-        AttachStdin: stdin !== undefined,
-        User: `${SANDBOX_UID}:${SANDBOX_UID}`,
-        WorkingDir: WORKSPACE_DIR,
-      });
-    } catch (err) {
-      const code = statusCode(err);
-      if (code === 404 || code === 409) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone: ${(err as Error).message}`);
-      throw err;
-    }
-    const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const finished = new Promise<void>((resolve, reject) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', reject);
-    });
-    this.#o.docker.modem.demuxStream(stream, collector(out), collector(err));
-    if (stdin !== undefined) stream.end(stdin);
-    await finished;
-    const info = await exec.inspect();
-    return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: info.ExitCode ?? -1 };
+    return this.#pool.release(sessionId);
   }
 
   /**
    * Runs a shell command once per idempotency key (see exec.sh): a retry with
-   * the same key returns the first run's result.
+   * the same key returns the first run's result. Uses the container's exec
+   * channel when it is free, a one-shot `docker exec` otherwise.
    */
-  async exec(containerId: string, request: { key: string; command: string; timeoutSeconds: number }): Promise<ExecResult> {
+  async exec(containerId: string, request: ExecRequest): Promise<ShellResult> {
+    if (request.command.includes('\0')) throw new SandboxToolError('the command contains a NUL character');
+    const env = request.env ?? {};
+    for (const [k, v] of Object.entries(env)) {
+      if (!ENV_NAME.test(k) || /[\n\0]/.test(v)) throw new SandboxRequestError(`bad environment variable ${JSON.stringify(k)}`);
+    }
+    const started = performance.now();
     const key = createHash('sha256').update(request.key).digest('hex').slice(0, 32);
     const limit = this.#o.outputLimitBytes;
-    const { stdout, stderr, exitCode } = await this.#run(containerId, [
-      'bash',
-      '-c',
-      EXEC_SCRIPT,
-      'kortix-exec',
-      key,
-      String(request.timeoutSeconds),
-      String(limit),
-      request.command,
-    ]);
-    const parsed = parseExecOutput(stdout, limit);
-    if (parsed) return parsed;
-    // The runner itself died: the kernel's OOM killer or the pids limit, most likely.
-    return {
-      exitCode: exitCode === 0 ? -1 : exitCode,
-      timedOut: false,
-      stdout: '',
-      stderr: `the sandbox could not finish the command (exit ${exitCode}${exitCode === 137 ? ', killed: out of memory?' : ''}) ${stderr.toString('utf8').slice(0, 500)}`.trim(),
-      truncated: false,
-    };
+    const oomBefore = this.#pool.oomKills(containerId);
+    const req = { key, command: request.command, timeoutSeconds: request.timeoutSeconds, limitBytes: limit, env };
+    const reply =
+      (await this.#viaChannel(containerId, req)) ??
+      (await execOnce(this.#o.docker, containerId, ['bash', '-c', EXEC_SCRIPT, 'kortix-exec', key, String(req.timeoutSeconds), String(limit), req.command], {
+        env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        maxBytes: 2 * limit + 4096,
+      }));
+    const result = parseExecOutput(reply.stdout, limit) ?? unfinished(reply);
+    const killed = result.exitCode === 137 && !result.timedOut;
+    const oomKilled = killed && (await this.#pool.waitForOomKill(containerId, oomBefore, OOM_EVENT_WAIT_MS));
+    this.#o.metrics?.sandboxExec.observe((performance.now() - started) / 1000);
+    return { ...result, oomKilled };
   }
 
-  /** The absolute path of a workspace-relative path after following symlinks, or a SandboxToolError. */
-  async #resolve(containerId: string, relative: string): Promise<string> {
-    const script =
-      'r=$(realpath -m -- "$1") || exit 2; case "$r" in /workspace|/workspace/*) printf %s "$r";; *) exit 3;; esac';
-    const target = relative === '.' ? WORKSPACE_DIR : `${WORKSPACE_DIR}/${relative}`;
-    const { stdout, exitCode } = await this.#run(containerId, ['bash', '-c', script, 'resolve', target]);
-    if (exitCode === 3) throw new SandboxToolError(`path ${relative} leads outside the workspace`);
-    if (exitCode !== 0) throw new SandboxToolError(`path ${relative} cannot be resolved`);
-    return stdout.toString('utf8');
+  /** The reply over the exec channel; undefined when the channel is busy or broke (the caller execs once instead). */
+  async #viaChannel(containerId: string, req: ChannelRequest): Promise<ChannelReply | undefined> {
+    let channel;
+    try {
+      channel = await this.#engine.channel(containerId);
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 404 || code === 409) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone: ${(err as Error).message}`);
+      this.#o.logger?.warn('cannot open an exec channel', { containerId: containerId.slice(0, 12), err });
+      return undefined;
+    }
+    if (channel.busy) return undefined;
+    try {
+      return await channel.run(req);
+    } catch (err) {
+      if (err instanceof ExecChannelError) return undefined;
+      throw err;
+    }
   }
 
   /** Creates or replaces a workspace file through the Docker archive API. */
-  async writeFile(containerId: string, relative: string, content: string): Promise<{ bytes: number }> {
-    const absolute = await this.#resolve(containerId, relative);
-    if (absolute === WORKSPACE_DIR) throw new SandboxToolError('path must name a file');
-    const data = Buffer.from(content, 'utf8');
-    const pack = tar.pack();
-    const inside = absolute.slice(WORKSPACE_DIR.length + 1);
-    const parts = inside.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      pack.entry({ name: `${parts.slice(0, i).join('/')}/`, type: 'directory', mode: 0o755, uid: SANDBOX_UID, gid: SANDBOX_UID });
-    }
-    pack.entry({ name: inside, type: 'file', mode: 0o644, uid: SANDBOX_UID, gid: SANDBOX_UID, size: data.length }, data);
-    pack.finalize();
-    const body = new PassThrough();
-    pack.pipe(body);
-    try {
-      await this.#o.docker.getContainer(containerId).putArchive(body, { path: WORKSPACE_DIR });
-    } catch (err) {
-      const code = statusCode(err);
-      if (code === 404) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone`);
-      if (code === 400 || code === 403 || code === 500) {
-        throw new SandboxToolError(`cannot write ${relative}: ${(err as Error).message.split('\n')[0]}`);
-      }
-      throw err;
-    }
-    return { bytes: data.length };
+  writeFile(containerId: string, relative: string, content: string): Promise<{ bytes: number }> {
+    return this.#files.write(containerId, relative, content);
   }
 
   /** Reads a workspace file through the Docker archive API, capped at the output limit. */
-  async readFile(containerId: string, relative: string): Promise<{ content: string; bytes: number; truncated: boolean }> {
-    const absolute = await this.#resolve(containerId, relative);
-    let archive: NodeJS.ReadableStream;
-    try {
-      archive = await this.#o.docker.getContainer(containerId).getArchive({ path: absolute });
-    } catch (err) {
-      if (statusCode(err) === 404) throw new SandboxToolError(`no such file: ${relative}`);
-      throw err;
-    }
-    const limit = this.#o.outputLimitBytes;
-    return new Promise((resolve, reject) => {
-      const extract = tar.extract();
-      let done = false;
-      extract.on('entry', (header, stream, next) => {
-        if (done) {
-          stream.resume();
-          stream.on('end', next);
-          return;
-        }
-        done = true;
-        if (header.type !== 'file') {
-          stream.resume();
-          reject(new SandboxToolError(`${relative} is a ${header.type === 'directory' ? 'directory' : header.type}, not a file`));
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let kept = 0;
-        stream.on('data', (data: unknown) => {
-          const chunk = data as Buffer;
-          if (kept < limit) {
-            chunks.push(chunk.subarray(0, limit - kept));
-            kept += Math.min(chunk.length, limit - kept);
-          }
-        });
-        stream.on('end', () => {
-          const size = header.size ?? kept;
-          resolve({ content: Buffer.concat(chunks).toString('utf8'), bytes: size, truncated: size > limit });
-          next();
-        });
-      });
-      extract.on('error', reject);
-      extract.on('finish', () => {
-        if (!done) reject(new SandboxToolError(`no such file: ${relative}`));
-      });
-      archive.pipe(extract);
-    });
+  readFile(containerId: string, relative: string): Promise<{ content: string; bytes: number; truncated: boolean }> {
+    return this.#files.read(containerId, relative);
   }
 
   /** Lists up to 1000 entries under a workspace directory (four levels deep). */
-  async listFiles(containerId: string, relative: string): Promise<{ entries: FileEntry[]; truncated: boolean }> {
-    const absolute = await this.#resolve(containerId, relative);
-    const { stdout, exitCode, stderr } = await this.#run(containerId, [
-      'bash',
-      '-c',
-      'test -d "$1" || exit 4; find "$1" -mindepth 1 -maxdepth 4 -printf "%y\\t%s\\t%P\\n" 2>/dev/null | head -n "$2"',
-      'list',
-      absolute,
-      String(MAX_LIST_ENTRIES + 1),
-    ]);
-    if (exitCode === 4) throw new SandboxToolError(`${relative} is not a directory`);
-    if (exitCode !== 0) throw new SandboxToolError(`cannot list ${relative}: ${stderr.toString('utf8').slice(0, 200)}`);
-    const lines = stdout.toString('utf8').split('\n').filter(Boolean);
-    const types: Record<string, FileEntry['type']> = { f: 'file', d: 'dir', l: 'link' };
-    const entries = lines.slice(0, MAX_LIST_ENTRIES).map((line) => {
-      const [type = '', size = '0', ...rest] = line.split('\t');
-      return { type: types[type] ?? 'other', size: Number(size), path: rest.join('\t') };
-    });
-    return { entries, truncated: lines.length > MAX_LIST_ENTRIES };
+  listFiles(containerId: string, relative: string): Promise<{ entries: FileEntry[]; truncated: boolean }> {
+    return this.#files.list(containerId, relative);
   }
 
-  /** The containers this host owns in this pool (for cleanup and metrics). */
-  async listOwned(): Promise<Docker.ContainerInfo[]> {
-    return this.#o.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABELS.host}=${this.#o.hostId}`, `${LABELS.pool}=${this.#o.pool}`] },
-    });
+  /** Removes claimed containers whose session no longer holds them; the pool also does it on its sweeps. */
+  reapOrphans(): Promise<number> {
+    return this.#pool.reapOrphans();
   }
+}
+
+/** The runner itself did not finish (killed: out of memory, pids, or by the command). */
+function unfinished(reply: ChannelReply | { stdout: Buffer; stderr: Buffer; exitCode: number }): ExecResult {
+  const code = reply.exitCode;
+  return {
+    exitCode: code === 0 ? -1 : code,
+    timedOut: false,
+    stdout: '',
+    stderr: `the sandbox could not finish the command (exit ${code}${code === 137 ? ', killed' : ''}) ${reply.stderr.toString('utf8').slice(0, 500)}`.trim(),
+    truncated: false,
+  };
 }

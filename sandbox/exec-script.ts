@@ -3,15 +3,17 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The bash program (sandbox/exec.sh) that runs one shell tool call inside a sandbox, passed to
- * `docker exec` as `bash -c SCRIPT kortix-exec KEY TIMEOUT LIMIT COMMAND`.
+ * `docker exec` as `bash -c SCRIPT kortix-exec KEY TIMEOUT LIMIT COMMAND`, or run
+ * as a function by the exec channel's dispatcher (sandbox/dispatcher.sh).
  *
- * - Idempotent: the first attempt for KEY creates /tmp/.kortix-exec/KEY and
- *   runs the command; a retried activity finds the directory and waits for
- *   the first run's result instead of running the command twice. The command
- *   keeps running if the worker dies, since exec'd processes outlive the client.
+ * - Idempotent: the first attempt for KEY creates /tmp/.kortix-exec/KEY.lock
+ *   (O_EXCL) and runs the command; a retried activity finds the lock and waits
+ *   for the first run's result instead of running the command twice. The
+ *   command keeps running if the worker dies, since exec'd processes outlive
+ *   the client.
  * - Timeout: kills the command's whole tree, including children that left its
- *   session with setsid or nohup (everything in the container except PID 1
- *   and this script's own output readers).
+ *   session with setsid or nohup, and fork bombs (everything in the container
+ *   except PID 1, the dispatcher and this script's own output readers).
  * - Output: each stream is captured up to LIMIT+1 bytes (the rest is drained,
  *   so the command never blocks or sees SIGPIPE); the result is printed as a
  *   header line `KORTIX-EXEC <rc> <timedout> <outBytes> <errBytes>` followed by

@@ -1,58 +1,156 @@
 /**
- * The per-session sandbox on the real Docker engine: the hardened container
- * spec as Docker reports it and as a process inside sees it, idempotent
- * commands, timeouts that kill the whole tree, capped output, workspace file
- * tools that refuse paths leading out, and a release that leaves nothing.
+ * The per-session sandbox on the real Docker engine: a warm container claimed
+ * from the pool, the hardened container spec as Docker reports it and as a
+ * process inside sees it, the persistent exec channel (and the one-shot exec
+ * it falls back to), idempotent commands, timeouts that kill the whole tree,
+ * capped output, workspace file tools that refuse paths leading out, and a
+ * release that leaves nothing. Escape attempts: escape.test.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT } from '../../config/index.js';
 import { LABELS } from '../../sandbox/container-spec.js';
-import { DockerSandboxHost, SandboxToolError } from '../../sandbox/docker-host.js';
+import { DockerSandboxHost, SandboxToolError, type DockerSandboxHostOptions } from '../../sandbox/docker-host.js';
 import { docker } from '../support/stack.js';
 
 const pool = `sbx${randomUUID().slice(0, 6)}`;
-const host = new DockerSandboxHost({
-  docker,
-  hostId: 'sandbox-test',
-  pool,
-  image: inject('services').sandboxImage,
-  limits: { memoryMb: 128, cpus: 0.5, pidsLimit: 64, workspaceMb: 16, tmpMb: 16 },
-  outputLimitBytes: 4096,
-});
+const seccompProfile = readFileSync(resolve(REPO_ROOT, 'sandbox/seccomp.json'), 'utf8');
+const makeHost = (hostId: string, warmPool?: DockerSandboxHostOptions['warmPool']) =>
+  new DockerSandboxHost({
+    docker,
+    hostId,
+    pool,
+    image: inject('services').sandboxImage,
+    limits: { memoryMb: 128, cpus: 0.5, pidsLimit: 64, workspaceMb: 16, tmpMb: 16 },
+    seccompProfile,
+    outputLimitBytes: 4096,
+    warmPool,
+  });
+const host = makeHost('sandbox-test', { minIdle: 1, maxTotal: 6 });
 const session = { tenantId: 'tenant-sbx', sessionId: `ses_${randomUUID()}` };
 let containerId: string;
+let source: string;
 let n = 0;
 const run = (command: string, timeoutSeconds = 20) => host.exec(containerId, { key: `k${n++}`, command, timeoutSeconds });
 
 beforeAll(async () => {
-  containerId = (await host.claim(session)).containerId;
+  await host.start();
+  while (host.stats().idle < 1) await new Promise((r) => setTimeout(r, 50));
+  ({ containerId, source } = await host.claim(session));
 });
 afterAll(async () => {
-  await host.release(session.sessionId);
-  const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.pool}=${pool}`] } });
-  for (const c of left) await docker.getContainer(c.Id).remove({ force: true });
+  await host.stop({ destroy: true });
 });
 
 describe('claim', () => {
+  it('takes a warm container from the pool and names it for the session', async () => {
+    expect(source).toBe('warm');
+    const info = await docker.getContainer(containerId).inspect();
+    expect(info.Name).toBe(`/${host.names.session(session.sessionId)}`);
+    expect(info.Config.Labels).toMatchObject({ [LABELS.pool]: pool, [LABELS.host]: 'sandbox-test', [LABELS.managed]: 'true' });
+  });
+
   it('is idempotent: a retried claim finds the same container', async () => {
     const again = await host.claim(session);
-    expect(again).toMatchObject({ containerId, created: false });
+    expect(again).toMatchObject({ containerId, created: false, source: 'existing' });
   });
 
   it('creates the container as the one spec says', async () => {
     const info = await docker.getContainer(containerId).inspect();
-    const hc = info.HostConfig;
+    const hc = info.HostConfig as typeof info.HostConfig & { CgroupnsMode?: string; OomScoreAdj?: number; ShmSize?: number };
     expect(info.Config.User).toBe('1000:1000');
     expect(hc.CapDrop).toEqual(['ALL']);
+    expect(hc.CapAdd ?? []).toEqual([]);
     expect(hc.SecurityOpt).toContain('no-new-privileges:true');
+    // The repo's profile, not Docker's default.
+    expect(hc.SecurityOpt).toContain(`seccomp=${seccompProfile}`);
     expect(hc.ReadonlyRootfs).toBe(true);
     expect(hc.Privileged).toBe(false);
     expect(hc.NetworkMode).toBe('none');
+    expect([hc.PidMode, hc.UTSMode, hc.UsernsMode]).toEqual(['', '', '']);
+    expect(hc.IpcMode).toBe('private');
+    expect(hc.CgroupnsMode).toBe('private');
     expect(hc.Memory).toBe(128 * 1024 * 1024);
+    expect(hc.MemorySwap).toBe(128 * 1024 * 1024);
+    expect(hc.NanoCpus).toBe(0.5e9);
     expect(hc.PidsLimit).toBe(64);
+    expect(hc.OomScoreAdj).toBe(500);
+    expect(hc.ShmSize).toBe(16 * 1024 * 1024);
+    expect(hc.Ulimits).toEqual(expect.arrayContaining([{ Name: 'core', Soft: 0, Hard: 0 }]));
+    expect(hc.Tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=16m,mode=1777' });
     expect(hc.Binds ?? []).toEqual([]);
-    expect(info.Mounts.map((m) => m.Destination)).toEqual(['/workspace']);
-    expect(info.Config.Labels).toMatchObject({ [LABELS.session]: session.sessionId, [LABELS.tenant]: 'tenant-sbx', [LABELS.host]: 'sandbox-test' });
+    expect(hc.Devices ?? []).toEqual([]);
+    expect(info.Mounts.map((m) => [m.Type, m.Destination])).toEqual([['volume', '/workspace']]);
+  });
+
+  it('starts a cold container, labelled with its session, when the pool has none idle', async () => {
+    const cold = makeHost('sandbox-test-cold');
+    const other = { tenantId: 'tenant-cold', sessionId: `ses_${randomUUID()}` };
+    try {
+      const claimed = await cold.claim(other);
+      expect(claimed).toMatchObject({ source: 'cold', created: true });
+      const info = await docker.getContainer(claimed.containerId).inspect();
+      expect(info.Config.Labels).toMatchObject({ [LABELS.session]: other.sessionId, [LABELS.tenant]: 'tenant-cold' });
+      const warmSpec = (await docker.getContainer(containerId).inspect()).HostConfig;
+      expect({ ...info.HostConfig, Mounts: [] }).toEqual({ ...warmSpec, Mounts: [] });
+    } finally {
+      await cold.stop({ destroy: true });
+    }
+  });
+});
+
+/**
+ * Pids of the channel's dispatchers: processes whose argv is `bash -c <script> kortix-channel …`
+ * and whose parent is not one (exec.sh runs in forks of the dispatcher, with the same argv).
+ */
+const DISPATCHERS = String.raw`python3 - <<'PY'
+import os
+def argv(p):
+    try:
+        return open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return []
+def ppid(p):
+    try:
+        return open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return ""
+channel = {p for p in os.listdir("/proc") if p.isdigit() and argv(p)[3:4] == [b"kortix-channel"]}
+print("\n".join(sorted(p for p in channel if ppid(p) not in channel)))
+PY`;
+
+describe('the exec channel', () => {
+  it('runs commands through one dispatcher process that stays up between calls', async () => {
+    const first = await run(DISPATCHERS);
+    const second = await run(DISPATCHERS);
+    expect(first.stdout).toMatch(/^\d+\n$/);
+    expect(second.stdout).toBe(first.stdout);
+  });
+
+  it('falls back to a one-shot exec when busy, with the same results and keys', async () => {
+    const slow = host.exec(containerId, { key: 'busy-1', command: 'sleep 1; echo slow', timeoutSeconds: 10 });
+    const fast = await host.exec(containerId, { key: 'busy-2', command: 'echo fast', timeoutSeconds: 10 });
+    expect(fast.stdout).toBe('fast\n');
+    expect((await slow).stdout).toBe('slow\n');
+    // The key that ran on the channel answers the same on a retry, whatever the path.
+    const retried = await host.exec(containerId, { key: 'busy-1', command: 'echo would-run-again', timeoutSeconds: 10 });
+    expect(retried.stdout).toBe('slow\n');
+  });
+
+  it('survives a command that kills the dispatcher: the command still answers once, the next one works', async () => {
+    const kill = `for p in $(${DISPATCHERS}); do kill -9 $p; done; echo killed-it`;
+    const r = await host.exec(containerId, { key: 'kill-dispatcher', command: kill, timeoutSeconds: 10 });
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'killed-it\n' });
+    expect((await run('echo after')).stdout).toBe('after\n');
+    expect((await run(DISPATCHERS)).stdout).toMatch(/^\d+\n$/);
+  });
+
+  it('passes the environment it is given and refuses a NUL in a command', async () => {
+    const r = await host.exec(containerId, { key: 'env-1', command: 'echo "$KORTIX_SESSION_ID"', timeoutSeconds: 5, env: { KORTIX_SESSION_ID: 'ses_x y' } });
+    expect(r.stdout).toBe('ses_x y\n');
+    await expect(host.exec(containerId, { key: 'nul', command: 'echo a\0b', timeoutSeconds: 5 })).rejects.toThrow(SandboxToolError);
   });
 });
 
@@ -124,6 +222,16 @@ describe('workspace files', () => {
     await expect(host.listFiles(containerId, 'etc-link')).rejects.toThrow(/outside the workspace/);
   });
 
+  it('reports a full workspace as a tool error of write_file', async () => {
+    await run('head -c 32M /dev/zero > /workspace/fill 2>/dev/null; true');
+    try {
+      await expect(host.writeFile(containerId, 'more.txt', 'x'.repeat(100_000))).rejects.toThrow(SandboxToolError);
+    } finally {
+      await run('rm -f /workspace/fill');
+    }
+    expect(await host.writeFile(containerId, 'more.txt', 'fits now')).toEqual({ bytes: 8 });
+  });
+
   it('reports missing files and directories as tool errors', async () => {
     await expect(host.readFile(containerId, 'nope.txt')).rejects.toThrow(/no such file/);
     await expect(host.readFile(containerId, 'docs')).rejects.toThrow(/directory/);
@@ -134,10 +242,12 @@ describe('workspace files', () => {
 describe('release', () => {
   it('removes the container and its workspace volume, and is idempotent', async () => {
     const other = { tenantId: 'tenant-sbx', sessionId: `ses_${randomUUID()}` };
-    await host.claim(other);
+    const { containerId: id } = await host.claim(other);
+    const volume = (await docker.getContainer(id).inspect()).Mounts[0]?.Name;
+    expect(volume).toBeTruthy();
     expect(await host.release(other.sessionId)).toEqual({ removed: 1 });
     expect(await host.release(other.sessionId)).toEqual({ removed: 0 });
-    const volumes = await docker.listVolumes({ filters: { label: [`${LABELS.session}=${other.sessionId}`] } });
-    expect(volumes.Volumes ?? []).toEqual([]);
+    await expect(docker.getContainer(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getVolume(volume as string).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 });

@@ -1,0 +1,167 @@
+/**
+ * The allowlisting egress proxy of sandboxes whose policy names hosts: an
+ * HTTP proxy (CONNECT for TLS, absolute-form requests for plain HTTP) that
+ * knows each sandbox by its source address and lets it reach only the hosts
+ * its session's policy allows. Anything else is answered 403 with the reason.
+ * The proxy, not the sandbox, resolves names.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../observability/logger.js';
+import { addressAllowed, matchAllowlist, type AllowEntry } from './allowlist.js';
+
+export interface EgressProxyOptions {
+  readonly host: string;
+  readonly port: number;
+  /** The allowlist of the sandbox at this source address; undefined when no sandbox is known there. */
+  readonly allowlistFor: (sourceAddress: string) => Promise<readonly AllowEntry[] | undefined>;
+  /** Resolves a name to one address (default: the system resolver). */
+  readonly lookup?: (host: string) => Promise<string>;
+  readonly logger?: Logger | undefined;
+  readonly connectTimeoutMs?: number;
+}
+
+type Verdict = { ok: true; address: string } | { ok: false; status: 400 | 403 | 502; reason: string };
+
+const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+
+function splitHostPort(target: string, defaultPort: number): { host: string; port: number } | undefined {
+  const m = /^(\[[^\]]+\]|[^:/]+)(?::(\d{1,5}))?$/.exec(target);
+  if (!m?.[1]) return undefined;
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+export class EgressProxy {
+  readonly #o: EgressProxyOptions;
+  readonly #server: Server;
+  readonly #sockets = new Set<Duplex>();
+
+  constructor(options: EgressProxyOptions) {
+    this.#o = options;
+    this.#server = createServer((req, res) => void this.#onRequest(req, res));
+    this.#server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#onConnect(req, socket, head));
+    this.#server.on('connection', (s: Socket) => this.#track(s));
+  }
+
+  /** Listens; resolves with the bound port. */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#o.port, this.#o.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.#server.address();
+    return typeof address === 'object' && address ? address.port : this.#o.port;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    if (!this.#server.listening) return;
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #track(s: Duplex): void {
+    this.#sockets.add(s);
+    s.on('close', () => this.#sockets.delete(s));
+    s.on('error', () => s.destroy());
+  }
+
+  /** Allowed target, resolved; or why not. */
+  async #judge(source: string, host: string, port: number): Promise<Verdict> {
+    const entries = await this.#o.allowlistFor(source);
+    if (!entries) return { ok: false, status: 403, reason: `no sandbox with network access is known at ${source}` };
+    const entry = matchAllowlist(entries, host, port);
+    if (!entry) return { ok: false, status: 403, reason: `${host}:${port} is not allowed by the session's policy (network.allow)` };
+    let address = host;
+    if (isIP(host) === 0) {
+      try {
+        address = await (this.#o.lookup ?? (async (h: string) => (await dnsLookup(h)).address))(host);
+      } catch (err) {
+        return { ok: false, status: 502, reason: `cannot resolve ${host}: ${(err as Error).message}` };
+      }
+    }
+    if (!addressAllowed(entry, address)) {
+      return { ok: false, status: 403, reason: `${host} resolves to an internal address (${address}), which a wildcard entry does not allow` };
+    }
+    return { ok: true, address };
+  }
+
+  #refused(source: string, target: string, verdict: Exclude<Verdict, { ok: true }>): string {
+    this.#o.logger?.info('egress refused', { source, target, status: verdict.status, reason: verdict.reason });
+    return `kortix egress proxy: ${verdict.reason}\n`;
+  }
+
+  async #onConnect(req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    this.#track(client);
+    const source = req.socket.remoteAddress ?? '';
+    const target = splitHostPort(req.url ?? '', 443);
+    const verdict: Verdict = target ? await this.#judge(source, target.host, target.port) : { ok: false, status: 400, reason: 'CONNECT needs host:port' };
+    if (!verdict.ok || !target) {
+      const body = this.#refused(source, req.url ?? '', verdict as Exclude<Verdict, { ok: true }>);
+      const status = verdict.ok ? 400 : verdict.status;
+      client.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    const upstream = connect({ host: verdict.address, port: target.port, timeout: this.#o.connectTimeoutMs ?? 10_000 });
+    this.#track(upstream);
+    upstream.once('timeout', () => upstream.destroy(new Error('connect timeout')));
+    upstream.once('error', (err) => {
+      if (client.writable) client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\nkortix egress proxy: ${err.message}\n`);
+      client.destroy();
+    });
+    upstream.once('connect', () => {
+      upstream.setTimeout(0);
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+      client.once('close', () => upstream.destroy());
+      upstream.once('close', () => client.destroy());
+    });
+  }
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const source = req.socket.remoteAddress ?? '';
+    let url: URL | undefined;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      url = undefined;
+    }
+    const target = url && url.protocol === 'http:' ? splitHostPort(url.host, 80) : undefined;
+    const verdict: Verdict = target
+      ? await this.#judge(source, target.host, target.port)
+      : { ok: false, status: 400, reason: 'send http:// URLs in absolute form, or CONNECT for https' };
+    if (!verdict.ok || !target || !url) {
+      const failed = verdict as Exclude<Verdict, { ok: true }>;
+      res.writeHead(failed.status ?? 400, { 'content-type': 'text/plain', connection: 'close' }).end(this.#refused(source, req.url ?? '', failed));
+      return;
+    }
+    const headers = { ...req.headers };
+    for (const h of HOP_BY_HOP) delete headers[h];
+    const upstream = httpRequest({
+      host: verdict.address,
+      port: target.port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers: { ...headers, host: url.host },
+      timeout: this.#o.connectTimeoutMs ?? 10_000,
+    });
+    upstream.on('response', (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('upstream timeout')));
+    upstream.on('error', (err) => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`kortix egress proxy: ${err.message}\n`);
+    });
+    req.pipe(upstream);
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Network for sandboxes whose policy names hosts. Such a sandbox joins one
+ * internal Docker network of its host (no route out, no inter-container
+ * traffic: `enable_icc=false`), and its only way out is the allowlisting
+ * proxy (sandbox/egress-proxy.ts) that this worker runs on the network's
+ * gateway address. A firewall chain on the network's bridge drops every other
+ * packet to this machine, so the sandbox cannot reach host services either.
+ *
+ * Which sandbox may reach what is read from Docker: each egress container
+ * carries its allowlist as a label, and the proxy maps its source address to
+ * it, so a restarted worker serves the sandboxes it already has.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+import type { Logger } from '../observability/logger.js';
+import { parseAllowlist, type AllowEntry } from './allowlist.js';
+import { LABELS, type EgressAttachment } from './container-spec.js';
+import { statusCode } from './docker-engine.js';
+import { EgressProxy } from './egress-proxy.js';
+
+const run = promisify(execFile);
+
+export interface EgressGatewayOptions {
+  readonly docker: Docker;
+  /** Labels of this host's containers (managed, pool, host); the network carries them too. */
+  readonly selector: Readonly<Record<string, string>>;
+  /** The proxy's port on the gateway address. */
+  readonly port: number;
+  /** `auto`: install the host firewall chain when iptables works here, else warn; `on`: required; `off`: never. */
+  readonly firewall: 'auto' | 'on' | 'off';
+  readonly logger?: Logger | undefined;
+  /** Name resolution of the proxy (tests map names to local servers). */
+  readonly lookup?: ((host: string) => Promise<string>) | undefined;
+}
+
+interface Attached {
+  readonly network: string;
+  readonly gateway: string;
+  readonly proxy: EgressProxy;
+}
+
+const REFRESH_EVERY_MS = 1_000;
+
+export class EgressGateway {
+  readonly #o: EgressGatewayOptions;
+  readonly network: string;
+  readonly #bridge: string;
+  readonly #chain: string;
+  #attached: Promise<Attached> | undefined;
+  /** Source address → allowlist, rebuilt from container labels. */
+  #byAddress = new Map<string, AllowEntry[]>();
+  #refreshedAt = 0;
+  #refreshing: Promise<void> | undefined;
+  #firewalled = false;
+
+  constructor(options: EgressGatewayOptions) {
+    this.#o = options;
+    const tag = createHash('sha256').update(JSON.stringify(options.selector)).digest('hex').slice(0, 10);
+    this.network = `kortix-egress-${tag}`;
+    this.#bridge = `kx-${tag}`;
+    this.#chain = `KORTIX-EGRESS-${tag}`;
+  }
+
+  /** Whether the egress network of this host exists already (a restarted worker serves it again). */
+  async exists(): Promise<boolean> {
+    try {
+      await this.#o.docker.getNetwork(this.network).inspect();
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Creates what is missing (network, firewall, proxy) and says how a sandbox with `allow` attaches. */
+  async attach(allow: readonly string[]): Promise<EgressAttachment> {
+    parseAllowlist(allow);
+    this.#attached ??= this.#setUp().catch((err: unknown) => {
+      this.#attached = undefined;
+      throw err;
+    });
+    const { network, gateway } = await this.#attached;
+    return { network, proxyUrl: `http://${gateway}:${this.#o.port}`, allow: [...allow] };
+  }
+
+  /** The label value carrying a container's allowlist. */
+  static label(allow: readonly string[]): Record<string, string> {
+    return { [LABELS.egress]: allow.join(',') };
+  }
+
+  async #setUp(): Promise<Attached> {
+    const gateway = await this.#ensureNetwork();
+    await this.#ensureFirewall(gateway);
+    const proxy = new EgressProxy({
+      host: gateway,
+      port: this.#o.port,
+      allowlistFor: (source) => this.#allowlistFor(source),
+      lookup: this.#o.lookup,
+      logger: this.#o.logger,
+    });
+    await proxy.listen();
+    this.#o.logger?.info('egress proxy listening', { network: this.network, address: `${gateway}:${this.#o.port}`, firewall: this.#firewalled });
+    return { network: this.network, gateway, proxy };
+  }
+
+  async #ensureNetwork(): Promise<string> {
+    const gatewayOf = (info: { IPAM?: { Config?: { Gateway?: string }[] } }) => info.IPAM?.Config?.[0]?.Gateway;
+    try {
+      const info = await this.#o.docker.getNetwork(this.network).inspect();
+      const gw = gatewayOf(info);
+      if (gw) return gw;
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+    }
+    try {
+      await this.#o.docker.createNetwork({
+        Name: this.network,
+        Driver: 'bridge',
+        Internal: true,
+        CheckDuplicate: true,
+        Options: { 'com.docker.network.bridge.enable_icc': 'false', 'com.docker.network.bridge.name': this.#bridge },
+        Labels: { ...this.#o.selector },
+      });
+    } catch (err) {
+      if (statusCode(err) !== 409) throw err;
+    }
+    const gw = gatewayOf(await this.#o.docker.getNetwork(this.network).inspect());
+    if (!gw) throw new Error(`egress network ${this.network} has no gateway address`);
+    return gw;
+  }
+
+  /** Only the proxy's port of this machine is reachable from the bridge; every other packet to the host is dropped. */
+  async #ensureFirewall(gateway: string): Promise<void> {
+    if (this.#o.firewall === 'off') return;
+    const ipt = (...args: string[]) => run('iptables', ['-w', ...args]);
+    try {
+      await ipt('-N', this.#chain).catch(() => undefined);
+      await ipt('-F', this.#chain);
+      await ipt('-A', this.#chain, '-p', 'tcp', '-d', gateway, '--dport', String(this.#o.port), '-j', 'ACCEPT');
+      await ipt('-A', this.#chain, '-j', 'DROP');
+      const hook = ['INPUT', '-i', this.#bridge, '-j', this.#chain];
+      await ipt('-C', ...hook).catch(() => ipt('-I', ...hook));
+      this.#firewalled = true;
+    } catch (err) {
+      const message = `cannot install the egress firewall (iptables): ${(err as Error).message.split('\n')[0]}`;
+      if (this.#o.firewall === 'on') throw new Error(`${message}; SANDBOX_EGRESS_FIREWALL=on requires it`);
+      this.#o.logger?.warn(`${message}; sandboxes with network access can reach services listening on this host's addresses`);
+    }
+  }
+
+  async #allowlistFor(source: string): Promise<readonly AllowEntry[] | undefined> {
+    const address = source.replace(/^::ffff:/, '');
+    const known = this.#byAddress.get(address);
+    if (known) return known;
+    if (Date.now() - this.#refreshedAt >= REFRESH_EVERY_MS) await this.refresh();
+    return this.#byAddress.get(address);
+  }
+
+  /** Rebuilds address → allowlist from the running egress containers of this host. */
+  async #refresh(): Promise<void> {
+    const filters = { label: [...Object.entries(this.#o.selector).map(([k, v]) => `${k}=${v}`), LABELS.egress], status: ['running'] };
+    const next = new Map<string, AllowEntry[]>();
+    for (const c of await this.#o.docker.listContainers({ filters })) {
+      const address = c.NetworkSettings?.Networks?.[this.network]?.IPAddress;
+      const allow = c.Labels?.[LABELS.egress];
+      if (!address || allow === undefined) continue;
+      try {
+        next.set(address, parseAllowlist(allow.split(',').filter(Boolean)));
+      } catch {
+        this.#o.logger?.warn('egress container with a bad allowlist label', { containerId: c.Id.slice(0, 12) });
+      }
+    }
+    this.#byAddress = next;
+    this.#refreshedAt = Date.now();
+  }
+
+  /** Reads the allowlists back from the containers now (after a claim: the new sandbox's first request is served at once). */
+  async refresh(): Promise<void> {
+    this.#refreshing ??= this.#refresh().finally(() => {
+      this.#refreshing = undefined;
+    });
+    await this.#refreshing;
+  }
+
+  /** Stops the proxy; with `removeNetwork`, also removes the firewall chain and the network (tests, decommissioning). */
+  async close(options: { removeNetwork?: boolean } = {}): Promise<void> {
+    const attached = await this.#attached?.catch(() => undefined);
+    this.#attached = undefined;
+    await attached?.proxy.close();
+    if (!options.removeNetwork) return;
+    if (this.#o.firewall !== 'off') {
+      const ipt = (...args: string[]) => run('iptables', ['-w', ...args]).catch(() => undefined);
+      await ipt('-D', 'INPUT', '-i', this.#bridge, '-j', this.#chain);
+      await ipt('-F', this.#chain);
+      await ipt('-X', this.#chain);
+    }
+    await this.#o.docker
+      .getNetwork(this.network)
+      .remove()
+      .catch((err: unknown) => {
+        if (statusCode(err) !== 404) throw err;
+      });
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * One `docker exec` of an argv as the sandbox user, its output collected up
+ * to a cap (a command can write into the exec's pipes; the worker must not
+ * buffer without end). Used for file tools and when the exec channel is busy.
+ */
+import { Writable } from 'node:stream';
+import type Docker from 'dockerode';
+import { SANDBOX_UID, WORKSPACE_DIR } from './container-spec.js';
+import { statusCode } from './docker-engine.js';
+import { SandboxGoneError } from './errors.js';
+
+export interface OneShotResult {
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  readonly exitCode: number;
+  /** More output than `maxBytes` arrived: what was kept is not the whole. */
+  readonly overflow: boolean;
+}
+
+function capped(chunks: Buffer[], max: number, onOverflow: () => void): Writable {
+  let kept = 0;
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (kept < max) chunks.push(chunk.subarray(0, max - kept));
+      if (kept + chunk.length > max) onOverflow();
+      kept += chunk.length;
+      done();
+    },
+  });
+}
+
+/** Runs `cmd` once; a container that is gone or stopped is a SandboxGoneError. */
+export async function execOnce(
+  docker: Docker,
+  containerId: string,
+  cmd: string[],
+  options: { stdin?: Buffer; env?: readonly string[]; maxBytes?: number } = {},
+): Promise<OneShotResult> {
+  const { stdin, env = [], maxBytes = 4 * 1024 * 1024 } = options;
+  let exec: Docker.Exec;
+  try {
+    exec = await docker.getContainer(containerId).exec({
+      Cmd: cmd,
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: stdin !== undefined,
+      User: `${SANDBOX_UID}:${SANDBOX_UID}`,
+      WorkingDir: WORKSPACE_DIR,
+      Env: [...env],
+    });
+  } catch (err) {
+    const code = statusCode(err);
+    if (code === 404 || code === 409) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone: ${(err as Error).message}`);
+    throw err;
+  }
+  const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let overflow = false;
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  docker.modem.demuxStream(
+    stream,
+    capped(out, maxBytes, () => (overflow = true)),
+    capped(err, 64 * 1024, () => undefined),
+  );
+  if (stdin !== undefined) stream.end(stdin);
+  await finished;
+  const info = await exec.inspect();
+  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: info.ExitCode ?? -1, overflow };
+}

@@ -1,0 +1,201 @@
+/**
+ * Network for sessions whose policy names hosts: the sandbox joins an
+ * internal network whose only way out is the allowlisting proxy. Named hosts
+ * answer through it; anything else is refused with the reason; direct
+ * connections, DNS, other sandboxes and other ports of this machine are
+ * unreachable. Offline: the "internet" is servers on this machine.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT } from '../../config/index.js';
+import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
+import { DockerSandboxHost } from '../../sandbox/docker-host.js';
+import { readAllEvents, startSession, waitForStatus } from '../support/sessions.js';
+import { docker, startStack, type Stack } from '../support/stack.js';
+
+const services = inject('services');
+const ids = { pool: `egr${randomUUID().slice(0, 6)}`, hostId: `egress-${randomUUID().slice(0, 6)}` };
+const proxyPort = 31_000 + Math.floor(Math.random() * 2_000);
+const names: Record<string, string> = { 'allowed.test': '127.0.0.1', 'api.wild.test': '127.0.0.1' };
+const makeHost = () =>
+  new DockerSandboxHost({
+    docker,
+    ...ids,
+    image: services.sandboxImage,
+    limits: { memoryMb: 128, cpus: 1, pidsLimit: 64, workspaceMb: 16, tmpMb: 16 },
+    seccompProfile: readFileSync(resolve(REPO_ROOT, 'sandbox/seccomp.json'), 'utf8'),
+    outputLimitBytes: 16 * 1024,
+    warmPool: { minIdle: 0, maxTotal: 6 },
+    egress: {
+      port: proxyPort,
+      firewall: 'on',
+      lookup: async (name) => {
+        const address = names[name];
+        if (!address) throw new Error(`no such host ${name}`);
+        return address;
+      },
+    },
+  });
+let host = makeHost();
+
+/** Servers on this machine: one the policy names, one it does not (both listen on every address). */
+let allowed: Server;
+let other: Server;
+const portOf = (s: Server) => (s.address() as { port: number }).port;
+async function serve(body: string): Promise<Server> {
+  const server = createServer((_req, res) => res.end(body));
+  await new Promise<void>((r) => server.listen(0, '0.0.0.0', () => r()));
+  return server;
+}
+
+let a: string;
+let b: string;
+let n = 0;
+const run = (containerId: string, command: string) => host.exec(containerId, { key: `egr-${n++}`, command, timeoutSeconds: 30 });
+
+/** Fetches URLs with Python's urllib (which honours the proxy variables), one line each: status and body or reason. */
+const fetchAll = (urls: string[]) => String.raw`python3 - <<'PY'
+import urllib.request, urllib.error
+for url in ${JSON.stringify(urls)}:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r: print(r.status, r.read().decode().strip())
+    except urllib.error.HTTPError as e: print(e.code, e.read().decode().strip())
+    except Exception as e: print("error", type(e).__name__, e)
+PY`;
+
+beforeAll(async () => {
+  allowed = await serve('hello from an allowed host');
+  other = await serve('a host service that is not named');
+  await host.start();
+  const allow = [`127.0.0.1:${portOf(allowed)}`, `allowed.test:${portOf(allowed)}`, `*.wild.test:${portOf(allowed)}`];
+  a = (await host.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` }, { network: allow })).containerId;
+  b = (await host.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` }, { network: allow })).containerId;
+});
+afterAll(async () => {
+  await host.stop({ destroy: true });
+  await new Promise((r) => allowed.close(r));
+  await new Promise((r) => other.close(r));
+});
+
+describe('a sandbox whose policy names hosts', () => {
+  it('is a cold container on the internal network, labelled with its allowlist, with the proxy in its environment', async () => {
+    const info = await docker.getContainer(a).inspect();
+    const [network] = Object.keys(info.NetworkSettings.Networks);
+    expect(network).toMatch(/^kortix-egress-/);
+    expect((await docker.getNetwork(network as string).inspect()).Internal).toBe(true);
+    expect(info.Config.Labels['dev.kortix.egress']).toContain(`allowed.test:${portOf(allowed)}`);
+    expect(info.Config.Env).toEqual(expect.arrayContaining([expect.stringMatching(/^https_proxy=http:\/\/[\d.]+:\d+$/)]));
+  });
+
+  it('reaches the hosts its policy names, through the proxy, by address or by name', async () => {
+    const r = await run(a, fetchAll([`http://127.0.0.1:${portOf(allowed)}/`, `http://allowed.test:${portOf(allowed)}/`]));
+    expect(r.stdout.trim().split('\n')).toEqual(['200 hello from an allowed host', '200 hello from an allowed host']);
+  });
+
+  it('is refused, with the reason, any host or port the policy does not name', async () => {
+    const r = await run(
+      a,
+      fetchAll([`http://127.0.0.1:${portOf(other)}/`, 'http://example.com/', 'https://example.com/', `http://api.wild.test:${portOf(allowed)}/`]),
+    );
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`403 kortix egress proxy: 127.0.0.1:${portOf(other)} is not allowed by the session's policy (network.allow)`);
+    expect(lines[1]).toBe("403 kortix egress proxy: example.com:80 is not allowed by the session's policy (network.allow)");
+    // https: the proxy refuses the CONNECT (urllib reports the tunnel's status).
+    expect(lines[2]).toMatch(/Tunnel connection failed: 403/);
+    // A wildcard entry may not lead to an internal address (DNS rebinding).
+    expect(lines[3]).toMatch(/^403 .*resolves to an internal address/);
+  });
+
+  it('cannot go around the proxy: no direct route, no DNS, no other port of this machine, no other sandbox', async () => {
+    const bInfo = await docker.getContainer(b).inspect();
+    const bIp = Object.values(bInfo.NetworkSettings.Networks)[0]?.IPAddress;
+    const gateway = Object.values(bInfo.NetworkSettings.Networks)[0]?.Gateway;
+    await run(b, '(exec python3 -m http.server 8000 >/dev/null 2>&1 &)');
+    const r = await run(
+      a,
+      String.raw`python3 - <<'PY'
+import socket
+for host, port in [("1.1.1.1", 443), ("${gateway}", ${portOf(other)}), ("${gateway}", 22), ("${bIp}", 8000), ("${gateway}", ${proxyPort})]:
+    try:
+        socket.create_connection((host, port), 1).close(); print(host, port, "CONNECTED")
+    except OSError as e:
+        print(host, port, "refused" if isinstance(e, socket.timeout) or e.errno in (101, 111, 113) else e)
+try:
+    socket.getaddrinfo("allowed.test", 80); print("dns RESOLVED")
+except OSError:
+    print("dns failed")
+PY`,
+    );
+    expect(r.stdout.trim().split('\n')).toEqual([
+      '1.1.1.1 443 refused',
+      `${gateway} ${portOf(other)} refused`,
+      `${gateway} 22 refused`,
+      `${bIp} 8000 refused`,
+      `${gateway} ${proxyPort} CONNECTED`,
+      'dns failed',
+    ]);
+    // The other sandbox's server runs: it is the network that keeps them apart.
+    expect((await run(b, 'python3 -c "import socket; socket.create_connection((\'127.0.0.1\', 8000), 5); print(\'up\')"')).stdout).toBe('up\n');
+  });
+
+  it('keeps working after a worker restart: the proxy reads the allowlists back from the containers', async () => {
+    await host.stop();
+    host = makeHost();
+    await host.start();
+    const r = await run(a, fetchAll([`http://allowed.test:${portOf(allowed)}/`, `http://127.0.0.1:${portOf(other)}/`]));
+    expect(r.stdout.trim().split('\n')).toEqual(['200 hello from an allowed host', expect.stringMatching(/^403 /)]);
+  });
+});
+
+describe('a session whose policy names a host', () => {
+  let stack: Stack | undefined;
+  let mock: MockLlmServer | undefined;
+  afterAll(async () => {
+    await stack?.close();
+    await mock?.close();
+  });
+
+  it('gets a sandbox that reaches that host and nothing else', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kortix-egress-policies-'));
+    mkdirSync(join(dir, 'templates'));
+    writeFileSync(
+      join(dir, 'templates', 'with-network.yaml'),
+      [
+        'name: with-network',
+        'tools: [shell]',
+        'network:',
+        `  allow: ["127.0.0.1:${portOf(allowed)}"]`,
+        'rules:',
+        '  - id: shell',
+        '    tool: shell',
+        '    action: allow',
+        'default: deny',
+        '',
+      ].join('\n'),
+    );
+    mock = await startMockLlm({
+      scenarios: [
+        {
+          name: 'fetch',
+          turns: [
+            { tool_calls: [{ name: 'shell', arguments: { command: fetchAll([`http://127.0.0.1:${portOf(allowed)}/`, `http://127.0.0.1:${portOf(other)}/`]) } }] },
+            { content: '{{tool.stdout}}' },
+          ],
+        },
+      ],
+    });
+    stack = await startStack(services, { policiesDir: dir, env: { MOCK_LLM_URL: mock.url, SANDBOX_EGRESS_PROXY_PORT: String(proxyPort + 1) } });
+    const session = await startSession(stack, { message: 'fetch it', policy: 'with-network', metadata: { scenario: 'fetch' } });
+    const done = await waitForStatus(stack, session.id, undefined, 120_000);
+    expect(done.status).toBe('completed');
+    const [ok, refused] = (done.finalAnswer ?? '').trim().split('\n');
+    expect(ok).toBe('200 hello from an allowed host');
+    expect(refused).toMatch(/^403 kortix egress proxy: .* is not allowed by the session's policy/);
+    const claimed = (await readAllEvents(stack, session.id)).find((e) => e.type === 'sandbox.claimed');
+    expect(claimed?.data).toMatchObject({ source: 'cold', network: [`127.0.0.1:${portOf(allowed)}`] });
+  });
+});

@@ -1,0 +1,379 @@
+/**
+ * The warm pool's rules on an in-memory engine: filling to minIdle, warm and
+ * cold claims, exclusivity, idempotent claims, release that never returns a
+ * container, the maxTotal cap and waiting, recycling by age and health, and
+ * rebuilding its state from what the engine holds (a restarted worker, a
+ * restarted engine). The same rules run on Docker in test/integration/sandbox-pool.test.ts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../observability/metrics.js';
+import { LABELS, SandboxNames, type SandboxSpecInput } from '../../sandbox/container-spec.js';
+import { NameConflictError, type ContainerRecord, type EngineEvent, type SandboxEngine } from '../../sandbox/engine.js';
+import { PoolExhaustedError, SandboxPool, type PoolSettings } from '../../sandbox/pool.js';
+
+interface FakeContainer {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  running: boolean;
+  createdMs: number;
+  healthy: boolean;
+  claimedBy?: string;
+}
+
+class FakeEngine implements SandboxEngine {
+  readonly containers = new Map<string, FakeContainer>();
+  readonly removed: string[] = [];
+  creates = 0;
+  now = 1_000_000;
+  #n = 0;
+  #watchers: { onEvent: (e: EngineEvent) => void; onEnd: (err?: Error) => void }[] = [];
+  /** Fails the next creates. */
+  failCreates = 0;
+
+  add(name: string, labels: Record<string, string>, extra: Partial<FakeContainer> = {}): FakeContainer {
+    const c: FakeContainer = { id: `c${++this.#n}`, name, labels, running: true, createdMs: this.now, healthy: true, ...extra };
+    this.containers.set(c.id, c);
+    return c;
+  }
+
+  #byName(name: string): FakeContainer | undefined {
+    return [...this.containers.values()].find((c) => c.name === name) ?? this.containers.get(name);
+  }
+
+  async list(labels: Readonly<Record<string, string>>): Promise<ContainerRecord[]> {
+    return [...this.containers.values()].filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v)).map((c) => ({ ...c }));
+  }
+
+  async find(name: string): Promise<ContainerRecord | undefined> {
+    const c = [...this.containers.values()].find((x) => x.name === name);
+    return c ? { ...c } : undefined;
+  }
+
+  async create(spec: SandboxSpecInput): Promise<string> {
+    await Promise.resolve();
+    if (this.failCreates > 0) {
+      this.failCreates--;
+      throw new Error('engine unavailable');
+    }
+    if (this.#byName(spec.name)) throw new NameConflictError(spec.name);
+    this.creates++;
+    return this.add(spec.name, { ...spec.labels }).id;
+  }
+
+  async rename(from: string, to: string): Promise<boolean> {
+    await Promise.resolve();
+    const c = this.#byName(from);
+    if (!c) return false;
+    if (this.#byName(to)) throw new NameConflictError(to);
+    c.name = to;
+    return true;
+  }
+
+  async remove(idOrName: string): Promise<boolean> {
+    const c = this.#byName(idOrName);
+    if (!c) return false;
+    this.containers.delete(c.id);
+    this.removed.push(c.id);
+    return true;
+  }
+
+  async removeUnusedVolumes(): Promise<number> {
+    return 0;
+  }
+
+  async probe(id: string): Promise<boolean> {
+    const c = this.containers.get(id);
+    return c !== undefined && c.running && c.healthy && c.claimedBy === undefined;
+  }
+
+  async mark(id: string, owner: { sessionId: string }): Promise<boolean> {
+    await Promise.resolve();
+    const c = this.containers.get(id);
+    if (!c?.running || c.claimedBy !== undefined) return false;
+    c.claimedBy = owner.sessionId;
+    return true;
+  }
+
+  watch(_labels: Readonly<Record<string, string>>, onEvent: (e: EngineEvent) => void, onEnd: (err?: Error) => void): () => void {
+    const w = { onEvent, onEnd };
+    this.#watchers.push(w);
+    return () => {
+      this.#watchers = this.#watchers.filter((x) => x !== w);
+    };
+  }
+
+  emit(e: EngineEvent): void {
+    for (const w of this.#watchers) w.onEvent(e);
+  }
+
+  /** The engine restarted: every container stopped, event streams ended. */
+  restart(): void {
+    for (const c of this.containers.values()) c.running = false;
+    const watchers = this.#watchers;
+    this.#watchers = [];
+    for (const w of watchers) w.onEnd(new Error('connection reset'));
+  }
+}
+
+const names = new SandboxNames('pool-a', 'host-a');
+const selector = { [LABELS.managed]: 'true', [LABELS.pool]: 'pool-a', [LABELS.host]: 'host-a' };
+const SPEC = 'spec-1';
+const session = (n: number) => ({ sessionId: `ses_${n}`, tenantId: 'tenant-1' });
+const pools: SandboxPool[] = [];
+afterEach(async () => {
+  for (const p of pools.splice(0)) await p.stop();
+});
+
+function makePool(engine: FakeEngine, settings: Partial<PoolSettings> = {}, extra: { isOrphan?: (s: string) => Promise<boolean> } = {}) {
+  const metrics = createMetrics({ service: 'test', defaultMetrics: false });
+  const pool = new SandboxPool({
+    engine,
+    names,
+    selector,
+    specLabel: [LABELS.spec, SPEC],
+    spec: (name, e) => ({
+      image: 'img',
+      name,
+      volumeName: `${name}-ws`,
+      labels: { ...selector, [LABELS.spec]: SPEC, ...e.labels },
+      limits: { memoryMb: 1, cpus: 1, pidsLimit: 1, workspaceMb: 1, tmpMb: 1 },
+      egress: e.egress,
+    }),
+    settings: { minIdle: 2, maxTotal: 4, maxAgeMs: 60_000, whenEmpty: 'cold', waitTimeoutMs: 300, healthIntervalMs: 3_600_000, ...settings },
+    isOrphan: extra.isOrphan,
+    metrics,
+    now: () => engine.now,
+  });
+  pools.push(pool);
+  return { pool, metrics };
+}
+
+async function until(what: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const idleNamed = (engine: FakeEngine) => [...engine.containers.values()].filter((c) => names.parse(c.name).kind === 'idle');
+
+describe('filling and claiming', () => {
+  it('starts minIdle containers, claims one by renaming it, and refills', async () => {
+    const engine = new FakeEngine();
+    const { pool, metrics } = makePool(engine);
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    const claim = await pool.claim(session(1));
+    expect(claim).toMatchObject({ source: 'warm', created: true, waited: false });
+    expect(engine.containers.get(claim.containerId)?.name).toBe(names.session('ses_1'));
+    await until(() => pool.stats().idle === 2);
+    expect(pool.stats()).toMatchObject({ inUse: 1, idle: 2 });
+    expect(engine.creates).toBe(3);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/sandbox_claim_seconds_count\{[^}]*result="hit"[^}]*\} 1/);
+    expect(text).toMatch(/sandbox_pool_idle\{[^}]*\} 2/);
+    expect(text).toMatch(/sandbox_pool_in_use\{[^}]*\} 1/);
+  });
+
+  it('gives each session its own container, and the same one to a retried claim', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine);
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    const [a, again, b] = await Promise.all([pool.claim(session(1)), pool.claim(session(1)), pool.claim(session(2))]);
+    expect(again.containerId).toBe(a.containerId);
+    expect(b.containerId).not.toBe(a.containerId);
+    const retried = await pool.claim(session(1));
+    expect(retried).toMatchObject({ containerId: a.containerId, created: false, source: 'existing' });
+  });
+
+  it('skips an idle container that another process claimed first (its claim record is the lock)', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, { minIdle: 1 });
+    await pool.start();
+    await until(() => pool.stats().idle === 1);
+    const [taken] = idleNamed(engine);
+    if (taken) taken.claimedBy = 'ses_other';
+    const claim = await pool.claim(session(1));
+    expect(claim.containerId).not.toBe(taken?.id);
+    expect(claim.source).toBe('cold');
+  });
+
+  it('does not adopt an idle-named container that carries a claim record (a claim cut short)', async () => {
+    const engine = new FakeEngine();
+    const cut = engine.add(names.idle('cut'), { ...selector, [LABELS.spec]: SPEC }, { claimedBy: 'ses_crashed' });
+    const { pool } = makePool(engine, { minIdle: 0 });
+    await pool.start();
+    expect(pool.stats().idle).toBe(0);
+    expect(engine.removed).toEqual([cut.id]);
+  });
+
+  it('starts a cold container when none is idle, and says so in the metric', async () => {
+    const engine = new FakeEngine();
+    const { pool, metrics } = makePool(engine, { minIdle: 0 });
+    await pool.start();
+    const claim = await pool.claim(session(1));
+    expect(claim.source).toBe('cold');
+    expect(engine.containers.get(claim.containerId)?.labels).toMatchObject({ [LABELS.session]: 'ses_1', [LABELS.tenant]: 'tenant-1' });
+    expect(await metrics.registry.metrics()).toMatch(/sandbox_claim_seconds_count\{[^}]*result="miss"[^}]*\} 1/);
+  });
+
+  it('refuses a session id that cannot name a container', async () => {
+    const { pool } = makePool(new FakeEngine());
+    expect(() => pool.claim({ sessionId: '../etc', tenantId: 't' })).toThrow(/must match/);
+  });
+
+  it('refuses minIdle above maxTotal', () => {
+    expect(() => makePool(new FakeEngine(), { minIdle: 5, maxTotal: 4 })).toThrow(/more than maxTotal/);
+  });
+});
+
+describe('release', () => {
+  it('destroys the container: it never goes back to the pool', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine);
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    const claim = await pool.claim(session(1));
+    expect(await pool.release('ses_1')).toEqual({ removed: 1 });
+    expect(await pool.release('ses_1')).toEqual({ removed: 0 });
+    expect(engine.containers.has(claim.containerId)).toBe(false);
+    await until(() => pool.stats().idle === 2);
+    const next = await pool.claim(session(2));
+    expect(next.containerId).not.toBe(claim.containerId);
+  });
+});
+
+describe('the maxTotal cap', () => {
+  it('makes a claim wait, then fail retryably, when every slot is taken', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, { minIdle: 0, maxTotal: 2, waitTimeoutMs: 100 });
+    await pool.start();
+    await pool.claim(session(1));
+    await pool.claim(session(2));
+    await expect(pool.claim(session(3))).rejects.toThrow(PoolExhaustedError);
+  });
+
+  it('serves a waiting claim as soon as a release frees a slot', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, { minIdle: 0, maxTotal: 1, waitTimeoutMs: 2_000 });
+    await pool.start();
+    await pool.claim(session(1));
+    const waiting = pool.claim(session(2));
+    await until(() => pool.stats().waiting === 1);
+    await pool.release('ses_1');
+    expect(await waiting).toMatchObject({ waited: true, source: 'cold' });
+  });
+
+  it('in wait mode, a claim with no idle container waits for the refill instead of starting one', async () => {
+    const engine = new FakeEngine();
+    const { pool, metrics } = makePool(engine, { minIdle: 0, maxTotal: 2, whenEmpty: 'wait', waitTimeoutMs: 2_000 });
+    await pool.start();
+    const claim = await pool.claim(session(1));
+    expect(claim).toMatchObject({ source: 'warm', waited: true });
+    expect(await metrics.registry.metrics()).toMatch(/sandbox_claim_seconds_count\{[^}]*result="miss"[^}]*\} 1/);
+  });
+});
+
+describe('health and age', () => {
+  it('recycles idle containers past maxAge and those that stop answering', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, { minIdle: 2, healthIntervalMs: 20, maxAgeMs: 1_000 });
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    const [sick, old] = idleNamed(engine);
+    if (sick) sick.healthy = false;
+    await until(() => sick !== undefined && engine.removed.includes(sick.id));
+    engine.now += 5_000;
+    await until(() => old !== undefined && engine.removed.includes(old.id));
+    await until(() => pool.stats().idle === 2);
+    expect(idleNamed(engine).every((c) => c.healthy && engine.now - c.createdMs < 1_000)).toBe(true);
+  });
+
+  it('backs off and keeps trying when the engine cannot start containers', async () => {
+    const engine = new FakeEngine();
+    engine.failCreates = 1;
+    const { pool } = makePool(engine, { minIdle: 1 });
+    await pool.start();
+    await until(() => pool.stats().idle === 1, 3_000);
+  });
+});
+
+describe('state rebuilt from the engine', () => {
+  it('adopts healthy idle containers of its spec, keeps claimed ones, removes the rest', async () => {
+    const engine = new FakeEngine();
+    const good = engine.add(names.idle('aaa'), { ...selector, [LABELS.spec]: SPEC });
+    const otherSpec = engine.add(names.idle('bbb'), { ...selector, [LABELS.spec]: 'old' });
+    const stopped = engine.add(names.idle('ccc'), { ...selector, [LABELS.spec]: SPEC }, { running: false });
+    const tooOld = engine.add(names.idle('ddd'), { ...selector, [LABELS.spec]: SPEC }, { createdMs: engine.now - 120_000 });
+    const claimed = engine.add(names.session('ses_9'), { ...selector, [LABELS.spec]: SPEC });
+    const leftover = engine.add('kortix-something-else', { ...selector });
+    const foreign = engine.add(names.idle('eee'), { [LABELS.pool]: 'another' });
+    const { pool } = makePool(engine, { minIdle: 1 });
+    await pool.start();
+    expect(pool.stats()).toMatchObject({ idle: 1, inUse: 1 });
+    expect(engine.removed.sort()).toEqual([otherSpec.id, stopped.id, tooOld.id, leftover.id].sort());
+    expect(engine.containers.has(good.id) && engine.containers.has(claimed.id) && engine.containers.has(foreign.id)).toBe(true);
+    expect(await pool.claim(session(10))).toMatchObject({ containerId: good.id, source: 'warm' });
+    expect(await pool.claim(session(9))).toMatchObject({ containerId: claimed.id, source: 'existing' });
+  });
+
+  it('removes claimed containers whose session no longer holds them', async () => {
+    const engine = new FakeEngine();
+    const ended = engine.add(names.session('ses_ended'), { ...selector });
+    const live = engine.add(names.session('ses_live'), { ...selector });
+    const { pool } = makePool(engine, { minIdle: 0 }, { isOrphan: async (s) => s === 'ses_ended' });
+    await pool.start();
+    expect(await pool.reapOrphans()).toBe(1);
+    expect(engine.containers.has(ended.id)).toBe(false);
+    expect(engine.containers.has(live.id)).toBe(true);
+    expect(pool.stats().inUse).toBe(1);
+  });
+
+  it('survives an engine restart: stopped idle containers are replaced, a stopped claimed one is replaced at its next claim', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, { minIdle: 2 });
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    const first = await pool.claim(session(1));
+    await until(() => pool.stats().idle === 2);
+    const before = new Set(engine.containers.keys());
+    engine.restart();
+    await until(() => pool.stats().idle === 2 && idleNamed(engine).every((c) => c.running && !before.has(c.id)));
+    const again = await pool.claim(session(1));
+    expect(again).toMatchObject({ replacedStopped: true, created: true });
+    expect(again.containerId).not.toBe(first.containerId);
+    // Events are followed again after the restart.
+    await until(() => pool.stats().idle === 2 && pool.stats().creating === 0);
+    const [idle] = idleNamed(engine);
+    if (idle) engine.emit({ containerId: idle.id, action: 'die' });
+    await until(() => idle !== undefined && engine.removed.includes(idle.id));
+  });
+});
+
+describe('engine events', () => {
+  it('counts OOM kills per container and wakes whoever waits for one', async () => {
+    const engine = new FakeEngine();
+    const { pool, metrics } = makePool(engine, { minIdle: 0 });
+    await pool.start();
+    const seen = pool.oomKills('c42');
+    const waiting = pool.waitForOomKill('c42', seen, 1_000);
+    engine.emit({ containerId: 'c42', action: 'oom' });
+    expect(await waiting).toBe(true);
+    expect(await pool.waitForOomKill('c42', 1, 20)).toBe(false);
+    expect(await metrics.registry.metrics()).toMatch(/sandbox_oom_kills_total\{[^}]*\} 1/);
+  });
+
+  it('replaces an idle container that dies', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, { minIdle: 1 });
+    await pool.start();
+    await until(() => pool.stats().idle === 1);
+    const [idle] = idleNamed(engine);
+    if (idle) idle.running = false;
+    if (idle) engine.emit({ containerId: idle.id, action: 'die' });
+    await until(() => pool.stats().idle === 1 && idleNamed(engine).every((c) => c.id !== idle?.id));
+  });
+});
