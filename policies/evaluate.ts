@@ -14,9 +14,15 @@ export type Decision =
       readonly ruleId: string;
       readonly risk: PolicyRule['risk'];
       readonly reason: string;
+      /** Distinct approvers needed in all (at least one per required role). */
       readonly approvers: number;
+      /** One distinct approver per entry must hold that role. */
+      readonly roles: readonly string[];
+      /** May never decide (besides the requester). */
+      readonly excludedApprovers: readonly string[];
       readonly timeoutMs: number;
       readonly onTimeout: 'deny' | 'fail';
+      readonly slackChannel: string | null;
     };
 
 /** A tool call as the policy sees it (arguments already parsed). */
@@ -60,6 +66,19 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/** Hosts a shell command names: in URLs (`https://host/`, `git://host`) and scp-style `user@host:`. */
+export function hostsIn(command: string): string[] {
+  const hosts = new Set<string>();
+  for (const m of command.matchAll(/[a-z][a-z0-9+.-]*:\/\/(?:[^@/\s'"]*@)?([a-z0-9.-]+)/gi)) hosts.add((m[1] as string).toLowerCase());
+  for (const m of command.matchAll(/(?:^|[\s'"])[\w.-]+@([a-z0-9.-]+):/gi)) hosts.add((m[1] as string).toLowerCase());
+  return [...hosts];
+}
+
+function hostGlobMatch(glob: string, host: string): boolean {
+  const re = glob.toLowerCase().replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[a-z0-9.-]*').replace(/\?/g, '[a-z0-9-]');
+  return new RegExp(`^${re}$`).test(host);
+}
+
 function ruleName(rule: PolicyRule, index: number): string {
   return rule.id ?? `rules[${index}]`;
 }
@@ -75,6 +94,11 @@ function matches(rule: PolicyRule, call: ToolCallForPolicy): boolean {
   if (m.path !== undefined) {
     const path = call.arguments.path;
     if (typeof path !== 'string' || !globMatch(m.path, path.slice(0, MAX_SUBJECT_LENGTH))) return false;
+  }
+  if (m.host !== undefined) {
+    const command = call.arguments.command;
+    const glob = m.host;
+    if (typeof command !== 'string' || !hostsIn(command.slice(0, MAX_SUBJECT_LENGTH)).some((h) => hostGlobMatch(glob, h))) return false;
   }
   if (m.minBytes !== undefined) {
     const content = call.arguments.content;
@@ -99,16 +123,23 @@ export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy): Decisio
       return { action, ruleId };
     case 'deny':
       return { action, ruleId, reason };
-    case 'approve':
+    case 'approve': {
+      const approval = { ...policy.approval, ...rule?.approval };
+      // Snapshots pinned by older versions lack the newer fields: read them as their defaults.
+      const roles = approval.roles ?? [];
       return {
         action,
         ruleId,
         risk: rule?.risk ?? 'high',
         reason,
-        approvers: rule?.approval?.approvers ?? policy.approval.approvers,
-        timeoutMs: rule?.approval?.timeout ?? policy.approval.timeout,
-        onTimeout: rule?.approval?.onTimeout ?? policy.approval.onTimeout,
+        approvers: Math.max(approval.approvers, roles.length),
+        roles,
+        excludedApprovers: approval.excludedApprovers ?? [],
+        timeoutMs: approval.timeout,
+        onTimeout: approval.onTimeout,
+        slackChannel: approval.slack?.channel ?? null,
       };
+    }
   }
 }
 

@@ -4,9 +4,9 @@
  * so that a session's rules never change under it and replay is exact.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadYamlFile, YamlFileError } from '../config/yaml.js';
+import { readYamlFile, YamlFileError, type YamlDocument } from '../config/yaml.js';
 import { policySchema, type Policy } from './schema.js';
 
 /** What a workflow carries: the policy as it was when the session started. */
@@ -60,30 +60,121 @@ export function applyOverrides(policy: Policy, overrides: PolicyOverrides | unde
   };
 }
 
-/** The policies in a directory, by name; every file is validated (a bad one throws naming file and line). */
+/** A policy file read but not yet resolved against its template. */
+interface RawPolicy {
+  readonly doc: YamlDocument;
+  readonly name: string;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A policy that `extends` a template: objects merge key by key (the policy
+ * wins), lists are replaced, except `rules`, where the policy's rules come
+ * first and the template's follow (first match wins, so the policy's win).
+ */
+export function mergePolicy(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    if (key === 'rules' && Array.isArray(value) && Array.isArray(current)) out[key] = [...value, ...current];
+    else if (isObject(value) && isObject(current)) out[key] = mergePolicy(current, value);
+    else out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * The policies of a directory: templates under `templates/` (`standard.yaml`),
+ * a tenant's own under `tenants/<tenant id>/`. A tenant's policy may
+ * `extends: <template>` and override parts. Every file is validated at
+ * construction; a bad one throws naming the file, the line and the path.
+ */
 export class PolicyStore {
-  readonly #policies = new Map<string, Policy>();
+  readonly #templates = new Map<string, Policy>();
+  readonly #tenants = new Map<string, Map<string, Policy>>();
 
   constructor(readonly dir: string) {
     if (!existsSync(dir)) {
       throw new YamlFileError(dir, [{ line: 0, path: '', message: 'policy directory does not exist (POLICIES_DIR)' }]);
     }
-    for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-      const path = join(dir, file);
-      const policy = loadYamlFile(path, policySchema);
-      const expected = file.replace(/\.ya?ml$/, '');
-      if (policy.name !== expected) {
-        throw new YamlFileError(path, [{ line: 1, path: 'name', message: `must equal the file name "${expected}"` }]);
+    const templatesDir = join(dir, 'templates');
+    if (!existsSync(templatesDir)) {
+      throw new YamlFileError(templatesDir, [{ line: 0, path: '', message: 'no templates directory in POLICIES_DIR' }]);
+    }
+    const templates = this.#readDir(templatesDir);
+    for (const raw of templates.values()) this.#templates.set(raw.name, this.#resolve(raw, templates, []));
+    const tenantsDir = join(dir, 'tenants');
+    if (existsSync(tenantsDir)) {
+      for (const tenant of readdirSync(tenantsDir).sort()) {
+        const path = join(tenantsDir, tenant);
+        if (!statSync(path).isDirectory()) continue;
+        const own = this.#readDir(path);
+        const resolved = new Map<string, Policy>();
+        for (const raw of own.values()) resolved.set(raw.name, this.#resolve(raw, templates, []));
+        this.#tenants.set(tenant, resolved);
       }
-      this.#policies.set(policy.name, policy);
     }
   }
 
-  names(): string[] {
-    return [...this.#policies.keys()];
+  #readDir(dir: string): Map<string, RawPolicy> {
+    const out = new Map<string, RawPolicy>();
+    for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+      const doc = readYamlFile(join(dir, file));
+      const expected = file.replace(/\.ya?ml$/, '');
+      const name = isObject(doc.value) ? doc.value.name : undefined;
+      if (name !== expected) {
+        throw new YamlFileError(doc.file, [{ line: doc.lineOf(['name']) || 1, path: 'name', message: `must equal the file name "${expected}"` }]);
+      }
+      out.set(expected, { doc, name: expected });
+    }
+    return out;
   }
 
-  get(name: string): Policy | undefined {
-    return this.#policies.get(name);
+  /** Merges a policy over its template chain and validates the result, reporting faults in the file that wrote them. */
+  #resolve(raw: RawPolicy, templates: Map<string, RawPolicy>, seen: string[]): Policy {
+    const own = raw.doc.value as Record<string, unknown>;
+    const chain: YamlDocument[] = [raw.doc];
+    let merged = own;
+    let parentName = own.extends;
+    const visited = [...seen, raw.doc.file];
+    while (parentName !== undefined) {
+      const parent = typeof parentName === 'string' ? templates.get(parentName) : undefined;
+      if (!parent || visited.includes(parent.doc.file)) {
+        const why = parent ? 'extends itself (a cycle)' : `unknown template "${String(parentName)}"`;
+        throw new YamlFileError(raw.doc.file, [{ line: raw.doc.lineOf(['extends']) || 1, path: 'extends', message: why }]);
+      }
+      visited.push(parent.doc.file);
+      chain.push(parent.doc);
+      const parentValue = parent.doc.value as Record<string, unknown>;
+      merged = mergePolicy({ ...parentValue, extends: undefined }, merged);
+      parentName = parentValue.extends;
+    }
+    if (own.extends === undefined) delete merged.extends;
+    const result = policySchema.safeParse(merged);
+    if (!result.success) {
+      // Each fault is reported in the first file of the chain that writes its path.
+      const problems = result.error.issues.map((issue) => {
+        const path = issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys.slice(0, 1)] : issue.path;
+        const doc = chain.find((d) => d.has(path)) ?? raw.doc;
+        return { file: doc.file, line: doc.lineOf(path, issue.code === 'unrecognized_keys') || 1, path: path.map(String).join('.'), message: issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message };
+      });
+      const file = problems[0]?.file ?? raw.doc.file;
+      throw new YamlFileError(file, problems.filter((p) => p.file === file));
+    }
+    return result.data;
+  }
+
+  /** Template names (and, with a tenant, that tenant's own policy names first). */
+  names(tenantId?: string): string[] {
+    const own = tenantId ? [...(this.#tenants.get(tenantId)?.keys() ?? [])] : [];
+    return [...new Set([...own, ...this.#templates.keys()])];
+  }
+
+  /** A tenant's own policy of that name, else the template. */
+  get(name: string, tenantId?: string): Policy | undefined {
+    return (tenantId ? this.#tenants.get(tenantId)?.get(name) : undefined) ?? this.#templates.get(name);
   }
 }

@@ -44,12 +44,43 @@ const duration = z
     return ms;
   });
 
-const approvalSchema = z
+const principalName = z.string().min(1).max(200);
+const roleName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a role name (lowercase)');
+
+const slackTarget = z
+  .object({ channel: z.string().regex(/^[#A-Za-z0-9_-]{1,80}$/, 'a Slack channel name or id') })
+  .strict();
+
+/** Approval settings as written in a rule: every field optional, none defaulted (the policy's apply). */
+const ruleApprovalSchema = z
   .object({
     /** Distinct approvers needed, never the requester. */
+    approvers: z.number().int().min(1).max(10),
+    /**
+     * Roles the approvers must hold, one distinct approver per entry:
+     * `[admin, security]` needs an admin and a security approver (two people).
+     * The gate needs max(approvers, roles.length) approvers in all.
+     */
+    roles: z.array(roleName).max(10),
+    /** Principals who may never decide these gates (the requester never may, always). */
+    excludedApprovers: z.array(principalName).max(100),
+    timeout: duration,
+    onTimeout: z.enum(['deny', 'fail']),
+    /** Post each gate to this Slack channel with Approve and Reject buttons. */
+    slack: slackTarget,
+  })
+  .partial()
+  .strict();
+
+/** The policy's approval defaults. */
+const approvalSchema = z
+  .object({
     approvers: z.number().int().min(1).max(10).default(2),
+    roles: z.array(roleName).max(10).default([]),
+    excludedApprovers: z.array(principalName).max(100).default([]),
     timeout: duration.default(30 * 60 * 1000),
     onTimeout: z.enum(['deny', 'fail']).default('deny'),
+    slack: slackTarget.optional(),
   })
   .strict();
 
@@ -65,6 +96,8 @@ const ruleSchema = z
         path: z.string().min(1).max(MAX_PATTERN_LENGTH).optional(),
         /** write_file: content larger than this many bytes. */
         minBytes: z.number().int().nonnegative().optional(),
+        /** shell: a glob matched against every host named in the command (URLs, user@host:). */
+        host: z.string().regex(/^[a-z0-9.*?-]+$/i, 'a host glob like *.example.com').optional(),
       })
       .strict()
       .optional(),
@@ -72,13 +105,15 @@ const ruleSchema = z
     risk: z.enum(['low', 'medium', 'high']).default('low'),
     reason: z.string().max(500).optional(),
     /** Overrides the policy's approval defaults for this rule. */
-    approval: approvalSchema.partial().optional(),
+    approval: ruleApprovalSchema.optional(),
   })
   .strict();
 
 export const policySchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase name'),
+    /** The template this policy builds on (resolved at load; see load.ts). */
+    extends: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).optional(),
     description: z.string().optional(),
     limits: z
       .object({
@@ -89,7 +124,7 @@ export const policySchema = z
       .default({ maxSteps: 25, maxCostUsd: 5 }),
     /** Tools offered to the model; a call to any other is refused. */
     tools: z.array(z.enum(TOOL_NAMES)).min(1).default([...TOOL_NAMES]),
-    approval: approvalSchema.default({ approvers: 2, timeout: 30 * 60 * 1000, onTimeout: 'deny' }),
+    approval: approvalSchema.default({ approvers: 2, roles: [], excludedApprovers: [], timeout: 30 * 60 * 1000, onTimeout: 'deny' }),
     network: z
       .object({ allow: z.array(z.string().regex(/^[a-z0-9.*-]+(:\d+)?$/i, 'a host name')).default([]) })
       .strict()

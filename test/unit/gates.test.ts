@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ApprovalVote } from '../../workflows/definitions.js';
-import { applyVote, gateView, voteProblem, type Gate } from '../../workflows/gates.js';
+import { applyVote, coveredRoles, gateView, voteProblem, type Gate } from '../../workflows/gates.js';
 
 const AT = '2025-01-01T00:00:00.000Z';
 
@@ -19,10 +19,13 @@ function openGate(required = 2): Gate {
     ruleId: 'shell-destructive-or-network',
     requester: 'alice',
     required,
+    roles: [],
+    excludedApprovers: [],
     approvals: [],
     status: 'open',
     openedAt: AT,
     expiresAt: '2025-01-01T00:30:00.000Z',
+    slackChannel: null,
   };
 }
 
@@ -41,8 +44,8 @@ describe('applyVote', () => {
     });
     expect(gate.status).toBe('approved');
     expect(gate.approvals).toEqual([
-      { approver: 'bob', channel: 'api', at: AT },
-      { approver: 'carol', channel: 'slack', at: '2025-01-01T00:01:00.000Z' },
+      { approver: 'bob', roles: [], channel: 'api', at: AT },
+      { approver: 'carol', roles: [], channel: 'slack', at: '2025-01-01T00:01:00.000Z' },
     ]);
   });
 
@@ -137,15 +140,69 @@ describe('gateView', () => {
     const gate = openGate(2);
     applyVote(gate, vote('bob'), AT);
     const view = gateView(gate);
-    expect(view).toEqual(gate);
+    expect(view).toEqual({ ...gate, missingRoles: [] });
     expect(view).not.toBe(gate);
 
     const mutable = view as unknown as Gate;
     mutable.status = 'approved';
-    mutable.approvals.push({ approver: 'mallory', channel: 'api', at: AT });
+    mutable.approvals.push({ approver: 'mallory', roles: [], channel: 'api', at: AT });
     mutable.approvals[0]!.approver = 'mallory';
 
     expect(gate.status).toBe('open');
-    expect(gate.approvals).toEqual([{ approver: 'bob', channel: 'api', at: AT }]);
+    expect(gate.approvals).toEqual([{ approver: 'bob', roles: [], channel: 'api', at: AT }]);
+  });
+});
+
+describe('roles', () => {
+  function roleGate(roles: string[], required = roles.length): Gate {
+    return { ...openGate(required), roles };
+  }
+  const withRoles = (approver: string, roles: string[]): ApprovalVote => ({ ...vote(approver), roles });
+
+  it('needs one distinct approver per required role', () => {
+    const gate = roleGate(['admin', 'security']);
+    expect(applyVote(gate, withRoles('bob', ['admin']), AT)).toEqual({ counted: true, closed: false });
+    expect(gateView(gate).missingRoles).toEqual(['security']);
+    // Another admin cannot help: the count is met by the roles, and security is missing.
+    expect(voteProblem(gate, withRoles('dave', ['admin']), gate.id)).toMatchObject({ code: 'role_required' });
+    expect(applyVote(gate, withRoles('dave', ['admin']), AT)).toEqual({ counted: false, closed: false });
+    expect(applyVote(gate, withRoles('carol', ['security']), AT)).toEqual({ counted: true, closed: true });
+    expect(gate.status).toBe('approved');
+  });
+
+  it('does not let one person with both roles fill two places', () => {
+    const gate = roleGate(['admin', 'security']);
+    expect(applyVote(gate, withRoles('erin', ['admin', 'security']), AT)).toEqual({ counted: true, closed: false });
+    expect(gate.status).toBe('open');
+    expect(applyVote(gate, withRoles('bob', ['admin']), AT)).toEqual({ counted: true, closed: true });
+  });
+
+  it('matches approvers to roles, whatever the order they arrive in', () => {
+    // erin holds both roles and votes first; a later security approver still completes the gate.
+    const gate = roleGate(['admin', 'security']);
+    applyVote(gate, withRoles('erin', ['admin', 'security']), AT);
+    expect(applyVote(gate, withRoles('carol', ['security']), AT)).toEqual({ counted: true, closed: true });
+  });
+
+  it('counts approvers without the role while the count is not met', () => {
+    const gate = roleGate(['security'], 3);
+    expect(applyVote(gate, withRoles('bob', []), AT).counted).toBe(true);
+    expect(applyVote(gate, withRoles('dave', []), AT).counted).toBe(true);
+    expect(gate.status).toBe('open');
+    expect(voteProblem(gate, withRoles('frank', []), gate.id)).toMatchObject({ code: 'role_required' });
+    expect(applyVote(gate, withRoles('carol', ['security']), AT)).toEqual({ counted: true, closed: true });
+  });
+
+  it('refuses an excluded approver, and anyone eligible may reject', () => {
+    const gate = { ...roleGate(['security']), excludedApprovers: ['dave'] };
+    expect(voteProblem(gate, withRoles('dave', ['security']), gate.id)).toMatchObject({ code: 'approver_excluded' });
+    expect(applyVote(gate, { ...vote('bob', 'reject') }, AT)).toEqual({ counted: true, closed: true });
+    expect(gate.status).toBe('rejected');
+  });
+
+  it('coveredRoles finds the largest assignment', () => {
+    expect(coveredRoles(['a', 'b', 'c'], [{ roles: ['a', 'b'] }, { roles: ['a'] }, { roles: ['c', 'b'] }])).toBe(3);
+    expect(coveredRoles(['a', 'a'], [{ roles: ['a'] }])).toBe(1);
+    expect(coveredRoles([], [{ roles: ['a'] }])).toBe(0);
   });
 });

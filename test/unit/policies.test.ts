@@ -3,9 +3,9 @@
  * matching, load-time refusal of bad files (file, line and path named), the
  * duration parser, tightening overrides and snapshot hashes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { YamlFileError } from '../../config/yaml.js';
@@ -14,7 +14,7 @@ import { evaluatePolicy, globMatch, utf8Length, type Decision } from '../../poli
 import { applyOverrides, canonicalJson, PolicyStore, snapshotPolicy } from '../../policies/load.js';
 import { policySchema, regexProblem, type Policy } from '../../policies/schema.js';
 
-const TEMPLATES_DIR = join(REPO_ROOT, 'policies/templates');
+const POLICIES_DIR = join(REPO_ROOT, 'policies');
 
 let tmp: string;
 beforeAll(() => {
@@ -23,16 +23,21 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A fresh directory holding the given files. */
+/** A POLICIES_DIR whose templates/ holds these files (the files' paths are under templates/). */
 function policyDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmp, 'case-'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  mkdirSync(join(dir, 'templates'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, 'templates', name)), { recursive: true });
+    writeFileSync(join(dir, 'templates', name), text);
+  }
   return dir;
 }
 
 /** The YamlFileError that loading `text` as `<name>.yaml` throws (fails the test if none). */
 function loadError(name: string, text: string): { error: YamlFileError; file: string } {
   const dir = policyDir({ [`${name}.yaml`]: text });
-  const file = join(dir, `${name}.yaml`);
+  const file = join(dir, 'templates', `${name}.yaml`);
   try {
     new PolicyStore(dir);
   } catch (err) {
@@ -51,14 +56,14 @@ function shell(command: string) {
 }
 
 describe('the standard template', () => {
-  const store = new PolicyStore(TEMPLATES_DIR);
+  const store = new PolicyStore(POLICIES_DIR);
   const standard = store.get('standard') as Policy;
 
   it('loads with its limits and approval defaults', () => {
     expect(store.names()).toContain('standard');
     expect(standard.limits).toEqual({ maxSteps: 25, maxCostUsd: 5 });
     expect(standard.tools).toEqual(['shell', 'write_file', 'read_file', 'list_files']);
-    expect(standard.approval).toEqual({ approvers: 2, timeout: 30 * 60_000, onTimeout: 'deny' });
+    expect(standard.approval).toEqual({ approvers: 2, roles: [], excludedApprovers: [], timeout: 30 * 60_000, onTimeout: 'deny' });
   });
 
   it.each([
@@ -82,6 +87,9 @@ describe('the standard template', () => {
       approvers: 2,
       timeoutMs: 30 * 60_000,
       onTimeout: 'deny',
+      roles: [],
+      excludedApprovers: [],
+      slackChannel: null,
     });
   });
 
@@ -165,6 +173,9 @@ describe('evaluatePolicy', () => {
       approvers: 1,
       timeoutMs: 600_000,
       onTimeout: 'fail',
+      roles: [],
+      excludedApprovers: [],
+      slackChannel: null,
     });
   });
 
@@ -206,6 +217,9 @@ describe('evaluatePolicy', () => {
       approvers: 3,
       timeoutMs: 300_000,
       onTimeout: 'fail',
+      roles: [],
+      excludedApprovers: [],
+      slackChannel: null,
     });
     expect(evaluatePolicy(p, shell('ls'))).toMatchObject<Partial<Decision>>({
       ruleId: 'partial',

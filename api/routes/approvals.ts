@@ -1,0 +1,81 @@
+/**
+ * `GET /v1/approvals`: the approvals inbox. With `status=pending` (the
+ * default) it lists the open gates, across the tenant's sessions, that the
+ * caller may act on: not their own sessions' gates, not gates that exclude
+ * them, not gates they already approved, and not gates whose remaining need is
+ * a role they do not hold.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { listGates } from '../../db/approvals.js';
+import type { Db } from '../../db/client.js';
+import { voteProblem, type Gate } from '../../workflows/gates.js';
+import { parseQuery } from '../validation.js';
+
+const inboxQuery = z.object({
+  status: z.enum(['pending', 'closed', 'all']).default('pending'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  session: z.string().regex(/^ses_[a-z0-9-]{8,64}$/).optional(),
+});
+
+type GateRow = Awaited<ReturnType<typeof listGates>>[number];
+
+function asGate(row: GateRow): Gate {
+  return {
+    id: row.gate_id,
+    toolCallId: row.tool_call_id,
+    tool: row.tool,
+    arguments: row.arguments,
+    risk: row.risk,
+    reason: row.reason,
+    ruleId: row.rule_id,
+    requester: row.requester,
+    required: row.required,
+    roles: row.roles,
+    excludedApprovers: row.excluded_approvers,
+    approvals: row.approvals,
+    status: row.status as Gate['status'],
+    rejectedBy: row.rejected_by ?? undefined,
+    openedAt: row.opened_at.toISOString(),
+    expiresAt: row.expires_at.toISOString(),
+    slackChannel: row.slack_channel,
+  };
+}
+
+export function approvalRoutes(deps: { db: Db }): Hono {
+  const app = new Hono();
+  app.get('/', async (c) => {
+    const principal = c.get('principal');
+    const q = parseQuery(c, inboxQuery);
+    const rows = await listGates(deps.db, principal.tenantId, { status: q.status, limit: q.limit, sessionId: q.session });
+    const data = rows.map((row) => {
+      const gate = asGate(row);
+      const problem =
+        gate.status === 'open' ? voteProblem(gate, { gateId: gate.id, approver: principal.principal, roles: principal.roles, decision: 'approve', channel: 'api' }, gate.id) : undefined;
+      const alreadyApproved = gate.approvals.some((a) => a.approver === principal.principal);
+      return {
+        sessionId: row.session_id,
+        gateId: gate.id,
+        tool: gate.tool,
+        arguments: gate.arguments,
+        toolCallHash: row.tool_call_hash,
+        risk: gate.risk,
+        reason: gate.reason,
+        ruleId: gate.ruleId,
+        requester: gate.requester,
+        required: gate.required,
+        roles: gate.roles,
+        approvals: gate.approvals,
+        status: gate.status,
+        rejectedBy: gate.rejectedBy ?? null,
+        openedAt: gate.openedAt,
+        expiresAt: gate.expiresAt,
+        canApprove: gate.status === 'open' && !problem && !alreadyApproved,
+        cannotApproveBecause: problem?.code ?? (alreadyApproved ? 'already_approved' : null),
+        links: { approve: `/v1/sessions/${row.session_id}/approvals`, session: `/v1/sessions/${row.session_id}` },
+      };
+    });
+    return c.json({ data: q.status === 'pending' ? data.filter((g) => g.canApprove) : data });
+  });
+  return app;
+}

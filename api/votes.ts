@@ -1,0 +1,45 @@
+/**
+ * Sending a vote to a session's gate, from the API or from Slack: an Update
+ * whose validator refuses votes that cannot count, so the caller learns at
+ * once why (the workflow checks again when it applies the vote). Refused
+ * votes are audited here; the workflow audits the ones it takes.
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { recordRefusedVote } from '../db/approvals.js';
+import type { Db } from '../db/client.js';
+import { approveUpdate, type ApprovalResult, type ApprovalVote } from '../workflows/definitions.js';
+import { ApiError } from './errors.js';
+
+const STATUS_BY_CODE: Record<string, 400 | 403 | 404 | 409> = {
+  gate_not_found: 404,
+  gate_closed: 409,
+  requester_cannot_approve: 403,
+  approver_excluded: 403,
+  role_required: 403,
+  approver_required: 400,
+  session_closed: 409,
+};
+
+export async function submitVote(
+  deps: { db: Db; temporal: Client },
+  target: { tenantId: string; sessionId: string },
+  vote: ApprovalVote,
+  timeoutMs = 20_000,
+): Promise<ApprovalResult> {
+  const refuse = async (code: string, message: string): Promise<never> => {
+    await recordRefusedVote(deps.db, { ...target, ...vote, roles: vote.roles ?? [], code });
+    throw new ApiError(STATUS_BY_CODE[code] ?? 409, code, message);
+  };
+  try {
+    return await deps.temporal.withAbortSignal(AbortSignal.timeout(timeoutMs), () =>
+      deps.temporal.workflow.getHandle(target.sessionId).executeUpdate(approveUpdate, { args: [vote] }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+      return refuse(err.cause.type ?? 'approval_refused', err.cause.message);
+    }
+    if (err instanceof WorkflowNotFoundError) return refuse('session_closed', 'the session has ended; its gates are closed');
+    throw err;
+  }
+}

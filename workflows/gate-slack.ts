@@ -1,0 +1,78 @@
+/**
+ * Keeps each gate's Slack message in step with the gate, in the background:
+ * post when it opens, update after votes and when it closes. Changes that
+ * arrive while an update is on its way are coalesced into the next one. A
+ * Slack failure is recorded as an event and never blocks the gate.
+ */
+import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import type { NotifyActivities } from '../activities/index.js';
+import type { SessionRef } from '../activities/types.js';
+import type { EventOutbox } from './outbox.js';
+import { gateView, type Gate } from './gates.js';
+
+interface Tracked {
+  gate: Gate;
+  version: number;
+  rendered: number;
+  message?: { channel: string; ts: string };
+  running: boolean;
+  failed: boolean;
+}
+
+export class GateSlackSync {
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #slack = proxyActivities<NotifyActivities>({
+    startToCloseTimeout: '30s',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8 },
+  });
+
+  constructor(
+    private readonly session: SessionRef,
+    private readonly outbox: EventOutbox,
+  ) {}
+
+  /** Starts posting a gate whose policy names a channel; does nothing otherwise. */
+  open(gate: Gate): void {
+    if (!gate.slackChannel) return;
+    this.#tracked.set(gate.id, { gate, version: 1, rendered: 0, running: false, failed: false });
+    this.#kick(gate.id);
+  }
+
+  /** The gate changed (a vote, its close): its message will show it. */
+  changed(gate: Gate): void {
+    const t = this.#tracked.get(gate.id);
+    if (!t) return;
+    t.version += 1;
+    this.#kick(gate.id);
+  }
+
+  #kick(gateId: string): void {
+    const t = this.#tracked.get(gateId);
+    if (!t || t.running || t.failed) return;
+    t.running = true;
+    // Not cancelled with the session: a cancelled session's gates show "cancelled" too.
+    void CancellationScope.nonCancellable(() => this.#sync(t)).finally(() => {
+      t.running = false;
+    });
+  }
+
+  async #sync(t: Tracked): Promise<void> {
+    // The gate's row must exist before the message's timestamp is stored on it.
+    await this.outbox.flush();
+    while (t.rendered < t.version && !t.failed) {
+      const version = t.version;
+      try {
+        if (!t.message) t.message = await this.#slack.postGateMessage({ session: this.session, gate: gateView(t.gate) });
+        else await this.#slack.updateGateMessage({ session: this.session, gate: gateView(t.gate), message: t.message });
+        t.rendered = version;
+      } catch (err) {
+        t.failed = true;
+        this.outbox.push('approval.notify_failed', {
+          gateId: t.gate.id,
+          channel: t.gate.slackChannel,
+          error: err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err),
+        });
+      }
+    }
+  }
+}
