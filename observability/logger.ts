@@ -2,6 +2,8 @@
  * Structured JSON logs, one object per line, with bindings (service, session,
  * tenant, trace) carried by child loggers. Never pass secrets or payloads.
  */
+import { isSpanContextValid, trace } from '@opentelemetry/api';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -31,6 +33,12 @@ export function createLogger({ level = 'info', bindings = {}, write = (l) => pro
   const log = (lvl: LogLevel, msg: string, fields: Record<string, unknown> = {}) => {
     if (ORDER[lvl] < min) return;
     const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg, ...bindings };
+    // Every line logged inside a span carries its trace, to find it in Jaeger.
+    const span = trace.getActiveSpan()?.spanContext();
+    if (span && isSpanContextValid(span)) {
+      entry.trace_id = span.traceId;
+      entry.span_id = span.spanId;
+    }
     for (const [k, v] of Object.entries(fields)) entry[k] = serialise(v);
     write(`${JSON.stringify(entry)}\n`);
   };
