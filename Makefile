@@ -23,8 +23,8 @@ install: node_modules/.package-lock.json ## install npm dependencies when packag
 dev: install ## run the platform on embedded defaults; Ctrl-C stops it
 	@./node_modules/.bin/tsx scripts/dev.ts
 
-provision: install ## make sure the Temporal CLI, the Docker engine, the sandbox image and Postgres are there
-	@eval "$$(scripts/provision/temporal.sh)" && eval "$$(scripts/provision/docker.sh)" && eval "$$(scripts/provision/postgres.sh)" && echo "[make] provisioned: Temporal CLI ($$TEMPORAL_CLI_SOURCE), Docker, Postgres ($$DATABASE_SOURCE)"
+provision: install ## make sure the Temporal CLI, the Docker engine, the sandbox image, Postgres and the Prometheus tools are there
+	@eval "$$(scripts/provision/temporal.sh)" && eval "$$(scripts/provision/docker.sh)" && eval "$$(scripts/provision/postgres.sh)" && eval "$$(scripts/provision/prometheus.sh)" && echo "[make] provisioned: Temporal CLI ($$TEMPORAL_CLI_SOURCE), Docker, Postgres ($$DATABASE_SOURCE), promtool/prometheus/amtool/docker-compose"
 
 lint: install ## eslint (determinism rules on workflows/) and tsc
 	@echo "[make] lint: eslint and tsc --noEmit"
@@ -35,15 +35,16 @@ test: install ## lint, then every test tier against real Temporal, Postgres and 
 	eval "$$(scripts/provision/temporal.sh)"; \
 	eval "$$(scripts/provision/docker.sh)"; \
 	eval "$$(scripts/provision/postgres.sh)"; \
+	eval "$$(scripts/provision/prometheus.sh)"; \
 	$(MAKE) --no-print-directory lint; \
 	echo "[make] tests: unit, integration (real Temporal $$TEMPORAL_CLI_SOURCE, Postgres $$DATABASE_SOURCE, Docker), replay"; \
 	npx vitest run
 
-test-unit: install ## unit tests only (no services)
-	@npx vitest run --project unit
+test-unit: install ## unit tests only (no services; promtool, amtool and docker-compose check the observability files)
+	@set -e; eval "$$(scripts/provision/prometheus.sh)"; npx vitest run --project unit
 
 test-integration: install ## integration tests only
-	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; npx vitest run --project integration
+	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; npx vitest run --project integration
 
 test-replay: install ## replay the recorded histories against the current workflow code
 	@npx vitest run --project replay

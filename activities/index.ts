@@ -2,23 +2,27 @@
  * All activities, built from their dependencies (`createActivities(deps)`).
  * Workflows import the `Activities` type only.
  */
+import { createNotifyActivities, type NotifyActivityDeps } from './notify-activities.js';
 import { createSandboxActivities, type SandboxActivityDeps } from './sandbox-activities.js';
 import { createSessionActivities, type SessionActivityDeps } from './session-activities.js';
 
+export { createNotifyActivities } from './notify-activities.js';
 export { createSandboxActivities, SANDBOX_GONE } from './sandbox-activities.js';
 export { createSessionActivities } from './session-activities.js';
-export type { SandboxActivityDeps, SessionActivityDeps };
+export type { NotifyActivityDeps, SandboxActivityDeps, SessionActivityDeps };
 
 export type SessionActivities = ReturnType<typeof createSessionActivities>;
 export type SandboxActivities = ReturnType<typeof createSandboxActivities>;
-export type Activities = SessionActivities & SandboxActivities;
+export type NotifyActivities = ReturnType<typeof createNotifyActivities>;
+export type Activities = SessionActivities & SandboxActivities & NotifyActivities;
 
 export interface ActivityDeps {
   readonly session: SessionActivityDeps;
   readonly sandbox: SandboxActivityDeps;
+  readonly notify: NotifyActivityDeps;
 }
 
-/** Every activity; the worker registers the session ones and the sandbox ones on their own queues. */
+/** Every activity; the worker registers the session and notify ones on the sessions queue, the sandbox ones on theirs. */
 export function createActivities(deps: ActivityDeps): Activities {
-  return { ...createSessionActivities(deps.session), ...createSandboxActivities(deps.sandbox) };
+  return { ...createSessionActivities(deps.session), ...createSandboxActivities(deps.sandbox), ...createNotifyActivities(deps.notify) };
 }

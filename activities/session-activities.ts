@@ -3,6 +3,7 @@
  * session's records. All are idempotent: a retry after a crash returns what
  * the first attempt stored instead of doing the work again.
  */
+import { trace } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
 import {
@@ -18,6 +19,7 @@ import {
 import type { StoredToolCall } from '../db/schema.js';
 import { LlmError } from '../router/errors.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tier } from '../router/model-policy.js';
 import type { ModelRouter } from '../router/router.js';
 import type { ChatMessage } from '../router/types.js';
 import { toolDefinitions } from '../sandbox/tools.js';
@@ -35,7 +37,7 @@ import type {
 export interface SessionActivityDeps {
   readonly db: Db;
   readonly router: ModelRouter;
-  readonly metrics?: Pick<Metrics, 'llmLatency' | 'failedTasks'> | undefined;
+  readonly metrics?: Pick<Metrics, 'llmLatency' | 'failedTasks' | 'tasks'> | undefined;
 }
 
 /** How the stored transcript is sent to a model. */
@@ -136,6 +138,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
     const transcript = await loadTranscript(db, session, messageSeq);
     const ctx = Context.current();
     let answer;
+    metrics?.tasks.inc({ kind: 'llm' });
     try {
       answer = await withHeartbeat(() =>
         router.complete({
@@ -143,6 +146,8 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
           sessionId: session.sessionId,
           model: input.model,
           requestType: input.requestType,
+          // The session's metadata may name a complexity tier (small|medium|large); the router checks it.
+          tier: input.metadata.tier as Tier | undefined,
           messages: toChatMessages(transcript),
           tools: toolDefinitions(input.tools),
           metadata: input.metadata,
@@ -153,7 +158,16 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
       metrics?.failedTasks.inc({ kind: 'llm' });
       throw toFailure(err);
     }
-    metrics?.llmLatency.observe({ provider: answer.provider, model: answer.model }, answer.latencyMs / 1000);
+    // The activity's span (from the Temporal OpenTelemetry interceptor) says what the call was.
+    trace.getActiveSpan()?.setAttributes({
+      'kortix.session': session.sessionId,
+      'kortix.tenant': session.tenantId,
+      'llm.provider': answer.provider,
+      'llm.model': answer.model,
+      'llm.tokens.input': answer.usage.inputTokens,
+      'llm.tokens.output': answer.usage.outputTokens,
+      'llm.cost_usd': answer.costUsd,
+    });
     const toolCalls = answer.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments }));
     const result: LlmStepResult = {
       content: answer.content,
@@ -163,6 +177,10 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
       inputTokens: answer.usage.inputTokens,
       outputTokens: answer.usage.outputTokens,
       costUsd: answer.costUsd,
+      route: answer.route,
+      cacheHit: answer.cacheHit,
+      fallbackUsed: answer.fallbackUsed,
+      downgradedFrom: answer.downgradedFrom,
     };
     await writeSessionRecords(db, session, {
       messages: [{ seq: messageSeq, role: 'assistant', content: answer.content, toolCalls }],

@@ -48,6 +48,12 @@ export interface LlmStepResult {
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costUsd: number;
+  /** The router's route, and how the answer came (absent in histories recorded before the router grew them). */
+  readonly route?: string;
+  readonly cacheHit?: boolean;
+  readonly fallbackUsed?: boolean;
+  /** The model a spent budget replaced. */
+  readonly downgradedFrom?: string | null;
 }
 
 export interface UserMessageInput {
@@ -79,6 +85,26 @@ export interface SandboxLease {
   readonly taskQueue: string;
 }
 
+export interface ClaimSandboxInput {
+  readonly session: SessionRef;
+  /** The hosts the session's policy lets it reach (`network.allow`); none: no network at all. */
+  readonly network?: readonly string[] | undefined;
+}
+
+/** How a sandbox was claimed: recorded as `sandbox.claimed` with the first tool call that uses it. */
+export interface SandboxClaimInfo {
+  readonly created: boolean;
+  readonly replacedStopped: boolean;
+  readonly source: 'warm' | 'cold' | 'existing';
+  readonly network: readonly string[];
+}
+
+/** The sandbox a tool call was meant for, lost (its host went away): the call ran in a new one. */
+export interface LostSandbox {
+  readonly containerId: string;
+  readonly hostId: string;
+}
+
 export interface ExecToolInput {
   readonly session: SessionRef;
   readonly lease: SandboxLease;
@@ -87,6 +113,14 @@ export interface ExecToolInput {
   readonly call: ValidToolCall;
   /** The same key on a retry: the tool's side effect happens once. */
   readonly idempotencyKey: string;
+  /** Set when the session's sandbox was lost on the way: the model is told, with the result. */
+  readonly lostSandbox?: LostSandbox | undefined;
+  /**
+   * Set on the first call after a claim. The claim's event is written with
+   * this call's `tool.started`, so it follows the events the workflow wrote
+   * before claiming (a gate's resolution) in the session's event log.
+   */
+  readonly claimed?: SandboxClaimInfo | undefined;
 }
 
 /** What the workflow learns of a tool run (the output itself is in Postgres). */

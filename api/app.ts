@@ -15,9 +15,14 @@ import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../policies/load.js';
 import type { SessionTuning } from '../workflows/definitions.js';
 import { tenantAuth } from './auth.js';
+import { requestTracing } from './request-tracing.js';
 import { ApiError, errorBody, onApiError } from './errors.js';
 import type { EventNotifier } from './event-notifier.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { slackRoutes } from './routes/slack.js';
+import type { Secret } from '../config/secret.js';
+import { SlackUserMap } from '../slack/users.js';
 
 export interface ApiDeps {
   readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES'>;
@@ -29,6 +34,8 @@ export interface ApiDeps {
   readonly readiness: ReadinessChecker;
   readonly logger: Logger;
   readonly tuning?: SessionTuning | undefined;
+  /** Slack interactivity: the signing secret and who each Slack user is. */
+  readonly slack?: { signingSecret?: Secret | undefined; users: SlackUserMap } | undefined;
   /** True while the process drains: /readyz answers 503 so that load balancers stop sending. */
   readonly draining?: () => boolean;
 }
@@ -37,6 +44,7 @@ export function createApp(deps: ApiDeps): Hono {
   const app = new Hono();
   const { metrics, logger } = deps;
 
+  app.use('*', requestTracing(logger));
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
@@ -67,8 +75,14 @@ export function createApp(deps: ApiDeps): Hono {
       },
     }),
   );
+  // Slack signs its requests: this route is outside tenant-key authentication.
+  app.route(
+    '/v1/integrations/slack',
+    slackRoutes({ db: deps.db, temporal: deps.temporal, signingSecret: deps.slack?.signingSecret, users: deps.slack?.users ?? new SlackUserMap({}), logger }),
+  );
   app.use('/v1/*', tenantAuth({ authenticate: (tenantId, key) => authenticate(deps.db, tenantId, key) }));
   app.route('/v1/sessions', sessionRoutes(deps));
+  app.route('/v1/approvals', approvalRoutes(deps));
   return app;
 }
 

@@ -7,18 +7,22 @@ import Docker from 'dockerode';
 import { loadConfigOrExit, requireDatabaseUrl } from '../config/index.js';
 import { createDb } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
+import { apiCollectorSources, registerApiCollectors, reportedQueues } from '../observability/api-collectors.js';
 import { ReadinessChecker } from '../observability/health.js';
 import { closeServer, listen } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
+import { startTracing } from '../observability/tracing.js';
 import { PolicyStore } from '../policies/load.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { apiReadinessChecks, createApp } from './app.js';
+import { SlackUserMap } from '../slack/users.js';
 import { EventNotifier } from './event-notifier.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.LOG_LEVEL, bindings: { service: 'api' } });
+const tracing = startTracing({ service: 'kortix-api', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 
 async function main(): Promise<void> {
   const policies = new PolicyStore(config.POLICIES_DIR);
@@ -34,9 +38,17 @@ async function main(): Promise<void> {
   await notifier.start();
   const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
   const metrics = createMetrics({ service: 'api' });
-  const readiness = new ReadinessChecker(apiReadinessChecks({ db, temporal, dockerPing: () => docker.ping() }));
+  registerApiCollectors(metrics.registry, {
+    sources: apiCollectorSources({ db, temporal, namespace: config.TEMPORAL_NAMESPACE }),
+    queues: reportedQueues(config.TASK_QUEUE_PREFIX),
+    logger,
+  });
+  const readiness = new ReadinessChecker(
+    apiReadinessChecks({ db, temporal, ...(config.READINESS_CHECK_DOCKER ? { dockerPing: () => docker.ping() } : {}) }),
+  );
   let draining = false;
-  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, draining: () => draining });
+  const slack = { signingSecret: config.SLACK_SIGNING_SECRET, users: SlackUserMap.load(config.SLACK_USERS_FILE) };
+  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, slack, draining: () => draining });
   const { server, port } = await listen(app, config.API_HOST, config.API_PORT);
   logger.info('api listening', { url: `http://${config.API_HOST}:${port}`, policies: policies.names() });
 
@@ -48,6 +60,7 @@ async function main(): Promise<void> {
     await closeServer(server);
     await temporal.connection.close();
     await db.destroy();
+    await tracing?.shutdown();
     logger.info('api stopped');
     process.exit(0);
   };

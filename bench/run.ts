@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=session-latency|make-dev   run one of them
+ *   --only=session-latency|make-dev|router|sandbox   run one of them
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -10,6 +10,8 @@ import { resolve } from 'node:path';
 import { REPO_ROOT } from '../config/index.js';
 import { startServices } from '../test/support/services.js';
 import { benchMakeDev } from './make-dev.js';
+import { benchRouter } from './router.js';
+import { benchSandbox } from './sandbox.js';
 import { benchSessionLatency } from './session-latency.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -43,4 +45,25 @@ if (!only || only === 'make-dev') {
   const result = await benchMakeDev();
   save('make-dev', result);
   console.log(`\nmake dev → API ready: warm ${result.warmSeconds} s, cold ${result.coldSeconds} s (${result.coldMeans})`);
+}
+
+if (!only || only === 'router') {
+  const result = await benchRouter();
+  save('router', result);
+  const { inMemoryStores: mem, postgresStores: pgs } = result.overheadMs;
+  const w = result.workload;
+  console.log(`\nrouter overhead per call (ms, p50 / p95): in-memory stores ${mem.p50} / ${mem.p95}, Postgres stores ${pgs.p50} / ${pgs.p95} (prompt ~${mem.promptTokens} tokens)`);
+  console.log(`cache hit with Postgres (ms, p50 / p95): ${result.cacheHitMs.p50} / ${result.cacheHitMs.p95}`);
+  console.log(`reference workload (${w.requests} requests): routed $${w.routedUsd} vs ${w.cloudModel} always $${w.cloudUsd}: ${w.savingPct}% saved; below tier: ${w.belowTier}, above tier: ${w.aboveTier}`);
+}
+
+if (!only || only === 'sandbox') {
+  const r = await benchSandbox();
+  save('sandbox', r);
+  const { warm, cold, coldOverWarmP95 } = r.claimToFirstCommandMs;
+  console.log(`\nsandbox claim → first command (ms, p50 / p95): warm ${warm.p50} / ${warm.p95}, cold ${cold.p50} / ${cold.p95} (cold/warm p95 ×${coldOverWarmP95})`);
+  const rt = r.trueRoundTripMs;
+  console.log(`\`true\` round trip (ms, p50 / p95): exec channel ${rt.channel.p50} / ${rt.channel.p95} (back to back ${rt.channelBackToBack.p50} / ${rt.channelBackToBack.p95}), one-shot docker exec ${rt.oneShotDockerExec.p50} / ${rt.oneShotDockerExec.p95}; ${rt.cpuMsPerCall} ms CPU per call`);
+  console.log(`sessions per minute with maxTotal ${r.sessionsPerMinute.maxTotal} (hold ${r.sessionsPerMinute.holdSeconds} s) before claims wait: ${r.sessionsPerMinute.sustainedPerMinute}`);
+  console.log(`memory per idle container (MB, p50 / max): ${r.idleContainerMemoryMb.p50} / ${r.idleContainerMemoryMb.max}`);
 }

@@ -19,6 +19,14 @@ const boolFlag = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
   .transform((v) => v === '1' || v === 'true' || v === 'yes');
 const url = z.url();
+/** `250ms`, `30s`, `10m`, `2h` → milliseconds. */
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 30s, 10m or 2h')
+  .transform((v) => {
+    const [, n = '0', unit = 's'] = /^(\d+)(ms|s|m|h)$/.exec(v) ?? [];
+    return Number(n) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
+  });
 const optionalSecret = z
   .string()
   .min(1)
@@ -54,6 +62,8 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(8000),
   API_BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
+  /** Whether the API's /readyz checks the Docker engine too (off where the API has no socket). */
+  READINESS_CHECK_DOCKER: boolFlag.default(true),
   PUBLIC_API_URL: url.optional(),
 
   // Worker
@@ -63,6 +73,8 @@ const envSchema = z.object({
     .default(hostname()),
   WORKER_HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
   WORKER_HEALTH_PORT: port.default(8001),
+  /** The Temporal SDK's own worker metrics (Prometheus, on WORKER_HEALTH_HOST); 0 turns them off. */
+  WORKER_SDK_METRICS_PORT: port.default(9464),
   WORKER_ROLES: z
     .string()
     .default('sessions,sandbox')
@@ -78,8 +90,23 @@ const envSchema = z.object({
   SANDBOX_PIDS_LIMIT: positiveInt.default(256),
   SANDBOX_WORKSPACE_MB: positiveInt.default(256),
   SANDBOX_OUTPUT_LIMIT_BYTES: positiveInt.default(64 * 1024),
-  /** A seccomp profile (JSON) for sandbox containers; Docker's default profile applies without it. */
-  SANDBOX_SECCOMP_PROFILE: z.string().min(1).optional(),
+  /** The seccomp profile (JSON) of sandbox containers: the repo's, narrower than Docker's default. */
+  SANDBOX_SECCOMP_PROFILE: z.string().min(1).default(resolve(REPO_ROOT, 'sandbox/seccomp.json')),
+  SANDBOX_TMP_MB: positiveInt.default(64),
+  /** Warm pool (sandbox/pool.ts): idle containers kept started, and at most this many containers on the host. */
+  SANDBOX_POOL_MIN_IDLE: z.coerce.number().int().min(0).max(256).default(2),
+  SANDBOX_POOL_MAX_TOTAL: positiveInt.max(1024).default(16),
+  /** Idle containers older than this are replaced. */
+  SANDBOX_POOL_MAX_AGE: duration.default(30 * 60_000),
+  /** With no idle container: start one for the claim (`cold`), or wait for the pool to refill (`wait`). */
+  SANDBOX_POOL_WHEN_EMPTY: z.enum(['cold', 'wait']).default('cold'),
+  /** How long a claim waits for room before it fails (and is retried, maybe by another host). */
+  SANDBOX_POOL_WAIT_TIMEOUT: duration.default(60_000),
+  SANDBOX_POOL_HEALTH_INTERVAL: duration.default(30_000),
+  /** The allowlisting egress proxy, on the gateway of the host's internal sandbox network. */
+  SANDBOX_EGRESS_PROXY_PORT: port.min(1).default(3128),
+  /** `auto`: firewall the egress network's bridge when iptables works (else warn); `on`: required; `off`: never. */
+  SANDBOX_EGRESS_FIREWALL: z.enum(['auto', 'on', 'off']).default('auto'),
 
   // Model router
   MODEL_POLICY_FILE: z.string().min(1).default(resolve(REPO_ROOT, 'router/model_policy.yaml')),
@@ -90,10 +117,20 @@ const envSchema = z.object({
   ANTHROPIC_BASE_URL: url.default('https://api.anthropic.com'),
   ANTHROPIC_API_KEY: optionalSecret,
   LLM_TIMEOUT_MS: positiveInt.default(120_000),
+  /** Reload MODEL_POLICY_FILE when it changes (a bad edit keeps the running policy); default on in dev. */
+  MODEL_POLICY_WATCH: boolFlag.optional(),
 
   // Policies
-  POLICIES_DIR: z.string().min(1).default(resolve(REPO_ROOT, 'policies/templates')),
+  /** Holds `templates/*.yaml` (for every tenant) and `tenants/<tenant id>/*.yaml` (a tenant's own). */
+  POLICIES_DIR: z.string().min(1).default(resolve(REPO_ROOT, 'policies')),
   DEFAULT_POLICY: z.string().min(1).default('standard'),
+
+  // Slack (approval gates with buttons)
+  SLACK_API_URL: url.default('https://slack.com/api'),
+  SLACK_BOT_TOKEN: optionalSecret,
+  SLACK_SIGNING_SECRET: optionalSecret,
+  /** YAML mapping Slack user ids to a tenant, principal and roles (slack/users.ts). */
+  SLACK_USERS_FILE: z.string().min(1).optional(),
 
   // Mock LLM server
   MOCK_LLM_HOST: z.string().min(1).default('127.0.0.1'),
@@ -106,6 +143,9 @@ const envSchema = z.object({
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** Names of every configuration variable: a model policy may name these (baseUrlEnv, apiKeyEnv), no others. */
+export const CONFIG_VARIABLES: ReadonlySet<string> = new Set(Object.keys(envSchema.shape));
 
 /** Raised when the environment does not describe a runnable configuration. */
 export class ConfigError extends Error {
@@ -134,6 +174,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   const config = parsed.data;
+  if (config.SANDBOX_POOL_MIN_IDLE > config.SANDBOX_POOL_MAX_TOTAL) {
+    throw new ConfigError([
+      `SANDBOX_POOL_MIN_IDLE: ${config.SANDBOX_POOL_MIN_IDLE} is more than SANDBOX_POOL_MAX_TOTAL (${config.SANDBOX_POOL_MAX_TOTAL})`,
+    ]);
+  }
   for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(config);
 }

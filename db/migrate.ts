@@ -2,10 +2,14 @@
 import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './client.js';
 import * as m0001 from './migrations/0001_init.js';
+import * as m0002 from './migrations/0002_approvals.js';
+import * as m0003 from './migrations/0003_router.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
+  '0002_approvals': m0002,
+  '0003_router': m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

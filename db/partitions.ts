@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { Db } from './client.js';
 
-const PARTITIONED_TABLES = ['session_events'] as const;
+const PARTITIONED_TABLES = ['session_events', 'llm_calls'] as const;
 
 function monthStart(year: number, month: number): Date {
   return new Date(Date.UTC(year, month, 1));

@@ -101,12 +101,137 @@ export interface SessionEventsTable {
   created_at: CreatedAt;
 }
 
+export interface GateApproval {
+  approver: string;
+  roles: string[];
+  channel: string;
+  at: string;
+}
+
+/** One approval gate, as the inbox and Slack see it; the workflow holds the truth, this row follows it. */
+export interface GatesTable {
+  tenant_id: string;
+  session_id: string;
+  gate_id: string;
+  tool_call_id: string;
+  tool: string;
+  arguments: JSONColumnType<Record<string, unknown>>;
+  tool_call_hash: string;
+  risk: string;
+  reason: string;
+  rule_id: string;
+  requester: string;
+  required: number;
+  roles: JSONColumnType<string[]>;
+  excluded_approvers: JSONColumnType<string[]>;
+  approvals: JSONColumnType<GateApproval[]>;
+  status: string;
+  rejected_by: string | null;
+  opened_at: ColumnType<Date, Date | string, Date | string>;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+  closed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  slack_channel: string | null;
+  slack_ts: string | null;
+  updated_at: UpdatedAt;
+}
+
+/** The audit of every decision: taken by the workflow, or refused by the API. */
+export interface ApprovalsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  session_id: string;
+  gate_id: string;
+  tool_call_hash: string | null;
+  approver: string;
+  roles: JSONColumnType<string[]>;
+  channel: string;
+  decision: string;
+  /** counted | duplicate | closed-the-gate | refused:<code> */
+  outcome: string;
+  comment: string | null;
+  idempotency_key: string | null;
+  created_at: CreatedAt;
+}
+
+export interface SlackReplaysTable {
+  signature: string;
+  seen_at: CreatedAt;
+}
+
+/** The model router's cost ledger: one row per router call, partitioned by month of `created_at`. */
+export interface LlmCallsTable {
+  id: string;
+  created_at: ColumnType<Date, Date | string, never>;
+  tenant_id: string;
+  session_id: string | null;
+  kind: string;
+  route: string;
+  request_type: string | null;
+  tier: string | null;
+  provider: string;
+  model: string;
+  provider_model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cached_input_tokens: number;
+  /** numeric(20,8): read as a string. */
+  cost_usd: ColumnType<string, number | string, never>;
+  saved_usd: ColumnType<string, number | string, never>;
+  latency_ms: number;
+  cache_hit: boolean;
+  merged: boolean;
+  fallback_used: boolean;
+  downgraded_from: string | null;
+  attempts: number;
+  outcome: string;
+  error_class: string | null;
+  usage_estimated: boolean;
+}
+
+/** Answers of deterministic model requests, per tenant, until `expires_at`. */
+export interface LlmCacheTable {
+  tenant_id: string;
+  cache_key: string;
+  model: string;
+  value: JSONColumnType<Record<string, unknown>>;
+  cost_usd: ColumnType<string, number | string, number | string>;
+  created_at: CreatedAt;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+}
+
+/** A tenant's model spend per UTC day and month. */
+export interface LlmBudgetUsageTable {
+  tenant_id: string;
+  period: 'day' | 'month';
+  period_start: ColumnType<string, string, never>;
+  spent_usd: ColumnType<string, number | string, number | string>;
+  updated_at: UpdatedAt;
+}
+
+/** Money set aside for model calls in flight (see llm_budget_reserve in 0003_router). */
+export interface LlmBudgetReservationsTable {
+  id: string;
+  tenant_id: string;
+  amount_usd: ColumnType<string, number | string, never>;
+  day: ColumnType<string, string, never>;
+  month: ColumnType<string, string, never>;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   sessions: SessionsTable;
   messages: MessagesTable;
   session_events: SessionEventsTable;
+  gates: GatesTable;
+  approvals: ApprovalsTable;
+  slack_replays: SlackReplaysTable;
+  llm_calls: LlmCallsTable;
+  llm_cache: LlmCacheTable;
+  llm_budget_usage: LlmBudgetUsageTable;
+  llm_budget_reservations: LlmBudgetReservationsTable;
 }
 
 export type { Generated };

@@ -3,7 +3,10 @@
  * event log. Writes are idempotent (a retried activity changes nothing twice)
  * and events get their `seq` under the session row's lock, in commit order.
  */
+import { createHash } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
+import { canonicalJson } from '../policies/load.js';
+import type { GateView } from '../workflows/definitions.js';
 import type { Db } from './client.js';
 import type { Database, MessageRole, SessionStatus, SessionUsage, StoredToolCall } from './schema.js';
 
@@ -15,11 +18,29 @@ export interface SessionRef {
   readonly createdAt: string;
 }
 
+/** A gate's row, as the workflow sees it (upserted with the event that changes it). */
+export type GateRecord = Omit<GateView, 'id' | 'missingRoles'> & { readonly gateId: string };
+
+/** A vote the workflow took, for the audit table. */
+export interface ApprovalRecord {
+  readonly gateId: string;
+  readonly approver: string;
+  readonly roles: readonly string[];
+  readonly channel: string;
+  readonly decision: string;
+  readonly outcome: string;
+  readonly comment?: string | undefined;
+}
+
 export interface NewEvent {
   /** Unique within the session; the same key twice writes one event. */
   readonly key: string;
   readonly type: string;
   readonly data: Record<string, unknown>;
+  /** The gate this event changes: its row is upserted in the same transaction. */
+  readonly gate?: GateRecord | undefined;
+  /** The vote this event records: an audit row in the same transaction (keyed like the event). */
+  readonly approval?: ApprovalRecord | undefined;
 }
 
 export interface NewMessage {
@@ -113,6 +134,82 @@ async function insertEvents(trx: Transaction<Database>, ref: SessionRef, lastSeq
   return seq;
 }
 
+/** sha256 of the tool and its arguments: what an approval was for, in the audit. */
+export function toolCallHash(tool: string, args: Readonly<Record<string, unknown>>): string {
+  return createHash('sha256').update(canonicalJson({ tool, arguments: args })).digest('hex');
+}
+
+async function writeGatesAndApprovals(trx: Transaction<Database>, ref: SessionRef, events: readonly NewEvent[]) {
+  for (const event of events) {
+    if (event.gate) {
+      const g = event.gate;
+      const closed = g.status !== 'open';
+      const row = {
+        tenant_id: ref.tenantId,
+        session_id: ref.sessionId,
+        gate_id: g.gateId,
+        tool_call_id: g.toolCallId,
+        tool: g.tool,
+        arguments: JSON.stringify(g.arguments),
+        tool_call_hash: toolCallHash(g.tool, g.arguments),
+        risk: g.risk,
+        reason: g.reason,
+        rule_id: g.ruleId,
+        requester: g.requester,
+        required: g.required,
+        roles: JSON.stringify(g.roles),
+        excluded_approvers: JSON.stringify(g.excludedApprovers),
+        approvals: JSON.stringify(g.approvals),
+        status: g.status,
+        rejected_by: g.rejectedBy ?? null,
+        opened_at: g.openedAt,
+        expires_at: g.expiresAt,
+        closed_at: closed ? sql<Date>`now()` : null,
+        slack_channel: g.slackChannel,
+      };
+      await trx
+        .insertInto('gates')
+        .values(row)
+        .onConflict((oc) =>
+          oc.columns(['session_id', 'gate_id']).doUpdateSet({
+            approvals: row.approvals,
+            status: row.status,
+            rejected_by: row.rejected_by,
+            closed_at: closed ? sql<Date>`coalesce(gates.closed_at, now())` : null,
+            updated_at: sql<Date>`now()`,
+          }),
+        )
+        .execute();
+    }
+    if (event.approval) {
+      const a = event.approval;
+      const gate = await trx
+        .selectFrom('gates')
+        .select('tool_call_hash')
+        .where('session_id', '=', ref.sessionId)
+        .where('gate_id', '=', a.gateId)
+        .executeTakeFirst();
+      await trx
+        .insertInto('approvals')
+        .values({
+          tenant_id: ref.tenantId,
+          session_id: ref.sessionId,
+          gate_id: a.gateId,
+          tool_call_hash: gate?.tool_call_hash ?? null,
+          approver: a.approver,
+          roles: JSON.stringify(a.roles),
+          channel: a.channel,
+          decision: a.decision,
+          outcome: a.outcome,
+          comment: a.comment ?? null,
+          idempotency_key: event.key,
+        })
+        .onConflict((oc) => oc.columns(['session_id', 'idempotency_key']).doNothing())
+        .execute();
+    }
+  }
+}
+
 /**
  * Writes messages, events and a patch of the session row in one transaction.
  * Messages already stored at their seq and events already stored under their
@@ -153,6 +250,7 @@ export async function writeSessionRecords(
     }
 
     const lastSeq = await insertEvents(trx, ref, locked.last_event_seq, records.events ?? []);
+    await writeGatesAndApprovals(trx, ref, records.events ?? []);
     const patch = records.patch ?? {};
     await trx
       .updateTable('sessions')

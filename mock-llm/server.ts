@@ -1,6 +1,7 @@
 /**
  * The mock LLM: a real HTTP server speaking the OpenAI Chat Completions API
- * (JSON and SSE), answering from deterministic scenarios. Used by `make dev`,
+ * (JSON and SSE), answering from deterministic scenarios, and the Embeddings
+ * API (deterministic vectors, mock-llm/embeddings.ts). Used by `make dev`,
  * by workflow integration tests and by router tests that count upstream calls.
  *
  * Pipeline of one request: validate body → read the conversation → select a
@@ -24,8 +25,10 @@ import {
   type ScenarioTurn,
   type SourcedScenario,
 } from './scenario-schema.js';
+import { answerEmbeddings, EmbeddingCounters, type EmbeddingStats } from './embeddings.js';
 
 export type { Scenario, ScenarioInput } from './scenario-schema.js';
+export type { EmbeddingStats } from './embeddings.js';
 
 // ---------------------------------------------------------------------------
 // Request body
@@ -108,14 +111,19 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 function parseRequest(raw: unknown): ChatRequest {
   const result = requestSchema.safeParse(raw);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  throw invalidBody(raw, result.error);
+}
+
+/** The first problem of a body, as OpenAI reports it: a 400 naming the parameter. */
+function invalidBody(raw: unknown, error: z.ZodError): MockApiError {
+  const issue = error.issues[0];
   const path = issue?.path ?? [];
   const param = paramPath(path);
   const message =
     path.length > 0 && valueAt(raw, path) === undefined
       ? `Missing required parameter: '${param}'.`
       : `Invalid value for '${param || 'body'}': ${issue?.message ?? 'invalid request'}`;
-  throw new MockApiError(400, message, 'invalid_request_error', param || null);
+  return new MockApiError(400, message, 'invalid_request_error', param || null);
 }
 
 async function readJson(c: Context): Promise<unknown> {
@@ -145,6 +153,8 @@ export class MockLlmState {
   private requests = 0;
   private errors = 0;
   private readonly byScenario = new Map<string, number>();
+  /** Counters of /v1/embeddings. */
+  readonly embeddings = new EmbeddingCounters();
   private readonly attempts = new Map<string, number>();
   private lastId = 0;
 
@@ -186,6 +196,7 @@ export class MockLlmState {
     this.errors = 0;
     this.byScenario.clear();
     this.attempts.clear();
+    this.embeddings.reset();
   }
 }
 
@@ -500,6 +511,12 @@ export function createMockLlmApp(scenarios: readonly ScenarioInput[], state: Moc
   const app = new Hono();
 
   app.post('/v1/chat/completions', async (c) => answerChat(c, catalog, state, parseRequest(await readJson(c))));
+  app.post('/v1/embeddings', async (c) => {
+    const raw = await readJson(c);
+    const answer = answerEmbeddings(raw, state.embeddings);
+    if (!answer.ok) throw invalidBody(raw, answer.error);
+    return c.json(answer.body);
+  });
 
   app.get('/v1/models', (c) =>
     c.json({
@@ -514,6 +531,7 @@ export function createMockLlmApp(scenarios: readonly ScenarioInput[], state: Moc
   );
 
   app.get('/_mock/stats', (c) => c.json(state.stats()));
+  app.get('/_mock/embeddings/stats', (c) => c.json(state.embeddings.stats()));
   app.post('/_mock/reset', (c) => {
     state.reset();
     return c.json(state.stats());
@@ -554,6 +572,8 @@ export interface MockLlmServer {
   /** Names of the loaded scenarios, sorted. */
   readonly scenarios: readonly string[];
   stats(): MockStats;
+  /** Counters of /v1/embeddings (requests, inputs, inputs per request). */
+  embeddingStats(): EmbeddingStats;
   reset(): void;
   close(): Promise<void>;
 }
@@ -606,6 +626,7 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
     port: boundPort,
     scenarios: sourced.map((s) => s.scenario.name).sort(),
     stats: () => state.stats(),
+    embeddingStats: () => state.embeddings.stats(),
     reset: () => state.reset(),
     close: closer(server),
   };

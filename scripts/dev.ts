@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   env.MOCK_LLM_URL = `http://${config.MOCK_LLM_HOST}:${config.MOCK_LLM_PORT}/v1`;
   start('mock-llm', ['mock-llm/main.ts'], env);
   start('worker', ['watch', '--clear-screen=false', '--include', 'workflows/**', '--include', 'policies/**', 'temporal/worker-main.ts'], env);
-  start('api', ['watch', '--clear-screen=false', '--include', 'policies/templates/**', 'api/main.ts'], env);
+  start('api', ['watch', '--clear-screen=false', '--include', 'policies/**/*.yaml', 'api/main.ts'], env);
 
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));

@@ -1,20 +1,25 @@
 /**
  * `make record-histories`: runs real sessions (real Temporal, Postgres,
  * Docker, mock LLM) through the API and writes their Temporal histories to
- * test/histories/, where CI replays them against every later change.
+ * test/histories/current/, where CI replays them against every later change.
+ * Earlier sets (test/histories/foundation/, ...) are kept: sessions started
+ * by older code must still replay on the new code.
  * Re-record only when a change to the workflow is meant to break replay (and
  * then version it with patched() for sessions still running in production).
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { REPO_ROOT } from '../config/index.js';
 import { approvalSignal } from '../workflows/definitions.js';
+import { FakeSlack, signedClick } from '../test/support/fake-slack.js';
 import { startServices } from '../test/support/services.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { getSession, startSession, vote, waitForGate, waitForStatus } from '../test/support/sessions.js';
 
-const OUT = resolve(REPO_ROOT, 'test/histories');
+/** Fresh recordings go here; older sets (test/histories/<name>/) stay and keep being replayed. */
+const OUT = resolve(REPO_ROOT, 'test/histories/current');
 
 type Recording = (stack: Stack) => Promise<string>;
 
@@ -74,10 +79,31 @@ async function writeRuns(stack: Stack, name: string, sessionId: string): Promise
   return files;
 }
 
+/** A gate with roles, posted to (a local fake) Slack, decided by one API vote and one Slack click. */
+async function recordSlackGate(stack: Stack, slack: FakeSlack, secret: string): Promise<string> {
+  const s = await startSession(stack, { message: 'clean up the build cache', policy: 'roles' });
+  const gate = await waitForGate(stack, s.id);
+  await waitFor(() => slack.calls.some((c) => c.method === 'chat.postMessage' && JSON.stringify(c.body.blocks).includes(s.id)), 20_000, 'the post');
+  await vote(stack, s.id, gate.id, 'bob');
+  const { body, headers } = signedClick(secret, { slackUser: 'U0CAROL', action: 'approve', sessionId: s.id, gateId: gate.id });
+  await stack.app.request('/v1/integrations/slack/interactions', { method: 'POST', body, headers });
+  return s.id;
+}
+
 async function main(): Promise<void> {
   const services = await startServices('record');
   const stack = await startStack(services.values);
   const cans = await startStack(services.values, { tuning: { continueAsNewAfterEvents: 60 } });
+  const slack = new FakeSlack();
+  await slack.start();
+  const secret = 'record-signing-secret';
+  const users = join(mkdtempSync(join(tmpdir(), 'kortix-record-')), 'users.yaml');
+  writeFileSync(users, 'users:\n  U0CAROL: { tenant: acme-record, principal: carol, roles: [security] }\n');
+  const withSlack = await startStack(services.values, {
+    tenantId: 'acme-record',
+    policiesDir: resolve(REPO_ROOT, 'test/fixtures/policies'),
+    env: { SLACK_API_URL: slack.url, SLACK_BOT_TOKEN: 'xoxb-record', SLACK_SIGNING_SECRET: secret, SLACK_USERS_FILE: users },
+  });
   try {
     mkdirSync(OUT, { recursive: true });
     for (const file of readdirSync(OUT).filter((f) => f.endsWith('.json'))) rmSync(resolve(OUT, file));
@@ -86,10 +112,21 @@ async function main(): Promise<void> {
       await waitForStatus(stack, id, undefined, 60_000);
       console.log(`${name}: ${(await writeRuns(stack, name, id)).join(', ')}`);
     }
+    const slackSession = await recordSlackGate(withSlack, slack, secret);
+    await waitForStatus(withSlack, slackSession, undefined, 60_000);
+    // Let the last message update land before the history is read.
+    await waitFor(
+      () => slack.calls.some((c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes('Approved')),
+      20_000,
+      'the message to show the approval',
+    );
+    console.log(`roles-and-slack: ${(await writeRuns(withSlack, 'roles-and-slack', slackSession)).join(', ')}`);
     const long = await startSession(cans, { message: 'go', metadata: { scenario: 'multi-step', repeat: '6' } });
     await waitForStatus(cans, long.id, undefined, 90_000);
     console.log(`continued-as-new: ${(await writeRuns(cans, 'continued-as-new', long.id)).join(', ')}`);
   } finally {
+    await withSlack.close();
+    await slack.close();
     await cans.close();
     await stack.close();
     await services.stop();

@@ -5,7 +5,6 @@
  * within the grace time) and exits.
  */
 import Docker from 'dockerode';
-import { readFileSync } from 'node:fs';
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit, requireDatabaseUrl } from '../config/index.js';
 import { createDb } from '../db/client.js';
@@ -16,40 +15,50 @@ import { closeServer, createHealthApp, listen } from '../observability/health-se
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { temporalLogger } from '../observability/temporal-logger.js';
-import { loadModelPolicy } from '../router/model-policy.js';
-import { ModelRouter } from '../router/router.js';
-import { DockerSandboxHost } from '../sandbox/docker-host.js';
-import { createWorkerConnection } from './client.js';
+import { startTracing } from '../observability/tracing.js';
+import { createRouterFromConfig } from '../router/create.js';
+import { sandboxHostFromConfig } from '../sandbox/from-config.js';
+import { temporalOrphanCheck } from '../sandbox/lease-check.js';
+import { createTemporalClient, createWorkerConnection } from './client.js';
 import { ensureSearchAttributes } from './search-attributes.js';
+import { slackNotifyDeps } from '../slack/notify-deps.js';
 import { createWorkers } from './worker.js';
 import { loadWorkflowBundle } from './worker-options.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.LOG_LEVEL, bindings: { service: 'worker', host: config.WORKER_HOST_ID } });
-Runtime.install({ logger: temporalLogger(logger.child({ component: 'temporal' })) });
+const tracing = startTracing({ service: 'kortix-worker', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+const sdkMetricsAddress = `${config.WORKER_HEALTH_HOST}:${config.WORKER_SDK_METRICS_PORT}`;
+try {
+  Runtime.install({
+    logger: temporalLogger(logger.child({ component: 'temporal' })),
+    // The SDK's own worker metrics (task slots, pollers, schedule-to-start latency) on their own port, for Prometheus.
+    ...(config.WORKER_SDK_METRICS_PORT > 0
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress, useSecondsForDurations: true } } } }
+      : {}),
+  });
+} catch (err) {
+  // The SDK binds its metrics port here (a port in use fails): name the variable to change.
+  logger.error('worker failed', { err, sdkMetrics: `${sdkMetricsAddress} (WORKER_SDK_METRICS_PORT; 0 turns it off)` });
+  process.exit(1);
+}
 
 async function main(): Promise<void> {
-  const modelPolicy = loadModelPolicy(config.MODEL_POLICY_FILE);
   const db = createDb({ url: requireDatabaseUrl(config), poolMax: config.DATABASE_POOL_MAX, applicationName: 'kortix-worker' });
-  await migrateToLatest(db);
   const metrics = createMetrics({ service: 'worker' });
-  const router = new ModelRouter({ policy: modelPolicy, env: config, timeoutMs: config.LLM_TIMEOUT_MS });
+  // Before migrating: a bad model policy stops the worker at once, naming file, line and path.
+  const models = createRouterFromConfig({ config, db, metrics, logger });
+  const router = models.router;
+  await migrateToLatest(db);
   const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
-  const host = config.WORKER_ROLES.includes('sandbox')
-    ? new DockerSandboxHost({
+  // The sandbox pool asks Temporal whether a claimed container's session still holds it (orphans are removed).
+  const sandboxClient = config.WORKER_ROLES.includes('sandbox') ? await createTemporalClient(config) : undefined;
+  const host = sandboxClient
+    ? sandboxHostFromConfig(config, {
         docker,
-        hostId: config.WORKER_HOST_ID,
-        pool: config.TASK_QUEUE_PREFIX,
-        image: config.SANDBOX_IMAGE,
-        limits: {
-          memoryMb: config.SANDBOX_MEMORY_MB,
-          cpus: config.SANDBOX_CPUS,
-          pidsLimit: config.SANDBOX_PIDS_LIMIT,
-          workspaceMb: config.SANDBOX_WORKSPACE_MB,
-          tmpMb: 64,
-        },
-        seccompProfile: config.SANDBOX_SECCOMP_PROFILE ? readFileSync(config.SANDBOX_SECCOMP_PROFILE, 'utf8') : undefined,
-        outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
+        metrics,
+        logger: logger.child({ component: 'sandbox' }),
+        isOrphan: temporalOrphanCheck(sandboxClient, config.WORKER_HOST_ID),
       })
     : undefined;
   if (host) {
@@ -59,11 +68,13 @@ async function main(): Promise<void> {
     await docker.getImage(config.SANDBOX_IMAGE).inspect().catch(() => {
       throw new Error(`sandbox image ${config.SANDBOX_IMAGE} (SANDBOX_IMAGE) is missing: run sandbox/build-image.sh`);
     });
+    // Rebuilds the warm pool from Docker (adopts idle containers, removes leftovers) and starts refilling it.
+    await host.start();
   }
   const connection = await createWorkerConnection(config);
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
   const bundle = await loadWorkflowBundle({ bundlePath: config.WORKFLOW_BUNDLE_PATH, logger: temporalLogger(logger) });
-  const workers = await createWorkers({ config, connection, db, router, host, bundle, metrics });
+  const workers = await createWorkers({ config, connection, db, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing });
 
   let draining = false;
   const readiness = new ReadinessChecker({
@@ -89,9 +100,14 @@ async function main(): Promise<void> {
   try {
     await workers.run();
   } finally {
+    // Idle warm containers go; claimed ones stay for their sessions (a restarted worker serves them).
+    await host?.stop({ drainIdle: true });
+    await sandboxClient?.connection.close();
     await closeServer(health.server);
     await connection.close();
+    models.close();
     await db.destroy();
+    await tracing?.shutdown();
     logger.info('worker stopped');
   }
 }

@@ -7,6 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { DataConverter, Logger as TemporalLogger } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
+import { Resource } from '@opentelemetry/resources';
+import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OTEL_WORKFLOW_INTERCEPTORS, type Tracing } from '../observability/tracing.js';
 
 /** The workflows entry file, bundled with webpack by the Temporal SDK. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -14,9 +22,26 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 /** Payloads are plain JSON today; a codec (encryption) would be added here, once. */
 export const dataConverter: DataConverter = {};
 
-/** Interceptors of workflows and activities (tracing is added here). */
+/**
+ * Interceptors of workflows and activities: OpenTelemetry context flows from
+ * the client's start through the workflow into each activity. Always on (and
+ * in every bundle), so that replay runs the same code; without a tracing SDK
+ * the spans go nowhere.
+ */
 export function workerInterceptors(): NonNullable<WorkerOptions['interceptors']> {
-  return { workflowModules: [], activity: [] };
+  return {
+    workflowModules: [OTEL_WORKFLOW_INTERCEPTORS],
+    activity: [
+      (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+    ],
+  };
+}
+
+/** The sink through which workflow code exports its spans (a no-op without tracing). */
+export function workerSinks(tracing: Pick<Tracing, 'spanProcessor' | 'resource'> | undefined): NonNullable<WorkerOptions['sinks']> {
+  return {
+    exporter: makeWorkflowExporter(tracing?.spanProcessor ?? new NoopSpanProcessor(), tracing?.resource ?? Resource.empty()),
+  } as NonNullable<WorkerOptions['sinks']>;
 }
 
 export type WorkflowBundle = { code: string };

@@ -4,14 +4,15 @@
  * sandbox queue (claims) and this host's own queue (exec, files, release).
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { createSandboxActivities, createSessionActivities } from '../activities/index.js';
+import { createNotifyActivities, createSandboxActivities, createSessionActivities, type NotifyActivityDeps } from '../activities/index.js';
 import type { Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelRouter } from '../router/router.js';
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
 import { sandboxHostQueue, taskQueues } from './names.js';
-import { dataConverter, workerInterceptors, type WorkflowBundle } from './worker-options.js';
+import type { Tracing } from '../observability/tracing.js';
+import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
 
 export interface WorkerDeps {
   readonly config: Pick<
@@ -24,6 +25,10 @@ export interface WorkerDeps {
   /** Required for the sandbox role. */
   readonly host?: DockerSandboxHost | undefined;
   readonly bundle: WorkflowBundle;
+  /** Where workflow spans go; tracing is off without it. */
+  readonly tracing?: Tracing | undefined;
+  /** Slack client and links for gate messages (slack/notify-deps.ts). */
+  readonly notify: Omit<NotifyActivityDeps, 'db'>;
   readonly metrics?: Metrics | undefined;
   /** How long in-flight activities get to finish at shutdown. */
   readonly shutdownGraceTime?: string | number;
@@ -50,6 +55,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
     identity,
     dataConverter,
     interceptors: workerInterceptors(),
+    sinks: workerSinks(deps.tracing),
     shutdownGraceTime: deps.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
   };
@@ -61,7 +67,10 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
         ...common,
         taskQueue: queues.sessions,
         workflowBundle: deps.bundle,
-        activities: createSessionActivities({ db: deps.db, router: deps.router, metrics: deps.metrics }),
+        activities: {
+          ...createSessionActivities({ db: deps.db, router: deps.router, metrics: deps.metrics }),
+          ...createNotifyActivities({ db: deps.db, ...deps.notify }),
+        },
       }),
     );
   }

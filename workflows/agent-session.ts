@@ -23,6 +23,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { SandboxLease, SessionStatus, SessionUsage, ToolResultPayload } from '../activities/types.js';
+import type { GateRecord } from '../db/session-records.js';
 import { evaluatePolicy, type Decision } from '../policies/evaluate.js';
 import { parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
 import {
@@ -41,6 +42,7 @@ import {
 } from './definitions.js';
 import { workflowIso } from './clock.js';
 import { applyVote, gateView, voteProblem, type Gate } from './gates.js';
+import { GateSlackSync } from './gate-slack.js';
 import { EventOutbox } from './outbox.js';
 
 /** Must equal activities/sandbox-activities.ts SANDBOX_GONE (not imported: workflows import activity types only). */
@@ -102,6 +104,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   let cancelRequest: CancelRequest | null = null;
   const gates = new Map<string, Gate>();
   const outbox = new EventOutbox(session, carry?.eventCounter ?? 0, store.recordEvents);
+  const slackSync = new GateSlackSync(session, outbox);
 
   function setStatus(next: SessionStatus): void {
     if (status === next) return;
@@ -123,21 +126,71 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     };
   }
 
+  /** The gate as a row of the gates table (the inbox and Slack read it). */
+  function gateRecord(gate: Gate): GateRecord {
+    return {
+      gateId: gate.id,
+      toolCallId: gate.toolCallId,
+      tool: gate.tool,
+      arguments: gate.arguments,
+      risk: gate.risk,
+      reason: gate.reason,
+      ruleId: gate.ruleId,
+      requester: gate.requester,
+      required: gate.required,
+      roles: gate.roles,
+      excludedApprovers: gate.excludedApprovers,
+      approvals: gate.approvals,
+      status: gate.status,
+      rejectedBy: gate.rejectedBy,
+      openedAt: gate.openedAt,
+      expiresAt: gate.expiresAt,
+      slackChannel: gate.slackChannel,
+    };
+  }
+
+  /** A gate just closed (approved, rejected, timed out, cancelled): say so everywhere. */
+  function resolved(gate: Gate): void {
+    outbox.push(
+      'approval.resolved',
+      { gateId: gate.id, outcome: gate.status, approvers: gate.approvals.map((a) => a.approver), rejectedBy: gate.rejectedBy ?? null },
+      { gate: gateRecord(gate) },
+    );
+    slackSync.changed(gate);
+  }
+
   function takeVote(vote: ApprovalVote) {
     const gate = gates.get(vote.gateId);
     if (!gate) return undefined;
     const { counted, closed } = applyVote(gate, vote, workflowIso());
-    outbox.push('approval.vote', {
-      gateId: gate.id,
-      approver: vote.approver,
-      decision: vote.decision,
-      channel: vote.channel,
-      counted,
-      approvals: gate.approvals.length,
-      required: gate.required,
-      ...(vote.comment ? { comment: vote.comment } : {}),
-    });
-    if (closed) outbox.push('approval.resolved', { gateId: gate.id, outcome: gate.status, approvers: gate.approvals.map((a) => a.approver), rejectedBy: gate.rejectedBy ?? null });
+    outbox.push(
+      'approval.vote',
+      {
+        gateId: gate.id,
+        approver: vote.approver,
+        roles: vote.roles ?? [],
+        decision: vote.decision,
+        channel: vote.channel,
+        counted,
+        approvals: gate.approvals.length,
+        required: gate.required,
+        ...(vote.comment ? { comment: vote.comment } : {}),
+      },
+      {
+        gate: gateRecord(gate),
+        approval: {
+          gateId: gate.id,
+          approver: vote.approver,
+          roles: vote.roles ?? [],
+          channel: vote.channel,
+          decision: vote.decision,
+          outcome: counted ? (closed ? 'closed-the-gate' : 'counted') : 'duplicate',
+          comment: vote.comment,
+        },
+      },
+    );
+    if (closed) resolved(gate);
+    else slackSync.changed(gate);
     return { gate: gateView(gate), counted };
   }
 
@@ -175,25 +228,29 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   });
 
   // ---- sandbox ----
-  async function ensureSandbox(): Promise<SandboxLease> {
-    if (lease) return lease;
-    const claimed = await claimer.claimSandbox({ session });
+  /** The session's sandbox, claimed when it has none; `claimed` says how, for the next tool call to record. */
+  async function ensureSandbox(): Promise<{ lease: SandboxLease; claimed?: Parameters<Activities['execTool']>[0]['claimed'] }> {
+    if (lease) return { lease };
+    const network = policy.network.allow;
+    const claimed = await claimer.claimSandbox({ session, network });
     lease = { containerId: claimed.containerId, hostId: claimed.hostId, taskQueue: claimed.taskQueue };
-    return lease;
+    return { lease, claimed: { created: claimed.created, replacedStopped: claimed.replacedStopped, source: claimed.source, network } };
   }
 
-  function isSandboxLost(err: unknown): boolean {
-    if (!(err instanceof ActivityFailure)) return false;
+  /** Why the sandbox is lost, or undefined when the failure is something else. */
+  function isSandboxLost(err: unknown): 'container gone' | 'host unreachable' | undefined {
+    if (!(err instanceof ActivityFailure)) return undefined;
     const cause = err.cause;
-    if (cause instanceof ApplicationFailure && cause.type === SANDBOX_GONE) return true;
-    // The host's queue had no worker for too long.
-    return cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START';
+    if (cause instanceof ApplicationFailure && cause.type === SANDBOX_GONE) return 'container gone';
+    // The host's queue had no worker for too long (the host died, before or during the call).
+    return cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START' ? 'host unreachable' : undefined;
   }
 
   async function execTool(planned: PlannedCall, call: ValidToolCall): Promise<void> {
     const timeoutSeconds = call.name === 'shell' ? call.args.timeout_seconds : 60;
+    let lost: SandboxLease | undefined;
     for (let attempt = 1; ; attempt++) {
-      const current = await ensureSandbox();
+      const { lease: current, claimed } = await ensureSandbox();
       try {
         await onHost(current, { startToCloseTimeout: (timeoutSeconds + 60) * 1000 }).execTool({
           session,
@@ -202,12 +259,19 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
           toolCallId: planned.id,
           call,
           idempotencyKey: `${session.sessionId}:${planned.seq}`,
+          // The model reads, with this result, that the sandbox was replaced.
+          ...(lost ? { lostSandbox: { containerId: lost.containerId, hostId: lost.hostId } } : {}),
+          ...(claimed ? { claimed } : {}),
         });
         usage.toolCalls += 1;
         return;
       } catch (err) {
-        if (!isSandboxLost(err) || attempt >= 2) throw err;
-        outbox.push('sandbox.lost', { containerId: current.containerId, hostId: current.hostId, toolCallId: planned.id });
+        const why = isSandboxLost(err);
+        if (!why || attempt >= 2) throw err;
+        outbox.push('sandbox.lost', { containerId: current.containerId, hostId: current.hostId, toolCallId: planned.id, reason: why });
+        // The loss is in the event log before anything of the new sandbox.
+        await outbox.flush();
+        lost = current;
         lease = null;
       }
     }
@@ -229,19 +293,23 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       ruleId: decision.ruleId,
       requester: input.requester,
       required: decision.approvers,
+      roles: decision.roles,
+      excludedApprovers: decision.excludedApprovers,
       approvals: [],
       status: 'open',
       openedAt: workflowIso(),
       expiresAt: workflowIso(decision.timeoutMs),
+      slackChannel: decision.slackChannel,
     };
     planned.gate = gate;
     gates.set(gate.id, gate);
     setStatus('waiting_approval');
-    outbox.push('approval.requested', { ...gateView(gate), timeoutMs: decision.timeoutMs, onTimeout: decision.onTimeout });
+    outbox.push('approval.requested', { ...gateView(gate), timeoutMs: decision.timeoutMs, onTimeout: decision.onTimeout }, { gate: gateRecord(gate) });
+    slackSync.open(gate);
     const decided = await condition(() => gate.status !== 'open', decision.timeoutMs);
     if (!decided) {
       gate.status = 'timed_out';
-      outbox.push('approval.resolved', { gateId: gate.id, outcome: 'timed_out', approvers: gate.approvals.map((a) => a.approver), rejectedBy: null });
+      resolved(gate);
     }
     if (![...gates.values()].some((g) => g.status === 'open')) setStatus('running');
   }
@@ -400,7 +468,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     for (const gate of gates.values()) {
       if (gate.status === 'open') {
         gate.status = 'cancelled';
-        outbox.push('approval.resolved', { gateId: gate.id, outcome: 'cancelled', approvers: gate.approvals.map((a) => a.approver), rejectedBy: null });
+        resolved(gate);
       }
     }
     if (lease) {

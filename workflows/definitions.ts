@@ -80,12 +80,20 @@ export interface GateView {
   readonly reason: string;
   readonly ruleId: string;
   readonly requester: string;
+  /** Distinct approvers needed in all. */
   readonly required: number;
-  readonly approvals: readonly { readonly approver: string; readonly channel: string; readonly at: string }[];
+  /** One distinct approver per entry must hold that role. */
+  readonly roles: readonly string[];
+  readonly excludedApprovers: readonly string[];
+  readonly approvals: readonly { readonly approver: string; readonly roles: readonly string[]; readonly channel: string; readonly at: string }[];
+  /** Required roles no approver covers yet. */
+  readonly missingRoles: readonly string[];
   readonly rejectedBy?: string | undefined;
   readonly status: GateStatus;
   readonly openedAt: string;
   readonly expiresAt: string;
+  /** Where the gate is posted with buttons, if the policy names a channel. */
+  readonly slackChannel: string | null;
 }
 
 export interface SessionStateView {

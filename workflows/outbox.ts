@@ -28,8 +28,9 @@ export class EventOutbox {
     return this.#counter;
   }
 
-  push(type: string, data: Record<string, unknown>): void {
-    this.#queue.push({ key: `wf:${this.#counter++}`, type, data });
+  /** Queues an event; `extra` rows (a gate, an audit entry) are written in the same transaction. */
+  push(type: string, data: Record<string, unknown>, extra: Pick<NewEvent, 'gate' | 'approval'> = {}): void {
+    this.#queue.push({ key: `wf:${this.#counter++}`, type, data, ...extra });
     this.#kick();
   }
 

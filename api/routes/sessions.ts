@@ -4,8 +4,7 @@
  * scoped to the caller's tenant: another tenant's session is a 404.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -22,7 +21,6 @@ import {
   AGENT_KEY,
   STATUS_KEY,
   TENANT_KEY,
-  approveUpdate,
   cancelSignal,
   stateQuery,
   userMessageSignal,
@@ -34,6 +32,7 @@ import type { agentSession } from '../../workflows/agent-session.js';
 import { ApiError } from '../errors.js';
 import type { EventNotifier } from '../event-notifier.js';
 import { parseBody, parseParams, parseQuery } from '../validation.js';
+import { submitVote } from '../votes.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
   'You are Kortix, an agent working in a sandboxed Linux workspace at /workspace. Use the tools to act; ' +
@@ -103,21 +102,6 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
   return { createdAt, id };
 }
 
-function mapUpdateFailure(err: unknown): never {
-  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-    const statusByCode: Record<string, 403 | 404 | 409 | 400> = {
-      gate_not_found: 404,
-      gate_closed: 409,
-      requester_cannot_approve: 403,
-      approver_required: 400,
-    };
-    const code = err.cause.type ?? 'approval_refused';
-    throw new ApiError(statusByCode[code] ?? 409, code, err.cause.message);
-  }
-  if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended; its gates are closed');
-  throw err;
-}
-
 export function sessionRoutes(deps: SessionRoutesDeps): Hono {
   const { db, temporal, config } = deps;
   const queues = taskQueues(config.TASK_QUEUE_PREFIX);
@@ -163,9 +147,9 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const principal = c.get('principal');
     const body = await parseBody(c, createSessionSchema);
     const policyName = body.policy ?? config.DEFAULT_POLICY;
-    const base = deps.policies.get(policyName);
+    const base = deps.policies.get(policyName, principal.tenantId);
     if (!base) {
-      throw new ApiError(400, 'unknown_policy', `no policy "${policyName}"; known: ${deps.policies.names().join(', ')}`, [
+      throw new ApiError(400, 'unknown_policy', `no policy "${policyName}"; known: ${deps.policies.names(principal.tenantId).join(', ')}`, [
         { path: 'body.policy', message: 'unknown policy' },
       ]);
     }
@@ -278,17 +262,18 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const { id } = parseParams(c, sessionIdParams);
     const body = await parseBody(c, approvalSchema);
     await ownedSession(principal.tenantId, id);
-    const vote = {
-      gateId: body.gateId,
-      approver: principal.principal,
-      roles: principal.roles,
-      decision: body.decision,
-      channel: 'api' as const,
-      comment: body.comment,
-    };
-    const result = await temporal
-      .withAbortSignal(AbortSignal.timeout(20_000), () => temporal.workflow.getHandle(id).executeUpdate(approveUpdate, { args: [vote] }))
-      .catch(mapUpdateFailure);
+    const result = await submitVote(
+      { db, temporal },
+      { tenantId: principal.tenantId, sessionId: id },
+      {
+        gateId: body.gateId,
+        approver: principal.principal,
+        roles: principal.roles,
+        decision: body.decision,
+        channel: 'api',
+        comment: body.comment,
+      },
+    );
     return c.json(result);
   });
 

@@ -40,7 +40,7 @@ describe('authentication', () => {
 
   it('stores keys only as hashes', async () => {
     const rows = await stack.db.selectFrom('api_keys').select(['key_hash']).where('tenant_id', '=', stack.tenantId).execute();
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(4);
     for (const row of rows) {
       expect(row.key_hash).toMatch(/^[0-9a-f]{64}$/);
       expect(Object.values(stack.keys)).not.toContain(row.key_hash);

@@ -87,6 +87,33 @@ describe('a worker killed with SIGKILL', () => {
   });
 });
 
+describe('every worker killed while a gate waits', () => {
+  it('the gate still opens on the later approvals', async () => {
+    const stack = await startStack(services, { workers: false, tuning: { heartbeatTimeoutMs: 3_000 } });
+    cleanups.push(() => stack.close());
+    const worker = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-gate.log'));
+    cleanups.push(() => worker.kill());
+    await worker.start();
+
+    const session = await startSession(stack, { message: 'delete the scratch file' });
+    const gate = await waitForGate(stack, session.id);
+    await worker.kill();
+    // No worker at all: the first approval is accepted by the server and waits for one.
+    const first = vote(stack, session.id, gate.id, 'bob');
+
+    const replacement = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-gate-2.log'));
+    cleanups.push(() => replacement.kill());
+    await replacement.start();
+    expect(await json(await first)).toMatchObject({ counted: true, gate: { status: 'open' } });
+    expect(await json(await vote(stack, session.id, gate.id, 'carol'))).toMatchObject({ counted: true, gate: { status: 'approved' } });
+    const done = await waitForStatus(stack, session.id, undefined, 90_000);
+    expect(done.status).toBe('completed');
+    expect(done.finalAnswer).toContain('removed');
+    expectCleanEventLog(await readAllEvents(stack, session.id));
+    await replacement.stop();
+  });
+});
+
 describe('the Temporal server stopped and started again', () => {
   it('sessions in flight, one of them waiting for approval, go on', async () => {
     const server = await TemporalDevServer.start({

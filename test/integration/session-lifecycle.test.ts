@@ -28,8 +28,11 @@ afterAll(async () => {
   await stack?.close();
 });
 
+/** The session's containers: claimed warm ones are known by name, cold ones by label too. */
 async function containersOf(sessionId: string) {
-  return docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${sessionId}`] } });
+  const byName = await docker.listContainers({ all: true, filters: { name: [stack.host.names.session(sessionId)] } });
+  const byLabel = await docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${sessionId}`] } });
+  return [...new Map([...byName, ...byLabel].map((c) => [c.Id, c])).values()];
 }
 
 describe('the walk-through: a high-risk command approved by two people', () => {

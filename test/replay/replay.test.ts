@@ -15,18 +15,25 @@ const DIR = resolve(REPO_ROOT, 'test/histories');
 let histories: HistoryToReplay[];
 
 beforeAll(async () => {
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+  // Every recorded set: current/ and the sets recorded by earlier versions of the code.
+  const files = readdirSync(DIR, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   histories = await Promise.all(
     files.map(async (f) => ({ name: f, workflowId: basename(f, '.json'), history: await readHistoryFile(resolve(DIR, f)) })),
   );
 });
 
 describe('recorded histories', () => {
-  it('cover approved, rejected and timed-out gates, cancel, limits and continue-as-new', () => {
+  it('cover approved, rejected and timed-out gates, roles and Slack, cancel, limits and continue-as-new, now and from earlier code', () => {
     const names = histories.map((h) => h.name);
-    for (const expected of ['approved-by-two.json', 'rejected.json', 'approval-timed-out.json', 'cancelled-at-gate.json', 'continued-as-new.run1.json']) {
-      expect(names).toContain(expected);
+    for (const set of ['current', 'foundation']) {
+      for (const expected of ['approved-by-two.json', 'rejected.json', 'approval-timed-out.json', 'cancelled-at-gate.json', 'continued-as-new.run1.json']) {
+        expect(names).toContain(`${set}/${expected}`);
+      }
     }
+    expect(names).toContain('current/roles-and-slack.json');
   });
 
   it('all replay against the current workflow code', async () => {

@@ -7,23 +7,29 @@
 import { randomUUID } from 'node:crypto';
 import Docker from 'dockerode';
 import type { Hono } from 'hono';
-import { Client, Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../../api/app.js';
 import { EventNotifier } from '../../api/event-notifier.js';
 import { loadConfig, type Env } from '../../config/index.js';
 import { createDb, type Db } from '../../db/client.js';
 import { createApiKey, createTenant } from '../../db/tenants.js';
+import { apiCollectorSources, registerApiCollectors, reportedQueues } from '../../observability/api-collectors.js';
 import { ReadinessChecker, type Check } from '../../observability/health.js';
 import { createLogger } from '../../observability/logger.js';
 import { createMetrics } from '../../observability/metrics.js';
 import { PolicyStore } from '../../policies/load.js';
-import { loadModelPolicy } from '../../router/model-policy.js';
-import { ModelRouter } from '../../router/router.js';
+import { createRouterFromConfig } from '../../router/create.js';
 import { LABELS } from '../../sandbox/container-spec.js';
-import { DockerSandboxHost } from '../../sandbox/docker-host.js';
+import type { DockerSandboxHost } from '../../sandbox/docker-host.js';
+import { sandboxHostFromConfig } from '../../sandbox/from-config.js';
+import { temporalOrphanCheck } from '../../sandbox/lease-check.js';
+import type { Tracing } from '../../observability/tracing.js';
+import { slackNotifyDeps } from '../../slack/notify-deps.js';
+import { SlackUserMap } from '../../slack/users.js';
 import { createWorkers, type WorkerSet } from '../../temporal/worker.js';
-import { dataConverter, loadWorkflowBundle } from '../../temporal/worker-options.js';
+import { temporalClient } from '../../temporal/client.js';
+import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import type { SessionTuning } from '../../workflows/definitions.js';
 import type { ServiceValues } from './services.js';
 
@@ -45,11 +51,16 @@ export interface StackOptions {
   readonly env?: Record<string, string>;
   /** Readiness checks of the API (default: Temporal, Postgres, Docker). */
   readonly readiness?: Partial<Record<'temporal' | 'postgres' | 'docker', Check>>;
+  /** The tenant's id (default: random); tenant policies under POLICIES_DIR/tenants/<id>/ need a known one. */
+  readonly tenantId?: string;
+  /** Where workers export workflow spans (the tracing test passes an in-memory processor). */
+  readonly tracing?: Tracing;
   /** Another Postgres URL for the stack (a cuttable proxy, in fault tests). */
   readonly databaseUrl?: string;
 }
 
-export type Who = 'alice' | 'bob' | 'carol' | 'mallory';
+/** alice: no roles (she starts sessions); bob and dave: admin; carol: security; mallory: another tenant. */
+export type Who = 'alice' | 'bob' | 'carol' | 'dave' | 'mallory';
 
 export interface Stack {
   readonly config: Readonly<Env>;
@@ -80,7 +91,12 @@ export function stackEnv(services: ServiceValues, prefix: string, extra: Record<
     TASK_QUEUE_PREFIX: prefix,
     WORKER_HOST_ID: `host-${prefix}`,
     WORKER_HEALTH_PORT: '0',
+    // Off: worker processes of the tests would all want the default port (a test that scrapes it sets one).
+    WORKER_SDK_METRICS_PORT: '0',
     SANDBOX_MEMORY_MB: '256',
+    SANDBOX_PIDS_LIMIT: '128',
+    SANDBOX_WORKSPACE_MB: '64',
+    SANDBOX_TMP_MB: '32',
     WORKFLOW_BUNDLE_PATH: services.bundlePath,
     ...extra,
   };
@@ -97,19 +113,18 @@ export async function startStack(services: ServiceValues, options: StackOptions 
   const config = loadConfig(env);
   const db = createDb({ url: config.DATABASE_URL as string, poolMax: config.DATABASE_POOL_MAX });
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
-  const router = new ModelRouter({ policy: loadModelPolicy(config.MODEL_POLICY_FILE), env: config, timeoutMs: 30_000 });
-  const host = new DockerSandboxHost({
-    docker,
-    hostId: config.WORKER_HOST_ID,
-    pool: prefix,
-    image: config.SANDBOX_IMAGE,
-    limits: { memoryMb: config.SANDBOX_MEMORY_MB, cpus: 1, pidsLimit: 128, workspaceMb: 64, tmpMb: 32 },
-    outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
-  });
+  const temporal = temporalClient(connection, config.TEMPORAL_NAMESPACE);
+  const { router } = createRouterFromConfig({ config, db, timeoutMs: 30_000 });
+  // As the worker builds it; its warm pool runs while the in-process workers do.
+  const host = sandboxHostFromConfig(config, { docker, isOrphan: temporalOrphanCheck(temporal, config.WORKER_HOST_ID) });
   const bundle = await loadWorkflowBundle({ bundlePath: services.bundlePath });
   const logger = createLogger({ level: 'error' });
   const metrics = createMetrics({ service: 'api', defaultMetrics: false });
+  // As api/main.ts does: the API's /metrics computes these at scrape.
+  registerApiCollectors(metrics.registry, {
+    sources: apiCollectorSources({ db, temporal, namespace: config.TEMPORAL_NAMESPACE }),
+    queues: reportedQueues(config.TASK_QUEUE_PREFIX),
+  });
   const notifier = new EventNotifier(config.DATABASE_URL as string);
   await notifier.start();
   const readiness = new ReadinessChecker(
@@ -129,13 +144,15 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     readiness,
     logger,
     tuning: options.tuning,
+    slack: { signingSecret: config.SLACK_SIGNING_SECRET, users: SlackUserMap.load(config.SLACK_USERS_FILE) },
   });
 
-  const tenantId = `tenant-${prefix}`;
+  const tenantId = options.tenantId ?? `tenant-${prefix}`;
   await createTenant(db, { id: tenantId });
   const keys = {} as Record<Who, string>;
-  for (const who of ['alice', 'bob', 'carol'] as const) {
-    keys[who] = (await createApiKey(db, { tenantId, principal: who, roles: who === 'bob' ? ['admin'] : who === 'carol' ? ['security'] : [] })).key;
+  const roles: Record<Exclude<Who, 'mallory'>, string[]> = { alice: [], bob: ['admin'], carol: ['security'], dave: ['admin'] };
+  for (const who of ['alice', 'bob', 'carol', 'dave'] as const) {
+    keys[who] = (await createApiKey(db, { tenantId, principal: who, roles: roles[who] })).key;
   }
   await createTenant(db, { id: `other-${prefix}` });
   keys.mallory = (await createApiKey(db, { tenantId: `other-${prefix}`, principal: 'mallory' })).key;
@@ -165,14 +182,26 @@ export async function startStack(services: ServiceValues, options: StackOptions 
       });
     },
     async startWorkers() {
+      await host.start();
       workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-      stack.workers = await createWorkers({ config, connection: workerConnection, db, router, host, bundle, shutdownGraceTime: '2s' });
+      stack.workers = await createWorkers({
+        config,
+        connection: workerConnection,
+        db,
+        router,
+        host,
+        bundle,
+        shutdownGraceTime: '2s',
+        notify: slackNotifyDeps(config),
+        tracing: options.tracing,
+      });
       running = stack.workers.run();
     },
     async stopWorkers() {
       stack.workers?.shutdown();
       await running?.catch(() => {});
       await workerConnection?.close();
+      await host.stop();
       stack.workers = undefined;
       running = undefined;
     },
@@ -180,8 +209,12 @@ export async function startStack(services: ServiceValues, options: StackOptions 
       await stack.stopWorkers();
       await notifier.close();
       await connection.close();
+      // Every container of this stack's pool (worker processes' too) and their workspace volumes, and its egress network.
+      await host.stop({ destroy: true });
       const leftovers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.pool}=${prefix}`] } });
       for (const c of leftovers) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+      const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABELS.pool}=${prefix}`] } });
+      for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
       await db.destroy();
     },
   };

@@ -30,7 +30,7 @@ describe('loadConfig', () => {
       WORKER_ROLES: ['sessions', 'sandbox'],
       METRICS_ENABLED: true,
       DEFAULT_POLICY: 'standard',
-      POLICIES_DIR: `${REPO_ROOT}/policies/templates`,
+      POLICIES_DIR: `${REPO_ROOT}/policies`,
     });
     expect(config.DATABASE_URL).toBeUndefined();
     expect(config.OPENAI_API_KEY).toBeUndefined();

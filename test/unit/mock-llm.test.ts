@@ -101,6 +101,7 @@ describe('startMockLlm', () => {
       'flaky',
       'malformed-tool-call',
       'multi-step',
+      'parallel-approvals',
       'safe-shell',
       'slow-model',
       'slow-tool',
@@ -460,7 +461,7 @@ describe('request validation', () => {
     const broken = await app.request('/v1/chat/completions', { method: 'POST', body: '{"model":' });
     expect(broken.status).toBe(400);
     expect(await broken.json()).toMatchObject({ error: { type: 'invalid_request_error', param: null } });
-    const missing = await app.request('/v1/embeddings', { method: 'POST', body: '{}' });
+    const missing = await app.request('/v1/images/generations', { method: 'POST', body: '{}' });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'unknown_url' } });
   });
