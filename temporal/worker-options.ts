@@ -15,6 +15,7 @@ import {
 import { Resource } from '@opentelemetry/resources';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTEL_WORKFLOW_INTERCEPTORS, type Tracing } from '../observability/tracing.js';
+import { sessionLogInterceptors } from './session-log-interceptor.js';
 
 /** The workflows entry file, bundled with webpack by the Temporal SDK. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -33,6 +34,7 @@ export function workerInterceptors(): NonNullable<WorkerOptions['interceptors']>
     workflowModules: [OTEL_WORKFLOW_INTERCEPTORS],
     activity: [
       (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+      sessionLogInterceptors,
     ],
   };
 }
