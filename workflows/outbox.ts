@@ -4,8 +4,11 @@
  * derived from a counter carried across continue-as-new, so a replayed or
  * retried write is stored once. Writes survive cancellation of the session.
  */
-import { CancellationScope } from '@temporalio/workflow';
+import { CancellationScope, patched } from '@temporalio/workflow';
 import type { NewEvent, SessionPatch, SessionRef } from '../activities/types.js';
+
+/** The change id of the re-drain (workflow versioning). */
+export const OUTBOX_REDRAIN_PATCH = 'outbox-redrain';
 
 type RecordEvents = (input: { session: SessionRef; events: readonly NewEvent[]; patch?: SessionPatch }) => Promise<void>;
 
@@ -49,6 +52,11 @@ export class EventOutbox {
     if (this.#running) return;
     this.#running = CancellationScope.nonCancellable(() => this.#drain()).finally(() => {
       this.#running = undefined;
+      // Pushed after the drain's last look at the queue but before this callback
+      // (both resolved in one activation, as after a worker's crash): drain
+      // again, or flush() would return with the event still queued. Histories
+      // recorded before this fix replay without the extra write.
+      if ((this.#queue.length > 0 || this.#patch) && patched(OUTBOX_REDRAIN_PATCH)) this.#kick();
     });
   }
 
