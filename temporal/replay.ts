@@ -8,7 +8,7 @@ import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
-import { dataConverter, workerInterceptors, type WorkflowBundle } from './worker-options.js';
+import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
 
 export interface HistoryToReplay {
   /** Where it came from (a file, a session id and run). */
@@ -37,7 +37,8 @@ export async function replayHistories(histories: readonly HistoryToReplay[], bun
   for (const h of histories) byId.set(h.workflowId, [...(byId.get(h.workflowId) ?? []), h]);
   const outcomes: ReplayOutcome[] = [];
   const results = Worker.runReplayHistories(
-    { workflowBundle: bundle, interceptors: workerInterceptors(), dataConverter, replayName: 'kortix-replay' },
+    // The same sinks as a running worker (spans of a replay are dropped: replay never exports).
+    { workflowBundle: bundle, interceptors: workerInterceptors(), sinks: workerSinks(undefined), dataConverter, replayName: 'kortix-replay' },
     histories.map((h) => ({ workflowId: h.workflowId, history: h.history })),
   );
   for await (const result of results) {
