@@ -1,0 +1,212 @@
+/**
+ * The warm pool's claim path: a session gets the container it holds, else an
+ * idle one (claim record, then rename), else a cold one or a wait; and its
+ * release, which destroys the container.
+ */
+import type { EgressAttachment } from './container-spec.js';
+import { NameConflictError } from './engine.js';
+import type { SandboxPoolOptions } from './pool-options.js';
+import type { PoolState } from './pool-state.js';
+
+/** A session asking for its container. */
+export interface ClaimRequest {
+  readonly sessionId: string;
+  readonly tenantId: string;
+  /** Set for sessions whose policy names hosts: such a container is always started cold, on the egress network. */
+  readonly egress?: EgressAttachment | undefined;
+}
+
+/** The container a claim got, and how. */
+export interface PoolClaim {
+  readonly containerId: string;
+  /** False when the session already held a running container (a retried claim). */
+  readonly created: boolean;
+  /** True when the session held a container that had stopped: its files are gone. */
+  readonly replacedStopped: boolean;
+  /** warm: taken from the pool; cold: started for this claim; existing: already the session's. */
+  readonly source: 'warm' | 'cold' | 'existing';
+  /** Whether the claim had to wait for capacity. */
+  readonly waited: boolean;
+}
+
+/** No container could be had within the wait timeout: the claim should be retried (Temporal does). */
+export class PoolExhaustedError extends Error {
+  override readonly name = 'PoolExhaustedError';
+}
+
+/**
+ * After a warm claim, the refill waits this long: starting a container costs
+ * CPU that the session's first command, due right now, would otherwise share.
+ */
+const REFILL_DELAY_MS = 300;
+
+/** Claims and releases the containers of one pool's sessions; one claim at a time per session. */
+export class PoolClaims {
+  readonly #o: SandboxPoolOptions;
+  readonly #s: PoolState;
+  /** Starts the refill unless it runs (PoolUpkeep.kick). */
+  readonly #kick: () => void;
+  readonly #claims = new Map<string, Promise<PoolClaim>>();
+
+  constructor(options: SandboxPoolOptions, state: PoolState, kick: () => void) {
+    this.#o = options;
+    this.#s = state;
+    this.#kick = kick;
+  }
+
+  /** Whether a claim of the session runs now. */
+  has(sessionId: string): boolean {
+    return this.#claims.has(sessionId);
+  }
+
+  /**
+   * The session's container: the one it holds if it runs, else an idle one
+   * renamed for it, else a cold one (or a wait, by settings). Idempotent.
+   */
+  claim(request: ClaimRequest): Promise<PoolClaim> {
+    const name = this.#o.names.session(request.sessionId);
+    let inflight = this.#claims.get(request.sessionId);
+    if (!inflight) {
+      inflight = this.#claim(request, name).finally(() => this.#claims.delete(request.sessionId));
+      this.#claims.set(request.sessionId, inflight);
+    }
+    return inflight;
+  }
+
+  /**
+   * Tries to give the session a new container (warm, else cold, else waits);
+   * a name conflict means the session has one already: a running one is
+   * returned (a retried claim), a stopped one is removed and replaced. The
+   * common path thus costs no lookup before the claim.
+   */
+  async #claim(request: ClaimRequest, name: string): Promise<PoolClaim> {
+    const started = performance.now();
+    const deadline = started + this.#o.settings.waitTimeoutMs;
+    let waited = false;
+    let replacedStopped = false;
+    for (;;) {
+      let got: { id: string; source: 'warm' | 'cold' } | 'conflict' | undefined;
+      if (!request.egress) {
+        const warm = await this.#takeIdle(name, request);
+        got = warm === 'conflict' ? warm : warm ? { id: warm, source: 'warm' } : undefined;
+      }
+      const cold = request.egress !== undefined || this.#o.settings.whenEmpty === 'cold';
+      if (!got && cold && this.#s.total() < this.#o.settings.maxTotal) {
+        got = await this.#createCold(request, name).then(
+          (id) => ({ id, source: 'cold' as const }),
+          (err: unknown) => {
+            if (err instanceof NameConflictError) return 'conflict' as const;
+            throw err;
+          },
+        );
+      }
+      if (got === 'conflict') {
+        const existing = await this.#o.engine.find(name);
+        if (existing?.running) return { containerId: existing.id, created: false, replacedStopped, source: 'existing', waited: false };
+        if (existing) {
+          // Its container stopped (a restarted engine): its files are gone; it gets a new one.
+          await this.#o.engine.remove(existing.id);
+          this.#s.inUse = Math.max(0, this.#s.inUse - 1);
+          replacedStopped = true;
+        }
+        continue;
+      }
+      if (got) {
+        this.#claimed(started, got.source === 'warm' && !waited ? 'hit' : 'miss');
+        return { containerId: got.id, created: true, replacedStopped, source: got.source, waited };
+      }
+      const left = deadline - performance.now();
+      if (left <= 0 || !this.#s.running) {
+        throw new PoolExhaustedError(
+          `no sandbox free on this host within ${this.#o.settings.waitTimeoutMs} ms (${this.#s.inUse} in use, maxTotal ${this.#o.settings.maxTotal})`,
+        );
+      }
+      waited = true;
+      // Counted as waiting before the refill looks (in `wait` mode the refill serves waiting claims).
+      const woken = this.#s.changed.wait(left);
+      this.#kick();
+      await woken;
+    }
+  }
+
+  /**
+   * Claims the oldest idle container for the session: writes its claim record
+   * (the lock: one winner, even against another process of this host), then
+   * renames it to the session's name. Undefined when no idle one is left.
+   */
+  async #takeIdle(name: string, owner: ClaimRequest): Promise<string | 'conflict' | undefined> {
+    for (;;) {
+      const candidates = [...this.#s.idle.values()];
+      const pick = candidates.find((c) => !c.probing) ?? candidates[0];
+      if (!pick) return undefined;
+      // In use from now on (counted against maxTotal), unless the claim fails.
+      this.#s.idle.delete(pick.id);
+      this.#s.inUse++;
+      this.#s.publish();
+      if (this.#s.changed.waiting > 0) this.#kick();
+      else setTimeout(() => this.#kick(), REFILL_DELAY_MS).unref();
+      this.#s.busyNames.add(pick.name);
+      let won = false;
+      try {
+        if (!(await this.#o.engine.mark(pick.id, owner))) {
+          this.#o.logger?.warn('an idle sandbox was claimed by someone else', { containerId: pick.id.slice(0, 12) });
+          continue;
+        }
+        won = await this.#o.engine.rename(pick.name, name);
+        if (won) return pick.id;
+        this.#o.logger?.warn('an idle sandbox vanished during its claim', { containerId: pick.id.slice(0, 12) });
+      } catch (err) {
+        // Marked for this session but not renamed: nobody can use it any more.
+        await this.#o.engine.remove(pick.id).catch(() => false);
+        // The session has a container already (a retried or concurrent claim).
+        if (err instanceof NameConflictError) return 'conflict';
+        throw err;
+      } finally {
+        this.#s.busyNames.delete(pick.name);
+        if (!won) {
+          this.#s.inUse = Math.max(0, this.#s.inUse - 1);
+          this.#s.publish();
+          this.#s.changed.fire();
+        }
+      }
+    }
+  }
+
+  async #createCold(request: ClaimRequest, name: string): Promise<string> {
+    this.#s.inUse++;
+    this.#s.publish();
+    const t0 = performance.now();
+    try {
+      const id = await this.#o.engine.create(
+        this.#o.spec(name, {
+          labels: { 'dev.kortix.session': request.sessionId, 'dev.kortix.tenant': request.tenantId },
+          egress: request.egress,
+        }),
+      );
+      this.#o.metrics?.containerStart.observe((performance.now() - t0) / 1000);
+      return id;
+    } catch (err) {
+      this.#s.inUse = Math.max(0, this.#s.inUse - 1);
+      this.#s.publish();
+      this.#s.changed.fire();
+      throw err;
+    }
+  }
+
+  #claimed(started: number, result: 'hit' | 'miss'): void {
+    this.#o.metrics?.sandboxClaim.observe({ result }, (performance.now() - started) / 1000);
+  }
+
+  /** Destroys the session's container and its workspace; idempotent. */
+  async release(sessionId: string): Promise<{ removed: number }> {
+    const name = this.#o.names.session(sessionId);
+    const removed = await this.#o.engine.remove(name);
+    if (removed) {
+      this.#s.inUse = Math.max(0, this.#s.inUse - 1);
+      this.#s.publish();
+      this.#s.changed.fire();
+      this.#kick();
+    }
+    return { removed: removed ? 1 : 0 };
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The warm pool's upkeep of its idle containers: the background refill to
+ * minIdle (with back-off on failures), their health checks, and recycling
+ * (removal) of those that stopped, failed a check or passed maxAge.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SandboxPoolOptions } from './pool-options.js';
+import { Signal, type PoolState } from './pool-state.js';
+
+const RETRY_BACKOFF_MS = [250, 1_000, 5_000, 15_000];
+
+/** Refills, health-checks and recycles the idle containers of one pool. */
+export class PoolUpkeep {
+  readonly #o: SandboxPoolOptions;
+  readonly #s: PoolState;
+  /** Fired by stop(): ends the refill's back-off at once. */
+  readonly #stopping = new Signal();
+  #refilling: Promise<void> | undefined;
+  #failures = 0;
+
+  constructor(options: SandboxPoolOptions, state: PoolState) {
+    this.#o = options;
+    this.#s = state;
+  }
+
+  /** Starts the refill unless it runs. */
+  kick(): void {
+    if (!this.#s.running || this.#refilling) return;
+    this.#refilling = this.#refill().finally(() => {
+      this.#refilling = undefined;
+    });
+  }
+
+  /** Ends the refill's back-off at once and waits for the refill to end (call once `running` is false). */
+  async stop(): Promise<void> {
+    this.#stopping.fire();
+    await this.#refilling;
+  }
+
+  async #refill(): Promise<void> {
+    const { minIdle, maxTotal } = this.#o.settings;
+    // Waiting claims count too: in `wait` mode they are served by the refill.
+    while (this.#s.running && this.#s.idle.size + this.#s.creating < minIdle + this.#s.changed.waiting && this.#s.total() < maxTotal) {
+      try {
+        await this.#createIdle();
+        this.#failures = 0;
+      } catch (err) {
+        const backoff = RETRY_BACKOFF_MS[Math.min(this.#failures, RETRY_BACKOFF_MS.length - 1)] ?? 1_000;
+        this.#failures++;
+        this.#o.logger?.warn('could not start a warm sandbox', { err, retryInMs: backoff });
+        await this.#stopping.wait(backoff);
+      }
+    }
+  }
+
+  async #createIdle(): Promise<void> {
+    const name = this.#o.names.idle(randomBytes(6).toString('hex'));
+    this.#s.creating++;
+    this.#s.busyNames.add(name);
+    const t0 = performance.now();
+    let id: string | undefined;
+    try {
+      id = await this.#o.engine.create(this.#o.spec(name, { labels: {} }));
+      this.#o.metrics?.containerStart.observe((performance.now() - t0) / 1000);
+      if (!(await this.#o.engine.probe(id))) throw new Error(`new sandbox ${id.slice(0, 12)} does not answer`);
+      if (!this.#s.running) {
+        await this.#o.engine.remove(id);
+        return;
+      }
+      this.#s.idle.set(id, { id, name, createdMs: this.#s.now(), probing: false });
+    } catch (err) {
+      if (id) await this.#o.engine.remove(id).catch(() => false);
+      throw err;
+    } finally {
+      this.#s.creating--;
+      this.#s.busyNames.delete(name);
+      this.#s.publish();
+      this.#s.changed.fire();
+    }
+  }
+
+  /** Removes an idle container (`why` is logged) and refills. */
+  async discard(id: string, why: string): Promise<void> {
+    if (this.#s.idle.delete(id)) this.#s.publish();
+    await this.#o.engine.remove(id).catch(() => false);
+    this.#o.logger?.info('recycled an idle sandbox', { containerId: id.slice(0, 12), why });
+    this.#s.changed.fire();
+    this.kick();
+  }
+
+  /** Recycles idle containers past maxAge and probes the others, recycling those that do not answer. */
+  async checkIdle(): Promise<void> {
+    for (const c of [...this.#s.idle.values()]) {
+      if (!this.#s.idle.has(c.id)) continue;
+      if (this.#s.now() - c.createdMs >= this.#o.settings.maxAgeMs) {
+        await this.discard(c.id, 'max age');
+        continue;
+      }
+      c.probing = true;
+      const ok = await this.#o.engine.probe(c.id);
+      c.probing = false;
+      if (!ok && this.#s.idle.has(c.id)) await this.discard(c.id, 'health check failed');
+    }
+  }
+}
