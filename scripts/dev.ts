@@ -31,7 +31,9 @@ let startedPostgres = false;
 let stopping = false;
 
 function start(name: string, args: string[], env: NodeJS.ProcessEnv): void {
-  const child = spawn(resolve(REPO_ROOT, 'node_modules/.bin/tsx'), args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: Ctrl-C reaches only this script, which sends each child one SIGTERM and
+  // waits for it to drain (a second signal makes `tsx watch` force-kill the draining worker).
+  const child = spawn(resolve(REPO_ROOT, 'node_modules/.bin/tsx'), args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const prefix = `\x1b[36m[${name}]\x1b[0m `;
   for (const stream of [child.stdout, child.stderr]) {
     let partial = '';
@@ -143,6 +145,10 @@ async function main(): Promise<void> {
 
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
+  // Detached children outlive a crash of this script unless told.
+  process.on('exit', () => {
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
 
   const ui = config.TEMPORAL_UI_URL;
   say(
