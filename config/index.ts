@@ -57,6 +57,14 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
     .optional(),
   DATABASE_POOL_MAX: positiveInt.default(10),
+  /** How often the maintenance schedule runs (partitions ahead, expired cache rows and reservations, ledger retention); 0 turns the schedule off. */
+  MAINTENANCE_INTERVAL: z
+    .string()
+    .regex(/^(0|\d+(ms|s|m|h))$/, 'a duration such as 30m or 6h, or 0 for off')
+    .transform((v) => (v === '0' ? 0 : duration.parse(v)))
+    .default(3_600_000),
+  /** Months of the `llm_calls` ledger kept (whole monthly partitions older than that are dropped); 0 keeps them all. */
+  LLM_CALLS_RETENTION_MONTHS: z.coerce.number().int().min(0).default(0),
 
   // API
   API_HOST: z.string().min(1).default('127.0.0.1'),

@@ -23,7 +23,12 @@ export function sandboxHostQueue(prefix: string, hostId: string): string {
   return `${prefix}-sandbox@${hostId}`;
 }
 
-export const WORKFLOW_TYPES = { agentSession: 'agentSession' } as const;
+export const WORKFLOW_TYPES = { agentSession: 'agentSession', maintenance: 'maintenance' } as const;
+
+/** The id of a deployment's maintenance schedule (one per TASK_QUEUE_PREFIX). */
+export function maintenanceScheduleId(prefix: string): string {
+  return `${prefix}-maintenance`;
+}
 
 /** Custom search attributes; registered at worker start (and by `make dev` on the dev server). */
 export const SEARCH_ATTRIBUTES = {

@@ -20,6 +20,7 @@ import { createRouterFromConfig } from '../router/create.js';
 import { sandboxHostFromConfig } from '../sandbox/from-config.js';
 import { temporalOrphanCheck } from '../sandbox/lease-check.js';
 import { createTemporalClient, createWorkerConnection } from './client.js';
+import { ensureMaintenanceSchedule } from './schedules.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 import { slackNotifyDeps } from '../slack/notify-deps.js';
 import { createWorkers } from './worker.js';
@@ -51,8 +52,10 @@ async function main(): Promise<void> {
   const router = models.router;
   await migrateToLatest(db);
   const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
-  // The sandbox pool asks Temporal whether a claimed container's session still holds it (orphans are removed).
-  const sandboxClient = config.WORKER_ROLES.includes('sandbox') ? await createTemporalClient(config) : undefined;
+  // The sandbox pool asks Temporal whether a claimed container's session still holds it (orphans are removed);
+  // a sessions worker keeps the maintenance schedule in line with the configuration.
+  const client = await createTemporalClient(config);
+  const sandboxClient = config.WORKER_ROLES.includes('sandbox') ? client : undefined;
   const host = sandboxClient
     ? sandboxHostFromConfig(config, {
         docker,
@@ -74,6 +77,10 @@ async function main(): Promise<void> {
   const connection = await createWorkerConnection(config);
   await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
   const bundle = await loadWorkflowBundle({ bundlePath: config.WORKFLOW_BUNDLE_PATH, logger: temporalLogger(logger) });
+  if (config.WORKER_ROLES.includes('sessions')) {
+    const change = await ensureMaintenanceSchedule(client, { prefix: config.TASK_QUEUE_PREFIX, intervalMs: config.MAINTENANCE_INTERVAL });
+    logger.info('maintenance schedule', { change, intervalMs: config.MAINTENANCE_INTERVAL });
+  }
   const workers = await createWorkers({ config, connection, db, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing });
 
   let draining = false;
@@ -102,7 +109,7 @@ async function main(): Promise<void> {
   } finally {
     // Idle warm containers go; claimed ones stay for their sessions (a restarted worker serves them).
     await host?.stop({ drainIdle: true });
-    await sandboxClient?.connection.close();
+    await client.connection.close();
     await closeServer(health.server);
     await connection.close();
     models.close();

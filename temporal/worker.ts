@@ -4,7 +4,13 @@
  * sandbox queue (claims) and this host's own queue (exec, files, release).
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { createNotifyActivities, createSandboxActivities, createSessionActivities, type NotifyActivityDeps } from '../activities/index.js';
+import {
+  createMaintenanceActivities,
+  createNotifyActivities,
+  createSandboxActivities,
+  createSessionActivities,
+  type NotifyActivityDeps,
+} from '../activities/index.js';
 import type { Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -17,7 +23,7 @@ import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } f
 export interface WorkerDeps {
   readonly config: Pick<
     Env,
-    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES'
+    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS'
   >;
   readonly connection: NativeConnection;
   readonly db: Db;
@@ -70,6 +76,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
         activities: {
           ...createSessionActivities({ db: deps.db, router: deps.router, metrics: deps.metrics }),
           ...createNotifyActivities({ db: deps.db, ...deps.notify }),
+          ...createMaintenanceActivities({ db: deps.db, llmCallsRetentionMonths: config.LLM_CALLS_RETENTION_MONTHS }),
         },
       }),
     );

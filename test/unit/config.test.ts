@@ -44,6 +44,13 @@ describe('loadConfig', () => {
     expect(config.SANDBOX_CPUS).toBe(0.5);
   });
 
+  it('reads the maintenance interval as a duration, 0 turning the schedule off', () => {
+    expect(loadConfig({}).MAINTENANCE_INTERVAL).toBe(3_600_000);
+    expect(loadConfig({ MAINTENANCE_INTERVAL: '30m' }).MAINTENANCE_INTERVAL).toBe(1_800_000);
+    expect(loadConfig({ MAINTENANCE_INTERVAL: '0' }).MAINTENANCE_INTERVAL).toBe(0);
+    expect(loadConfig({ LLM_CALLS_RETENTION_MONTHS: '13' }).LLM_CALLS_RETENTION_MONTHS).toBe(13);
+  });
+
   it.each([
     ['API_PORT', 'abc'],
     ['API_PORT', '70000'],
@@ -52,6 +59,8 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://x'],
     ['METRICS_ENABLED', 'maybe'],
     ['TEMPORAL_UI_URL', 'not a url'],
+    ['MAINTENANCE_INTERVAL', 'weekly'],
+    ['LLM_CALLS_RETENTION_MONTHS', '-1'],
   ])('refuses %s=%s, naming the variable and the value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.problems).toHaveLength(1);
