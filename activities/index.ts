@@ -30,7 +30,8 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps): Activities {
   return {
     ...createSessionActivities(deps.session),
-    ...createSandboxActivities(deps.sandbox), ...createNotifyActivities(deps.notify),
+    ...createSandboxActivities(deps.sandbox),
+    ...createNotifyActivities(deps.notify),
     ...createMaintenanceActivities(deps.maintenance),
   };
 }

@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from './client.js';
-import { ensureMonthlyPartitions } from './partitions.js';
+import { ensureMonthlyPartitions, monthStart, partitionMonth } from './partitions.js';
 
 export interface MaintenanceOptions {
   readonly now?: Date;
@@ -21,12 +21,6 @@ export interface MaintenanceReport {
   readonly cacheRowsDeleted: number;
   readonly reservationsDeleted: number;
   readonly partitionsDropped: readonly string[];
-}
-
-/** A monthly partition's name (`llm_calls_202611`) → the first day of its month, UTC. */
-function partitionMonth(name: string, table: string): Date | undefined {
-  const m = new RegExp(`^${table}_(\\d{4})(\\d{2})$`).exec(name);
-  return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1)) : undefined;
 }
 
 async function deleteInBatches(db: Db, table: 'llm_cache' | 'llm_budget_reservations', now: Date, batchSize: number): Promise<number> {
@@ -46,7 +40,7 @@ async function deleteInBatches(db: Db, table: 'llm_cache' | 'llm_budget_reservat
 /** Drops the monthly `llm_calls` partitions that end before the retention window starts. */
 async function dropOldLedgerMonths(db: Db, now: Date, months: number): Promise<string[]> {
   if (months <= 0) return [];
-  const keepFrom = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - (months - 1), 1));
+  const keepFrom = monthStart(now.getUTCFullYear(), now.getUTCMonth() - (months - 1));
   const partitions = await sql<{ name: string }>`
     select c.relname as name from pg_inherits i
     join pg_class c on c.oid = i.inhrelid
@@ -54,7 +48,7 @@ async function dropOldLedgerMonths(db: Db, now: Date, months: number): Promise<s
     where p.relname = 'llm_calls'`.execute(db);
   const dropped: string[] = [];
   for (const { name } of partitions.rows) {
-    const month = partitionMonth(name, 'llm_calls');
+    const month = partitionMonth('llm_calls', name);
     if (!month || month >= keepFrom) continue;
     await sql`alter table llm_calls detach partition ${sql.table(name)}`.execute(db);
     await sql`drop table ${sql.table(name)}`.execute(db);

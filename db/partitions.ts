@@ -3,9 +3,22 @@ import { sql } from 'kysely';
 import type { Db } from './client.js';
 
 const PARTITIONED_TABLES = ['session_events', 'llm_calls'] as const;
+type PartitionedTable = (typeof PARTITIONED_TABLES)[number];
 
-function monthStart(year: number, month: number): Date {
+/** The first instant of a month, UTC (`month` may run past 0..11: it carries into the year). */
+export function monthStart(year: number, month: number): Date {
   return new Date(Date.UTC(year, month, 1));
+}
+
+/** The name of a table's partition for the month starting at `from`: `llm_calls_202611`. */
+export function partitionName(table: PartitionedTable, from: Date): string {
+  return `${table}_${from.getUTCFullYear()}${String(from.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+/** The month a partition's name stands for (its first instant), or undefined for other names (the default partition). */
+export function partitionMonth(table: PartitionedTable, name: string): Date | undefined {
+  const m = new RegExp(`^${table}_(\\d{4})(\\d{2})$`).exec(name);
+  return m ? monthStart(Number(m[1]), Number(m[2]) - 1) : undefined;
 }
 
 /** Creates the partitions of `monthsAhead` months from `now`'s month on (idempotent). */
@@ -15,7 +28,7 @@ export async function ensureMonthlyPartitions(db: Db, now = new Date(), monthsAh
     for (let i = 0; i < monthsAhead; i++) {
       const from = monthStart(now.getUTCFullYear(), now.getUTCMonth() + i);
       const to = monthStart(from.getUTCFullYear(), from.getUTCMonth() + 1);
-      const name = `${table}_${from.getUTCFullYear()}${String(from.getUTCMonth() + 1).padStart(2, '0')}`;
+      const name = partitionName(table, from);
       const exists = await sql<{ n: number }>`select 1 as n from pg_class where relname = ${name}`.execute(db);
       if (exists.rows.length > 0) continue;
       await sql`

@@ -55,13 +55,12 @@ async function main(): Promise<void> {
   // The sandbox pool asks Temporal whether a claimed container's session still holds it (orphans are removed);
   // a sessions worker keeps the maintenance schedule in line with the configuration.
   const client = await createTemporalClient(config);
-  const sandboxClient = config.WORKER_ROLES.includes('sandbox') ? client : undefined;
-  const host = sandboxClient
+  const host = config.WORKER_ROLES.includes('sandbox')
     ? sandboxHostFromConfig(config, {
         docker,
         metrics,
         logger: logger.child({ component: 'sandbox' }),
-        isOrphan: temporalOrphanCheck(sandboxClient, config.WORKER_HOST_ID),
+        isOrphan: temporalOrphanCheck(client, config.WORKER_HOST_ID),
       })
     : undefined;
   if (host) {
