@@ -1,6 +1,8 @@
 /** Gates and approval decisions as the API reads and audits them (always scoped to a tenant). */
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from './client.js';
+import type { Database } from './schema.js';
+import type { ApprovalRecord } from './session-records.js';
 
 /** Gates of a tenant, newest first; `pending` = still open. */
 export async function listGates(db: Db, tenantId: string, options: { status: 'pending' | 'closed' | 'all'; limit: number; sessionId?: string | undefined }) {
@@ -11,34 +13,50 @@ export async function listGates(db: Db, tenantId: string, options: { status: 'pe
   return q.orderBy('opened_at', 'desc').limit(options.limit).execute();
 }
 
-/** Audits a vote the API refused before it reached the workflow (who tried what, and why not). */
-export async function recordRefusedVote(
-  db: Db,
-  vote: { tenantId: string; sessionId: string; gateId: string; approver: string; roles: readonly string[]; channel: string; decision: string; code: string; comment?: string | undefined },
+/**
+ * One row of the `approvals` audit, with the gate's tool-call hash: a vote the
+ * workflow decided (keyed, so a retried write is stored once) or one the API
+ * refused before it reached the workflow (no key).
+ */
+export async function insertApprovalAudit(
+  db: Kysely<Database>,
+  ref: { readonly tenantId: string; readonly sessionId: string },
+  vote: ApprovalRecord,
+  idempotencyKey: string | null,
 ): Promise<void> {
   const gate = await db
     .selectFrom('gates')
     .select('tool_call_hash')
-    .where('session_id', '=', vote.sessionId)
-    .where('tenant_id', '=', vote.tenantId)
+    .where('session_id', '=', ref.sessionId)
+    .where('tenant_id', '=', ref.tenantId)
     .where('gate_id', '=', vote.gateId)
     .executeTakeFirst();
   await db
     .insertInto('approvals')
     .values({
-      tenant_id: vote.tenantId,
-      session_id: vote.sessionId,
+      tenant_id: ref.tenantId,
+      session_id: ref.sessionId,
       gate_id: vote.gateId,
       tool_call_hash: gate?.tool_call_hash ?? null,
       approver: vote.approver,
       roles: JSON.stringify(vote.roles),
       channel: vote.channel,
       decision: vote.decision,
-      outcome: `refused:${vote.code}`,
+      outcome: vote.outcome,
       comment: vote.comment ?? null,
-      idempotency_key: null,
+      idempotency_key: idempotencyKey,
     })
+    .onConflict((oc) => oc.columns(['session_id', 'idempotency_key']).doNothing())
     .execute();
+}
+
+/** Audits a vote the API refused before it reached the workflow (who tried what, and why not). */
+export async function recordRefusedVote(
+  db: Db,
+  vote: { tenantId: string; sessionId: string; gateId: string; approver: string; roles: readonly string[]; channel: string; decision: string; code: string; comment?: string | undefined },
+): Promise<void> {
+  const { tenantId, sessionId, code, ...rest } = vote;
+  await insertApprovalAudit(db, { tenantId, sessionId }, { ...rest, outcome: `refused:${code}` }, null);
 }
 
 /**

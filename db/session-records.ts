@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import { canonicalJson } from '../policies/load.js';
 import type { GateView } from '../workflows/definitions.js';
+import { insertApprovalAudit } from './approvals.js';
 import type { Db } from './client.js';
 import type { Database, MessageRole, SessionStatus, SessionUsage, StoredToolCall } from './schema.js';
 
@@ -181,32 +182,7 @@ async function writeGatesAndApprovals(trx: Transaction<Database>, ref: SessionRe
         )
         .execute();
     }
-    if (event.approval) {
-      const a = event.approval;
-      const gate = await trx
-        .selectFrom('gates')
-        .select('tool_call_hash')
-        .where('session_id', '=', ref.sessionId)
-        .where('gate_id', '=', a.gateId)
-        .executeTakeFirst();
-      await trx
-        .insertInto('approvals')
-        .values({
-          tenant_id: ref.tenantId,
-          session_id: ref.sessionId,
-          gate_id: a.gateId,
-          tool_call_hash: gate?.tool_call_hash ?? null,
-          approver: a.approver,
-          roles: JSON.stringify(a.roles),
-          channel: a.channel,
-          decision: a.decision,
-          outcome: a.outcome,
-          comment: a.comment ?? null,
-          idempotency_key: event.key,
-        })
-        .onConflict((oc) => oc.columns(['session_id', 'idempotency_key']).doNothing())
-        .execute();
-    }
+    if (event.approval) await insertApprovalAudit(trx, ref, event.approval, event.key);
   }
 }
 
