@@ -4,6 +4,7 @@
  * imports nothing with side effects.
  */
 import type { Policy, PolicyRule, ToolName } from './schema.js';
+import { analyzeShell, type ShellAnalysis } from './shell-parse.js';
 
 /** What the policy says about one tool call. */
 export type Decision =
@@ -83,22 +84,53 @@ function ruleName(rule: PolicyRule, index: number): string {
   return rule.id ?? `rules[${index}]`;
 }
 
-function matches(rule: PolicyRule, call: ToolCallForPolicy): boolean {
+/** One tool call being decided: the shell parse is made once, on first need. */
+class Subject {
+  #analysis: ShellAnalysis | undefined;
+  constructor(
+    readonly call: ToolCallForPolicy,
+    readonly parse: boolean,
+  ) {}
+
+  get command(): string | undefined {
+    const command = this.call.arguments.command;
+    return typeof command === 'string' ? command : undefined;
+  }
+
+  get analysis(): ShellAnalysis {
+    this.#analysis ??= analyzeShell(this.command ?? '');
+    return this.#analysis;
+  }
+
+  /** The texts a command pattern is tried on: the command as written, then (parsed) each simple command unquoted. */
+  commandTexts(): string[] {
+    const command = this.command;
+    if (command === undefined) return [];
+    const raw = command.slice(0, MAX_SUBJECT_LENGTH);
+    return this.parse ? [raw, ...this.analysis.commands.map((words) => words.join(' '))] : [raw];
+  }
+}
+
+function matches(rule: PolicyRule, subject: Subject): boolean {
+  const call = subject.call;
   if (rule.tool !== '*' && rule.tool !== call.name) return false;
   const m = rule.match;
   if (!m) return true;
   if (m.command !== undefined) {
-    const command = call.arguments.command;
-    if (typeof command !== 'string' || !new RegExp(m.command).test(command.slice(0, MAX_SUBJECT_LENGTH))) return false;
+    const re = new RegExp(m.command);
+    if (!subject.commandTexts().some((text) => re.test(text))) return false;
+  }
+  if (m.shellClass !== undefined) {
+    const classes = m.shellClass;
+    if (subject.command === undefined || !subject.analysis.classes.some((c) => classes.includes(c))) return false;
   }
   if (m.path !== undefined) {
     const path = call.arguments.path;
     if (typeof path !== 'string' || !globMatch(m.path, path.slice(0, MAX_SUBJECT_LENGTH))) return false;
   }
   if (m.host !== undefined) {
-    const command = call.arguments.command;
     const glob = m.host;
-    if (typeof command !== 'string' || !hostsIn(command.slice(0, MAX_SUBJECT_LENGTH)).some((h) => hostGlobMatch(glob, h))) return false;
+    if (!subject.commandTexts().some((text) => hostsIn(text).some((h) => hostGlobMatch(glob, h)))) return false;
   }
   if (m.minBytes !== undefined) {
     const content = call.arguments.content;
@@ -113,7 +145,9 @@ export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy): Decisio
   if (!(policy.tools as readonly string[]).includes(call.name)) {
     return { action: 'deny', ruleId: 'tools', reason: `tool "${call.name}" is not allowed for this agent` };
   }
-  const index = policy.rules.findIndex((rule) => matches(rule, call));
+  // Snapshots pinned before `shellParse` existed lack it: they keep matching the raw text only.
+  const subject = new Subject(call, policy.shellParse === true);
+  const index = policy.rules.findIndex((rule) => matches(rule, subject));
   const rule = index >= 0 ? policy.rules[index] : undefined;
   const action = rule ? rule.action : policy.default;
   const ruleId = rule ? ruleName(rule, index) : 'default';

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { unsafeRegexReason } from './regex-safety.js';
+import { SHELL_CLASSES } from './shell-parse.js';
 
 /** The tools a session can offer the model. */
 export const TOOL_NAMES = ['shell', 'write_file', 'read_file', 'list_files'] as const;
@@ -90,8 +91,13 @@ const ruleSchema = z
     tool: z.union([z.enum(TOOL_NAMES), z.literal('*')]),
     match: z
       .object({
-        /** shell: a regex searched in the command. */
+        /**
+         * shell: a regex searched in the command as written and (with `shellParse`)
+         * in each simple command of its parse, words unquoted (`r""m -rf` is `rm -rf`).
+         */
         command: boundedRegex.optional(),
+        /** shell: the command falls in one of these classes (see shell-parse.ts). */
+        shellClass: z.array(z.enum(SHELL_CLASSES)).min(1).optional(),
         /** file tools: a glob matched against the workspace-relative path. */
         path: z.string().min(1).max(MAX_PATTERN_LENGTH).optional(),
         /** write_file: content larger than this many bytes. */
@@ -129,6 +135,12 @@ export const policySchema = z
       .object({ allow: z.array(z.string().regex(/^[a-z0-9.*-]+(:\d+)?$/i, 'a host name')).default([]) })
       .strict()
       .default({ allow: [] }),
+    /**
+     * Match `command` and `host` on the parse as well as the raw text. `false`
+     * keeps the raw text only: what snapshots pinned before this field existed
+     * do (they lack it), so recorded sessions replay with the decisions they made.
+     */
+    shellParse: z.boolean().default(true),
     /** First match wins; `default` applies when none matches. */
     rules: z.array(ruleSchema).default([]),
     default: z.enum(['allow', 'deny', 'approve']).default('deny'),

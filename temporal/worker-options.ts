@@ -57,5 +57,21 @@ export async function loadWorkflowBundle(
     workflowsPath: options.workflowsPath ?? WORKFLOWS_PATH,
     workflowInterceptorModules: workerInterceptors().workflowModules ?? [],
     ...(options.logger ? { logger: options.logger } : {}),
+    // The shell policy's parser (bash-parser, policies/shell-parse.ts) reads
+    // `process.env.NODE_NEV` (workflow code has no `process`: fixed at bundle
+    // time), and its generated grammars carry a CLI entry that requires fs and
+    // path, never run in a bundle (ignored there only, so the SDK's check stays).
+    webpackConfigHook: (config) => ({
+      ...config,
+      plugins: [
+        ...(config.plugins ?? []),
+        {
+          apply: (compiler) => {
+            new compiler.webpack.DefinePlugin({ 'process.env.NODE_NEV': JSON.stringify('production') }).apply(compiler);
+            new compiler.webpack.IgnorePlugin({ resourceRegExp: /^(fs|path)$/, contextRegExp: /[\\/]@ericcornelissen[\\/]bash-parser[\\/]/ }).apply(compiler);
+          },
+        },
+      ],
+    }),
   });
 }

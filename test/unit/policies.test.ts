@@ -96,7 +96,6 @@ describe('the standard template', () => {
   it.each([
     'ls -la',
     'echo hello',
-    "python3 -c 'print(1)'",
     'cat rmdir.txt',
     'format',
     'cat farm.txt',
