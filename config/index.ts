@@ -3,6 +3,7 @@
  * parses its environment here once, at start; a bad value stops the process
  * with a message naming the variable. Nothing else reads `process.env`.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -191,14 +192,40 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return Object.freeze(config);
 }
 
-/** `DATABASE_URL` or a clear stop: every process that talks to Postgres calls this. */
-export function requireDatabaseUrl(config: Readonly<Env>): string {
-  if (!config.DATABASE_URL) {
-    throw new ConfigError([
-      'DATABASE_URL: required (for example postgres://postgres@127.0.0.1:5432/kortix); `make dev` starts an embedded Postgres and sets it',
-    ]);
+/** The file where `make dev` leaves its demo keys and the settings other shells need (DATABASE_URL, TEMPORAL_ADDRESS). */
+export const DEV_SETTINGS_FILE = 'dev-keys.env';
+
+/** A setting `make dev` wrote to `<KORTIX_DATA_DIR>/dev-keys.env` (`export NAME=value` lines), if any. */
+export function readDevSetting(dataDir: string, name: string): { value: string; file: string } | undefined {
+  const file = resolve(dataDir, DEV_SETTINGS_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
   }
-  return config.DATABASE_URL;
+  for (const line of text.split('\n')) {
+    const m = /^export (\w+)=(.*)$/.exec(line.trim());
+    if (m?.[1] === name && m[2]) return { value: m[2].replace(/^'(.*)'$/, '$1'), file };
+  }
+  return undefined;
+}
+
+/**
+ * `DATABASE_URL` or a clear stop: every process that talks to Postgres calls this.
+ * In dev, with the variable unset, the URL `make dev` wrote is used (saying so in one line), so the
+ * README's commands work in any shell after `make dev`; never in test or prod.
+ */
+export function requireDatabaseUrl(config: Readonly<Env>): string {
+  if (config.DATABASE_URL) return config.DATABASE_URL;
+  const dev = config.KORTIX_ENV === 'dev' ? readDevSetting(config.KORTIX_DATA_DIR, 'DATABASE_URL') : undefined;
+  if (dev && /^postgres(ql)?:\/\//.test(dev.value)) {
+    process.stderr.write(`DATABASE_URL is not set: using the one \`make dev\` wrote to ${dev.file}\n`);
+    return dev.value;
+  }
+  throw new ConfigError([
+    'DATABASE_URL: required (for example postgres://postgres@127.0.0.1:5432/kortix); `make dev` starts an embedded Postgres and writes its URL to .data/dev-keys.env',
+  ]);
 }
 
 /**

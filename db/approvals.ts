@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Db } from './client.js';
 import type { Database } from './schema.js';
 import type { ApprovalRecord } from './session-records.js';
+import { storableJson } from './storable.js';
 
 /** Gates of a tenant, newest first; `pending` = still open. */
 export async function listGates(db: Db, tenantId: string, options: { status: 'pending' | 'closed' | 'all'; limit: number; sessionId?: string | undefined }) {
@@ -39,7 +40,7 @@ export async function insertApprovalAudit(
       gate_id: vote.gateId,
       tool_call_hash: gate?.tool_call_hash ?? null,
       approver: vote.approver,
-      roles: JSON.stringify(vote.roles),
+      roles: storableJson(vote.roles),
       channel: vote.channel,
       decision: vote.decision,
       outcome: vote.outcome,

@@ -2,6 +2,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { StorableTextPlugin } from './storable.js';
 
 export type Db = Kysely<Database>;
 
@@ -27,5 +28,6 @@ export function createDb({ url, poolMax = 10, applicationName = 'kortix' }: DbOp
   // still rejects, so the error reaches the caller (and the activity retries).
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Every string parameter is made storable (NUL, lone surrogates): see storable.ts.
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new StorableTextPlugin()] });
 }

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { CacheStore, CachedAnswer } from '../router/stores.js';
 import type { ChatAnswer } from '../router/types.js';
 import type { Db } from './client.js';
+import { storableJson } from './storable.js';
 
 /** The router's CacheStore on Postgres. */
 export function postgresCache(db: Db): CacheStore & { purgeExpired(): Promise<number> } {
@@ -31,7 +32,7 @@ export function postgresCache(db: Db): CacheStore & { purgeExpired(): Promise<nu
           tenant_id: tenantId,
           cache_key: key,
           model: value.model,
-          value: JSON.stringify(rest),
+          value: storableJson(rest),
           cost_usd: costUsd,
           expires_at: sql<Date>`now() + make_interval(secs => ${ttlSeconds})`,
         })

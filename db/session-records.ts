@@ -10,6 +10,7 @@ import type { GateView } from '../workflows/definitions.js';
 import { insertApprovalAudit } from './approvals.js';
 import type { Db } from './client.js';
 import type { Database, MessageRole, SessionStatus, SessionUsage, StoredToolCall } from './schema.js';
+import { storableJson } from './storable.js';
 
 /** What activities carry instead of the transcript. */
 export interface SessionRef {
@@ -93,8 +94,8 @@ export async function createSessionRow(db: Db, row: NewSessionRow): Promise<void
       policy_name: row.policyName,
       policy_hash: row.policyHash,
       model: row.model,
-      metadata: JSON.stringify(row.metadata),
-      usage: JSON.stringify(EMPTY_USAGE),
+      metadata: storableJson(row.metadata),
+      usage: storableJson(EMPTY_USAGE),
       created_at: row.createdAt,
     })
     .onConflict((oc) => oc.column('id').doNothing())
@@ -128,7 +129,7 @@ async function insertEvents(trx: Transaction<Database>, ref: SessionRef, lastSeq
       seq,
       idempotency_key: event.key,
       type: event.type,
-      data: JSON.stringify(event.data),
+      data: storableJson(event.data),
     });
   }
   if (rows.length > 0) await trx.insertInto('session_events').values(rows).execute();
@@ -151,16 +152,16 @@ async function writeGatesAndApprovals(trx: Transaction<Database>, ref: SessionRe
         gate_id: g.gateId,
         tool_call_id: g.toolCallId,
         tool: g.tool,
-        arguments: JSON.stringify(g.arguments),
+        arguments: storableJson(g.arguments),
         tool_call_hash: toolCallHash(g.tool, g.arguments),
         risk: g.risk,
         reason: g.reason,
         rule_id: g.ruleId,
         requester: g.requester,
         required: g.required,
-        roles: JSON.stringify(g.roles),
-        excluded_approvers: JSON.stringify(g.excludedApprovers),
-        approvals: JSON.stringify(g.approvals),
+        roles: storableJson(g.roles),
+        excluded_approvers: storableJson(g.excludedApprovers),
+        approvals: storableJson(g.approvals),
         status: g.status,
         rejected_by: g.rejectedBy ?? null,
         opened_at: g.openedAt,
@@ -217,7 +218,7 @@ export async function writeSessionRecords(
             seq: m.seq,
             role: m.role,
             content: m.content,
-            tool_calls: m.toolCalls ? JSON.stringify(m.toolCalls) : null,
+            tool_calls: m.toolCalls ? storableJson(m.toolCalls) : null,
             tool_call_id: m.toolCallId ?? null,
           })),
         )
@@ -235,7 +236,7 @@ export async function writeSessionRecords(
         updated_at: sql`now()`,
         ...(patch.status !== undefined ? { status: patch.status } : {}),
         ...(patch.step !== undefined ? { step: patch.step } : {}),
-        ...(patch.usage !== undefined ? { usage: JSON.stringify(patch.usage) } : {}),
+        ...(patch.usage !== undefined ? { usage: storableJson(patch.usage) } : {}),
         ...(patch.finalAnswer !== undefined ? { final_answer: patch.finalAnswer } : {}),
         ...(patch.error !== undefined ? { error: patch.error } : {}),
         ...(patch.ended ? { ended_at: sql`coalesce(ended_at, now())` } : {}),

@@ -1,6 +1,7 @@
 /** Tenants and their API keys. Keys are random, shown once, stored as sha256. */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from './client.js';
+import { storableJson } from './storable.js';
 
 export interface Principal {
   readonly tenantId: string;
@@ -35,7 +36,7 @@ export async function createApiKey(
       id,
       tenant_id: input.tenantId,
       principal: input.principal,
-      roles: JSON.stringify(input.roles ?? []),
+      roles: storableJson(input.roles ?? []),
       key_hash: hashApiKey(key),
     })
     .execute();

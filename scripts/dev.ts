@@ -6,7 +6,8 @@
  *    .data/), the Temporal CLI (TEMPORAL_ADDRESS, PATH, cache, or go install).
  * 2. Starts the Temporal dev server (SQLite in .data/, Web UI on :8233)
  *    unless TEMPORAL_ADDRESS names a server.
- * 3. Migrates, seeds a demo tenant with three API keys (.data/dev-keys.env).
+ * 3. Migrates, seeds a demo tenant with three API keys; .data/dev-keys.env holds them and the
+ *    settings (DATABASE_URL, TEMPORAL_ADDRESS) the README's commands need in another shell.
  * 4. Starts the mock LLM, one worker and the API (:8000); the worker and the
  *    API reload when code changes.
  * Ctrl-C stops everything it started.
@@ -49,20 +50,26 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv): void {
   children.push({ name, child });
 }
 
+/** The `export NAME=value` lines of the dev keys file, if there is one. */
+function readKeysFile(): Record<string, string> {
+  if (!existsSync(KEYS_FILE)) return {};
+  return Object.fromEntries(
+    readFileSync(KEYS_FILE, 'utf8')
+      .split('\n')
+      .map((l) => /^export (\w+)=(.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1] as string, (m[2] as string).replace(/^'(.*)'$/, '$1')]),
+  );
+}
+
+/** The demo tenant's keys: the ones of an earlier run when the tenant is still there, else new ones. */
 async function seedTenant(databaseUrl: string): Promise<Record<string, string>> {
   const db = createDb({ url: databaseUrl, applicationName: 'kortix-dev' });
   try {
     await migrateToLatest(db);
     const existing = await db.selectFrom('tenants').select('id').where('id', '=', 'demo').executeTakeFirst();
-    if (existing && existsSync(KEYS_FILE)) {
-      return Object.fromEntries(
-        readFileSync(KEYS_FILE, 'utf8')
-          .split('\n')
-          .map((l) => /^export (\w+)=(.*)$/.exec(l))
-          .filter((m): m is RegExpExecArray => m !== null)
-          .map((m) => [m[1] as string, m[2] as string]),
-      );
-    }
+    const previous = readKeysFile();
+    if (existing && previous.ALICE_KEY) return previous;
     await createTenant(db, { id: 'demo', name: 'Demo tenant' });
     const keys: Record<string, string> = { KORTIX_TENANT: 'demo', KORTIX_API: 'http://127.0.0.1:8000' };
     for (const [principal, roles] of [
@@ -72,11 +79,22 @@ async function seedTenant(databaseUrl: string): Promise<Record<string, string>> 
     ] as const) {
       keys[`${principal.toUpperCase()}_KEY`] = (await createApiKey(db, { tenantId: 'demo', principal, roles })).key;
     }
-    writeFileSync(KEYS_FILE, `${Object.entries(keys).map(([k, v]) => `export ${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
     return keys;
   } finally {
     await db.destroy();
   }
+}
+
+/**
+ * Writes the keys and, rewritten on every start, the settings a command in another shell needs
+ * (`npm run tenant`, `npm run migrate`, `npm run replay`): sourcing the file sets them, and
+ * requireDatabaseUrl reads DATABASE_URL from it in dev when the variable is unset.
+ */
+function writeKeysFile(keys: Record<string, string>, settings: Record<string, string | undefined>): void {
+  const all = { ...keys, ...Object.fromEntries(Object.entries(settings).filter((e): e is [string, string] => e[1] !== undefined)) };
+  // Quoted when the value has characters a shell would read (a DATABASE_URL with ?a=b&c=d).
+  const quote = (v: string) => (/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+  writeFileSync(KEYS_FILE, `${Object.entries(all).map(([k, v]) => `export ${k}=${quote(v)}`).join('\n')}\n`, { mode: 0o600 });
 }
 
 async function shutdown(code: number): Promise<never> {
@@ -137,6 +155,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit(env);
   say('migrating the database and seeding the demo tenant');
   const keys = await seedTenant(config.DATABASE_URL as string);
+  writeKeysFile(keys, { DATABASE_URL: config.DATABASE_URL, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS });
 
   env.MOCK_LLM_URL = `http://${config.MOCK_LLM_HOST}:${config.MOCK_LLM_PORT}/v1`;
   start('mock-llm', ['mock-llm/main.ts'], env);

@@ -3,7 +3,7 @@
  * Creates a tenant (if missing) and one API key per principal, printed once
  * as `principal<TAB>key`. Keys are stored only as sha256.
  */
-import { loadConfigOrExit, requireDatabaseUrl } from '../config/index.js';
+import { ConfigError, loadConfigOrExit, requireDatabaseUrl } from '../config/index.js';
 import { createDb } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { createApiKey, createTenant } from '../db/tenants.js';
@@ -31,4 +31,9 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+await main(process.argv.slice(2)).catch((err: unknown) => {
+  // A missing setting is a message for the person at the shell, not a stack trace.
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(78); // EX_CONFIG, as loadConfigOrExit
+});

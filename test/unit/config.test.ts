@@ -3,6 +3,9 @@
  * variable, secrets that never print, a frozen result) and YAML files
  * validated with their line numbers.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -116,7 +119,15 @@ describe('loadConfig', () => {
 describe('requireDatabaseUrl', () => {
   it('returns DATABASE_URL or says how to set it', () => {
     expect(requireDatabaseUrl(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db' }))).toBe('postgres://u@h:5432/db');
-    expect(() => requireDatabaseUrl(loadConfig({}))).toThrow(/DATABASE_URL: required/);
+    // A data dir without make dev's file: nothing to fall back on.
+    expect(() => requireDatabaseUrl(loadConfig({ KORTIX_DATA_DIR: '/nonexistent/kortix-data' }))).toThrow(/DATABASE_URL: required/);
+  });
+
+  it('falls back on the URL make dev wrote, in dev only', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kortix-dev-'));
+    writeFileSync(join(dir, 'dev-keys.env'), 'export KORTIX_TENANT=demo\nexport DATABASE_URL=postgres://postgres@127.0.0.1:54329/kortix\n');
+    expect(requireDatabaseUrl(loadConfig({ KORTIX_DATA_DIR: dir }))).toBe('postgres://postgres@127.0.0.1:54329/kortix');
+    expect(() => requireDatabaseUrl(loadConfig({ KORTIX_DATA_DIR: dir, KORTIX_ENV: 'prod' }))).toThrow(/DATABASE_URL: required/);
   });
 });
 
