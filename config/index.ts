@@ -114,8 +114,12 @@ const envSchema = z.object({
   SANDBOX_POOL_HEALTH_INTERVAL: duration.default(30_000),
   /** The allowlisting egress proxy, on the gateway of the host's internal sandbox network. */
   SANDBOX_EGRESS_PROXY_PORT: port.min(1).default(3128),
-  /** `auto`: firewall the egress network's bridge when iptables works (else warn); `on`: required; `off`: never. */
+  /** `auto`: firewall the egress network's bridge when iptables works (else warn); `on`: required; `off`: never. With KORTIX_ENV=prod it is always required. */
   SANDBOX_EGRESS_FIREWALL: z.enum(['auto', 'on', 'off']).default('auto'),
+  /** Connections one sandbox may hold to the egress proxy at once (more are answered 429). */
+  SANDBOX_EGRESS_MAX_CONNECTIONS: positiveInt.max(10_000).default(64),
+  /** An egress connection or tunnel with no traffic for this long is closed. */
+  SANDBOX_EGRESS_IDLE_TIMEOUT: duration.default(5 * 60_000),
 
   // Model router
   MODEL_POLICY_FILE: z.string().min(1).default(resolve(REPO_ROOT, 'router/model_policy.yaml')),
@@ -187,6 +191,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError([
       `SANDBOX_POOL_MIN_IDLE: ${config.SANDBOX_POOL_MIN_IDLE} is more than SANDBOX_POOL_MAX_TOTAL (${config.SANDBOX_POOL_MAX_TOTAL})`,
     ]);
+  }
+  if (config.KORTIX_ENV === 'prod' && config.SANDBOX_EGRESS_FIREWALL === 'off') {
+    throw new ConfigError(['SANDBOX_EGRESS_FIREWALL: "off" is refused with KORTIX_ENV=prod (the egress firewall is required in production)']);
   }
   for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(config);

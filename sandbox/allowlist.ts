@@ -8,6 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { SandboxRequestError } from './errors.js';
+import { isInternalAddress } from './internal-address.js';
 
 export interface AllowEntry {
   /** Lower-case host, or `*.suffix`, or `*`. */
@@ -49,39 +50,14 @@ export function matchAllowlist(entries: readonly AllowEntry[], host: string, por
   });
 }
 
-/**
- * Loopback, private, link-local, shared (CGNAT), multicast, unspecified and
- * reserved addresses: what a name allowed by a wildcard must not resolve to
- * (DNS rebinding into the host or its network).
- */
-export function isInternalAddress(address: string): boolean {
-  const v = isIP(address);
-  if (v === 4) {
-    const [a = 0, b = 0] = address.split('.').map(Number);
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 100 && b >= 64 && b <= 127) ||
-      (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      a >= 224
-    );
-  }
-  if (v === 6) {
-    const x = address.toLowerCase();
-    if (x === '::' || x === '::1') return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(x);
-    if (mapped?.[1]) return isInternalAddress(mapped[1]);
-    return /^(fc|fd|fe8|fe9|fea|feb|ff)/.test(x);
-  }
-  return true;
-}
+export { isInternalAddress } from './internal-address.js';
 
-/** Whether a resolved address may be used for a target the entry allowed. */
+/**
+ * Whether a resolved address may be used for a target the entry allowed. A name never leads to an
+ * internal address, however exactly the policy names it: DNS, not the policy's author, decides where
+ * a name points (an allowed name can be made to resolve to 169.254.169.254). An address entry
+ * (`10.1.2.3:5432`) was the author's explicit choice and stands.
+ */
 export function addressAllowed(entry: AllowEntry, address: string): boolean {
-  // An exact name or address was chosen by the policy's author; a wildcard was not.
-  const exact = !entry.host.startsWith('*');
-  return exact || !isInternalAddress(address);
+  return isIP(entry.host) !== 0 || !isInternalAddress(address);
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { LABELS, SandboxNames, specHash, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
 import { DockerEngine, statusCode } from './docker-engine.js';
-import { EgressGateway } from './egress.js';
+import { EgressGateway, type EgressGatewayOptions } from './egress.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
 import { ExecChannelError, type ChannelReply, type ChannelRequest } from './exec-channel.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
@@ -37,7 +37,7 @@ export interface DockerSandboxHostOptions {
   /** The warm pool's settings; the defaults keep no idle container (every claim starts one cold). */
   readonly warmPool?: Partial<PoolSettings> | undefined;
   /** The allowlisting egress proxy for sessions whose policy names hosts. */
-  readonly egress?: { readonly port: number; readonly firewall: 'auto' | 'on' | 'off'; readonly lookup?: (host: string) => Promise<string> } | undefined;
+  readonly egress?: Omit<EgressGatewayOptions, 'docker' | 'selector' | 'logger'> | undefined;
   /** True when a session no longer holds this container (its workflow ended, or it claimed elsewhere). */
   readonly isOrphan?: ((sessionId: string, containerId: string) => Promise<boolean>) | undefined;
   readonly metrics?: (PoolMetrics & Pick<Metrics, 'sandboxExec'>) | undefined;
@@ -143,7 +143,7 @@ export class DockerSandboxHost {
     const image = await this.#o.docker.getImage(this.#o.image).inspect();
     this.#specLabel = specHash({ imageId: image.Id, limits: this.#o.limits, seccompProfile: this.#o.seccompProfile });
     this.#pool.setSpecLabel([LABELS.spec, this.#specLabel]);
-    if (this.#egress && (await this.#egress.exists())) await this.#egress.attach([]);
+    if (this.#egress && (this.#egress.requiredAtStart || (await this.#egress.exists()))) await this.#egress.attach([]);
     await this.#pool.start();
   }
 

@@ -3,27 +3,47 @@
  * HTTP proxy (CONNECT for TLS, absolute-form requests for plain HTTP) that
  * knows each sandbox by its source address and lets it reach only the hosts
  * its session's policy allows. Anything else is answered 403 with the reason.
- * The proxy, not the sandbox, resolves names.
+ *
+ * The proxy, not the sandbox, resolves names: every address a name resolves
+ * to is checked before connecting (none may be internal: DNS decides where an
+ * allowed name points), and the connection goes to the checked address, never
+ * through a second lookup (DNS rebinding). A sandbox holds at most
+ * `maxConnectionsPerSandbox` connections to the proxy, and a connection or
+ * tunnel with no traffic for `idleTimeoutMs` is closed.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, isIP, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { addressAllowed, matchAllowlist, type AllowEntry } from './allowlist.js';
+import { addressLiteral } from './internal-address.js';
 
 export interface EgressProxyOptions {
   readonly host: string;
   readonly port: number;
   /** The allowlist of the sandbox at this source address; undefined when no sandbox is known there. */
   readonly allowlistFor: (sourceAddress: string) => Promise<readonly AllowEntry[] | undefined>;
-  /** Resolves a name to one address (default: the system resolver). */
-  readonly lookup?: (host: string) => Promise<string>;
+  /** Resolves a name to its addresses (default: the system resolver, every address). */
+  readonly lookup?: ((host: string) => Promise<string | readonly string[]>) | undefined;
+  /**
+   * Internal addresses a name may still lead to. Only tests set it (their "internet" is servers on
+   * this machine); no configuration variable does.
+   */
+  readonly internalAllowed?: readonly string[] | undefined;
   readonly logger?: Logger | undefined;
-  readonly connectTimeoutMs?: number;
+  readonly connectTimeoutMs?: number | undefined;
+  /** Connections one sandbox (source address) may hold to the proxy at once; more are answered 429. */
+  readonly maxConnectionsPerSandbox?: number | undefined;
+  /** A connection or tunnel with no traffic either way for this long is closed. */
+  readonly idleTimeoutMs?: number | undefined;
 }
 
-type Verdict = { ok: true; address: string } | { ok: false; status: 400 | 403 | 502; reason: string };
+export const EGRESS_DEFAULTS = { maxConnectionsPerSandbox: 64, idleTimeoutMs: 5 * 60_000 } as const;
+
+const systemLookup = async (host: string): Promise<string[]> => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+type Verdict = { ok: true; address: string } | { ok: false; status: 400 | 403 | 429 | 502; reason: string };
 
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 
@@ -39,12 +59,41 @@ export class EgressProxy {
   readonly #o: EgressProxyOptions;
   readonly #server: Server;
   readonly #sockets = new Set<Duplex>();
+  /** Open client connections per source address. */
+  readonly #perSource = new Map<string, number>();
+  readonly #internalAllowed: ReadonlySet<string>;
+  readonly #maxPerSandbox: number;
+  readonly #idleMs: number;
 
   constructor(options: EgressProxyOptions) {
     this.#o = options;
+    this.#internalAllowed = new Set(options.internalAllowed ?? []);
+    this.#maxPerSandbox = options.maxConnectionsPerSandbox ?? EGRESS_DEFAULTS.maxConnectionsPerSandbox;
+    this.#idleMs = options.idleTimeoutMs ?? EGRESS_DEFAULTS.idleTimeoutMs;
     this.#server = createServer((req, res) => void this.#onRequest(req, res));
     this.#server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#onConnect(req, socket, head));
-    this.#server.on('connection', (s: Socket) => this.#track(s));
+    this.#server.on('connection', (s: Socket) => this.#onConnection(s));
+  }
+
+  /** Counts the sandbox's connections (refusing one over the cap) and closes any that go idle. */
+  #onConnection(s: Socket): void {
+    this.#track(s);
+    const source = (s.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const open = this.#perSource.get(source) ?? 0;
+    if (open >= this.#maxPerSandbox) {
+      this.#o.logger?.info('egress refused', { source, status: 429, reason: 'connection cap' });
+      const body = `kortix egress proxy: this sandbox already holds ${open} connections (the most is ${this.#maxPerSandbox})\n`;
+      s.end(`HTTP/1.1 429 Too Many Connections\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    this.#perSource.set(source, open + 1);
+    s.once('close', () => {
+      const left = (this.#perSource.get(source) ?? 1) - 1;
+      if (left > 0) this.#perSource.set(source, left);
+      else this.#perSource.delete(source);
+    });
+    // Activity either way (a download, an upload) resets the timer; a tunnel nobody uses is closed.
+    s.setTimeout(this.#idleMs, () => s.destroy());
   }
 
   /** Listens; resolves with the bound port. */
@@ -72,24 +121,32 @@ export class EgressProxy {
     s.on('error', () => s.destroy());
   }
 
-  /** Allowed target, resolved; or why not. */
-  async #judge(source: string, host: string, port: number): Promise<Verdict> {
+  /** Allowed target, resolved and checked; or why not. */
+  async #judge(source: string, rawHost: string, port: number): Promise<Verdict> {
     const entries = await this.#o.allowlistFor(source);
     if (!entries) return { ok: false, status: 403, reason: `no sandbox with network access is known at ${source}` };
+    // `0xA9FEA9FE` or `2130706433` is an address, not a name, whatever the request calls it.
+    const literal = addressLiteral(rawHost);
+    const host = literal ?? rawHost;
     const entry = matchAllowlist(entries, host, port);
-    if (!entry) return { ok: false, status: 403, reason: `${host}:${port} is not allowed by the session's policy (network.allow)` };
-    let address = host;
-    if (isIP(host) === 0) {
+    if (!entry) return { ok: false, status: 403, reason: `${rawHost}:${port} is not allowed by the session's policy (network.allow)` };
+    let addresses: readonly string[];
+    if (literal) addresses = [literal];
+    else {
       try {
-        address = await (this.#o.lookup ?? (async (h: string) => (await dnsLookup(h)).address))(host);
+        const found = await (this.#o.lookup ?? systemLookup)(host);
+        addresses = typeof found === 'string' ? [found] : found;
       } catch (err) {
         return { ok: false, status: 502, reason: `cannot resolve ${host}: ${(err as Error).message}` };
       }
+      if (addresses.length === 0) return { ok: false, status: 502, reason: `cannot resolve ${host}: no address` };
     }
-    if (!addressAllowed(entry, address)) {
-      return { ok: false, status: 403, reason: `${host} resolves to an internal address (${address}), which a wildcard entry does not allow` };
+    // Every address, not only the first: a name with one public and one internal record is refused.
+    const internal = addresses.find((a) => !addressAllowed(entry, a) && !this.#internalAllowed.has(a));
+    if (internal !== undefined) {
+      return { ok: false, status: 403, reason: `${host} resolves to an internal address (${internal}), which the proxy never connects a name to` };
     }
-    return { ok: true, address };
+    return { ok: true, address: addresses[0] as string };
   }
 
   #refused(source: string, target: string, verdict: Exclude<Verdict, { ok: true }>): string {
@@ -110,13 +167,18 @@ export class EgressProxy {
     }
     const upstream = connect({ host: verdict.address, port: target.port, timeout: this.#o.connectTimeoutMs ?? 10_000 });
     this.#track(upstream);
-    upstream.once('timeout', () => upstream.destroy(new Error('connect timeout')));
+    const connectTimeout = () => upstream.destroy(new Error('connect timeout'));
+    upstream.once('timeout', connectTimeout);
+    let established = false;
     upstream.once('error', (err) => {
-      if (client.writable) client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\nkortix egress proxy: ${err.message}\n`);
+      // Once the tunnel carries the client's bytes, a status line would corrupt them: just close.
+      if (!established && client.writable) client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\nkortix egress proxy: ${err.message}\n`);
       client.destroy();
     });
     upstream.once('connect', () => {
-      upstream.setTimeout(0);
+      established = true;
+      upstream.off('timeout', connectTimeout);
+      upstream.setTimeout(this.#idleMs, () => upstream.destroy());
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);

@@ -18,7 +18,7 @@ import type { Logger } from '../observability/logger.js';
 import { parseAllowlist, type AllowEntry } from './allowlist.js';
 import { LABELS, type EgressAttachment } from './container-spec.js';
 import { statusCode } from './docker-engine.js';
-import { EgressProxy } from './egress-proxy.js';
+import { EgressProxy, type EgressProxyOptions } from './egress-proxy.js';
 
 const run = promisify(execFile);
 
@@ -30,9 +30,15 @@ export interface EgressGatewayOptions {
   readonly port: number;
   /** `auto`: install the host firewall chain when iptables works here, else warn; `on`: required; `off`: never. */
   readonly firewall: 'auto' | 'on' | 'off';
+  /** What makes the firewall required, named when it cannot be applied (default `SANDBOX_EGRESS_FIREWALL=on`). */
+  readonly firewallRequiredBy?: string | undefined;
   readonly logger?: Logger | undefined;
   /** Name resolution of the proxy (tests map names to local servers). */
-  readonly lookup?: ((host: string) => Promise<string>) | undefined;
+  readonly lookup?: EgressProxyOptions['lookup'];
+  /** Internal addresses a name may lead to: tests only (see EgressProxyOptions). */
+  readonly internalAllowed?: readonly string[] | undefined;
+  readonly maxConnectionsPerSandbox?: number | undefined;
+  readonly idleTimeoutMs?: number | undefined;
 }
 
 interface Attached {
@@ -61,6 +67,11 @@ export class EgressGateway {
     this.network = `kortix-egress-${tag}`;
     this.#bridge = `kx-${tag}`;
     this.#chain = `KORTIX-EGRESS-${tag}`;
+  }
+
+  /** Whether the host must set the gateway up at start: a required firewall that cannot be applied stops startup, not a session. */
+  get requiredAtStart(): boolean {
+    return this.#o.firewall === 'on';
   }
 
   /** Whether the egress network of this host exists already (a restarted worker serves it again). */
@@ -98,6 +109,9 @@ export class EgressGateway {
       port: this.#o.port,
       allowlistFor: (source) => this.#allowlistFor(source),
       lookup: this.#o.lookup,
+      internalAllowed: this.#o.internalAllowed,
+      maxConnectionsPerSandbox: this.#o.maxConnectionsPerSandbox,
+      idleTimeoutMs: this.#o.idleTimeoutMs,
       logger: this.#o.logger,
     });
     await proxy.listen();
@@ -145,7 +159,7 @@ export class EgressGateway {
       this.#firewalled = true;
     } catch (err) {
       const message = `cannot install the egress firewall (iptables): ${(err as Error).message.split('\n')[0]}`;
-      if (this.#o.firewall === 'on') throw new Error(`${message}; SANDBOX_EGRESS_FIREWALL=on requires it`);
+      if (this.#o.firewall === 'on') throw new Error(`${message}; ${this.#o.firewallRequiredBy ?? 'SANDBOX_EGRESS_FIREWALL=on'} requires it`);
       this.#o.logger?.warn(`${message}; sandboxes with network access can reach services listening on this host's addresses`);
     }
   }

@@ -26,6 +26,9 @@ type SandboxConfig = Pick<
   | 'SANDBOX_POOL_HEALTH_INTERVAL'
   | 'SANDBOX_EGRESS_PROXY_PORT'
   | 'SANDBOX_EGRESS_FIREWALL'
+  | 'SANDBOX_EGRESS_MAX_CONNECTIONS'
+  | 'SANDBOX_EGRESS_IDLE_TIMEOUT'
+  | 'KORTIX_ENV'
 >;
 
 /** Reads the seccomp profile (a missing or non-JSON file stops the process, naming the variable). */
@@ -66,7 +69,15 @@ export function sandboxHostFromConfig(
       waitTimeoutMs: config.SANDBOX_POOL_WAIT_TIMEOUT,
       healthIntervalMs: config.SANDBOX_POOL_HEALTH_INTERVAL,
     },
-    egress: { port: config.SANDBOX_EGRESS_PROXY_PORT, firewall: config.SANDBOX_EGRESS_FIREWALL },
+    egress: {
+      port: config.SANDBOX_EGRESS_PROXY_PORT,
+      // Production never runs sandboxes that could reach this host's services: no firewall, no start.
+      ...(config.KORTIX_ENV === 'prod'
+        ? { firewall: 'on' as const, firewallRequiredBy: 'KORTIX_ENV=prod (SANDBOX_EGRESS_FIREWALL)' }
+        : { firewall: config.SANDBOX_EGRESS_FIREWALL }),
+      maxConnectionsPerSandbox: config.SANDBOX_EGRESS_MAX_CONNECTIONS,
+      idleTimeoutMs: config.SANDBOX_EGRESS_IDLE_TIMEOUT,
+    },
     isOrphan: deps.isOrphan,
     metrics: deps.metrics,
     logger: deps.logger,

@@ -11,16 +11,18 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT } from '../../config/index.js';
+import { REPO_ROOT, loadConfig } from '../../config/index.js';
 import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
 import { DockerSandboxHost } from '../../sandbox/docker-host.js';
+import { sandboxHostFromConfig } from '../../sandbox/from-config.js';
 import { readAllEvents, startSession, waitForStatus } from '../support/sessions.js';
-import { docker, startStack, type Stack } from '../support/stack.js';
+import { docker, stackEnv, startStack, type Stack } from '../support/stack.js';
 
 const services = inject('services');
 const ids = { pool: `egr${randomUUID().slice(0, 6)}`, hostId: `egress-${randomUUID().slice(0, 6)}` };
 const proxyPort = 31_000 + Math.floor(Math.random() * 2_000);
-const names: Record<string, string> = { 'allowed.test': '127.0.0.1', 'api.wild.test': '127.0.0.1' };
+// The "internet" is this machine: 127.0.0.1 is let through for these tests only; the other names point where an attacker would.
+const names: Record<string, string> = { 'allowed.test': '127.0.0.1', 'api.wild.test': '10.0.0.1', 'metadata.test': '169.254.169.254' };
 const makeHost = () =>
   new DockerSandboxHost({
     docker,
@@ -38,6 +40,7 @@ const makeHost = () =>
         if (!address) throw new Error(`no such host ${name}`);
         return address;
       },
+      internalAllowed: ['127.0.0.1'],
     },
   });
 let host = makeHost();
@@ -71,7 +74,7 @@ beforeAll(async () => {
   allowed = await serve('hello from an allowed host');
   other = await serve('a host service that is not named');
   await host.start();
-  const allow = [`127.0.0.1:${portOf(allowed)}`, `allowed.test:${portOf(allowed)}`, `*.wild.test:${portOf(allowed)}`];
+  const allow = [`127.0.0.1:${portOf(allowed)}`, `allowed.test:${portOf(allowed)}`, `*.wild.test:${portOf(allowed)}`, `metadata.test:${portOf(allowed)}`];
   a = (await host.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` }, { network: allow })).containerId;
   b = (await host.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` }, { network: allow })).containerId;
 });
@@ -107,7 +110,16 @@ describe('a sandbox whose policy names hosts', () => {
     // https: the proxy refuses the CONNECT (urllib reports the tunnel's status).
     expect(lines[2]).toMatch(/Tunnel connection failed: 403/);
     // A wildcard entry may not lead to an internal address (DNS rebinding).
-    expect(lines[3]).toMatch(/^403 .*resolves to an internal address/);
+    expect(lines[3]).toMatch(/^403 .*resolves to an internal address \(10\.0\.0\.1\)/);
+  });
+
+  it('is refused a name its policy names exactly when DNS points it at an internal address', async () => {
+    const r = await run(a, fetchAll([`http://metadata.test:${portOf(allowed)}/latest/meta-data/`, `http://0xA9FEA9FE:${portOf(allowed)}/`]));
+    expect(r.stdout.trim().split('\n')).toEqual([
+      '403 kortix egress proxy: metadata.test resolves to an internal address (169.254.169.254), which the proxy never connects a name to',
+      // A numeric literal is an address, not a name: the policy names no such address.
+      expect.stringMatching(/^403 kortix egress proxy: 169\.254\.169\.254:\d+ is not allowed by the session's policy/),
+    ]);
   });
 
   it('cannot go around the proxy: no direct route, no DNS, no other port of this machine, no other sandbox', async () => {
@@ -197,5 +209,34 @@ describe('a session whose policy names a host', () => {
     expect(refused).toMatch(/^403 kortix egress proxy: .* is not allowed by the session's policy/);
     const claimed = (await readAllEvents(stack, session.id)).find((e) => e.type === 'sandbox.claimed');
     expect(claimed?.data).toMatchObject({ source: 'cold', network: [`127.0.0.1:${portOf(allowed)}`] });
+  });
+});
+
+describe('in production (KORTIX_ENV=prod)', () => {
+  it('refuses SANDBOX_EGRESS_FIREWALL=off, naming the variable', () => {
+    expect(() => loadConfig({ KORTIX_ENV: 'prod', SANDBOX_EGRESS_FIREWALL: 'off' })).toThrow(/SANDBOX_EGRESS_FIREWALL: "off" is refused with KORTIX_ENV=prod/);
+  });
+
+  it('does not start a sandbox host whose egress firewall cannot be applied, even with SANDBOX_EGRESS_FIREWALL=auto', async () => {
+    // An iptables that always fails, first on PATH: the firewall cannot be applied here.
+    const bin = mkdtempSync(join(tmpdir(), 'kortix-no-iptables-'));
+    writeFileSync(join(bin, 'iptables'), '#!/bin/sh\necho "iptables: Permission denied (you must be root)" >&2\nexit 4\n', { mode: 0o755 });
+    const prefix = `prod${randomUUID().slice(0, 6)}`;
+    const config = loadConfig({
+      ...stackEnv(services, prefix),
+      KORTIX_ENV: 'prod',
+      SANDBOX_EGRESS_FIREWALL: 'auto',
+      SANDBOX_POOL_MIN_IDLE: '0',
+      SANDBOX_EGRESS_PROXY_PORT: String(proxyPort + 2),
+    });
+    const prodHost = sandboxHostFromConfig(config, { docker });
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath ?? ''}`;
+    try {
+      await expect(prodHost.start()).rejects.toThrow(/cannot install the egress firewall .*; KORTIX_ENV=prod \(SANDBOX_EGRESS_FIREWALL\) requires it/);
+    } finally {
+      process.env.PATH = savedPath;
+      await prodHost.stop({ destroy: true });
+    }
   });
 });

@@ -42,13 +42,15 @@ describe('the allowlist', () => {
     expect(() => parseAllowlist(['host:99999'])).toThrow(/host:99999/);
   });
 
-  it('knows internal addresses, and lets only an exact entry lead to one', () => {
+  it('knows internal addresses, and lets only an address entry lead to one (never a name)', () => {
     for (const a of ['127.0.0.1', '10.0.0.1', '172.17.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1']) {
       expect([a, isInternalAddress(a)]).toEqual([a, true]);
     }
     for (const a of ['93.184.216.34', '2606:2800:220:1::1', '172.32.0.1']) expect([a, isInternalAddress(a)]).toEqual([a, false]);
-    const [exact, wildcard] = parseAllowlist(['internal.example', '*.example']);
-    expect(addressAllowed(exact as never, '10.0.0.5')).toBe(true);
+    const [exact, wildcard, literal] = parseAllowlist(['internal.example', '*.example', '10.0.0.5:5432']);
+    expect(addressAllowed(exact as never, '10.0.0.5')).toBe(false);
+    expect(addressAllowed(exact as never, '93.184.216.34')).toBe(true);
+    expect(addressAllowed(literal as never, '10.0.0.5')).toBe(true);
     expect(addressAllowed(wildcard as never, '10.0.0.5')).toBe(false);
     expect(addressAllowed(wildcard as never, '93.184.216.34')).toBe(true);
   });
@@ -77,7 +79,9 @@ describe('the egress proxy', () => {
       host: '127.0.0.1',
       port: 0,
       allowlistFor: async (source) => known.get(source.replace(/^::ffff:/, '')),
-      lookup: async (name) => (name.endsWith('.test') ? '127.0.0.1' : Promise.reject(new Error('ENOTFOUND'))),
+      // The upstreams are on this machine: 127.0.0.1 is let through; a wildcard's name points at the metadata address.
+      lookup: async (name) => (name === 'api.wild.test' ? '169.254.169.254' : name.endsWith('.test') ? '127.0.0.1' : Promise.reject(new Error('ENOTFOUND'))),
+      internalAllowed: ['127.0.0.1'],
     });
     proxyPort = await proxy.listen();
   });
@@ -131,7 +135,7 @@ describe('the egress proxy', () => {
       body: `kortix egress proxy: other.test:${upstreamPort} is not allowed by the session's policy (network.allow)\n`,
     });
     expect((await tunnel(`allowed.test:22`)).head).toBe('HTTP/1.1 403 Refused');
-    expect((await viaProxy(`http://api.wild.test:${upstreamPort}/`)).body).toMatch(/resolves to an internal address \(127\.0\.0\.1\)/);
+    expect((await viaProxy(`http://api.wild.test:${upstreamPort}/`)).body).toMatch(/resolves to an internal address \(169\.254\.169\.254\)/);
   });
 
   it('refuses a source it knows no sandbox at', async () => {
