@@ -5,7 +5,6 @@
  * the async context; spans go to OTLP (Jaeger in the compose files) when
  * OTEL_EXPORTER_OTLP_ENDPOINT is set, or to a processor a test passes.
  */
-import { createRequire } from 'node:module';
 import { trace, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
@@ -41,5 +40,3 @@ export function startTracing(options: { service: string; endpoint?: string | und
   return { resource, spanProcessor, shutdown: () => sdk.shutdown() };
 }
 
-/** The workflow interceptors module of the Temporal OpenTelemetry package (bundled into the workflow code). */
-export const OTEL_WORKFLOW_INTERCEPTORS = createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');

@@ -14,11 +14,14 @@ import {
 } from '@temporalio/interceptors-opentelemetry';
 import { Resource } from '@opentelemetry/resources';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { OTEL_WORKFLOW_INTERCEPTORS, type Tracing } from '../observability/tracing.js';
+import type { Tracing } from '../observability/tracing.js';
 import { sessionLogInterceptors } from './session-log-interceptor.js';
 
 /** The workflows entry file, bundled with webpack by the Temporal SDK. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Temporal's OpenTelemetry workflow interceptors, with Update handlers traced in replay too (see the file). */
+export const WORKFLOW_INTERCEPTORS_PATH = fileURLToPath(new URL('../workflows/tracing-interceptors.ts', import.meta.url));
 
 /** Payloads are plain JSON today; a codec (encryption) would be added here, once. */
 export const dataConverter: DataConverter = {};
@@ -31,7 +34,7 @@ export const dataConverter: DataConverter = {};
  */
 export function workerInterceptors(): NonNullable<WorkerOptions['interceptors']> {
   return {
-    workflowModules: [OTEL_WORKFLOW_INTERCEPTORS],
+    workflowModules: [WORKFLOW_INTERCEPTORS_PATH],
     activity: [
       (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
       sessionLogInterceptors,

@@ -34,6 +34,8 @@ describe('recorded histories', () => {
       }
     }
     expect(names).toContain('current/roles-and-slack.json');
+    // Exported from a `make dev` walk-through whose closing vote came through the API's Update (issue 10).
+    expect(names).toContain('evidence/walkthrough-update-approved.json');
   });
 
   it('all replay against the current workflow code', async () => {
