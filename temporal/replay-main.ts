@@ -11,6 +11,9 @@ import { createTemporalClient } from './client.js';
 import { readHistoryFile, replayHistories, type HistoryToReplay } from './replay.js';
 import { loadWorkflowBundle } from './worker-options.js';
 
+/** A wrong argument: said in one line, exit code 2. */
+class UsageError extends Error {}
+
 async function fromPath(path: string): Promise<HistoryToReplay[]> {
   const files = statSync(path).isDirectory()
     ? readdirSync(path)
@@ -31,9 +34,11 @@ async function fromSession(sessionId: string): Promise<HistoryToReplay[]> {
     for await (const run of client.workflow.list({ query: `WorkflowId = '${sessionId.replaceAll("'", '')}'` })) {
       runs.push({ runId: run.runId, startTime: run.startTime });
     }
-    if (runs.length === 0) throw new Error(`no session ${sessionId} on ${config.TEMPORAL_ADDRESS}`);
+    if (runs.length === 0) throw new UsageError(`no session ${sessionId} on ${config.TEMPORAL_ADDRESS} (and no file of that name)`);
     runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
-    return Promise.all(
+    // Awaited here: returned unawaited, the `finally` below closed the connection under the
+    // fetches, and the client's retry then crashed the process ("Channel has been shut down").
+    return await Promise.all(
       runs.map(async (run, i) => ({
         name: `${sessionId} run ${i + 1} (${run.runId})`,
         workflowId: sessionId,
@@ -62,4 +67,8 @@ async function main(args: string[]): Promise<number> {
   return bad === 0 ? 0 : 1;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2)).catch((err: unknown) => {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`replay: ${err.message}\n`);
+  return 2;
+});
