@@ -46,15 +46,26 @@ function lostNotice(lost: LostSandbox, hostId: string): Record<string, unknown> 
 /** Shown to the model in events and SSE: the first part of long output. */
 const PREVIEW_CHARS = 2_000;
 
-async function runTool(host: DockerSandboxHost, session: SessionRef, containerId: string, call: ValidToolCall, key: string): Promise<ToolResultPayload> {
+async function runTool(
+  host: DockerSandboxHost,
+  session: SessionRef,
+  containerId: string,
+  call: ValidToolCall,
+  key: string,
+  signal: AbortSignal,
+): Promise<ToolResultPayload> {
   switch (call.name) {
     case 'shell': {
-      const r = await host.exec(containerId, {
-        key,
-        command: call.args.command,
-        timeoutSeconds: call.args.timeout_seconds,
-        env: { KORTIX_SESSION_ID: session.sessionId, KORTIX_TENANT_ID: session.tenantId },
-      });
+      const r = await host.exec(
+        containerId,
+        {
+          key,
+          command: call.args.command,
+          timeoutSeconds: call.args.timeout_seconds,
+          env: { KORTIX_SESSION_ID: session.sessionId, KORTIX_TENANT_ID: session.tenantId },
+        },
+        { signal },
+      );
       return {
         ok: !r.timedOut && r.exitCode === 0,
         exit_code: r.exitCode,
@@ -142,7 +153,10 @@ export function createSandboxActivities({ db, host, hostQueue, metrics }: Sandbo
     let result: ToolResultPayload;
     metrics?.tasks.inc({ kind: 'sandbox' });
     try {
-      result = await withHeartbeat(() => runTool(host, session, input.lease.containerId, call, input.idempotencyKey));
+      // The cancellation signal also fires when a heartbeat finds the activity gone (timed out):
+      // the streams from the sandbox end with it instead of outliving the attempt.
+      const signal = Context.current().cancellationSignal;
+      result = await withHeartbeat(() => runTool(host, session, input.lease.containerId, call, input.idempotencyKey, signal));
     } catch (err) {
       if (err instanceof SandboxToolError) {
         result = { ok: false, error: err.message };

@@ -27,12 +27,16 @@ export const SANDBOX_UID = 1000;
 export const WORKSPACE_DIR = '/workspace';
 
 /**
- * PID 1 of a sandbox: a shell that only reaps orphans. The kernel ignores
- * signals to PID 1 that it has no handler for, so a command inside the
- * container cannot stop its own sandbox; a timeout that kills every other
- * process only restarts the sleep.
+ * PID 1 of a sandbox: a shell that only reaps orphans. It ignores every
+ * signal a process in the container could send it (the kernel drops SIGKILL
+ * and SIGSTOP to a namespace's init from inside), so a command cannot stop
+ * its own sandbox; a timeout that kills every other process only restarts
+ * the sleep. The host removes containers with SIGKILL from outside.
+ * Its output goes nowhere: a command writing into /proc/1/fd/1 writes into
+ * /dev/null, not into a log on the host.
  */
-export const SANDBOX_INIT = 'trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done';
+export const SANDBOX_INIT =
+  'exec </dev/null >/dev/null 2>&1; trap "" TERM INT HUP QUIT USR1 USR2 PIPE ALRM; while :; do sleep 86400 & wait $!; done';
 
 export interface SandboxLimits {
   readonly memoryMb: number;
@@ -60,6 +64,8 @@ export interface SandboxSpecInput {
   readonly seccompProfile?: string | undefined;
   /** Without it the container has no network at all (`none`). */
   readonly egress?: EgressAttachment | undefined;
+  /** An AppArmor profile loaded on the host (sandbox/apparmor.ts); Docker's default applies without one. */
+  readonly appArmorProfile?: string | undefined;
 }
 
 /** Identifiers safe inside a container name and a label value. */
@@ -103,9 +109,14 @@ export class SandboxNames {
 }
 
 /** A short hash of the inputs that make two containers interchangeable. */
-export function specHash(parts: { imageId: string; limits: SandboxLimits; seccompProfile?: string | undefined }): string {
+export function specHash(parts: {
+  imageId: string;
+  limits: SandboxLimits;
+  seccompProfile?: string | undefined;
+  appArmorProfile?: string | undefined;
+}): string {
   return createHash('sha256')
-    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT]))
+    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT, parts.appArmorProfile ?? '', LOG_CONFIG]))
     .digest('hex')
     .slice(0, 16);
 }
@@ -124,6 +135,12 @@ export function workspaceVolumeSpec(input: SandboxSpecInput): Docker.VolumeCreat
   };
 }
 
+/**
+ * No container log at all: whatever reaches the container's stdout (PID 1's
+ * fds, through /proc/1/fd/1) would otherwise fill the host's json-file log.
+ */
+const LOG_CONFIG = { Type: 'none' } as const;
+
 const BASE_ENV = ['HOME=/workspace', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin', 'PYTHONDONTWRITEBYTECODE=1'];
 
 /** Proxy variables in both cases: curl, pip and git read the lower-case ones, others the upper-case ones. */
@@ -134,7 +151,7 @@ function proxyEnv(proxyUrl: string): string[] {
 
 /**
  * The container: uid 1000, no capabilities, no new privileges, the repo's
- * seccomp profile, read-only root, size-capped tmpfs for /tmp, /dev/shm and
+ * seccomp profile (and AppArmor profile where the host has AppArmor), no log, read-only root, size-capped tmpfs for /tmp, /dev/shm and
  * the workspace, memory/CPU/pids limits, private namespaces, no host paths,
  * and no network unless `egress` names the internal network of the proxy.
  */
@@ -142,6 +159,7 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
   const memoryBytes = input.limits.memoryMb * 1024 * 1024;
   const securityOpt = ['no-new-privileges:true'];
   if (input.seccompProfile) securityOpt.push(`seccomp=${input.seccompProfile}`);
+  if (input.appArmorProfile) securityOpt.push(`apparmor=${input.appArmorProfile}`);
   const egress = input.egress;
   // CgroupnsMode (API 1.41) is missing from dockerode's types: the sandbox sees only its own cgroup.
   const hostConfig: Docker.HostConfig & { CgroupnsMode: 'private' } = {
@@ -174,6 +192,7 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
     Binds: [],
     Devices: [],
     RestartPolicy: { Name: 'no' },
+    LogConfig: { ...LOG_CONFIG, Config: {} },
     AutoRemove: false,
     Init: false,
   };

@@ -9,13 +9,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { ensureAppArmorProfile } from './apparmor.js';
 import { LABELS, SandboxNames, specHash, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
 import { DockerEngine, statusCode } from './docker-engine.js';
 import { EgressGateway, type EgressGatewayOptions } from './egress.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
 import { ExecChannelError, type ChannelReply, type ChannelRequest } from './exec-channel.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
-import { execOnce } from './one-shot-exec.js';
+import { execOnce, type OneShotResult } from './one-shot-exec.js';
 import { SandboxPool, type PoolClaim, type PoolMetrics, type PoolSettings } from './pool.js';
 import { WorkspaceFiles, type FileEntry } from './workspace-files.js';
 
@@ -72,6 +73,12 @@ const DEFAULT_POOL: PoolSettings = {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** How long an OOM event may trail the exit of the process it killed. */
 const OOM_EVENT_WAIT_MS = 1_000;
+/**
+ * How long past the command's own timeout a shell call may take in all
+ * (channel, then one one-shot fallback): below the workflow's start-to-close
+ * margin (60 s), so the activity answers instead of timing out and retrying.
+ */
+export const EXEC_DEADLINE_GRACE_MS = 45_000;
 
 export class DockerSandboxHost {
   readonly #o: DockerSandboxHostOptions;
@@ -83,6 +90,8 @@ export class DockerSandboxHost {
   readonly #egress: EgressGateway | undefined;
   readonly #pool: SandboxPool;
   #specLabel: string;
+  /** Set by start() where the host runs AppArmor (sandbox/apparmor.ts). */
+  #appArmorProfile: string | undefined;
 
   constructor(options: DockerSandboxHostOptions) {
     this.#o = Object.freeze({ ...options });
@@ -141,7 +150,15 @@ export class DockerSandboxHost {
    */
   async start(): Promise<void> {
     const image = await this.#o.docker.getImage(this.#o.image).inspect();
-    this.#specLabel = specHash({ imageId: image.Id, limits: this.#o.limits, seccompProfile: this.#o.seccompProfile });
+    const appArmor = await ensureAppArmorProfile(this.#o.docker);
+    this.#appArmorProfile = appArmor.profile;
+    if (appArmor.reason) this.#o.logger?.info('sandboxes run without an AppArmor profile', { reason: appArmor.reason });
+    this.#specLabel = specHash({
+      imageId: image.Id,
+      limits: this.#o.limits,
+      seccompProfile: this.#o.seccompProfile,
+      appArmorProfile: this.#appArmorProfile,
+    });
     this.#pool.setSpecLabel([LABELS.spec, this.#specLabel]);
     if (this.#egress && (this.#egress.requiredAtStart || (await this.#egress.exists()))) await this.#egress.attach([]);
     await this.#pool.start();
@@ -177,6 +194,7 @@ export class DockerSandboxHost {
       },
       limits: this.#o.limits,
       seccompProfile: this.#o.seccompProfile,
+      appArmorProfile: this.#appArmorProfile,
       egress: extra.egress,
     };
   }
@@ -207,9 +225,12 @@ export class DockerSandboxHost {
   /**
    * Runs a shell command once per idempotency key (see exec.sh): a retry with
    * the same key returns the first run's result. Uses the container's exec
-   * channel when it is free, a one-shot `docker exec` otherwise.
+   * channel when it is free, a one-shot `docker exec` otherwise: two tries at
+   * most, within a deadline (timeout + EXEC_DEADLINE_GRACE_MS), after which
+   * the call is a SandboxToolError. An aborted `signal` (the activity was
+   * cancelled) ends the streams and rejects with its reason.
    */
-  async exec(containerId: string, request: ExecRequest): Promise<ShellResult> {
+  async exec(containerId: string, request: ExecRequest, options: { signal?: AbortSignal | undefined } = {}): Promise<ShellResult> {
     if (request.command.includes('\0')) throw new SandboxToolError('the command contains a NUL character');
     const env = request.env ?? {};
     for (const [k, v] of Object.entries(env)) {
@@ -220,12 +241,28 @@ export class DockerSandboxHost {
     const limit = this.#o.outputLimitBytes;
     const oomBefore = this.#pool.oomKills(containerId);
     const req = { key, command: request.command, timeoutSeconds: request.timeoutSeconds, limitBytes: limit, env };
-    const reply =
-      (await this.#viaChannel(containerId, req)) ??
-      (await execOnce(this.#o.docker, containerId, ['bash', '-c', EXEC_SCRIPT, 'kortix-exec', key, String(req.timeoutSeconds), String(limit), req.command], {
-        env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        maxBytes: 2 * limit + 4096,
-      }));
+    const deadlineMs = request.timeoutSeconds * 1000 + EXEC_DEADLINE_GRACE_MS;
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+    let reply: ChannelReply | OneShotResult;
+    try {
+      reply =
+        (await this.#viaChannel(containerId, req, signal)) ??
+        (await execOnce(this.#o.docker, containerId, ['bash', '-c', EXEC_SCRIPT, 'kortix-exec', key, String(req.timeoutSeconds), String(limit), req.command], {
+          env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          maxBytes: 2 * limit + 4096,
+          signal,
+        }));
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (deadline.aborted) throw new SandboxToolError(`the sandbox gave no complete answer within ${Math.round(deadlineMs / 1000)} s`);
+      throw err;
+    }
+    if (signal.aborted) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw new SandboxToolError(`the sandbox gave no complete answer within ${Math.round(deadlineMs / 1000)} s`);
+    }
+    if ('overflow' in reply && reply.overflow) throw new SandboxToolError('the sandbox printed more than any command can: its output was cut off');
     const result = parseExecOutput(reply.stdout, limit) ?? unfinished(reply);
     const killed = result.exitCode === 137 && !result.timedOut;
     const oomKilled = killed && (await this.#pool.waitForOomKill(containerId, oomBefore, OOM_EVENT_WAIT_MS));
@@ -234,7 +271,7 @@ export class DockerSandboxHost {
   }
 
   /** The reply over the exec channel; undefined when the channel is busy or broke (the caller execs once instead). */
-  async #viaChannel(containerId: string, req: ChannelRequest): Promise<ChannelReply | undefined> {
+  async #viaChannel(containerId: string, req: ChannelRequest, signal: AbortSignal): Promise<ChannelReply | undefined> {
     let channel;
     try {
       channel = await this.#engine.channel(containerId);
@@ -246,7 +283,7 @@ export class DockerSandboxHost {
     }
     if (channel.busy) return undefined;
     try {
-      return await channel.run(req);
+      return await channel.run(req, signal);
     } catch (err) {
       if (err instanceof ExecChannelError) return undefined;
       throw err;

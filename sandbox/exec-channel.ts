@@ -176,8 +176,12 @@ export class ExecChannel {
     return reply;
   }
 
-  /** Runs one exec.sh request; rejects with ExecChannelError when the channel cannot tell the result. */
-  async run(request: ChannelRequest): Promise<ChannelReply> {
+  /**
+   * Runs one exec.sh request; rejects with ExecChannelError when the channel
+   * cannot tell the result. An aborted `signal` (deadline, cancellation)
+   * closes the channel: the dispatcher's answer would otherwise still arrive.
+   */
+  async run(request: ChannelRequest, signal?: AbortSignal): Promise<ChannelReply> {
     const env = Object.entries(request.env)
       .map(([k, v]) => `${k}=${v}`)
       .join('\n');
@@ -185,9 +189,12 @@ export class ExecChannel {
     // exec.sh prints a header and at most two capped streams; anything beyond is not exec.sh.
     const maxBytes = 2 * request.limitBytes + 4096;
     if (this.busy) return Promise.reject(new ExecChannelError('the exec channel is busy'));
+    if (signal?.aborted) return Promise.reject(new ExecChannelError('the request was aborted'));
+    const onAbort = () => this.#fail(new ExecChannelError('the request was aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
     const reply = this.#send('X', fields, request.timeoutSeconds * 1000 + GRACE_MS, maxBytes);
     this.#tail = reply.catch(() => undefined);
-    return reply;
+    return reply.finally(() => signal?.removeEventListener('abort', onAbort));
   }
 
   /** Ends the dispatcher (EOF on its stdin); idempotent. */

@@ -43,34 +43,50 @@ kill_all_but_readers() {
 # A fifo nobody writes, held open for reading and writing: `read -t` on it is
 # a sleep without a fork. Made once per container, shared by every call.
 tick="$base/.tick"
-[ -p "$tick" ] || mkfifo "$tick" 2>/dev/null
+# A command may have replaced it (with a link to /dev/zero, say): make it again.
+if ! [ -p "$tick" ] || [ -L "$tick" ]; then rm -f "$tick" && mkfifo "$tick"; fi 2>/dev/null
 exec 9<> "$tick"
 
 # The first attempt for KEY creates its lock file (noclobber: O_EXCL, no fork);
 # a retried activity finds it and waits for the first attempt's result.
+# Anything already at a name (a symlink or fifo planted by an earlier command,
+# which runs as the same user) is never opened for writing: noclobber opens
+# an existing non-regular file, and a fifo would block.
+planted() { [ -e "$1" ] || [ -L "$1" ]; }
 set -C
-{ : > "$d.lock"; } 2>/dev/null
-first=$?
-set +C
+first=1
+if ! planted "$d.lock" && { : > "$d.lock"; } 2>/dev/null; then first=0; fi
 if [ "$first" = 0 ]; then
+  # The capture files are created here with O_EXCL (never through a link
+  # someone planted) and opened for reading at once through /dev/fd, which
+  # reopens the same inode: whatever the command later does to the names
+  # (a symlink to /dev/zero, a fifo), this script reads what it captured.
+  if planted "$d.out" || planted "$d.err" || ! { exec 5> "$d.out" 6> "$d.err"; } 2>/dev/null; then
+    set +C
+    echo "KORTIX-EXEC-LOST capture files exist already"
+    exit 97
+  fi
+  set +C
+  exec 7< /dev/fd/5 8< /dev/fd/6
   # The timer, then one reader per stream: each keeps LIMIT+1 bytes, written as
   # they come (unbuffered: a background child may keep the pipe open long after
   # the command), and drains the rest only if there is more.
-  { read -r -t "$t" -u 9 _ || :; } &
+  { exec 5>&- 6>&- 7<&- 8<&-; read -r -t "$t" -u 9 _ || :; } &
   wd=$!
-  exec 3> >(exec 9>&-; stdbuf -o0 head -c "$((lim + 1))" > "$d.out"; read -r -N 1 _ && exec cat > /dev/null)
+  exec 3> >(exec 6>&- 7<&- 8<&- 9>&-; stdbuf -o0 head -c "$((lim + 1))" >&5; exec 5>&-; read -r -N 1 _ && exec cat > /dev/null)
   c1=$!
-  exec 4> >(exec 3>&- 9>&-; stdbuf -o0 head -c "$((lim + 1))" > "$d.err"; read -r -N 1 _ && exec cat > /dev/null)
+  exec 4> >(exec 3>&- 5>&- 7<&- 8<&- 9>&-; stdbuf -o0 head -c "$((lim + 1))" >&6; exec 6>&-; read -r -N 1 _ && exec cat > /dev/null)
   c2=$!
+  exec 5>&- 6>&-
   cd /workspace 2>/dev/null || cd /tmp
-  setsid bash -c "$cmd" < /dev/null >&3 2>&4 3>&- 4>&- 9>&- &
+  setsid bash -c "$cmd" < /dev/null >&3 2>&4 3>&- 4>&- 7<&- 8<&- 9>&- &
   pid=$!
   # From here only the command (and what it starts) holds the pipes.
   exec 3>&- 4>&-
   # bash >= 5.1: returns when the command or the timer ends, whichever is first.
   wait -n "$pid" "$wd"
   if kill -0 "$pid" 2>/dev/null; then
-    : > "$d.timedout"
+    { : 1<> "$d.timedout"; } 2>/dev/null
     kill_all_but_readers
     wait "$pid" 2>/dev/null
     rc=124
@@ -86,33 +102,42 @@ if [ "$first" = 0 ]; then
     read -r -t 0.001 -u 9 _
   done
   # One write of a few bytes: a waiter that sees a non-empty file sees all of it.
-  echo "$rc" > "$d.rc"
+  # (<> : read-write opens a planted fifo without blocking.)
+  { echo "$rc" 1<> "$d.rc"; } 2>/dev/null
 else
+  set +C
   waited=0
   limit=$(( (t + 30) * 20 ))
   while [ ! -s "$d.rc" ]; do
+    [ -L "$d.rc" ] && { echo "KORTIX-EXEC-LOST status file replaced"; exit 98; }
     read -r -t 0.05 -u 9 _
     waited=$((waited + 1))
     if [ "$waited" -gt "$limit" ]; then echo "KORTIX-EXEC-LOST"; exit 98; fi
   done
-  read -r rc < "$d.rc"
+  # Every file of KEY may have been replaced by the command (same uid): open
+  # read-write (a fifo does not block), read only what is a regular file
+  # (checked on the open descriptor, so no later swap matters), and only a few bytes.
+  { exec 7<> "$d.rc"; } 2>/dev/null && [ -f /dev/fd/7 ] && rc=$(head -c 8 <&7) || rc=
+  case "$rc" in '' | *[!0-9$'\n']*) echo "KORTIX-EXEC-LOST bad status file"; exit 98 ;; esac
+  rc=${rc%%$'\n'*}
+  { exec 7<> "$d.out" 8<> "$d.err"; } 2>/dev/null || { echo "KORTIX-EXEC-LOST capture files missing"; exit 98; }
 fi
 exec 9>&-
 
 to=0
 [ -e "$d.timedout" ] && to=1
+# A capture that is not a regular file was not written by this script.
+if ! [ -f /dev/fd/7 ] || ! [ -f /dev/fd/8 ]; then echo "KORTIX-EXEC-LOST capture files replaced"; exit 98; fi
 os=0 es=0
-# `test -s` is a builtin: stat runs only when there is output to measure.
-if [ -s "$d.out" ] || [ -s "$d.err" ]; then
-  sizes=$(stat -c %s "$d.out" "$d.err" 2>/dev/null) || sizes=$'0\n0'
+# `test -s` is a builtin (an fstat of the open descriptor): stat runs only when there is output to measure.
+if [ -s /dev/fd/7 ] || [ -s /dev/fd/8 ]; then
+  sizes=$(stat -L -c %s /dev/fd/7 /dev/fd/8 2>/dev/null) || sizes=$'0\n0'
   os=${sizes%%$'\n'*}
   es=${sizes##*$'\n'}
 fi
 printf 'KORTIX-EXEC %s %s %s %s\n' "$rc" "$to" "$os" "$es"
-if [ "$os" -le "$lim" ] && [ "$es" -le "$lim" ]; then
-  [ "$os" -gt 0 ] || [ "$es" -gt 0 ] && cat "$d.out" "$d.err" 2>/dev/null
-else
-  head -c "$lim" "$d.out" 2>/dev/null
-  head -c "$lim" "$d.err" 2>/dev/null
-fi
+# Exactly the bytes the header announces, never more than LIMIT per stream
+# (the file may still grow: a process can write through /proc/<pid>/fd).
+[ "$os" -gt 0 ] && head -c "$((os < lim ? os : lim))" <&7
+[ "$es" -gt 0 ] && head -c "$((es < lim ? es : lim))" <&8
 exit 0

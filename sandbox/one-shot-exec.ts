@@ -29,31 +29,51 @@ function capped(chunks: Buffer[], max: number, onOverflow: () => void): Writable
   });
 }
 
-/** Runs `cmd` once; a container that is gone or stopped is a SandboxGoneError. */
+/** Rejects with the signal's reason when it aborts first. */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Runs `cmd` once; a container that is gone or stopped is a SandboxGoneError.
+ * More stdout than `maxBytes` ends the stream at once (a process inside could
+ * write without end: the worker stops reading, the result says `overflow`);
+ * `signal` (a deadline, the activity's cancellation) destroys the stream and
+ * rejects with its reason.
+ */
 export async function execOnce(
   docker: Docker,
   containerId: string,
   cmd: string[],
-  options: { stdin?: Buffer; env?: readonly string[]; maxBytes?: number } = {},
+  options: { stdin?: Buffer; env?: readonly string[]; maxBytes?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<OneShotResult> {
-  const { stdin, env = [], maxBytes = 4 * 1024 * 1024 } = options;
+  const { stdin, env = [], maxBytes = 4 * 1024 * 1024, signal } = options;
   let exec: Docker.Exec;
   try {
-    exec = await docker.getContainer(containerId).exec({
-      Cmd: cmd,
-      AttachStdout: true,
-      AttachStderr: true,
-      AttachStdin: stdin !== undefined,
-      User: `${SANDBOX_UID}:${SANDBOX_UID}`,
-      WorkingDir: WORKSPACE_DIR,
-      Env: [...env],
-    });
+    exec = await raceAbort(
+      docker.getContainer(containerId).exec({
+        Cmd: cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: stdin !== undefined,
+        User: `${SANDBOX_UID}:${SANDBOX_UID}`,
+        WorkingDir: WORKSPACE_DIR,
+        Env: [...env],
+      }),
+      signal,
+    );
   } catch (err) {
     const code = statusCode(err);
     if (code === 404 || code === 409) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone: ${(err as Error).message}`);
     throw err;
   }
-  const stream = await exec.start({ hijack: true, stdin: stdin !== undefined });
+  const stream = await raceAbort(exec.start({ hijack: true, stdin: stdin !== undefined }), signal);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   let overflow = false;
@@ -64,11 +84,20 @@ export async function execOnce(
   });
   docker.modem.demuxStream(
     stream,
-    capped(out, maxBytes, () => (overflow = true)),
+    capped(out, maxBytes, () => {
+      overflow = true;
+      stream.destroy();
+    }),
     capped(err, 64 * 1024, () => undefined),
   );
   if (stdin !== undefined) stream.end(stdin);
-  await finished;
-  const info = await exec.inspect();
+  const onAbort = () => stream.destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await raceAbort(finished, signal);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  const info = await raceAbort(exec.inspect(), signal);
   return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: info.ExitCode ?? -1, overflow };
 }

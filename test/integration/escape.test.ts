@@ -5,14 +5,15 @@
  * seccomp mode, read-only root, tree-killing timeouts) is not repeated here.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
 import { createMetrics } from '../../observability/metrics.js';
-import { DockerSandboxHost } from '../../sandbox/docker-host.js';
+import { APPARMOR_PROFILE_NAME, appArmorSupport } from '../../sandbox/apparmor.js';
+import { DockerSandboxHost, EXEC_DEADLINE_GRACE_MS } from '../../sandbox/docker-host.js';
 import { startSession, toolResults, waitForStatus } from '../support/sessions.js';
 import { docker, startStack, type Stack } from '../support/stack.js';
 
@@ -300,28 +301,100 @@ describe('isolation between sessions', () => {
   });
 });
 
-describe('a memory hog in a session', () => {
-  let stack: Stack | undefined;
-  let mock: MockLlmServer | undefined;
-  afterAll(async () => {
-    await stack?.close();
-    await mock?.close();
+/** Replaces the newest capture file of exec.sh (the running command's own) with a link to /dev/zero. */
+const CAPTURE_TO_DEV_ZERO = 'K=$(ls -t /tmp/.kortix-exec/*.lock|head -1); ln -sf /dev/zero ${K%.lock}.out; echo replaced >&2';
+
+describe('the host and the worker', () => {
+  it('reads a capture file replaced by a link to /dev/zero as what was captured, bounded, on the first run and on a retry', async () => {
+    const started = Date.now();
+    const key = `capture-${n++}`;
+    const first = await host.exec(a, { key, command: `echo before; ${CAPTURE_TO_DEV_ZERO}`, timeoutSeconds: 10 });
+    expect(first).toMatchObject({ exitCode: 0, stdout: 'before\n', stderr: 'replaced\n', truncated: false });
+    // The retried activity (same key) reads the files by name: a link is not followed into /dev/zero.
+    const retry = await host.exec(a, { key, command: 'true', timeoutSeconds: 10 });
+    expect(retry.stdout.length).toBeLessThanOrEqual(16 * 1024);
+    expect(retry.exitCode).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    // The exec channel survived or was replaced: the sandbox still answers.
+    expect((await run(a, 'echo ok')).stdout).toBe('ok\n');
+  }, 60_000);
+
+  it('logs nothing on the host: no log driver, and PID 1 writes into /dev/null', async () => {
+    const info = await docker.getContainer(a).inspect();
+    expect(info.HostConfig.LogConfig?.Type).toBe('none');
+    const logSize = () => (info.LogPath ? statSync(info.LogPath, { throwIfNoEntry: false })?.size ?? 0 : 0);
+    const before = logSize();
+    const r = await run(a, 'readlink /proc/1/fd/1 /proc/1/fd/2; (yes AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA | head -c 20000000 > /proc/1/fd/1) 2>&1; echo "wrote=$?"');
+    expect(r.stdout).toBe('/dev/null\n/dev/null\nwrote=0\n');
+    expect(logSize()).toBe(before);
+    expect(before).toBe(0);
   });
 
-  it('is a tool error the model sees, and the session goes on', async () => {
+  it('keeps PID 1 (and so the sandbox) alive through every signal the sandbox user can send it', async () => {
+    const r = await run(a, 'for s in TERM INT HUP QUIT USR1 USR2 PIPE ALRM KILL STOP; do kill -s $s 1; echo "$s=$?"; done; sleep 1; kill -0 1 && echo alive');
+    expect(r.stdout).toContain('TERM=0');
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('alive');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await docker.getContainer(a).inspect()).State).toMatchObject({ Running: true, Status: 'running' });
+    expect((await run(a, 'echo still here')).stdout).toBe('still here\n');
+  });
+
+  it('has a health check the engine runs, and it passes', async () => {
+    const image = await docker.getImage(services.sandboxImage).inspect();
+    const test = image.Config.Healthcheck?.Test ?? [];
+    expect(test[0]).toBe('CMD');
+    const info = await docker.getContainer(a).inspect();
+    expect(['starting', 'healthy']).toContain(info.State.Health?.Status);
+    const check = await run(a, `${test.slice(1).map((w) => `'${w}'`).join(' ')}; echo "check=$?"`);
+    expect(check.stdout.trim()).toBe('check=0');
+  });
+
+  it('runs under the AppArmor profile where the host has AppArmor', async (ctx) => {
+    const support = await appArmorSupport(docker);
+    if (!support.ok) {
+      ctx.skip(`AppArmor does not apply here: ${support.reason}`);
+      return;
+    }
+    const info = await docker.getContainer(a).inspect();
+    expect(info.AppArmorProfile).toBe(APPARMOR_PROFILE_NAME);
+    expect((await run(a, 'cat /proc/self/attr/current')).stdout.trim()).toBe(`${APPARMOR_PROFILE_NAME} (enforce)`);
+  });
+});
+
+describe('hostile tool calls in a session', () => {
+  let stack: Stack;
+  let mock: MockLlmServer;
+  beforeAll(async () => {
     mock = await startMockLlm({
       scenarios: [
         {
           name: 'memory-hog',
           turns: [
-            { tool_calls: [{ name: 'shell', arguments: { command: 'python3 -c "x = []\nwhile True: x.append(bytearray(10 * 2**20))"' } }] },
+            // tail keeps the last lines of /dev/zero, which has none: it grows until the kernel kills it
+            // (no interpreter: the standard policy asks for approval of inline code).
+            { tool_calls: [{ name: 'shell', arguments: { command: 'tail /dev/zero' } }] },
             { tool_calls: [{ name: 'shell', arguments: { command: 'echo the sandbox is still here' } }] },
+            { content: 'Done: {{tool.stdout}}' },
+          ],
+        },
+        {
+          name: 'capture-to-dev-zero',
+          turns: [
+            { tool_calls: [{ name: 'shell', arguments: { command: CAPTURE_TO_DEV_ZERO, timeout_seconds: 10 } }] },
+            { tool_calls: [{ name: 'shell', arguments: { command: 'echo the worker is still here' } }] },
             { content: 'Done: {{tool.stdout}}' },
           ],
         },
       ],
     });
     stack = await startStack(services, { env: { MOCK_LLM_URL: mock.url } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await mock?.close();
+  });
+
+  it('a memory hog is a tool error the model sees, and the session goes on', async () => {
     const session = await startSession(stack, { message: 'use a lot of memory', metadata: { scenario: 'memory-hog' } });
     const done = await waitForStatus(stack, session.id, undefined, 120_000);
     expect(done).toMatchObject({ status: 'completed', finalAnswer: 'Done: the sandbox is still here\n' });
@@ -330,4 +403,16 @@ describe('a memory hog in a session', () => {
     expect(String(hog?.error)).toMatch(/out of memory \(this sandbox has 256 MB\)/);
     expect(after).toMatchObject({ ok: true, stdout: 'the sandbox is still here\n' });
   });
+
+  it('a command that links its capture file to /dev/zero gets its bounded result within its deadline, and the session goes on', async () => {
+    const started = Date.now();
+    const session = await startSession(stack, { message: 'stream forever', metadata: { scenario: 'capture-to-dev-zero' } });
+    // The tool's deadline is its timeout (10 s) plus EXEC_DEADLINE_GRACE_MS (45 s).
+    const done = await waitForStatus(stack, session.id, undefined, 10_000 + EXEC_DEADLINE_GRACE_MS);
+    expect(done).toMatchObject({ status: 'completed', finalAnswer: 'Done: the worker is still here\n' });
+    const [linked, after] = await toolResults(stack, session.id);
+    expect(linked).toMatchObject({ ok: true, exit_code: 0, stdout: '', stderr: 'replaced\n', truncated: false });
+    expect(after).toMatchObject({ ok: true, stdout: 'the worker is still here\n' });
+    expect(Date.now() - started).toBeLessThan(10_000 + EXEC_DEADLINE_GRACE_MS);
+  }, 120_000);
 });
