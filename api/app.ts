@@ -13,6 +13,7 @@ import type { ReadinessChecker } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../policies/load.js';
+import type { PolicySource } from '../router/policy-store.js';
 import type { SessionTuning } from '../workflows/definitions.js';
 import { tenantAuth } from './auth.js';
 import { requestTracing } from './request-tracing.js';
@@ -25,8 +26,10 @@ import type { Secret } from '../config/secret.js';
 import { SlackUserMap } from '../slack/users.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES'>;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE'>;
   readonly db: Db;
+  /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
+  readonly modelPolicy?: PolicySource | undefined;
   readonly temporal: Client;
   readonly policies: PolicyStore;
   readonly notifier: EventNotifier;

@@ -14,6 +14,7 @@ import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { startTracing } from '../observability/tracing.js';
 import { PolicyStore } from '../policies/load.js';
+import { modelPolicyFromConfig } from '../router/create.js';
 import { createTemporalClient } from '../temporal/client.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { apiReadinessChecks, createApp } from './app.js';
@@ -48,7 +49,9 @@ async function main(): Promise<void> {
   );
   let draining = false;
   const slack = { signingSecret: config.SLACK_SIGNING_SECRET, users: SlackUserMap.load(config.SLACK_USERS_FILE) };
-  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, slack, draining: () => draining });
+  // The workers' model policy (watched in dev like theirs): an unknown `model` is a 400, not a failed session.
+  const models = modelPolicyFromConfig(config, logger);
+  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, slack, modelPolicy: models.policy, draining: () => draining });
   const { server, port } = await listen(app, config.API_HOST, config.API_PORT);
   logger.info('api listening', { url: `http://${config.API_HOST}:${port}`, policies: policies.names() });
 
@@ -56,6 +59,7 @@ async function main(): Promise<void> {
     if (draining) return;
     draining = true;
     logger.info('draining', { signal });
+    models.stop?.();
     await notifier.close();
     await closeServer(server);
     await temporal.connection.close();

@@ -1,7 +1,20 @@
 /** zod at the trust boundary: bodies, queries and path parameters. */
 import type { Context } from 'hono';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { textProblem } from '../db/storable.js';
 import { ApiError, validationError } from './errors.js';
+
+/**
+ * A string that can be stored as sent: NUL characters and unpaired UTF-16
+ * surrogates are refused at their field's path. What users send is refused
+ * rather than silently altered (db/storable.ts alters what models and tools bring).
+ */
+export function text(): z.ZodString {
+  return z.string().superRefine((value, ctx) => {
+    const problem = textProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
 
 /** The JSON body, validated; a body that is not JSON is a 400 `invalid_json`. */
 export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {

@@ -19,12 +19,20 @@ export interface RouterFromConfigOptions {
   readonly timeoutMs?: number;
 }
 
+/** MODEL_POLICY_FILE, watched in dev or with MODEL_POLICY_WATCH (the API checks requested models against it too). */
+export function modelPolicyFromConfig(
+  config: Pick<Env, 'MODEL_POLICY_FILE' | 'MODEL_POLICY_WATCH' | 'KORTIX_ENV'>,
+  logger?: Logger,
+): { policy: ModelPolicyStore; stop: (() => void) | undefined } {
+  const policy = new ModelPolicyStore(config.MODEL_POLICY_FILE, logger?.child({ component: 'model-policy' }));
+  const watching = config.MODEL_POLICY_WATCH ?? config.KORTIX_ENV === 'dev';
+  return { policy, stop: watching ? policy.watch() : undefined };
+}
+
 /** A router on MODEL_POLICY_FILE; a bad file throws YamlFileError (file:line: path). `close()` stops the watcher. */
 export function createRouterFromConfig(options: RouterFromConfigOptions): { router: ModelRouter; policy: ModelPolicyStore; close(): void } {
   const { config, logger } = options;
-  const policy = new ModelPolicyStore(config.MODEL_POLICY_FILE, logger?.child({ component: 'model-policy' }));
-  const watching = config.MODEL_POLICY_WATCH ?? config.KORTIX_ENV === 'dev';
-  const stop = watching ? policy.watch() : undefined;
+  const { policy, stop } = modelPolicyFromConfig(config, logger);
   const router = new ModelRouter({
     policy,
     env: config,

@@ -398,6 +398,13 @@ export function modelOf(policy: ResolvedModelPolicy, key: string): ModelConfig |
   return Object.hasOwn(policy.models, key) ? policy.models[key] : undefined;
 }
 
+/** Why `key` cannot serve a chat request of the policy (unknown, or not a chat model), or undefined. */
+export function chatModelProblem(policy: ResolvedModelPolicy, key: string): string | undefined {
+  if (modelOf(policy, key)?.type === 'chat') return undefined;
+  const known = Object.keys(policy.models).filter((k) => policy.models[k]?.type === 'chat');
+  return `unknown model "${key}"; known: ${known.join(', ')}`;
+}
+
 /** True when every token of the model is free: budgets never block it. */
 export function isFree(model: ModelConfig): boolean {
   return model.inputPerMTok === 0 && model.outputPerMTok === 0 && (model.cachedInputPerMTok ?? 0) === 0 && (model.cacheWritePerMTok ?? 0) === 0;

@@ -8,7 +8,7 @@ import { estimateTier } from './complexity.js';
 import { fits, planSummary, promptLimit, summaryMessage, summaryPrompt, trimTranscript } from './context-guard.js';
 import type { Cooldowns } from './cooldown.js';
 import { LlmError } from './errors.js';
-import { modelOf, TIERS, type ModelConfig, type ResolvedModelPolicy } from './model-policy.js';
+import { chatModelProblem, modelOf, TIERS, type ModelConfig, type ResolvedModelPolicy } from './model-policy.js';
 import type { Prepared, RoutedAnswer, RouteDecision, RouteRequest } from './route-types.js';
 import { matchRoute } from './routing.js';
 import { estimatePromptTokens } from './tokens.js';
@@ -19,13 +19,8 @@ const SUMMARY_TOKENS = 512;
 
 /** Route and model for a request: explicit model > first matching route > default. */
 export function decideRoute(request: Pick<RouteRequest, 'tenantId' | 'model' | 'requestType' | 'tier' | 'messages' | 'tools'>, policy: ResolvedModelPolicy): RouteDecision {
-  if (request.model !== undefined) {
-    const m = modelOf(policy, request.model);
-    if (!m || m.type !== 'chat') {
-      const known = Object.keys(policy.models).filter((k) => policy.models[k]?.type === 'chat');
-      throw new LlmError('bad_request', `unknown model "${request.model}"; known: ${known.join(', ')}`);
-    }
-  }
+  const modelProblem = request.model === undefined ? undefined : chatModelProblem(policy, request.model);
+  if (modelProblem) throw new LlmError('bad_request', modelProblem);
   if (request.tier !== undefined && !TIERS.includes(request.tier)) {
     throw new LlmError('bad_request', `unknown complexity tier "${String(request.tier)}"; known: ${TIERS.join(', ')}`);
   }

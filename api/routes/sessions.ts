@@ -16,6 +16,8 @@ import { createSessionRow, readEvents } from '../../db/session-records.js';
 import type { SessionStatus } from '../../db/schema.js';
 import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
 import { applyOverrides, snapshotPolicy, type PolicyStore } from '../../policies/load.js';
+import { chatModelProblem } from '../../router/model-policy.js';
+import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
 import { taskQueues } from '../../temporal/names.js';
 import {
   AGENT_KEY,
@@ -31,7 +33,7 @@ import {
 import type { agentSession } from '../../workflows/agent-session.js';
 import { ApiError } from '../errors.js';
 import type { EventNotifier } from '../event-notifier.js';
-import { parseBody, parseParams, parseQuery } from '../validation.js';
+import { parseBody, parseParams, parseQuery, text } from '../validation.js';
 import { submitVote } from '../votes.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -44,14 +46,14 @@ const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, 
 
 export const createSessionSchema = z
   .object({
-    message: z.string().min(1).max(100_000),
+    message: text().min(1).max(100_000),
     agent: slug.default('default'),
     policy: slug.optional(),
-    model: z.string().min(1).max(100).optional(),
+    model: text().min(1).max(100).optional(),
     requestType: slug.optional(),
-    systemPrompt: z.string().min(1).max(20_000).optional(),
+    systemPrompt: text().min(1).max(20_000).optional(),
     metadata: z
-      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'keys of letters, digits, _ . -'), z.string().max(512))
+      .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'keys of letters, digits, _ . -'), text().max(512))
       .refine((m) => Object.keys(m).length <= 32, 'at most 32 keys')
       .default({}),
     idleTimeoutSeconds: z.number().int().min(0).max(86_400).default(0),
@@ -74,15 +76,17 @@ const listQuery = z.object({
   status: z.enum(['running', 'waiting_approval', 'completed', 'failed', 'cancelled', 'max_steps', 'max_cost']).optional(),
 });
 
-const messageSchema = z.object({ content: z.string().min(1).max(100_000), id: z.string().min(1).max(100).optional() }).strict();
+const messageSchema = z.object({ content: text().min(1).max(100_000), id: text().min(1).max(100).optional() }).strict();
 const approvalSchema = z
-  .object({ gateId: z.string().min(1).max(100), decision: z.enum(['approve', 'reject']), comment: z.string().max(2_000).optional() })
+  .object({ gateId: z.string().min(1).max(100), decision: z.enum(['approve', 'reject']), comment: text().max(2_000).optional() })
   .strict();
-const cancelSchema = z.object({ reason: z.string().max(2_000).optional() }).strict();
+const cancelSchema = z.object({ reason: text().max(2_000).optional() }).strict();
 
 export interface SessionRoutesDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY'>;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'MODEL_POLICY_FILE'>;
   readonly db: Db;
+  /** The workers' model policy, to refuse an unknown `model` at the door (default: MODEL_POLICY_FILE, read once). */
+  readonly modelPolicy?: PolicySource | undefined;
   readonly temporal: Client;
   readonly policies: PolicyStore;
   readonly notifier: EventNotifier;
@@ -105,6 +109,7 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 export function sessionRoutes(deps: SessionRoutesDeps): Hono {
   const { db, temporal, config } = deps;
   const queues = taskQueues(config.TASK_QUEUE_PREFIX);
+  const modelPolicy = deps.modelPolicy ?? new ModelPolicyStore(config.MODEL_POLICY_FILE);
   const app = new Hono();
 
   const links = (id: string) => ({
@@ -146,6 +151,8 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
   app.post('/', async (c) => {
     const principal = c.get('principal');
     const body = await parseBody(c, createSessionSchema);
+    const modelProblem = body.model === undefined ? undefined : chatModelProblem(modelPolicy.current, body.model);
+    if (modelProblem) throw new ApiError(400, 'unknown_model', modelProblem, [{ path: 'body.model', message: 'unknown model' }]);
     const policyName = body.policy ?? config.DEFAULT_POLICY;
     const base = deps.policies.get(policyName, principal.tenantId);
     if (!base) {
