@@ -11,6 +11,7 @@ import type { SessionRef } from '../db/session-records.js';
 import { SlackApiError, type SlackClient } from '../slack/client.js';
 import { renderGateMessage } from '../slack/gate-message.js';
 import type { GateView } from '../workflows/definitions.js';
+import { withFailFast } from './permanent-errors.js';
 
 export interface NotifyActivityDeps {
   readonly db: Db;
@@ -86,5 +87,5 @@ export function createNotifyActivities({ db, slack, links }: NotifyActivityDeps)
     }
   }
 
-  return { postGateMessage, updateGateMessage };
+  return withFailFast({ postGateMessage, updateGateMessage });
 }

@@ -25,6 +25,7 @@ import type { ChatMessage } from '../router/types.js';
 import { toolDefinitions } from '../sandbox/tools.js';
 import { EVENT_TYPES } from './event-types.js';
 import { withHeartbeat } from './heartbeat.js';
+import { withFailFast } from './permanent-errors.js';
 import type {
   FinishSessionInput,
   LlmStepInput,
@@ -72,6 +73,11 @@ function toFailure(err: unknown): unknown {
     details: [{ errorClass: err.errorClass, provider: err.details.provider ?? null, status: err.details.status ?? null }],
     ...(err.details.retryAfterMs !== undefined ? { nextRetryDelay: err.details.retryAfterMs } : {}),
   });
+}
+
+/** The session row's last state. */
+function endPatch(input: FinishSessionInput): SessionPatch {
+  return { status: input.status, finalAnswer: input.finalAnswer, error: input.error, usage: input.usage, step: input.step, ended: true };
 }
 
 export function createSessionActivities({ db, router, metrics }: SessionActivityDeps) {
@@ -245,16 +251,20 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
           },
         },
       ],
-      patch: {
-        status: input.status,
-        finalAnswer: input.finalAnswer,
-        error: input.error,
-        usage: input.usage,
-        step: input.step,
-        ended: true,
-      },
+      patch: endPatch(input),
     });
   }
 
-  return { startSession, llmStep, appendUserMessages, recordEvents, recordToolResult, finishSession };
+  /**
+   * The last resort when `finishSession` cannot write (its event is refused, its
+   * retries are spent): the session row still ends, with the reason, so that
+   * no session stays `running` after its workflow is gone.
+   */
+  async function finishSessionRow(input: FinishSessionInput & { readonly writeError: string }): Promise<void> {
+    const error = `${input.error ?? 'ended'}; the session.ended event could not be written: ${input.writeError}`;
+    await writeSessionRecords(db, input.session, { patch: endPatch({ ...input, error }) });
+  }
+
+  // A write that cannot succeed (bad data, a violated constraint) fails the session at once, saying why.
+  return withFailFast({ startSession, llmStep, appendUserMessages, recordEvents, recordToolResult, finishSession, finishSessionRow });
 }

@@ -49,7 +49,26 @@ import { EventOutbox } from './outbox.js';
 const SANDBOX_GONE = 'SandboxGone';
 const DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000;
 
+/*
+ * Every activity has a bounded retry budget. Retries heal a lost connection or
+ * a restarting service; errors no retry can heal (bad data, a violated
+ * constraint, invalid input) are non-retryable where they happen
+ * (activities/permanent-errors.ts), so the session fails at once saying why.
+ * Retry options are not compared on replay: recorded histories still replay.
+ */
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+/** Store writes and sandbox claims: about ten minutes of retries (a Postgres restart, a full pool). */
+const STORE_RETRY = { ...retry, maximumAttempts: 25 } as const;
+const STORE_BUDGET = '10m';
+/** Tool runs on a sandbox host (each attempt has its own deadline). */
+const HOST_RETRY = { ...retry, maximumAttempts: 10 } as const;
+/** All attempts of one model call. */
+const LLM_BUDGET = '1h';
+
+/** What an activity's failure says (its cause's message: the activity's own error). */
+function failureMessage(err: unknown): string {
+  return err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+}
 
 interface PlannedCall {
   readonly id: string;
@@ -74,20 +93,26 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   const heartbeatTimeout = tuning.heartbeatTimeoutMs ?? 30_000;
   const carry = input.carry;
 
-  const store = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry });
+  const store = proxyActivities<Activities>({ startToCloseTimeout: '30s', scheduleToCloseTimeout: STORE_BUDGET, retry: STORE_RETRY });
   const llm = proxyActivities<Activities>({
     startToCloseTimeout: '10m',
+    scheduleToCloseTimeout: LLM_BUDGET,
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
   });
-  const claimer = proxyActivities<Activities>({ taskQueue: input.sandboxQueue, startToCloseTimeout: '2m', retry });
+  const claimer = proxyActivities<Activities>({
+    taskQueue: input.sandboxQueue,
+    startToCloseTimeout: '2m',
+    scheduleToCloseTimeout: STORE_BUDGET,
+    retry: STORE_RETRY,
+  });
   const onHost = (lease: SandboxLease, extra: Partial<ActivityOptions>) =>
     proxyActivities<Activities>({
       taskQueue: lease.taskQueue,
       startToCloseTimeout: '2m',
       scheduleToStartTimeout: tuning.sandboxScheduleToStartMs ?? 5 * 60_000,
       heartbeatTimeout,
-      retry,
+      retry: HOST_RETRY,
       ...extra,
     });
 
@@ -103,7 +128,15 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   let status: SessionStatus = 'running';
   let cancelRequest: CancelRequest | null = null;
   const gates = new Map<string, Gate>();
-  const outbox = new EventOutbox(session, carry?.eventCounter ?? 0, store.recordEvents);
+  /** Why an event write failed for good (refused, or its retries spent): the session then ends, failed, saying so. */
+  let writeFailure: string | null = null;
+  const outbox = new EventOutbox(session, carry?.eventCounter ?? 0, (args) =>
+    // Caught here: a rejected background write would fail every workflow task, and the session would never end.
+    store.recordEvents(args).catch((err: unknown) => {
+      writeFailure ??= failureMessage(err);
+      loopScope?.cancel();
+    }),
+  );
   const slackSync = new GateSlackSync(session, outbox);
 
   function setStatus(next: SessionStatus): void {
@@ -429,7 +462,9 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   }
 
   // ---- run ----
-  if (!carry) {
+  /** The session's first records: in the loop's scope, so that a cancel also stops a first write that keeps failing. */
+  async function start(): Promise<void> {
+    if (carry) return;
     await store.startSession({
       session,
       agent: input.agent,
@@ -447,17 +482,27 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   let rethrow: unknown;
   try {
     loopScope = new CancellationScope();
-    ending = await loopScope.run(loop);
+    // A cancel that came before the scope existed.
+    if (cancelRequest) loopScope.cancel();
+    ending = await loopScope.run(async () => {
+      await start();
+      return loop();
+    });
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    if (isCancellation(err)) {
+    // Assigned by the outbox's writer, which TypeScript's flow analysis cannot see.
+    const failedWrite = writeFailure as string | null;
+    if (isCancellation(err) && failedWrite !== null && !cancelRequest) {
+      ending = { status: 'failed', finalAnswer: lastAnswer, error: failedWrite };
+      rethrow = ApplicationFailure.create({ type: 'session_failed', message: failedWrite, nonRetryable: true });
+    } else if (isCancellation(err)) {
       // Assigned by the cancel signal's handler, which TypeScript's flow analysis cannot see.
       const request = cancelRequest as CancelRequest | null;
       const by = request ? `${request.by}${request.reason ? `: ${request.reason}` : ''}` : 'Temporal';
       ending = { status: 'cancelled', finalAnswer: lastAnswer, error: `cancelled by ${by}` };
       if (!request) rethrow = err;
     } else {
-      const message = err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+      const message = failureMessage(err);
       ending = { status: 'failed', finalAnswer: lastAnswer, error: message };
       rethrow = ApplicationFailure.create({ type: 'session_failed', message, nonRetryable: true, cause: err as Error });
     }
@@ -482,15 +527,23 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       lease = null;
     }
     upsertSearchAttributes([{ key: STATUS_KEY, value: ending.status }]);
+    // Bounded: the writer's retries have a budget and its failures are caught (writeFailure).
     await outbox.flush();
-    await store.finishSession({
+    const lostEvents = writeFailure as string | null;
+    const end = {
       session,
       status: ending.status,
       finalAnswer: ending.finalAnswer ?? null,
-      error: ending.error ?? null,
+      error: ending.error ?? (lostEvents ? `some events could not be written: ${lostEvents}` : null),
       usage,
       step,
-    });
+    };
+    try {
+      await store.finishSession(end);
+    } catch (err) {
+      // The row still ends (without its session.ended event): no session stays `running` after its workflow.
+      await store.finishSessionRow({ ...end, writeError: failureMessage(err) });
+    }
     // Only now does the query report the end: the row already holds the answer.
     status = ending.status;
     await condition(allHandlersFinished);
