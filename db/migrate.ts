@@ -4,12 +4,14 @@ import type { Db } from './client.js';
 import * as m0001 from './migrations/0001_init.js';
 import * as m0002 from './migrations/0002_approvals.js';
 import * as m0003 from './migrations/0003_router.js';
+import * as m0004pp from './migrations/0004_policy_permissions.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': m0001,
   '0002_approvals': m0002,
   '0003_router': m0003,
+  '0004_policy_permissions': m0004pp,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -10,6 +10,8 @@ type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 export interface TenantsTable {
   id: string;
   name: string;
+  /** Which policies its principals may use (0004_policy_permissions; policies/permissions.ts validates it); null: the defaults. */
+  policy_settings: ColumnType<unknown, string | null | undefined, string | null>;
   created_at: CreatedAt;
 }
 

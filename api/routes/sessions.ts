@@ -15,7 +15,9 @@ import type { Db } from '../../db/client.js';
 import { createSessionRow, readEvents } from '../../db/session-records.js';
 import type { SessionStatus } from '../../db/schema.js';
 import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
+import { tenantPolicySettings } from '../../db/tenant-policy-settings.js';
 import { applyOverrides, snapshotPolicy, type PolicyStore } from '../../policies/load.js';
+import { policyPermission } from '../../policies/permissions.js';
 import { chatModelProblem } from '../../router/model-policy.js';
 import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
 import { taskQueues } from '../../temporal/names.js';
@@ -153,7 +155,11 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const body = await parseBody(c, createSessionSchema);
     const modelProblem = body.model === undefined ? undefined : chatModelProblem(modelPolicy.current, body.model);
     if (modelProblem) throw new ApiError(400, 'unknown_model', modelProblem, [{ path: 'body.model', message: 'unknown model' }]);
-    const policyName = body.policy ?? config.DEFAULT_POLICY;
+    // Which policies a principal may use is the tenant's decision (policies/permissions.ts).
+    const policySettings = await tenantPolicySettings(db, principal.tenantId);
+    const policyName = body.policy ?? policySettings.default ?? config.DEFAULT_POLICY;
+    const permission = policyPermission(policySettings, principal.roles, policyName);
+    if (!permission.ok) throw new ApiError(403, permission.code, permission.message, [{ path: 'body.policy', message: permission.message }]);
     const base = deps.policies.get(policyName, principal.tenantId);
     if (!base) {
       throw new ApiError(400, 'unknown_policy', `no policy "${policyName}"; known: ${deps.policies.names(principal.tenantId).join(', ')}`, [

@@ -105,6 +105,7 @@ describe('startMockLlm', () => {
       'multi-step',
       'parallel-approvals',
       'safe-shell',
+      'shell-from-message',
       'slow-model',
       'slow-tool',
       'walkthrough',
