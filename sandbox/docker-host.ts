@@ -290,12 +290,12 @@ export class DockerSandboxHost {
     }
   }
 
-  /** Creates or replaces a workspace file through the Docker archive API. */
+  /** Creates or replaces a workspace file, through no symbolic link (sandbox/workspace-files.ts). */
   writeFile(containerId: string, relative: string, content: string): Promise<{ bytes: number }> {
     return this.#files.write(containerId, relative, content);
   }
 
-  /** Reads a workspace file through the Docker archive API, capped at the output limit. */
+  /** Reads a workspace file, through no symbolic link, capped at the output limit. */
   readFile(containerId: string, relative: string): Promise<{ content: string; bytes: number; truncated: boolean }> {
     return this.#files.read(containerId, relative);
   }

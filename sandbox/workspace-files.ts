@@ -1,15 +1,22 @@
 /**
- * The file tools of a sandbox: write, read and list workspace files through
- * the Docker archive API (and one `find`), capped in size. Paths are resolved
- * inside the container first: anything that leads outside /workspace (`..`,
- * absolute paths, symlinks) is refused as a tool error.
+ * The file tools of a sandbox: write, read and list workspace files, run as
+ * the sandbox user by sandbox/workspace-files.py in one `docker exec` each,
+ * capped in size.
+ *
+ * The policy judges a file tool's path as written, inside the workflow, with
+ * no view of the container. So these tools act on exactly that path and never
+ * on another one: no symbolic link is followed at any component (`ln -s
+ * .github g` then `write_file g/x.yml` is refused, not written into
+ * .github), a write replaces the directory entry instead of writing through
+ * it, and a read refuses a file with other hard links. The script opens each
+ * component relative to its parent with O_NOFOLLOW, as the sandbox user, so a
+ * link swapped in by a background process while the tool runs fails the open
+ * (there is no check-then-write window, as there was with a root-side archive
+ * upload after a resolve).
  */
-import { PassThrough } from 'node:stream';
+import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
-import tar from 'tar-stream';
-import { SANDBOX_UID, WORKSPACE_DIR } from './container-spec.js';
-import { statusCode } from './docker-engine.js';
-import { SandboxGoneError, SandboxToolError } from './errors.js';
+import { SandboxToolError } from './errors.js';
 import { execOnce } from './one-shot-exec.js';
 
 export interface FileEntry {
@@ -18,7 +25,10 @@ export interface FileEntry {
   readonly size: number;
 }
 
+const FILE_TOOLS_SCRIPT = readFileSync(new URL('./workspace-files.py', import.meta.url), 'utf8');
 const MAX_LIST_ENTRIES = 1000;
+/** The script's refusal: one line on stderr, shown to the model. */
+const REFUSED = 3;
 
 export class WorkspaceFiles {
   constructor(
@@ -27,108 +37,37 @@ export class WorkspaceFiles {
     private readonly readLimitBytes: number,
   ) {}
 
-  /** The absolute path of a workspace-relative path after following symlinks, or a SandboxToolError. */
-  async #resolve(containerId: string, relative: string): Promise<string> {
-    const script = 'r=$(realpath -m -- "$1") || exit 2; case "$r" in /workspace|/workspace/*) printf %s "$r";; *) exit 3;; esac';
-    const target = relative === '.' ? WORKSPACE_DIR : `${WORKSPACE_DIR}/${relative}`;
-    const { stdout, exitCode } = await execOnce(this.docker, containerId, ['bash', '-c', script, 'resolve', target], { maxBytes: 8192 });
-    if (exitCode === 3) throw new SandboxToolError(`path ${relative} leads outside the workspace`);
-    if (exitCode !== 0) throw new SandboxToolError(`path ${relative} cannot be resolved`);
-    return stdout.toString('utf8');
+  async #run(containerId: string, args: string[], options: { stdin?: Buffer; maxBytes: number }): Promise<Buffer> {
+    const { stdout, stderr, exitCode, overflow } = await execOnce(this.docker, containerId, ['python3', '-c', FILE_TOOLS_SCRIPT, ...args], options);
+    const message = stderr.toString('utf8').trim().split('\n');
+    if (exitCode === REFUSED) throw new SandboxToolError(message[0] ?? `${args[0]} ${args[1]} refused`);
+    if (exitCode !== 0 || overflow) {
+      throw new SandboxToolError(`cannot ${args[0]} ${args[1]}: ${message.at(-1)?.slice(0, 200) ?? `exit ${exitCode}`}`);
+    }
+    return stdout;
   }
 
-  /** Creates or replaces a workspace file through the Docker archive API. */
+  /** Creates or replaces a workspace file (and its missing directories), owned by the sandbox user. */
   async write(containerId: string, relative: string, content: string): Promise<{ bytes: number }> {
-    const absolute = await this.#resolve(containerId, relative);
-    if (absolute === WORKSPACE_DIR) throw new SandboxToolError('path must name a file');
     const data = Buffer.from(content, 'utf8');
-    const pack = tar.pack();
-    const inside = absolute.slice(WORKSPACE_DIR.length + 1);
-    const parts = inside.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      pack.entry({ name: `${parts.slice(0, i).join('/')}/`, type: 'directory', mode: 0o755, uid: SANDBOX_UID, gid: SANDBOX_UID });
-    }
-    pack.entry({ name: inside, type: 'file', mode: 0o644, uid: SANDBOX_UID, gid: SANDBOX_UID, size: data.length }, data);
-    pack.finalize();
-    const body = new PassThrough();
-    pack.pipe(body);
-    try {
-      await this.docker.getContainer(containerId).putArchive(body, { path: WORKSPACE_DIR });
-    } catch (err) {
-      const code = statusCode(err);
-      if (code === 404) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone`);
-      if (code === 400 || code === 403 || code === 500) {
-        // A full workspace ends up here too ("no space left on device").
-        throw new SandboxToolError(`cannot write ${relative}: ${(err as Error).message.split('\n')[0]}`);
-      }
-      throw err;
-    }
+    await this.#run(containerId, ['write', relative], { stdin: data, maxBytes: 64 });
     return { bytes: data.length };
   }
 
-  /** Reads a workspace file through the Docker archive API, capped at the read limit. */
+  /** Reads a workspace file, capped at the read limit. */
   async read(containerId: string, relative: string): Promise<{ content: string; bytes: number; truncated: boolean }> {
-    const absolute = await this.#resolve(containerId, relative);
-    let archive: NodeJS.ReadableStream;
-    try {
-      archive = await this.docker.getContainer(containerId).getArchive({ path: absolute });
-    } catch (err) {
-      if (statusCode(err) === 404) throw new SandboxToolError(`no such file: ${relative}`);
-      throw err;
-    }
     const limit = this.readLimitBytes;
-    return new Promise((resolve, reject) => {
-      const extract = tar.extract();
-      let done = false;
-      extract.on('entry', (header, stream, next) => {
-        if (done) {
-          stream.resume();
-          stream.on('end', next);
-          return;
-        }
-        done = true;
-        if (header.type !== 'file') {
-          stream.resume();
-          reject(new SandboxToolError(`${relative} is a ${header.type === 'directory' ? 'directory' : header.type}, not a file`));
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let kept = 0;
-        stream.on('data', (data: unknown) => {
-          const chunk = data as Buffer;
-          if (kept < limit) {
-            chunks.push(chunk.subarray(0, limit - kept));
-            kept += Math.min(chunk.length, limit - kept);
-          }
-        });
-        stream.on('end', () => {
-          const size = header.size ?? kept;
-          resolve({ content: Buffer.concat(chunks).toString('utf8'), bytes: size, truncated: size > limit });
-          next();
-        });
-      });
-      extract.on('error', reject);
-      extract.on('finish', () => {
-        if (!done) reject(new SandboxToolError(`no such file: ${relative}`));
-      });
-      archive.pipe(extract);
-    });
+    const out = await this.#run(containerId, ['read', relative, String(limit)], { maxBytes: limit + 64 });
+    const newline = out.indexOf(0x0a);
+    const size = Number(out.subarray(0, newline).toString('latin1'));
+    if (newline < 0 || !Number.isSafeInteger(size)) throw new SandboxToolError(`cannot read ${relative}: unexpected answer from the sandbox`);
+    return { content: out.subarray(newline + 1).toString('utf8'), bytes: size, truncated: size > limit };
   }
 
   /** Lists up to 1000 entries under a workspace directory (four levels deep). */
   async list(containerId: string, relative: string): Promise<{ entries: FileEntry[]; truncated: boolean }> {
-    const absolute = await this.#resolve(containerId, relative);
-    const { stdout, exitCode, stderr } = await execOnce(this.docker, containerId, [
-      'bash',
-      '-c',
-      'test -d "$1" || exit 4; find "$1" -mindepth 1 -maxdepth 4 -printf "%y\\t%s\\t%P\\n" 2>/dev/null | head -n "$2"',
-      'list',
-      absolute,
-      String(MAX_LIST_ENTRIES + 1),
-    ]);
-    if (exitCode === 4) throw new SandboxToolError(`${relative} is not a directory`);
-    if (exitCode !== 0) throw new SandboxToolError(`cannot list ${relative}: ${stderr.toString('utf8').slice(0, 200)}`);
-    const lines = stdout.toString('utf8').split('\n').filter(Boolean);
+    const out = await this.#run(containerId, ['list', relative, String(MAX_LIST_ENTRIES + 1)], { maxBytes: 4 * 1024 * 1024 });
+    const lines = out.toString('utf8').split('\n').filter(Boolean);
     const types: Record<string, FileEntry['type']> = { f: 'file', d: 'dir', l: 'link' };
     const entries = lines.slice(0, MAX_LIST_ENTRIES).map((line) => {
       const [type = '', size = '0', ...rest] = line.split('\t');

@@ -361,6 +361,40 @@ describe('the host and the worker', () => {
   });
 });
 
+describe('file tools and the policy', () => {
+  // A path rule (say `.github/**`) is judged on the path as written: the tools must touch no other file.
+  it('follow no symlink and write through no hard link, so a path judged is the path touched', async () => {
+    await run(b, 'mkdir -p .github && echo orig > .github/ci.yml && ln -s .github g && ln -s .github/ci.yml y.yml && ln .github/ci.yml h.yml');
+    await expect(host.writeFile(b, 'g/x.yml', 'pwned')).rejects.toThrow(/g is a symbolic link/);
+    await expect(host.readFile(b, 'g/ci.yml')).rejects.toThrow(/g is a symbolic link/);
+    await expect(host.listFiles(b, 'g')).rejects.toThrow(/g is a symbolic link/);
+    await expect(host.readFile(b, 'y.yml')).rejects.toThrow(/y.yml is a symbolic link/);
+    await expect(host.readFile(b, 'h.yml')).rejects.toThrow(/hard links/);
+    // Writing a link's name replaces the link, never its target.
+    expect(await host.writeFile(b, 'y.yml', 'new y')).toEqual({ bytes: 5 });
+    expect(await host.writeFile(b, 'h.yml', 'new h')).toEqual({ bytes: 5 });
+    const r = await run(b, 'cat .github/ci.yml; ls .github; stat -c %F y.yml h.yml; cat y.yml h.yml');
+    expect(r.stdout).toBe('orig\nci.yml\nregular file\nregular file\nnew ynew h');
+  });
+
+  it('cannot be raced: a directory swapped for a symlink to .github while writing never lets a write land there', async () => {
+    await run(b, 'mkdir -p .github; (end=$((SECONDS + 6)); while [ $SECONDS -lt $end ]; do rm -rf r; mkdir r; rm -rf r; ln -sfn .github r; done) >/dev/null 2>&1 &');
+    const outcomes = { written: 0, refused: 0 };
+    for (let i = 0; i < 25; i++) {
+      try {
+        await host.writeFile(b, 'r/race.yml', `attempt ${i}`);
+        outcomes.written++;
+      } catch {
+        outcomes.refused++;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect((await run(b, 'test -e .github/race.yml; echo "in-github=$?"')).stdout).toBe('in-github=1\n');
+    // Both sides of the race happened: some writes found the directory, some the link.
+    expect(outcomes.refused).toBeGreaterThan(0);
+  }, 60_000);
+});
+
 describe('hostile tool calls in a session', () => {
   let stack: Stack;
   let mock: MockLlmServer;
