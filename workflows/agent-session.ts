@@ -130,13 +130,10 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   const gates = new Map<string, Gate>();
   /** Why an event write failed for good (refused, or its retries spent): the session then ends, failed, saying so. */
   let writeFailure: string | null = null;
-  const outbox = new EventOutbox(session, carry?.eventCounter ?? 0, (args) =>
-    // Caught here: a rejected background write would fail every workflow task, and the session would never end.
-    store.recordEvents(args).catch((err: unknown) => {
-      writeFailure ??= failureMessage(err);
-      loopScope?.cancel();
-    }),
-  );
+  const outbox = new EventOutbox(session, carry?.eventCounter ?? 0, store.recordEvents, (err) => {
+    writeFailure ??= failureMessage(err);
+    loopScope?.cancel();
+  });
   const slackSync = new GateSlackSync(session, outbox);
 
   function setStatus(next: SessionStatus): void {

@@ -11,6 +11,8 @@ import type { NewEvent, SessionPatch, SessionRef } from '../activities/types.js'
 export const OUTBOX_REDRAIN_PATCH = 'outbox-redrain';
 
 type RecordEvents = (input: { session: SessionRef; events: readonly NewEvent[]; patch?: SessionPatch }) => Promise<void>;
+/** Told when a write failed for good (refused, or its retries spent); its events are not written. */
+type OnWriteFailure = (err: unknown) => void;
 
 export class EventOutbox {
   #queue: NewEvent[] = [];
@@ -22,6 +24,7 @@ export class EventOutbox {
     private readonly session: SessionRef,
     counter: number,
     private readonly recordEvents: RecordEvents,
+    private readonly onWriteFailure?: OnWriteFailure,
   ) {
     this.#counter = counter;
   }
@@ -65,7 +68,15 @@ export class EventOutbox {
       const events = this.#queue.splice(0);
       const patch = this.#patch;
       this.#patch = undefined;
-      await this.recordEvents({ session: this.session, events, ...(patch ? { patch } : {}) });
+      try {
+        await this.recordEvents({ session: this.session, events, ...(patch ? { patch } : {}) });
+      } catch (err) {
+        // Caught here, not by a wrapper around recordEvents: a wrapper's extra promise tick would reorder
+        // commands of recorded histories. Uncaught, the background write's rejection would fail every
+        // workflow task and the session would never end.
+        if (!this.onWriteFailure) throw err;
+        this.onWriteFailure(err);
+      }
     }
   }
 }
