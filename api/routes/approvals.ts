@@ -3,12 +3,16 @@
  * default) it lists the open gates, across the tenant's sessions, that the
  * caller may act on: not their own sessions' gates, not gates that exclude
  * them, not gates they already approved, and not gates whose remaining need is
- * a role they do not hold.
+ * a role they do not hold. Each gate carries what the Slack message shows
+ * (policies/approval-display.ts): the full arguments, the sha256 of the
+ * approved text, flags for bidi, zero-width and control characters, and a
+ * rendering in which they are visible.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { listGates } from '../../db/approvals.js';
 import type { Db } from '../../db/client.js';
+import { approvalDisplay } from '../../policies/approval-display.js';
 import { voteProblem, type Gate } from '../../workflows/gates.js';
 import { parseQuery } from '../validation.js';
 
@@ -53,11 +57,13 @@ export function approvalRoutes(deps: { db: Db }): Hono {
       const problem =
         gate.status === 'open' ? voteProblem(gate, { gateId: gate.id, approver: principal.principal, roles: principal.roles, decision: 'approve', channel: 'api' }, gate.id) : undefined;
       const alreadyApproved = gate.approvals.some((a) => a.approver === principal.principal);
+      const shown = approvalDisplay(gate.tool, gate.arguments);
       return {
         sessionId: row.session_id,
         gateId: gate.id,
         tool: gate.tool,
         arguments: gate.arguments,
+        display: { text: shown.safe, sha256: shown.sha256, bytes: shown.bytes, flags: shown.flags },
         toolCallHash: row.tool_call_hash,
         risk: gate.risk,
         reason: gate.reason,

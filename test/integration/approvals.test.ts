@@ -3,6 +3,7 @@
  * tenant policies, and Slack: a Block Kit message with buttons posted to a
  * local fake Slack, signed clicks that vote, and the message kept up to date.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -250,5 +251,46 @@ describe('more gates', () => {
     const other = await stack.api('POST', '/v1/sessions', 'mallory', { message: 'x', policy: 'acme-only' });
     expect(other.status).toBe(400);
     expect(await json<ErrorJson>(other)).toMatchObject({ error: { code: 'unknown_policy' } });
+  });
+});
+
+describe('what approvers see', () => {
+  const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+  interface Shown {
+    arguments: { command: string };
+    display: { text: string; sha256: string; bytes: number; flags: string[] };
+  }
+
+  it('the inbox and Slack show the whole command, its sha256, flags, and hidden characters made visible', async () => {
+    const command = 'rm -f /workspace/\u202Egnp.sh && echo "<b>&amp;</b>" # \u200B';
+    const id = (await startSession(stack, { message: command, policy: 'roles', metadata: { scenario: 'shell-from-message' } })).id;
+    const gate = await waitForGate(stack, id);
+    const listed = await waitFor(async () => (await inbox('bob')).find((g) => g.gateId === gate.id), 10_000, 'the gate in the inbox');
+    expect((listed as unknown as Shown).arguments.command).toBe(command);
+    expect((listed as unknown as Shown).display).toEqual({
+      text: 'rm -f /workspace/<U+202E>gnp.sh && echo "<b>&amp;</b>" # <U+200B>',
+      sha256: sha256(command),
+      bytes: Buffer.byteLength(command),
+      flags: ['non_ascii', 'bidi', 'zero_width'],
+    });
+
+    const post = await waitFor(() => slack.ok('chat.postMessage').find((c) => JSON.stringify(c.body.blocks).includes(id)), 20_000, 'the post');
+    const blocks = JSON.stringify(post.body.blocks);
+    expect(blocks).toContain(sha256(command));
+    expect(blocks).toContain('rm -f /workspace/&lt;U+202E&gt;gnp.sh &amp;&amp; echo \\"&lt;b&gt;&amp;amp;&lt;/b&gt;\\" # &lt;U+200B&gt;');
+    expect(blocks).toContain('contains non-ascii, bidi, zero-width characters');
+    expect(blocks).not.toMatch(/[\u202E\u200B]/);
+    await stack.api('POST', `/v1/sessions/${id}/cancel`, 'alice', {});
+    await waitForStatus(stack, id);
+  });
+
+  it('a command too long for the message goes to Slack as a file (files.uploadV2), whole', async () => {
+    const command = `rm -f /workspace/x${'\u200B'.repeat(2_000)}`;
+    const id = (await startSession(stack, { message: command, policy: 'roles', metadata: { scenario: 'shell-from-message' } })).id;
+    const gate = await waitForGate(stack, id);
+    const upload = await waitFor(() => slack.uploads.find((u) => u.filename === `${gate.id}.txt` && u.channel && u.title?.includes(sha256(command))), 20_000, 'the upload');
+    expect(upload.content).toBe(`rm -f /workspace/x${'<U+200B>'.repeat(2_000)}`);
+    await stack.api('POST', `/v1/sessions/${id}/cancel`, 'alice', {});
+    await waitForStatus(stack, id);
   });
 });

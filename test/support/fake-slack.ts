@@ -1,6 +1,8 @@
 /**
- * A local fake of the Slack Web API (chat.postMessage, chat.update) that
- * records every call, and can be switched into an outage (HTTP 503).
+ * A local fake of the Slack Web API (chat.postMessage, chat.update, and the
+ * files.uploadV2 flow: files.getUploadURLExternal, the upload URL,
+ * files.completeUploadExternal) that records every call and every uploaded
+ * file, and can be switched into an outage (HTTP 503).
  * Also signs interaction payloads the way Slack does.
  */
 import { createServer, type Server } from 'node:http';
@@ -8,13 +10,24 @@ import { slackSignature } from '../../slack/signature.js';
 
 export interface SlackCall {
   readonly method: string;
-  readonly body: { channel?: string; ts?: string; text?: string; blocks?: unknown[] };
+  /** JSON bodies as sent; form bodies (files.*) as their fields. */
+  readonly body: { channel?: string; ts?: string; text?: string; blocks?: unknown[]; [field: string]: unknown };
   readonly authorization: string | undefined;
   readonly failed: boolean;
 }
 
+export interface SlackUpload {
+  readonly fileId: string;
+  readonly filename: string;
+  content?: string;
+  /** Set by files.completeUploadExternal. */
+  channel?: string;
+  title?: string;
+}
+
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
+  readonly uploads: SlackUpload[] = [];
   down = false;
   #server: Server | undefined;
   #ts = 1000;
@@ -26,19 +39,44 @@ export class FakeSlack {
       req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
       req.on('end', () => {
         const method = (req.url ?? '').replace(/^\//, '');
-        const body = JSON.parse(raw || '{}') as SlackCall['body'];
+        if (method.startsWith('upload/')) {
+          const upload = this.uploads.find((u) => `upload/${u.fileId}` === method);
+          if (upload) upload.content = raw;
+          res.writeHead(upload ? 200 : 404).end(upload ? 'OK' : 'no such upload');
+          return;
+        }
+        const form = req.headers['content-type']?.startsWith('application/x-www-form-urlencoded');
+        const body = (form ? Object.fromEntries(new URLSearchParams(raw)) : JSON.parse(raw || '{}')) as SlackCall['body'];
         this.calls.push({ method, body, authorization: req.headers.authorization, failed: this.down });
         if (this.down) {
           res.writeHead(503).end('service unavailable');
           return;
         }
-        const ts = method === 'chat.postMessage' ? `${++this.#ts}.000100` : body.ts;
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, channel: 'C0APPROVALS', ts }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.#answer(method, body)));
       });
     });
     await new Promise<void>((r) => this.#server?.listen(0, '127.0.0.1', () => r()));
     const address = this.#server?.address();
     this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  }
+
+  #answer(method: string, body: SlackCall['body']): Record<string, unknown> {
+    if (method === 'files.getUploadURLExternal') {
+      const fileId = `F${++this.#ts}`;
+      this.uploads.push({ fileId, filename: String(body.filename) });
+      return { ok: true, upload_url: `${this.url}/upload/${fileId}`, file_id: fileId };
+    }
+    if (method === 'files.completeUploadExternal') {
+      const files = JSON.parse(String(body.files)) as { id: string; title?: string }[];
+      for (const f of files) {
+        const upload = this.uploads.find((u) => u.fileId === f.id);
+        if (!upload) return { ok: false, error: 'file_not_found' };
+        Object.assign(upload, { channel: String(body.channel_id), title: f.title });
+      }
+      return { ok: true, files: files.map((f) => ({ id: f.id, title: f.title })) };
+    }
+    const ts = method === 'chat.postMessage' ? `${++this.#ts}.000100` : body.ts;
+    return { ok: true, channel: 'C0APPROVALS', ts };
   }
 
   ok(method: string): SlackCall[] {

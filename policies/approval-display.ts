@@ -1,0 +1,73 @@
+/**
+ * What an approver is shown, the same in Slack and in the API inbox: the
+ * whole subject of the gate (the shell command, or the tool's arguments as
+ * canonical JSON), its sha256, flags for characters that can make the text
+ * read differently from what runs, and a rendering in which those characters
+ * are visible as `<U+202E>`. A right-to-left override or a zero-width space
+ * in a command is otherwise invisible to the person approving it.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './load.js';
+
+export const DISPLAY_FLAGS = ['non_ascii', 'bidi', 'zero_width', 'control'] as const;
+export type DisplayFlag = (typeof DISPLAY_FLAGS)[number];
+
+export interface ApprovalDisplay {
+  /** The canonical text approved: the shell command as the model sent it, else canonical JSON of the arguments. */
+  readonly subject: string;
+  /** sha256 (hex) of the subject's UTF-8 bytes. */
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly flags: readonly DisplayFlag[];
+  /** The subject with bidi, zero-width and control characters (and lone surrogates) as `<U+XXXX>`. */
+  readonly safe: string;
+}
+
+/** Embedding, override and isolate controls, and the Arabic letter mark. */
+function isBidi(cp: number): boolean {
+  return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp === 0x061c;
+}
+
+/** Zero-width space, joiners, marks (U+200B-200F), word joiner and BOM. */
+function isZeroWidth(cp: number): boolean {
+  return (cp >= 0x200b && cp <= 0x200f) || cp === 0x2060 || cp === 0xfeff;
+}
+
+/** C0 (but tab and newline, which read as what they are), DEL, C1, and lone surrogates. */
+function isControl(cp: number): boolean {
+  return (cp < 0x20 && cp !== 0x09 && cp !== 0x0a) || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0xd800 && cp <= 0xdfff);
+}
+
+function visible(cp: number): string {
+  return `<U+${cp.toString(16).toUpperCase().padStart(4, '0')}>`;
+}
+
+/** The text an approval is about. */
+export function approvalSubject(tool: string, args: Readonly<Record<string, unknown>>): string {
+  return tool === 'shell' && typeof args.command === 'string' ? args.command : canonicalJson(args);
+}
+
+/** Renders any text for an approver: flags, and hidden characters made visible. */
+export function displayText(text: string): Omit<ApprovalDisplay, 'subject' | 'sha256' | 'bytes'> {
+  const flags = new Set<DisplayFlag>();
+  let safe = '';
+  let index = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0;
+    if (cp >= 0x80) flags.add('non_ascii');
+    const hidden = isBidi(cp) ? 'bidi' : isZeroWidth(cp) ? 'zero_width' : isControl(cp) ? 'control' : undefined;
+    if (hidden) flags.add(hidden);
+    // A literal "<U+" would read like a character made visible: its "<" is shown as <U+003C>.
+    const spoof = ch === '<' && text.startsWith('U+', index + 1);
+    safe += hidden || spoof ? visible(cp) : ch;
+    index += ch.length;
+  }
+  return { flags: DISPLAY_FLAGS.filter((f) => flags.has(f)), safe };
+}
+
+/** What Slack and the inbox show for a gate's tool call. */
+export function approvalDisplay(tool: string, args: Readonly<Record<string, unknown>>): ApprovalDisplay {
+  const subject = approvalSubject(tool, args);
+  const bytes = Buffer.from(subject, 'utf8');
+  return { subject, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length, ...displayText(subject) };
+}
