@@ -9,31 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalDisplay, displayText } from '../../policies/approval-display.js';
 import { SlackClient } from '../../slack/client.js';
 import { codeChunks, MAX_INLINE_CHUNKS, renderGateMessage } from '../../slack/gate-message.js';
-import type { GateView } from '../../workflows/definitions.js';
 import { FakeSlack } from '../support/fake-slack.js';
+import { gateView } from '../support/gate-view.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** An open gate whose requester would mention someone if Slack read it as markup. */
-const gate: GateView = {
-  id: 'gate-7',
-  toolCallId: 'call_0_0',
-  tool: 'shell',
-  arguments: { command: 'ls' },
-  risk: 'high',
-  reason: 'destructive or network command',
-  ruleId: 'shell-dynamic',
-  requester: 'alice <@U0ADMIN>',
-  required: 2,
-  roles: [],
-  excludedApprovers: [],
-  approvals: [],
-  missingRoles: [],
-  status: 'open',
-  openedAt: '2026-01-01T00:00:00Z',
-  expiresAt: '2026-01-01T00:30:00Z',
-  slackChannel: '#approvals',
-};
+const gate = gateView({ id: 'gate-7', arguments: { command: 'ls' }, ruleId: 'shell-dynamic', requester: 'alice <@U0ADMIN>' });
 
 describe('approvalDisplay', () => {
   it('hashes the shell command itself and flags nothing in plain ASCII', () => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderGateMessage } from '../../slack/gate-message.js';
 import { slackSignature, verifySlackSignature } from '../../slack/signature.js';
-import type { GateView } from '../../workflows/definitions.js';
+import { gateView } from '../support/gate-view.js';
 
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
 const BODY = 'payload=%7B%22type%22%3A%22block_actions%22%7D';
@@ -34,25 +34,11 @@ describe('verifySlackSignature', () => {
 });
 
 describe('renderGateMessage', () => {
-  const gate: GateView = {
-    id: 'gate-3',
-    toolCallId: 'call_0_0',
-    tool: 'shell',
-    arguments: { command: 'rm -rf /workspace/.cache' },
-    risk: 'high',
-    reason: 'destructive or network command',
-    ruleId: 'shell-destructive-or-network',
-    requester: 'alice',
-    required: 2,
+  const gate = gateView({
     roles: ['admin', 'security'],
-    excludedApprovers: [],
     approvals: [{ approver: 'bob', roles: ['admin'], channel: 'slack', at: '2026-01-01T00:00:00Z' }],
     missingRoles: ['security'],
-    status: 'open',
-    openedAt: '2026-01-01T00:00:00Z',
-    expiresAt: '2026-01-01T00:30:00Z',
-    slackChannel: '#approvals',
-  };
+  });
   const links = { session: 'http://api/v1/sessions/ses_1', temporalUi: 'http://ui/x' };
 
   it('shows the call, the rule, the link and buttons that carry the gate', () => {
