@@ -66,6 +66,26 @@ export interface SandboxSpecInput {
   readonly egress?: EgressAttachment | undefined;
   /** An AppArmor profile loaded on the host (sandbox/apparmor.ts); Docker's default applies without one. */
   readonly appArmorProfile?: string | undefined;
+  /** Where the container's uid/gid 0 lies on the host when the engine remaps users (see remappedRoot). */
+  readonly remappedRoot?: RemappedRoot | undefined;
+}
+
+/** The host uid and gid of a container's root under dockerd's `userns-remap`. */
+export interface RemappedRoot {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * The remapped root of an engine that runs with `userns-remap` (its security
+ * options name `userns`, and its root directory ends in `<uid>.<gid>`),
+ * undefined for one that does not remap.
+ */
+export function remappedRoot(info: { SecurityOptions?: string[] | undefined; DockerRootDir?: string | undefined }): RemappedRoot | undefined {
+  if (!(info.SecurityOptions ?? []).some((o) => o === 'name=userns' || o.startsWith('name=userns,'))) return undefined;
+  const m = /\/(\d+)\.(\d+)\/?$/.exec(info.DockerRootDir ?? '');
+  if (!m) throw new Error(`the engine remaps users, but its root directory ${info.DockerRootDir ?? '(none)'} does not say to which ids`);
+  return { uid: Number(m[1]), gid: Number(m[2]) };
 }
 
 /** Identifiers safe inside a container name and a label value. */
@@ -121,15 +141,21 @@ export function specHash(parts: {
     .slice(0, 16);
 }
 
-/** A size-capped tmpfs volume owned by the sandbox user: the session's workspace. */
+/**
+ * A size-capped tmpfs volume owned by the sandbox user: the session's
+ * workspace. The engine mounts it on the host, where the kernel reads uid=
+ * and gid=: under userns-remap the sandbox user is the remapped root + 1000.
+ */
 export function workspaceVolumeSpec(input: SandboxSpecInput): Docker.VolumeCreateOptions {
+  const uid = (input.remappedRoot?.uid ?? 0) + SANDBOX_UID;
+  const gid = (input.remappedRoot?.gid ?? 0) + SANDBOX_UID;
   return {
     Name: input.volumeName,
     Driver: 'local',
     DriverOpts: {
       type: 'tmpfs',
       device: 'tmpfs',
-      o: `size=${input.limits.workspaceMb}m,uid=${SANDBOX_UID},gid=${SANDBOX_UID},mode=0755,nosuid,nodev`,
+      o: `size=${input.limits.workspaceMb}m,uid=${uid},gid=${gid},mode=0755,nosuid,nodev`,
     },
     Labels: { ...input.labels },
   };

@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ensureAppArmorProfile } from './apparmor.js';
-import { LABELS, SandboxNames, specHash, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
+import { LABELS, SandboxNames, remappedRoot, specHash, type RemappedRoot, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
 import { DockerEngine, statusCode } from './docker-engine.js';
 import { EgressGateway, type EgressGatewayOptions } from './egress.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
@@ -92,6 +92,8 @@ export class DockerSandboxHost {
   #specLabel: string;
   /** Set by start() where the host runs AppArmor (sandbox/apparmor.ts). */
   #appArmorProfile: string | undefined;
+  /** Set by start() when the engine runs with userns-remap. */
+  #remappedRoot: RemappedRoot | undefined;
 
   constructor(options: DockerSandboxHostOptions) {
     this.#o = Object.freeze({ ...options });
@@ -150,6 +152,7 @@ export class DockerSandboxHost {
    */
   async start(): Promise<void> {
     const image = await this.#o.docker.getImage(this.#o.image).inspect();
+    this.#remappedRoot = remappedRoot(await this.#o.docker.info());
     const appArmor = await ensureAppArmorProfile(this.#o.docker);
     this.#appArmorProfile = appArmor.profile;
     if (appArmor.reason) this.#o.logger?.info('sandboxes run without an AppArmor profile', { reason: appArmor.reason });
@@ -195,6 +198,7 @@ export class DockerSandboxHost {
       limits: this.#o.limits,
       seccompProfile: this.#o.seccompProfile,
       appArmorProfile: this.#appArmorProfile,
+      remappedRoot: this.#remappedRoot,
       egress: extra.egress,
     };
   }

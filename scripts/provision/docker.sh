@@ -7,11 +7,23 @@
 # Stdout:
 #   export DOCKER_READY='1'
 #   export SANDBOX_IMAGE='<image>'     (${SANDBOX_IMAGE:-kortix/sandbox:dev})
+#   export DOCKER_USERNS='remap'|'off' (whether the engine runs containers in a user namespace)
 #
 # If `docker info` fails: as root on Debian/Ubuntu, installs docker.io when
 # dockerd is missing, then starts dockerd (systemctl when systemd runs, else a
 # detached background dockerd logging to <data>/dockerd.log) and waits up to
 # 60 s. Otherwise fails with instructions. Respects DOCKER_HOST.
+#
+# User namespaces (KORTIX_DOCKER_USERNS=auto|remap|off, default auto): with
+# dockerd's `userns-remap`, uid 1000 in a sandbox is a subordinate uid of the
+# host (dockremap's range in /etc/subuid), not the host's uid 1000. Before it
+# starts dockerd, this script writes "userns-remap": "default" into
+# /etc/docker/daemon.json when `remap`, or when `auto` and Docker has no state
+# yet (a bare machine): the setting then holds for every later start, by this
+# script or by systemd. An engine that already ran without it keeps its mode
+# under `auto`: remapping switches to another image and container store (the
+# sandbox image is then rebuilt in it), which is a decision to take on purpose
+# (KORTIX_DOCKER_USERNS=remap, then restart dockerd).
 set -euo pipefail
 PROVISION_NAME=docker
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -22,6 +34,45 @@ default_sock=/var/run/docker.sock
 wait_seconds=60
 
 docker_ok() { timeout 20 docker info >/dev/null 2>&1; }
+
+daemon_json=/etc/docker/daemon.json
+userns_mode="${KORTIX_DOCKER_USERNS:-auto}"
+case "$userns_mode" in auto | remap | off) ;; *) die "KORTIX_DOCKER_USERNS=$userns_mode: use auto, remap or off" ;; esac
+
+# True when daemon.json already chooses a userns-remap setting (any value).
+userns_configured() { [[ -r "$daemon_json" ]] && grep -q '"userns-remap"' "$daemon_json"; }
+
+# Writes "userns-remap": "default" into daemon.json (keeping its other settings)
+# when the mode asks for it; see the header.
+configure_userns() {
+  [[ "$userns_mode" != off ]] || return 0
+  if userns_configured; then
+    log "daemon.json sets userns-remap already"
+    return 0
+  fi
+  if [[ "$userns_mode" == auto && -d /var/lib/docker/image ]]; then
+    warn "Docker has state already (/var/lib/docker) and runs without userns-remap: sandboxes keep host uids. Set KORTIX_DOCKER_USERNS=remap and restart dockerd to switch (the image store starts empty)."
+    return 0
+  fi
+  if ! unshare --user --map-root-user true 2>/dev/null; then
+    warn "this kernel offers no user namespaces (unshare --user failed): dockerd runs without userns-remap"
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || { warn "python3 is needed to edit $daemon_json: dockerd runs without userns-remap"; return 0; }
+  mkdir_p "$(dirname "$daemon_json")"
+  python3 - "$daemon_json" <<'PY' || die "cannot write userns-remap into $daemon_json"
+import json, os, sys
+path = sys.argv[1]
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) > 0 else {}
+config["userns-remap"] = "default"
+tmp = path + ".kortix-tmp"
+with open(tmp, "w") as f:
+    json.dump(config, f, indent=2)
+    f.write("\n")
+os.replace(tmp, path)
+PY
+  log "set userns-remap=default in $daemon_json: sandboxes run in a user namespace (dockerd creates the dockremap user)"
+}
 
 # The unix socket dockerd should listen on, or "" when DOCKER_HOST points
 # somewhere we cannot start an engine for (tcp://, ssh://, ...).
@@ -102,6 +153,7 @@ else
   fi
   DOCKERD_LOG=""
   DOCKERD_PID=""
+  configure_userns
   start_dockerd "$sock"
   t0="$(now_ns)"
   for ((i = 0; i < wait_seconds; i++)); do
@@ -134,5 +186,17 @@ else
     die "sandbox/build-image.sh failed to provide $image"
 fi
 
+if docker info --format '{{json .SecurityOptions}}' 2>/dev/null | grep -q 'name=userns'; then
+  log "the engine runs containers in a user namespace (userns-remap)"
+  userns=remap
+else
+  userns=off
+  if [[ "$userns_mode" == remap ]]; then
+    is_root && configure_userns
+    warn "KORTIX_DOCKER_USERNS=remap, but the running engine does not remap users: restart dockerd to apply $daemon_json"
+  fi
+fi
+
 emit DOCKER_READY 1
 emit SANDBOX_IMAGE "$image"
+emit DOCKER_USERNS "$userns"

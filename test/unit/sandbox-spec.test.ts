@@ -1,0 +1,41 @@
+/** The container a sandbox gets: no log, an init that ignores signals, AppArmor when given, ids under userns-remap. */
+import { describe, expect, it } from 'vitest';
+import { remappedRoot, sandboxContainerSpec, SANDBOX_INIT, workspaceVolumeSpec, type SandboxSpecInput } from '../../sandbox/container-spec.js';
+
+const input: SandboxSpecInput = {
+  image: 'kortix/sandbox:dev',
+  name: 'kortix-x-idle-1',
+  volumeName: 'kortix-x-idle-1-ws',
+  labels: {},
+  limits: { memoryMb: 128, cpus: 1, pidsLimit: 64, workspaceMb: 16, tmpMb: 8 },
+};
+
+describe('the sandbox container', () => {
+  it('logs nowhere, and its init sends its own output to /dev/null and ignores what the sandbox user can send', () => {
+    const spec = sandboxContainerSpec(input);
+    expect(spec.HostConfig?.LogConfig).toEqual({ Type: 'none', Config: {} });
+    expect(SANDBOX_INIT).toMatch(/^exec <\/dev\/null >\/dev\/null 2>&1; trap "" TERM INT HUP QUIT USR1 USR2 PIPE ALRM;/);
+    expect(SANDBOX_INIT).not.toMatch(/exit/);
+  });
+
+  it('names the AppArmor profile only when one is loaded', () => {
+    expect(sandboxContainerSpec(input).HostConfig?.SecurityOpt).toEqual(['no-new-privileges:true']);
+    expect(sandboxContainerSpec({ ...input, appArmorProfile: 'kortix-sandbox' }).HostConfig?.SecurityOpt).toContain('apparmor=kortix-sandbox');
+  });
+
+  it('gives the workspace to uid 1000 of the container, which is the remapped root + 1000 on the host under userns-remap', () => {
+    expect(workspaceVolumeSpec(input).DriverOpts?.o).toContain('uid=1000,gid=1000,');
+    expect(workspaceVolumeSpec({ ...input, remappedRoot: { uid: 100000, gid: 200000 } }).DriverOpts?.o).toContain('uid=101000,gid=201000,');
+  });
+});
+
+describe('remappedRoot', () => {
+  it('reads the remapped ids from the engine root of an engine that remaps, and nothing otherwise', () => {
+    expect(remappedRoot({ SecurityOptions: ['name=seccomp,profile=default', 'name=userns'], DockerRootDir: '/var/lib/docker/100000.100000' })).toEqual({
+      uid: 100000,
+      gid: 100000,
+    });
+    expect(remappedRoot({ SecurityOptions: ['name=seccomp,profile=default'], DockerRootDir: '/var/lib/docker' })).toBeUndefined();
+    expect(() => remappedRoot({ SecurityOptions: ['name=userns'], DockerRootDir: '/var/lib/docker' })).toThrow(/does not say to which ids/);
+  });
+});
