@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
-import type { Env } from '../config/index.js';
+import { voteSigningKey, type Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { authenticate } from '../db/tenants.js';
 import type { ReadinessChecker } from '../observability/health.js';
@@ -26,7 +26,7 @@ import type { Secret } from '../config/secret.js';
 import { SlackUserMap } from '../slack/users.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE'>;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY'>;
   readonly db: Db;
   /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -81,7 +81,14 @@ export function createApp(deps: ApiDeps): Hono {
   // Slack signs its requests: this route is outside tenant-key authentication.
   app.route(
     '/v1/integrations/slack',
-    slackRoutes({ db: deps.db, temporal: deps.temporal, signingSecret: deps.slack?.signingSecret, users: deps.slack?.users ?? new SlackUserMap({}), logger }),
+    slackRoutes({
+      db: deps.db,
+      temporal: deps.temporal,
+      voteKey: voteSigningKey(deps.config),
+      signingSecret: deps.slack?.signingSecret,
+      users: deps.slack?.users ?? new SlackUserMap({}),
+      logger,
+    }),
   );
   app.use('/v1/*', tenantAuth({ authenticate: (tenantId, key) => authenticate(deps.db, tenantId, key) }));
   app.route('/v1/sessions', sessionRoutes(deps));

@@ -2,10 +2,12 @@
  * Sending a vote to a session's gate, from the API or from Slack: an Update
  * whose validator refuses votes that cannot count, so the caller learns at
  * once why (the workflow checks again when it applies the vote). Refused
- * votes are audited here; the workflow audits the ones it takes.
+ * votes are audited here; the workflow audits the ones it takes. Each vote
+ * carries the API's signature (activities/vote-proof.ts).
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { signVote } from '../activities/vote-proof.js';
 import { recordRefusedVote } from '../db/approvals.js';
 import type { Db } from '../db/client.js';
 import { approveUpdate, type ApprovalResult, type ApprovalVote } from '../workflows/definitions.js';
@@ -19,14 +21,17 @@ const STATUS_BY_CODE: Record<string, 400 | 403 | 404 | 409> = {
   role_required: 403,
   approver_required: 400,
   session_closed: 409,
+  vote_unauthenticated: 403,
 };
 
 export async function submitVote(
-  deps: { db: Db; temporal: Client },
+  deps: { db: Db; temporal: Client; voteKey: string },
   target: { tenantId: string; sessionId: string },
-  vote: ApprovalVote,
+  unsigned: Omit<ApprovalVote, 'proof'>,
   timeoutMs = 20_000,
 ): Promise<ApprovalResult> {
+  // Signed only here, after the caller was authenticated: the workflow counts no vote without it.
+  const vote: ApprovalVote = { ...unsigned, proof: signVote(deps.voteKey, target.sessionId, unsigned) };
   const refuse = async (code: string, message: string): Promise<never> => {
     await recordRefusedVote(deps.db, { ...target, ...vote, roles: vote.roles ?? [], code });
     throw new ApiError(STATUS_BY_CODE[code] ?? 409, code, message);

@@ -138,6 +138,10 @@ const envSchema = z.object({
   POLICIES_DIR: z.string().min(1).default(resolve(REPO_ROOT, 'policies')),
   DEFAULT_POLICY: z.string().min(1).default('standard'),
 
+  // Approval votes
+  /** Signs each vote the API sends to a session (activities/vote-proof.ts); API and workers must share it. Required with KORTIX_ENV=prod. */
+  VOTE_SIGNING_KEY: optionalSecret,
+
   // Slack (approval gates with buttons)
   SLACK_API_URL: url.default('https://slack.com/api'),
   SLACK_BOT_TOKEN: optionalSecret,
@@ -195,8 +199,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.KORTIX_ENV === 'prod' && config.SANDBOX_EGRESS_FIREWALL === 'off') {
     throw new ConfigError(['SANDBOX_EGRESS_FIREWALL: "off" is refused with KORTIX_ENV=prod (the egress firewall is required in production)']);
   }
+  if (config.KORTIX_ENV === 'prod' && (config.VOTE_SIGNING_KEY?.reveal().length ?? 0) < 32) {
+    throw new ConfigError(['VOTE_SIGNING_KEY: required with KORTIX_ENV=prod, at least 32 characters, the same for the API and every worker']);
+  }
   for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(config);
+}
+
+/** Outside production, votes are signed with a fixed key when none is set: API and workers of `make dev` and the tests agree without setup. */
+const DEV_VOTE_SIGNING_KEY = 'kortix-dev-vote-signing-key: not for production';
+
+/** The key that signs and checks approval votes. */
+export function voteSigningKey(config: Pick<Env, 'VOTE_SIGNING_KEY'>): string {
+  return config.VOTE_SIGNING_KEY?.reveal() ?? DEV_VOTE_SIGNING_KEY;
 }
 
 /** The file where `make dev` leaves its demo keys and the settings other shells need (DATABASE_URL, TEMPORAL_ADDRESS). */

@@ -8,7 +8,7 @@
 # file (a compose secret under /run/secrets/) whose content becomes VAR.
 set -eu
 
-for name in DATABASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY SLACK_BOT_TOKEN SLACK_SIGNING_SECRET; do
+for name in DATABASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY SLACK_BOT_TOKEN SLACK_SIGNING_SECRET VOTE_SIGNING_KEY; do
   file=$(printenv "${name}_FILE" || true)
   [ -n "$file" ] || continue
   if [ ! -r "$file" ]; then

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { REPO_ROOT } from '../config/index.js';
-import { approvalSignal } from '../workflows/definitions.js';
 import { FakeSlack, signedClick } from '../test/support/fake-slack.js';
 import { startServices } from '../test/support/services.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
@@ -30,10 +29,8 @@ const RECORDINGS: Record<string, Recording> = {
     await vote(stack, s.id, gate.id, 'alice'); // refused by the validator: never in the history
     await vote(stack, s.id, gate.id, 'bob');
     await vote(stack, s.id, gate.id, 'bob'); // a duplicate: accepted, not counted
-    // The second approval arrives as a signal, the way Slack buttons send it.
-    await stack.temporal.workflow
-      .getHandle(s.id)
-      .signal(approvalSignal, { gateId: gate.id, approver: 'carol', decision: 'approve', channel: 'slack' });
+    // The closing vote through the API's Update too, as the README walk-through does.
+    await vote(stack, s.id, gate.id, 'carol');
     return s.id;
   },
   rejected: async (stack) => {

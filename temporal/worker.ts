@@ -9,9 +9,10 @@ import {
   createNotifyActivities,
   createSandboxActivities,
   createSessionActivities,
+  createVoteActivities,
   type NotifyActivityDeps,
 } from '../activities/index.js';
-import type { Env } from '../config/index.js';
+import { voteSigningKey, type Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelRouter } from '../router/router.js';
@@ -23,7 +24,7 @@ import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } f
 export interface WorkerDeps {
   readonly config: Pick<
     Env,
-    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS'
+    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY'
   >;
   readonly connection: NativeConnection;
   readonly db: Db;
@@ -77,6 +78,8 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
           ...createSessionActivities({ db: deps.db, router: deps.router, metrics: deps.metrics }),
           ...createNotifyActivities({ db: deps.db, ...deps.notify }),
           ...createMaintenanceActivities({ db: deps.db, llmCallsRetentionMonths: config.LLM_CALLS_RETENTION_MONTHS }),
+          // The session workflow has each vote's proof checked here.
+          ...createVoteActivities({ key: voteSigningKey(config) }),
         },
       }),
     );

@@ -28,8 +28,6 @@ import { evaluatePolicy, type Decision } from '../policies/evaluate.js';
 import { parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
 import {
   STATUS_KEY,
-  approvalSignal,
-  approveUpdate,
   cancelSignal,
   stateQuery,
   userMessageSignal,
@@ -41,9 +39,10 @@ import {
   type UserMessage,
 } from './definitions.js';
 import { workflowIso } from './clock.js';
-import { applyVote, gateView, voteProblem, type Gate } from './gates.js';
+import { applyVote, gateView, type Gate } from './gates.js';
 import { GateSlackSync } from './gate-slack.js';
 import { EventOutbox } from './outbox.js';
+import { installVoteHandlers } from './vote-intake.js';
 
 /** Must equal activities/sandbox-activities.ts SANDBOX_GONE (not imported: workflows import activity types only). */
 const SANDBOX_GONE = 'SandboxGone';
@@ -234,23 +233,15 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     }
     pendingMessages.push(message);
   });
-  setHandler(approvalSignal, (vote) => {
-    takeVote(vote);
+  installVoteHandlers({
+    sessionId: session.sessionId,
+    gates,
+    take: takeVote,
+    refused(vote, code) {
+      const approval = { gateId: vote.gateId, approver: vote.approver, roles: vote.roles ?? [], channel: vote.channel, decision: vote.decision };
+      outbox.push('approval.refused', { ...approval, code }, { approval: { ...approval, outcome: `refused:${code}`, comment: vote.comment } });
+    },
   });
-  setHandler(
-    approveUpdate,
-    (vote) => {
-      const result = takeVote(vote);
-      if (!result) throw ApplicationFailure.create({ type: 'gate_not_found', message: `no approval gate ${vote.gateId}` });
-      return result;
-    },
-    {
-      validator: (vote) => {
-        const problem = voteProblem(gates.get(vote.gateId), vote, vote.gateId);
-        if (problem) throw ApplicationFailure.create({ type: problem.code, message: problem.message, nonRetryable: true });
-      },
-    },
-  );
   setHandler(cancelSignal, (request) => {
     if (cancelRequest) return;
     cancelRequest = request;

@@ -61,6 +61,8 @@ export interface ApprovalVote {
   readonly channel: 'api' | 'slack';
   readonly roles?: readonly string[] | undefined;
   readonly comment?: string | undefined;
+  /** The API's signature over the vote (activities/vote-proof.ts); a vote without a valid one never counts. */
+  readonly proof?: string | undefined;
 }
 
 export interface CancelRequest {

@@ -10,7 +10,7 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { TERMINAL_EVENT } from '../../activities/event-types.js';
-import type { Env } from '../../config/index.js';
+import { voteSigningKey, type Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
 import { createSessionRow, readEvents } from '../../db/session-records.js';
 import type { SessionStatus } from '../../db/schema.js';
@@ -85,7 +85,7 @@ const approvalSchema = z
 const cancelSchema = z.object({ reason: text().max(2_000).optional() }).strict();
 
 export interface SessionRoutesDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'MODEL_POLICY_FILE'>;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY'>;
   readonly db: Db;
   /** The workers' model policy, to refuse an unknown `model` at the door (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -276,7 +276,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const body = await parseBody(c, approvalSchema);
     await ownedSession(principal.tenantId, id);
     const result = await submitVote(
-      { db, temporal },
+      { db, temporal, voteKey: voteSigningKey(config) },
       { tenantId: principal.tenantId, sessionId: id },
       {
         gateId: body.gateId,

@@ -44,6 +44,8 @@ const payloadSchema = z.object({
 export interface SlackRoutesDeps {
   readonly db: Db;
   readonly temporal: Client;
+  /** Signs the votes sent to sessions (VOTE_SIGNING_KEY). */
+  readonly voteKey: string;
   readonly signingSecret?: Secret | undefined;
   readonly users: SlackUserMap;
   readonly logger: Logger;

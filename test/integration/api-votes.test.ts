@@ -1,4 +1,6 @@
 /**
+ * Votes through the API's Update path: they replay, and only they count.
+ *
  * Sessions approved through the API's Update path replay. The README
  * walk-through (alice refused, bob, bob again, carol) many times over, with
  * the votes' timing drawn at random so that they race the outbox write of the
@@ -7,16 +9,27 @@
  * Before the fix in workflows/tracing-interceptors.ts the closing vote made
  * most of these histories fail with `Update machine does not handle this
  * event: TimerCanceled`.
+ *
+ * A vote counts only with the API's signature (activities/vote-proof.ts):
+ * signals and Updates sent to Temporal directly, with invented approvers or
+ * roles, a forged proof, or a proof made for another session, are refused.
  */
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT } from '../../config/index.js';
+import { signVote } from '../../activities/vote-proof.js';
+import { REPO_ROOT, voteSigningKey } from '../../config/index.js';
 import { replayHistories, type HistoryToReplay } from '../../temporal/replay.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import { getSession, startSession, vote, waitForGate, waitForStatus } from '../support/sessions.js';
-import { startStack, type Stack, type Who } from '../support/stack.js';
+import { approvalSignal, approveUpdate, type ApprovalVote } from '../../workflows/definitions.js';
+import { startStack, waitFor, type Stack, type Who } from '../support/stack.js';
 
 const { EventType } = proto.temporal.api.enums.v1;
 let stack: Stack;
@@ -109,6 +122,11 @@ describe('Update-approved sessions replay', () => {
       expect(types).not.toContain(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
     }
     const outcomes = await replayHistories(histories, await loadWorkflowBundle());
+    // A history that does not replay is kept for `npm run replay -- <file>`.
+    for (const o of outcomes.filter((x) => !x.ok)) {
+      const h = histories.find((x) => x.name === o.name);
+      if (h) writeFileSync(join(inject('services').tmpDir, `${o.name}.json`), historyToJSON(h.history));
+    }
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     expect(outcomes).toHaveLength(ROUNDS);
     replayable.push(...ids.slice(0, 2));
@@ -124,5 +142,69 @@ describe('Update-approved sessions replay', () => {
     });
     for (const id of replayable) expect(stdout).toMatch(new RegExp(`^deterministic\\s+${id} run 1 `, 'm'));
     expect(stdout).toContain('2 of 2 histories replay against the current code');
+  });
+});
+
+describe('votes that the API did not authenticate never count', () => {
+  /** A session waiting on its gate (2 approvals needed), and a handle on its workflow. */
+  async function waitingSession() {
+    const s = await startSession(stack, { message: 'Please clean up the build cache' });
+    const gate = await waitForGate(stack, s.id, 60_000);
+    return { id: s.id, gate, handle: stack.temporal.workflow.getHandle(s.id) };
+  }
+
+  async function refusedEvents(id: string) {
+    const rows = await stack.db.selectFrom('session_events').select(['type', 'data']).where('session_id', '=', id).where('type', '=', 'approval.refused').execute();
+    return rows.map((r) => (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as Record<string, unknown>);
+  }
+
+  it('an approval signal naming two invented approvers is refused and recorded', async () => {
+    const { id, gate, handle } = await waitingSession();
+    for (const approver of ['eve', 'eve2']) {
+      await handle.signal(approvalSignal, { gateId: gate.id, approver, roles: ['admin', 'security'], decision: 'approve', channel: 'slack' });
+    }
+    await waitFor(async () => (await refusedEvents(id)).length === 2, 20_000, 'two refused events');
+    const s = await getSession(stack, id);
+    expect(s.status).toBe('waiting_approval');
+    expect(s.pendingApprovals[0]?.approvals).toEqual([]);
+    const audit = await stack.db.selectFrom('approvals').select(['approver', 'outcome']).where('session_id', '=', id).execute();
+    expect(audit).toEqual(expect.arrayContaining([{ approver: 'eve', outcome: 'refused:vote_unauthenticated' }]));
+    await stack.api('POST', `/v1/sessions/${id}/cancel`, 'alice', {});
+  });
+
+  it('an Update without a proof, with a forged proof, or with a proof made for another session is refused', async () => {
+    const a = await waitingSession();
+    const b = await waitingSession();
+    const unsigned: ApprovalVote = { gateId: a.gate.id, approver: 'mallet', roles: ['admin'], decision: 'approve', channel: 'api' };
+    const refusedType = async (vote: ApprovalVote, handle = a.handle) => {
+      try {
+        await handle.executeUpdate(approveUpdate, { args: [vote] });
+      } catch (err) {
+        expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+        return ((err as WorkflowUpdateFailedError).cause as ApplicationFailure).type;
+      }
+      throw new Error('the vote was accepted');
+    };
+    // No proof: turned away by the validator (nothing in the history).
+    expect(await refusedType(unsigned)).toBe('vote_unauthenticated');
+    // A proof made with another key.
+    expect(await refusedType({ ...unsigned, proof: signVote('not-the-key-of-this-deployment', a.id, unsigned) })).toBe('vote_unauthenticated');
+    // A real proof for bob's vote, with the roles changed after signing.
+    const key = voteSigningKey(stack.config);
+    const bob: ApprovalVote = { gateId: a.gate.id, approver: 'bob', roles: ['admin'], decision: 'approve', channel: 'api' };
+    expect(await refusedType({ ...bob, roles: ['admin', 'security'], proof: signVote(key, a.id, bob) })).toBe('vote_unauthenticated');
+    // A real proof for session b's gate of the same id, replayed on session a.
+    expect(b.gate.id).toBe(a.gate.id);
+    expect(await refusedType({ ...bob, proof: signVote(key, b.id, bob) })).toBe('vote_unauthenticated');
+
+    const s = await getSession(stack, a.id);
+    expect(s.pendingApprovals[0]?.approvals).toEqual([]);
+    // The three that reached the handler are on record; the one without any proof never entered the history.
+    await waitFor(async () => (await refusedEvents(a.id)).length === 3, 20_000, 'three refused events');
+    expect((await refusedEvents(a.id)).map((e) => e.approver).sort()).toEqual(['bob', 'bob', 'mallet']);
+    // The same vote, signed for a, counts: the check refuses forgeries, not votes.
+    const ok = await a.handle.executeUpdate(approveUpdate, { args: [{ ...bob, proof: signVote(key, a.id, bob) }] });
+    expect(ok.counted).toBe(true);
+    for (const id of [a.id, b.id]) await stack.api('POST', `/v1/sessions/${id}/cancel`, 'alice', {});
   });
 });
