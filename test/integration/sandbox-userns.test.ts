@@ -6,9 +6,13 @@
  * machine whose Docker has no state yet; an engine that already ran without it
  * keeps running so (its images and containers live in the other store). So
  * that the claim is checked on every machine, this file starts an engine of
- * its own next to the shared one (own socket, data and exec roots, no bridge,
- * no iptables) with `--userns-remap=default`, loads the sandbox image into it,
- * and runs a real sandbox host on it. Root only (starting dockerd needs it).
+ * its own next to the shared one (own socket, data and exec roots, a bridge
+ * of its own, no iptables) with `--userns-remap=default`, loads the sandbox
+ * image into it, and runs a real sandbox host on it. Root only (starting
+ * dockerd needs it).
+ *
+ * Not `--bridge=none`: a dockerd started so deletes the host's docker0, the
+ * shared engine's default bridge.
  */
 import { execFileSync, execSync, spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
@@ -24,6 +28,8 @@ import { docker as sharedDocker, waitFor } from '../support/stack.js';
 const services = inject('services');
 const runDir = '/run/kortix-userns-test';
 const socket = `${runDir}/docker.sock`;
+/** The second engine's default bridge, made here (dockerd only creates docker0 itself). */
+const bridge = 'kortix-uns0';
 const hasDockerd = (() => {
   try {
     execFileSync('sh', ['-c', 'command -v dockerd'], { stdio: 'ignore' });
@@ -55,6 +61,13 @@ function hostView(pid: number): { uidMap: number[][]; hostUid: number } {
 beforeAll(async () => {
   if (!canStartEngine) return;
   mkdirSync(runDir, { recursive: true });
+  try {
+    execFileSync('ip', ['link', 'show', bridge], { stdio: 'ignore' });
+  } catch {
+    execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
+    execFileSync('ip', ['addr', 'add', '10.213.77.1/24', 'dev', bridge]);
+    execFileSync('ip', ['link', 'set', bridge, 'up']);
+  }
   const log = openSync(`${runDir}/dockerd.log`, 'a');
   // Its data root is kept between runs (the loaded image with it); the exec root is per boot.
   engine = spawn(
@@ -69,8 +82,9 @@ beforeAll(async () => {
       `${runDir}/exec`,
       '--pidfile',
       `${runDir}/docker.pid`,
-      '--bridge=none',
+      `--bridge=${bridge}`,
       '--iptables=false',
+      '--ip-masq=false',
     ],
     { detached: true, stdio: ['ignore', log, log] },
   );
@@ -102,6 +116,7 @@ afterAll(async () => {
     process.kill(engine.pid, 'SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
   }
+  if (canStartEngine) execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
 }, 60_000);
 
 describe.skipIf(!canStartEngine)('sandboxes under userns-remap', () => {

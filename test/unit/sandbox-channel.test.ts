@@ -86,6 +86,19 @@ describe('the dispatcher and the channel', () => {
     await expect(channel.ping()).rejects.toThrow(/closed/);
   });
 
+  it('ends the conversation at once when the caller aborts (deadline, cancelled activity)', async () => {
+    const { channel, child } = localChannel();
+    const abort = new AbortController();
+    const slow = channel.run(request('slow'), abort.signal);
+    const started = Date.now();
+    abort.abort();
+    await expect(slow).rejects.toThrow(/aborted/);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(channel.closed).toBe(true);
+    if (child.signalCode === null && child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+    expect(child.signalCode).toBe('SIGKILL');
+  });
+
   it('gives up on output larger than exec.sh could print (a command flooding the pipe)', async () => {
     const { channel } = localChannel('head -c 100000 /dev/zero');
     await expect(channel.run(request('x'))).rejects.toThrow(/more output/);
