@@ -6,6 +6,7 @@
 import { trace } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
+import { endSandboxLease, type TenantLimits } from '../db/tenant-limits.js';
 import { getMessage, writeSessionRecords, type SessionRef } from '../db/session-records.js';
 import type { Metrics } from '../observability/metrics.js';
 import {
@@ -18,6 +19,7 @@ import {
 } from '../sandbox/docker-host.js';
 import type { ValidToolCall } from '../sandbox/tools.js';
 import { EVENT_TYPES } from './event-types.js';
+import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { withHeartbeat } from './heartbeat.js';
 import type { ClaimSandboxInput, ExecToolInput, LostSandbox, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
 
@@ -26,6 +28,8 @@ export interface SandboxActivityDeps {
   readonly host: DockerSandboxHost;
   /** This worker's own sandbox queue, handed to the workflow at claim. */
   readonly hostQueue: string;
+  /** The default per-tenant limits (a tenant_limits row overrides them): a claim beyond the tenant's sandbox cap waits. */
+  readonly tenantLimits?: TenantLimits | undefined;
   /** Container starts, claims, execs and OOM kills are counted by the host's pool; failures here. */
   readonly metrics?: Pick<Metrics, 'failedTasks' | 'tasks'> | undefined;
 }
@@ -104,7 +108,7 @@ function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
   };
 }
 
-export function createSandboxActivities({ db, host, hostQueue, metrics }: SandboxActivityDeps) {
+export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLimits }: SandboxActivityDeps) {
   /**
    * Claims (or finds again) the session's sandbox on this worker's Docker host:
    * a warm one from the pool, or a cold one on the egress network when the
@@ -112,6 +116,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics }: Sandbo
    */
   async function claimSandbox(input: ClaimSandboxInput): Promise<SandboxLease & Omit<ClaimedSandbox, 'containerId'>> {
     let claimed: ClaimedSandbox;
+    if (tenantLimits) await admitTenantSandbox(db, tenantLimits, input.session);
     try {
       claimed = await host.claim({ tenantId: input.session.tenantId, sessionId: input.session.sessionId }, { network: input.network ?? [] });
     } catch (err) {
@@ -205,7 +210,9 @@ export function createSandboxActivities({ db, host, hostQueue, metrics }: Sandbo
 
   /** Destroys the session's container and workspace. Idempotent; never fails for a container already gone. */
   async function releaseSandbox(input: { session: SessionRef }): Promise<{ removed: number }> {
-    return host.release(input.session.sessionId);
+    const released = await host.release(input.session.sessionId);
+    await endSandboxLease(db, input.session.sessionId);
+    return released;
   }
 
   return { claimSandbox, execTool, releaseSandbox };

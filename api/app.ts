@@ -19,14 +19,18 @@ import { tenantAuth } from './auth.js';
 import { requestTracing } from './request-tracing.js';
 import { ApiError, errorBody, onApiError } from './errors.js';
 import type { EventNotifier } from './event-notifier.js';
+import { TenantLimiter } from './limits.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { eventRoutes } from './routes/events.js';
+import { historyRoutes } from './routes/history.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { slackRoutes } from './routes/slack.js';
 import type { Secret } from '../config/secret.js';
+import type { TenantLimitConfig } from '../db/tenant-limits.js';
 import { SlackUserMap } from '../slack/users.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY'>;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY'> & TenantLimitConfig;
   readonly db: Db;
   /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -91,7 +95,12 @@ export function createApp(deps: ApiDeps): Hono {
     }),
   );
   app.use('/v1/*', tenantAuth({ authenticate: (tenantId, key) => authenticate(deps.db, tenantId, key) }));
-  app.route('/v1/sessions', sessionRoutes(deps));
+  // Fair sharing per tenant (api/limits.ts): requests per second here, sessions and streams in their routes.
+  const limiter = new TenantLimiter({ db: deps.db, config: deps.config });
+  app.use('/v1/*', limiter.rateLimit());
+  app.route('/v1/sessions', eventRoutes({ ...deps, limiter }));
+  app.route('/v1/sessions', historyRoutes(deps));
+  app.route('/v1/sessions', sessionRoutes({ ...deps, limiter }));
   app.route('/v1/approvals', approvalRoutes(deps));
   return app;
 }

@@ -20,6 +20,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly fields?: readonly FieldProblem[],
+    /** Sent with the error (`Retry-After` of a 429). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }
@@ -43,7 +45,7 @@ export function errorBody(code: string, message: string, fields?: readonly Field
 /** Hono's onError: known errors keep their status; anything else is a 500 that names no internals. */
 export function onApiError(logError: (err: unknown, c: Context) => void) {
   return (err: Error, c: Context) => {
-    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.fields), err.status);
+    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.fields), err.status, err.headers ? { ...err.headers } : undefined);
     if (err instanceof HTTPException) {
       const status = err.status as ContentfulStatusCode;
       const code = status === 413 ? 'body_too_large' : status === 401 ? 'unauthorized' : 'http_error';

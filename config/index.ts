@@ -74,6 +74,17 @@ const envSchema = z.object({
   /** Whether the API's /readyz checks the Docker engine too (off where the API has no socket). */
   READINESS_CHECK_DOCKER: boolFlag.default(true),
   PUBLIC_API_URL: url.optional(),
+  /**
+   * Fair sharing, per tenant (a row in tenant_limits overrides each): sessions running at once,
+   * sandboxes held at once, open SSE streams, API requests per second (a token bucket of
+   * TENANT_REQUEST_BURST) and the largest idleTimeoutSeconds a session may ask for.
+   */
+  TENANT_MAX_RUNNING_SESSIONS: z.coerce.number().int().min(0).default(20),
+  TENANT_MAX_SANDBOXES: z.coerce.number().int().min(0).default(20),
+  TENANT_MAX_SSE_STREAMS: z.coerce.number().int().min(0).default(50),
+  TENANT_REQUESTS_PER_SECOND: z.coerce.number().positive().default(50),
+  TENANT_REQUEST_BURST: positiveInt.default(100),
+  TENANT_MAX_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3_600),
 
   // Worker
   WORKER_HOST_ID: z

@@ -5,6 +5,7 @@ import * as m0001 from './migrations/0001_init.js';
 import * as m0002 from './migrations/0002_approvals.js';
 import * as m0003 from './migrations/0003_router.js';
 import * as m0004pp from './migrations/0004_policy_permissions.js';
+import * as m0004tl from './migrations/0004_tenant_limits.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -12,13 +13,15 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002_approvals': m0002,
   '0003_router': m0003,
   '0004_policy_permissions': m0004pp,
+  '0004_tenant_limits': m0004tl,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /** Migrates to the latest version and creates the coming months' partitions; throws on failure. */
 export async function migrateToLatest(db: Db): Promise<{ applied: string[] }> {
-  const migrator = new Migrator({ db, provider });
+  // Several changes add migrations side by side (0004_*): one applied on a database before another that sorts earlier must not wedge it.
+  const migrator = new Migrator({ db, provider, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -221,6 +221,25 @@ export interface LlmBudgetReservationsTable {
   created_at: CreatedAt;
 }
 
+/** A tenant's own limits (0004_tenant_limits); null takes the configured default (TENANT_* in config/index.ts). */
+export interface TenantLimitsTable {
+  tenant_id: string;
+  running_sessions: number | null;
+  sandboxes: number | null;
+  sse_streams: number | null;
+  requests_per_second: number | null;
+  request_burst: number | null;
+  idle_timeout_seconds: number | null;
+  updated_at: UpdatedAt;
+}
+
+/** The sandbox each running session holds, counted per tenant at claim (sandbox/tenant-sandboxes.ts). */
+export interface SandboxLeasesTable {
+  session_id: string;
+  tenant_id: string;
+  claimed_at: CreatedAt;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -234,6 +253,8 @@ export interface Database {
   llm_cache: LlmCacheTable;
   llm_budget_usage: LlmBudgetUsageTable;
   llm_budget_reservations: LlmBudgetReservationsTable;
+  tenant_limits: TenantLimitsTable;
+  sandbox_leases: SandboxLeasesTable;
 }
 
 export type { Generated };

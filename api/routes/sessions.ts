@@ -5,14 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { TERMINAL_EVENT } from '../../activities/event-types.js';
 import { voteSigningKey, type Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
-import { createSessionRow, readEvents } from '../../db/session-records.js';
+import { createSessionRow } from '../../db/session-records.js';
 import type { SessionStatus } from '../../db/schema.js';
 import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
 import { tenantPolicySettings } from '../../db/tenant-policy-settings.js';
@@ -35,6 +32,7 @@ import {
 import type { agentSession } from '../../workflows/agent-session.js';
 import { ApiError } from '../errors.js';
 import type { EventNotifier } from '../event-notifier.js';
+import type { TenantLimiter } from '../limits.js';
 import { parseBody, parseParams, parseQuery, text } from '../validation.js';
 import { submitVote } from '../votes.js';
 
@@ -70,7 +68,7 @@ export const createSessionSchema = z
   })
   .strict();
 
-const sessionIdParams = z.object({ id: z.string().regex(/^ses_[a-z0-9-]{8,64}$/, 'a session id (ses_...)') });
+export const sessionIdParams = z.object({ id: z.string().regex(/^ses_[a-z0-9-]{8,64}$/, 'a session id (ses_...)') });
 
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -92,6 +90,8 @@ export interface SessionRoutesDeps {
   readonly temporal: Client;
   readonly policies: PolicyStore;
   readonly notifier: EventNotifier;
+  /** Fair sharing: sessions running at once and the idle-timeout cap, per tenant. */
+  readonly limiter: TenantLimiter;
   /** Workflow knobs for every new session (tests shorten them). */
   readonly tuning?: SessionTuning | undefined;
 }
@@ -176,17 +176,19 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const id = `ses_${randomUUID()}`;
     const createdAt = new Date().toISOString();
     const session = { tenantId: principal.tenantId, sessionId: id, createdAt };
-    await createSessionRow(db, {
-      id,
-      tenantId: principal.tenantId,
-      agent: body.agent,
-      requester: principal.principal,
-      policyName: snapshot.name,
-      policyHash: snapshot.hash,
-      model: body.model ?? null,
-      metadata: body.metadata,
-      createdAt,
-    });
+    await deps.limiter.admitSession(principal.tenantId, body.idleTimeoutSeconds, (trx) =>
+      createSessionRow(trx, {
+        id,
+        tenantId: principal.tenantId,
+        agent: body.agent,
+        requester: principal.principal,
+        policyName: snapshot.name,
+        policyHash: snapshot.hash,
+        model: body.model ?? null,
+        metadata: body.metadata,
+        createdAt,
+      }),
+    );
     const input: AgentSessionInput = {
       session,
       agent: body.agent,
@@ -306,56 +308,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     return c.json({ accepted: true }, 202);
   });
 
-  app.get('/:id/history', async (c) => {
-    const { tenantId } = c.get('principal');
-    const { id } = parseParams(c, sessionIdParams);
-    await ownedSession(tenantId, id);
-    const runId = c.req.query('runId');
-    const history = await temporal.workflow.getHandle(id, runId).fetchHistory();
-    return c.body(historyToJSON(history), 200, { 'content-type': 'application/json' });
-  });
-
-  app.get('/:id/events', async (c) => {
-    const { tenantId } = c.get('principal');
-    const { id } = parseParams(c, sessionIdParams);
-    await ownedSession(tenantId, id);
-    const from = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
-    if (!/^\d{1,9}$/.test(from)) {
-      throw new ApiError(400, 'validation_failed', 'Last-Event-ID must be an event id', [{ path: 'header.last-event-id', message: 'a number' }]);
-    }
-    let last = Number(from);
-    return streamSSE(c, async (stream) => {
-      const subscription = deps.notifier.subscribe(id);
-      stream.onAbort(() => subscription.close());
-      let ended = false;
-      try {
-        while (!stream.aborted) {
-          const rows = await readEvents(db, tenantId, id, last);
-          for (const row of rows) {
-            await stream.writeSSE({
-              id: String(row.seq),
-              event: row.type,
-              data: JSON.stringify({ seq: row.seq, type: row.type, at: row.created_at.toISOString(), data: row.data }),
-            });
-            last = row.seq;
-            if (row.type === TERMINAL_EVENT) return;
-          }
-          if (rows.length > 0) continue;
-          // Ended with nothing left to send (a client resuming after the last event).
-          if (ended) return;
-          const current = await getSessionRow(db, tenantId, id);
-          if (current?.ended_at) {
-            ended = true;
-            continue;
-          }
-          await subscription.wait(deps.notifier.connected ? 15_000 : 1_000);
-          if (!stream.aborted) await stream.write(': keepalive\n\n');
-        }
-      } finally {
-        subscription.close();
-      }
-    });
-  });
+  // GET /:id/history and /:id/events: api/routes/history.ts and api/routes/events.ts.
 
   return app;
 }

@@ -98,3 +98,44 @@ describe('cost limit', () => {
     expect(done.error).toContain('limit $0.5');
   });
 });
+
+describe('GET /v1/sessions/:id/history, a page at a time', () => {
+  it('pages through a history longer than one page, in order, each page at most `limit` events', async () => {
+    const session = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: '3' } });
+    expect((await waitForStatus(stack, session.id, undefined, 90_000)).status).toBe('completed');
+    // The row says completed a few events before the workflow closes: wait for the close.
+    await stack.temporal.workflow.getHandle(session.id).result();
+    const whole = (await stack.temporal.workflow.getHandle(session.id).fetchHistory()).events ?? [];
+    expect(whole.length).toBeGreaterThan(30);
+
+    const pages: { events: { eventId: string; eventType: string }[]; nextPageToken: string | null }[] = [];
+    let token: string | null = null;
+    do {
+      const res = await stack.api('GET', `/v1/sessions/${session.id}/history?limit=10${token ? `&pageToken=${token}` : ''}`);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as (typeof pages)[number];
+      pages.push(page);
+      token = page.nextPageToken;
+    } while (token && pages.length < 100);
+
+    expect(pages.length).toBeGreaterThanOrEqual(Math.ceil(whole.length / 10));
+    for (const page of pages) expect(page.events.length).toBeLessThanOrEqual(10);
+    const events = pages.flatMap((p) => p.events);
+    expect(events.map((e) => Number(e.eventId))).toEqual(whole.map((e) => Number(e.eventId)));
+    expect(events[0]?.eventType).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_STARTED');
+    expect(events.at(-1)?.eventType).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+    expect(pages.at(-1)?.nextPageToken).toBeNull();
+  });
+
+  it("refuses a bad limit or token naming the field, and another tenant's session is a 404", async () => {
+    const session = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: '1' } });
+    const tooMany = await stack.api('GET', `/v1/sessions/${session.id}/history?limit=1001`);
+    expect(tooMany.status).toBe(400);
+    expect(((await tooMany.json()) as { error: { fields: { path: string }[] } }).error.fields[0]?.path).toBe('query.limit');
+    const badToken = await stack.api('GET', `/v1/sessions/${session.id}/history?pageToken=bm90LWEtdG9rZW4`);
+    expect(badToken.status).toBe(400);
+    expect(((await badToken.json()) as { error: { fields: { path: string }[] } }).error.fields[0]?.path).toBe('query.pageToken');
+    expect((await stack.api('GET', `/v1/sessions/${session.id}/history`, 'mallory')).status).toBe(404);
+    await waitForStatus(stack, session.id, undefined, 90_000);
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * `GET /v1/sessions/:id/events`: the session's events as Server-Sent Events,
+ * from `session_events`, woken by LISTEN/NOTIFY; `Last-Event-ID` (or
+ * `?after=`) resumes. Each open stream counts toward the tenant's stream
+ * limit until it closes.
+ */
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { TERMINAL_EVENT } from '../../activities/event-types.js';
+import type { Db } from '../../db/client.js';
+import { readEvents } from '../../db/session-records.js';
+import { getSessionRow } from '../../db/sessions-query.js';
+import { ApiError } from '../errors.js';
+import type { EventNotifier } from '../event-notifier.js';
+import type { TenantLimiter } from '../limits.js';
+import { parseParams } from '../validation.js';
+import { sessionIdParams } from './sessions.js';
+
+
+export interface EventRoutesDeps {
+  readonly db: Db;
+  readonly notifier: EventNotifier;
+  readonly limiter: TenantLimiter;
+}
+
+export function eventRoutes(deps: EventRoutesDeps): Hono {
+  const { db } = deps;
+  const app = new Hono();
+  app.get('/:id/events', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    if (!(await getSessionRow(db, tenantId, id))) throw new ApiError(404, 'session_not_found', `no session ${id}`);
+    const from = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
+    if (!/^\d{1,9}$/.test(from)) {
+      throw new ApiError(400, 'validation_failed', 'Last-Event-ID must be an event id', [{ path: 'header.last-event-id', message: 'a number' }]);
+    }
+    let last = Number(from);
+    const release = await deps.limiter.openStream(tenantId);
+    return streamSSE(c, async (stream) => {
+      const subscription = deps.notifier.subscribe(id);
+      stream.onAbort(() => {
+        subscription.close();
+        release();
+      });
+      let ended = false;
+      try {
+        while (!stream.aborted) {
+          const rows = await readEvents(db, tenantId, id, last);
+          for (const row of rows) {
+            await stream.writeSSE({
+              id: String(row.seq),
+              event: row.type,
+              data: JSON.stringify({ seq: row.seq, type: row.type, at: row.created_at.toISOString(), data: row.data }),
+            });
+            last = row.seq;
+            if (row.type === TERMINAL_EVENT) return;
+          }
+          if (rows.length > 0) continue;
+          // Ended with nothing left to send (a client resuming after the last event).
+          if (ended) return;
+          const current = await getSessionRow(db, tenantId, id);
+          if (current?.ended_at) {
+            ended = true;
+            continue;
+          }
+          await subscription.wait(deps.notifier.connected ? 15_000 : 1_000);
+          if (!stream.aborted) await stream.write(': keepalive\n\n');
+        }
+      } finally {
+        subscription.close();
+        release();
+      }
+    });
+  });
+  return app;
+}

@@ -1,0 +1,95 @@
+/**
+ * `GET /v1/sessions/:id/history`: the session's Temporal history one page at
+ * a time (`?limit=&pageToken=&runId=`), as `{events, nextPageToken}`. A page is
+ * one GetWorkflowExecutionHistory call: the API holds about `limit` events of
+ * a history (plus the rest of Temporal's last batch), however long it is.
+ */
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Env } from '../../config/index.js';
+import type { Db } from '../../db/client.js';
+import { getSessionRow } from '../../db/sessions-query.js';
+import { ApiError } from '../errors.js';
+import { parseParams, parseQuery } from '../validation.js';
+import { sessionIdParams } from './sessions.js';
+
+/** Temporal's own largest page. */
+export const HISTORY_MAX_PAGE = 1_000;
+
+const query = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(HISTORY_MAX_PAGE).default(HISTORY_MAX_PAGE),
+    pageToken: z
+      .string()
+      .max(8_192)
+      .regex(/^[A-Za-z0-9_-]+$/, 'a nextPageToken of a previous page')
+      .optional(),
+    runId: z.uuid().optional(),
+  })
+  .strict();
+
+export interface HistoryRoutesDeps {
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE'>;
+  readonly db: Db;
+  readonly temporal: Client;
+}
+
+/**
+ * The API's page token: Temporal's token of the page being served and how many of its events were
+ * served already. Temporal pages by stored batches, so one of its pages can hold more events than
+ * asked for; the API cuts it to `limit` and resumes inside it.
+ */
+interface Cursor {
+  readonly t: string | null;
+  readonly o: number;
+}
+
+const cursorSchema = z.object({ t: z.string().regex(/^[A-Za-z0-9_-]*$/).nullable(), o: z.number().int().min(0).max(100_000) }).strict();
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeCursor(token: string | undefined): Cursor {
+  if (token === undefined) return { t: null, o: 0 };
+  try {
+    return cursorSchema.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+  } catch {
+    throw new ApiError(400, 'validation_failed', 'invalid pageToken', [{ path: 'query.pageToken', message: 'not a nextPageToken of this history' }]);
+  }
+}
+
+export function historyRoutes(deps: HistoryRoutesDeps): Hono {
+  const app = new Hono();
+  app.get('/:id/history', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { id } = parseParams(c, sessionIdParams);
+    if (!(await getSessionRow(deps.db, tenantId, id))) throw new ApiError(404, 'session_not_found', `no session ${id}`);
+    const q = parseQuery(c, query);
+    const cursor = decodeCursor(q.pageToken);
+    // The workflow id is the caller's own session: a token can only page through one of its runs.
+    const page = await deps.temporal.workflowService
+      .getWorkflowExecutionHistory({
+        namespace: deps.config.TEMPORAL_NAMESPACE,
+        execution: { workflowId: id, ...(q.runId ? { runId: q.runId } : {}) },
+        maximumPageSize: q.limit,
+        ...(cursor.t ? { nextPageToken: Buffer.from(cursor.t, 'base64url') } : {}),
+      })
+      .catch((err: unknown) => {
+        const code = (err as { code?: number }).code;
+        // gRPC INVALID_ARGUMENT (3): a token Temporal did not issue for this history; NOT_FOUND (5): no such run.
+        if (code === 3) throw new ApiError(400, 'validation_failed', 'invalid pageToken', [{ path: 'query.pageToken', message: 'not a nextPageToken of this history' }]);
+        if (code === 5) throw new ApiError(404, 'history_not_found', `no history for ${id}${q.runId ? ` run ${q.runId}` : ''}`);
+        throw err;
+      });
+    const rest = (page.history?.events ?? []).slice(cursor.o);
+    let next: Cursor | null;
+    if (rest.length > q.limit) next = { t: cursor.t, o: cursor.o + q.limit };
+    else next = page.nextPageToken && page.nextPageToken.length > 0 ? { t: Buffer.from(page.nextPageToken).toString('base64url'), o: 0 } : null;
+    const events = (JSON.parse(historyToJSON({ events: rest.slice(0, q.limit) })) as { events?: unknown[] }).events ?? [];
+    return c.json({ events, nextPageToken: next ? encodeCursor(next) : null });
+  });
+  return app;
+}
