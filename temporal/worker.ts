@@ -12,6 +12,7 @@ import {
   createVoteActivities,
   type NotifyActivityDeps,
 } from '../activities/index.js';
+import { withFailFast } from '../activities/permanent-errors.js';
 import { voteSigningKey, type Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -88,11 +89,12 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
     if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');
     const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, metrics: deps.metrics });
     workers.push(
-      await Worker.create({ ...common, taskQueue: queues.sandbox, activities: { claimSandbox: sandbox.claimSandbox } }),
+      // Errors no retry can heal fail at once (activities/permanent-errors.ts), as the session activities do.
+      await Worker.create({ ...common, taskQueue: queues.sandbox, activities: withFailFast({ claimSandbox: sandbox.claimSandbox }) }),
       await Worker.create({
         ...common,
         taskQueue: hostQueue,
-        activities: { execTool: sandbox.execTool, releaseSandbox: sandbox.releaseSandbox },
+        activities: withFailFast({ execTool: sandbox.execTool, releaseSandbox: sandbox.releaseSandbox }),
       }),
     );
   }

@@ -34,6 +34,8 @@ beforeAll(async () => {
           raise exception 'test: try again later' using errcode = 'serialization_failure';
         elsif how = 'second-answer' and new.role = 'assistant' and new.seq > 2 then
           raise exception 'test: this answer is refused' using errcode = 'check_violation';
+        elsif how = 'tool-result' and new.role = 'tool' then
+          raise exception 'test: this tool result is refused' using errcode = 'check_violation';
         end if;
       elsif how = 'decision-event' and new.type = 'tool.decision' then
         raise exception 'test: this event is refused' using errcode = 'check_violation';
@@ -147,6 +149,15 @@ describe('a write that can never succeed', () => {
     expect(done.status).toBe('failed');
     expect(done.error).toContain('SQLSTATE 23514');
     expect(done.error).toContain('this answer is refused');
+    expect(await containersOf(session.id)).toHaveLength(0);
+  });
+
+  it('a tool result the transcript refuses (a sandbox activity): failed at once, sandbox released', async () => {
+    const session = await startSession(stack, { message: 'say hello from the sandbox', metadata: { refuse: 'tool-result' } });
+    const done = await waitForStatus(stack, session.id, undefined, 60_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toContain('SQLSTATE 23514');
+    expect(done.error).toContain('this tool result is refused');
     expect(await containersOf(session.id)).toHaveLength(0);
   });
 
