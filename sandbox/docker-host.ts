@@ -35,6 +35,8 @@ export interface DockerSandboxHostOptions {
   readonly seccompProfile?: string | undefined;
   /** Per stream, for shell output; file reads use the same cap. */
   readonly outputLimitBytes: number;
+  /** How long past its timeout a shell call may take in all (default EXEC_DEADLINE_GRACE_MS). */
+  readonly execDeadlineGraceMs?: number | undefined;
   /** The warm pool's settings; the defaults keep no idle container (every claim starts one cold). */
   readonly warmPool?: Partial<PoolSettings> | undefined;
   /** The allowlisting egress proxy for sessions whose policy names hosts. */
@@ -245,7 +247,7 @@ export class DockerSandboxHost {
     const limit = this.#o.outputLimitBytes;
     const oomBefore = this.#pool.oomKills(containerId);
     const req = { key, command: request.command, timeoutSeconds: request.timeoutSeconds, limitBytes: limit, env };
-    const deadlineMs = request.timeoutSeconds * 1000 + EXEC_DEADLINE_GRACE_MS;
+    const deadlineMs = request.timeoutSeconds * 1000 + (this.#o.execDeadlineGraceMs ?? EXEC_DEADLINE_GRACE_MS);
     const deadline = AbortSignal.timeout(deadlineMs);
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
     let reply: ChannelReply | OneShotResult;

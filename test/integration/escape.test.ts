@@ -320,6 +320,27 @@ describe('the host and the worker', () => {
     expect((await run(a, 'echo ok')).stdout).toBe('ok\n');
   }, 60_000);
 
+  it('ends the call at once when the activity is cancelled, and the sandbox serves the next one', async () => {
+    const abort = new AbortController();
+    const started = Date.now();
+    const call = host.exec(a, { key: `cancel-${n++}`, command: 'sleep 20', timeoutSeconds: 30 }, { signal: abort.signal });
+    setTimeout(() => abort.abort(new Error('cancelled by the test')), 500);
+    await expect(call).rejects.toThrow('cancelled by the test');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await run(a, 'echo next')).stdout).toBe('next\n');
+  });
+
+  it('gives up at its deadline on a sandbox that never answers (its runner stopped), with a tool error', async () => {
+    const impatient = new DockerSandboxHost({ docker, hostId: 'escape-test', pool: 'unused', image: services.sandboxImage, limits: host.limits, outputLimitBytes: 1024, execDeadlineGraceMs: 2_000 });
+    const started = Date.now();
+    // The command stops exec.sh, its parent: no answer will ever come, on the channel or a one-shot exec.
+    const call = impatient.exec(a, { key: `stuck-${n++}`, command: 'kill -STOP $PPID', timeoutSeconds: 1 });
+    await expect(call).rejects.toThrow(/no complete answer within 3 s/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await run(a, 'echo next')).stdout).toBe('next\n');
+    await impatient.stop();
+  });
+
   it('logs nothing on the host: no log driver, and PID 1 writes into /dev/null', async () => {
     const info = await docker.getContainer(a).inspect();
     expect(info.HostConfig.LogConfig?.Type).toBe('none');
