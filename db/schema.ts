@@ -233,7 +233,7 @@ export interface TenantLimitsTable {
   updated_at: UpdatedAt;
 }
 
-/** The sandbox each running session holds, counted per tenant at claim (sandbox/tenant-sandboxes.ts). */
+/** The sandbox each running session holds, counted per tenant at claim (activities/tenant-sandboxes.ts). */
 export interface SandboxLeasesTable {
   session_id: string;
   tenant_id: string;

@@ -19,6 +19,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ModelRouter } from '../router/router.js';
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
 import { sandboxHostQueue, taskQueues } from './names.js';
+import { defaultTenantLimits, type TenantLimitConfig } from '../db/tenant-limits.js';
 import type { Tracing } from '../observability/tracing.js';
 import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
 
@@ -26,7 +27,8 @@ export interface WorkerDeps {
   readonly config: Pick<
     Env,
     'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY'
-  >;
+  > &
+    TenantLimitConfig;
   readonly connection: NativeConnection;
   readonly db: Db;
   readonly router: ModelRouter;
@@ -87,7 +89,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
   }
   if (config.WORKER_ROLES.includes('sandbox')) {
     if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');
-    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, metrics: deps.metrics });
+    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, metrics: deps.metrics, tenantLimits: defaultTenantLimits(config) });
     workers.push(
       // Errors no retry can heal fail at once (activities/permanent-errors.ts), as the session activities do.
       await Worker.create({ ...common, taskQueue: queues.sandbox, activities: withFailFast({ claimSandbox: sandbox.claimSandbox }) }),
