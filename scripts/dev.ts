@@ -13,13 +13,14 @@
  * Ctrl-C stops everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { REPO_ROOT, loadConfigOrExit } from '../config/index.js';
 import { createDb } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { createApiKey, createTenant } from '../db/tenants.js';
 import { TemporalDevServer } from '../temporal/dev-server.js';
+import { readDevKeys, writeDevKeys } from './lib/dev-keys.js';
 import { provision } from './lib/provision.js';
 
 const DATA = loadConfigOrExit().KORTIX_DATA_DIR;
@@ -50,25 +51,13 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv): void {
   children.push({ name, child });
 }
 
-/** The `export NAME=value` lines of the dev keys file, if there is one. */
-function readKeysFile(): Record<string, string> {
-  if (!existsSync(KEYS_FILE)) return {};
-  return Object.fromEntries(
-    readFileSync(KEYS_FILE, 'utf8')
-      .split('\n')
-      .map((l) => /^export (\w+)=(.*)$/.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => [m[1] as string, (m[2] as string).replace(/^'(.*)'$/, '$1')]),
-  );
-}
-
 /** The demo tenant's keys: the ones of an earlier run when the tenant is still there, else new ones. */
 async function seedTenant(databaseUrl: string): Promise<Record<string, string>> {
   const db = createDb({ url: databaseUrl, applicationName: 'kortix-dev' });
   try {
     await migrateToLatest(db);
     const existing = await db.selectFrom('tenants').select('id').where('id', '=', 'demo').executeTakeFirst();
-    const previous = readKeysFile();
+    const previous = readDevKeys(KEYS_FILE);
     if (existing && previous.ALICE_KEY) return previous;
     await createTenant(db, { id: 'demo', name: 'Demo tenant' });
     const keys: Record<string, string> = { KORTIX_TENANT: 'demo', KORTIX_API: 'http://127.0.0.1:8000' };
@@ -83,18 +72,6 @@ async function seedTenant(databaseUrl: string): Promise<Record<string, string>> 
   } finally {
     await db.destroy();
   }
-}
-
-/**
- * Writes the keys and, rewritten on every start, the settings a command in another shell needs
- * (`npm run tenant`, `npm run migrate`, `npm run replay`): sourcing the file sets them, and
- * requireDatabaseUrl reads DATABASE_URL from it in dev when the variable is unset.
- */
-function writeKeysFile(keys: Record<string, string>, settings: Record<string, string | undefined>): void {
-  const all = { ...keys, ...Object.fromEntries(Object.entries(settings).filter((e): e is [string, string] => e[1] !== undefined)) };
-  // Quoted when the value has characters a shell would read (a DATABASE_URL with ?a=b&c=d).
-  const quote = (v: string) => (/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
-  writeFileSync(KEYS_FILE, `${Object.entries(all).map(([k, v]) => `export ${k}=${quote(v)}`).join('\n')}\n`, { mode: 0o600 });
 }
 
 async function shutdown(code: number): Promise<never> {
@@ -155,7 +132,8 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit(env);
   say('migrating the database and seeding the demo tenant');
   const keys = await seedTenant(config.DATABASE_URL as string);
-  writeKeysFile(keys, { DATABASE_URL: config.DATABASE_URL, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS });
+  const cliDir = t.TEMPORAL_CLI && t.TEMPORAL_CLI_SOURCE !== 'path' && t.TEMPORAL_CLI_SOURCE !== 'external' ? dirname(t.TEMPORAL_CLI) : undefined;
+  writeDevKeys(KEYS_FILE, keys, { DATABASE_URL: config.DATABASE_URL, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS }, cliDir);
 
   env.MOCK_LLM_URL = `http://${config.MOCK_LLM_HOST}:${config.MOCK_LLM_PORT}/v1`;
   start('mock-llm', ['mock-llm/main.ts'], env);
