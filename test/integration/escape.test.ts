@@ -14,6 +14,7 @@ import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
 import { createMetrics } from '../../observability/metrics.js';
 import { APPARMOR_PROFILE_NAME, appArmorSupport } from '../../sandbox/apparmor.js';
 import { DockerSandboxHost, EXEC_DEADLINE_GRACE_MS } from '../../sandbox/docker-host.js';
+import { execOnce } from '../../sandbox/one-shot-exec.js';
 import { startSession, toolResults, waitForStatus } from '../support/sessions.js';
 import { docker, startStack, type Stack } from '../support/stack.js';
 
@@ -319,6 +320,14 @@ describe('the host and the worker', () => {
     // The exec channel survived or was replaced: the sandbox still answers.
     expect((await run(a, 'echo ok')).stdout).toBe('ok\n');
   }, 60_000);
+
+  it('stops reading a one-shot exec at its cap: a flood of output ends the stream, not the worker', async () => {
+    const started = Date.now();
+    const r = await execOnce(docker, a, ['timeout', '20', 'yes'], { maxBytes: 1000 });
+    expect(r).toMatchObject({ overflow: true });
+    expect(r.stdout.length).toBe(1000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 
   it('ends the call at once when the activity is cancelled, and the sandbox serves the next one', async () => {
     const abort = new AbortController();
