@@ -225,6 +225,8 @@ describe('in production (KORTIX_ENV=prod)', () => {
     const config = loadConfig({
       ...stackEnv(services, prefix),
       KORTIX_ENV: 'prod',
+      // Prod also requires the vote signing key (workflows/gates.ts): not what this test is about.
+      VOTE_SIGNING_KEY: 'v'.repeat(32),
       SANDBOX_EGRESS_FIREWALL: 'auto',
       SANDBOX_POOL_MIN_IDLE: '0',
       SANDBOX_EGRESS_PROXY_PORT: String(proxyPort + 2),
