@@ -2,12 +2,14 @@
  * All activities, built from their dependencies (`createActivities(deps)`).
  * Workflows import the `Activities` type only.
  */
+import { createAgentActivities } from './agent-activities.js';
 import { createMaintenanceActivities, type MaintenanceActivityDeps } from './maintenance-activities.js';
 import { createNotifyActivities, type NotifyActivityDeps } from './notify-activities.js';
 import { createSandboxActivities, type SandboxActivityDeps } from './sandbox-activities.js';
 import { createSessionActivities, type SessionActivityDeps } from './session-activities.js';
 import { createVoteActivities } from './vote-proof.js';
 
+export { createAgentActivities } from './agent-activities.js';
 export { createMaintenanceActivities } from './maintenance-activities.js';
 export { createNotifyActivities } from './notify-activities.js';
 export { createSandboxActivities, SANDBOX_GONE } from './sandbox-activities.js';
@@ -20,7 +22,8 @@ export type SandboxActivities = ReturnType<typeof createSandboxActivities>;
 export type NotifyActivities = ReturnType<typeof createNotifyActivities>;
 export type MaintenanceActivities = ReturnType<typeof createMaintenanceActivities>;
 export type VoteActivities = ReturnType<typeof createVoteActivities>;
-export type Activities = SessionActivities & SandboxActivities & NotifyActivities & MaintenanceActivities & VoteActivities;
+export type AgentActivities = ReturnType<typeof createAgentActivities>;
+export type Activities = SessionActivities & SandboxActivities & NotifyActivities & MaintenanceActivities & VoteActivities & AgentActivities;
 
 export interface ActivityDeps {
   readonly session: SessionActivityDeps;
@@ -38,5 +41,6 @@ export function createActivities(deps: ActivityDeps): Activities {
     ...createNotifyActivities(deps.notify),
     ...createMaintenanceActivities(deps.maintenance),
     ...createVoteActivities(deps.vote),
+    ...createAgentActivities({ db: deps.session.db }),
   };
 }

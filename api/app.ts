@@ -20,6 +20,7 @@ import { requestTracing } from './request-tracing.js';
 import { ApiError, errorBody, onApiError } from './errors.js';
 import type { EventNotifier } from './event-notifier.js';
 import { TenantLimiter } from './limits.js';
+import { agentRoutes, agentTemplateRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { eventRoutes } from './routes/events.js';
 import { historyRoutes } from './routes/history.js';
@@ -102,6 +103,8 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/sessions', historyRoutes(deps));
   app.route('/v1/sessions', sessionRoutes({ ...deps, limiter }));
   app.route('/v1/approvals', approvalRoutes(deps));
+  app.route('/v1/agents', agentRoutes(deps));
+  app.route('/v1/agent-templates', agentTemplateRoutes());
   return app;
 }
 

@@ -6,6 +6,7 @@ import * as m0002 from './migrations/0002_approvals.js';
 import * as m0003 from './migrations/0003_router.js';
 import * as m0004pp from './migrations/0004_policy_permissions.js';
 import * as m0004tl from './migrations/0004_tenant_limits.js';
+import * as m0005ag from './migrations/0005_agents.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003_router': m0003,
   '0004_policy_permissions': m0004pp,
   '0004_tenant_limits': m0004tl,
+  '0005_agents': m0005ag,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -3,6 +3,7 @@
  * `tenant_id`, and every query of it filters by that column.
  */
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { AgentLabelMovesTable, AgentLabelsTable, AgentPromotionsTable, AgentsTable, AgentVersionsTable } from './agent-tables.js';
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -63,6 +64,8 @@ export interface SessionsTable {
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   ended_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The agent version (sha) the session pinned at start (0005_agents); null for a free-text agent. */
+  agent_version: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type MessageRole = 'system' | 'user' | 'assistant' | 'tool';
@@ -255,6 +258,11 @@ export interface Database {
   llm_budget_reservations: LlmBudgetReservationsTable;
   tenant_limits: TenantLimitsTable;
   sandbox_leases: SandboxLeasesTable;
+  agents: AgentsTable;
+  agent_versions: AgentVersionsTable;
+  agent_labels: AgentLabelsTable;
+  agent_label_moves: AgentLabelMovesTable;
+  agent_promotions: AgentPromotionsTable;
 }
 
 export type { Generated };

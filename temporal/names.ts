@@ -35,4 +35,6 @@ export const SEARCH_ATTRIBUTES = {
   tenant: 'KortixTenant',
   agent: 'KortixAgent',
   status: 'KortixStatus',
+  /** The agent version (sha) a session pinned at start (the Agent Builder). */
+  agentVersion: 'KortixAgentVersion',
 } as const;

@@ -5,6 +5,7 @@
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import {
+  createAgentActivities,
   createMaintenanceActivities,
   createNotifyActivities,
   createSandboxActivities,
@@ -83,6 +84,8 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
           ...createMaintenanceActivities({ db: deps.db, llmCallsRetentionMonths: config.LLM_CALLS_RETENTION_MONTHS }),
           // The session workflow has each vote's proof checked here.
           ...createVoteActivities({ key: voteSigningKey(config) }),
+          // Promotion gates (workflows/agent-promotion.ts) write their state and move labels here.
+          ...createAgentActivities({ db: deps.db }),
         },
       }),
     );

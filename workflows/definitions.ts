@@ -27,6 +27,8 @@ export interface SessionTuning {
 export interface AgentSessionInput {
   readonly session: SessionRef;
   readonly agent: string;
+  /** The agent version (sha) the session pinned at start, when `agent` names a tenant agent (api/agent-versions.ts). */
+  readonly agentVersion?: string | undefined;
   /** The principal who started the session: never an approver of its gates. */
   readonly requester: string;
   readonly policy: PolicySnapshot;

@@ -12,9 +12,10 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { listGates } from '../../db/approvals.js';
 import type { Db } from '../../db/client.js';
-import { approvalDisplay } from '../../policies/approval-display.js';
-import { voteProblem, type Gate } from '../../workflows/gates.js';
+import type { Gate } from '../../workflows/gates.js';
+import { inboxEntry } from '../inbox-entry.js';
 import { parseQuery } from '../validation.js';
+import { promotionInbox } from './agent-promotions.js';
 
 const inboxQuery = z.object({
   status: z.enum(['pending', 'closed', 'all']).default('pending'),
@@ -52,36 +53,16 @@ export function approvalRoutes(deps: { db: Db }): Hono {
     const principal = c.get('principal');
     const q = parseQuery(c, inboxQuery);
     const rows = await listGates(deps.db, principal.tenantId, { status: q.status, limit: q.limit, sessionId: q.session });
-    const data = rows.map((row) => {
-      const gate = asGate(row);
-      const problem =
-        gate.status === 'open' ? voteProblem(gate, { gateId: gate.id, approver: principal.principal, roles: principal.roles, decision: 'approve', channel: 'api' }, gate.id) : undefined;
-      const alreadyApproved = gate.approvals.some((a) => a.approver === principal.principal);
-      const shown = approvalDisplay(gate.tool, gate.arguments);
-      return {
+    const data = rows.map((row) =>
+      inboxEntry(asGate(row), principal, {
         sessionId: row.session_id,
-        gateId: gate.id,
-        tool: gate.tool,
-        arguments: gate.arguments,
-        display: { text: shown.safe, sha256: shown.sha256, bytes: shown.bytes, flags: shown.flags },
         toolCallHash: row.tool_call_hash,
-        risk: gate.risk,
-        reason: gate.reason,
-        ruleId: gate.ruleId,
-        requester: gate.requester,
-        required: gate.required,
-        roles: gate.roles,
-        approvals: gate.approvals,
-        status: gate.status,
-        rejectedBy: gate.rejectedBy ?? null,
-        openedAt: gate.openedAt,
-        expiresAt: gate.expiresAt,
-        canApprove: gate.status === 'open' && !problem && !alreadyApproved,
-        cannotApproveBecause: problem?.code ?? (alreadyApproved ? 'already_approved' : null),
         links: { approve: `/v1/sessions/${row.session_id}/approvals`, session: `/v1/sessions/${row.session_id}` },
-      };
-    });
-    return c.json({ data: q.status === 'pending' ? data.filter((g) => g.canApprove) : data });
+      }),
+    );
+    // Promotions of agent versions wait on gates too (api/routes/agent-promotions.ts).
+    const promotions = q.status === 'pending' && !q.session ? await promotionInbox(deps.db, principal, q.limit) : [];
+    return c.json({ data: [...(q.status === 'pending' ? data.filter((g) => g.canApprove) : data), ...promotions] });
   });
   return app;
 }

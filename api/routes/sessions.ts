@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { voteSigningKey, type Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
 import { createSessionRow } from '../../db/session-records.js';
+import { setSessionAgentVersion } from '../../db/agents.js';
 import type { SessionStatus } from '../../db/schema.js';
 import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
 import { tenantPolicySettings } from '../../db/tenant-policy-settings.js';
@@ -35,6 +36,8 @@ import type { EventNotifier } from '../event-notifier.js';
 import type { TenantLimiter } from '../limits.js';
 import { parseBody, parseParams, parseQuery, text } from '../validation.js';
 import { submitVote } from '../votes.js';
+import { AGENT_VERSION_KEY, pinSessionAgent, withPinnedVersion } from '../agent-versions.js';
+import { agentReference } from '../../agents/schema.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
   'You are Kortix, an agent working in a sandboxed Linux workspace at /workspace. Use the tools to act; ' +
@@ -47,7 +50,7 @@ const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, 
 export const createSessionSchema = z
   .object({
     message: text().min(1).max(100_000),
-    agent: slug.default('default'),
+    agent: agentReference.default('default'),
     policy: slug.optional(),
     model: text().min(1).max(100).optional(),
     requestType: slug.optional(),
@@ -133,6 +136,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       id: row.id,
       tenantId: row.tenant_id,
       agent: row.agent,
+      agentVersion: row.agent_version,
       requester: row.requester,
       status: live?.status ?? row.status,
       policy: { name: row.policy_name, hash: row.policy_hash },
@@ -152,7 +156,10 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
 
   app.post('/', async (c) => {
     const principal = c.get('principal');
-    const body = await parseBody(c, createSessionSchema);
+    const request = await parseBody(c, createSessionSchema);
+    // A tenant agent's version decides prompt, model, policy and limits, and the session pins it (api/agent-versions.ts).
+    const pinned = await pinSessionAgent(db, principal.tenantId, request);
+    const body = pinned ? withPinnedVersion(request, pinned) : request;
     const modelProblem = body.model === undefined ? undefined : chatModelProblem(modelPolicy.current, body.model);
     if (modelProblem) throw new ApiError(400, 'unknown_model', modelProblem, [{ path: 'body.model', message: 'unknown model' }]);
     // Which policies a principal may use is the tenant's decision (policies/permissions.ts).
@@ -167,7 +174,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       ]);
     }
     const snapshot = snapshotPolicy(
-      applyOverrides(base, {
+      pinned ? pinned.policyFor(base, body.limits) : applyOverrides(base, {
         maxSteps: body.limits?.maxSteps,
         maxCostUsd: body.limits?.maxCostUsd,
         approvalTimeoutMs: body.limits?.approvalTimeoutSeconds !== undefined ? body.limits.approvalTimeoutSeconds * 1000 : undefined,
@@ -189,9 +196,11 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
         createdAt,
       }),
     );
+    if (pinned) await setSessionAgentVersion(db, principal.tenantId, id, pinned.sha);
     const input: AgentSessionInput = {
       session,
       agent: body.agent,
+      ...(pinned ? { agentVersion: pinned.sha } : {}),
       requester: principal.principal,
       policy: snapshot,
       model: body.model,
@@ -213,6 +222,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
           { key: TENANT_KEY, value: principal.tenantId },
           { key: AGENT_KEY, value: body.agent },
           { key: STATUS_KEY, value: 'running' },
+          ...(pinned ? [{ key: AGENT_VERSION_KEY, value: pinned.sha }] : []),
         ],
       });
     } catch (err) {

@@ -1,0 +1,41 @@
+/**
+ * The risk of moving a label from one version to another: every way the
+ * sessions of the new version would be let do more than those of the old
+ * (policies/compare.ts on the effective policies, plus secrets added). Any
+ * looser change makes a `production` move need approval (a gate); tighter or
+ * equal moves at once.
+ */
+import { comparePolicies, setChanges, type PolicyChange } from '../policies/compare.js';
+import type { Policy } from '../policies/schema.js';
+import { effectivePolicy } from './effective.js';
+import type { AgentSpec } from './schema.js';
+
+export interface VersionUnderPolicy {
+  readonly spec: AgentSpec;
+  /** The version's policy as resolved (template or tenant policy). */
+  readonly policy: Policy;
+}
+
+export interface PromotionRisk {
+  /** True when anything got looser: the move needs approval. */
+  readonly risky: boolean;
+  /** The looser changes: what made it risky. */
+  readonly reasons: readonly PolicyChange[];
+  /** Every change, looser and tighter. */
+  readonly changes: readonly PolicyChange[];
+}
+
+export function classifyRisk(from: VersionUnderPolicy | null, to: VersionUnderPolicy): PromotionRisk {
+  // A label's first version has nothing to be looser than.
+  if (!from) return { risky: false, reasons: [], changes: [] };
+  const changes = [
+    ...comparePolicies(effectivePolicy(from.spec, from.policy), effectivePolicy(to.spec, to.policy)),
+    ...setChanges('secrets', from.spec.secrets, to.spec.secrets, 'secrets'),
+  ];
+  if (from.spec.policyVersion !== to.spec.policyVersion && from.spec.policy === to.spec.policy) {
+    // Until policy versions can be loaded and compared, a different pinned version cannot be shown to be no looser.
+    changes.push({ path: 'policyVersion', from: from.spec.policyVersion ?? null, to: to.spec.policyVersion ?? null, direction: 'looser', why: 'a different policy version is pinned' });
+  }
+  const reasons = changes.filter((c) => c.direction === 'looser');
+  return { risky: reasons.length > 0, reasons, changes };
+}

@@ -1,0 +1,263 @@
+/**
+ * `/v1/agents` and `/v1/agent-templates`: the Agent Builder. Agents belong to
+ * a tenant (another tenant's agent is a 404); versions are immutable and
+ * named by the sha256 of their content (saving the same content again gives
+ * the same version, 200 instead of 201); labels point at versions and every
+ * move is audited. Moving `production` to a looser version opens a promotion
+ * gate (api/routes/agent-promotions.ts); tighter or equal moves at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { structuredDiff, specYaml, unifiedDiff } from '../../agents/diff.js';
+import { classifyRisk, type PromotionRisk } from '../../agents/risk.js';
+import { agentSlug, agentSpecSchema, changeNote, labelName, type AgentSpec } from '../../agents/schema.js';
+import { loadAgentTemplates } from '../../agents/templates.js';
+import type { Env } from '../../config/index.js';
+import { insertAgent, listAgents, listLabelMoves, listLabels, listVersions, moveLabel, saveVersion, type AgentRow, type VersionRow } from '../../db/agents.js';
+import type { Db } from '../../db/client.js';
+import type { PolicyStore } from '../../policies/load.js';
+import { chatModelProblem } from '../../router/model-policy.js';
+import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
+import { ownedAgent, presentVersion, PRODUCTION, resolveVersion, specOf, versionPolicy, versionSha } from '../agent-versions.js';
+import { ApiError } from '../errors.js';
+import { parseBody, parseParams, parseQuery } from '../validation.js';
+import { openPromotion, promotionRoutes, type PromotionDeps } from './agent-promotions.js';
+
+export interface AgentRoutesDeps extends PromotionDeps {
+  readonly config: PromotionDeps['config'] & Pick<Env, 'MODEL_POLICY_FILE'>;
+  readonly db: Db;
+  readonly policies: PolicyStore;
+  readonly modelPolicy?: PolicySource | undefined;
+}
+
+const slugParams = z.object({ slug: agentSlug });
+const versionParams = slugParams.extend({ ref: z.string().min(1).max(64) });
+const labelParams = slugParams.extend({ label: labelName });
+const versionRef = z.string().regex(/^[a-z0-9_-]{1,64}$/, 'a label, v<number> or a sha prefix');
+
+const createSchema = z.union([
+  z.object({ slug: agentSlug, fromTemplate: agentSlug, changeNote: changeNote.optional() }).strict(),
+  z.object({ slug: agentSlug, spec: agentSpecSchema, changeNote: changeNote.optional() }).strict(),
+]);
+const saveSchema = z.object({ spec: agentSpecSchema, changeNote: changeNote.optional() }).strict();
+const moveSchema = z.object({ version: versionRef, why: changeNote.min(1) }).strict();
+const pageQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().max(200).optional() });
+const historyQuery = pageQuery.extend({ label: labelName.optional() });
+const diffQuery = z.object({ from: versionRef, to: versionRef });
+
+const numericCursor = (cursor: string | undefined, path = 'query.cursor') => {
+  if (cursor === undefined) return undefined;
+  if (!/^\d{1,18}$/.test(cursor)) throw new ApiError(400, 'validation_failed', 'invalid cursor', [{ path, message: 'not a cursor from a previous page' }]);
+  return cursor;
+};
+
+export function agentTemplateRoutes(): Hono {
+  const templates = loadAgentTemplates();
+  const app = new Hono();
+  app.get('/', (c) =>
+    c.json({ data: [...templates.values()].map((t) => ({ name: t.name, title: t.title, description: t.description, spec: t.spec, yaml: specYaml(t.spec) })) }),
+  );
+  app.get('/:name', (c) => {
+    const { name } = parseParams(c, z.object({ name: agentSlug }));
+    const t = templates.get(name);
+    if (!t) throw new ApiError(404, 'template_not_found', `no agent template ${name}`);
+    return c.json({ name: t.name, title: t.title, description: t.description, spec: t.spec, yaml: specYaml(t.spec) });
+  });
+  return app;
+}
+
+export function agentRoutes(deps: AgentRoutesDeps): Hono {
+  const { db, policies } = deps;
+  const templates = loadAgentTemplates();
+  const modelPolicy = deps.modelPolicy ?? new ModelPolicyStore(deps.config.MODEL_POLICY_FILE);
+  const app = new Hono();
+
+  /** What the API checks beyond the schema: the policy and the model must exist for this tenant. */
+  function checkSpec(tenantId: string, spec: AgentSpec, at: string): void {
+    if (!policies.get(spec.policy, tenantId)) {
+      throw new ApiError(400, 'unknown_policy', `no policy "${spec.policy}"; known: ${policies.names(tenantId).join(', ')}`, [{ path: `${at}.policy`, message: 'unknown policy' }]);
+    }
+    const problem = spec.model === undefined ? undefined : chatModelProblem(modelPolicy.current, spec.model);
+    if (problem) throw new ApiError(400, 'unknown_model', problem, [{ path: `${at}.model`, message: 'unknown model' }]);
+  }
+
+  async function save(c: Context, agent: AgentRow, spec: AgentSpec, note: string | undefined) {
+    const { version, created } = await saveVersion(db, {
+      tenantId: agent.tenant_id,
+      agentId: agent.id,
+      sha: versionSha(spec),
+      spec,
+      changeNote: note ?? null,
+      author: c.get('principal').principal,
+    });
+    return { version, created };
+  }
+
+  function risk(tenantId: string, from: VersionRow | undefined, to: VersionRow): PromotionRisk {
+    const toSpec = specOf(to);
+    const toPolicy = versionPolicy(policies, tenantId, toSpec);
+    const fromSpec = from ? specOf(from) : undefined;
+    const fromPolicy = fromSpec ? versionPolicy(policies, tenantId, fromSpec) : undefined;
+    if (!toPolicy || (fromSpec && !fromPolicy)) {
+      // A policy that no longer loads cannot be shown to be no looser.
+      const reason = { path: 'policy', from: fromSpec?.policy ?? null, to: toSpec.policy, direction: 'looser' as const, why: 'a policy of these versions cannot be loaded' };
+      return { risky: true, reasons: [reason], changes: [reason] };
+    }
+    return classifyRisk(fromSpec && fromPolicy ? { spec: fromSpec, policy: fromPolicy } : null, { spec: toSpec, policy: toPolicy });
+  }
+
+  app.post('/', async (c) => {
+    const principal = c.get('principal');
+    const body = await parseBody(c, createSchema);
+    let spec: AgentSpec;
+    let note = body.changeNote;
+    if ('fromTemplate' in body) {
+      const template = templates.get(body.fromTemplate);
+      if (!template) throw new ApiError(404, 'template_not_found', `no agent template ${body.fromTemplate}`, [{ path: 'body.fromTemplate', message: 'unknown template' }]);
+      spec = template.spec;
+      note ??= `from template ${template.name}`;
+      checkSpec(principal.tenantId, spec, 'body.fromTemplate');
+    } else {
+      spec = body.spec;
+      checkSpec(principal.tenantId, spec, 'body.spec');
+    }
+    const agent = await insertAgent(db, { id: `agt_${randomUUID()}`, tenantId: principal.tenantId, slug: body.slug, createdBy: principal.principal });
+    if (!agent) throw new ApiError(409, 'agent_exists', `agent ${body.slug} already exists`, [{ path: 'body.slug', message: 'taken' }]);
+    const { version } = await save(c, agent, spec, note);
+    return c.json({ agent: { slug: agent.slug, createdBy: agent.created_by, createdAt: agent.created_at.toISOString() }, version: presentVersion(agent.slug, version) }, 201, {
+      location: `/v1/agents/${agent.slug}`,
+    });
+  });
+
+  app.get('/', async (c) => {
+    const { tenantId } = c.get('principal');
+    const q = parseQuery(c, pageQuery);
+    if (q.cursor !== undefined && !agentSlug.safeParse(q.cursor).success) {
+      throw new ApiError(400, 'validation_failed', 'invalid cursor', [{ path: 'query.cursor', message: 'not a cursor from a previous page' }]);
+    }
+    const rows = await listAgents(db, tenantId, { limit: q.limit + 1, after: q.cursor });
+    const page = rows.slice(0, q.limit);
+    return c.json({
+      data: page.map((r) => ({ slug: r.slug, createdBy: r.created_by, createdAt: r.created_at.toISOString(), latestVersion: r.latest_number === null ? null : Number(r.latest_number) })),
+      nextCursor: rows.length > q.limit ? (page.at(-1)?.slug ?? null) : null,
+    });
+  });
+
+  app.get('/:slug', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { slug } = parseParams(c, slugParams);
+    const agent = await ownedAgent(db, tenantId, slug);
+    const [latest] = await listVersions(db, tenantId, agent.id, { limit: 1 });
+    const labels = await listLabels(db, tenantId, agent.id);
+    return c.json({
+      slug: agent.slug,
+      createdBy: agent.created_by,
+      createdAt: agent.created_at.toISOString(),
+      labels: Object.fromEntries(labels.map((l) => [l.label, { sha: l.sha, number: l.number, updatedBy: l.updated_by, updatedAt: l.updated_at.toISOString() }])),
+      latest: latest ? presentVersion(slug, latest) : null,
+    });
+  });
+
+  app.post('/:slug/versions', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { slug } = parseParams(c, slugParams);
+    const body = await parseBody(c, saveSchema);
+    const agent = await ownedAgent(db, tenantId, slug);
+    checkSpec(tenantId, body.spec, 'body.spec');
+    const { version, created } = await save(c, agent, body.spec, body.changeNote);
+    return c.json({ ...presentVersion(slug, version), created }, created ? 201 : 200);
+  });
+
+  app.get('/:slug/versions', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { slug } = parseParams(c, slugParams);
+    const q = parseQuery(c, pageQuery);
+    const before = numericCursor(q.cursor);
+    const agent = await ownedAgent(db, tenantId, slug);
+    const rows = await listVersions(db, tenantId, agent.id, { limit: q.limit + 1, before: before === undefined ? undefined : Number(before) });
+    const page = rows.slice(0, q.limit);
+    return c.json({ data: page.map((r) => presentVersion(slug, r)), nextCursor: rows.length > q.limit ? String(page.at(-1)?.number) : null });
+  });
+
+  app.get('/:slug/versions/:ref', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { slug, ref } = parseParams(c, versionParams);
+    const agent = await ownedAgent(db, tenantId, slug);
+    const version = await resolveVersion(db, agent, ref, 'params.ref');
+    return c.json({ ...presentVersion(slug, version), yaml: specYaml(specOf(version)) });
+  });
+
+  app.get('/:slug/labels', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { slug } = parseParams(c, slugParams);
+    const agent = await ownedAgent(db, tenantId, slug);
+    const labels = await listLabels(db, tenantId, agent.id);
+    return c.json({ data: labels.map((l) => ({ label: l.label, sha: l.sha, number: l.number, updatedBy: l.updated_by, updatedAt: l.updated_at.toISOString() })) });
+  });
+
+  app.get('/:slug/labels/history', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { slug } = parseParams(c, slugParams);
+    const q = parseQuery(c, historyQuery);
+    const before = numericCursor(q.cursor);
+    const agent = await ownedAgent(db, tenantId, slug);
+    const rows = await listLabelMoves(db, tenantId, agent.id, { limit: q.limit + 1, label: q.label, before });
+    const page = rows.slice(0, q.limit);
+    return c.json({
+      data: page.map((m) => ({
+        label: m.label,
+        from: m.from_sha,
+        to: m.to_sha,
+        movedBy: m.moved_by,
+        why: m.why,
+        promotionId: m.promotion_id,
+        approvers: m.approvers,
+        at: m.created_at.toISOString(),
+      })),
+      nextCursor: rows.length > q.limit ? String(page.at(-1)?.id) : null,
+    });
+  });
+
+  /** Sets or moves a label: promote, roll back. `production` to a looser version waits on a gate (202). */
+  app.put('/:slug/labels/:label', async (c) => {
+    const principal = c.get('principal');
+    const { slug, label } = parseParams(c, labelParams);
+    const body = await parseBody(c, moveSchema);
+    const agent = await ownedAgent(db, principal.tenantId, slug);
+    const to = await resolveVersion(db, agent, body.version, 'body.version');
+    const current = await listLabels(db, principal.tenantId, agent.id).then((ls) => ls.find((l) => l.label === label));
+    const from = current ? await resolveVersion(db, agent, current.sha, 'params.label') : undefined;
+    const judged = risk(principal.tenantId, from, to);
+    if (label === PRODUCTION && judged.risky && from?.sha !== to.sha) {
+      const promotion = await openPromotion(deps, { agent, label, from: from ?? null, to, requester: principal.principal, why: body.why, risk: judged });
+      return c.json({ moved: false, pending: true, label, from: from?.sha ?? null, to: to.sha, risky: true, reasons: judged.reasons, promotion }, 202);
+    }
+    if (from?.sha !== to.sha) {
+      await moveLabel(db, { tenantId: principal.tenantId, agentId: agent.id, label, toSha: to.sha, movedBy: principal.principal, why: body.why });
+    }
+    return c.json({ moved: from?.sha !== to.sha, pending: false, label, from: from?.sha ?? null, to: to.sha, risky: judged.risky, reasons: judged.reasons });
+  });
+
+  app.get('/:slug/diff', async (c) => {
+    const { tenantId } = c.get('principal');
+    const { slug } = parseParams(c, slugParams);
+    const q = parseQuery(c, diffQuery);
+    const agent = await ownedAgent(db, tenantId, slug);
+    const from = await resolveVersion(db, agent, q.from, 'query.from');
+    const to = await resolveVersion(db, agent, q.to, 'query.to');
+    const [a, b] = [specOf(from), specOf(to)];
+    const [fromName, toName] = [`v${from.number}`, `v${to.number}`];
+    return c.json({
+      from: { sha: from.sha, number: from.number },
+      to: { sha: to.sha, number: to.number },
+      fields: structuredDiff(a, b),
+      prompt: unifiedDiff(`${slug}/systemPrompt`, fromName, toName, a.systemPrompt, b.systemPrompt),
+      yaml: unifiedDiff(`${slug}.yaml`, fromName, toName, specYaml(a), specYaml(b)),
+      risk: risk(tenantId, from, to),
+    });
+  });
+
+  app.route('/', promotionRoutes(deps));
+  return app;
+}

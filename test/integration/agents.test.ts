@@ -1,0 +1,224 @@
+/**
+ * The Agent Builder on the real stack: an agent from a template, edited into
+ * new immutable versions, diffed, promoted (a tighter version at once, a
+ * looser one only through a two-approver gate the requester cannot answer),
+ * rolled back; sessions pin the version `@production` named when they
+ * started (row, workflow input, the KortixAgentVersion search attribute).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { AgentSpec } from '../../agents/schema.js';
+import { json, startSession as startAny, waitForStatus, type SessionJson } from '../support/sessions.js';
+import { startStack, waitFor, type Stack, type Who } from '../support/stack.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack(inject('services'));
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+interface ErrorJson {
+  error: { code: string; message: string; fields?: { path: string; message: string }[] };
+}
+interface VersionJson {
+  sha: string;
+  number: number;
+  spec: AgentSpec;
+  created?: boolean;
+}
+interface MoveJson {
+  moved: boolean;
+  pending: boolean;
+  risky: boolean;
+  reasons: { path: string; why: string }[];
+  promotion?: { id: string; status: string; links: { approve: string; self: string } };
+}
+
+/** A session as POST /v1/sessions answers, with the agent version it pinned. */
+async function startSession(on: Stack, body: Record<string, unknown>): Promise<SessionJson & { agent: string; agentVersion: string | null }> {
+  return (await startAny(on, body)) as SessionJson & { agent: string; agentVersion: string | null };
+}
+
+const api = (method: string, path: string, body?: unknown, who: Who = 'alice') => stack.api(method, path, who, body);
+
+async function ok<T>(res: Response, status = 200): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  return JSON.parse(text) as T;
+}
+
+async function saveVersion(spec: AgentSpec, changeNote: string): Promise<VersionJson> {
+  return ok<VersionJson>(await api('POST', '/v1/agents/reviewer/versions', { spec, changeNote }), 201);
+}
+
+async function production(): Promise<string> {
+  const labels = await ok<{ data: { label: string; sha: string }[] }>(await api('GET', '/v1/agents/reviewer/labels'));
+  return labels.data.find((l) => l.label === 'production')?.sha ?? '';
+}
+
+/** The search attribute Temporal holds for the session. */
+async function pinnedInTemporal(sessionId: string): Promise<unknown> {
+  const description = await stack.temporal.workflow.getHandle(sessionId).describe();
+  return description.searchAttributes.KortixAgentVersion;
+}
+
+describe('agent builder', () => {
+  it('lists the template library', async () => {
+    const body = await ok<{ data: { name: string; spec: AgentSpec; yaml: string }[] }>(await api('GET', '/v1/agent-templates'));
+    expect(body.data.map((t) => t.name).sort()).toEqual(['ci-fixer', 'code-reviewer', 'data-analyst', 'ops-runbook', 'research-assistant', 'support-drafter']);
+    expect(body.data.find((t) => t.name === 'ops-runbook')?.spec.policy).toBe('strict');
+  });
+
+  it('creates, versions, diffs, promotes through a gate, rolls back, and pins sessions to the version they started on', async () => {
+    // ---- create from a template: version 1 ----
+    const created = await ok<{ version: VersionJson }>(await api('POST', '/v1/agents', { slug: 'reviewer', fromTemplate: 'code-reviewer' }), 201);
+    expect(created.version.number).toBe(1);
+    const v1 = created.version;
+
+    // ---- edit: version 2 (the mock model, one prompt line changed) ----
+    const { requestType: _r, tier: _t, ...rest } = v1.spec;
+    const lines = v1.spec.systemPrompt.split('\n');
+    lines[1] = '1. List the files, then read every file that changed, tests first.';
+    const v2 = await saveVersion({ ...rest, model: 'mock', systemPrompt: lines.join('\n') }, 'run on the mock model; read tests first');
+    expect(v2.number).toBe(2);
+    // The same content again is the same version: 200, not 201.
+    const again = await ok<VersionJson>(await api('POST', '/v1/agents/reviewer/versions', { spec: { ...v2.spec }, changeNote: 'again' }), 200);
+    expect(again).toMatchObject({ sha: v2.sha, number: 2, created: false });
+
+    // ---- diff: the changed prompt line shows ----
+    const diff = await ok<{ fields: { path: string; change: string }[]; prompt: string; yaml: string; risk: { risky: boolean } }>(
+      await api('GET', `/v1/agents/reviewer/diff?from=v1&to=${v2.sha.slice(0, 10)}`),
+    );
+    expect(diff.prompt).toContain(`-${v1.spec.systemPrompt.split('\n')[1]}`);
+    expect(diff.prompt).toContain('+1. List the files, then read every file that changed, tests first.');
+    expect(diff.fields.map((f) => `${f.path}:${f.change}`)).toEqual(expect.arrayContaining(['model:added', 'requestType:removed', 'systemPrompt:changed']));
+    expect(diff.yaml).toContain('+model: mock');
+    expect(diff.risk.risky).toBe(false);
+
+    // The first production version moves at once.
+    expect(await ok<MoveJson>(await api('PUT', '/v1/agents/reviewer/labels/production', { version: 'v2', why: 'first release' }))).toMatchObject({ moved: true, pending: false });
+
+    // ---- promote a tighter version (strict policy, lower cost): at once ----
+    const v3 = await saveVersion({ ...v2.spec, policy: 'strict', limits: { ...v2.spec.limits, maxCostUsd: 1 } }, 'strict policy');
+    const tighter = await ok<MoveJson>(await api('PUT', '/v1/agents/reviewer/labels/production', { version: v3.sha.slice(0, 8), why: 'tighten' }));
+    expect(tighter).toMatchObject({ moved: true, pending: false, risky: false });
+    expect(await production()).toBe(v3.sha);
+
+    // A session on @production before the next move pins v3.
+    const before = await startSession(stack, { agent: 'reviewer@production', message: 'review please', metadata: { scenario: 'default' } });
+    expect(before).toMatchObject({ agent: 'reviewer', agentVersion: v3.sha, policy: { name: 'strict' } });
+    expect(await pinnedInTemporal(before.id)).toEqual([v3.sha]);
+
+    // ---- promote a looser version: a gate, two approvers, never the requester ----
+    const v4 = await saveVersion({ ...v3.spec, network: { allow: ['pypi.org'] }, limits: { ...v3.spec.limits, maxCostUsd: 1.5 } }, 'needs pypi');
+    const looser = await ok<MoveJson>(await api('PUT', '/v1/agents/reviewer/labels/production', { version: 'v4', why: 'let it read pypi' }), 202);
+    expect(looser).toMatchObject({ moved: false, pending: true, risky: true });
+    expect(looser.reasons.map((r) => r.path).sort()).toEqual(['limits.maxCostUsd', 'network.allow']);
+    const promotion = looser.promotion;
+    if (!promotion) throw new Error('no promotion in the answer');
+    expect(await production()).toBe(v3.sha);
+
+    // The gate is in the inbox of those who may approve it, not of the requester.
+    const inbox = await waitFor(async () => {
+      const body = await json<{ data: { promotionId?: string; reason: string }[] }>(await api('GET', '/v1/approvals', undefined, 'bob'));
+      return body.data.find((g) => g.promotionId === promotion.id);
+    }, 20_000, 'the promotion in the inbox');
+    expect(inbox.reason).toContain('network hosts added: pypi.org');
+    const alicesInbox = await json<{ data: { promotionId?: string }[] }>(await api('GET', '/v1/approvals'));
+    expect(alicesInbox.data.some((g) => g.promotionId === promotion.id)).toBe(false);
+
+    const byRequester = await api('POST', promotion.links.approve, { decision: 'approve' });
+    expect(byRequester.status).toBe(403);
+    expect((await json<ErrorJson>(byRequester)).error.code).toBe('requester_cannot_approve');
+    const byMallory = await api('POST', promotion.links.approve, { decision: 'approve' }, 'mallory');
+    expect(byMallory.status).toBe(404);
+
+    const first = await ok<{ counted: boolean; gate: { status: string } }>(await api('POST', promotion.links.approve, { decision: 'approve' }, 'bob'));
+    expect(first).toMatchObject({ counted: true, gate: { status: 'open' } });
+    expect(await production()).toBe(v3.sha);
+    const second = await ok<{ gate: { status: string } }>(await api('POST', promotion.links.approve, { decision: 'approve', comment: 'pypi is fine' }, 'carol'));
+    expect(second.gate.status).toBe('approved');
+    await waitFor(async () => (await production()) === v4.sha, 20_000, 'production to move to v4');
+    const closed = await ok<{ status: string }>(await api('GET', promotion.links.self));
+    expect(closed.status).toBe('approved');
+
+    // Audited: the move (who asked, why, who approved) and every vote, the refused one too.
+    const history = await ok<{ data: { from: string; to: string; movedBy: string; why: string; promotionId: string | null; approvers: string[] }[] }>(
+      await api('GET', '/v1/agents/reviewer/labels/history?label=production'),
+    );
+    expect(history.data[0]).toMatchObject({ from: v3.sha, to: v4.sha, movedBy: 'alice', why: 'let it read pypi', promotionId: promotion.id, approvers: ['bob', 'carol'] });
+    const votes = await stack.db.selectFrom('approvals').select(['approver', 'outcome']).where('tenant_id', '=', stack.tenantId).where('session_id', '=', promotion.id).orderBy('id').execute();
+    expect(votes).toEqual([
+      { approver: 'alice', outcome: 'refused:requester_cannot_approve' },
+      { approver: 'bob', outcome: 'counted' },
+      { approver: 'carol', outcome: 'closed-the-gate' },
+    ]);
+
+    // A session on @production after the move pins v4; the earlier one keeps v3.
+    const after = await startSession(stack, { agent: 'reviewer@production', message: 'review again', metadata: { scenario: 'default' } });
+    expect(after.agentVersion).toBe(v4.sha);
+    expect(await pinnedInTemporal(after.id)).toEqual([v4.sha]);
+    expect(await pinnedInTemporal(before.id)).toEqual([v3.sha]);
+    expect((await waitForStatus(stack, before.id)).status).toBe('completed');
+    expect((await waitForStatus(stack, after.id)).status).toBe('completed');
+
+    // ---- roll back: tighter again, at once ----
+    const rollback = await ok<MoveJson>(await api('PUT', '/v1/agents/reviewer/labels/production', { version: 'v3', why: 'rollback: pypi not needed' }));
+    expect(rollback).toMatchObject({ moved: true, pending: false, risky: false });
+    expect(await production()).toBe(v3.sha);
+    const bare = await startSession(stack, { agent: 'reviewer', message: 'and once more', metadata: { scenario: 'default' } });
+    expect(bare.agentVersion).toBe(v3.sha);
+    const rows = await stack.db.selectFrom('sessions').select(['id', 'agent_version']).where('tenant_id', '=', stack.tenantId).where('id', 'in', [before.id, after.id, bare.id]).execute();
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.agent_version]))).toEqual({ [before.id]: v3.sha, [after.id]: v4.sha, [bare.id]: v3.sha });
+    await waitForStatus(stack, bare.id);
+  });
+
+  it('keeps free-text agent names working as before', async () => {
+    const session = await startSession(stack, { agent: 'not-an-agent', message: 'hello', metadata: { scenario: 'default' } });
+    expect(session).toMatchObject({ agent: 'not-an-agent', agentVersion: null });
+    await waitForStatus(stack, session.id);
+  });
+
+  it('refuses bad input with a code and the field', async () => {
+    const expectError = async (res: Response, status: number, code: string, path?: string) => {
+      const body = await json<ErrorJson>(res);
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect(body.error.code).toBe(code);
+      if (path) expect(body.error.fields?.map((f) => f.path)).toContain(path);
+    };
+    await expectError(await api('POST', '/v1/agents', { slug: 'x', fromTemplate: 'no-such-template' }), 404, 'template_not_found', 'body.fromTemplate');
+    await expectError(await api('POST', '/v1/agents', { slug: 'reviewer', fromTemplate: 'ci-fixer' }), 409, 'agent_exists', 'body.slug');
+    // Another tenant's agent does not exist for mallory: not readable, no label can be set on its versions.
+    await expectError(await api('GET', '/v1/agents/reviewer', undefined, 'mallory'), 404, 'agent_not_found');
+    await expectError(await api('PUT', '/v1/agents/reviewer/labels/production', { version: 'v1', why: 'mine now' }, 'mallory'), 404, 'agent_not_found');
+    await expectError(await api('POST', '/v1/sessions', { agent: 'reviewer@production', message: 'hi' }, 'mallory'), 404, 'agent_not_found', 'body.agent');
+    const v1 = await ok<VersionJson>(await api('GET', '/v1/agents/reviewer/versions/v1'));
+    await expectError(
+      await api('POST', '/v1/agents/reviewer/versions', { spec: { ...v1.spec, systemPrompt: 'x'.repeat(200 * 1024) } }),
+      400,
+      'validation_failed',
+      'body.spec.systemPrompt',
+    );
+    await expectError(await api('GET', '/v1/agents/reviewer/versions/abcdef0123456789'), 404, 'version_not_found', 'params.ref');
+    await expectError(await api('PUT', '/v1/agents/reviewer/labels/staging', { version: 'abcdef0123', why: 'x' }), 404, 'version_not_found', 'body.version');
+    await expectError(await api('GET', '/v1/agents/reviewer/diff?from=v1&to=v99'), 404, 'version_not_found', 'query.to');
+    await expectError(await api('POST', '/v1/sessions', { agent: 'reviewer@abcdef0123', message: 'hi' }), 404, 'version_not_found', 'body.agent');
+    await expectError(await api('POST', '/v1/sessions', { agent: 'reviewer', message: 'hi', policy: 'standard' }), 400, 'agent_version_conflict', 'body.policy');
+    await expectError(await api('POST', '/v1/agents/reviewer/versions', { spec: { ...v1.spec, policy: 'nope' } }), 400, 'unknown_policy', 'body.spec.policy');
+    await expectError(await api('PUT', '/v1/agents/reviewer/labels/v2', { version: 'v1', why: 'x' }), 400, 'validation_failed', 'params.label');
+  });
+
+  it('pages through agents and versions', async () => {
+    for (const slug of ['pager-a', 'pager-b', 'pager-c']) await ok(await api('POST', '/v1/agents', { slug, fromTemplate: 'support-drafter' }), 201);
+    const first = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', '/v1/agents?limit=2'));
+    expect(first.data.map((a) => a.slug)).toEqual(['pager-a', 'pager-b']);
+    const second = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', `/v1/agents?limit=2&cursor=${first.nextCursor}`));
+    expect(second.data.map((a) => a.slug)).toEqual(['pager-c', 'reviewer']);
+    expect(second.nextCursor).toBeNull();
+    const versions = await ok<{ data: { number: number }[]; nextCursor: string | null }>(await api('GET', '/v1/agents/reviewer/versions?limit=3'));
+    expect(versions.data.map((v) => v.number)).toEqual([4, 3, 2]);
+    const rest = await ok<{ data: { number: number }[] }>(await api('GET', `/v1/agents/reviewer/versions?limit=3&cursor=${versions.nextCursor}`));
+    expect(rest.data.map((v) => v.number)).toEqual([1]);
+  });
+});
