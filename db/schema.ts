@@ -243,6 +243,30 @@ export interface SandboxLeasesTable {
   claimed_at: CreatedAt;
 }
 
+/** A tenant's own policy managed through the API (0006_policy_versions); its content lives in policy_versions. */
+export interface TenantPoliciesTable {
+  id: Generated<string>;
+  tenant_id: string;
+  name: string;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
+/** One immutable version of a tenant policy: `policy` is the resolved, validated policy whose canonical JSON hashes to `sha256`. */
+export interface PolicyVersionsTable {
+  policy_id: string;
+  tenant_id: string;
+  version: number;
+  sha256: string;
+  /** As the author wrote it, kept verbatim for display and diffs. */
+  yaml: string;
+  policy: ColumnType<unknown, string, never>;
+  extends: string | null;
+  author: string;
+  change_note: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -258,6 +282,8 @@ export interface Database {
   llm_budget_reservations: LlmBudgetReservationsTable;
   tenant_limits: TenantLimitsTable;
   sandbox_leases: SandboxLeasesTable;
+  tenant_policies: TenantPoliciesTable;
+  policy_versions: PolicyVersionsTable;
   agents: AgentsTable;
   agent_versions: AgentVersionsTable;
   agent_labels: AgentLabelsTable;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readYamlFile, YamlFileError, type YamlDocument } from '../config/yaml.js';
+import { readYamlFile, readYamlText, YamlFileError, type YamlDocument } from '../config/yaml.js';
 import { policySchema, type Policy } from './schema.js';
 
 /** What a workflow carries: the policy as it was when the session started. */
@@ -95,6 +95,10 @@ export function mergePolicy(base: Record<string, unknown>, over: Record<string, 
 export class PolicyStore {
   readonly #templates = new Map<string, Policy>();
   readonly #tenants = new Map<string, Map<string, Policy>>();
+  /** Templates as read, for resolving policies saved through the API (parseTenantPolicy). */
+  readonly #rawTemplates: Map<string, RawPolicy>;
+  /** The file each policy came from (`<tenant>/<name>` for a tenant's), to show its YAML. */
+  readonly #files = new Map<string, string>();
 
   constructor(readonly dir: string) {
     if (!existsSync(dir)) {
@@ -105,7 +109,11 @@ export class PolicyStore {
       throw new YamlFileError(templatesDir, [{ line: 0, path: '', message: 'no templates directory in POLICIES_DIR' }]);
     }
     const templates = this.#readDir(templatesDir);
-    for (const raw of templates.values()) this.#templates.set(raw.name, this.#resolve(raw, templates, []));
+    this.#rawTemplates = templates;
+    for (const raw of templates.values()) {
+      this.#templates.set(raw.name, this.#resolve(raw, templates, []));
+      this.#files.set(raw.name, raw.doc.file);
+    }
     const tenantsDir = join(dir, 'tenants');
     if (existsSync(tenantsDir)) {
       for (const tenant of readdirSync(tenantsDir).sort()) {
@@ -113,7 +121,10 @@ export class PolicyStore {
         if (!statSync(path).isDirectory()) continue;
         const own = this.#readDir(path);
         const resolved = new Map<string, Policy>();
-        for (const raw of own.values()) resolved.set(raw.name, this.#resolve(raw, templates, []));
+        for (const raw of own.values()) {
+          resolved.set(raw.name, this.#resolve(raw, templates, []));
+          this.#files.set(`${tenant}/${raw.name}`, raw.doc.file);
+        }
         this.#tenants.set(tenant, resolved);
       }
     }
@@ -171,6 +182,28 @@ export class PolicyStore {
   names(tenantId?: string): string[] {
     const own = tenantId ? [...(this.#tenants.get(tenantId)?.keys() ?? [])] : [];
     return [...new Set([...own, ...this.#templates.keys()])];
+  }
+
+  /** The file a template (or, with a tenant, that tenant's file policy) was read from. */
+  fileOf(name: string, tenantId?: string): { file: string; template: boolean } | undefined {
+    const own = tenantId ? this.#files.get(`${tenantId}/${name}`) : undefined;
+    if (own) return { file: own, template: false };
+    const template = this.#templates.has(name) ? this.#files.get(name) : undefined;
+    return template ? { file: template, template: true } : undefined;
+  }
+
+  /**
+   * Validates a tenant policy written elsewhere (saved through the API) the
+   * way a file under tenants/ is: it may extend a template, and faults throw
+   * YamlFileError naming `label`, the line and the path.
+   */
+  parseTenantPolicy(text: string, label: string): Policy {
+    const doc = readYamlText(text, label);
+    const name = isObject(doc.value) ? doc.value.name : undefined;
+    if (typeof name !== 'string') {
+      throw new YamlFileError(label, [{ line: doc.lineOf(['name']) || 1, path: 'name', message: 'a policy needs a name' }]);
+    }
+    return this.#resolve({ doc, name }, this.#rawTemplates, []);
   }
 
   /** A tenant's own policy of that name, else the template. */
