@@ -28,7 +28,7 @@ provision: install ## make sure the Temporal CLI, the Docker engine, the sandbox
 
 lint: install ## eslint (determinism rules on workflows/) and tsc
 	@echo "[make] lint: eslint and tsc --noEmit"
-	@npx eslint . && npx tsc --noEmit
+	@npx eslint . && npx tsc --noEmit && npx tsc --noEmit -p web
 
 test: install ## lint, then every test tier against real Temporal, Postgres and Docker
 	@set -e; \
@@ -36,6 +36,7 @@ test: install ## lint, then every test tier against real Temporal, Postgres and 
 	eval "$$(scripts/provision/docker.sh)"; \
 	eval "$$(scripts/provision/postgres.sh)"; \
 	eval "$$(scripts/provision/prometheus.sh)"; \
+	eval "$$(scripts/provision/chromium.sh)"; \
 	$(MAKE) --no-print-directory lint; \
 	echo "[make] tests: unit, integration (real Temporal $$TEMPORAL_CLI_SOURCE, Postgres $$DATABASE_SOURCE, Docker), replay"; \
 	npx vitest run
@@ -44,7 +45,7 @@ test-unit: install ## unit tests only (no services; promtool, amtool and docker-
 	@set -e; eval "$$(scripts/provision/prometheus.sh)"; npx vitest run --project unit
 
 test-integration: install ## integration tests only
-	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; npx vitest run --project integration
+	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; eval "$$(scripts/provision/chromium.sh)"; npx vitest run --project integration
 
 test-replay: install ## replay the recorded histories against the current workflow code
 	@npx vitest run --project replay

@@ -18,7 +18,8 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          // test/browser: the web console in Chromium, on the same stack and services.
+          include: ['test/integration/**/*.test.ts', 'test/browser/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
           // Two cores: one integration file at a time keeps timings honest.
           fileParallelism: false,

@@ -22,16 +22,19 @@ import type { EventNotifier } from './event-notifier.js';
 import { TenantLimiter } from './limits.js';
 import { agentRoutes, agentTemplateRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { costRoutes } from './routes/cost.js';
 import { eventRoutes } from './routes/events.js';
 import { historyRoutes } from './routes/history.js';
+import { replayRoutes } from './routes/replay.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { slackRoutes } from './routes/slack.js';
+import { webRoutes } from './web.js';
 import type { Secret } from '../config/secret.js';
 import type { TenantLimitConfig } from '../db/tenant-limits.js';
 import { SlackUserMap } from '../slack/users.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY'> & TenantLimitConfig;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH'> & TenantLimitConfig;
   readonly db: Db;
   /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -103,6 +106,11 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/sessions', historyRoutes(deps));
   app.route('/v1/sessions', sessionRoutes({ ...deps, limiter }));
   app.route('/v1/approvals', approvalRoutes(deps));
+  app.route('/v1', costRoutes(deps));
+  app.route('/v1', replayRoutes(deps));
+  // The web console (api/web.ts), when built: every other GET outside /v1.
+  const web = webRoutes();
+  if (web) app.route('/', web);
   app.route('/v1/agents', agentRoutes(deps));
   app.route('/v1/agent-templates', agentTemplateRoutes());
   return app;

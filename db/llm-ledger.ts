@@ -50,9 +50,11 @@ export function postgresLedger(db: Db): LedgerStore {
 }
 
 /** Ledger rows as numbers, newest last: for reports and tests. */
-export async function ledgerRows(db: Db, filter: { tenantId: string; sessionId?: string }): Promise<(Omit<LedgerEntry, 'costUsd' | 'savedUsd'> & { costUsd: number; savedUsd: number })[]> {
+export async function ledgerRows(db: Db, filter: { tenantId: string; sessionId?: string; since?: Date }): Promise<(Omit<LedgerEntry, 'costUsd' | 'savedUsd'> & { costUsd: number; savedUsd: number })[]> {
   let query = db.selectFrom('llm_calls').selectAll().where('tenant_id', '=', filter.tenantId);
   if (filter.sessionId !== undefined) query = query.where('session_id', '=', filter.sessionId);
+  // A lower bound on the partition key: older months' partitions are not read.
+  if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
   const rows = await query.orderBy('created_at').execute();
   return rows.map((r) => ({
     id: r.id,

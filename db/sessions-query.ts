@@ -15,10 +15,11 @@ export interface SessionPageCursor {
 export async function listSessionRows(
   db: Db,
   tenantId: string,
-  options: { limit: number; cursor?: SessionPageCursor | undefined; status?: SessionStatus | undefined },
+  options: { limit: number; cursor?: SessionPageCursor | undefined; status?: SessionStatus | undefined; agent?: string | undefined },
 ) {
   let query = db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId);
   if (options.status) query = query.where('status', '=', options.status);
+  if (options.agent) query = query.where('agent', '=', options.agent);
   if (options.cursor) {
     const { createdAt, id } = options.cursor;
     query = query.where((eb) =>

@@ -25,6 +25,8 @@ import { provision } from './lib/provision.js';
 
 const DATA = loadConfigOrExit().KORTIX_DATA_DIR;
 const KEYS_FILE = resolve(DATA, 'dev-keys.env');
+/** Vite's dev server for the console (the API serves the built console itself, on its own port). */
+const WEB_DEV_PORT = 5173;
 const say = (msg: string) => process.stderr.write(`\x1b[1m[dev]\x1b[0m ${msg}\n`);
 
 const children: { name: string; child: ChildProcess }[] = [];
@@ -139,6 +141,12 @@ async function main(): Promise<void> {
   start('mock-llm', ['mock-llm/main.ts'], env);
   start('worker', ['watch', '--clear-screen=false', '--include', 'workflows/**', '--include', 'policies/**', 'temporal/worker-main.ts'], env);
   start('api', ['watch', '--clear-screen=false', '--include', 'policies/**/*.yaml', 'api/main.ts'], env);
+  // The web console with hot reload: Vite's dev server, proxying /v1 to the API (web/vite.config.ts).
+  const consoleUrl = `http://${config.API_HOST}:${WEB_DEV_PORT}`;
+  start('web', ['node_modules/vite/bin/vite.js', 'web', '--host', config.API_HOST, '--port', String(WEB_DEV_PORT), '--strictPort'], {
+    ...env,
+    KORTIX_API_URL: `http://${config.API_HOST}:${config.API_PORT}`,
+  });
 
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
@@ -152,6 +160,7 @@ async function main(): Promise<void> {
     [
       'Kortix is starting:',
       `  API          http://${config.API_HOST}:${config.API_PORT}   (/healthz, /readyz, /metrics)`,
+      `  Console      ${consoleUrl}   (sign in with the tenant and a key below)`,
       `  Temporal     ${config.TEMPORAL_ADDRESS}   Web UI ${ui}`,
       `  Mock LLM     ${env.MOCK_LLM_URL}`,
       `  Worker       health and metrics on http://${config.WORKER_HEALTH_HOST}:${config.WORKER_HEALTH_PORT}`,

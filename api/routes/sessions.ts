@@ -77,6 +77,7 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
   status: z.enum(['running', 'waiting_approval', 'completed', 'failed', 'cancelled', 'max_steps', 'max_cost']).optional(),
+  agent: slug.optional(),
 });
 
 const messageSchema = z.object({ content: text().min(1).max(100_000), id: text().min(1).max(100).optional() }).strict();
@@ -244,6 +245,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       limit: q.limit + 1,
       cursor: q.cursor ? decodeCursor(q.cursor) : undefined,
       status: q.status,
+      agent: q.agent,
     });
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);

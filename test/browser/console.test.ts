@@ -1,0 +1,220 @@
+/**
+ * The web console in a real Chromium against the real stack: sign in (a wrong
+ * key says so), start a session, watch it stream (through a dropped
+ * connection, without duplicates), bob and carol approve its gate from their
+ * inboxes and see each other's votes while alice watches it complete, a stale
+ * vote gets a clear message, the cost page matches the ledger's API, and the
+ * finished session replays deterministically, step by step to its answer.
+ * axe-core runs on every page (serious and critical violations fail).
+ */
+import { resolve } from 'node:path';
+import type { ServerType } from '@hono/node-server';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT } from '../../config/index.js';
+import { usd } from '../../web/src/format.js';
+import { json } from '../support/sessions.js';
+import { startStack, type Stack } from '../support/stack.js';
+import { accessibilityProblems, buildConsole, cspViolations, launch, listen, screenshot, signedIn, watchCsp } from './browser.js';
+
+let stack: Stack;
+let browser: Browser;
+let server: ServerType;
+let base: string;
+const contexts: BrowserContext[] = [];
+let alice: Page;
+let sessionId: string;
+
+beforeAll(async () => {
+  await buildConsole();
+  stack = await startStack(inject('services'));
+  ({ url: base, server } = await listen(stack.app));
+  browser = await launch();
+});
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  await stack?.close();
+});
+
+async function as(who: 'alice' | 'bob' | 'carol' | 'dave'): Promise<Page> {
+  const { context, page } = await signedIn(browser, base, stack, who);
+  contexts.push(context);
+  return page;
+}
+
+async function expectAccessible(page: Page) {
+  expect(await accessibilityProblems(page)).toEqual([]);
+}
+
+describe('the console', () => {
+  it('is served with a strict Content-Security-Policy, and a wrong key says so', async () => {
+    const res = await fetch(`${base}/sessions`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await res.text()).not.toMatch(/<script>(?!<\/script>)|<script(?![^>]*\bsrc=)[^>]*>/);
+
+    const context = await browser.newContext({ baseURL: base });
+    contexts.push(context);
+    const page = await context.newPage();
+    watchCsp(page);
+    await page.goto('/');
+    await page.getByLabel('Tenant').fill(stack.tenantId);
+    await page.getByLabel('API key').fill('kx_wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('Wrong tenant or API key.');
+    await expectAccessible(page);
+    await screenshot(page, 'sign-in');
+  });
+
+  it('alice starts a session and watches it stream until its gate', async () => {
+    alice = await as('alice');
+    await expectAccessible(alice);
+    await alice.getByLabel('Message').fill('clean up the build cache');
+    await alice.getByRole('button', { name: 'Start' }).click();
+    await alice.waitForURL(/\/sessions\/ses_/);
+    sessionId = new URL(alice.url()).pathname.split('/').pop() as string;
+    await alice.getByText('Waiting for approval').waitFor({ timeout: 60_000 });
+    await expect.poll(() => alice.getByTestId('session-status').textContent()).toBe('waiting_approval');
+    // The policy decision names its rule; the gate its votes.
+    await alice.locator('.ev-tool-decision').getByText('approve').waitFor();
+    expect(await alice.locator('.ev-tool-decision code').first().textContent()).toBeTruthy();
+    // A dropped connection: the stream resumes from Last-Event-ID.
+    await alice.context().setOffline(true);
+    await alice.waitForTimeout(1_500);
+    await alice.context().setOffline(false);
+    await expectAccessible(alice);
+  });
+
+  it('bob and carol approve from their inboxes, each seeing the other vote; alice sees it complete', async () => {
+    const [bob, carol, dave] = await Promise.all([as('bob'), as('carol'), as('dave')]);
+    for (const p of [bob, carol, dave]) await p.getByRole('link', { name: 'Approvals' }).click();
+    const card = (p: Page) => p.getByRole('article', { name: new RegExp(`shell in ${sessionId}`) });
+    await card(bob).waitFor();
+    await card(carol).waitFor();
+    await card(dave).waitFor();
+    // The whole command, with its hash.
+    expect(await card(bob).locator('.approve-text').textContent()).toContain('rm -rf /workspace/.cache');
+    await expectAccessible(bob);
+    await screenshot(bob, 'approvals');
+    // dave's inbox stops refreshing: his card goes stale, and his late vote must say why it failed.
+    const stale = await (await dave.request.get(`${base}/v1/approvals`, { headers: { 'x-tenant-id': stack.tenantId, authorization: `Bearer ${stack.keys.dave}` } })).text();
+    await dave.route('**/v1/approvals', (route) => (route.request().method() === 'GET' ? route.fulfill({ body: stale, contentType: 'application/json' }) : route.fallback()));
+
+    await card(bob).getByLabel('Comment').fill('cache only, fine');
+    await card(bob).getByRole('button', { name: /^Approve/ }).click();
+    await bob.getByText('Your approval counts; the gate waits for more.').waitFor();
+    // carol sees bob's vote without reloading.
+    await expect.poll(() => card(carol).getByTestId('votes').textContent(), { timeout: 10_000 }).toContain('bob');
+    await card(carol).getByRole('button', { name: /^Approve/ }).click();
+    await carol.getByText('Gate approved.').waitFor();
+
+    await alice.locator('.ev-session-ended').waitFor({ timeout: 60_000 });
+    await expect.poll(() => alice.getByTestId('session-status').textContent()).toBe('completed');
+    expect(await alice.locator('.ev-session-ended').textContent()).toContain('Done. The sandbox said');
+    // Resumed without duplicates: each seq once, as many as the API has.
+    const seqs = await alice.locator('.transcript > li').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    const stored = await stack.db.selectFrom('session_events').select('seq').where('session_id', '=', sessionId).execute();
+    expect(seqs.length).toBe(stored.length);
+    await expectAccessible(alice);
+    await screenshot(alice, 'session');
+
+    // The inboxes empty.
+    await bob.getByText('Nothing waits for you.').waitFor();
+    await carol.getByText('Nothing waits for you.').waitFor();
+    // dave's stale card: the API's 409 as a sentence.
+    await card(dave).getByRole('button', { name: /^Approve/ }).click();
+    // Closed gate (409 gate_closed) or, once the session has ended, 409 session_closed: either way a sentence, not a code.
+    await expect.poll(() => dave.getByRole('alert').first().textContent()).toMatch(/^(This approval is already closed: someone decided it before you\.|The session has already ended\.)$/);
+  });
+
+  it('lists the session, filtered by status and agent', async () => {
+    await alice.getByRole('link', { name: 'Sessions' }).click();
+    await alice.getByLabel('Status').selectOption('completed');
+    await alice.getByRole('link', { name: new RegExp(sessionId.slice(0, 16)) }).waitFor();
+    await alice.getByLabel('Agent', { exact: true }).last().fill('nobody');
+    await alice.getByRole('button', { name: 'Filter' }).click();
+    await alice.getByText('No sessions match these filters.').waitFor();
+    await alice.goto('/');
+    await alice.getByRole('link', { name: new RegExp(sessionId.slice(0, 16)) }).waitFor();
+    await expectAccessible(alice);
+    await screenshot(alice, 'sessions');
+  });
+
+  it('shows the session’s ledger rows with the same total as the API', async () => {
+    const api = await json<{ data: { id: string }[]; total: { costUsd: number; calls: number } }>(await stack.api('GET', `/v1/sessions/${sessionId}/llm-calls`));
+    expect(api.data.length).toBeGreaterThan(0);
+    await alice.goto(`/cost?session=${sessionId}`);
+    await alice.getByTestId('ledger-total').waitFor();
+    expect(await alice.locator('.ledger-row').count()).toBe(api.data.length);
+    expect(await alice.getByTestId('ledger-total').textContent()).toBe(usd(api.total.costUsd));
+    await expectAccessible(alice);
+    await screenshot(alice, 'cost-session');
+    await alice.goto('/cost');
+    await alice.getByRole('heading', { name: 'Budgets' }).waitFor();
+    await expectAccessible(alice);
+    await screenshot(alice, 'cost');
+  });
+
+  it('replays the finished session step by step to the final answer, and says it is deterministic', async () => {
+    const check = await stack.api('GET', `/v1/sessions/${sessionId}/replay-check`);
+    expect(await check.json()).toMatchObject({ deterministic: true, error: null });
+    await alice.goto(`/sessions/${sessionId}`);
+    await alice.getByRole('link', { name: 'Replay this session' }).click();
+    await alice.getByTestId('replay-verdict').waitFor({ timeout: 90_000 });
+    expect(await alice.getByTestId('replay-verdict').textContent()).toContain('Deterministic');
+    expect(await alice.getByTestId('replay-event').textContent()).toMatch(/Workflow execution started/);
+    await alice.getByRole('button', { name: 'Next' }).click();
+    await alice.getByRole('button', { name: 'Next' }).click();
+    expect(await alice.getByTestId('replay-event').textContent()).toMatch(/^3\./);
+    const last = await alice.getByRole('button', { name: 'Next' });
+    while (await last.isEnabled()) await last.click();
+    expect(await alice.getByTestId('replay-event').textContent()).toMatch(/Workflow execution completed/);
+    expect(await alice.getByLabel('Event attributes').textContent()).toContain('Done. The sandbox said');
+    await expectAccessible(alice);
+    await screenshot(alice, 'replay');
+  });
+
+  it('uploads a recorded history, steps through it, and is told it replays', async () => {
+    await alice.goto('/replay');
+    await alice.getByLabel('Upload an exported history (JSON)').setInputFiles(resolve(REPO_ROOT, 'test/histories/current/approved-by-two.json'));
+    await alice.getByTestId('replay-verdict').waitFor({ timeout: 60_000 });
+    expect(await alice.getByTestId('replay-verdict').textContent()).toContain('Deterministic');
+    await alice.getByRole('button', { name: 'Last' }).click();
+    expect(await alice.getByTestId('replay-event').textContent()).toMatch(/Workflow execution completed/);
+  });
+
+  it('ran without a Content-Security-Policy violation', () => {
+    expect(cspViolations).toEqual([]);
+  });
+});
+
+
+describe('the cost and replay routes', () => {
+  it('are tenant-scoped: another tenant’s session is a 404', async () => {
+    expect((await stack.api('GET', `/v1/sessions/${sessionId}/llm-calls`, 'mallory')).status).toBe(404);
+    expect((await stack.api('GET', `/v1/sessions/${sessionId}/replay-check`, 'mallory')).status).toBe(404);
+    const other = await json<{ data: unknown[] }>(await stack.api('GET', '/v1/cost', 'mallory'));
+    expect(other.data).toEqual([]);
+  });
+
+  it('group the tenant’s spend by agent, matching the session’s ledger', async () => {
+    const calls = await json<{ total: { costUsd: number; calls: number } }>(await stack.api('GET', `/v1/sessions/${sessionId}/llm-calls`));
+    const byAgent = await json<{ data: { key: string; calls: number; costUsd: number }[] }>(await stack.api('GET', '/v1/cost?groupBy=agent'));
+    expect(byAgent.data).toEqual([expect.objectContaining({ key: 'default', calls: calls.total.calls })]);
+    expect(byAgent.data[0]?.costUsd).toBeCloseTo(calls.total.costUsd, 8);
+  });
+
+  it('refuse bad input with the field path', async () => {
+    const bad = await stack.api('GET', '/v1/cost?groupBy=week');
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toContain('query.groupBy');
+    const backwards = await stack.api('GET', '/v1/cost?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z');
+    expect(backwards.status).toBe(400);
+    const notHistory = await stack.api('POST', '/v1/replay-check', 'alice', { history: { events: 'nope' } });
+    expect(notHistory.status).toBe(400);
+    expect(JSON.stringify(await notHistory.json())).toContain('body.history.events');
+  });
+});

@@ -1,0 +1,89 @@
+/** The console's shell: sign-in gate, navigation, and the page of the current path. */
+import { StrictMode, useEffect, useState } from 'react';
+import { createRoot } from 'react-dom/client';
+import { getAuth, setAuth } from './api.js';
+import { Link } from './Link.js';
+import { navigate, useLocation } from './router.js';
+import { Approvals } from './pages/Approvals.js';
+import { Cost } from './pages/Cost.js';
+import { Replay } from './pages/Replay.js';
+import { SessionPage } from './pages/Session.js';
+import { Sessions } from './pages/Sessions.js';
+import { SignIn } from './pages/SignIn.js';
+import './styles.css';
+
+const NAV = [
+  { to: '/', label: 'Sessions' },
+  { to: '/approvals', label: 'Approvals' },
+  { to: '/cost', label: 'Cost' },
+  { to: '/replay', label: 'Replay' },
+];
+
+function useAuth() {
+  const [auth, set] = useState(getAuth);
+  useEffect(() => {
+    const update = () => set(getAuth());
+    window.addEventListener('kortix-auth', update);
+    return () => window.removeEventListener('kortix-auth', update);
+  }, []);
+  return auth;
+}
+
+function Page({ url }: { url: URL }) {
+  const path = url.pathname;
+  const session = /^\/sessions\/(ses_[a-z0-9-]+)$/.exec(path);
+  if (session?.[1]) return <SessionPage id={session[1]} />;
+  const replay = /^\/replay(?:\/(ses_[a-z0-9-]+))?$/.exec(path);
+  if (replay) return <Replay id={replay[1]} />;
+  if (path === '/approvals') return <Approvals />;
+  if (path === '/cost') return <Cost session={url.searchParams.get('session')} />;
+  if (path === '/' || path === '/sessions') return <Sessions query={url.searchParams} />;
+  return (
+    <main>
+      <h1>Not found</h1>
+      <p>
+        No page at {path}. <Link to="/">Sessions</Link>
+      </p>
+    </main>
+  );
+}
+
+function App() {
+  const auth = useAuth();
+  const url = useLocation();
+  if (!auth) return <SignIn />;
+  const section = NAV.slice(1).find((n) => url.pathname.startsWith(n.to))?.to ?? '/';
+  return (
+    <>
+      <header className="top">
+        <nav aria-label="Main">
+          <span className="brand">Kortix</span>
+          {NAV.map((n) => (
+            <Link key={n.to} to={n.to} aria-current={section === n.to ? 'page' : undefined}>
+              {n.label}
+            </Link>
+          ))}
+        </nav>
+        <div className="who">
+          <span>tenant {auth.tenant}</span>
+          <button
+            type="button"
+            onClick={() => {
+              setAuth(null);
+              navigate('/');
+            }}
+          >
+            Sign out
+          </button>
+        </div>
+      </header>
+      <Page url={url} />
+    </>
+  );
+}
+
+createRoot(document.getElementById('root') as HTMLElement).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
