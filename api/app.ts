@@ -15,6 +15,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../policies/load.js';
 import type { PolicySource } from '../router/policy-store.js';
 import type { SessionTuning } from '../workflows/definitions.js';
+import { apiDocument } from './api-document.js';
 import { tenantAuth } from './auth.js';
 import { requestTracing } from './request-tracing.js';
 import { ApiError, errorBody, onApiError } from './errors.js';
@@ -25,6 +26,7 @@ import { approvalRoutes } from './routes/approvals.js';
 import { costRoutes } from './routes/cost.js';
 import { eventRoutes } from './routes/events.js';
 import { historyRoutes } from './routes/history.js';
+import { policyRoutes } from './routes/policies.js';
 import { replayRoutes } from './routes/replay.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { slackRoutes } from './routes/slack.js';
@@ -76,6 +78,8 @@ export function createApp(deps: ApiDeps): Hono {
     return c.json({ ...report, ready, draining }, ready ? 200 : 503);
   });
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+  // Public, like /healthz: clients generate their types from it before they hold a key.
+  app.get('/v1/openapi.json', (c) => c.json(apiDocument()));
 
   app.use(
     '/v1/*',
@@ -106,6 +110,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/sessions', historyRoutes(deps));
   app.route('/v1/sessions', sessionRoutes({ ...deps, limiter }));
   app.route('/v1/approvals', approvalRoutes(deps));
+  app.route('/v1/policies', policyRoutes(deps));
   app.route('/v1', costRoutes(deps));
   app.route('/v1', replayRoutes(deps));
   // The web console (api/web.ts), when built: every other GET outside /v1.

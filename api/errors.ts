@@ -10,6 +10,8 @@ import type { z } from 'zod';
 export interface FieldProblem {
   readonly path: string;
   readonly message: string;
+  /** For a field holding YAML: the 1-based line of the fault in it. */
+  readonly line?: number;
 }
 
 /** An error meant for the caller: status, machine-readable code, message. */

@@ -21,6 +21,7 @@ import type { Gate } from '../../workflows/gates.js';
 import { inboxEntry } from '../inbox-entry.js';
 import { ownedAgent } from '../agent-versions.js';
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import { parseBody, parseParams } from '../validation.js';
 import { submitVote } from '../votes.js';
 
@@ -148,3 +149,8 @@ export async function promotionInbox(db: Db, principal: { principal: string; rol
     return entry.canApprove ? [entry] : [];
   });
 }
+
+export const promotionRouteDocs: readonly RouteDoc[] = [
+  { method: 'get', path: '/v1/agents/:slug/promotions/:id', operationId: 'getPromotion', summary: 'A promotion and its gate', tag: 'agents', params: promotionParams, responses: { 200: { description: 'the promotion', schema: z.record(z.string(), z.unknown()) }, 404: { description: 'promotion_not_found' } } },
+  { method: 'post', path: '/v1/agents/:slug/promotions/:id/approvals', operationId: 'votePromotion', summary: 'Approve or reject a promotion (never the requester)', tag: 'agents', params: promotionParams, body: voteSchema, responses: { 200: { description: 'the vote and the gate', schema: z.record(z.string(), z.unknown()) }, 409: { description: 'gate_closed' } } },
+];

@@ -21,6 +21,7 @@ import { chatModelProblem } from '../../router/model-policy.js';
 import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
 import { ownedAgent, presentVersion, PRODUCTION, resolveVersion, specOf, versionPolicy, versionSha } from '../agent-versions.js';
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import { parseBody, parseParams, parseQuery } from '../validation.js';
 import { openPromotion, promotionRoutes, type PromotionDeps } from './agent-promotions.js';
 
@@ -261,3 +262,23 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
   app.route('/', promotionRoutes(deps));
   return app;
 }
+
+const anyJson = z.record(z.string(), z.unknown());
+const page = z.object({ data: z.array(anyJson), nextCursor: z.string().nullable() });
+const agentErrors = { 404: { description: 'agent_not_found | version_not_found' } };
+
+/** For the OpenAPI document (api/api-document.ts): request schemas exact, responses as JSON objects for now. */
+export const agentRouteDocs: readonly RouteDoc[] = [
+  { method: 'get', path: '/v1/agent-templates', operationId: 'listAgentTemplates', summary: 'The agent template library', tag: 'agents', responses: { 200: { description: 'templates', schema: z.object({ data: z.array(anyJson) }) } } },
+  { method: 'get', path: '/v1/agent-templates/:name', operationId: 'getAgentTemplate', summary: 'One agent template', tag: 'agents', params: z.object({ name: agentSlug }), responses: { 200: { description: 'the template', schema: anyJson }, 404: { description: 'template_not_found' } } },
+  { method: 'post', path: '/v1/agents', operationId: 'createAgent', summary: 'Create an agent from a template or a spec (version 1)', tag: 'agents', body: createSchema, responses: { 201: { description: 'the agent and its version 1', schema: anyJson }, 409: { description: 'agent_exists' } } },
+  { method: 'get', path: '/v1/agents', operationId: 'listAgents', summary: 'The tenant’s agents', tag: 'agents', query: pageQuery, responses: { 200: { description: 'a page', schema: page } } },
+  { method: 'get', path: '/v1/agents/:slug', operationId: 'getAgent', summary: 'An agent, its labels and newest version', tag: 'agents', params: slugParams, responses: { 200: { description: 'the agent', schema: anyJson }, ...agentErrors } },
+  { method: 'post', path: '/v1/agents/:slug/versions', operationId: 'saveAgentVersion', summary: 'Save a version (identical content returns the existing one, 200)', tag: 'agents', params: slugParams, body: saveSchema, responses: { 201: { description: 'a new version', schema: anyJson }, 200: { description: 'the existing version', schema: anyJson }, ...agentErrors } },
+  { method: 'get', path: '/v1/agents/:slug/versions', operationId: 'listAgentVersions', summary: 'Versions, newest first', tag: 'agents', params: slugParams, query: pageQuery, responses: { 200: { description: 'a page', schema: page }, ...agentErrors } },
+  { method: 'get', path: '/v1/agents/:slug/versions/:ref', operationId: 'getAgentVersion', summary: 'One version by label, v<number> or sha prefix', tag: 'agents', params: versionParams, responses: { 200: { description: 'the version', schema: anyJson }, ...agentErrors } },
+  { method: 'get', path: '/v1/agents/:slug/labels', operationId: 'listAgentLabels', summary: 'Labels and the versions they point at', tag: 'agents', params: slugParams, responses: { 200: { description: 'labels', schema: z.object({ data: z.array(anyJson) }) }, ...agentErrors } },
+  { method: 'get', path: '/v1/agents/:slug/labels/history', operationId: 'listAgentLabelMoves', summary: 'The audit of label moves', tag: 'agents', params: slugParams, query: historyQuery, responses: { 200: { description: 'a page', schema: page }, ...agentErrors } },
+  { method: 'put', path: '/v1/agents/:slug/labels/:label', operationId: 'moveAgentLabel', summary: 'Promote or roll back; production to a looser version waits on a gate (202)', tag: 'agents', params: labelParams, body: moveSchema, responses: { 200: { description: 'moved', schema: anyJson }, 202: { description: 'a promotion gate opened', schema: anyJson }, ...agentErrors } },
+  { method: 'get', path: '/v1/agents/:slug/diff', operationId: 'diffAgentVersions', summary: 'Structured, prompt and YAML diff of two versions, with the promotion risk', tag: 'agents', params: slugParams, query: diffQuery, responses: { 200: { description: 'the diff', schema: anyJson }, ...agentErrors } },
+];

@@ -14,6 +14,7 @@ import { listGates } from '../../db/approvals.js';
 import type { Db } from '../../db/client.js';
 import type { Gate } from '../../workflows/gates.js';
 import { inboxEntry } from '../inbox-entry.js';
+import type { RouteDoc } from '../openapi.js';
 import { parseQuery } from '../validation.js';
 import { promotionInbox } from './agent-promotions.js';
 
@@ -66,3 +67,15 @@ export function approvalRoutes(deps: { db: Db }): Hono {
   });
   return app;
 }
+
+export const approvalRouteDocs: readonly RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/v1/approvals',
+    operationId: 'listApprovals',
+    summary: 'The approvals inbox: open gates the caller may act on (status=pending), or all and closed ones',
+    tag: 'approvals',
+    query: inboxQuery,
+    responses: { 200: { description: 'the gates', schema: z.object({ data: z.array(z.record(z.string(), z.unknown())) }) } },
+  },
+];

@@ -15,6 +15,7 @@ import { tenantSpend } from '../../db/llm-budgets.js';
 import { getSessionRow } from '../../db/sessions-query.js';
 import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import { parseParams, parseQuery } from '../validation.js';
 import { sessionIdParams } from './sessions.js';
 
@@ -94,3 +95,9 @@ export function costRoutes(deps: CostRoutesDeps) {
 }
 
 export type CostRoutes = ReturnType<typeof costRoutes>;
+
+/** For the OpenAPI document (api/api-document.ts). */
+export const costRouteDocs: readonly RouteDoc[] = [
+  { method: 'get', path: '/v1/sessions/:id/llm-calls', operationId: 'listSessionLlmCalls', summary: 'The model calls of a session from the llm_calls ledger, with totals', tag: 'cost', params: sessionIdParams, responses: { 200: { description: 'the calls', schema: z.object({ sessionId: z.string(), data: z.array(z.record(z.string(), z.unknown())), total: z.record(z.string(), z.number()) }) }, 404: { description: 'session_not_found' } } },
+  { method: 'get', path: '/v1/cost', operationId: 'getCost', summary: 'The tenant’s cost over a period by day, agent or model, and budgets left', tag: 'cost', query: costQuery, responses: { 200: { description: 'the report', schema: z.record(z.string(), z.unknown()) } } },
+];

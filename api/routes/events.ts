@@ -13,6 +13,8 @@ import { getSessionRow } from '../../db/sessions-query.js';
 import { ApiError } from '../errors.js';
 import type { EventNotifier } from '../event-notifier.js';
 import type { TenantLimiter } from '../limits.js';
+import { z } from 'zod';
+import type { RouteDoc } from '../openapi.js';
 import { parseParams } from '../validation.js';
 import { sessionIdParams } from './sessions.js';
 
@@ -74,3 +76,16 @@ export function eventRoutes(deps: EventRoutesDeps): Hono {
   });
   return app;
 }
+
+export const eventRouteDocs: readonly RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/v1/sessions/:id/events',
+    operationId: 'streamSessionEvents',
+    summary: 'The session’s events as Server-Sent Events; Last-Event-ID or ?after= resumes',
+    tag: 'sessions',
+    params: sessionIdParams,
+    query: z.object({ after: z.string().regex(/^\d+$/).optional().describe('resume after this event id (as Last-Event-ID)') }),
+    responses: { 200: { description: 'an SSE stream (event: <type>, id: <seq>, data: JSON)', schema: z.string(), contentType: 'text/event-stream' }, 404: { description: 'session_not_found' } },
+  },
+];

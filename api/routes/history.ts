@@ -12,6 +12,7 @@ import type { Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
 import { getSessionRow } from '../../db/sessions-query.js';
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import { parseParams, parseQuery } from '../validation.js';
 import { sessionIdParams } from './sessions.js';
 
@@ -93,3 +94,16 @@ export function historyRoutes(deps: HistoryRoutesDeps): Hono {
   });
   return app;
 }
+
+export const historyRouteDocs: readonly RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/v1/sessions/:id/history',
+    operationId: 'getSessionHistory',
+    summary: 'The Temporal history of a session, paged',
+    tag: 'sessions',
+    params: sessionIdParams,
+    query,
+    responses: { 200: { description: 'a page of history events', schema: z.object({ events: z.array(z.record(z.string(), z.unknown())), nextPageToken: z.string().nullable() }) }, 404: { description: 'session_not_found | history_not_found' } },
+  },
+];

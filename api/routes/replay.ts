@@ -16,6 +16,7 @@ import { getSessionRow } from '../../db/sessions-query.js';
 import { replayHistories, type ReplayOutcome } from '../../temporal/replay.js';
 import { loadWorkflowBundle, type WorkflowBundle } from '../../temporal/worker-options.js';
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import { parseBody, parseParams } from '../validation.js';
 import { sessionIdParams } from './sessions.js';
 
@@ -92,3 +93,11 @@ export function replayRoutes(deps: ReplayRoutesDeps) {
 }
 
 export type ReplayRoutes = ReturnType<typeof replayRoutes>;
+
+const verdictSchema = z.object({ sessionId: z.string().nullable(), runs: z.number().int(), deterministic: z.boolean(), nondeterministic: z.boolean(), error: z.string().nullable(), divergesAtEventId: z.number().int().nullable(), events: z.number().int() });
+
+/** For the OpenAPI document (api/api-document.ts). */
+export const replayRouteDocs: readonly RouteDoc[] = [
+  { method: 'get', path: '/v1/sessions/:id/replay-check', operationId: 'replayCheckSession', summary: 'Replay a finished session’s history against the current workflow code', tag: 'replay', params: sessionIdParams, responses: { 200: { description: 'the verdict', schema: verdictSchema }, 404: { description: 'session_not_found | history_not_found' }, 409: { description: 'session_running' } } },
+  { method: 'post', path: '/v1/replay-check', operationId: 'replayCheckUpload', summary: 'Replay an uploaded history (Temporal JSON export)', tag: 'replay', body: uploadSchema, responses: { 200: { description: 'the verdict', schema: verdictSchema } } },
+];

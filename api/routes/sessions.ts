@@ -32,10 +32,12 @@ import {
 } from '../../workflows/definitions.js';
 import type { agentSession } from '../../workflows/agent-session.js';
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import type { EventNotifier } from '../event-notifier.js';
 import type { TenantLimiter } from '../limits.js';
 import { parseBody, parseParams, parseQuery, text } from '../validation.js';
 import { submitVote } from '../votes.js';
+import { policyRefSchema, resolvePolicyRef } from './policies.js';
 import { AGENT_VERSION_KEY, pinSessionAgent, withPinnedVersion } from '../agent-versions.js';
 import { agentReference } from '../../agents/schema.js';
 
@@ -51,7 +53,8 @@ export const createSessionSchema = z
   .object({
     message: text().min(1).max(100_000),
     agent: agentReference.default('default'),
-    policy: slug.optional(),
+    /** A policy name, or a saved tenant policy's version (`mine@3`, `mine@<sha prefix>`; api/routes/policies.ts). */
+    policy: policyRefSchema.optional(),
     model: text().min(1).max(100).optional(),
     requestType: slug.optional(),
     systemPrompt: text().min(1).max(20_000).optional(),
@@ -165,10 +168,12 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     if (modelProblem) throw new ApiError(400, 'unknown_model', modelProblem, [{ path: 'body.model', message: 'unknown model' }]);
     // Which policies a principal may use is the tenant's decision (policies/permissions.ts).
     const policySettings = await tenantPolicySettings(db, principal.tenantId);
-    const policyName = body.policy ?? policySettings.default ?? config.DEFAULT_POLICY;
+    const policyRef = body.policy ?? policySettings.default ?? config.DEFAULT_POLICY;
+    const policyName = policyRef.split('@')[0] ?? policyRef;
     const permission = policyPermission(policySettings, principal.roles, policyName);
     if (!permission.ok) throw new ApiError(403, permission.code, permission.message, [{ path: 'body.policy', message: permission.message }]);
-    const base = deps.policies.get(policyName, principal.tenantId);
+    // Templates, file policies and the tenant's saved versions (newest, or the one named after @).
+    const base = (await resolvePolicyRef(deps, principal.tenantId, policyRef))?.policy;
     if (!base) {
       throw new ApiError(400, 'unknown_policy', `no policy "${policyName}"; known: ${deps.policies.names(principal.tenantId).join(', ')}`, [
         { path: 'body.policy', message: 'unknown policy' },
@@ -324,3 +329,36 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
 
   return app;
 }
+
+const usageSchema = z.object({ inputTokens: z.number(), outputTokens: z.number(), costUsd: z.number(), llmCalls: z.number(), toolCalls: z.number() });
+const gateViewSchema = z.record(z.string(), z.unknown()).describe('an open approval gate (workflows/definitions.ts GateView)');
+/** What the session routes answer (present() above). */
+export const sessionViewSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  agent: z.string(),
+  requester: z.string(),
+  status: z.string(),
+  policy: z.object({ name: z.string(), hash: z.string() }),
+  model: z.string().nullable(),
+  metadata: z.record(z.string(), z.string()),
+  step: z.number().int(),
+  usage: usageSchema,
+  finalAnswer: z.string().nullable(),
+  error: z.string().nullable(),
+  pendingApprovals: z.array(gateViewSchema),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  endedAt: z.string().nullable(),
+  links: z.record(z.string(), z.string()),
+});
+const accepted = { 202: { description: 'accepted', schema: z.object({ accepted: z.literal(true) }) }, 404: { description: 'session_not_found' }, 409: { description: 'session_closed' } };
+
+export const sessionRouteDocs: readonly RouteDoc[] = [
+  { method: 'post', path: '/v1/sessions', operationId: 'startSession', summary: 'Start an agent session under a policy the tenant allows', tag: 'sessions', body: createSessionSchema, responses: { 201: { description: 'started', schema: sessionViewSchema }, 403: { description: 'policy_not_allowed | policy_needs_role' } } },
+  { method: 'get', path: '/v1/sessions', operationId: 'listSessions', summary: 'The tenant’s sessions, newest first', tag: 'sessions', query: listQuery, responses: { 200: { description: 'a page', schema: z.object({ data: z.array(sessionViewSchema), nextCursor: z.string().nullable() }) } } },
+  { method: 'get', path: '/v1/sessions/:id', operationId: 'getSession', summary: 'A session, with its live state while it runs', tag: 'sessions', params: sessionIdParams, responses: { 200: { description: 'the session', schema: sessionViewSchema }, 404: { description: 'session_not_found' } } },
+  { method: 'post', path: '/v1/sessions/:id/messages', operationId: 'sendMessage', summary: 'Send a follow-up message', tag: 'sessions', params: sessionIdParams, body: messageSchema, responses: accepted },
+  { method: 'post', path: '/v1/sessions/:id/approvals', operationId: 'voteOnGate', summary: 'Approve or reject an open gate (never the requester)', tag: 'approvals', params: sessionIdParams, body: approvalSchema, responses: { 200: { description: 'the vote and the gate', schema: z.object({ gate: gateViewSchema, counted: z.boolean() }) }, 403: { description: 'not allowed to vote' }, 409: { description: 'gate closed' } } },
+  { method: 'post', path: '/v1/sessions/:id/cancel', operationId: 'cancelSession', summary: 'Cancel a session, whatever it waits on', tag: 'sessions', params: sessionIdParams, body: cancelSchema, responses: accepted },
+];

@@ -17,6 +17,7 @@ import type { Logger } from '../../observability/logger.js';
 import { verifySlackSignature } from '../../slack/signature.js';
 import type { SlackUserMap } from '../../slack/users.js';
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import { submitVote } from '../votes.js';
 
 const buttonValue = z.object({ sessionId: z.string().regex(/^ses_[a-z0-9-]{8,64}$/), gateId: z.string().min(1).max(100) });
@@ -97,3 +98,17 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
   });
   return app;
 }
+
+export const slackRouteDocs: readonly RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/v1/integrations/slack/interactions',
+    operationId: 'slackInteraction',
+    summary: 'Slack’s Approve and Reject buttons (signed by Slack, no API key)',
+    tag: 'slack',
+    auth: 'slack',
+    body: z.object({ payload: z.string().describe('the interaction as JSON (Slack block_actions)') }),
+    bodyContentType: 'application/x-www-form-urlencoded',
+    responses: { 200: { description: 'acknowledged', schema: z.object({ ok: z.boolean(), error: z.string().optional(), counted: z.boolean().optional(), status: z.string().optional() }) }, 401: { description: 'not signed by Slack, or replayed' } },
+  },
+];
