@@ -17,7 +17,8 @@ import {
   type ClaimedSandbox,
   type DockerSandboxHost,
 } from '../sandbox/docker-host.js';
-import type { ValidToolCall } from '../sandbox/tools.js';
+import type { RequestNetworkArgs, ValidToolCall } from '../sandbox/tools.js';
+import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/egress-grants.js';
 import { EVENT_TYPES } from './event-types.js';
 import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { withHeartbeat } from './heartbeat.js';
@@ -57,8 +58,11 @@ async function runTool(
   call: ValidToolCall,
   key: string,
   signal: AbortSignal,
+  grant: (args: RequestNetworkArgs) => Promise<ToolResultPayload>,
 ): Promise<ToolResultPayload> {
   switch (call.name) {
+    case 'request_network':
+      return grant(call.args);
     case 'shell': {
       const r = await host.exec(
         containerId,
@@ -109,6 +113,36 @@ function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
 }
 
 export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLimits }: SandboxActivityDeps) {
+  // The proxy of this host reads the hosts granted after approval from here (a restarted worker too).
+  host.useEgressGrants({ forContainers: (ids) => egressGrantsFor(db, ids) });
+
+  /**
+   * request_network, once the workflow allowed it (network.allow) or its gate was approved (network.approve):
+   * grants the host to this sandbox at the proxy, stored so that a restarted worker keeps it.
+   */
+  async function grantNetwork(input: ExecToolInput, args: RequestNetworkArgs): Promise<ToolResultPayload> {
+    const who = input.grant ?? { gate: null, grantedBy: 'policy' };
+    const { session, lease } = input;
+    try {
+      await host.grantEgress(lease.containerId, args.host, args.port, () =>
+        insertEgressGrant(db, { ...session, containerId: lease.containerId, host: args.host, port: args.port, grantedBy: who.grantedBy, gate: who.gate }),
+      );
+    } catch (err) {
+      if (err instanceof SandboxRequestError) return { ok: false, error: `${args.host} was not granted: ${err.message}` };
+      throw err;
+    }
+    const target = args.port === undefined ? `${args.host} (ports 80 and 443)` : `${args.host}:${args.port}`;
+    return {
+      ok: true,
+      granted: true,
+      host: args.host,
+      port: args.port ?? null,
+      granted_by: who.grantedBy,
+      gate: who.gate,
+      notice: `${target} is now reachable from this sandbox through its egress proxy, until the sandbox is released: retry the request.`,
+    };
+  }
+
   /**
    * Claims (or finds again) the session's sandbox on this worker's Docker host:
    * a warm one from the pool, or a cold one on the egress network when the
@@ -118,7 +152,10 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLi
     let claimed: ClaimedSandbox;
     if (tenantLimits) await admitTenantSandbox(db, tenantLimits, input.session);
     try {
-      claimed = await host.claim({ tenantId: input.session.tenantId, sessionId: input.session.sessionId }, { network: input.network ?? [] });
+      claimed = await host.claim(
+        { tenantId: input.session.tenantId, sessionId: input.session.sessionId },
+        { network: input.network ?? [], approve: input.approve },
+      );
     } catch (err) {
       if (err instanceof SandboxRequestError) throw ApplicationFailure.create({ type: 'SandboxRequest', message: err.message, nonRetryable: true });
       if (err instanceof PoolExhaustedError) throw ApplicationFailure.create({ type: 'SandboxPoolExhausted', message: err.message });
@@ -161,7 +198,9 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLi
       // The cancellation signal also fires when a heartbeat finds the activity gone (timed out):
       // the streams from the sandbox end with it instead of outliving the attempt.
       const signal = Context.current().cancellationSignal;
-      result = await withHeartbeat(() => runTool(host, session, input.lease.containerId, call, input.idempotencyKey, signal));
+      result = await withHeartbeat(() =>
+        runTool(host, session, input.lease.containerId, call, input.idempotencyKey, signal, (args) => grantNetwork(input, args)),
+      );
     } catch (err) {
       if (err instanceof SandboxToolError) {
         result = { ok: false, error: err.message };
@@ -211,6 +250,8 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLi
   /** Destroys the session's container and workspace. Idempotent; never fails for a container already gone. */
   async function releaseSandbox(input: { session: SessionRef }): Promise<{ removed: number }> {
     const released = await host.release(input.session.sessionId);
+    // Grants die with the sandbox (they are per container, so none could reach another one anyway).
+    await deleteEgressGrants(db, input.session.sessionId);
     await endSandboxLease(db, input.session.sessionId);
     return released;
   }

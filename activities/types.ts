@@ -5,8 +5,7 @@
  */
 import type { SessionPatch, SessionRef, NewEvent } from '../db/session-records.js';
 import type { SessionStatus, SessionUsage } from '../db/schema.js';
-import type { ToolName } from '../policies/schema.js';
-import type { ValidToolCall } from '../sandbox/tools.js';
+import type { SessionToolName, ValidToolCall } from '../sandbox/tools.js';
 
 export type { SessionRef, NewEvent, SessionPatch, SessionStatus, SessionUsage };
 
@@ -29,7 +28,7 @@ export interface LlmStepInput {
   readonly step: number;
   readonly model?: string | undefined;
   readonly requestType?: string | undefined;
-  readonly tools: readonly ToolName[];
+  readonly tools: readonly SessionToolName[];
   readonly metadata: Record<string, string>;
 }
 
@@ -89,6 +88,8 @@ export interface ClaimSandboxInput {
   readonly session: SessionRef;
   /** The hosts the session's policy lets it reach (`network.allow`); none: no network at all. */
   readonly network?: readonly string[] | undefined;
+  /** Hosts reachable once approved (`network.approve`): the sandbox joins the egress network even when `network` is empty. */
+  readonly approve?: readonly string[] | undefined;
 }
 
 /** How a sandbox was claimed: recorded as `sandbox.claimed` with the first tool call that uses it. */
@@ -121,6 +122,8 @@ export interface ExecToolInput {
    * before claiming (a gate's resolution) in the session's event log.
    */
   readonly claimed?: SandboxClaimInfo | undefined;
+  /** request_network only: who let the host through (the gate and its approvers, or the policy). */
+  readonly grant?: { readonly gate: string | null; readonly grantedBy: string } | undefined;
 }
 
 /** What the workflow learns of a tool run (the output itself is in Postgres). */

@@ -267,6 +267,18 @@ export interface PolicyVersionsTable {
   created_at: CreatedAt;
 }
 
+/** A host granted to one sandbox at the egress proxy after approval (0007_egress_grants); port 0: 80 and 443. */
+export interface EgressGrantsTable {
+  container_id: string;
+  host: string;
+  port: number;
+  tenant_id: string;
+  session_id: string;
+  granted_by: string;
+  gate: string | null;
+  granted_at: CreatedAt;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -282,13 +294,14 @@ export interface Database {
   llm_budget_reservations: LlmBudgetReservationsTable;
   tenant_limits: TenantLimitsTable;
   sandbox_leases: SandboxLeasesTable;
-  tenant_policies: TenantPoliciesTable;
-  policy_versions: PolicyVersionsTable;
+  egress_grants: EgressGrantsTable;
   agents: AgentsTable;
   agent_versions: AgentVersionsTable;
   agent_labels: AgentLabelsTable;
   agent_label_moves: AgentLabelMovesTable;
   agent_promotions: AgentPromotionsTable;
+  tenant_policies: TenantPoliciesTable;
+  policy_versions: PolicyVersionsTable;
 }
 
 export type { Generated };

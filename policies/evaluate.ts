@@ -5,6 +5,8 @@
  */
 import type { Policy, PolicyRule, ToolName } from './schema.js';
 import { analyzeShell, type ShellAnalysis } from './shell-parse.js';
+import { coversRequest, hostPatterns } from '../sandbox/host-patterns.js';
+import { REQUEST_NETWORK, type SessionToolName } from '../sandbox/tools.js';
 
 /** What the policy says about one tool call. */
 export type Decision =
@@ -140,8 +142,59 @@ function matches(rule: PolicyRule, subject: Subject): boolean {
   return true;
 }
 
+/** The approval settings of a gate: the policy's defaults, then the rule's (or network.approval's) over them. */
+function approveDecision(
+  policy: Policy,
+  ruleId: string,
+  risk: PolicyRule['risk'],
+  reason: string,
+  over: Partial<Policy['approval']> | undefined,
+): Extract<Decision, { action: 'approve' }> {
+  const approval = { ...policy.approval, ...over };
+  // Snapshots pinned by older versions lack the newer fields: read them as their defaults.
+  const roles = approval.roles ?? [];
+  return {
+    action: 'approve',
+    ruleId,
+    risk,
+    reason,
+    approvers: Math.max(approval.approvers, roles.length),
+    roles,
+    excludedApprovers: approval.excludedApprovers ?? [],
+    timeoutMs: approval.timeout,
+    onTimeout: approval.onTimeout,
+    slackChannel: approval.slack?.channel ?? null,
+  };
+}
+
+/**
+ * request_network is decided by the policy's `network` section alone: a host
+ * `allow` covers is granted, one `approve` covers waits on a gate, any other is
+ * denied. (Rules judge what a command says; only the proxy sees where traffic goes.)
+ */
+function evaluateNetworkRequest(policy: Policy, call: ToolCallForPolicy): Decision {
+  const host = call.arguments.host;
+  const port = call.arguments.port;
+  if (typeof host !== 'string' || (port !== undefined && typeof port !== 'number')) {
+    return { action: 'deny', ruleId: 'network', reason: 'request_network needs a host' };
+  }
+  const target = port === undefined ? `${host} (ports 80 and 443)` : `${host}:${port}`;
+  const network = policy.network;
+  if (coversRequest(hostPatterns(network.allow), host, port)) return { action: 'allow', ruleId: 'network.allow' };
+  if (coversRequest(hostPatterns([...network.allow, ...(network.approve ?? [])]), host, port)) {
+    return approveDecision(policy, 'network.approve', network.risk ?? 'medium', `network access to ${target}`, network.approval);
+  }
+  return { action: 'deny', ruleId: 'network', reason: `${target} is neither in network.allow nor in network.approve of this policy` };
+}
+
+/** The tools the model is offered: the policy's, and request_network when the policy has hosts to approve. */
+export function offeredTools(policy: Policy): readonly SessionToolName[] {
+  return (policy.network.approve ?? []).length > 0 ? [...policy.tools, REQUEST_NETWORK] : policy.tools;
+}
+
 /** Decides one tool call. Tools the policy does not offer are denied before any rule. */
 export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy): Decision {
+  if (call.name === REQUEST_NETWORK) return evaluateNetworkRequest(policy, call);
   if (!(policy.tools as readonly string[]).includes(call.name)) {
     return { action: 'deny', ruleId: 'tools', reason: `tool "${call.name}" is not allowed for this agent` };
   }
@@ -157,23 +210,8 @@ export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy): Decisio
       return { action, ruleId };
     case 'deny':
       return { action, ruleId, reason };
-    case 'approve': {
-      const approval = { ...policy.approval, ...rule?.approval };
-      // Snapshots pinned by older versions lack the newer fields: read them as their defaults.
-      const roles = approval.roles ?? [];
-      return {
-        action,
-        ruleId,
-        risk: rule?.risk ?? 'high',
-        reason,
-        approvers: Math.max(approval.approvers, roles.length),
-        roles,
-        excludedApprovers: approval.excludedApprovers ?? [],
-        timeoutMs: approval.timeout,
-        onTimeout: approval.onTimeout,
-        slackChannel: approval.slack?.channel ?? null,
-      };
-    }
+    case 'approve':
+      return approveDecision(policy, ruleId, rule?.risk ?? 'high', reason, rule?.approval);
   }
 }
 

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseDurationMs } from './duration.js';
 import { unsafeRegexReason } from './regex-safety.js';
 import { SHELL_CLASSES } from './shell-parse.js';
+import { HOST_PATTERN_HINT, parseHostPattern } from '../sandbox/host-patterns.js';
 
 /** The tools a session can offer the model. */
 export const TOOL_NAMES = ['shell', 'write_file', 'read_file', 'list_files'] as const;
@@ -85,6 +86,9 @@ const approvalSchema = z
   })
   .strict();
 
+/** A `network.approve` entry: the proxy's own pattern syntax, checked here so a bad one fails at load. */
+const hostPattern = z.string().refine((p) => parseHostPattern(p) !== undefined, { message: HOST_PATTERN_HINT });
+
 const ruleSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).optional(),
@@ -132,7 +136,18 @@ export const policySchema = z
     tools: z.array(z.enum(TOOL_NAMES)).min(1).default([...TOOL_NAMES]),
     approval: approvalSchema.default({ approvers: 2, roles: [], excludedApprovers: [], timeout: 30 * 60 * 1000, onTimeout: 'deny' }),
     network: z
-      .object({ allow: z.array(z.string().regex(/^[a-z0-9.*-]+(:\d+)?$/i, 'a host name')).default([]) })
+      .object({
+        allow: z.array(z.string().regex(/^[a-z0-9.*-]+(:\d+)?$/i, 'a host name')).default([]),
+        /**
+         * Hosts the sandbox may reach once approved, per host: the proxy refuses them until the
+         * agent's `request_network` call passes a gate (with `approval`'s settings over the
+         * policy's). No default, so policies without it resolve (and hash) as before.
+         */
+        approve: z.array(hostPattern).max(100).optional(),
+        approval: ruleApprovalSchema.optional(),
+        /** Risk shown on request_network gates. */
+        risk: z.enum(['low', 'medium', 'high']).optional(),
+      })
       .strict()
       .default({ allow: [] }),
     /**

@@ -21,6 +21,8 @@ export const LABELS = {
   tenant: 'dev.kortix.tenant',
   /** The hosts an egress-enabled container may reach (comma-separated), read back by the egress proxy. */
   egress: 'dev.kortix.egress',
+  /** The hosts it may reach once approved (`network.approve`, comma-separated): the proxy tells it how to ask. */
+  egressApprove: 'dev.kortix.egress-approve',
 } as const;
 
 export const SANDBOX_UID = 1000;
@@ -52,6 +54,8 @@ export interface EgressAttachment {
   /** http://<gateway>:<port>, given to the sandbox as HTTP(S)_PROXY. */
   readonly proxyUrl: string;
   readonly allow: readonly string[];
+  /** Hosts reachable only after a grant (network.approve). */
+  readonly approve?: readonly string[] | undefined;
 }
 
 export interface SandboxSpecInput {

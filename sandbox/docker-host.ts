@@ -12,7 +12,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { ensureAppArmorProfile } from './apparmor.js';
 import { LABELS, SandboxNames, remappedRoot, specHash, type RemappedRoot, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
 import { DockerEngine, statusCode } from './docker-engine.js';
-import { EgressGateway, type EgressGatewayOptions } from './egress.js';
+import { EgressGateway, type EgressGatewayOptions, type EgressGrantSource } from './egress.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
 import { ExecChannelError, type ChannelReply, type ChannelRequest } from './exec-channel.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
@@ -195,7 +195,7 @@ export class DockerSandboxHost {
         [LABELS.instance]: this.#instance,
         [LABELS.spec]: this.#specLabel,
         ...extra.labels,
-        ...(extra.egress ? EgressGateway.label(extra.egress.allow) : {}),
+        ...(extra.egress ? EgressGateway.label(extra.egress) : {}),
       },
       limits: this.#o.limits,
       seccompProfile: this.#o.seccompProfile,
@@ -208,19 +208,34 @@ export class DockerSandboxHost {
   /**
    * The session's running container: its own on a retry, else a warm one from
    * the pool, else one started cold (or, by settings, after a wait). A session
-   * whose policy names hosts (`network`) gets a cold container on the egress
-   * network. Idempotent.
+   * whose policy names hosts (`network`, or `approve`: hosts reachable once
+   * approved) gets a cold container on the egress network. Idempotent.
    */
-  async claim(session: { tenantId: string; sessionId: string }, options: { network?: readonly string[] } = {}): Promise<ClaimedSandbox> {
+  async claim(
+    session: { tenantId: string; sessionId: string },
+    options: { network?: readonly string[]; approve?: readonly string[] | undefined } = {},
+  ): Promise<ClaimedSandbox> {
     const allow = options.network ?? [];
+    const approve = options.approve ?? [];
     let egress: EgressAttachment | undefined;
-    if (allow.length > 0) {
+    if (allow.length > 0 || approve.length > 0) {
       if (!this.#egress) throw new SandboxRequestError('the policy names hosts, but this sandbox host runs no egress proxy');
-      egress = await this.#egress.attach(allow);
+      egress = await this.#egress.attach(allow, approve);
     }
     const claimed = await this.#pool.claim({ sessionId: session.sessionId, tenantId: session.tenantId, egress });
     if (egress) await this.#egress?.refresh();
     return claimed;
+  }
+
+  /** Where the egress proxy reads hosts granted after approval (the worker's database). */
+  useEgressGrants(source: EgressGrantSource): void {
+    this.#egress?.useGrants(source);
+  }
+
+  /** Lets one sandbox reach `host` (see EgressGateway.grant); `persist` stores the grant. */
+  async grantEgress(containerId: string, host: string, port: number | undefined, persist: () => Promise<void>): Promise<void> {
+    if (!this.#egress) throw new SandboxRequestError('this sandbox host runs no egress proxy');
+    await this.#egress.grant(containerId, host, port, persist);
   }
 
   /** Destroys the session's container and workspace volume. Idempotent. */

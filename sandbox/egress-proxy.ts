@@ -2,7 +2,9 @@
  * The allowlisting egress proxy of sandboxes whose policy names hosts: an
  * HTTP proxy (CONNECT for TLS, absolute-form requests for plain HTTP) that
  * knows each sandbox by its source address and lets it reach only the hosts
- * its session's policy allows. Anything else is answered 403 with the reason.
+ * its session's policy allows, or that were granted to it after approval
+ * (`network.approve`, see egress.ts). Anything else is answered 403 with the
+ * reason; a host that may be approved is refused with how to ask for it.
  *
  * The proxy, not the sandbox, resolves names: every address a name resolves
  * to is checked before connecting (none may be internal: DNS decides where an
@@ -17,6 +19,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { addressAllowed, matchAllowlist, type AllowEntry } from './allowlist.js';
+import { DEFAULT_PORTS } from './host-patterns.js';
 import { addressLiteral } from './internal-address.js';
 
 export interface EgressProxyOptions {
@@ -24,6 +27,11 @@ export interface EgressProxyOptions {
   readonly port: number;
   /** The allowlist of the sandbox at this source address; undefined when no sandbox is known there. */
   readonly allowlistFor: (sourceAddress: string) => Promise<readonly AllowEntry[] | undefined>;
+  /**
+   * The hosts the sandbox at this address may reach only once approved (its policy's `network.approve`).
+   * A target there that `allowlistFor` does not cover yet is refused with how to ask for it.
+   */
+  readonly approvalFor?: ((sourceAddress: string) => Promise<readonly AllowEntry[]>) | undefined;
   /** Resolves a name to its addresses (default: the system resolver, every address). */
   readonly lookup?: ((host: string) => Promise<string | readonly string[]>) | undefined;
   /**
@@ -129,7 +137,14 @@ export class EgressProxy {
     const literal = addressLiteral(rawHost);
     const host = literal ?? rawHost;
     const entry = matchAllowlist(entries, host, port);
-    if (!entry) return { ok: false, status: 403, reason: `${rawHost}:${port} is not allowed by the session's policy (network.allow)` };
+    if (!entry) {
+      // A host the policy lets people approve is never let through before a grant; the agent is told how to ask.
+      if (matchAllowlist((await this.#o.approvalFor?.(source)) ?? [], host, port)) {
+        const ask = DEFAULT_PORTS.includes(port) ? `host ${host}` : `host ${host} and port ${port}`;
+        return { ok: false, status: 403, reason: `${host}:${port} needs approval: call the request_network tool with ${ask} and the reason, then retry` };
+      }
+      return { ok: false, status: 403, reason: `${rawHost}:${port} is not allowed by the session's policy (network.allow)` };
+    }
     let addresses: readonly string[];
     if (literal) addresses = [literal];
     else {

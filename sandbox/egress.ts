@@ -8,7 +8,10 @@
  *
  * Which sandbox may reach what is read from Docker: each egress container
  * carries its allowlist as a label, and the proxy maps its source address to
- * it, so a restarted worker serves the sandboxes it already has.
+ * it, so a restarted worker serves the sandboxes it already has. Hosts its
+ * policy lets people approve (`network.approve`) are a second label; once a
+ * gate approves one, a grant for that container is stored (egress_grants,
+ * read through `useGrants`) and the proxy allows it beside the label's.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,6 +22,8 @@ import { parseAllowlist, type AllowEntry } from './allowlist.js';
 import { LABELS, type EgressAttachment } from './container-spec.js';
 import { statusCode } from './docker-engine.js';
 import { EgressProxy, type EgressProxyOptions } from './egress-proxy.js';
+import { SandboxGoneError, SandboxRequestError } from './errors.js';
+import { coversRequest } from './host-patterns.js';
 
 const run = promisify(execFile);
 
@@ -41,6 +46,25 @@ export interface EgressGatewayOptions {
   readonly idleTimeoutMs?: number | undefined;
 }
 
+/** A host granted to one container after approval (port undefined: 80 and 443). */
+export interface EgressGrant {
+  readonly containerId: string;
+  readonly host: string;
+  readonly port?: number | null | undefined;
+}
+
+/** Where the grants live (Postgres in a worker): read at every refresh, so a restarted worker keeps them. */
+export interface EgressGrantSource {
+  forContainers(containerIds: readonly string[]): Promise<readonly EgressGrant[]>;
+}
+
+interface SandboxEgress {
+  readonly allow: AllowEntry[];
+  readonly approve: AllowEntry[];
+}
+
+const parseLabel = (value: string | undefined, field: string) => parseAllowlist((value ?? '').split(',').filter(Boolean), field);
+
 interface Attached {
   readonly network: string;
   readonly gateway: string;
@@ -55,8 +79,9 @@ export class EgressGateway {
   readonly #bridge: string;
   readonly #chain: string;
   #attached: Promise<Attached> | undefined;
-  /** Source address → allowlist, rebuilt from container labels. */
-  #byAddress = new Map<string, AllowEntry[]>();
+  /** Source address → allowlist (labels and grants) and approvable hosts, rebuilt from the containers. */
+  #byAddress = new Map<string, SandboxEgress>();
+  #grants: EgressGrantSource | undefined;
   #refreshedAt = 0;
   #refreshing: Promise<void> | undefined;
   #firewalled = false;
@@ -85,20 +110,51 @@ export class EgressGateway {
     }
   }
 
-  /** Creates what is missing (network, firewall, proxy) and says how a sandbox with `allow` attaches. */
-  async attach(allow: readonly string[]): Promise<EgressAttachment> {
+  /** Creates what is missing (network, firewall, proxy) and says how a sandbox with `allow` (and `approve`) attaches. */
+  async attach(allow: readonly string[], approve: readonly string[] = []): Promise<EgressAttachment> {
     parseAllowlist(allow);
+    parseAllowlist(approve, 'network.approve');
     this.#attached ??= this.#setUp().catch((err: unknown) => {
       this.#attached = undefined;
       throw err;
     });
     const { network, gateway } = await this.#attached;
-    return { network, proxyUrl: `http://${gateway}:${this.#o.port}`, allow: [...allow] };
+    return { network, proxyUrl: `http://${gateway}:${this.#o.port}`, allow: [...allow], ...(approve.length > 0 ? { approve: [...approve] } : {}) };
   }
 
-  /** The label value carrying a container's allowlist. */
-  static label(allow: readonly string[]): Record<string, string> {
-    return { [LABELS.egress]: allow.join(',') };
+  /** The labels carrying a container's allowlist and approvable hosts. */
+  static label(egress: Pick<EgressAttachment, 'allow' | 'approve'>): Record<string, string> {
+    const approve = egress.approve ?? [];
+    return { [LABELS.egress]: egress.allow.join(','), ...(approve.length > 0 ? { [LABELS.egressApprove]: approve.join(',') } : {}) };
+  }
+
+  /** Where grants are read from (set once by the worker that has the database). */
+  useGrants(source: EgressGrantSource): void {
+    this.#grants = source;
+  }
+
+  /**
+   * Grants `host` (`port`, or 80 and 443) to one egress container of this host, after checking that its
+   * policy's labels cover it; `persist` stores the grant, and the proxy applies it from the next request.
+   */
+  async grant(containerId: string, host: string, port: number | undefined, persist: () => Promise<void>): Promise<void> {
+    let labels: Record<string, string>;
+    try {
+      labels = (await this.#o.docker.getContainer(containerId).inspect()).Config.Labels ?? {};
+    } catch (err) {
+      if (statusCode(err) === 404) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone`);
+      throw err;
+    }
+    const ours = Object.entries(this.#o.selector).every(([k, v]) => labels[k] === v);
+    if (!ours || labels[LABELS.egress] === undefined) {
+      throw new SandboxRequestError(`sandbox ${containerId.slice(0, 12)} is not on this host's egress network: its policy names no hosts`);
+    }
+    const coverable = [...parseLabel(labels[LABELS.egress], 'network.allow'), ...parseLabel(labels[LABELS.egressApprove], 'network.approve')];
+    if (!coversRequest(coverable, host, port)) {
+      throw new SandboxRequestError(`${host}${port ? `:${port}` : ''} is in neither network.allow nor network.approve of this sandbox`);
+    }
+    await persist();
+    await this.refresh();
   }
 
   async #setUp(): Promise<Attached> {
@@ -107,7 +163,8 @@ export class EgressGateway {
     const proxy = new EgressProxy({
       host: gateway,
       port: this.#o.port,
-      allowlistFor: (source) => this.#allowlistFor(source),
+      allowlistFor: async (source) => (await this.#egressFor(source))?.allow,
+      approvalFor: async (source) => (await this.#egressFor(source))?.approve ?? [],
       lookup: this.#o.lookup,
       internalAllowed: this.#o.internalAllowed,
       maxConnectionsPerSandbox: this.#o.maxConnectionsPerSandbox,
@@ -164,7 +221,7 @@ export class EgressGateway {
     }
   }
 
-  async #allowlistFor(source: string): Promise<readonly AllowEntry[] | undefined> {
+  async #egressFor(source: string): Promise<SandboxEgress | undefined> {
     const address = source.replace(/^::ffff:/, '');
     const known = this.#byAddress.get(address);
     if (known) return known;
@@ -172,22 +229,40 @@ export class EgressGateway {
     return this.#byAddress.get(address);
   }
 
-  /** Rebuilds address → allowlist from the running egress containers of this host. */
+  /** Rebuilds address → allowlist from the running egress containers of this host and their grants. */
   async #refresh(): Promise<void> {
     const filters = { label: [...Object.entries(this.#o.selector).map(([k, v]) => `${k}=${v}`), LABELS.egress], status: ['running'] };
-    const next = new Map<string, AllowEntry[]>();
+    const found = new Map<string, { containerId: string; egress: SandboxEgress }>();
     for (const c of await this.#o.docker.listContainers({ filters })) {
       const address = c.NetworkSettings?.Networks?.[this.network]?.IPAddress;
       const allow = c.Labels?.[LABELS.egress];
       if (!address || allow === undefined) continue;
       try {
-        next.set(address, parseAllowlist(allow.split(',').filter(Boolean)));
+        const egress = { allow: parseLabel(allow, 'network.allow'), approve: parseLabel(c.Labels?.[LABELS.egressApprove], 'network.approve') };
+        found.set(address, { containerId: c.Id, egress });
       } catch {
         this.#o.logger?.warn('egress container with a bad allowlist label', { containerId: c.Id.slice(0, 12) });
       }
     }
+    const grants = await this.#grantsOf([...found.values()].map((f) => f.containerId));
+    const next = new Map<string, SandboxEgress>();
+    for (const [address, { containerId, egress }] of found) {
+      const granted = grants.filter((g) => g.containerId === containerId).map((g) => ({ host: g.host, ...(g.port ? { port: g.port } : {}) }));
+      next.set(address, { allow: [...egress.allow, ...granted], approve: egress.approve });
+    }
     this.#byAddress = next;
     this.#refreshedAt = Date.now();
+  }
+
+  /** Grants of these containers; none when they cannot be read (the proxy then refuses what only a grant allows). */
+  async #grantsOf(containerIds: readonly string[]): Promise<readonly EgressGrant[]> {
+    if (!this.#grants || containerIds.length === 0) return [];
+    try {
+      return await this.#grants.forContainers(containerIds);
+    } catch (err) {
+      this.#o.logger?.warn('cannot read egress grants; only the policies\' allowlists apply', { error: (err as Error).message });
+      return [];
+    }
   }
 
   /** Reads the allowlists back from the containers now (after a claim: the new sandbox's first request is served at once). */

@@ -4,12 +4,22 @@
  * Imported by workflow code: no Node builtins, no side effects.
  */
 import type { ToolName } from '../policies/schema.js';
+import { requestedHostProblem } from './host-patterns.js';
+
+/**
+ * The tool that asks for a host at the egress proxy. Not a policy `tools`
+ * entry: it is offered when the policy lists `network.approve` hosts, and the
+ * policy's `network` section (not its rules) decides each call.
+ */
+export const REQUEST_NETWORK = 'request_network';
+/** Every tool a model can be offered. */
+export type SessionToolName = ToolName | typeof REQUEST_NETWORK;
 
 /** An OpenAI-style function tool definition. */
 export interface ToolDefinition {
   readonly type: 'function';
   readonly function: {
-    readonly name: ToolName;
+    readonly name: SessionToolName;
     readonly description: string;
     readonly parameters: Readonly<Record<string, unknown>>;
   };
@@ -20,8 +30,9 @@ export const MAX_SHELL_TIMEOUT_SECONDS = 600;
 export const MAX_COMMAND_LENGTH = 16 * 1024;
 export const MAX_PATH_LENGTH = 1024;
 export const MAX_WRITE_BYTES = 1024 * 1024;
+export const MAX_REASON_LENGTH = 1000;
 
-const DEFINITIONS: Record<ToolName, ToolDefinition> = {
+const DEFINITIONS: Record<SessionToolName, ToolDefinition> = {
   shell: {
     type: 'function',
     function: {
@@ -82,10 +93,29 @@ const DEFINITIONS: Record<ToolName, ToolDefinition> = {
       },
     },
   },
+  request_network: {
+    type: 'function',
+    function: {
+      name: REQUEST_NETWORK,
+      description:
+        'Ask for network access to one host from the sandbox. Call it when a request was refused by the egress proxy with "needs approval". ' +
+        'Depending on the policy the host is granted at once, after people approve it, or refused; the result says which. Once granted, retry the request.',
+      parameters: {
+        type: 'object',
+        properties: {
+          host: { type: 'string', description: 'The host name, e.g. api.example.com (no scheme or path); host:port is accepted too.' },
+          port: { type: 'integer', minimum: 1, maximum: 65535, description: 'The port (default: 80 and 443).' },
+          reason: { type: 'string', description: 'Why the task needs this host: the approvers read it.' },
+        },
+        required: ['host', 'reason'],
+        additionalProperties: false,
+      },
+    },
+  },
 };
 
 /** Definitions of the given tools, in a stable order. */
-export function toolDefinitions(names: readonly ToolName[]): ToolDefinition[] {
+export function toolDefinitions(names: readonly SessionToolName[]): ToolDefinition[] {
   return [...names].sort().map((name) => DEFINITIONS[name]);
 }
 
@@ -93,13 +123,16 @@ export type ShellArgs = { command: string; timeout_seconds: number };
 export type WriteFileArgs = { path: string; content: string };
 export type ReadFileArgs = { path: string };
 export type ListFilesArgs = { path: string };
+/** `port` absent: 80 and 443. */
+export type RequestNetworkArgs = { host: string; port?: number; reason: string };
 
 /** A tool call whose arguments passed the checks. */
 export type ValidToolCall =
   | { readonly name: 'shell'; readonly args: ShellArgs }
   | { readonly name: 'write_file'; readonly args: WriteFileArgs }
   | { readonly name: 'read_file'; readonly args: ReadFileArgs }
-  | { readonly name: 'list_files'; readonly args: ListFilesArgs };
+  | { readonly name: 'list_files'; readonly args: ListFilesArgs }
+  | { readonly name: typeof REQUEST_NETWORK; readonly args: RequestNetworkArgs };
 
 export type ParsedToolCall =
   | { readonly ok: true; readonly call: ValidToolCall }
@@ -145,6 +178,26 @@ function pathField(args: Record<string, unknown>, key: string, optional: boolean
   return problem ? { error: problem } : normaliseWorkspacePath(v);
 }
 
+/** request_network's arguments: one exact host (`host:port` is read as host and port), an optional port, a reason. */
+function parseRequestNetwork(args: Record<string, unknown>): { args: RequestNetworkArgs } | { error: string } {
+  const rawHost = stringField(args, 'host', 260);
+  if (typeof rawHost !== 'string') return rawHost;
+  const split = /^(.*):(\d{1,5})$/.exec(rawHost.trim());
+  const host = (split ? (split[1] as string) : rawHost.trim()).toLowerCase().replace(/\.$/, '');
+  const problem = requestedHostProblem(host);
+  if (problem) return { error: problem };
+  const ports = [split ? Number(split[2]) : undefined, args.port].filter((p) => p !== undefined);
+  if (ports.some((p) => typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535)) {
+    return { error: 'argument "port" must be an integer from 1 to 65535' };
+  }
+  if (ports.length === 2 && ports[0] !== ports[1]) return { error: `argument "host" names port ${String(ports[0])} but "port" is ${String(ports[1])}` };
+  const reason = stringField(args, 'reason', MAX_REASON_LENGTH);
+  if (typeof reason !== 'string') return reason;
+  if (reason.trim() === '') return { error: 'argument "reason" is empty: say why the task needs this host' };
+  const port = ports[0] as number | undefined;
+  return { args: { host, ...(port === undefined ? {} : { port }), reason } };
+}
+
 /**
  * Parses a model's tool call (name + raw JSON arguments). Malformed JSON, an
  * unknown tool or bad arguments give an error the model will see as the result.
@@ -181,6 +234,11 @@ export function parseToolCall(name: string, rawArguments: string): ParsedToolCal
       const path = pathField(args, 'path', name === 'list_files');
       if (typeof path !== 'string') return { ok: false, error: path.error };
       return { ok: true, call: { name, args: { path } } };
+    }
+    case REQUEST_NETWORK: {
+      const parsedArgs = parseRequestNetwork(args);
+      if ('error' in parsedArgs) return { ok: false, error: parsedArgs.error };
+      return { ok: true, call: { name, args: parsedArgs.args } };
     }
     default:
       return { ok: false, error: `unknown tool "${name}"; available tools: ${Object.keys(DEFINITIONS).sort().join(', ')}` };

@@ -24,8 +24,8 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { SandboxLease, SessionStatus, SessionUsage, ToolResultPayload } from '../activities/types.js';
 import type { GateRecord } from '../db/session-records.js';
-import { evaluatePolicy, type Decision } from '../policies/evaluate.js';
-import { parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
+import { evaluatePolicy, offeredTools, type Decision } from '../policies/evaluate.js';
+import { REQUEST_NETWORK, parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
 import {
   STATUS_KEY,
   cancelSignal,
@@ -253,7 +253,9 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   async function ensureSandbox(): Promise<{ lease: SandboxLease; claimed?: Parameters<Activities['execTool']>[0]['claimed'] }> {
     if (lease) return { lease };
     const network = policy.network.allow;
-    const claimed = await claimer.claimSandbox({ session, network });
+    // Hosts to approve put the sandbox on the egress network too; without any (older snapshots) the input is as it was.
+    const approve = policy.network.approve ?? [];
+    const claimed = await claimer.claimSandbox({ session, network, ...(approve.length > 0 ? { approve } : {}) });
     lease = { containerId: claimed.containerId, hostId: claimed.hostId, taskQueue: claimed.taskQueue };
     return { lease, claimed: { created: claimed.created, replacedStopped: claimed.replacedStopped, source: claimed.source, network } };
   }
@@ -283,6 +285,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
           // The model reads, with this result, that the sandbox was replaced.
           ...(lost ? { lostSandbox: { containerId: lost.containerId, hostId: lost.hostId } } : {}),
           ...(claimed ? { claimed } : {}),
+          ...(call.name === REQUEST_NETWORK ? { grant: grantOf(planned) } : {}),
         });
         usage.toolCalls += 1;
         return;
@@ -296,6 +299,13 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
         lease = null;
       }
     }
+  }
+
+  /** Who let a request_network host through: its gate's approvers, or the policy's network.allow. */
+  function grantOf(planned: PlannedCall): { gate: string | null; grantedBy: string } {
+    const gate = planned.gate;
+    if (!gate) return { gate: null, grantedBy: `policy ${snapshot.name} (network.allow)` };
+    return { gate: gate.id, grantedBy: gate.approvals.map((a) => a.approver).join(', ') };
   }
 
   async function recordResult(planned: PlannedCall, result: ToolResultPayload): Promise<void> {
@@ -431,7 +441,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
         step,
         model: input.model,
         requestType: input.requestType,
-        tools: policy.tools,
+        tools: offeredTools(policy),
         metadata: input.metadata,
       });
       usage.inputTokens += answer.inputTokens;
