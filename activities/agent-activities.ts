@@ -1,14 +1,19 @@
 /**
  * Activities of the promotion workflow (workflows/agent-promotion.ts): the
  * gate's state and each vote written to Postgres (the inbox and the audit),
- * and the label moved once the gate is approved. Retries are safe: votes are
- * keyed, and a promotion moves its label once.
+ * the label moved once the gate is approved, and the gate's Slack message
+ * (posted and updated like a session gate's, slack/gate-message.ts). Retries
+ * are safe: votes are keyed, and a promotion moves its label once.
  */
+import { ApplicationFailure } from '@temporalio/activity';
 import type { PromotionStatus } from '../db/agent-tables.js';
 import { getPromotion, moveLabel, updatePromotion } from '../db/agents.js';
 import { insertApprovalAudit } from '../db/approvals.js';
 import type { Db } from '../db/client.js';
 import type { ApprovalVote, GateView } from '../workflows/definitions.js';
+import { SlackApiError, type SlackClient } from '../slack/client.js';
+import { renderGateMessage } from '../slack/gate-message.js';
+import type { NotifyActivityDeps, PostedMessage } from './notify-activities.js';
 import { withFailFast } from './permanent-errors.js';
 
 export interface PromotionRef {
@@ -16,7 +21,38 @@ export interface PromotionRef {
   readonly promotionId: string;
 }
 
-export function createAgentActivities({ db }: { readonly db: Db }) {
+export interface AgentActivityDeps {
+  readonly db: Db;
+  /** Absent when SLACK_BOT_TOKEN is not set: promotion gates are then answered from the API only. */
+  readonly slack?: SlackClient | undefined;
+  readonly links?: NotifyActivityDeps['links'] | undefined;
+}
+
+export function createAgentActivities({ db, slack, links }: AgentActivityDeps) {
+  /** The promotion's workflow in the Temporal UI stands where a session gate links its session. */
+  function messageOf(channel: string, promotionId: string, gate: GateView) {
+    const ui = links?.(promotionId).temporalUi ?? promotionId;
+    return renderGateMessage(channel, promotionId, gate, { session: ui, temporalUi: ui });
+  }
+
+  async function slackCall<T>(call: (client: SlackClient) => Promise<T>): Promise<T> {
+    if (!slack) throw ApplicationFailure.create({ type: 'SlackNotConfigured', message: 'the policy names a Slack channel but SLACK_BOT_TOKEN is not set', nonRetryable: true });
+    try {
+      return await call(slack);
+    } catch (err) {
+      if (err instanceof SlackApiError) throw ApplicationFailure.create({ type: 'SlackApiError', message: err.message, nonRetryable: !err.retryable });
+      throw err;
+    }
+  }
+
+  async function postPromotionMessage(input: { promotionId: string; channel: string; gate: GateView }): Promise<PostedMessage> {
+    return slackCall((client) => client.postMessage(messageOf(input.channel, input.promotionId, input.gate)));
+  }
+
+  async function updatePromotionMessage(input: { promotionId: string; gate: GateView; message: PostedMessage }): Promise<void> {
+    await slackCall((client) => client.updateMessage({ ...messageOf(input.message.channel, input.promotionId, input.gate), ts: input.message.ts }));
+  }
+
   async function recordPromotionVote(input: PromotionRef & { gate: GateView; vote: ApprovalVote | null; outcome: string; key: string }): Promise<void> {
     await updatePromotion(db, input.tenantId, input.promotionId, { gate: input.gate });
     if (!input.vote) return;
@@ -56,5 +92,5 @@ export function createAgentActivities({ db }: { readonly db: Db }) {
     await updatePromotion(db, input.tenantId, input.promotionId, { gate: input.gate, status: input.status });
   }
 
-  return withFailFast({ recordPromotionVote, finishPromotion });
+  return withFailFast({ recordPromotionVote, finishPromotion, postPromotionMessage, updatePromotionMessage });
 }

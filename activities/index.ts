@@ -41,6 +41,6 @@ export function createActivities(deps: ActivityDeps): Activities {
     ...createNotifyActivities(deps.notify),
     ...createMaintenanceActivities(deps.maintenance),
     ...createVoteActivities(deps.vote),
-    ...createAgentActivities({ db: deps.session.db }),
+    ...createAgentActivities(deps.notify),
   };
 }

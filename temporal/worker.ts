@@ -85,7 +85,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
           // The session workflow has each vote's proof checked here.
           ...createVoteActivities({ key: voteSigningKey(config) }),
           // Promotion gates (workflows/agent-promotion.ts) write their state and move labels here.
-          ...createAgentActivities({ db: deps.db }),
+          ...createAgentActivities({ db: deps.db, slack: deps.notify.slack, links: deps.notify.links }),
         },
       }),
     );

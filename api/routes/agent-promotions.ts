@@ -62,7 +62,7 @@ export function presentPromotion(slug: string, row: PromotionRow) {
 /** Records the promotion and starts its workflow; the label moves when the gate is approved. */
 export async function openPromotion(
   deps: PromotionDeps,
-  p: { agent: AgentRow; label: string; from: VersionRow | null; to: VersionRow; requester: string; why: string; risk: PromotionRisk },
+  p: { agent: AgentRow; label: string; from: VersionRow | null; to: VersionRow; requester: string; why: string; risk: PromotionRisk; slackChannel: string | null },
 ) {
   const id = `agp_${randomUUID()}`;
   const tenantId = p.agent.tenant_id;
@@ -80,6 +80,7 @@ export async function openPromotion(
     reasons: p.risk.reasons.map((r) => r.why),
     approvers: PROMOTION_APPROVERS,
     timeoutMs: PROMOTION_TIMEOUT_MS,
+    slackChannel: p.slackChannel,
   };
   try {
     await deps.temporal.workflow.start<typeof agentPromotion>('agentPromotion', {

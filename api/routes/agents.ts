@@ -231,7 +231,9 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
     const from = current ? await resolveVersion(db, agent, current.sha, 'params.label') : undefined;
     const judged = risk(principal.tenantId, from, to);
     if (label === PRODUCTION && judged.risky && from?.sha !== to.sha) {
-      const promotion = await openPromotion(deps, { agent, label, from: from ?? null, to, requester: principal.principal, why: body.why, risk: judged });
+      // Posted to Slack where the new version's policy posts its gates.
+      const slackChannel = versionPolicy(policies, principal.tenantId, specOf(to))?.approval.slack?.channel ?? null;
+      const promotion = await openPromotion(deps, { agent, label, from: from ?? null, to, requester: principal.principal, why: body.why, risk: judged, slackChannel });
       return c.json({ moved: false, pending: true, label, from: from?.sha ?? null, to: to.sha, risky: true, reasons: judged.reasons, promotion }, 202);
     }
     if (from?.sha !== to.sha) {

@@ -10,6 +10,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Secret } from '../../config/secret.js';
+import { getPromotion } from '../../db/agents.js';
 import { firstSightOfSignature } from '../../db/approvals.js';
 import type { Db } from '../../db/client.js';
 import { getSessionRow } from '../../db/sessions-query.js';
@@ -20,7 +21,8 @@ import { ApiError } from '../errors.js';
 import type { RouteDoc } from '../openapi.js';
 import { submitVote } from '../votes.js';
 
-const buttonValue = z.object({ sessionId: z.string().regex(/^ses_[a-z0-9-]{8,64}$/), gateId: z.string().min(1).max(100) });
+/** A session's gate, or an agent promotion's (`agp_…`, api/routes/agent-promotions.ts). */
+const buttonValue = z.object({ sessionId: z.string().regex(/^(ses|agp)_[a-z0-9-]{8,64}$/), gateId: z.string().min(1).max(100) });
 
 const payloadSchema = z.object({
   type: z.literal('block_actions'),
@@ -81,7 +83,8 @@ export function slackRoutes(deps: SlackRoutesDeps): Hono {
       deps.logger.warn('slack click by an unmapped user', { slackUser: payload.user.id, gateId: action.value.gateId });
       return c.json({ ok: false, error: 'unknown_slack_user' });
     }
-    const session = await getSessionRow(deps.db, user.tenant, action.value.sessionId);
+    const target = action.value.sessionId;
+    const session = target.startsWith('agp_') ? await getPromotion(deps.db, user.tenant, target) : await getSessionRow(deps.db, user.tenant, target);
     if (!session) return c.json({ ok: false, error: 'session_not_found' });
     try {
       const result = await submitVote(

@@ -4,18 +4,42 @@
  * looser one only through a two-approver gate the requester cannot answer),
  * rolled back; sessions pin the version `@production` named when they
  * started (row, workflow input, the KortixAgentVersion search attribute).
+ * A promotion whose policy names a Slack channel is posted there and takes
+ * a click (the fake Slack of the approvals test).
  */
+import { randomUUID } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AgentSpec } from '../../agents/schema.js';
+import { REPO_ROOT } from '../../config/index.js';
+import { FakeSlack, signedClick } from '../support/fake-slack.js';
 import { json, startSession as startAny, waitForStatus, type SessionJson } from '../support/sessions.js';
 import { startStack, waitFor, type Stack, type Who } from '../support/stack.js';
 
 let stack: Stack;
+const slack = new FakeSlack();
+const SIGNING_SECRET = 'agents-test-signing-secret';
+const tenantId = `agents-${randomUUID().slice(0, 8)}`;
+
 beforeAll(async () => {
-  stack = await startStack(inject('services'));
+  await slack.start();
+  // The repo's templates, plus a tenant policy that posts its gates to Slack.
+  const dir = mkdtempSync(join(tmpdir(), 'kortix-agents-'));
+  cpSync(resolve(REPO_ROOT, 'policies/templates'), join(dir, 'policies/templates'), { recursive: true });
+  mkdirSync(join(dir, 'policies/tenants', tenantId), { recursive: true });
+  writeFileSync(join(dir, 'policies/tenants', tenantId, 'notified.yaml'), "name: notified\nextends: strict\napproval:\n  slack: { channel: '#agent-releases' }\n");
+  writeFileSync(join(dir, 'users.yaml'), `users:\n  U0BOB: { tenant: ${tenantId}, principal: bob, roles: [admin] }\n`);
+  stack = await startStack(inject('services'), {
+    tenantId,
+    policiesDir: join(dir, 'policies'),
+    env: { SLACK_API_URL: slack.url, SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_USERS_FILE: join(dir, 'users.yaml') },
+  });
 });
 afterAll(async () => {
   await stack?.close();
+  await slack.close();
 });
 
 interface ErrorJson {
@@ -174,6 +198,28 @@ describe('agent builder', () => {
     await waitForStatus(stack, bare.id);
   });
 
+  it('posts a promotion gate to the Slack channel of its policy and takes a click from there', async () => {
+    await ok(await api('POST', '/v1/agents', { slug: 'notifier', spec: { systemPrompt: 'Summarise the release notes.', tools: ['read_file'], policy: 'notified', model: 'mock' } }), 201);
+    await ok(await api('PUT', '/v1/agents/notifier/labels/production', { version: 'v1', why: 'first' }));
+    const v1 = await ok<VersionJson>(await api('GET', '/v1/agents/notifier/versions/v1'));
+    const v2 = await ok<VersionJson>(await api('POST', '/v1/agents/notifier/versions', { spec: { ...v1.spec, network: { allow: ['pypi.org'] } } }), 201);
+    const moved = await ok<MoveJson>(await api('PUT', '/v1/agents/notifier/labels/production', { version: 'v2', why: 'fetch from pypi' }), 202);
+    const id = moved.promotion?.id ?? '';
+    const posted = await waitFor(() => slack.calls.find((c) => c.method === 'chat.postMessage' && c.body.channel === '#agent-releases'), 20_000, 'the Slack message');
+    expect(JSON.stringify(posted.body.blocks)).toContain(id);
+    expect(JSON.stringify(posted.body.blocks)).toContain('network hosts added: pypi.org');
+
+    const { body, headers } = signedClick(SIGNING_SECRET, { slackUser: 'U0BOB', action: 'approve', sessionId: id, gateId: 'gate-1' });
+    const clicked = await stack.app.request('/v1/integrations/slack/interactions', { method: 'POST', body, headers });
+    expect(await clicked.json()).toMatchObject({ ok: true, counted: true, status: 'open' });
+    await ok(await api('POST', `/v1/agents/notifier/promotions/${id}/approvals`, { decision: 'approve' }, 'carol'));
+    await waitFor(async () => {
+      const labels = await ok<{ data: { label: string; sha: string }[] }>(await api('GET', '/v1/agents/notifier/labels'));
+      return labels.data.find((l) => l.label === 'production')?.sha === v2.sha;
+    }, 20_000, 'production to move to v2');
+    await waitFor(() => slack.calls.some((c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes(id) && JSON.stringify(c.body.blocks).includes('Approved')), 20_000, 'the message to show the approval');
+  });
+
   it('keeps free-text agent names working as before', async () => {
     const session = await startSession(stack, { agent: 'not-an-agent', message: 'hello', metadata: { scenario: 'default' } });
     expect(session).toMatchObject({ agent: 'not-an-agent', agentVersion: null });
@@ -212,10 +258,12 @@ describe('agent builder', () => {
   it('pages through agents and versions', async () => {
     for (const slug of ['pager-a', 'pager-b', 'pager-c']) await ok(await api('POST', '/v1/agents', { slug, fromTemplate: 'support-drafter' }), 201);
     const first = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', '/v1/agents?limit=2'));
-    expect(first.data.map((a) => a.slug)).toEqual(['pager-a', 'pager-b']);
+    expect(first.data.map((a) => a.slug)).toEqual(['notifier', 'pager-a']);
     const second = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', `/v1/agents?limit=2&cursor=${first.nextCursor}`));
-    expect(second.data.map((a) => a.slug)).toEqual(['pager-c', 'reviewer']);
-    expect(second.nextCursor).toBeNull();
+    expect(second.data.map((a) => a.slug)).toEqual(['pager-b', 'pager-c']);
+    const third = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', `/v1/agents?limit=2&cursor=${second.nextCursor}`));
+    expect(third.data.map((a) => a.slug)).toEqual(['reviewer']);
+    expect(third.nextCursor).toBeNull();
     const versions = await ok<{ data: { number: number }[]; nextCursor: string | null }>(await api('GET', '/v1/agents/reviewer/versions?limit=3'));
     expect(versions.data.map((v) => v.number)).toEqual([4, 3, 2]);
     const rest = await ok<{ data: { number: number }[] }>(await api('GET', `/v1/agents/reviewer/versions?limit=3&cursor=${versions.nextCursor}`));
