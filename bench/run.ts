@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=session-latency|make-dev|router|sandbox   run one of them
+ *   --only=session-latency|make-dev|router|sandbox|web   run one of them
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { benchMakeDev } from './make-dev.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
 import { benchSessionLatency } from './session-latency.js';
+import { benchWeb } from './web.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const machine = { cpus: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, at: new Date().toISOString() };
@@ -66,4 +67,18 @@ if (!only || only === 'sandbox') {
   console.log(`\`true\` round trip (ms, p50 / p95): exec channel ${rt.channel.p50} / ${rt.channel.p95} (back to back ${rt.channelBackToBack.p50} / ${rt.channelBackToBack.p95}), one-shot docker exec ${rt.oneShotDockerExec.p50} / ${rt.oneShotDockerExec.p95}; ${rt.cpuMsPerCall} ms CPU per call`);
   console.log(`sessions per minute with maxTotal ${r.sessionsPerMinute.maxTotal} (hold ${r.sessionsPerMinute.holdSeconds} s) before claims wait: ${r.sessionsPerMinute.sustainedPerMinute}`);
   console.log(`memory per idle container (MB, p50 / max): ${r.idleContainerMemoryMb.p50} / ${r.idleContainerMemoryMb.max}`);
+}
+
+if (!only || only === 'web') {
+  const services = await startServices('bench');
+  try {
+    const r = await benchWeb(services.values);
+    save('web', r);
+    console.log(`\nweb console JS gzipped: first page ${r.bundle.firstPageJsGzipKb} KB (goal < 250), all ${r.bundle.allJsGzipKb} KB in ${r.bundle.jsFiles} files`);
+    for (const [label, m] of [['session list', r.sessionList], [`live session, ${r.liveSession200Steps.steps} steps`, r.liveSession200Steps]] as const) {
+      console.log(`${label}: first contentful paint p50 ${m.firstContentfulPaintMs.p50} ms, content there p50 ${m.contentReadyMs.p50} / p95 ${m.contentReadyMs.p95} ms`);
+    }
+  } finally {
+    await services.stop();
+  }
 }

@@ -186,6 +186,68 @@ describe('the console', () => {
     expect(await alice.getByTestId('replay-event').textContent()).toMatch(/Workflow execution completed/);
   });
 
+  it('creates an agent from a template, saves a change and shows it in the side-by-side diff', async () => {
+    await alice.getByRole('link', { name: 'Agents' }).click();
+    const template = alice.getByRole('article', { name: 'Template Code reviewer' });
+    await template.getByLabel('New agent’s slug').fill('reviewer');
+    await expectAccessible(alice);
+    await screenshot(alice, 'agents');
+    await template.getByRole('button', { name: /^Create/ }).click();
+    await alice.waitForURL(/\/agents\/reviewer$/);
+    const prompt = alice.getByLabel('System prompt');
+    await prompt.fill(`${await prompt.inputValue()}\nAlways cite file paths.`);
+    await alice.getByLabel('Change note').fill('cite paths');
+    await alice.getByRole('button', { name: 'Save version' }).click();
+    await alice.getByText(/^Saved v2 /).waitFor();
+    await alice.getByRole('button', { name: 'Show diff' }).click();
+    await alice.locator('.diff-new', { hasText: 'Always cite file paths.' }).first().waitFor();
+    expect(await alice.getByRole('list', { name: 'Changed fields' }).textContent()).toContain('systemPrompt');
+    await expectAccessible(alice);
+    await screenshot(alice, 'agent-diff');
+  });
+
+  it('promotes at once when tighter, and a looser production waits on a gate bob and carol approve', async () => {
+    const labels = alice.getByRole('form', { name: 'Promote or roll back' });
+    await labels.getByLabel('To version').selectOption({ index: 1 });
+    await labels.getByLabel('Why').fill('first release');
+    await labels.getByRole('button', { name: 'Move label' }).click();
+    await expect.poll(() => alice.getByTestId('label-production').textContent()).toContain('v1');
+    // v3 runs under permissive: looser than standard.
+    await alice.getByRole('button', { name: 'YAML' }).click();
+    const yaml = alice.getByLabel('Raw YAML');
+    await expect.poll(() => yaml.inputValue()).toContain('policy: standard');
+    await yaml.fill((await yaml.inputValue()).replace('policy: standard', 'policy: permissive'));
+    await alice.getByRole('button', { name: 'Save version' }).click();
+    await alice.getByText(/^Saved v3 /).waitFor();
+    await labels.getByLabel('To version').selectOption({ index: 0 });
+    await labels.getByLabel('Why').fill('needs the shell');
+    await labels.getByRole('button', { name: 'Move label' }).click();
+    await expect.poll(() => alice.getByTestId('promotion').textContent()).toContain('is pending');
+    await screenshot(alice, 'agent-promotion');
+
+    const [bob, carol] = await Promise.all([as('bob'), as('carol')]);
+    for (const p of [bob, carol]) {
+      await p.getByRole('link', { name: 'Approvals' }).click();
+      await p.getByRole('article', { name: 'Approval for promotion of reviewer' }).getByRole('button', { name: /^Approve/ }).click();
+      await p.getByText(/^(Your approval counts; the gate waits for more\.|Gate approved\.)$/).waitFor();
+    }
+    await expect.poll(() => alice.getByTestId('promotion').textContent(), { timeout: 30_000 }).toMatch(/is (approved|promoted|done|moved)/);
+    await expect.poll(() => alice.getByTestId('label-production').textContent()).toContain('v3');
+  });
+
+  it('the policy playground says approve for rm -rf x under standard, with the rule', async () => {
+    await alice.getByRole('link', { name: 'Policies' }).click();
+    await alice.getByRole('combobox', { name: /^Policy/ }).selectOption('standard');
+    await alice.getByLabel('Tool').selectOption('shell');
+    await alice.getByLabel('command').fill('ls');
+    await expect.poll(() => alice.getByTestId('decision').textContent()).toBe('allow');
+    await alice.getByLabel('command').fill('rm -rf x');
+    await expect.poll(() => alice.getByTestId('decision').textContent()).toBe('approve');
+    expect(await alice.getByTestId('rule').textContent()).toBe('shell-destructive-or-network');
+    await expectAccessible(alice);
+    await screenshot(alice, 'policies');
+  });
+
   it('ran without a Content-Security-Policy violation', () => {
     expect(cspViolations).toEqual([]);
   });

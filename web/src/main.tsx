@@ -1,5 +1,5 @@
 /** The console's shell: sign-in gate, navigation, and the page of the current path. */
-import { StrictMode, useEffect, useState } from 'react';
+import { lazy, StrictMode, Suspense, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { getAuth, setAuth } from './api.js';
 import { Link } from './Link.js';
@@ -12,9 +12,16 @@ import { Sessions } from './pages/Sessions.js';
 import { SignIn } from './pages/SignIn.js';
 import './styles.css';
 
+// The builder pages carry the YAML parser and the diff: loaded when opened, not with the first page.
+const Agents = lazy(() => import('./pages/Agents.js').then((m) => ({ default: m.Agents })));
+const AgentPage = lazy(() => import('./pages/AgentPage.js').then((m) => ({ default: m.AgentPage })));
+const Policies = lazy(() => import('./pages/Policies.js').then((m) => ({ default: m.Policies })));
+
 const NAV = [
   { to: '/', label: 'Sessions' },
   { to: '/approvals', label: 'Approvals' },
+  { to: '/agents', label: 'Agents' },
+  { to: '/policies', label: 'Policies' },
   { to: '/cost', label: 'Cost' },
   { to: '/replay', label: 'Replay' },
 ];
@@ -35,6 +42,10 @@ function Page({ url }: { url: URL }) {
   if (session?.[1]) return <SessionPage id={session[1]} />;
   const replay = /^\/replay(?:\/(ses_[a-z0-9-]+))?$/.exec(path);
   if (replay) return <Replay id={replay[1]} />;
+  const agent = /^\/agents\/([a-z0-9][a-z0-9_-]*)$/.exec(path);
+  if (agent?.[1]) return <AgentPage slug={agent[1]} />;
+  if (path === '/agents') return <Agents />;
+  if (path === '/policies') return <Policies />;
   if (path === '/approvals') return <Approvals />;
   if (path === '/cost') return <Cost session={url.searchParams.get('session')} />;
   if (path === '/' || path === '/sessions') return <Sessions query={url.searchParams} />;
@@ -77,7 +88,9 @@ function App() {
           </button>
         </div>
       </header>
-      <Page url={url} />
+      <Suspense fallback={<main aria-busy="true">Loading…</main>}>
+        <Page url={url} />
+      </Suspense>
     </>
   );
 }

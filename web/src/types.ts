@@ -4,6 +4,8 @@
  * the inbox and Slack share, and the request schema of POST /v1/sessions.
  */
 import type { z } from 'zod';
+import type { presentVersion } from '../../api/agent-versions.js';
+import type { presentPromotion } from '../../api/routes/agent-promotions.js';
 import type { createSessionSchema } from '../../api/routes/sessions.js';
 import type { SessionStatus, SessionUsage } from '../../db/schema.js';
 import type { DisplayFlag } from '../../policies/approval-display.js';
@@ -33,10 +35,14 @@ export interface SessionJson {
   links: { temporalUi: string; events: string; history: string };
 }
 
-/** GET /v1/approvals (api/routes/approvals.ts): a gate plus what approvers see. */
+/** GET /v1/approvals (api/inbox-entry.ts): a gate plus what approvers see. */
 export interface InboxItem extends Pick<GateView, 'tool' | 'arguments' | 'risk' | 'reason' | 'ruleId' | 'requester' | 'required' | 'roles' | 'approvals' | 'status' | 'openedAt' | 'expiresAt'> {
-  sessionId: string;
+  /** Null for an agent promotion's gate (api/routes/agent-promotions.ts): then `agent` and `promotionId` say which. */
+  sessionId: string | null;
+  agent?: string;
+  promotionId?: string;
   gateId: string;
+  links: { approve: string };
   display: { text: string; sha256: string; bytes: number; flags: DisplayFlag[] };
   canApprove: boolean;
   cannotApproveBecause: string | null;
@@ -49,3 +55,10 @@ export interface SessionEvent {
   at: string;
   data: Record<string, unknown>;
 }
+
+/** The Agent Builder's responses (api/routes/agents.ts, api/agent-versions.ts, agents/). */
+export type { AgentSpec } from '../../agents/schema.js';
+export type { FieldChange } from '../../agents/diff.js';
+export type { PromotionRisk } from '../../agents/risk.js';
+export type AgentVersionJson = ReturnType<typeof presentVersion>;
+export type PromotionJson = ReturnType<typeof presentPromotion>;

@@ -23,12 +23,13 @@ const FLAG_TEXT: Record<string, string> = {
 function Gate({ item, onVoted }: { item: InboxItem; onVoted: (message: string, ok: boolean) => void }) {
   const [comment, setComment] = useState('');
   const [busy, setBusy] = useState(false);
-  const label = `${item.tool} in ${item.sessionId}`;
+  const label = item.sessionId ? `${item.tool} in ${item.sessionId}` : `promotion of ${item.agent ?? 'an agent'}`;
   async function decide(decision: 'approve' | 'reject') {
     setBusy(true);
     try {
-      const result = await call<{ counted: boolean; gate: { status: string } }>('POST', `/v1/sessions/${item.sessionId}/approvals`, {
-        gateId: item.gateId,
+      // A session's gate is named in the body; a promotion has one gate, named by its link.
+      const result = await call<{ counted: boolean; gate: { status: string } }>('POST', item.links.approve, {
+        ...(item.sessionId ? { gateId: item.gateId } : {}),
         decision,
         ...(comment ? { comment } : {}),
       });
@@ -46,7 +47,8 @@ function Gate({ item, onVoted }: { item: InboxItem; onVoted: (message: string, o
           <code>{item.tool}</code> · risk <span className={`risk risk-${item.risk}`}>{item.risk}</span>
         </h2>
         <p>
-          Rule <code>{item.ruleId}</code>: {item.reason}. Requested by <strong>{item.requester}</strong> in <Link to={`/sessions/${item.sessionId}`}>{item.sessionId.slice(0, 16)}…</Link>,{' '}
+          Rule <code>{item.ruleId}</code>: {item.reason}. Requested by <strong>{item.requester}</strong> in{' '}
+          {item.sessionId ? <Link to={`/sessions/${item.sessionId}`}>{item.sessionId.slice(0, 16)}…</Link> : <Link to={`/agents/${item.agent ?? ''}`}>agent {item.agent}</Link>},{' '}
           <time dateTime={item.openedAt}>{age(item.openedAt)}</time>.
         </p>
       </header>
