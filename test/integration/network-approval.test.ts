@@ -4,7 +4,8 @@
  * the proxy refuses the host, telling the agent to call request_network; the
  * call opens a gate showing host and reason; bob and carol approve through
  * the API; the host answers; a host the policy does not list is denied; the
- * grant reaches no other session's sandbox and dies with the sandbox.
+ * grant reaches no other session's sandbox, outlives a worker restart and
+ * dies with the sandbox.
  * The "internet" is a server on this machine, named by address (an address
  * entry may lead to 127.0.0.1, a name may not).
  */
@@ -14,9 +15,11 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { egressGrantsFor } from '../../db/egress-grants.js';
+import { sandboxHostFromConfig } from '../../sandbox/from-config.js';
 import { stateQuery } from '../../workflows/definitions.js';
 import { startSession, toolResults, vote, waitForGate, waitForStatus } from '../support/sessions.js';
-import { startStack, waitFor, type Stack } from '../support/stack.js';
+import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
 
 const services = inject('services');
 const proxyPort = 33_000 + Math.floor(Math.random() * 2_000);
@@ -67,7 +70,7 @@ const eventsOf = (sessionId: string) =>
 const grantsOf = (sessionId: string) => stack.db.selectFrom('egress_grants').selectAll().where('session_id', '=', sessionId).execute();
 
 describe('a host the policy lets people approve', () => {
-  it('is refused until approved, then reachable from that sandbox only, and the grant dies with it', async () => {
+  it('is refused until approved, then reachable from that sandbox only, across a worker restart, until the sandbox goes', async () => {
     // Idle after its answer: the session keeps its sandbox (and grant) while the other one runs.
     const s = await startSession(stack, { message: target, policy: 'net-approve', metadata: { scenario: 'network-approval' }, idleTimeoutSeconds: 600 });
 
@@ -120,6 +123,19 @@ describe('a host the policy lets people approve', () => {
     const other = await startSession(stack, { message: fetchCommand(`http://${target}/`), policy: 'net-approve', metadata: { scenario: 'shell-from-message' } });
     const otherDone = await waitForStatus(stack, other.id, undefined, 120_000);
     expect(otherDone.finalAnswer).toMatch(/403 kortix egress proxy: 127\.0\.0\.1:\d+ needs approval/);
+
+    // A restarted worker's proxy (a new host object: nothing in memory) reads the grant back.
+    await stack.stopWorkers();
+    const restarted = sandboxHostFromConfig(stack.config, { docker });
+    restarted.useEgressGrants({ forContainers: (ids) => egressGrantsFor(stack.db, ids) });
+    await restarted.start();
+    try {
+      const again = await restarted.exec(containerId, { key: `restarted-${randomUUID()}`, command: fetchCommand(`http://${target}/`), timeoutSeconds: 30 });
+      expect(again.stdout).toBe('200 build status: green\n');
+    } finally {
+      await restarted.stop();
+    }
+    await stack.startWorkers();
 
     // Released with the sandbox.
     expect((await stack.api('POST', `/v1/sessions/${s.id}/cancel`, 'alice', {})).status).toBeLessThan(300);
