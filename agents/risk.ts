@@ -32,10 +32,6 @@ export function classifyRisk(from: VersionUnderPolicy | null, to: VersionUnderPo
     ...comparePolicies(effectivePolicy(from.spec, from.policy), effectivePolicy(to.spec, to.policy)),
     ...setChanges('secrets', from.spec.secrets, to.spec.secrets, 'secrets'),
   ];
-  if (from.spec.policyVersion !== to.spec.policyVersion && from.spec.policy === to.spec.policy) {
-    // Until policy versions can be loaded and compared, a different pinned version cannot be shown to be no looser.
-    changes.push({ path: 'policyVersion', from: from.spec.policyVersion ?? null, to: to.spec.policyVersion ?? null, direction: 'looser', why: 'a different policy version is pinned' });
-  }
   const reasons = changes.filter((c) => c.direction === 'looser');
   return { risky: reasons.length > 0, reasons, changes };
 }

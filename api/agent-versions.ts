@@ -14,6 +14,7 @@ import type { PolicyStore } from '../policies/load.js';
 import type { Policy } from '../policies/schema.js';
 import { SEARCH_ATTRIBUTES } from '../temporal/names.js';
 import { ApiError } from './errors.js';
+import { resolvePolicyRef } from './routes/policies.js';
 
 export const AGENT_VERSION_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.agentVersion, SearchAttributeType.KEYWORD);
 
@@ -59,9 +60,18 @@ export async function resolveVersion(db: Db, agent: AgentRow, ref: string, field
   throw notFound();
 }
 
-/** The policy a version names (a tenant policy, else a template); undefined when there is none of that name. */
-export function versionPolicy(policies: PolicyStore, tenantId: string, spec: AgentSpec): Policy | undefined {
-  return policies.get(spec.policy, tenantId);
+/** How a version names its policy to the policy resolver: `name`, or `name@<sha>` when it pins a version. */
+export function policyRefOf(spec: AgentSpec): string {
+  return spec.policyVersion ? `${spec.policy}@${spec.policyVersion}` : spec.policy;
+}
+
+/**
+ * The policy a version runs under, resolved as a session's `policy` is
+ * (api/routes/policies.ts: the tenant's saved versions, its file policies,
+ * the templates); undefined when there is none of that name or version.
+ */
+export async function versionPolicy(deps: { db: Db; policies: PolicyStore }, tenantId: string, spec: AgentSpec): Promise<Policy | undefined> {
+  return (await resolvePolicyRef(deps, tenantId, policyRefOf(spec)))?.policy;
 }
 
 export function presentVersion(slug: string, row: VersionRow) {
@@ -127,7 +137,7 @@ export function withPinnedVersion<B extends { agent: string; metadata: Record<st
   return {
     ...body,
     agent: pinned.slug,
-    policy: spec.policyVersion ? `${spec.policy}@${spec.policyVersion}` : spec.policy,
+    policy: policyRefOf(spec),
     model: spec.model,
     requestType: spec.requestType,
     systemPrompt: spec.systemPrompt,

@@ -19,7 +19,7 @@ import type { Db } from '../../db/client.js';
 import type { PolicyStore } from '../../policies/load.js';
 import { chatModelProblem } from '../../router/model-policy.js';
 import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
-import { ownedAgent, presentVersion, PRODUCTION, resolveVersion, specOf, versionPolicy, versionSha } from '../agent-versions.js';
+import { ownedAgent, policyRefOf, presentVersion, PRODUCTION, resolveVersion, specOf, versionPolicy, versionSha } from '../agent-versions.js';
 import { ApiError } from '../errors.js';
 import type { RouteDoc } from '../openapi.js';
 import { parseBody, parseParams, parseQuery } from '../validation.js';
@@ -69,15 +69,18 @@ export function agentTemplateRoutes(): Hono {
 }
 
 export function agentRoutes(deps: AgentRoutesDeps): Hono {
-  const { db, policies } = deps;
+  const { db } = deps;
   const templates = loadAgentTemplates();
   const modelPolicy = deps.modelPolicy ?? new ModelPolicyStore(deps.config.MODEL_POLICY_FILE);
   const app = new Hono();
 
   /** What the API checks beyond the schema: the policy and the model must exist for this tenant. */
-  function checkSpec(tenantId: string, spec: AgentSpec, at: string): void {
-    if (!policies.get(spec.policy, tenantId)) {
-      throw new ApiError(400, 'unknown_policy', `no policy "${spec.policy}"; known: ${policies.names(tenantId).join(', ')}`, [{ path: `${at}.policy`, message: 'unknown policy' }]);
+  async function checkSpec(tenantId: string, spec: AgentSpec, at: string): Promise<void> {
+    if (!(await versionPolicy(deps, tenantId, spec))) {
+      // A known name with an unknown version is the version's fault.
+      const nameKnown = spec.policyVersion !== undefined && (await versionPolicy(deps, tenantId, { ...spec, policyVersion: undefined })) !== undefined;
+      const path = nameKnown ? `${at}.policyVersion` : `${at}.policy`;
+      throw new ApiError(400, 'unknown_policy', `no policy "${policyRefOf(spec)}" in this tenant`, [{ path, message: 'unknown policy or version' }]);
     }
     const problem = spec.model === undefined ? undefined : chatModelProblem(modelPolicy.current, spec.model);
     if (problem) throw new ApiError(400, 'unknown_model', problem, [{ path: `${at}.model`, message: 'unknown model' }]);
@@ -95,11 +98,11 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
     return { version, created };
   }
 
-  function risk(tenantId: string, from: VersionRow | undefined, to: VersionRow): PromotionRisk {
+  async function risk(tenantId: string, from: VersionRow | undefined, to: VersionRow): Promise<PromotionRisk> {
     const toSpec = specOf(to);
-    const toPolicy = versionPolicy(policies, tenantId, toSpec);
+    const toPolicy = await versionPolicy(deps, tenantId, toSpec);
     const fromSpec = from ? specOf(from) : undefined;
-    const fromPolicy = fromSpec ? versionPolicy(policies, tenantId, fromSpec) : undefined;
+    const fromPolicy = fromSpec ? await versionPolicy(deps, tenantId, fromSpec) : undefined;
     if (!toPolicy || (fromSpec && !fromPolicy)) {
       // A policy that no longer loads cannot be shown to be no looser.
       const reason = { path: 'policy', from: fromSpec?.policy ?? null, to: toSpec.policy, direction: 'looser' as const, why: 'a policy of these versions cannot be loaded' };
@@ -118,10 +121,10 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
       if (!template) throw new ApiError(404, 'template_not_found', `no agent template ${body.fromTemplate}`, [{ path: 'body.fromTemplate', message: 'unknown template' }]);
       spec = template.spec;
       note ??= `from template ${template.name}`;
-      checkSpec(principal.tenantId, spec, 'body.fromTemplate');
+      await checkSpec(principal.tenantId, spec, 'body.fromTemplate');
     } else {
       spec = body.spec;
-      checkSpec(principal.tenantId, spec, 'body.spec');
+      await checkSpec(principal.tenantId, spec, 'body.spec');
     }
     const agent = await insertAgent(db, { id: `agt_${randomUUID()}`, tenantId: principal.tenantId, slug: body.slug, createdBy: principal.principal });
     if (!agent) throw new ApiError(409, 'agent_exists', `agent ${body.slug} already exists`, [{ path: 'body.slug', message: 'taken' }]);
@@ -165,7 +168,7 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
     const { slug } = parseParams(c, slugParams);
     const body = await parseBody(c, saveSchema);
     const agent = await ownedAgent(db, tenantId, slug);
-    checkSpec(tenantId, body.spec, 'body.spec');
+    await checkSpec(tenantId, body.spec, 'body.spec');
     const { version, created } = await save(c, agent, body.spec, body.changeNote);
     return c.json({ ...presentVersion(slug, version), created }, created ? 201 : 200);
   });
@@ -229,10 +232,10 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
     const to = await resolveVersion(db, agent, body.version, 'body.version');
     const current = await listLabels(db, principal.tenantId, agent.id).then((ls) => ls.find((l) => l.label === label));
     const from = current ? await resolveVersion(db, agent, current.sha, 'params.label') : undefined;
-    const judged = risk(principal.tenantId, from, to);
+    const judged = await risk(principal.tenantId, from, to);
     if (label === PRODUCTION && judged.risky && from?.sha !== to.sha) {
       // Posted to Slack where the new version's policy posts its gates.
-      const slackChannel = versionPolicy(policies, principal.tenantId, specOf(to))?.approval.slack?.channel ?? null;
+      const slackChannel = (await versionPolicy(deps, principal.tenantId, specOf(to)))?.approval.slack?.channel ?? null;
       const promotion = await openPromotion(deps, { agent, label, from: from ?? null, to, requester: principal.principal, why: body.why, risk: judged, slackChannel });
       return c.json({ moved: false, pending: true, label, from: from?.sha ?? null, to: to.sha, risky: true, reasons: judged.reasons, promotion }, 202);
     }
@@ -257,7 +260,7 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
       fields: structuredDiff(a, b),
       prompt: unifiedDiff(`${slug}/systemPrompt`, fromName, toName, a.systemPrompt, b.systemPrompt),
       yaml: unifiedDiff(`${slug}.yaml`, fromName, toName, specYaml(a), specYaml(b)),
-      risk: risk(tenantId, from, to),
+      risk: await risk(tenantId, from, to),
     });
   });
 

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AgentSpec } from '../../agents/schema.js';
 import { REPO_ROOT } from '../../config/index.js';
+import { setTenantPolicySettings } from '../../db/tenant-policy-settings.js';
 import { FakeSlack, signedClick } from '../support/fake-slack.js';
 import { json, startSession as startAny, waitForStatus, type SessionJson } from '../support/sessions.js';
 import { startStack, waitFor, type Stack, type Who } from '../support/stack.js';
@@ -220,6 +221,30 @@ describe('agent builder', () => {
     await waitFor(() => slack.calls.some((c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes(id) && JSON.stringify(c.body.blocks).includes('Approved')), 20_000, 'the message to show the approval');
   });
 
+  it('runs a version under a saved tenant policy version, and promotes a looser saved version only through the gate', async () => {
+    // Saving policies needs an elevated role (api/routes/policies.ts): admins here.
+    await setTenantPolicySettings(stack.db, tenantId, { allowed: ['*'], elevated: { roles: ['admin'], policies: ['permissive'] } });
+    const savePolicy = async (approvers: number) =>
+      ok<{ sha256: string }>(await api('POST', '/v1/policies', { yaml: `name: team\nextends: strict\napproval:\n  approvers: ${approvers}\n` }, 'bob'), 201);
+    const strictTeam = await savePolicy(3);
+    const spec = { systemPrompt: 'Answer questions.', tools: ['read_file'], policy: 'team', policyVersion: strictTeam.sha256, model: 'mock' };
+    await ok(await api('POST', '/v1/agents', { slug: 'team-agent', spec }), 201);
+    await ok(await api('PUT', '/v1/agents/team-agent/labels/production', { version: 'v1', why: 'first' }));
+    const session = await startSession(stack, { agent: 'team-agent', message: 'hello', metadata: { scenario: 'default' } });
+    expect(session.policy.name).toBe('team');
+    await waitForStatus(stack, session.id);
+
+    // The same policy name, a later version with fewer approvers: looser, so gated.
+    const looseTeam = await savePolicy(2);
+    await ok(await api('POST', '/v1/agents/team-agent/versions', { spec: { ...spec, policyVersion: looseTeam.sha256 } }), 201);
+    const moved = await ok<MoveJson>(await api('PUT', '/v1/agents/team-agent/labels/production', { version: 'v2', why: 'fewer approvers' }), 202);
+    expect(moved.reasons.map((r) => r.path)).toEqual(['approval.approvers']);
+
+    const unknownVersion = await api('POST', '/v1/agents/team-agent/versions', { spec: { ...spec, policyVersion: 'f'.repeat(64) } });
+    expect(unknownVersion.status).toBe(400);
+    expect((await json<ErrorJson>(unknownVersion)).error).toMatchObject({ code: 'unknown_policy', fields: [{ path: 'body.spec.policyVersion' }] });
+  });
+
   it('keeps free-text agent names working as before', async () => {
     const session = await startSession(stack, { agent: 'not-an-agent', message: 'hello', metadata: { scenario: 'default' } });
     expect(session).toMatchObject({ agent: 'not-an-agent', agentVersion: null });
@@ -259,10 +284,11 @@ describe('agent builder', () => {
     for (const slug of ['pager-a', 'pager-b', 'pager-c']) await ok(await api('POST', '/v1/agents', { slug, fromTemplate: 'support-drafter' }), 201);
     const first = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', '/v1/agents?limit=2'));
     expect(first.data.map((a) => a.slug)).toEqual(['notifier', 'pager-a']);
+    // (team-agent sorts last.)
     const second = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', `/v1/agents?limit=2&cursor=${first.nextCursor}`));
     expect(second.data.map((a) => a.slug)).toEqual(['pager-b', 'pager-c']);
     const third = await ok<{ data: { slug: string }[]; nextCursor: string | null }>(await api('GET', `/v1/agents?limit=2&cursor=${second.nextCursor}`));
-    expect(third.data.map((a) => a.slug)).toEqual(['reviewer']);
+    expect(third.data.map((a) => a.slug)).toEqual(['reviewer', 'team-agent']);
     expect(third.nextCursor).toBeNull();
     const versions = await ok<{ data: { number: number }[]; nextCursor: string | null }>(await api('GET', '/v1/agents/reviewer/versions?limit=3'));
     expect(versions.data.map((v) => v.number)).toEqual([4, 3, 2]);
