@@ -4,7 +4,7 @@
 # Both install what is missing and say what they do.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration test-replay lint provision bench record-histories clean
+.PHONY: help install dev cluster test test-unit test-integration test-replay test-cluster lint provision bench record-histories clean
 
 NODE_MAJOR_REQUIRED := 20
 
@@ -23,8 +23,11 @@ install: node_modules/.package-lock.json ## install npm dependencies when packag
 dev: install ## run the platform on embedded defaults; Ctrl-C stops it
 	@./node_modules/.bin/tsx scripts/dev.ts
 
-provision: install ## make sure the Temporal CLI, the Docker engine, the sandbox image, Postgres and the Prometheus tools are there
-	@eval "$$(scripts/provision/temporal.sh)" && eval "$$(scripts/provision/docker.sh)" && eval "$$(scripts/provision/postgres.sh)" && eval "$$(scripts/provision/prometheus.sh)" && echo "[make] provisioned: Temporal CLI ($$TEMPORAL_CLI_SOURCE), Docker, Postgres ($$DATABASE_SOURCE), promtool/prometheus/amtool/docker-compose"
+provision: install ## make sure the Temporal CLI and server, the Docker engine, the sandbox image, Postgres and the Prometheus tools are there
+	@eval "$$(scripts/provision/temporal.sh)" && eval "$$(scripts/provision/temporal-server.sh)" && eval "$$(scripts/provision/docker.sh)" && eval "$$(scripts/provision/postgres.sh)" && eval "$$(scripts/provision/prometheus.sh)" && echo "[make] provisioned: Temporal CLI ($$TEMPORAL_CLI_SOURCE), Temporal server ($$TEMPORAL_SERVER_SOURCE), Docker, Postgres ($$DATABASE_SOURCE), promtool/prometheus/amtool/docker-compose"
+
+cluster: install ## the production shape here: Temporal on Postgres (4 service processes), 2 worker hosts, 2 APIs, the Web UI; Ctrl-C stops it
+	@./node_modules/.bin/tsx scripts/cluster.ts $(CLUSTER_ARGS)
 
 lint: install ## eslint (determinism rules on workflows/) and tsc
 	@echo "[make] lint: eslint and tsc --noEmit"
@@ -33,12 +36,13 @@ lint: install ## eslint (determinism rules on workflows/) and tsc
 test: install ## lint, then every test tier against real Temporal, Postgres and Docker
 	@set -e; \
 	eval "$$(scripts/provision/temporal.sh)"; \
+	eval "$$(scripts/provision/temporal-server.sh)"; \
 	eval "$$(scripts/provision/docker.sh)"; \
 	eval "$$(scripts/provision/postgres.sh)"; \
 	eval "$$(scripts/provision/prometheus.sh)"; \
 	eval "$$(scripts/provision/chromium.sh)"; \
 	$(MAKE) --no-print-directory lint; \
-	echo "[make] tests: unit, integration (real Temporal $$TEMPORAL_CLI_SOURCE, Postgres $$DATABASE_SOURCE, Docker), replay"; \
+	echo "[make] tests: unit, integration (real Temporal $$TEMPORAL_CLI_SOURCE, Postgres $$DATABASE_SOURCE, Docker), cluster (Temporal server $$TEMPORAL_SERVER_SOURCE), replay"; \
 	npx vitest run
 
 test-unit: install ## unit tests only (no services; promtool, amtool and docker-compose check the observability files)
@@ -46,6 +50,9 @@ test-unit: install ## unit tests only (no services; promtool, amtool and docker-
 
 test-integration: install ## integration tests only
 	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; eval "$$(scripts/provision/chromium.sh)"; npx vitest run --project integration
+
+test-cluster: install ## the cluster tests: sessions through worker-host, history-service and API-instance failures
+	@set -e; eval "$$(scripts/provision/temporal-server.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; npx vitest run --project cluster
 
 test-replay: install ## replay the recorded histories against the current workflow code
 	@npx vitest run --project replay

@@ -28,6 +28,17 @@ export default defineConfig({
         },
       },
       {
+        // make test-cluster: Temporal on Postgres as separate service processes, two worker
+        // hosts and two API instances (temporal/cluster/), with faults injected.
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
         test: {
           name: 'replay',
           include: ['test/replay/**/*.test.ts'],

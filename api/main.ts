@@ -51,7 +51,12 @@ async function main(): Promise<void> {
   const slack = { signingSecret: config.SLACK_SIGNING_SECRET, users: SlackUserMap.load(config.SLACK_USERS_FILE) };
   // The workers' model policy (watched in dev like theirs): an unknown `model` is a 400, not a failed session.
   const models = modelPolicyFromConfig(config, logger);
-  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, slack, modelPolicy: models.policy, draining: () => draining });
+  // Set only when configured: sessions otherwise keep the workflow's defaults.
+  const tuning = {
+    ...(config.SESSION_HEARTBEAT_TIMEOUT ? { heartbeatTimeoutMs: config.SESSION_HEARTBEAT_TIMEOUT } : {}),
+    ...(config.SESSION_SANDBOX_SCHEDULE_TO_START ? { sandboxScheduleToStartMs: config.SESSION_SANDBOX_SCHEDULE_TO_START } : {}),
+  };
+  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, slack, tuning, modelPolicy: models.policy, draining: () => draining });
   const { server, port } = await listen(app, config.API_HOST, config.API_PORT);
   logger.info('api listening', { url: `http://${config.API_HOST}:${port}`, policies: policies.names() });
 

@@ -75,6 +75,14 @@ const envSchema = z.object({
   READINESS_CHECK_DOCKER: boolFlag.default(true),
   PUBLIC_API_URL: url.optional(),
   /**
+   * How fast a session gives up on a sandbox host (set when the session starts): an activity
+   * heartbeat missed this long means a crashed host (workflow default 30s), and its sandbox queue
+   * left without a poller this long means the host is gone (default 5m). Lower on fleets that
+   * replace dead hosts fast; the cluster tests use seconds.
+   */
+  SESSION_HEARTBEAT_TIMEOUT: duration.optional(),
+  SESSION_SANDBOX_SCHEDULE_TO_START: duration.optional(),
+  /**
    * Fair sharing, per tenant (a row in tenant_limits overrides each): sessions running at once,
    * sandboxes held at once, open SSE streams, API requests per second (a token bucket of
    * TENANT_REQUEST_BURST) and the largest idleTimeoutSeconds a session may ask for.

@@ -21,14 +21,20 @@ for name in DATABASE_URL OPENAI_API_KEY ANTHROPIC_API_KEY SLACK_BOT_TOKEN SLACK_
 done
 
 # node runs as PID 1 (exec): SIGTERM from `docker stop` reaches its drain handlers.
-run() { exec node --import tsx "$@"; }
+# The image holds compiled JavaScript (Dockerfile); a source tree runs the TypeScript through tsx.
+run() {
+  module=$1
+  shift
+  if [ -f "$module.js" ]; then exec node "$module.js" "$@"; fi
+  exec node --import tsx "$module.ts" "$@"
+}
 role=${1:-api}
 [ $# -eq 0 ] || shift
 case "$role" in
-  api) run api/main.ts "$@" ;;
-  worker) run temporal/worker-main.ts "$@" ;;
-  migrate) run db/migrate-main.ts "$@" ;;
-  mock-llm) run mock-llm/main.ts "$@" ;;
-  tenant) run scripts/tenant.ts "$@" ;;
+  api) run api/main "$@" ;;
+  worker) run temporal/worker-main "$@" ;;
+  migrate) run db/migrate-main "$@" ;;
+  mock-llm) run mock-llm/main "$@" ;;
+  tenant) run scripts/tenant "$@" ;;
   *) exec "$role" "$@" ;;
 esac

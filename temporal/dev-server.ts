@@ -39,7 +39,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-function portOpen(host: string, port: number): Promise<boolean> {
+export function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     socket.once('connect', () => {

@@ -2,6 +2,9 @@
 import type { GateView } from '../../workflows/definitions.js';
 import { waitFor, type Stack, type Who } from './stack.js';
 
+/** What the helpers need of a stack: its API (in-process, or a real instance over HTTP in test/cluster). */
+type ApiOf = Pick<Stack, 'api'>;
+
 export interface SessionJson {
   id: string;
   status: string;
@@ -25,13 +28,13 @@ export async function json<T>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 
-export async function startSession(stack: Stack, body: Record<string, unknown>, who: Who = 'alice'): Promise<SessionJson> {
+export async function startSession(stack: ApiOf, body: Record<string, unknown>, who: Who = 'alice'): Promise<SessionJson> {
   const res = await stack.api('POST', '/v1/sessions', who, body);
   if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${await res.text()}`);
   return json<SessionJson>(res);
 }
 
-export async function getSession(stack: Stack, id: string, who: Who = 'alice'): Promise<SessionJson> {
+export async function getSession(stack: ApiOf, id: string, who: Who = 'alice'): Promise<SessionJson> {
   const res = await stack.api('GET', `/v1/sessions/${id}`, who);
   if (res.status !== 200) throw new Error(`GET /v1/sessions/${id} answered ${res.status}: ${await res.text()}`);
   return json<SessionJson>(res);
@@ -40,7 +43,7 @@ export async function getSession(stack: Stack, id: string, who: Who = 'alice'): 
 const TERMINAL = ['completed', 'failed', 'cancelled', 'max_steps', 'max_cost'];
 
 /** Waits until the session reaches one of `statuses` (default: any terminal one). */
-export async function waitForStatus(stack: Stack, id: string, statuses = TERMINAL, timeoutMs = 60_000): Promise<SessionJson> {
+export async function waitForStatus(stack: ApiOf, id: string, statuses = TERMINAL, timeoutMs = 60_000): Promise<SessionJson> {
   return waitFor(
     async () => {
       const s = await getSession(stack, id);
@@ -52,11 +55,11 @@ export async function waitForStatus(stack: Stack, id: string, statuses = TERMINA
 }
 
 /** Waits for an open approval gate and returns it. */
-export async function waitForGate(stack: Stack, id: string, timeoutMs = 30_000): Promise<GateView> {
+export async function waitForGate(stack: ApiOf, id: string, timeoutMs = 30_000): Promise<GateView> {
   return waitFor(async () => (await getSession(stack, id)).pendingApprovals[0], timeoutMs, `a gate in ${id}`);
 }
 
-export async function vote(stack: Stack, id: string, gateId: string, who: Who, decision: 'approve' | 'reject' = 'approve') {
+export async function vote(stack: ApiOf, id: string, gateId: string, who: Who, decision: 'approve' | 'reject' = 'approve') {
   return stack.api('POST', `/v1/sessions/${id}/approvals`, who, { gateId, decision });
 }
 
@@ -78,7 +81,7 @@ export function parseSse(text: string): SseEvent[] {
 }
 
 /** Reads the session's SSE stream to its end (the stream closes after `session.ended`). */
-export async function readAllEvents(stack: Stack, id: string, lastEventId?: number): Promise<SseEvent[]> {
+export async function readAllEvents(stack: ApiOf, id: string, lastEventId?: number): Promise<SseEvent[]> {
   const res = await stack.api('GET', `/v1/sessions/${id}/events`, 'alice', undefined, lastEventId === undefined ? {} : { 'last-event-id': String(lastEventId) });
   if (res.status !== 200 || !res.headers.get('content-type')?.includes('text/event-stream')) {
     throw new Error(`GET /v1/sessions/${id}/events answered ${res.status} ${res.headers.get('content-type')}`);
@@ -87,7 +90,7 @@ export async function readAllEvents(stack: Stack, id: string, lastEventId?: numb
 }
 
 /** The tool results the model saw, in order (from the transcript). */
-export async function toolResults(stack: Stack, id: string): Promise<Record<string, unknown>[]> {
+export async function toolResults(stack: Pick<Stack, 'db'>, id: string): Promise<Record<string, unknown>[]> {
   const rows = await stack.db
     .selectFrom('messages')
     .select(['content'])
