@@ -103,6 +103,7 @@ describe('startMockLlm', () => {
       'malformed-tool-call',
       'model-down',
       'multi-step',
+      'network-approval',
       'parallel-approvals',
       'safe-shell',
       'shell-from-message',
