@@ -24,6 +24,8 @@ COPY . .
 # .dockerignore leaves node_modules out, so npm installs it from the lock file; an
 # offline build (deploy/image/build.sh) puts the installed one in the context instead.
 RUN [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+# The web console: web/dist, served by the API (api/web.ts); the loop below copies it to /app/web/dist with the other non-TS files.
+RUN node node_modules/vite/bin/vite.js build web --logLevel warn
 # The entry points and everything they import, nothing else (tests, benchmarks, scripts of dev),
 # then the files the code reads at run time (policies, scenarios, sandbox scripts) beside it.
 RUN node node_modules/typescript/bin/tsc -p deploy/image/tsconfig.json \
