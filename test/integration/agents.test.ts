@@ -7,14 +7,17 @@
  * A promotion whose policy names a Slack channel is posted there and takes
  * a click (the fake Slack of the approvals test).
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AgentSpec } from '../../agents/schema.js';
 import { REPO_ROOT } from '../../config/index.js';
 import { setTenantPolicySettings } from '../../db/tenant-policy-settings.js';
+import { closeServer, listen } from '../../observability/health-server.js';
 import { FakeSlack, signedClick } from '../support/fake-slack.js';
 import { json, startSession as startAny, waitForStatus, type SessionJson } from '../support/sessions.js';
 import { startStack, waitFor, type Stack, type Who } from '../support/stack.js';
@@ -278,6 +281,28 @@ describe('agent builder', () => {
     await expectError(await api('POST', '/v1/sessions', { agent: 'reviewer', message: 'hi', policy: 'standard' }), 400, 'agent_version_conflict', 'body.policy');
     await expectError(await api('POST', '/v1/agents/reviewer/versions', { spec: { ...v1.spec, policy: 'nope' } }), 400, 'unknown_policy', 'body.spec.policy');
     await expectError(await api('PUT', '/v1/agents/reviewer/labels/v2', { version: 'v1', why: 'x' }), 400, 'validation_failed', 'params.label');
+  });
+
+  it('the kortix command line lists, shows, diffs and promotes over the HTTP API', async () => {
+    const { server, port } = await listen(stack.app, '127.0.0.1', 0);
+    const kortix = (...args: string[]) =>
+      promisify(execFile)('npx', ['tsx', 'scripts/kortix.ts', 'agents', ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, KORTIX_API: `http://127.0.0.1:${port}`, KORTIX_TENANT: tenantId, KORTIX_KEY: stack.keys.alice },
+      });
+    try {
+      expect((await kortix('ls')).stdout).toMatch(/^reviewer\tv4\talice$/m);
+      expect((await kortix('show', 'reviewer')).stdout).toMatch(/^production\tv3\t[0-9a-f]{12}$/m);
+      expect((await kortix('show', 'reviewer', 'v2')).stdout).toContain('model: mock');
+      const diff = (await kortix('diff', 'reviewer', 'v3', 'v4')).stdout;
+      expect(diff).toContain('\n+    - pypi.org\n');
+      expect(diff).toContain('risky (promotion to production needs approval): max cost raised from 1 to 1.5; network hosts added: pypi.org');
+      expect((await kortix('promote', 'reviewer', 'v4', '--why', 'from the command line')).stdout).toMatch(/^pending approval: .*\npromotion agp_/);
+      const failed = await kortix('show', 'nobody').catch((err: { code: number; stderr: string }) => err);
+      expect(failed).toMatchObject({ code: 1, stderr: expect.stringContaining('404 agent_not_found') });
+    } finally {
+      await closeServer(server);
+    }
   });
 
   it('pages through agents and versions', async () => {
