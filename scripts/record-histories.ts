@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { REPO_ROOT } from '../config/index.js';
+import { approvalSignal } from '../workflows/definitions.js';
 import { FakeSlack, signedClick } from '../test/support/fake-slack.js';
 import { startServices } from '../test/support/services.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
@@ -54,6 +55,25 @@ const RECORDINGS: Record<string, Recording> = {
   },
   'max-steps': async (stack) =>
     (await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step' }, limits: { maxSteps: 2 } })).id,
+  // The walk-through as a person runs it: the session is looked at (a query) before and between the votes.
+  'queried-then-approved': async (stack) => {
+    const s = await startSession(stack, { message: 'Please clean up the build cache' });
+    const gate = await waitForGate(stack, s.id);
+    await getSession(stack, s.id);
+    await vote(stack, s.id, gate.id, 'bob');
+    await getSession(stack, s.id);
+    await vote(stack, s.id, gate.id, 'carol');
+    return s.id;
+  },
+  // A vote sent to Temporal directly, naming an invented approver: refused, then the API's votes close the gate.
+  'forged-vote-refused': async (stack) => {
+    const s = await startSession(stack, { message: 'Please clean up the build cache' });
+    const gate = await waitForGate(stack, s.id);
+    await stack.temporal.workflow.getHandle(s.id).signal(approvalSignal, { gateId: gate.id, approver: 'eve', roles: ['admin'], decision: 'approve', channel: 'slack' });
+    await vote(stack, s.id, gate.id, 'bob');
+    await vote(stack, s.id, gate.id, 'carol');
+    return s.id;
+  },
   'follow-up-message': async (stack) => {
     const s = await startSession(stack, { message: 'first', idleTimeoutSeconds: 3, metadata: { scenario: 'default' } });
     await waitFor(async () => (await getSession(stack, s.id)).usage.llmCalls === 1);
@@ -87,6 +107,28 @@ async function recordSlackGate(stack: Stack, slack: FakeSlack, secret: string): 
   return s.id;
 }
 
+/** An agent whose production label moves to a looser version: the promotion workflow waits on bob and carol. Returns its workflow id. */
+async function recordPromotion(stack: Stack): Promise<string> {
+  const call = async (method: string, path: string, body: unknown, who: 'alice' | 'bob' | 'carol' = 'alice') => {
+    const res = await stack.api(method, path, who, body);
+    if (res.status >= 300) throw new Error(`${method} ${path} answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const created = (await call('POST', '/v1/agents', { slug: 'recorder', fromTemplate: 'code-reviewer' })) as { version: { spec: Record<string, unknown> } };
+  await call('PUT', '/v1/agents/recorder/labels/production', { version: 'v1', why: 'first release' });
+  const spec = created.version.spec as { network?: { allow?: string[] } };
+  await call('POST', '/v1/agents/recorder/versions', { spec: { ...spec, network: { allow: ['pypi.org'] } }, changeNote: 'needs pypi' });
+  const moved = (await call('PUT', '/v1/agents/recorder/labels/production', { version: 'v2', why: 'let it read pypi' })) as {
+    promotion?: { id: string; links: { approve: string } };
+  };
+  if (!moved.promotion) throw new Error('the looser version did not open a promotion gate');
+  await call('POST', moved.promotion.links.approve, { decision: 'approve' }, 'bob');
+  await call('POST', moved.promotion.links.approve, { decision: 'approve' }, 'carol');
+  const id = moved.promotion.id;
+  await waitFor(async () => (await stack.temporal.workflow.getHandle(id).describe()).status.name === 'COMPLETED', 30_000, 'the promotion to finish');
+  return id;
+}
+
 async function main(): Promise<void> {
   const services = await startServices('record');
   const stack = await startStack(services.values);
@@ -118,6 +160,8 @@ async function main(): Promise<void> {
       'the message to show the approval',
     );
     console.log(`roles-and-slack: ${(await writeRuns(withSlack, 'roles-and-slack', slackSession)).join(', ')}`);
+    const promotionId = await recordPromotion(stack);
+    console.log(`agent-promotion: ${(await writeRuns(stack, 'agent-promotion', promotionId)).join(', ')}`);
     const long = await startSession(cans, { message: 'go', metadata: { scenario: 'multi-step', repeat: '6' } });
     await waitForStatus(cans, long.id, undefined, 90_000);
     console.log(`continued-as-new: ${(await writeRuns(cans, 'continued-as-new', long.id)).join(', ')}`);

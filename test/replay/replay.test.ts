@@ -28,12 +28,14 @@ beforeAll(async () => {
 describe('recorded histories', () => {
   it('cover approved, rejected and timed-out gates, roles and Slack, cancel, limits and continue-as-new, now and from earlier code', () => {
     const names = histories.map((h) => h.name);
-    for (const set of ['current', 'foundation']) {
+    for (const set of ['current', 'observability', 'foundation']) {
       for (const expected of ['approved-by-two.json', 'rejected.json', 'approval-timed-out.json', 'cancelled-at-gate.json', 'continued-as-new.run1.json']) {
         expect(names).toContain(`${set}/${expected}`);
       }
     }
-    expect(names).toContain('current/roles-and-slack.json');
+    for (const set of ['current', 'observability']) expect(names).toContain(`${set}/roles-and-slack.json`);
+    // Recorded through the API's Update with signed votes: queried between votes, a forged vote refused; an agent promotion's gate.
+    for (const name of ['queried-then-approved', 'forged-vote-refused', 'agent-promotion']) expect(names).toContain(`current/${name}.json`);
     // Exported from a `make dev` walk-through whose closing vote came through the API's Update (issue 10).
     expect(names).toContain('evidence/walkthrough-update-approved.json');
   });
