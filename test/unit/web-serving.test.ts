@@ -51,4 +51,13 @@ describe('webRoutes', () => {
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ error: { code: 'not_found' } });
   });
+
+  it('passes /v1 on to API routes mounted after it', async () => {
+    const a = new Hono();
+    a.route('/', webRoutes(builtConsole()) as Hono);
+    a.route('/v1/agents', new Hono().get('/', (c) => c.json({ agents: [] })));
+    const res = await a.request('/v1/agents');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ agents: [] });
+  });
 });
