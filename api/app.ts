@@ -110,14 +110,14 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/sessions', historyRoutes(deps));
   app.route('/v1/sessions', sessionRoutes({ ...deps, limiter }));
   app.route('/v1/approvals', approvalRoutes(deps));
+  app.route('/v1/agents', agentRoutes(deps));
+  app.route('/v1/agent-templates', agentTemplateRoutes());
   app.route('/v1/policies', policyRoutes(deps));
   app.route('/v1', costRoutes(deps));
   app.route('/v1', replayRoutes(deps));
   // The web console (api/web.ts), when built: every other GET outside /v1.
   const web = webRoutes();
   if (web) app.route('/', web);
-  app.route('/v1/agents', agentRoutes(deps));
-  app.route('/v1/agent-templates', agentTemplateRoutes());
   return app;
 }
 
