@@ -88,7 +88,10 @@ async function writeRuns(stack: Stack, name: string, sessionId: string): Promise
   runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
   const files: string[] = [];
   for (const [i, run] of runs.entries()) {
-    const history = await stack.temporal.workflow.getHandle(sessionId, run.runId).fetchHistory();
+    const handle = stack.temporal.workflow.getHandle(sessionId, run.runId);
+    // The session row ends one workflow task before the run closes: wait for the close, so the file holds the whole run.
+    await waitFor(async () => (await handle.describe()).status.name !== 'RUNNING', 30_000, `run ${run.runId} to close`);
+    const history = await handle.fetchHistory();
     const file = runs.length === 1 ? `${name}.json` : `${name}.run${i + 1}.json`;
     writeFileSync(resolve(OUT, file), `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);
     files.push(file);
