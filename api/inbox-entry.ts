@@ -10,7 +10,8 @@ import { voteProblem, type Gate } from '../workflows/gates.js';
 export interface InboxWhere {
   readonly sessionId: string | null;
   readonly toolCallHash: string | null;
-  readonly links: Record<string, string>;
+  /** `approve`: where a vote on this gate is sent. */
+  readonly links: { readonly approve: string; readonly [name: string]: string };
   /** Extra fields of the entry (a promotion's `kind`, `promotionId`, `agent`). */
   readonly extra?: Record<string, unknown>;
 }

@@ -115,19 +115,53 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
   return { createdAt, id };
 }
 
+type SessionRow = NonNullable<Awaited<ReturnType<typeof getSessionRow>>>;
+
+/** Where a session's parts are, in the API and in the Temporal Web UI. */
+export function sessionLinks(config: Pick<Env, 'TEMPORAL_UI_URL' | 'TEMPORAL_NAMESPACE'>, id: string) {
+  return {
+    self: `/v1/sessions/${id}`,
+    events: `/v1/sessions/${id}/events`,
+    history: `/v1/sessions/${id}/history`,
+    approvals: `/v1/sessions/${id}/approvals`,
+    temporalUi: `${config.TEMPORAL_UI_URL.replace(/\/$/, '')}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${id}`,
+  };
+}
+
+/** A session as the API answers it (GET /v1/sessions/:id, the list's items): the row with the workflow's live state. The web console types its views with it. */
+export function presentSession(row: SessionRow, live: SessionStateView | null, links: ReturnType<typeof sessionLinks>) {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    agent: row.agent,
+    agentVersion: row.agent_version,
+    requester: row.requester,
+    status: live?.status ?? row.status,
+    policy: { name: row.policy_name, hash: row.policy_hash },
+    model: row.model,
+    metadata: row.metadata,
+    step: live?.step ?? row.step,
+    usage: live?.usage ?? row.usage,
+    finalAnswer: row.final_answer,
+    error: row.error,
+    pendingApprovals: live?.pendingApprovals ?? [],
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    endedAt: row.ended_at?.toISOString() ?? null,
+    links,
+  };
+}
+
+/** The JSON of one session (what `presentSession` returns, as sent). */
+export type SessionJson = ReturnType<typeof presentSession>;
+
 export function sessionRoutes(deps: SessionRoutesDeps): Hono {
   const { db, temporal, config } = deps;
   const queues = taskQueues(config.TASK_QUEUE_PREFIX);
   const modelPolicy = deps.modelPolicy ?? new ModelPolicyStore(config.MODEL_POLICY_FILE);
   const app = new Hono();
 
-  const links = (id: string) => ({
-    self: `/v1/sessions/${id}`,
-    events: `/v1/sessions/${id}/events`,
-    history: `/v1/sessions/${id}/history`,
-    approvals: `/v1/sessions/${id}/approvals`,
-    temporalUi: `${config.TEMPORAL_UI_URL.replace(/\/$/, '')}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${id}`,
-  });
+  const links = (id: string) => sessionLinks(config, id);
 
   async function ownedSession(tenantId: string, id: string) {
     const row = await getSessionRow(db, tenantId, id);
@@ -135,28 +169,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     return row;
   }
 
-  function present(row: NonNullable<Awaited<ReturnType<typeof getSessionRow>>>, live?: SessionStateView | null) {
-    return {
-      id: row.id,
-      tenantId: row.tenant_id,
-      agent: row.agent,
-      agentVersion: row.agent_version,
-      requester: row.requester,
-      status: live?.status ?? row.status,
-      policy: { name: row.policy_name, hash: row.policy_hash },
-      model: row.model,
-      metadata: row.metadata,
-      step: live?.step ?? row.step,
-      usage: live?.usage ?? row.usage,
-      finalAnswer: row.final_answer,
-      error: row.error,
-      pendingApprovals: live?.pendingApprovals ?? [],
-      createdAt: row.created_at.toISOString(),
-      updatedAt: row.updated_at.toISOString(),
-      endedAt: row.ended_at?.toISOString() ?? null,
-      links: links(row.id),
-    };
-  }
+  const present = (row: SessionRow, live?: SessionStateView | null) => presentSession(row, live ?? null, links(row.id));
 
   app.post('/', async (c) => {
     const principal = c.get('principal');
