@@ -282,6 +282,9 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       live = await temporal
         .withDeadline(Date.now() + 5_000, () => temporal.workflow.getHandle(id).query(stateQuery))
         .catch(() => null);
+      // The session ended between the row read and the query (the workflow reports its end only once the
+      // row holds it): answer from the row as it is now, or the status would be new and the answer stale.
+      if (live && TERMINAL.has(live.status)) return c.json(present(await ownedSession(tenantId, id)));
     }
     return c.json(present(row, live));
   });
