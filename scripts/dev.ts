@@ -112,9 +112,11 @@ async function main(): Promise<void> {
 
   if (env.DATABASE_URL) say('using Postgres at DATABASE_URL');
   else say(`no DATABASE_URL: starting an embedded Postgres under ${DATA}`);
+  // Already running (a test run, another shell's make dev, make provision): reused, and left running at Ctrl-C.
+  const wasRunning = env.DATABASE_URL ? true : await provision('postgres', ['status'], env).then(() => true, () => false);
   const pg = await provision('postgres', ['start'], env);
   Object.assign(env, pg);
-  startedPostgres = pg.DATABASE_SOURCE === 'embedded';
+  startedPostgres = pg.DATABASE_SOURCE === 'embedded' && !wasRunning;
 
   const t = await provision('temporal', [], env);
   say(`Temporal: ${t.TEMPORAL_CLI_SOURCE === 'external' ? `using the server at ${env.TEMPORAL_ADDRESS}` : `CLI from ${t.TEMPORAL_CLI_SOURCE} (${t.TEMPORAL_CLI})`}`);
