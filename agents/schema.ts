@@ -8,6 +8,15 @@ import { textProblem } from '../db/storable.js';
 import { TOOL_NAMES } from '../policies/schema.js';
 import { TIERS } from '../router/model-policy.js';
 
+/** A session's limits as a request or an agent version sets them: each only tightens the policy's. */
+export const sessionLimitsSchema = z
+  .object({
+    maxSteps: z.number().int().min(1).max(10_000).optional(),
+    maxCostUsd: z.number().nonnegative().max(10_000).optional(),
+    approvalTimeoutSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
+  })
+  .strict();
+
 /** Prompts are instructions, not documents: a 200 KB one is a mistake (400 naming the field). */
 export const MAX_PROMPT_CHARS = 64_000;
 
@@ -44,14 +53,7 @@ export const agentSpecSchema = z
     tier: z.enum(TIERS).optional(),
     /** Tools offered to the model; the policy's tools bound them (a tool the policy lacks is never offered). */
     tools: uniqueList(z.enum(TOOL_NAMES), TOOL_NAMES.length),
-    limits: z
-      .object({
-        maxSteps: z.number().int().min(1).max(10_000).optional(),
-        maxCostUsd: z.number().nonnegative().max(10_000).optional(),
-        approvalTimeoutSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
-      })
-      .strict()
-      .default({}),
+    limits: sessionLimitsSchema.default({}),
     /** A policy template or tenant policy name; `policyVersion` pins one version of it (sha256 hex). */
     policy: policyName,
     policyVersion: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 (64 hex digits)').optional(),

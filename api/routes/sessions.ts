@@ -39,7 +39,7 @@ import { parseBody, parseParams, parseQuery, text } from '../validation.js';
 import { submitVote } from '../votes.js';
 import { policyRefSchema, resolvePolicyRef } from './policies.js';
 import { AGENT_VERSION_KEY, pinSessionAgent, withPinnedVersion } from '../agent-versions.js';
-import { agentReference } from '../../agents/schema.js';
+import { agentReference, sessionLimitsSchema } from '../../agents/schema.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
   'You are Kortix, an agent working in a sandboxed Linux workspace at /workspace. Use the tools to act; ' +
@@ -63,14 +63,7 @@ export const createSessionSchema = z
       .refine((m) => Object.keys(m).length <= 32, 'at most 32 keys')
       .default({}),
     idleTimeoutSeconds: z.number().int().min(0).max(86_400).default(0),
-    limits: z
-      .object({
-        maxSteps: z.number().int().min(1).max(10_000).optional(),
-        maxCostUsd: z.number().nonnegative().max(10_000).optional(),
-        approvalTimeoutSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
-      })
-      .strict()
-      .optional(),
+    limits: sessionLimitsSchema.optional(),
   })
   .strict();
 
