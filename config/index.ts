@@ -173,6 +173,30 @@ const envSchema = z.object({
   MOCK_LLM_PORT: port.default(8100),
   MOCK_LLM_SCENARIOS_DIR: z.string().min(1).default(resolve(REPO_ROOT, 'mock-llm/scenarios')),
 
+  // Object store (storage/): artifacts, workspace tarballs, archived partitions
+  /** `local`: a directory (OBJECT_STORE_DIR, the default of `make dev`); `s3`: any S3-compatible server (S3_*). */
+  OBJECT_STORE: z.enum(['local', 's3']).default('local'),
+  /** The local driver's directory; default `<KORTIX_DATA_DIR>/objects`. */
+  OBJECT_STORE_DIR: z.string().min(1).optional(),
+  /** An S3-compatible endpoint (SeaweedFS, MinIO, ...); unset means AWS S3 itself. */
+  S3_ENDPOINT: url.optional(),
+  /** The bucket; required with OBJECT_STORE=s3. */
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)')
+    .optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Static credentials; unset uses the AWS SDK's default chain (instance role, AWS_* variables). Set both or neither. */
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: optionalSecret,
+  /** Path-style URLs (`endpoint/bucket/key`), which S3-compatible servers need; off for virtual-hosted AWS buckets. */
+  S3_FORCE_PATH_STYLE: boolFlag.default(true),
+  /** How long a presigned download URL (GET /v1/sessions/:id/artifacts/:sha?redirect=presigned) stays valid. */
+  S3_PRESIGN_EXPIRES: duration.default(15 * 60_000),
+  /** Per tenant (a row in tenant_limits overrides each): the largest one artifact, and all of a tenant's artifacts together. */
+  TENANT_MAX_ARTIFACT_BYTES: z.coerce.number().int().min(0).default(256 * 1024 * 1024),
+  TENANT_MAX_ARTIFACT_TOTAL_BYTES: z.coerce.number().int().min(0).default(10 * 1024 * 1024 * 1024),
+
   // Observability
   METRICS_ENABLED: boolFlag.default(true),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
@@ -220,6 +244,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (config.KORTIX_ENV === 'prod' && (config.VOTE_SIGNING_KEY?.reveal().length ?? 0) < 32) {
     throw new ConfigError(['VOTE_SIGNING_KEY: required with KORTIX_ENV=prod, at least 32 characters, the same for the API and every worker']);
+  }
+  if (config.OBJECT_STORE === 's3' && !config.S3_BUCKET) {
+    throw new ConfigError(['S3_BUCKET: required with OBJECT_STORE=s3']);
+  }
+  if ((config.S3_ACCESS_KEY_ID === undefined) !== (config.S3_SECRET_ACCESS_KEY === undefined)) {
+    throw new ConfigError([
+      `${config.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY'}: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY together, or neither`,
+    ]);
   }
   for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(config);

@@ -1,0 +1,38 @@
+/** The object store a process uses, chosen by the configuration (OBJECT_STORE=local|s3). */
+import { resolve } from 'node:path';
+import type { Env } from '../config/index.js';
+import { LocalObjectStore } from './local-store.js';
+import type { ObjectStore } from './object-store.js';
+import { S3ObjectStore } from './s3-store.js';
+
+export type ObjectStoreConfig = Pick<
+  Env,
+  | 'OBJECT_STORE'
+  | 'OBJECT_STORE_DIR'
+  | 'KORTIX_DATA_DIR'
+  | 'S3_ENDPOINT'
+  | 'S3_BUCKET'
+  | 'S3_REGION'
+  | 'S3_ACCESS_KEY_ID'
+  | 'S3_SECRET_ACCESS_KEY'
+  | 'S3_FORCE_PATH_STYLE'
+>;
+
+/** The local driver's directory: OBJECT_STORE_DIR, else `<KORTIX_DATA_DIR>/objects`. */
+export function localObjectStoreDir(config: Pick<Env, 'OBJECT_STORE_DIR' | 'KORTIX_DATA_DIR'>): string {
+  return resolve(config.OBJECT_STORE_DIR ?? resolve(config.KORTIX_DATA_DIR, 'objects'));
+}
+
+/** Builds the driver; loadConfig has already refused OBJECT_STORE=s3 without S3_BUCKET and half a key pair. */
+export function objectStoreFromConfig(config: Readonly<ObjectStoreConfig>): ObjectStore {
+  if (config.OBJECT_STORE === 'local') return new LocalObjectStore(localObjectStoreDir(config));
+  if (!config.S3_BUCKET) throw new Error('S3_BUCKET: required with OBJECT_STORE=s3');
+  const secret = config.S3_SECRET_ACCESS_KEY?.reveal();
+  return new S3ObjectStore({
+    bucket: config.S3_BUCKET,
+    region: config.S3_REGION,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+    ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
+    ...(config.S3_ACCESS_KEY_ID && secret ? { credentials: { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: secret } } : {}),
+  });
+}
