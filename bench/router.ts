@@ -204,7 +204,7 @@ async function workload() {
 }
 
 /** A fresh, migrated database on the provisioned Postgres, dropped afterwards. */
-async function withDatabase<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(fn: (db: Db) => Promise<T>): Promise<T> {
   const vars = await provision('postgres', ['start']);
   const adminUrl = vars.DATABASE_URL as string;
   const name = `kortix_bench_router_${Date.now().toString(36)}`;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=session-latency|make-dev|router|sandbox|web   run one of them
+ *   --only=session-latency|make-dev|router|sandbox|web|semantic-cache   run one of them
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { startServices } from '../test/support/services.js';
 import { benchMakeDev } from './make-dev.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
+import { benchSemanticCache } from './semantic-cache.js';
 import { benchSessionLatency } from './session-latency.js';
 import { benchWeb } from './web.js';
 
@@ -81,4 +82,15 @@ if (!only || only === 'web') {
   } finally {
     await services.stop();
   }
+}
+
+if (!only || only === 'semantic-cache') {
+  const r = await benchSemanticCache();
+  save('semantic-cache', r);
+  const l = r.labelled;
+  console.log(`\nsemantic cache (${r.embedder.split(' (')[0]}, threshold ${r.threshold}): paraphrase hit rate ${l.hitRatePct}% of ${l.paraphrasePairs} pairs, false hits ${l.falseHits} of ${l.differentPairs} hard negatives`);
+  for (const s of r.sweep) console.log(`  threshold ${s.threshold}: hit rate ${s.hitRatePct}%, false hits ${s.falseHits} (without the literal guard ${s.falseHitsWithoutLiteralGuard})`);
+  for (const m of r.money.runs) console.log(`  ${m.label.padEnd(17)} ${m.requests} requests, ${m.upstreamCalls} upstream, exact hits ${m.exactHits}, semantic hits ${m.semanticHits}, false hits ${m.falseHits}: $${m.costUsd} spent, $${m.savedUsd} saved`);
+  const pgl = r.postgres;
+  console.log(`  router time per miss with Postgres (ms, p50 / p95): ${pgl.routerMsWithSemantic.p50} / ${pgl.routerMsWithSemantic.p95} with the lookup over ${pgl.candidates} candidates, ${pgl.routerMsWithoutSemantic.p50} / ${pgl.routerMsWithoutSemantic.p95} without`);
 }

@@ -8,6 +8,7 @@ import { budgetPeriods, type LedgerEntry, type LedgerStore, type RouterStores } 
 import type { Db } from './client.js';
 import { postgresBudgets } from './llm-budgets.js';
 import { postgresCache } from './llm-cache.js';
+import { postgresSemanticCache } from './llm-semantic-cache.js';
 
 /** The router's LedgerStore on Postgres. */
 export function postgresLedger(db: Db): LedgerStore {
@@ -33,13 +34,15 @@ export function postgresLedger(db: Db): LedgerStore {
           insert into llm_calls (
             id, created_at, tenant_id, session_id, kind, route, request_type, tier, provider, model, provider_model,
             input_tokens, output_tokens, cached_input_tokens, cost_usd, saved_usd, latency_ms, cache_hit, merged,
-            fallback_used, downgraded_from, attempts, outcome, error_class, usage_estimated
+            fallback_used, downgraded_from, attempts, outcome, error_class, usage_estimated,
+            semantic_cache, semantic_similarity
           ) values (
             ${entry.id}::uuid, ${entry.createdAt}, ${entry.tenantId}, ${entry.sessionId}, ${entry.kind}, ${entry.route},
             ${entry.requestType}, ${entry.tier}, ${entry.provider}, ${entry.model}, ${entry.providerModel},
             ${entry.inputTokens}, ${entry.outputTokens}, ${entry.cachedInputTokens}, ${entry.costUsd}::numeric,
             ${entry.savedUsd}::numeric, ${entry.latencyMs}, ${entry.cacheHit}, ${entry.merged}, ${entry.fallbackUsed},
-            ${entry.downgradedFrom}, ${entry.attempts}, ${entry.outcome}, ${entry.errorClass}, ${entry.usageEstimated}
+            ${entry.downgradedFrom}, ${entry.attempts}, ${entry.outcome}, ${entry.errorClass}, ${entry.usageEstimated},
+            ${entry.semanticCache}, ${entry.semanticSimilarity}::double precision
           )
         )
         select (select spent_usd from day_spend) as day_spent, (select spent_usd from month_spend) as month_spent
@@ -82,10 +85,12 @@ export async function ledgerRows(db: Db, filter: { tenantId: string; sessionId?:
     outcome: r.outcome as LedgerEntry['outcome'],
     errorClass: r.error_class,
     usageEstimated: r.usage_estimated,
+    semanticCache: r.semantic_cache as LedgerEntry['semanticCache'],
+    semanticSimilarity: r.semantic_similarity,
   }));
 }
 
-/** Ledger, budgets and cache of the router, all in Postgres. */
+/** Ledger, budgets, the exact and the semantic cache of the router, all in Postgres. */
 export function postgresRouterStores(db: Db): RouterStores {
-  return { ledger: postgresLedger(db), budgets: postgresBudgets(db), cache: postgresCache(db) };
+  return { ledger: postgresLedger(db), budgets: postgresBudgets(db), cache: postgresCache(db), semantic: postgresSemanticCache(db) };
 }

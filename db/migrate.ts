@@ -9,6 +9,7 @@ import * as m0004tl from './migrations/0004_tenant_limits.js';
 import * as m0007eg from './migrations/0007_egress_grants.js';
 import * as m0005ag from './migrations/0005_agents.js';
 import * as m0006pv from './migrations/0006_policy_versions.js';
+import * as m0011sc from './migrations/0011_semantic_cache.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_egress_grants': m0007eg,
   '0005_agents': m0005ag,
   '0006_policy_versions': m0006pv,
+  '0011_semantic_cache': m0011sc,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -3,6 +3,7 @@
  * `tenant_id`, and every query of it filters by that column.
  */
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { LlmSemanticCacheTable } from './semantic-cache-table.js';
 import type { AgentLabelMovesTable, AgentLabelsTable, AgentPromotionsTable, AgentsTable, AgentVersionsTable } from './agent-tables.js';
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -191,6 +192,10 @@ export interface LlmCallsTable {
   outcome: string;
   error_class: string | null;
   usage_estimated: boolean;
+  /** The semantic cache's lookup (0011): hit, miss, skipped, error; null when the route has none. */
+  semantic_cache: string | null;
+  /** The best similarity that lookup found. */
+  semantic_similarity: number | null;
 }
 
 /** Answers of deterministic model requests, per tenant, until `expires_at`. */
@@ -290,6 +295,7 @@ export interface Database {
   slack_replays: SlackReplaysTable;
   llm_calls: LlmCallsTable;
   llm_cache: LlmCacheTable;
+  llm_semantic_cache: LlmSemanticCacheTable;
   llm_budget_usage: LlmBudgetUsageTable;
   llm_budget_reservations: LlmBudgetReservationsTable;
   tenant_limits: TenantLimitsTable;

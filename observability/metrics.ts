@@ -12,6 +12,9 @@ export const METRIC_NAMES = {
   llmTokensTotal: 'llm_tokens_total',
   llmCostUsdTotal: 'llm_cost_usd_total',
   llmCacheHitsTotal: 'llm_cache_hits_total',
+  llmCacheSavedUsdTotal: 'llm_cache_saved_usd_total',
+  llmSemanticCacheLookupsTotal: 'llm_semantic_cache_lookups_total',
+  llmSemanticCacheSimilarity: 'llm_semantic_cache_similarity',
   llmFallbacksTotal: 'llm_fallbacks_total',
   tenantBudgetRemainingUsd: 'tenant_budget_remaining_usd',
   containerStartTime: 'container_start_time_seconds',
@@ -49,6 +52,12 @@ export interface Metrics {
   readonly llmTokens: Counter<'direction'>;
   readonly llmCost: Counter<'tenant' | 'model'>;
   readonly llmCacheHits: Counter;
+  /** What cache hits and merged calls saved, by kind: exact, semantic, merged. */
+  readonly llmCacheSaved: Counter<'kind'>;
+  /** Semantic cache lookups by result: hit, miss, skipped, error. */
+  readonly llmSemanticLookups: Counter<'result'>;
+  /** The best similarity of each semantic lookup that had a candidate. */
+  readonly llmSemanticSimilarity: Histogram<'result'>;
   readonly llmFallbacks: Counter;
   readonly tenantBudgetRemaining: Gauge<'tenant' | 'period'>;
   readonly containerStart: Histogram;
@@ -108,6 +117,25 @@ export function createMetrics(options: { service: string; defaultMetrics?: boole
       registers: [registry],
     }),
     llmCacheHits: new Counter({ name: METRIC_NAMES.llmCacheHitsTotal, help: 'Model calls answered from the cache', registers: [registry] }),
+    llmCacheSaved: new Counter({
+      name: METRIC_NAMES.llmCacheSavedUsdTotal,
+      help: 'USD not spent thanks to cache hits and merged calls, by kind (exact, semantic, merged)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    llmSemanticLookups: new Counter({
+      name: METRIC_NAMES.llmSemanticCacheLookupsTotal,
+      help: 'Semantic cache lookups by result (hit, miss, skipped, error)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    llmSemanticSimilarity: new Histogram({
+      name: METRIC_NAMES.llmSemanticCacheSimilarity,
+      help: 'Best cosine similarity found by a semantic cache lookup, by result (hit, miss)',
+      labelNames: ['result'],
+      buckets: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 1],
+      registers: [registry],
+    }),
     llmFallbacks: new Counter({ name: METRIC_NAMES.llmFallbacksTotal, help: 'Model calls answered by a fallback deployment', registers: [registry] }),
     tenantBudgetRemaining: new Gauge({
       name: METRIC_NAMES.tenantBudgetRemainingUsd,

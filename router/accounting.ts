@@ -7,18 +7,20 @@ import { randomUUID } from 'node:crypto';
 import type { Metrics } from '../observability/metrics.js';
 import { LlmError } from './errors.js';
 import type { BudgetConfig } from './model-policy.js';
-import type { CallOutcome, LedgerEntry, LedgerStore, Remaining, Reservation } from './stores.js';
+import type { CallOutcome, LedgerEntry, LedgerStore, Remaining, Reservation, SemanticLookup } from './stores.js';
 import type { TokenUsage } from './types.js';
 
 /** The router's metrics (observability/metrics.ts defines them). */
 export type RouterMetrics = Pick<
   Metrics,
-  'llmLatency' | 'llmRequests' | 'llmTokens' | 'llmCost' | 'llmCacheHits' | 'llmFallbacks' | 'tenantBudgetRemaining'
+  'llmLatency' | 'llmRequests' | 'llmTokens' | 'llmCost' | 'llmCacheHits' | 'llmFallbacks' | 'tenantBudgetRemaining' | 'llmCacheSaved' | 'llmSemanticLookups' | 'llmSemanticSimilarity'
 >;
 
 /** What every row of one router call shares, and when the call started (performance.now()). */
 export interface CallContext extends Pick<LedgerEntry, 'tenantId' | 'sessionId' | 'kind' | 'route' | 'requestType' | 'tier'> {
   readonly startedAt: number;
+  /** The semantic cache's lookup before the call, recorded on the call's row (one per request). */
+  readonly semantic?: { readonly lookup: SemanticLookup; readonly similarity: number | null } | undefined;
 }
 
 /** The parts of a row that differ per outcome. */
@@ -84,6 +86,8 @@ export class Accountant {
       outcome: facts.outcome,
       errorClass: facts.errorClass ?? null,
       usageEstimated: facts.usageEstimated ?? false,
+      semanticCache: ctx.semantic?.lookup ?? null,
+      semanticSimilarity: ctx.semantic?.similarity ?? null,
     };
     const spent = await this.#ledger.record(entry, reservation);
     const m = this.#metrics;
@@ -96,6 +100,11 @@ export class Accountant {
         m.llmCost.inc({ tenant: entry.tenantId, model: entry.model }, entry.costUsd);
       }
       if (entry.cacheHit) m.llmCacheHits.inc();
+      if (entry.savedUsd > 0) m.llmCacheSaved.inc({ kind: entry.merged ? 'merged' : entry.semanticCache === 'hit' ? 'semantic' : 'exact' }, entry.savedUsd);
+      if (entry.semanticCache !== null) {
+        m.llmSemanticLookups.inc({ result: entry.semanticCache });
+        if (entry.semanticSimilarity !== null) m.llmSemanticSimilarity.observe({ result: entry.semanticCache === 'hit' ? 'hit' : 'miss' }, entry.semanticSimilarity);
+      }
       if (entry.fallbackUsed && entry.outcome === 'ok') m.llmFallbacks.inc();
       if (budget) this.budgetRemaining(entry.tenantId, budget, { dayUsd: budget.dailyUsd === undefined ? undefined : budget.dailyUsd - spent.daySpentUsd, monthUsd: budget.monthlyUsd === undefined ? undefined : budget.monthlyUsd - spent.monthSpentUsd });
     }

@@ -21,6 +21,8 @@ export interface EmbedRouteRequest {
   /** An embedding model of the policy; default `embeddings.model`. */
   readonly model?: string | undefined;
   readonly input: string | readonly string[];
+  /** The ledger row's request type (default `embedding`; the semantic cache's lookups say so). */
+  readonly requestType?: string | undefined;
 }
 
 export interface EmbedResult {
@@ -71,7 +73,7 @@ export class Embedder {
       throw new LlmError('bad_request', 'embedding input must be one or more non-empty strings');
     }
     const { stores, accountant } = this.#d;
-    const ctx: CallContext = { tenantId: request.tenantId, sessionId: request.sessionId ?? null, kind: 'embedding', route: 'embeddings', requestType: 'embedding', tier: null, startedAt };
+    const ctx: CallContext = { tenantId: request.tenantId, sessionId: request.sessionId ?? null, kind: 'embedding', route: 'embeddings', requestType: request.requestType ?? 'embedding', tier: null, startedAt };
     const facts = { model: key, provider: model.provider, providerModel: model.model };
     const tokens = input.map(countTextTokens);
     const budget = budgetFor(policy, request.tenantId);

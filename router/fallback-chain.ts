@@ -170,12 +170,13 @@ export async function runFallbackChain(
       budget,
       reservation,
     );
-    if (cacheKey !== undefined && key === p.model && prompt.messages === p.messages) {
+    const cacheable = key === p.model && prompt.messages === p.messages;
+    if (cacheKey !== undefined && cacheable) {
       await deps.stores.cache
         .put(request.tenantId, cacheKey, { answer, model: key, provider: model.provider, providerModel: model.model, costUsd }, p.route.cache.ttlSeconds)
         .catch((err: unknown) => deps.logger?.warn('model cache write failed', { error: (err as Error).message }));
     }
-    return { answer, model: key, config: model, costUsd, attempts: counter.count, fallbackUsed, downgradedFrom, upstreamMs, promptTokens: prompt.promptTokens };
+    return { answer, model: key, config: model, costUsd, attempts: counter.count, fallbackUsed, downgradedFrom, upstreamMs, promptTokens: prompt.promptTokens, cacheable };
   }
   const error =
     lastError ??

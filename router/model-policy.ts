@@ -27,8 +27,11 @@ export type FallbackClass = (typeof FALLBACK_CLASSES)[number];
 
 const providerSchema = z
   .object({
-    /** `mock` is an OpenAI-compatible server that also receives the session's metadata. */
-    kind: z.enum(['openai-compatible', 'anthropic', 'mock']),
+    /**
+     * `mock` is an OpenAI-compatible server that also receives the session's metadata;
+     * `hashed` embeds in process, without a server (router/hashed-embedder.ts).
+     */
+    kind: z.enum(['openai-compatible', 'anthropic', 'mock', 'hashed']),
     baseUrl: z.url().optional(),
     /** A configuration variable (config/index.ts) that, when set, replaces baseUrl. */
     baseUrlEnv: envName.optional(),
@@ -42,7 +45,7 @@ const providerSchema = z
     timeoutMs: z.number().int().positive().optional(),
   })
   .strict()
-  .refine((p) => p.baseUrl || p.baseUrlEnv, { message: 'needs baseUrl or baseUrlEnv' })
+  .refine((p) => p.kind === 'hashed' || p.baseUrl || p.baseUrlEnv, { message: 'needs baseUrl or baseUrlEnv' })
   .refine((p) => !(p.apiKeyEnv && p.apiKeyFile), { message: 'give apiKeyEnv or apiKeyFile, not both' });
 
 const modelSchema = z
@@ -67,10 +70,19 @@ const modelSchema = z
   })
   .strict();
 
+/**
+ * The semantic cache's defaults: 0.92 is where the labelled paraphrase set
+ * (bench/workloads/paraphrase-pairs.yaml) had no false hit with the hashed
+ * embedder; see the README's numbers before lowering it.
+ */
+export const SEMANTIC_DEFAULTS = { threshold: 0.92, maxCandidates: 200, maxTextChars: 4000 } as const;
+
 const chain = z.array(name).optional();
 const fallbacksSchema = z.object({ rate_limit: chain, timeout: chain, server_error: chain, context_window: chain }).strict();
 
 const overflow = z.enum(['trim', 'summarize', 'fail']);
+/** A cosine similarity threshold: below 0.5 a "near duplicate" means nothing. */
+const similarity = z.number().min(0.5).max(1);
 
 const routeSchema = z
   .object({
@@ -102,6 +114,20 @@ const routeSchema = z
       .optional(),
     temperature: z.number().min(0).max(2).optional(),
     onContextOverflow: overflow.optional(),
+    /**
+     * Opt-in: near-duplicate requests of this route answered from the cache
+     * (router/semantic-cache.ts). Only cacheable requests (temperature 0 or
+     * cache.deterministic), after the exact cache missed.
+     */
+    semanticCache: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Cosine similarity at or above which a stored answer is reused; default semanticCache.threshold. */
+        threshold: similarity.optional(),
+        ttlSeconds: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -173,6 +199,21 @@ const policyObject = z
       .default({ onOverflow: 'trim', keepRecentMessages: 4, estimateMargin: 1.1 }),
     /** Identical requests in flight at once (same tenant, same key) share one upstream call. */
     mergeInFlight: z.boolean().default(true),
+    /** Defaults of the routes that turn the semantic cache on (routes[].semanticCache). */
+    semanticCache: z
+      .object({
+        /** The embedding model of the lookups; default embeddings.model. */
+        embeddingModel: name.optional(),
+        threshold: similarity.default(SEMANTIC_DEFAULTS.threshold),
+        /** Stored answers compared per lookup (the newest of the tenant's scope): bounds the time and bytes of one lookup. */
+        maxCandidates: z.number().int().min(1).max(5000).default(SEMANTIC_DEFAULTS.maxCandidates),
+        /** A longer last user message is not looked up (nor embedded). */
+        maxTextChars: z.number().int().min(1).max(100_000).default(SEMANTIC_DEFAULTS.maxTextChars),
+        /** Default: cache.ttlSeconds. */
+        ttlSeconds: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default(SEMANTIC_DEFAULTS),
     embeddings: z
       .object({
         model: name,
@@ -187,6 +228,7 @@ const policyObject = z
   .strict();
 
 export type ModelPolicy = z.infer<typeof policyObject>;
+export type SemanticCacheDefaults = ModelPolicy['semanticCache'];
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type RouteConfig = z.infer<typeof routeSchema>;
@@ -200,6 +242,7 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderConfig> = {
   local: { kind: 'openai-compatible', baseUrlEnv: 'LOCAL_LLM_URL' },
   openai: { kind: 'openai-compatible', baseUrlEnv: 'OPENAI_BASE_URL', apiKeyEnv: 'OPENAI_API_KEY' },
   anthropic: { kind: 'anthropic', baseUrlEnv: 'ANTHROPIC_BASE_URL', apiKeyEnv: 'ANTHROPIC_API_KEY' },
+  hashed: { kind: 'hashed' },
 };
 
 const chat = { type: 'chat', stream: false } as const;
@@ -230,6 +273,7 @@ export const BUILTIN_MODELS: Record<string, ModelConfig> = {
     tier: 'medium',
   },
   mock_embed: { type: 'embedding', stream: false, provider: 'mock', model: 'mock-embed', inputPerMTok: 0, outputPerMTok: 0, contextWindow: 8191, maxOutputTokens: 1, tier: 'large' },
+  hashed_embed: { type: 'embedding', stream: false, provider: 'hashed', model: 'hashed-ngram-512', inputPerMTok: 0, outputPerMTok: 0, contextWindow: 100_000, maxOutputTokens: 1, tier: 'large' },
 };
 
 /** A provider with its key source resolved (a key file is read at load). */
@@ -247,6 +291,17 @@ export interface Route {
   readonly cache: { readonly enabled: boolean; readonly ttlSeconds: number; readonly deterministic: boolean };
   readonly temperature?: number | undefined;
   readonly onContextOverflow: ContextOverflow;
+  /** The route's semantic cache, resolved; null: off (the default). */
+  readonly semanticCache: RouteSemanticCache | null;
+}
+
+/** A route's semantic cache with the policy's defaults applied. */
+export interface RouteSemanticCache {
+  readonly embeddingModel: string;
+  readonly threshold: number;
+  readonly ttlSeconds: number;
+  readonly maxCandidates: number;
+  readonly maxTextChars: number;
 }
 
 /** A policy with the built-in tables merged in and every reference checked. */
@@ -323,6 +378,13 @@ function referenceProblems(policy: ModelPolicy, baseDir: string): Issue[] {
   }
   if (policy.context.summaryModel !== undefined) model(policy.context.summaryModel, ['context', 'summaryModel']);
   if (policy.embeddings) model(policy.embeddings.model, ['embeddings', 'model'], 'embedding');
+  const semanticModel = policy.semanticCache.embeddingModel;
+  if (semanticModel !== undefined) model(semanticModel, ['semanticCache', 'embeddingModel'], 'embedding');
+  policy.routes.forEach((r, i) => {
+    if (r.semanticCache?.enabled && semanticModel === undefined && !policy.embeddings) {
+      issues.push({ path: ['routes', i, 'semanticCache'], message: 'needs an embedding model: set semanticCache.embeddingModel or embeddings.model' });
+    }
+  });
   return issues;
 }
 
@@ -346,6 +408,20 @@ function toRoute(r: RouteConfig, policy: ModelPolicy): Route {
     },
     temperature: r.temperature,
     onContextOverflow: r.onContextOverflow ?? policy.context.onOverflow,
+    semanticCache: semanticOf(r, policy),
+  };
+}
+
+function semanticOf(r: RouteConfig, policy: ModelPolicy): RouteSemanticCache | null {
+  const defaults = policy.semanticCache;
+  const embeddingModel = defaults.embeddingModel ?? policy.embeddings?.model;
+  if (!r.semanticCache?.enabled || embeddingModel === undefined) return null;
+  return {
+    embeddingModel,
+    threshold: r.semanticCache.threshold ?? defaults.threshold,
+    ttlSeconds: r.semanticCache.ttlSeconds ?? defaults.ttlSeconds ?? r.cache?.ttlSeconds ?? policy.cache.ttlSeconds,
+    maxCandidates: defaults.maxCandidates,
+    maxTextChars: defaults.maxTextChars,
   };
 }
 

@@ -91,5 +91,7 @@ export interface Executed {
   readonly downgradedFrom: string | null;
   readonly upstreamMs: number;
   readonly promptTokens: number;
+  /** Answered by the route's model with the prompt as prepared: an answer the caches may keep. */
+  readonly cacheable: boolean;
 }
 

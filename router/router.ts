@@ -53,12 +53,18 @@ export class ModelRouter {
   constructor(options: ModelRouterOptions) {
     this.#policy = 'current' in options.policy ? options.policy : staticPolicy(options.policy);
     const memory = new MemoryRouterStore(options.now);
-    const stores: RouterStores = { ledger: options.stores?.ledger ?? memory.ledger, budgets: options.stores?.budgets ?? memory.budgets, cache: options.stores?.cache ?? memory.cache };
+    const stores: RouterStores = {
+      ledger: options.stores?.ledger ?? memory.ledger,
+      budgets: options.stores?.budgets ?? memory.budgets,
+      cache: options.stores?.cache ?? memory.cache,
+      semantic: options.stores?.semantic ?? memory.semantic,
+    };
     const accountant = new Accountant(stores.ledger, options.metrics, options.now);
     const registry = new ProviderRegistry({ env: options.env, timeoutMs: options.timeoutMs, fetch: options.fetch, overrides: options.providers });
     const cooldowns = new Cooldowns(options.now);
-    this.#chat = new ChatRouter({ policy: this.#policy, stores, accountant, registry, cooldowns, logger: options.logger, timeoutMs: options.timeoutMs });
     this.#embedder = new Embedder({ stores, accountant, registry });
+    const embed = (request: EmbedRouteRequest) => this.#embedder.embed(this.#policy.current, request);
+    this.#chat = new ChatRouter({ policy: this.#policy, stores, accountant, registry, cooldowns, logger: options.logger, timeoutMs: options.timeoutMs, embed });
   }
 
   /** The running policy. */

@@ -42,7 +42,14 @@ export interface LedgerEntry {
   readonly errorClass: string | null;
   /** The provider reported no usage; tokens and cost are the router's estimate. */
   readonly usageEstimated: boolean;
+  /** The semantic cache's lookup for this call; null when the route has none or the call was not cacheable. */
+  readonly semanticCache: SemanticLookup | null;
+  /** The best cosine similarity that lookup found; null without a candidate. */
+  readonly semanticSimilarity: number | null;
 }
+
+/** How a semantic cache lookup ended: skipped when the request has no user text to compare (or too long), error when embedding failed (the call went upstream). */
+export type SemanticLookup = 'hit' | 'miss' | 'skipped' | 'error';
 
 export interface BudgetLimits {
   readonly dailyUsd?: number | undefined;
@@ -99,10 +106,35 @@ export interface CacheStore {
   put(tenantId: string, key: string, value: CachedAnswer, ttlSeconds: number): Promise<void>;
 }
 
+/** The vector of a stored text (unit length), by the text's hash. */
+export interface SemanticVector {
+  readonly textHash: string;
+  readonly vector: Float32Array;
+}
+
+/** One answer of the semantic cache: its text's vector and the answer. */
+export interface SemanticEntry extends SemanticVector {
+  readonly value: CachedAnswer;
+}
+
+/**
+ * The semantic cache's storage (router/semantic-cache.ts compares): entries
+ * by tenant, then scope (router/semantic-key.ts); never read across tenants.
+ */
+export interface SemanticCacheStore {
+  /** The vectors of the tenant's newest unexpired entries of a scope, at most `limit` (answers are read only for a hit). */
+  candidates(tenantId: string, scope: string, limit: number): Promise<SemanticVector[]>;
+  /** The tenant's unexpired answer of `textHash` in the scope. */
+  answer(tenantId: string, scope: string, textHash: string): Promise<CachedAnswer | undefined>;
+  /** Stores (or replaces) the entry of `textHash` in the scope; drops the scope's expired ones. */
+  put(tenantId: string, scope: string, entry: SemanticEntry, ttlSeconds: number): Promise<void>;
+}
+
 export interface RouterStores {
   readonly ledger: LedgerStore;
   readonly budgets: BudgetStore;
   readonly cache: CacheStore;
+  readonly semantic: SemanticCacheStore;
 }
 
 /** UTC day and month of a time, as the budgets count them. */
@@ -129,12 +161,14 @@ export function overLimit(
   return undefined;
 }
 
-/** All three stores in process memory: same semantics as Postgres, nothing survives the process. */
+/** All the stores in process memory: same semantics as Postgres, nothing survives the process. */
 export class MemoryRouterStore implements RouterStores {
   readonly rows: LedgerEntry[] = [];
   readonly #spent = new Map<string, number>();
   readonly #reservations = new Map<string, Reservation & { expiresAt: number }>();
   readonly #cache = new Map<string, { value: CachedAnswer; expiresAt: number }>();
+  readonly #semantic = new Map<string, Map<string, { entry: SemanticEntry; expiresAt: number; at: number }>>();
+  #semanticClock = 0;
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -193,6 +227,30 @@ export class MemoryRouterStore implements RouterStores {
     },
     put: async (tenantId, key, value, ttlSeconds) => {
       this.#cache.set(`${tenantId}\u0000${key}`, { value, expiresAt: this.#now() + ttlSeconds * 1000 });
+    },
+  };
+
+  readonly semantic: SemanticCacheStore = {
+    candidates: async (tenantId, scope, limit) => {
+      const now = this.#now();
+      const rows = [...(this.#semantic.get(`${tenantId}\u0000${scope}`)?.values() ?? [])].filter((r) => r.expiresAt > now);
+      return rows
+        .sort((a, b) => b.at - a.at)
+        .slice(0, limit)
+        .map((r) => ({ textHash: r.entry.textHash, vector: r.entry.vector }));
+    },
+    answer: async (tenantId, scope, textHash) => {
+      const row = this.#semantic.get(`${tenantId}\u0000${scope}`)?.get(textHash);
+      return row && row.expiresAt > this.#now() ? row.entry.value : undefined;
+    },
+    put: async (tenantId, scope, entry, ttlSeconds) => {
+      const key = `${tenantId}\u0000${scope}`;
+      const rows = this.#semantic.get(key) ?? new Map();
+      const now = this.#now();
+      for (const [hash, r] of rows) if (r.expiresAt <= now) rows.delete(hash);
+      // A counter, not the clock: entries put within one millisecond keep their order.
+      rows.set(entry.textHash, { entry, expiresAt: now + ttlSeconds * 1000, at: ++this.#semanticClock });
+      this.#semantic.set(key, rows);
     },
   };
 }

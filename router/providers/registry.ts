@@ -7,6 +7,7 @@
 import { Secret } from '../../config/secret.js';
 import { LlmError } from '../errors.js';
 import type { ResolvedModelPolicy, ResolvedProvider } from '../model-policy.js';
+import { HashedEmbeddingProvider } from '../hashed-embedder.js';
 import type { ChatProvider } from '../types.js';
 import { AnthropicProvider } from './anthropic.js';
 import { OpenAiCompatibleProvider } from './openai-compatible.js';
@@ -62,6 +63,11 @@ export class ProviderRegistry {
     if (existing) return existing;
     const config = Object.hasOwn(policy.providers, name) ? policy.providers[name] : undefined;
     if (!config) throw new LlmError('bad_request', `unknown provider "${name}"`);
+    if (config.kind === 'hashed') {
+      const hashed = new HashedEmbeddingProvider(name);
+      this.#built.set(name, hashed);
+      return hashed;
+    }
     const baseUrl = this.#envString(config.baseUrlEnv) ?? config.baseUrl;
     if (!baseUrl) throw new LlmError('bad_request', `provider ${name}: set ${config.baseUrlEnv ?? 'baseUrl'}`, { provider: name });
     const common = { name, baseUrl, timeoutMs: config.timeoutMs ?? this.#o.timeoutMs, fetch: this.#o.fetch, apiKey: this.#apiKey(name, config) };
