@@ -12,6 +12,8 @@ export const EVENT_TYPES = {
   sandboxClaimed: 'sandbox.claimed',
   sandboxLost: 'sandbox.lost',
   sandboxReleased: 'sandbox.released',
+  /** A browser screenshot (base64 image, capped): for the console, never sent to the model. */
+  browserScreenshot: 'browser.screenshot',
   sessionEnded: 'session.ended',
 } as const;
 

@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=session-latency|make-dev|router|sandbox|web|semantic-cache   run one of them
+ *   --only=session-latency|make-dev|router|sandbox|browser|web|semantic-cache   run one of them
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { REPO_ROOT } from '../config/index.js';
 import { startServices } from '../test/support/services.js';
+import { benchBrowser } from './browser.js';
 import { benchMakeDev } from './make-dev.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
@@ -68,6 +69,16 @@ if (!only || only === 'sandbox') {
   console.log(`\`true\` round trip (ms, p50 / p95): exec channel ${rt.channel.p50} / ${rt.channel.p95} (back to back ${rt.channelBackToBack.p50} / ${rt.channelBackToBack.p95}), one-shot docker exec ${rt.oneShotDockerExec.p50} / ${rt.oneShotDockerExec.p95}; ${rt.cpuMsPerCall} ms CPU per call`);
   console.log(`sessions per minute with maxTotal ${r.sessionsPerMinute.maxTotal} (hold ${r.sessionsPerMinute.holdSeconds} s) before claims wait: ${r.sessionsPerMinute.sustainedPerMinute}`);
   console.log(`memory per idle container (MB, p50 / max): ${r.idleContainerMemoryMb.p50} / ${r.idleContainerMemoryMb.max}`);
+}
+
+if (!only || only === 'browser') {
+  const r = await benchBrowser();
+  save('browser', r);
+  const { warm, cold, coldOverWarmP95, gotoOnlyWarm } = r.claimToFirstGotoMs;
+  console.log(`\nbrowser claim → first goto rendered (ms, p50 / p95): warm ${warm.p50} / ${warm.p95}, cold ${cold.p50} / ${cold.p95} (cold/warm p95 ×${coldOverWarmP95}); the goto alone (warm) ${gotoOnlyWarm.p50} / ${gotoOnlyWarm.p95}`);
+  const m = r.idleSandboxMemoryMb;
+  console.log(`memory per idle sandbox with its browser (MB, p50 / max of ${m.count}): ${m.p50} / ${m.max}; ${m.fitInMachineMemory} fit in this machine's ${m.machineMemoryMb} MB`);
+  console.log(`extract round trip (ms, p50 / p95): ${r.extractRoundTripMs.p50} / ${r.extractRoundTripMs.p95}`);
 }
 
 if (!only || only === 'web') {

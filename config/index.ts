@@ -131,6 +131,13 @@ const envSchema = z.object({
   /** How long a claim waits for room before it fails (and is retried, maybe by another host). */
   SANDBOX_POOL_WAIT_TIMEOUT: duration.default(60_000),
   SANDBOX_POOL_HEALTH_INTERVAL: duration.default(30_000),
+  /**
+   * The browser of each sandbox (sandbox/browser-host.ts): `prewarm` starts it while the container waits
+   * in the pool (the health probe checks it), `lazy` at the session's first browser action, `off`: no browser tool.
+   */
+  SANDBOX_BROWSER: z.enum(['prewarm', 'lazy', 'off']).default('prewarm'),
+  /** V8 heap cap of each page in the sandbox browser (MB): a page allocating without end crashes its tab, not the sandbox. */
+  SANDBOX_BROWSER_HEAP_MB: positiveInt.max(4096).default(256),
   /** The allowlisting egress proxy, on the gateway of the host's internal sandbox network. */
   SANDBOX_EGRESS_PROXY_PORT: port.min(1).default(3128),
   /** `auto`: firewall the egress network's bridge when iptables works (else warn); `on`: required; `off`: never. With KORTIX_ENV=prod it is always required. */

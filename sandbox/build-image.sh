@@ -11,7 +11,9 @@
 # from another Dockerfile is rebuilt.
 #
 # Env: SANDBOX_IMAGE (tag to build), SANDBOX_REBUILD=1 (build even if present),
-#      DEBIAN_MIRROR (default http://deb.debian.org/debian).
+#      DEBIAN_MIRROR (default http://deb.debian.org/debian),
+#      DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security; empty: none).
+# The image carries headless Chromium (~500 MB more): the first build takes minutes.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 image="${SANDBOX_IMAGE:-kortix/sandbox:dev}"
@@ -52,6 +54,30 @@ else
   fi
   base_arg=(--build-arg "BASE_IMAGE=$base_offline")
 fi
+if [[ -n "${DEBIAN_SECURITY_MIRROR+set}" ]]; then base_arg+=(--build-arg "DEBIAN_SECURITY_MIRROR=$DEBIAN_SECURITY_MIRROR"); fi
+
+# The final stage's instructions (ENV, USER, WORKDIR, CMD, HEALTHCHECK), one a line, continuations
+# joined, without comments and without its COPY: what `docker import --change` applies.
+final_stage() {
+  awk '/^FROM scratch/ {on = 1; next} !on || /^[[:space:]]*(#|$)/ {next}
+       {line = line $0} /\\$/ {sub(/\\$/, "", line); next} {print line; line = ""}' "$here/Dockerfile" |
+    grep -v '^COPY '
+}
+
 # No build context: the Dockerfile copies nothing from the repository.
-docker build -q "${base_arg[@]}" --label "$source_label=$source_sha" -t "$image" - < "$here/Dockerfile" >/dev/null
+if docker info --format '{{json .SecurityOptions}}' 2>/dev/null | grep -q 'name=userns'; then
+  # Under userns-remap the classic builder's `COPY --from=rootfs / /` maps file owners twice and fails
+  # on any owner but root ("Container ID 100042 cannot be mapped to a host ID"): flatten the rootfs
+  # stage with export | import instead, applying the final stage's instructions as --change.
+  stage="$image-rootfs"
+  docker build -q "${base_arg[@]}" --target rootfs -t "$stage" - < "$here/Dockerfile" >/dev/null
+  changes=(--change "LABEL $source_label=$source_sha")
+  while IFS= read -r instruction; do changes+=(--change "$instruction"); done < <(final_stage)
+  cid="$(docker create "$stage" true)"
+  docker export "$cid" | docker import "${changes[@]}" - "$image" >/dev/null
+  docker rm "$cid" >/dev/null
+  docker rmi "$stage" >/dev/null || true
+else
+  docker build -q "${base_arg[@]}" --label "$source_label=$source_sha" -t "$image" - < "$here/Dockerfile" >/dev/null
+fi
 log "built $image"

@@ -24,8 +24,12 @@ export class DockerEngine implements SandboxEngine {
   readonly #channels = new Map<string, ExecChannel>();
   readonly #opening = new Map<string, Promise<ExecChannel>>();
 
-  constructor(docker: Docker) {
+  /** Also asked by probe() about an idle, answering container: its browser is up (started if not). */
+  readonly #probeBrowser: ((id: string) => Promise<boolean>) | undefined;
+
+  constructor(docker: Docker, options: { probeBrowser?: ((id: string) => Promise<boolean>) | undefined } = {}) {
     this.docker = docker;
+    this.#probeBrowser = options.probeBrowser;
   }
 
   async list(labels: Readonly<Record<string, string>>): Promise<ContainerRecord[]> {
@@ -124,7 +128,8 @@ export class DockerEngine implements SandboxEngine {
     try {
       const channel = await this.channel(id);
       if (channel.busy) return true;
-      return await channel.ping();
+      if (!(await channel.ping())) return false;
+      return this.#probeBrowser ? await this.#probeBrowser(id) : true;
     } catch {
       this.closeChannel(id);
       return false;

@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ensureAppArmorProfile } from './apparmor.js';
+import { SandboxBrowsers, type BrowserReply, type BrowserRequest } from './browser-host.js';
 import { LABELS, SandboxNames, remappedRoot, specHash, type RemappedRoot, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
 import { DockerEngine, statusCode } from './docker-engine.js';
 import { EgressGateway, type EgressGatewayOptions, type EgressGrantSource } from './egress.js';
@@ -43,6 +44,12 @@ export interface DockerSandboxHostOptions {
   readonly egress?: Omit<EgressGatewayOptions, 'docker' | 'selector' | 'logger'> | undefined;
   /** True when a session no longer holds this container (its workflow ended, or it claimed elsewhere). */
   readonly isOrphan?: ((sessionId: string, containerId: string) => Promise<boolean>) | undefined;
+  /**
+   * The browser of each sandbox (sandbox/browser-host.ts): `prewarm` starts it
+   * in warm containers (the pool's probe checks it); without it a browser
+   * starts at the session's first browser action. Absent: no browser tool.
+   */
+  readonly browser?: { readonly prewarm: boolean; readonly heapMb: number } | undefined;
   readonly metrics?: (PoolMetrics & Pick<Metrics, 'sandboxExec'>) | undefined;
   readonly logger?: Logger | undefined;
 }
@@ -91,6 +98,7 @@ export class DockerSandboxHost {
   readonly #files: WorkspaceFiles;
   readonly #egress: EgressGateway | undefined;
   readonly #pool: SandboxPool;
+  readonly #browsers: SandboxBrowsers | undefined;
   #specLabel: string;
   /** Set by start() where the host runs AppArmor (sandbox/apparmor.ts). */
   #appArmorProfile: string | undefined;
@@ -99,7 +107,9 @@ export class DockerSandboxHost {
 
   constructor(options: DockerSandboxHostOptions) {
     this.#o = Object.freeze({ ...options });
-    this.#engine = new DockerEngine(options.docker);
+    this.#browsers = options.browser ? new SandboxBrowsers(options.docker, { heapMb: options.browser.heapMb }) : undefined;
+    const browsers = options.browser?.prewarm ? this.#browsers : undefined;
+    this.#engine = new DockerEngine(options.docker, { probeBrowser: browsers && ((id) => browsers.ensure(id)) });
     this.#names = new SandboxNames(options.pool, options.hostId);
     this.#selector = Object.freeze({ [LABELS.managed]: 'true', [LABELS.pool]: options.pool, [LABELS.host]: options.hostId });
     this.#files = new WorkspaceFiles(options.docker, options.outputLimitBytes);
@@ -178,6 +188,7 @@ export class DockerSandboxHost {
     await this.#pool.stop();
     if (options.drainIdle || options.destroy) await this.#pool.drainIdle();
     this.#engine.closeChannels();
+    this.#browsers?.closeAll();
     if (options.destroy) {
       for (const c of await this.#engine.list(this.#selector)) await this.#engine.remove(c.id).catch(() => false);
       await this.#engine.removeUnusedVolumes(this.#selector).catch(() => 0);
@@ -309,6 +320,15 @@ export class DockerSandboxHost {
       if (err instanceof ExecChannelError) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * One browser action in the sandbox's browser (started there if it is not
+   * up). Errors the model should read come back as `{ ok: false, error }`.
+   */
+  async browser(containerId: string, request: BrowserRequest, options: { signal?: AbortSignal | undefined } = {}): Promise<BrowserReply> {
+    if (!this.#browsers) throw new SandboxToolError('this sandbox host runs no browser (SANDBOX_BROWSER=off)');
+    return this.#browsers.call(containerId, request, options.signal);
   }
 
   /** Creates or replaces a workspace file, through no symbolic link (sandbox/workspace-files.ts). */

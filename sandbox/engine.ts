@@ -45,7 +45,8 @@ export interface SandboxEngine {
   removeUnusedVolumes(labels: Readonly<Record<string, string>>): Promise<number>;
   /**
    * True when the container runs, answers, and nobody has claimed it; the
-   * Docker engine also opens its exec channel here.
+   * Docker engine also opens its exec channel here, and starts (or checks)
+   * the sandbox's browser when the host has one (sandbox/browser-host.ts).
    */
   probe(id: string): Promise<boolean>;
   /**

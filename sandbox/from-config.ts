@@ -24,6 +24,8 @@ type SandboxConfig = Pick<
   | 'SANDBOX_POOL_WHEN_EMPTY'
   | 'SANDBOX_POOL_WAIT_TIMEOUT'
   | 'SANDBOX_POOL_HEALTH_INTERVAL'
+  | 'SANDBOX_BROWSER'
+  | 'SANDBOX_BROWSER_HEAP_MB'
   | 'SANDBOX_EGRESS_PROXY_PORT'
   | 'SANDBOX_EGRESS_FIREWALL'
   | 'SANDBOX_EGRESS_MAX_CONNECTIONS'
@@ -78,6 +80,8 @@ export function sandboxHostFromConfig(
       maxConnectionsPerSandbox: config.SANDBOX_EGRESS_MAX_CONNECTIONS,
       idleTimeoutMs: config.SANDBOX_EGRESS_IDLE_TIMEOUT,
     },
+    browser:
+      config.SANDBOX_BROWSER === 'off' ? undefined : { prewarm: config.SANDBOX_BROWSER === 'prewarm', heapMb: config.SANDBOX_BROWSER_HEAP_MB },
     isOrphan: deps.isOrphan,
     metrics: deps.metrics,
     logger: deps.logger,

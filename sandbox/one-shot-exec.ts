@@ -51,9 +51,9 @@ export async function execOnce(
   docker: Docker,
   containerId: string,
   cmd: string[],
-  options: { stdin?: Buffer; env?: readonly string[]; maxBytes?: number; signal?: AbortSignal | undefined } = {},
+  options: { stdin?: Buffer; env?: readonly string[]; maxBytes?: number; signal?: AbortSignal | undefined; user?: string } = {},
 ): Promise<OneShotResult> {
-  const { stdin, env = [], maxBytes = 4 * 1024 * 1024, signal } = options;
+  const { stdin, env = [], maxBytes = 4 * 1024 * 1024, signal, user = `${SANDBOX_UID}:${SANDBOX_UID}` } = options;
   let exec: Docker.Exec;
   try {
     exec = await raceAbort(
@@ -62,7 +62,7 @@ export async function execOnce(
         AttachStdout: true,
         AttachStderr: true,
         AttachStdin: stdin !== undefined,
-        User: `${SANDBOX_UID}:${SANDBOX_UID}`,
+        User: user,
         WorkingDir: WORKSPACE_DIR,
         Env: [...env],
       }),

@@ -97,6 +97,9 @@ export function stackEnv(services: ServiceValues, prefix: string, extra: Record<
     SANDBOX_PIDS_LIMIT: '128',
     SANDBOX_WORKSPACE_MB: '64',
     SANDBOX_TMP_MB: '32',
+    // The browser starts at a session's first browser action, not in every warm container of every test
+    // stack (a browser in 256 MB beside the shell tests' hogs); test/integration/browser.test.ts prewarms.
+    SANDBOX_BROWSER: 'lazy',
     WORKFLOW_BUNDLE_PATH: services.bundlePath,
     ...extra,
   };

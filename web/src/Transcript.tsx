@@ -104,6 +104,28 @@ export function EventItem({ e, durationMs }: { e: SessionEvent; durationMs?: num
           <Pre text={str(d.output ?? d.error)} label={`output of ${str(d.name)}`} />
         </>
       );
+    case 'browser.screenshot': {
+      // Only PNG or JPEG base64 from the driver become an image (the CSP allows data: images, nothing else).
+      const format = d.format === 'jpeg' ? 'jpeg' : 'png';
+      const data = typeof d.data === 'string' && /^[A-Za-z0-9+/=]+$/.test(d.data) ? d.data : '';
+      return (
+        <>
+          <header>
+            <strong>Screenshot</strong> of {str(d.url) || 'the page'}
+          </header>
+          {data && (
+            <img
+              className="screenshot"
+              src={`data:image/${format};base64,${data}`}
+              width={num(d.width) || undefined}
+              height={num(d.height) || undefined}
+              alt={`screenshot of ${str(d.url)}`}
+              loading="lazy"
+            />
+          )}
+        </>
+      );
+    }
     case 'session.ended':
       return (
         <>

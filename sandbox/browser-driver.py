@@ -1,0 +1,370 @@
+"""The sandbox browser's driver (part 2 of 3, after browser-cdp.py): the session's context and tabs, and the actions."""
+import os, shutil, signal, tempfile, threading, time
+from browser_cdp import *  # noqa: F401,F403 (joined into one script by sandbox/browser-host.ts: this line is dropped)
+
+
+class Driver:
+    def __init__(self, page_js, proxy, heap_mb):
+        self.page_js, self.proxy, self.heap_mb = page_js, proxy, heap_mb
+        self.proc = self.cdp = self.dir = None
+        self.ctx = None
+        self.ctx_proxy = None
+        self.tabs = []  # Tab, in the order they opened
+        self.active = None
+        self.lock = threading.RLock()
+        self.tabs_lock = threading.Lock()
+        self.up = threading.Event()
+        self.restarts = 0
+        self.notices = []
+        self.refused = []
+        self.stopping = False
+
+    # ---- the Chromium process ----
+    def launch(self):
+        self.dir = tempfile.mkdtemp(prefix='kortix-browser-', dir='/tmp')
+        cmd_r, cmd_w = os.pipe()
+        res_r, res_w = os.pipe()
+        hi_r, hi_w = os.dup(cmd_r), os.dup(res_w)
+        env = {'HOME': self.dir, 'XDG_CONFIG_HOME': self.dir + '/config', 'XDG_CACHE_HOME': self.dir + '/cache',
+               'LANG': 'C.UTF-8', 'PATH': '/usr/bin:/bin', 'TMPDIR': self.dir}
+
+        def fds():
+            os.dup2(hi_r, 3)
+            os.dup2(hi_w, 4)
+
+        import subprocess
+        args = [CHROMIUM, *FLAGS, f'--user-data-dir={self.dir}/profile', f'--proxy-server={DEAD_PROXY}',
+                f'--js-flags=--max-old-space-size={self.heap_mb}', 'about:blank']
+        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=fds, pass_fds=(3, 4), start_new_session=True)
+        for fd in (cmd_r, res_w, hi_r, hi_w):
+            os.close(fd)
+        self.cdp = Cdp(cmd_w, res_r)
+        self.cdp.listeners.append(self.on_event)
+        self.cdp.send('Browser.getVersion', timeout=30)
+        self.cdp.send('Target.setDiscoverTargets', {'discover': True})
+        self.ctx = self.ctx_proxy = None
+        self.tabs, self.active = [], None
+        self.open_context(self.proxy)
+        self.up.set()
+
+    def watch(self):
+        """Restarts Chromium whenever it ends (crash, kill, OOM): the session gets a notice, not a failure."""
+        backoff = [0.2, 1, 3, 5]
+        quick = 0
+        while not self.stopping:
+            started = time.monotonic()
+            code = self.proc.wait()
+            self.up.clear()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            shutil.rmtree(self.dir, ignore_errors=True)
+            if self.stopping:
+                return
+            how = f'killed by signal {-code}' if code < 0 else f'exit status {code}'
+            self.restarts += 1
+            self.notices.append(f'The browser stopped ({how}) and was restarted: open tabs and page state are gone; call goto again.')
+            quick = quick + 1 if time.monotonic() - started < 10 else 0
+            time.sleep(backoff[min(quick, len(backoff) - 1)])
+            with self.lock:
+                try:
+                    self.launch()
+                except Exception as err:  # the next wait() sees the dead process again
+                    self.notices.append(f'restarting the browser failed: {err}')
+
+    # ---- contexts and tabs ----
+    def open_context(self, proxy):
+        """The session's pages live in a browser context of their own, through the session's egress proxy."""
+        if self.ctx:
+            try:
+                self.cdp.send('Target.disposeBrowserContext', {'browserContextId': self.ctx})
+            except CdpError:
+                pass
+        # '<-loopback>': a page's requests to loopback go to the proxy too (which refuses them), instead of
+        # Chromium's implicit direct bypass; the driver's own pipe is no network at all.
+        params = {'proxyServer': proxy or DEAD_PROXY, 'proxyBypassList': '<-loopback>'}
+        self.ctx = self.cdp.send('Target.createBrowserContext', params)['browserContextId']
+        self.ctx_proxy = proxy
+        self.tabs, self.active = [], None
+        self.cdp.send('Browser.setDownloadBehavior', {'behavior': 'deny', 'browserContextId': self.ctx})
+        target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx})['targetId']
+        self.active = self.tab_for(target)
+
+    def tab_for(self, target, session=None):
+        """The tab of a page target, attached and set up once. Pages it opens attach paused (auto-attach),
+        so their first navigation is already under the same checks."""
+        with self.tabs_lock:
+            for t in self.tabs:
+                if t.target == target:
+                    return t
+            if session is None:
+                session = self.cdp.send('Target.attachToTarget', {'targetId': target, 'flatten': True})['sessionId']
+            tab = Tab(target, session)
+            self.tabs.append(tab)
+        s = tab.session
+        self.cdp.send('Page.enable', session=s)
+        self.cdp.send('Fetch.enable', {'patterns': [{'urlPattern': '*', 'resourceType': 'Document', 'requestStage': 'Request'}]}, session=s)
+        self.cdp.send('Emulation.setDeviceMetricsOverride', {'width': VIEWPORT[0], 'height': VIEWPORT[1], 'deviceScaleFactor': 1, 'mobile': False}, session=s)
+        self.cdp.send('Target.setAutoAttach', {'autoAttach': True, 'waitForDebuggerOnStart': True, 'flatten': True}, session=s)
+        self.cdp.send('Runtime.runIfWaitingForDebugger', session=s)
+        return tab
+
+    def on_event(self, method, params, session):
+        if method == 'Fetch.requestPaused':
+            why = refusal(params['request']['url'])
+            if why:
+                self.refused.append({'url': params['request']['url'][:300], 'reason': why})
+                self.cdp.send('Fetch.failRequest', {'requestId': params['requestId'], 'errorReason': 'BlockedByClient'}, session=session)
+            else:
+                self.cdp.send('Fetch.continueRequest', {'requestId': params['requestId']}, session=session)
+            return
+        if method == 'Target.attachedToTarget':
+            info = params['targetInfo']
+            if info.get('type') != 'page':
+                self.cdp.send('Runtime.runIfWaitingForDebugger', session=params['sessionId'])
+            elif len(self.tabs) >= MAX_TABS:
+                self.cdp.send('Target.closeTarget', {'targetId': info['targetId']})
+                self.notices.append(f'the page tried to open more than {MAX_TABS} tabs: the extra ones were closed')
+            else:
+                self.tab_for(info['targetId'], params['sessionId'])
+            return
+        if method in ('Target.targetDestroyed', 'Target.targetCrashed'):
+            for t in self.tabs:
+                if t.target == params.get('targetId'):
+                    with t.cond:
+                        t.crashed = method == 'Target.targetCrashed'
+                        t.cond.notify_all()
+                    if method == 'Target.targetDestroyed':
+                        self.tabs.remove(t)
+            return
+        tab = next((t for t in self.tabs if t.session == session), None)
+        if not tab:
+            return
+        with tab.cond:
+            # A page target's main frame has the target's id.
+            if method == 'Page.frameStartedLoading' and params.get('frameId') == tab.target:
+                tab.started += 1
+            elif method == 'Page.frameStoppedLoading':
+                tab.stopped += 1
+            elif method == 'Page.loadEventFired':
+                tab.loads += 1
+            elif method == 'Page.domContentEventFired':
+                tab.dcl += 1
+            elif method == 'Page.frameNavigated' and not params['frame'].get('parentId'):
+                tab.world = None
+            elif method == 'Inspector.targetCrashed':
+                tab.crashed = True
+            tab.cond.notify_all()
+
+    # ---- in-page helpers ----
+    def page(self, tab, fn, *args):
+        for attempt in (0, 1):
+            if tab.world is None:
+                tree = self.cdp.send('Page.getFrameTree', session=tab.session)
+                frame = tree['frameTree']['frame']['id']
+                ctx = self.cdp.send('Page.createIsolatedWorld', {'frameId': frame, 'worldName': 'kortix', 'grantUniveralAccess': False}, session=tab.session)['executionContextId']
+                r = self.cdp.send('Runtime.evaluate', {'expression': self.page_js, 'contextId': ctx}, session=tab.session)
+                tab.world = (ctx, r['result']['objectId'])
+            ctx, obj = tab.world
+            try:
+                r = self.cdp.send('Runtime.callFunctionOn', {
+                    'functionDeclaration': f'function(a) {{ return this.{fn}(...a); }}', 'objectId': obj,
+                    'arguments': [{'value': list(args)}], 'returnByValue': True, 'awaitPromise': True}, session=tab.session, timeout=20)
+            except CdpError:
+                tab.world = None
+                if attempt:
+                    raise
+                continue
+            if 'exceptionDetails' in r:
+                raise CdpError(r['exceptionDetails'].get('exception', {}).get('description', 'script error')[:300])
+            return r['result'].get('value')
+
+    def wait_loaded(self, tab, before, timeout):
+        """After an action: if a navigation starts within 400 ms, wait for its load (until `timeout`)."""
+        deadline = time.monotonic() + timeout
+        with tab.cond:
+            tab.cond.wait_for(lambda: tab.started > before[0] or tab.crashed, 0.4)
+            if tab.started == before[0] and not tab.crashed:
+                return 'none'
+            ok = tab.cond.wait_for(lambda: tab.loads > before[1] or tab.crashed, max(0, deadline - time.monotonic()))
+            if tab.crashed:
+                return 'crashed'
+            if ok:
+                return 'loaded'
+            return 'interactive' if tab.dcl > before[2] else 'timeout'
+
+    def marks(self, tab):
+        with tab.cond:
+            return (tab.started, tab.loads, tab.dcl)
+
+    # ---- actions ----
+    def handle(self, req):
+        if req.get('action') == 'health':
+            if not self.up.wait(20):
+                return {'ok': False, 'error': 'the browser is not up'}
+            v = self.cdp.send('Browser.getVersion', timeout=5)
+            return {'ok': True, 'browser': v.get('product'), 'pid': self.proc.pid, 'restarts': self.restarts}
+        if not self.up.wait(30):
+            return {'ok': False, 'error': 'the browser did not come back up within 30 s'}
+        with self.lock:
+            if not self.up.is_set():
+                return {'ok': False, 'error': 'the browser stopped: it is being restarted, retry'}
+            self.refused = []
+            proxy = req.get('proxy') or None
+            if self.ctx is None or proxy != self.ctx_proxy:
+                self.open_context(proxy)
+            try:
+                out = self.act(req, max(1, min(int(req.get('timeout_s', 15)), 60)))
+            except BrowserGone:
+                out = {'ok': False, 'error': 'the browser stopped during the action; it is being restarted: retry'}
+            except CdpError as err:
+                out = {'ok': False, 'error': str(err)}
+            if self.refused:
+                out['refused'] = self.refused[:10]
+            if self.notices:
+                out['notice'] = ' '.join(dict.fromkeys(self.notices))
+                self.notices = []
+            return out
+
+    def current(self):
+        tab = self.active if self.active in self.tabs else None
+        if tab is None or tab.crashed:
+            if tab is not None:
+                self.notices.append('the page crashed (out of memory, or killed) and its tab was closed')
+                try:
+                    self.cdp.send('Target.closeTarget', {'targetId': tab.target})
+                except CdpError:
+                    pass
+                if tab in self.tabs:
+                    self.tabs.remove(tab)
+            live = [t for t in self.tabs if not t.crashed]
+            if live:
+                tab = live[-1]
+            else:
+                target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx})['targetId']
+                tab = self.tab_for(target)
+            self.active = tab
+        return tab
+
+    def settle(self, tab, before, timeout, out):
+        state = self.wait_loaded(tab, before, timeout)
+        if state == 'crashed':
+            return {'ok': False, 'error': 'the page crashed (out of memory, or killed); its tab is closed at the next action'}
+        if state in ('timeout', 'interactive'):
+            self.cdp.send('Page.stopLoading', session=tab.session)
+            out['loading'] = f'the page had not finished loading after {timeout} s; loading was stopped'
+            if state == 'timeout':
+                out['ok'] = False
+                out['error'] = f'timeout: the page did not load within {timeout} s'
+        out['navigated'] = state != 'none'
+        info = self.page(tab, 'summary', 600)
+        out.update(url=info['url'], title=info['title'])
+        if state != 'none':
+            out['text'] = info['text']
+        return out
+
+    def act(self, req, timeout):
+        action = req.get('action')
+        tab = self.current()
+        before_url = self.page(tab, 'info')['url'] if action != 'goto' else None
+        if action == 'goto':
+            url = req['url']
+            why = refusal(url)
+            if why:
+                return {'ok': False, 'error': f'navigation refused: {why}'}
+            before = self.marks(tab)
+            r = self.cdp.send('Page.navigate', {'url': url}, session=tab.session, timeout=timeout)
+            if r.get('errorText'):
+                reason = self.refused[0]['reason'] if self.refused else r['errorText']
+                return {'ok': False, 'error': f'navigation to {url[:300]} failed: {reason}', **self.page(tab, 'info')}
+            return self.settle(tab, (before[0] - 1, before[1], before[2]), timeout, {'ok': True, 'action': 'goto'})
+        if action == 'click':
+            target = {k: req[k] for k in ('selector', 'text', 'link') if k in req}
+            at = self.page(tab, 'locate', target)
+            if at.get('error'):
+                return {'ok': False, 'error': f"element not found: {at['error']}"}
+            before = self.marks(tab)
+            for kind in ('mouseMoved', 'mousePressed', 'mouseReleased'):
+                self.cdp.send('Input.dispatchMouseEvent', {'type': kind, 'x': at['x'], 'y': at['y'], 'button': 'left', 'clickCount': 1}, session=tab.session)
+            out = {'ok': True, 'action': 'click', 'clicked': at['element'], 'near': at['near']}
+            return self.changed(self.settle(tab, before, timeout, out), before_url)
+        if action == 'type':
+            f = self.page(tab, 'focus', req['selector'])
+            if f.get('error'):
+                return {'ok': False, 'error': f"element not found: {f['error']}"}
+            self.cdp.send('Input.insertText', {'text': req['text']}, session=tab.session)
+            v = self.page(tab, 'value', req['selector'])
+            info = self.page(tab, 'info')
+            return {'ok': True, 'action': 'type', 'field': f['element'], 'value': v['value'], 'near': v['near'], 'url': info['url'], 'title': info['title']}
+        if action == 'press':
+            before = self.marks(tab)
+            self.press(tab, req['key'])
+            return self.changed(self.settle(tab, before, timeout, {'ok': True, 'action': 'press', 'key': req['key']}), before_url)
+        if action == 'back':
+            h = self.cdp.send('Page.getNavigationHistory', session=tab.session)
+            if h['currentIndex'] <= 0:
+                return {'ok': False, 'error': 'there is no earlier page in this tab', **self.page(tab, 'info')}
+            before = self.marks(tab)
+            self.cdp.send('Page.navigateToHistoryEntry', {'entryId': h['entries'][h['currentIndex'] - 1]['id']}, session=tab.session)
+            return self.changed(self.settle(tab, before, timeout, {'ok': True, 'action': 'back'}), before_url)
+        if action == 'extract':
+            info = self.page(tab, 'info')
+            ex = self.page(tab, 'extract', int(req.get('max_chars', 20000)))
+            return {'ok': True, 'action': 'extract', 'url': info['url'], 'title': info['title'], **ex}
+        if action == 'screenshot':
+            m = self.cdp.send('Page.getLayoutMetrics', session=tab.session)['cssVisualViewport']
+            scale = float(req.get('scale', 0.5))
+            clip = {'x': m['pageX'], 'y': m['pageY'], 'width': m['clientWidth'], 'height': m['clientHeight'], 'scale': scale}
+            shot = self.cdp.send('Page.captureScreenshot', {'format': 'png', 'clip': clip}, session=tab.session, timeout=timeout)
+            fmt = 'png'
+            if len(shot['data']) > int(req.get('max_bytes', 400000)) * 4 // 3:
+                shot = self.cdp.send('Page.captureScreenshot', {'format': 'jpeg', 'quality': 60, 'clip': clip}, session=tab.session, timeout=timeout)
+                fmt = 'jpeg'
+            info = self.page(tab, 'info')
+            return {'ok': True, 'action': 'screenshot', 'url': info['url'], 'title': info['title'],
+                    'image': {'format': fmt, 'width': round(m['clientWidth'] * scale), 'height': round(m['clientHeight'] * scale), 'data': shot['data']}}
+        if action == 'tabs':
+            return self.tabs_action(req)
+        return {'ok': False, 'error': f'unknown action {action!r}'}
+
+    def changed(self, out, before_url):
+        if out.get('url') and before_url is not None:
+            out['url_changed'] = out['url'] != before_url
+        return out
+
+    KEYS = {'Enter': (13, '\r'), 'Tab': (9, ''), 'Escape': (27, ''), 'Backspace': (8, ''), 'Delete': (46, ''),
+            'ArrowUp': (38, ''), 'ArrowDown': (40, ''), 'ArrowLeft': (37, ''), 'ArrowRight': (39, ''),
+            'PageUp': (33, ''), 'PageDown': (34, ''), 'Home': (36, ''), 'End': (35, ''), 'Space': (32, ' ')}
+
+    def press(self, tab, key):
+        code, text = self.KEYS.get(key, (ord(key.upper()) if len(key) == 1 else 0, key if len(key) == 1 else ''))
+        name = ' ' if key == 'Space' else key
+        down = {'type': 'keyDown' if text else 'rawKeyDown', 'key': name, 'windowsVirtualKeyCode': code, 'text': text, 'unmodifiedText': text}
+        self.cdp.send('Input.dispatchKeyEvent', down, session=tab.session)
+        self.cdp.send('Input.dispatchKeyEvent', {'type': 'keyUp', 'key': name, 'windowsVirtualKeyCode': code}, session=tab.session)
+
+    def tabs_action(self, req):
+        op = req.get('op', 'list')
+        live = [t for t in self.tabs if not t.crashed]
+        if op in ('switch', 'close'):
+            i = int(req.get('index', 0))
+            if not 1 <= i <= len(live):
+                return {'ok': False, 'error': f'there is no tab {i} (there are {len(live)})'}
+            tab = live[i - 1]
+            if op == 'switch':
+                self.active = tab
+                self.cdp.send('Target.activateTarget', {'targetId': tab.target})
+            else:
+                self.cdp.send('Target.closeTarget', {'targetId': tab.target})
+                if tab in self.tabs:
+                    self.tabs.remove(tab)
+                if self.active is tab:
+                    self.active = None
+                self.current()
+        listing = []
+        for n, t in enumerate([t for t in self.tabs if not t.crashed], 1):
+            info = self.page(t, 'info')
+            listing.append({'index': n, 'url': info['url'], 'title': info['title'], 'active': t is self.active})
+        return {'ok': True, 'action': 'tabs', 'op': op, 'tabs': listing}
