@@ -23,8 +23,8 @@ install: node_modules/.package-lock.json ## install npm dependencies when packag
 dev: install ## run the platform on embedded defaults; Ctrl-C stops it
 	@./node_modules/.bin/tsx scripts/dev.ts
 
-provision: install ## make sure the Temporal CLI and server, the Docker engine, the sandbox image, Postgres and the Prometheus tools are there
-	@eval "$$(scripts/provision/temporal.sh)" && eval "$$(scripts/provision/temporal-server.sh)" && eval "$$(scripts/provision/docker.sh)" && eval "$$(scripts/provision/postgres.sh)" && eval "$$(scripts/provision/prometheus.sh)" && echo "[make] provisioned: Temporal CLI ($$TEMPORAL_CLI_SOURCE), Temporal server ($$TEMPORAL_SERVER_SOURCE), Docker, Postgres ($$DATABASE_SOURCE), promtool/prometheus/amtool/docker-compose"
+provision: install ## make sure the Temporal CLI and server, the Docker engine, the sandbox image, Postgres, the Prometheus tools and Ollama are there
+	@eval "$$(scripts/provision/temporal.sh)" && eval "$$(scripts/provision/temporal-server.sh)" && eval "$$(scripts/provision/docker.sh)" && eval "$$(scripts/provision/postgres.sh)" && eval "$$(scripts/provision/prometheus.sh)" && eval "$$(scripts/provision/ollama.sh)" && echo "[make] provisioned: Temporal CLI ($$TEMPORAL_CLI_SOURCE), Temporal server ($$TEMPORAL_SERVER_SOURCE), Docker, Postgres ($$DATABASE_SOURCE), promtool/prometheus/amtool/docker-compose, Ollama ($$OLLAMA_SOURCE)"
 
 cluster: install ## the production shape here: Temporal on Postgres (4 service processes), 2 worker hosts, 2 APIs, the Web UI; Ctrl-C stops it
 	@./node_modules/.bin/tsx scripts/cluster.ts $(CLUSTER_ARGS)
@@ -41,6 +41,7 @@ test: install ## lint, then every test tier against real Temporal, Postgres and 
 	eval "$$(scripts/provision/postgres.sh)"; \
 	eval "$$(scripts/provision/prometheus.sh)"; \
 	eval "$$(scripts/provision/chromium.sh)"; \
+	eval "$$(scripts/provision/ollama.sh)"; \
 	$(MAKE) --no-print-directory lint; \
 	echo "[make] tests: unit, integration (real Temporal $$TEMPORAL_CLI_SOURCE, Postgres $$DATABASE_SOURCE, Docker), cluster (Temporal server $$TEMPORAL_SERVER_SOURCE), replay"; \
 	npx vitest run
@@ -49,7 +50,7 @@ test-unit: install ## unit tests only (no services; promtool, amtool and docker-
 	@set -e; eval "$$(scripts/provision/prometheus.sh)"; npx vitest run --project unit
 
 test-integration: install ## integration tests only
-	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; eval "$$(scripts/provision/chromium.sh)"; npx vitest run --project integration
+	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; eval "$$(scripts/provision/chromium.sh)"; eval "$$(scripts/provision/ollama.sh)"; npx vitest run --project integration
 
 test-cluster: install ## the cluster tests: sessions through worker-host, history-service and API-instance failures
 	@set -e; eval "$$(scripts/provision/temporal-server.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; npx vitest run --project cluster
@@ -61,7 +62,7 @@ record-histories: install ## record fresh histories into test/histories/ from re
 	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; npx tsx scripts/record-histories.ts
 
 bench: install ## run the benchmarks; results in bench/results/*.json
-	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; npx tsx bench/run.ts
+	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/ollama.sh)"; npx tsx bench/run.ts
 
 clean: ## stop the embedded Postgres and remove .data/ (Temporal state, Postgres data, logs)
 	@scripts/provision/postgres.sh stop >/dev/null || true

@@ -13,7 +13,8 @@ import type { ReadinessChecker } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PolicyStore } from '../policies/load.js';
-import type { PolicySource } from '../router/policy-store.js';
+import { cachedModelEndpoints, probeModelEndpoints, type ModelEndpointStatus } from '../router/endpoint-status.js';
+import { ModelPolicyStore, type PolicySource } from '../router/policy-store.js';
 import type { SessionTuning } from '../workflows/definitions.js';
 import { apiDocument } from './api-document.js';
 import { tenantAuth } from './auth.js';
@@ -36,7 +37,7 @@ import type { TenantLimitConfig } from '../db/tenant-limits.js';
 import { SlackUserMap } from '../slack/users.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH'> & TenantLimitConfig;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH'> & Partial<Pick<Env, 'LOCAL_MODEL'>> & TenantLimitConfig;
   readonly db: Db;
   /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -51,6 +52,8 @@ export interface ApiDeps {
   readonly slack?: { signingSecret?: Secret | undefined; users: SlackUserMap } | undefined;
   /** True while the process drains: /readyz answers 503 so that load balancers stop sending. */
   readonly draining?: () => boolean;
+  /** Each model endpoint for /readyz (default: probes of the model policy's endpoints, router/endpoint-status.ts). */
+  readonly modelEndpoints?: (() => Promise<readonly ModelEndpointStatus[]>) | undefined;
 }
 
 export function createApp(deps: ApiDeps): Hono {
@@ -71,11 +74,19 @@ export function createApp(deps: ApiDeps): Hono {
   app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
 
   app.get('/healthz', (c) => c.json({ ok: true }));
+  // Model endpoints are reported beside readiness, never gating it: a model down is what fallbacks are for.
+  let endpointPolicy = deps.modelPolicy;
+  const modelEndpoints =
+    deps.modelEndpoints ??
+    cachedModelEndpoints(() => {
+      endpointPolicy ??= new ModelPolicyStore(deps.config.MODEL_POLICY_FILE, undefined, { LOCAL_MODEL: deps.config.LOCAL_MODEL });
+      return probeModelEndpoints(endpointPolicy.current, { env: deps.config });
+    });
   app.get('/readyz', async (c) => {
-    const report = await deps.readiness.check();
+    const [report, models] = await Promise.all([deps.readiness.check(), modelEndpoints().catch(() => [])]);
     const draining = deps.draining?.() ?? false;
     const ready = report.ready && !draining;
-    return c.json({ ...report, ready, draining }, ready ? 200 : 503);
+    return c.json({ ...report, ready, draining, models }, ready ? 200 : 503);
   });
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
   // Public, like /healthz: clients generate their types from it before they hold a key.

@@ -120,7 +120,7 @@ export function openApiDocument(routes: readonly RouteDoc[], info: { title: stri
 /** The routes api/app.ts defines itself. */
 export const appRouteDocs: readonly RouteDoc[] = [
   { method: 'get', path: '/healthz', operationId: 'healthz', summary: 'Liveness', tag: 'operations', auth: 'none', responses: { 200: { description: 'alive', schema: z.object({ ok: z.literal(true) }) } } },
-  { method: 'get', path: '/readyz', operationId: 'readyz', summary: 'Readiness: Temporal, Postgres, Docker; 503 while draining', tag: 'operations', auth: 'none', responses: { 200: { description: 'ready', schema: z.record(z.string(), z.unknown()) }, 503: { description: 'not ready' } } },
+  { method: 'get', path: '/readyz', operationId: 'readyz', summary: 'Readiness: Temporal, Postgres, Docker; 503 while draining. `models` reports each model endpoint (not part of readiness)', tag: 'operations', auth: 'none', responses: { 200: { description: 'ready', schema: z.record(z.string(), z.unknown()) }, 503: { description: 'not ready' } } },
   { method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus metrics', tag: 'operations', auth: 'none', responses: { 200: { description: 'Prometheus text format', schema: z.string(), contentType: 'text/plain' } } },
   { method: 'get', path: '/v1/openapi.json', operationId: 'openApiDocument', summary: 'This document', tag: 'operations', auth: 'none', responses: { 200: { description: 'OpenAPI 3.1', schema: z.record(z.string(), z.unknown()) } } },
 ];

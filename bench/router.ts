@@ -137,10 +137,17 @@ export interface WorkloadItemResult {
   cloudUsd: number;
 }
 
+/** The reference workload: each request with its whole text (prompt, then its document if any). */
+export function referenceWorkload() {
+  const spec = workloadSchema.parse(parse(readFileSync(WORKLOAD_FILE, 'utf8')));
+  const requests = spec.requests.map((r, i) => ({ ...r, text: r.documentWords ? `${r.prompt}\n\n${document(r.documentWords, 100 + i)}` : r.prompt }));
+  return { spec, requests };
+}
+
 /** The reference workload through the shipped policy and through the cloud model, on fake providers. */
 async function workload() {
-  const spec = workloadSchema.parse(parse(readFileSync(WORKLOAD_FILE, 'utf8')));
-  const byPrompt = new Map(spec.requests.map((r, i) => [r.documentWords ? `${r.prompt}\n\n${document(r.documentWords, 100 + i)}` : r.prompt, r]));
+  const { spec, requests } = referenceWorkload();
+  const byPrompt = new Map(requests.map((r) => [r.text, r]));
   const outputFor = (text: string) => byPrompt.get(text)?.outputTokens ?? 10;
   const lastUser = (messages: { role?: string; content?: unknown }[]) => {
     const content = messages.findLast((m) => m.role === 'user')?.content;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=session-latency|make-dev|router|sandbox|browser|web|semantic-cache   run one of them
+ *   --only=session-latency|make-dev|router|sandbox|browser|web|semantic-cache|local-model   run one of them
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { REPO_ROOT } from '../config/index.js';
 import { startServices } from '../test/support/services.js';
 import { benchBrowser } from './browser.js';
+import { benchLocalModel } from './local-model.js';
 import { benchMakeDev } from './make-dev.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
@@ -104,4 +105,14 @@ if (!only || only === 'semantic-cache') {
   for (const m of r.money.runs) console.log(`  ${m.label.padEnd(17)} ${m.requests} requests, ${m.upstreamCalls} upstream, exact hits ${m.exactHits}, semantic hits ${m.semanticHits}, false hits ${m.falseHits}: $${m.costUsd} spent, $${m.savedUsd} saved`);
   const pgl = r.postgres;
   console.log(`  router time per miss with Postgres (ms, p50 / p95): ${pgl.routerMsWithSemantic.p50} / ${pgl.routerMsWithSemantic.p95} with the lookup over ${pgl.candidates} candidates, ${pgl.routerMsWithoutSemantic.p50} / ${pgl.routerMsWithoutSemantic.p95} without`);
+}
+if (!only || only === 'local-model') {
+  const r = await benchLocalModel();
+  save('local-model', r);
+  const o = r.overhead;
+  console.log(`\nlocal model (${r.model.name}, Ollama, this machine's CPU): router call p50 ${o.routerCallMs.p50} ms vs direct HTTP ${o.directHttpMs.p50} ms (+${o.routerOverP50Ms} ms, ${o.routerOverP50Pct}%); time in the router p50 ${o.timeInRouterMs.p50} ms`);
+  console.log(`  first token p50 / p95 ${r.firstTokenMs.p50} / ${r.firstTokenMs.p95} ms; generation ${r.generationTokensPerSecond.p50} tokens/s, prompt ${r.promptTokensPerSecond.p50} tokens/s (p50)`);
+  if (r.residentMemory) console.log(`  resident memory with the model loaded: ollama serve ${r.residentMemory.serveMb} MB + runner ${r.residentMemory.children.map((c) => c.rssMb).join(' + ')} MB = ${r.residentMemory.totalMb} MB`);
+  const w = r.workload;
+  console.log(`  reference workload (${w.requests} requests, ${w.servedLocally} served locally): $${w.withLocalUsd} with the small tier local vs $${w.smallTierOnCloudUsd} with it on the cloud (${w.savedBySmallTierLocalPct}% saved), $${w.cloudAlwaysUsd} for ${w.cloudModel} always (${w.savedVsCloudAlwaysPct}% saved)`);
 }

@@ -151,6 +151,14 @@ const envSchema = z.object({
   MODEL_POLICY_FILE: z.string().min(1).default(resolve(REPO_ROOT, 'router/model_policy.yaml')),
   MOCK_LLM_URL: url.default('http://127.0.0.1:8100/v1'),
   LOCAL_LLM_URL: url.default('http://127.0.0.1:11434/v1'),
+  /**
+   * The model the local server (Ollama) serves for the policy's local models (built-in local_llm: `modelEnv: LOCAL_MODEL`).
+   * Set, `make dev` runs `ollama serve` on loopback with its models under KORTIX_DATA_DIR/ollama (`kortix-tiny` is made there; any other is pulled by you).
+   */
+  LOCAL_MODEL: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/, 'an Ollama model name such as qwen2.5:0.5b')
+    .optional(),
   OPENAI_BASE_URL: url.default('https://api.openai.com/v1'),
   OPENAI_API_KEY: optionalSecret,
   ANTHROPIC_BASE_URL: url.default('https://api.anthropic.com'),

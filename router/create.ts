@@ -21,10 +21,11 @@ export interface RouterFromConfigOptions {
 
 /** MODEL_POLICY_FILE, watched in dev or with MODEL_POLICY_WATCH (the API checks requested models against it too). */
 export function modelPolicyFromConfig(
-  config: Pick<Env, 'MODEL_POLICY_FILE' | 'MODEL_POLICY_WATCH' | 'KORTIX_ENV'>,
+  config: Pick<Env, 'MODEL_POLICY_FILE' | 'MODEL_POLICY_WATCH' | 'KORTIX_ENV'> & Partial<Pick<Env, 'LOCAL_MODEL'>>,
   logger?: Logger,
 ): { policy: ModelPolicyStore; stop: (() => void) | undefined } {
-  const policy = new ModelPolicyStore(config.MODEL_POLICY_FILE, logger?.child({ component: 'model-policy' }));
+  // Models' `modelEnv` read the configuration (LOCAL_MODEL), never process.env.
+  const policy = new ModelPolicyStore(config.MODEL_POLICY_FILE, logger?.child({ component: 'model-policy' }), { LOCAL_MODEL: config.LOCAL_MODEL });
   const watching = config.MODEL_POLICY_WATCH ?? config.KORTIX_ENV === 'dev';
   return { policy, stop: watching ? policy.watch() : undefined };
 }

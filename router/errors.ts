@@ -5,6 +5,8 @@ export type LlmErrorClass =
   | 'server_error'
   | 'unavailable'
   | 'context_window'
+  /** The deployment does not have the model (a local server that never pulled it, a retired cloud model): waiting does not help, another model may. */
+  | 'model_missing'
   | 'bad_request'
   | 'auth'
   | 'not_supported'
@@ -40,12 +42,16 @@ export class LlmError extends Error {
   }
 }
 
+/** How OpenAI (`model_not_found`), Ollama (`model "x" not found, try pulling it first`) and vLLM (`The model `x` does not exist`) say it. */
+const MODEL_MISSING = /model_not_found|\bmodel\b[^\n]{0,300}?\b(?:not found|does not exist)/i;
+
 /** The class of an HTTP error answer from a provider (OpenAI-compatible or Anthropic). */
 export function classifyStatus(status: number, body: string): LlmErrorClass {
   if (status === 429) return 'rate_limit';
   if (status === 408 || status === 504) return 'timeout';
   if (status === 401 || status === 403) return 'auth';
   if (status >= 500) return 'server_error';
+  if ((status === 404 || status === 400) && MODEL_MISSING.test(body)) return 'model_missing';
   if (/context.length|context_length_exceeded|maximum context|too many tokens|prompt is too long/i.test(body)) return 'context_window';
   return 'bad_request';
 }

@@ -21,7 +21,9 @@ import type { ChatAnswer } from './types.js';
 /** The fallbacks an error class moves to (`unavailable` takes the `server_error` ones); undefined: none. */
 function chainOf(errorClass: LlmErrorClass): FallbackClass | undefined {
   if (errorClass === 'unavailable') return 'server_error';
-  return errorClass === 'rate_limit' || errorClass === 'timeout' || errorClass === 'server_error' || errorClass === 'context_window' ? errorClass : undefined;
+  return errorClass === 'rate_limit' || errorClass === 'timeout' || errorClass === 'server_error' || errorClass === 'context_window' || errorClass === 'model_missing'
+    ? errorClass
+    : undefined;
 }
 
 /** What the fallback chain calls and records with. */

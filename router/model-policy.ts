@@ -22,7 +22,7 @@ export type Tier = (typeof TIERS)[number];
 const tier = z.enum(TIERS);
 
 /** Error classes that have a fallback chain (`unavailable` uses the server_error chain). */
-export const FALLBACK_CLASSES = ['rate_limit', 'timeout', 'server_error', 'context_window'] as const;
+export const FALLBACK_CLASSES = ['rate_limit', 'timeout', 'server_error', 'context_window', 'model_missing'] as const;
 export type FallbackClass = (typeof FALLBACK_CLASSES)[number];
 
 const providerSchema = z
@@ -53,6 +53,8 @@ const modelSchema = z
     provider: name,
     /** The model id the provider expects. */
     model: z.string().min(1),
+    /** A configuration variable (config/index.ts) that, when set, replaces model (LOCAL_MODEL: the model `make dev` serves locally). */
+    modelEnv: envName.optional(),
     type: z.enum(['chat', 'embedding']).default('chat'),
     /** USD per million tokens. */
     inputPerMTok: z.number().nonnegative().default(0),
@@ -78,7 +80,7 @@ const modelSchema = z
 export const SEMANTIC_DEFAULTS = { threshold: 0.92, maxCandidates: 200, maxTextChars: 4000 } as const;
 
 const chain = z.array(name).optional();
-const fallbacksSchema = z.object({ rate_limit: chain, timeout: chain, server_error: chain, context_window: chain }).strict();
+const fallbacksSchema = z.object({ rate_limit: chain, timeout: chain, server_error: chain, context_window: chain, model_missing: chain }).strict();
 
 const overflow = z.enum(['trim', 'summarize', 'fail']);
 /** A cosine similarity threshold: below 0.5 a "near duplicate" means nothing. */
@@ -248,7 +250,7 @@ export const BUILTIN_PROVIDERS: Record<string, ProviderConfig> = {
 const chat = { type: 'chat', stream: false } as const;
 export const BUILTIN_MODELS: Record<string, ModelConfig> = {
   mock: { ...chat, provider: 'mock', model: 'mock', inputPerMTok: 0, outputPerMTok: 0, contextWindow: 128_000, maxOutputTokens: 4096, tier: 'large' },
-  local_llm: { ...chat, provider: 'local', model: 'llama3.1:8b', inputPerMTok: 0, outputPerMTok: 0, contextWindow: 8192, maxOutputTokens: 1024, tier: 'small' },
+  local_llm: { ...chat, provider: 'local', model: 'llama3.1:8b', modelEnv: 'LOCAL_MODEL', inputPerMTok: 0, outputPerMTok: 0, contextWindow: 8192, maxOutputTokens: 1024, tier: 'small' },
   openai: {
     ...chat,
     provider: 'openai',
@@ -336,6 +338,9 @@ function referenceProblems(policy: ModelPolicy, baseDir: string): Issue[] {
     for (const [cls, list] of Object.entries(chains)) list?.forEach((m, i) => model(m, [...path, cls, i]));
   };
   for (const [id, m] of Object.entries(policy.models)) {
+    if (m.modelEnv !== undefined && !CONFIG_VARIABLES.has(m.modelEnv)) {
+      issues.push({ path: ['models', id, 'modelEnv'], message: `${m.modelEnv} is not a configuration variable (config/index.ts)` });
+    }
     if (!Object.hasOwn(providers, m.provider)) issues.push({ path: ['models', id, 'provider'], message: `unknown provider "${m.provider}"` });
     if (m.type === 'chat' && m.maxOutputTokens >= m.contextWindow) {
       issues.push({ path: ['models', id, 'maxOutputTokens'], message: `must be below contextWindow (${m.contextWindow})` });
@@ -425,8 +430,21 @@ function semanticOf(r: RouteConfig, policy: ModelPolicy): RouteSemanticCache | n
   };
 }
 
-/** Builds the running form of a validated policy (reads key files). */
-export function resolveModelPolicy(policy: ModelPolicy, source: string, baseDir = dirname(source)): ResolvedModelPolicy {
+/** The configuration values a policy may name (`modelEnv`); the parsed configuration in a process. */
+export type PolicyEnv = Readonly<Record<string, unknown>>;
+
+/** Each model's id with its `modelEnv` applied, when that variable is set. */
+function withModelEnv(models: Record<string, ModelConfig>, env: PolicyEnv): Record<string, ModelConfig> {
+  return Object.fromEntries(
+    Object.entries(models).map(([id, m]) => {
+      const value = m.modelEnv === undefined ? undefined : env[m.modelEnv];
+      return [id, typeof value === 'string' && value !== '' ? { ...m, model: value } : m];
+    }),
+  );
+}
+
+/** Builds the running form of a validated policy (reads key files; `env` fills `modelEnv`). */
+export function resolveModelPolicy(policy: ModelPolicy, source: string, baseDir = dirname(source), env: PolicyEnv = {}): ResolvedModelPolicy {
   const providers: Record<string, ResolvedProvider> = {};
   for (const [id, p] of Object.entries({ ...BUILTIN_PROVIDERS, ...policy.providers })) {
     const apiKey = p.apiKeyFile === undefined ? undefined : new Secret(readFileSync(resolvePath(baseDir, p.apiKeyFile), 'utf8').trim());
@@ -436,7 +454,7 @@ export function resolveModelPolicy(policy: ModelPolicy, source: string, baseDir 
   return {
     source,
     providers,
-    models: { ...BUILTIN_MODELS, ...policy.models },
+    models: withModelEnv({ ...BUILTIN_MODELS, ...policy.models }, env),
     routes: [...policy.routes, ...seedRoutes].map((r) => toRoute(r, policy)),
     defaultRoute: toRoute({ name: 'default', match: {}, model: policy.default }, policy),
     retries: policy.retries,
@@ -449,19 +467,19 @@ export function resolveModelPolicy(policy: ModelPolicy, source: string, baseDir 
 }
 
 /** Validates a policy given as an object (tests, code); the error names each path. */
-export function parseModelPolicy(input: unknown, source = 'model policy', baseDir = process.cwd()): ResolvedModelPolicy {
+export function parseModelPolicy(input: unknown, source = 'model policy', baseDir = process.cwd(), env: PolicyEnv = {}): ResolvedModelPolicy {
   const result = modelPolicySchema(baseDir).safeParse(input);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  - ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
     throw new Error(`Invalid model policy ${source}:\n${lines.join('\n')}`);
   }
-  return resolveModelPolicy(result.data, source, baseDir);
+  return resolveModelPolicy(result.data, source, baseDir, env);
 }
 
 /** Reads, validates and resolves a policy file; a fault throws YamlFileError with file:line: path. */
-export function loadModelPolicy(file: string): ResolvedModelPolicy {
+export function loadModelPolicy(file: string, env: PolicyEnv = {}): ResolvedModelPolicy {
   const baseDir = dirname(resolvePath(file));
-  return resolveModelPolicy(loadYamlFile(file, modelPolicySchema(baseDir)), file, baseDir);
+  return resolveModelPolicy(loadYamlFile(file, modelPolicySchema(baseDir)), file, baseDir, env);
 }
 
 /** The budget that applies to a tenant, if any. */

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
-import { loadModelPolicy, type ResolvedModelPolicy } from './model-policy.js';
+import { loadModelPolicy, type PolicyEnv, type ResolvedModelPolicy } from './model-policy.js';
 
 /** Where the router reads its policy on every call; `version` changes with each reload. */
 export interface PolicySource {
@@ -32,18 +32,20 @@ function digest(file: string): string | undefined {
 export class ModelPolicyStore implements PolicySource {
   readonly file: string;
   readonly #logger: Logger | undefined;
+  readonly #env: PolicyEnv;
   #current: ResolvedModelPolicy;
   #version = 1;
   #digest: string | undefined;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  /** Loads `file`; throws YamlFileError (file:line: path) when it is not valid. */
-  constructor(file: string, logger?: Logger) {
+  /** Loads `file`; throws YamlFileError (file:line: path) when it is not valid. `env` fills models' `modelEnv`. */
+  constructor(file: string, logger?: Logger, env: PolicyEnv = {}) {
     this.file = resolve(file);
     this.#logger = logger;
+    this.#env = env;
     this.#digest = digest(this.file);
-    this.#current = loadModelPolicy(this.file);
+    this.#current = loadModelPolicy(this.file, env);
   }
 
   get current(): ResolvedModelPolicy {
@@ -59,7 +61,7 @@ export class ModelPolicyStore implements PolicySource {
     const next = digest(this.file);
     if (next !== undefined && next === this.#digest) return false;
     try {
-      this.#current = loadModelPolicy(this.file);
+      this.#current = loadModelPolicy(this.file, this.#env);
       this.#digest = next;
       this.#version += 1;
       this.#logger?.info('model policy reloaded', { file: this.file, version: this.#version });

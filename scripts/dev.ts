@@ -9,7 +9,8 @@
  * 3. Migrates, seeds a demo tenant with three API keys; .data/dev-keys.env holds them and the
  *    settings (DATABASE_URL, TEMPORAL_ADDRESS) the README's commands need in another shell.
  * 4. Starts the mock LLM, one worker and the API (:8000); the worker and the
- *    API reload when code changes.
+ *    API reload when code changes. With LOCAL_MODEL, Ollama too (loopback,
+ *    models under .data/ollama; scripts/lib/dev-local-model.ts).
  * Ctrl-C stops everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,6 +22,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { createApiKey, createTenant } from '../db/tenants.js';
 import { TemporalDevServer } from '../temporal/dev-server.js';
 import { readDevKeys, writeDevKeys } from './lib/dev-keys.js';
+import { startDevLocalModel, type DevLocalModel } from './lib/dev-local-model.js';
 import { provision } from './lib/provision.js';
 
 const DATA = loadConfigOrExit().KORTIX_DATA_DIR;
@@ -31,6 +33,7 @@ const say = (msg: string) => process.stderr.write(`\x1b[1m[dev]\x1b[0m ${msg}\n`
 
 const children: { name: string; child: ChildProcess }[] = [];
 let temporal: TemporalDevServer | undefined;
+let localModel: DevLocalModel | undefined;
 let startedPostgres = false;
 let stopping = false;
 
@@ -91,6 +94,10 @@ async function shutdown(code: number): Promise<never> {
         }),
     ),
   );
+  if (localModel?.server.pid !== undefined) {
+    say('stopping Ollama (its models stay in .data/ollama)');
+    await localModel.server.stop();
+  }
   if (temporal) {
     say(`stopping the Temporal dev server (its state stays in ${DATA}/temporal.db)`);
     await temporal.stop();
@@ -140,6 +147,10 @@ async function main(): Promise<void> {
   writeDevKeys(KEYS_FILE, keys, { DATABASE_URL: config.DATABASE_URL, TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS }, cliDir);
 
   env.MOCK_LLM_URL = `http://${config.MOCK_LLM_HOST}:${config.MOCK_LLM_PORT}/v1`;
+  if (config.LOCAL_MODEL) {
+    localModel = await startDevLocalModel(config, env, say);
+    env.LOCAL_LLM_URL = localModel.openAiUrl;
+  }
   start('mock-llm', ['mock-llm/main.ts'], env);
   start('worker', ['watch', '--clear-screen=false', '--include', 'workflows/**', '--include', 'policies/**', 'temporal/worker-main.ts'], env);
   start('api', ['watch', '--clear-screen=false', '--include', 'policies/**/*.yaml', 'api/main.ts'], env);
@@ -165,6 +176,9 @@ async function main(): Promise<void> {
       `  Console      ${consoleUrl}   (sign in with the tenant and a key below)`,
       `  Temporal     ${config.TEMPORAL_ADDRESS}   Web UI ${ui}`,
       `  Mock LLM     ${env.MOCK_LLM_URL}`,
+      localModel
+        ? `  Local model  ${config.LOCAL_MODEL} at ${localModel.openAiUrl}${localModel.ready ? '' : ' (not there yet: see above)'}; typed small requests go there (router/model_policy.yaml)`
+        : '  Local model  none (LOCAL_MODEL=kortix-tiny, or qwen2.5:0.5b after `ollama pull`, runs Ollama here)',
       `  Worker       health and metrics on http://${config.WORKER_HEALTH_HOST}:${config.WORKER_HEALTH_PORT}`,
       `  Postgres     ${pg.DATABASE_SOURCE === 'embedded' ? 'embedded, ' : ''}${(config.DATABASE_URL ?? '').replace(/:[^:@/]*@/, ':***@')}`,
       `  Demo tenant  "${keys.KORTIX_TENANT}", keys of alice (requester), bob and carol (approvers) in ${KEYS_FILE}`,

@@ -192,7 +192,7 @@ describe('classifyStatus', () => {
     [400, '{"error":{"code":"context_length_exceeded"}}', 'context_window'],
     [413, 'too many tokens', 'context_window'],
     [400, 'bad parameter', 'bad_request'],
-    [404, 'model not found', 'bad_request'],
+    [404, 'model not found', 'model_missing'], // its own class: another model may serve (fallbacks.model_missing), a retry never
   ] as const)('classifies %i %j as %s', (status, body, errorClass) => {
     expect(classifyStatus(status, body)).toBe(errorClass);
   });
