@@ -21,6 +21,8 @@ import type { RequestNetworkArgs, ValidToolCall } from '../sandbox/tools.js';
 import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/egress-grants.js';
 import { EVENT_TYPES } from './event-types.js';
 import { admitTenantSandbox } from './tenant-sandboxes.js';
+import { maskToolResult, secretsForClaim, sessionMasker } from './session-secrets.js';
+import type { SecretProvider } from '../secrets/provider.js';
 import { withHeartbeat } from './heartbeat.js';
 import type { ClaimSandboxInput, ExecToolInput, LostSandbox, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
 
@@ -33,6 +35,8 @@ export interface SandboxActivityDeps {
   readonly tenantLimits?: TenantLimits | undefined;
   /** Container starts, claims, execs and OOM kills are counted by the host's pool; failures here. */
   readonly metrics?: Pick<Metrics, 'failedTasks' | 'tasks'> | undefined;
+  /** Where the session's secrets are checked (at claim) and read to mask them in tool output. */
+  readonly secrets?: SecretProvider | undefined;
 }
 
 /** The failure type the workflow reacts to by claiming a new sandbox. */
@@ -112,7 +116,7 @@ function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
   };
 }
 
-export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLimits }: SandboxActivityDeps) {
+export function createSandboxActivities({ db, host, hostQueue, metrics, secrets, tenantLimits }: SandboxActivityDeps) {
   // The proxy of this host reads the hosts granted after approval from here (a restarted worker too).
   host.useEgressGrants({ forContainers: (ids) => egressGrantsFor(db, ids) });
 
@@ -151,10 +155,11 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLi
   async function claimSandbox(input: ClaimSandboxInput): Promise<SandboxLease & Omit<ClaimedSandbox, 'containerId'>> {
     let claimed: ClaimedSandbox;
     if (tenantLimits) await admitTenantSandbox(db, tenantLimits, input.session);
+    const bound = await secretsForClaim(secrets, input.session, input.secrets);
     try {
       claimed = await host.claim(
         { tenantId: input.session.tenantId, sessionId: input.session.sessionId },
-        { network: input.network ?? [], approve: input.approve },
+        { network: input.network ?? [], approve: input.approve, ...(bound ? { secrets: bound } : {}) },
       );
     } catch (err) {
       if (err instanceof SandboxRequestError) throw ApplicationFailure.create({ type: 'SandboxRequest', message: err.message, nonRetryable: true });
@@ -213,6 +218,8 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, tenantLi
       }
     }
     if (input.lostSandbox) result = { ...result, ...lostNotice(input.lostSandbox, host.hostId) };
+    // Before anything is stored, streamed or returned: no value of the session's secrets leaves as written or encoded.
+    result = maskToolResult(await sessionMasker(secrets, session, input.secrets), result);
     Context.current().heartbeat();
     trace.getActiveSpan()?.setAttributes({
       'kortix.session': session.sessionId,

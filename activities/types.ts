@@ -3,6 +3,7 @@
  * growing transcript, so that a session's history grows linearly with its steps.
  * Workflow code imports this file as types only.
  */
+import type { SessionSecret } from '../domain/secret-binding.js';
 import type { SessionPatch, SessionRef, NewEvent } from '../db/session-records.js';
 import type { SessionStatus, SessionUsage } from '../db/schema.js';
 import type { SessionToolName, ValidToolCall } from '../sandbox/tools.js';
@@ -90,6 +91,8 @@ export interface ClaimSandboxInput {
   readonly network?: readonly string[] | undefined;
   /** Hosts reachable once approved (`network.approve`): the sandbox joins the egress network even when `network` is empty. */
   readonly approve?: readonly string[] | undefined;
+  /** The session's secrets: each must exist; those bound to hosts are injected by the egress proxy. */
+  readonly secrets?: readonly SessionSecret[] | undefined;
 }
 
 /** How a sandbox was claimed: recorded as `sandbox.claimed` with the first tool call that uses it. */
@@ -124,6 +127,8 @@ export interface ExecToolInput {
   readonly claimed?: SandboxClaimInfo | undefined;
   /** request_network only: who let the host through (the gate and its approvers, or the policy). */
   readonly grant?: { readonly gate: string | null; readonly grantedBy: string } | undefined;
+  /** The session's secrets: every value is masked in the call's output before it is stored or shown. */
+  readonly secrets?: readonly SessionSecret[] | undefined;
 }
 
 /** What the workflow learns of a tool run (the output itself is in Postgres). */

@@ -10,6 +10,15 @@ import type { Policy } from '../policies/schema.js';
 import { effectivePolicy } from './effective.js';
 import type { AgentSpec } from './schema.js';
 
+/** A secret reference as one comparable string: a new host or another way of injecting is a change of its own. */
+function secretKeys(spec: AgentSpec): string[] {
+  return spec.secrets.map((ref) => {
+    if (typeof ref === 'string') return ref;
+    const how = 'header' in ref.inject ? `${ref.inject.header}: ${ref.inject.format}` : `basic auth as ${ref.inject.basicAuth.username}`;
+    return `${ref.name} → ${ref.hosts.join(', ')} (${how})`;
+  });
+}
+
 export interface VersionUnderPolicy {
   readonly spec: AgentSpec;
   /** The version's policy as resolved (template or tenant policy). */
@@ -30,7 +39,7 @@ export function classifyRisk(from: VersionUnderPolicy | null, to: VersionUnderPo
   if (!from) return { risky: false, reasons: [], changes: [] };
   const changes = [
     ...comparePolicies(effectivePolicy(from.spec, from.policy), effectivePolicy(to.spec, to.policy)),
-    ...setChanges('secrets', from.spec.secrets, to.spec.secrets, 'secrets'),
+    ...setChanges('secrets', secretKeys(from.spec), secretKeys(to.spec), 'secrets'),
   ];
   const reasons = changes.filter((c) => c.direction === 'looser');
   return { risky: reasons.length > 0, reasons, changes };

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { textProblem } from '../db/storable.js';
+import { referenceName, secretReferenceSchema } from '../domain/secret-binding.js';
 import { TOOL_NAMES } from '../policies/schema.js';
 import { TIERS } from '../router/model-policy.js';
 
@@ -62,8 +63,16 @@ export const agentSpecSchema = z
       .object({ allow: uniqueList(z.string().regex(/^[a-z0-9.*-]+(:\d+)?$/i, 'a host name'), 50) })
       .strict()
       .default({ allow: [] }),
-    /** Names of secrets the agent may use; values are never part of a version. */
-    secrets: uniqueList(z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'a secret name like GITHUB_TOKEN'), 20).default([]),
+    /**
+     * Secrets the agent may use, by name; values are never part of a version. A bare name can only be
+     * mounted for one approved call; a binding (`{ name, hosts, inject }`) is injected by the egress
+     * proxy into requests to its hosts (domain/secret-binding.ts).
+     */
+    secrets: z
+      .array(secretReferenceSchema)
+      .max(20)
+      .refine((list) => new Set(list.map(referenceName)).size === list.length, 'duplicate secret names')
+      .default([]),
     metadata: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'keys of letters, digits, _ . -'), storable().max(512))
       .refine((m) => Object.keys(m).length <= 32, 'at most 32 keys')

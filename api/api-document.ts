@@ -13,12 +13,14 @@ import { eventRouteDocs } from './routes/events.js';
 import { historyRouteDocs } from './routes/history.js';
 import { policyRouteDocs } from './routes/policies.js';
 import { replayRouteDocs } from './routes/replay.js';
+import { secretRouteDocs } from './routes/secrets.js';
 import { sessionRouteDocs } from './routes/sessions.js';
 import { slackRouteDocs } from './routes/slack.js';
 
 export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...appRouteDocs,
   ...sessionRouteDocs,
+  ...secretRouteDocs,
   ...eventRouteDocs,
   ...historyRouteDocs,
   ...approvalRouteDocs,

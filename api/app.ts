@@ -30,6 +30,9 @@ import { historyRoutes } from './routes/history.js';
 import { policyRoutes } from './routes/policies.js';
 import { replayRoutes } from './routes/replay.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { secretRoutes } from './routes/secrets.js';
+import { apiSecretProvider } from './session-secrets.js';
+import type { SecretProvider } from '../secrets/provider.js';
 import { slackRoutes } from './routes/slack.js';
 import { webRoutes } from './web.js';
 import type { Secret } from '../config/secret.js';
@@ -48,6 +51,8 @@ export interface ApiDeps {
   readonly readiness: ReadinessChecker;
   readonly logger: Logger;
   readonly tuning?: SessionTuning | undefined;
+  /** Where secret names are checked (default: the configuration's SECRETS_PROVIDER). */
+  readonly secrets?: SecretProvider | undefined;
   /** Slack interactivity: the signing secret and who each Slack user is. */
   readonly slack?: { signingSecret?: Secret | undefined; users: SlackUserMap } | undefined;
   /** True while the process drains: /readyz answers 503 so that load balancers stop sending. */
@@ -119,7 +124,9 @@ export function createApp(deps: ApiDeps): Hono {
   app.use('/v1/*', limiter.rateLimit());
   app.route('/v1/sessions', eventRoutes({ ...deps, limiter }));
   app.route('/v1/sessions', historyRoutes(deps));
-  app.route('/v1/sessions', sessionRoutes({ ...deps, limiter }));
+  const secrets = deps.secrets ?? apiSecretProvider(deps.config);
+  app.route('/v1/sessions', sessionRoutes({ ...deps, limiter, secrets }));
+  app.route('/v1/secrets', secretRoutes({ db: deps.db, secrets }));
   app.route('/v1/approvals', approvalRoutes(deps));
   app.route('/v1/agents', agentRoutes(deps));
   app.route('/v1/agent-templates', agentTemplateRoutes());

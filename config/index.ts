@@ -212,6 +212,32 @@ const envSchema = z.object({
   TENANT_MAX_ARTIFACT_BYTES: z.coerce.number().int().min(0).default(256 * 1024 * 1024),
   TENANT_MAX_ARTIFACT_TOTAL_BYTES: z.coerce.number().int().min(0).default(10 * 1024 * 1024 * 1024),
 
+  // Secrets for agents (secrets/): values by name, per tenant, at `<prefix>/<tenant>/<name>`
+  /** `files`: SECRETS_DIR/<tenant>/<name>; `vault`: Vault / OpenBao KV v2 (VAULT_*); `aws`: AWS Secrets Manager (SECRETS_AWS_*). */
+  SECRETS_PROVIDER: z.enum(['files', 'vault', 'aws']).default('files'),
+  /** The files provider's directory; default `<KORTIX_DATA_DIR>/secrets`. */
+  SECRETS_DIR: z.string().min(1).optional(),
+  /** Folder of Kortix's secrets in Vault's mount or AWS's names (`kortix/<tenant>/<name>`); empty for none. */
+  SECRETS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'path segments of letters, digits, _ . -').default('kortix'),
+  /** How long the egress proxy keeps a value it read (a rotated secret is used after at most this long). */
+  SECRETS_CACHE_TTL: duration.default(30_000),
+  VAULT_ADDR: url.optional(),
+  VAULT_TOKEN: optionalSecret,
+  VAULT_NAMESPACE: z.string().min(1).optional(),
+  VAULT_KV_MOUNT: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a mount path such as secret').default('secret'),
+  /** The field of a KV secret's data that holds the value. */
+  VAULT_KV_FIELD: z.string().min(1).default('value'),
+  SECRETS_AWS_REGION: z.string().min(1).default('us-east-1'),
+  /** Another Secrets Manager endpoint (a VPC endpoint; the tests' fake); unset: AWS itself. */
+  SECRETS_AWS_ENDPOINT: url.optional(),
+  /** Static credentials; unset uses the AWS SDK's default chain. Set both or neither. */
+  SECRETS_AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  SECRETS_AWS_SECRET_ACCESS_KEY: optionalSecret,
+  /** The egress proxy's CA (ca.pem, ca-key.pem), made there at first start when missing; default `<KORTIX_DATA_DIR>/egress-ca`. */
+  SANDBOX_EGRESS_CA_DIR: z.string().min(1).optional(),
+  /** PEM certificates the proxy trusts for upstream servers beside the system's roots (tests; a corporate CA). */
+  SANDBOX_EGRESS_UPSTREAM_CA_FILE: z.string().min(1).optional(),
+
   // Observability
   METRICS_ENABLED: boolFlag.default(true),
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
@@ -266,6 +292,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((config.S3_ACCESS_KEY_ID === undefined) !== (config.S3_SECRET_ACCESS_KEY === undefined)) {
     throw new ConfigError([
       `${config.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY'}: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY together, or neither`,
+    ]);
+  }
+  if (config.SECRETS_PROVIDER === 'vault' && (!config.VAULT_ADDR || !config.VAULT_TOKEN)) {
+    throw new ConfigError([`${config.VAULT_ADDR ? 'VAULT_TOKEN' : 'VAULT_ADDR'}: required with SECRETS_PROVIDER=vault`]);
+  }
+  if ((config.SECRETS_AWS_ACCESS_KEY_ID === undefined) !== (config.SECRETS_AWS_SECRET_ACCESS_KEY === undefined)) {
+    throw new ConfigError([
+      `${config.SECRETS_AWS_ACCESS_KEY_ID === undefined ? 'SECRETS_AWS_ACCESS_KEY_ID' : 'SECRETS_AWS_SECRET_ACCESS_KEY'}: set SECRETS_AWS_ACCESS_KEY_ID and SECRETS_AWS_SECRET_ACCESS_KEY together, or neither`,
     ]);
   }
   for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);

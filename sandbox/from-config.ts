@@ -4,7 +4,9 @@ import type Docker from 'dockerode';
 import type { Env } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { secretProviderFromConfig, type SecretsConfig } from '../secrets/from-config.js';
 import { DockerSandboxHost, type DockerSandboxHostOptions } from './docker-host.js';
+import { egressCaFromConfig, upstreamCaFromConfig } from './egress-ca-config.js';
 
 type SandboxConfig = Pick<
   Env,
@@ -31,7 +33,10 @@ type SandboxConfig = Pick<
   | 'SANDBOX_EGRESS_MAX_CONNECTIONS'
   | 'SANDBOX_EGRESS_IDLE_TIMEOUT'
   | 'KORTIX_ENV'
->;
+  | 'SANDBOX_EGRESS_CA_DIR'
+  | 'SANDBOX_EGRESS_UPSTREAM_CA_FILE'
+> &
+  SecretsConfig;
 
 /** Reads the seccomp profile (a missing or non-JSON file stops the process, naming the variable). */
 function seccompProfile(path: string): string {
@@ -43,6 +48,11 @@ function seccompProfile(path: string): string {
     throw new Error(`SANDBOX_SECCOMP_PROFILE: cannot use ${path}: ${(err as Error).message}`);
   }
   return text;
+}
+
+function secretValueOf(config: SecretsConfig): (tenantId: string, name: string) => Promise<string> {
+  const provider = secretProviderFromConfig(config, { cached: true });
+  return async (tenantId, name) => (await provider.get(tenantId, name)).value;
 }
 
 export function sandboxHostFromConfig(
@@ -79,6 +89,10 @@ export function sandboxHostFromConfig(
         : { firewall: config.SANDBOX_EGRESS_FIREWALL }),
       maxConnectionsPerSandbox: config.SANDBOX_EGRESS_MAX_CONNECTIONS,
       idleTimeoutMs: config.SANDBOX_EGRESS_IDLE_TIMEOUT,
+      // Brokered secrets: values from the provider (cached), HTTPS of bound hosts terminated with the deployment's CA.
+      secretValue: secretValueOf(config),
+      ca: egressCaFromConfig(config),
+      upstreamCa: upstreamCaFromConfig(config),
     },
     browser:
       config.SANDBOX_BROWSER === 'off' ? undefined : { prewarm: config.SANDBOX_BROWSER === 'prewarm', heapMb: config.SANDBOX_BROWSER_HEAP_MB },

@@ -20,6 +20,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ModelRouter } from '../router/router.js';
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
 import { sandboxHostQueue, taskQueues } from './names.js';
+import { secretProviderIfConfigured } from '../secrets/from-config.js';
 import { defaultTenantLimits, type TenantLimitConfig } from '../db/tenant-limits.js';
 import type { Tracing } from '../observability/tracing.js';
 import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
@@ -92,7 +93,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
   }
   if (config.WORKER_ROLES.includes('sandbox')) {
     if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');
-    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, metrics: deps.metrics, tenantLimits: defaultTenantLimits(config) });
+    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, secrets: secretProviderIfConfigured(config, { cached: true }), metrics: deps.metrics, tenantLimits: defaultTenantLimits(config) });
     workers.push(
       // Errors no retry can heal fail at once (activities/permanent-errors.ts), as the session activities do.
       await Worker.create({ ...common, taskQueue: queues.sandbox, activities: withFailFast({ claimSandbox: sandbox.claimSandbox }) }),

@@ -15,6 +15,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -47,6 +48,8 @@ import { installVoteHandlers } from './vote-intake.js';
 /** Must equal activities/sandbox-activities.ts SANDBOX_GONE (not imported: workflows import activity types only). */
 const SANDBOX_GONE = 'SandboxGone';
 const DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000;
+/** Sessions with secrets hand them to the sandbox activities; none recorded before had any. */
+export const SESSION_SECRETS_PATCH = 'session-secrets';
 
 /*
  * Every activity has a bounded retry budget. Retries heal a lost connection or
@@ -124,6 +127,9 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   const seenMessageIds = new Set(carry?.seenMessageIds ?? []);
   let lastAnswer: string | null = carry?.lastAnswer ?? null;
   const run = (carry?.run ?? 0) + 1;
+  /** The secrets for the sandbox activities (claim: checked and bound; exec: masked in output), when the session has any. */
+  const secretsFor = (): { secrets?: NonNullable<AgentSessionInput['secrets']> } =>
+    input.secrets && input.secrets.length > 0 && patched(SESSION_SECRETS_PATCH) ? { secrets: input.secrets } : {};
   let status: SessionStatus = 'running';
   let cancelRequest: CancelRequest | null = null;
   const gates = new Map<string, Gate>();
@@ -255,7 +261,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     const network = policy.network.allow;
     // Hosts to approve put the sandbox on the egress network too; without any (older snapshots) the input is as it was.
     const approve = policy.network.approve ?? [];
-    const claimed = await claimer.claimSandbox({ session, network, ...(approve.length > 0 ? { approve } : {}) });
+    const claimed = await claimer.claimSandbox({ session, network, ...(approve.length > 0 ? { approve } : {}), ...secretsFor() });
     lease = { containerId: claimed.containerId, hostId: claimed.hostId, taskQueue: claimed.taskQueue };
     return { lease, claimed: { created: claimed.created, replacedStopped: claimed.replacedStopped, source: claimed.source, network } };
   }
@@ -286,6 +292,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
           ...(lost ? { lostSandbox: { containerId: lost.containerId, hostId: lost.hostId } } : {}),
           ...(claimed ? { claimed } : {}),
           ...(call.name === REQUEST_NETWORK ? { grant: grantOf(planned) } : {}),
+          ...secretsFor(),
         });
         usage.toolCalls += 1;
         return;

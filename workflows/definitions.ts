@@ -5,6 +5,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SessionRef, SessionStatus, SessionUsage } from '../activities/types.js';
+import type { SessionSecret } from '../domain/secret-binding.js';
 import type { PolicySnapshot } from '../policies/load.js';
 import { SEARCH_ATTRIBUTES } from '../temporal/names.js';
 
@@ -42,6 +43,8 @@ export interface AgentSessionInput {
   /** The shared sandbox queue on which claims go. */
   readonly sandboxQueue: string;
   readonly tuning?: SessionTuning | undefined;
+  /** Secrets the session may use (names and bindings, never values); absent when none. */
+  readonly secrets?: readonly SessionSecret[] | undefined;
   /** Set by continue-as-new: the state the previous run ended with. */
   readonly carry?: CarriedState | undefined;
 }

@@ -39,6 +39,8 @@ import { parseBody, parseParams, parseQuery, text } from '../validation.js';
 import { submitVote } from '../votes.js';
 import { policyRefSchema, resolvePolicyRef } from './policies.js';
 import { AGENT_VERSION_KEY, pinSessionAgent, withPinnedVersion } from '../agent-versions.js';
+import { sessionSecrets } from '../session-secrets.js';
+import type { SecretProvider } from '../../secrets/provider.js';
 import { agentReference, sessionLimitsSchema } from '../../agents/schema.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -94,6 +96,8 @@ export interface SessionRoutesDeps {
   readonly limiter: TenantLimiter;
   /** Workflow knobs for every new session (tests shorten them). */
   readonly tuning?: SessionTuning | undefined;
+  /** Checks the secret names a session references (the tenant's and its agent version's). */
+  readonly secrets?: SecretProvider | undefined;
 }
 
 function encodeCursor(createdAt: Date, id: string): string {
@@ -192,6 +196,8 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
         approvalTimeoutMs: body.limits?.approvalTimeoutSeconds !== undefined ? body.limits.approvalTimeoutSeconds * 1000 : undefined,
       }),
     );
+    // Every secret the session may use exists now, or the request is a 400 naming it.
+    const secrets = await sessionSecrets(deps, principal.tenantId, pinned?.spec.secrets ?? []);
     const id = `ses_${randomUUID()}`;
     const createdAt = new Date().toISOString();
     const session = { tenantId: principal.tenantId, sessionId: id, createdAt };
@@ -223,6 +229,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       idleTimeoutMs: body.idleTimeoutSeconds * 1000,
       sandboxQueue: queues.sandbox,
       tuning: deps.tuning,
+      ...(secrets.length > 0 ? { secrets } : {}),
     };
     try {
       await temporal.workflow.start<typeof agentSession>('agentSession', {
