@@ -17,6 +17,7 @@
  * - a lookup's time with Postgres stores and a full candidate set.
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -152,7 +153,10 @@ async function postgresLookup(candidates: number, samples: number) {
       return percentiles(out);
     };
     // The semantic run reads the full candidate set of `fill`; each of its misses also stores one more row.
-    return { candidates, routerMsWithSemantic: await measure(router, 'fill'), routerMsWithoutSemantic: await measure(plain, 'fill-plain') };
+    const routerMsWithSemantic = await measure(router, 'fill');
+    const routerMsWithoutSemantic = await measure(plain, 'fill-plain');
+    // The machine is shared: its 1-minute load average says how much of the time is queueing.
+    return { candidates, routerMsWithSemantic, routerMsWithoutSemantic, loadAverage1m: Math.round(loadavg()[0] ?? 0) };
   });
 }
 

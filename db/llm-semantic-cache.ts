@@ -3,20 +3,26 @@
  * tenant and scope, the newest unexpired entries read through the index
  * (tenant_id, scope, created_at desc); the router compares them in process.
  */
+import { endianness } from 'node:os';
 import { sql } from 'kysely';
 import type { CachedAnswer, SemanticCacheStore, SemanticVector } from '../router/stores.js';
 import type { ChatAnswer } from '../router/types.js';
 import type { Db } from './client.js';
 import { storableJson } from './storable.js';
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 /** A vector as stored: float32, little-endian, whatever the host's byte order. */
 export function vectorBytes(vector: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(vector.buffer.slice(vector.byteOffset, vector.byteOffset + vector.length * 4));
   const out = Buffer.alloc(vector.length * 4);
   vector.forEach((x, i) => out.writeFloatLE(x, i * 4));
   return out;
 }
 
 function vectorOf(bytes: Buffer, dims: number): Float32Array {
+  // One copy on little-endian hosts (all the usual ones); per float elsewhere.
+  if (LITTLE_ENDIAN) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + dims * 4));
   const v = new Float32Array(dims);
   for (let i = 0; i < dims; i++) v[i] = bytes.readFloatLE(i * 4);
   return v;

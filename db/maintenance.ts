@@ -19,14 +19,16 @@ export interface MaintenanceOptions {
 export interface MaintenanceReport {
   readonly partitionsCreated: readonly string[];
   readonly cacheRowsDeleted: number;
+  /** Expired answers of the semantic cache (0011_semantic_cache). */
+  readonly semanticCacheRowsDeleted: number;
   readonly reservationsDeleted: number;
   readonly partitionsDropped: readonly string[];
 }
 
-async function deleteInBatches(db: Db, table: 'llm_cache' | 'llm_budget_reservations', now: Date, batchSize: number): Promise<number> {
+async function deleteInBatches(db: Db, table: 'llm_cache' | 'llm_semantic_cache' | 'llm_budget_reservations', now: Date, batchSize: number): Promise<number> {
   let total = 0;
   for (;;) {
-    // ctid batches: the tables have different keys, and expires_at is indexed on both.
+    // ctid batches: the tables have different keys, and expires_at is indexed on each.
     const result = await sql`
       delete from ${sql.table(table)} where ctid in (
         select ctid from ${sql.table(table)} where expires_at < ${now} limit ${batchSize}
@@ -62,7 +64,8 @@ export async function runDbMaintenance(db: Db, options: MaintenanceOptions): Pro
   const batchSize = options.batchSize ?? 5_000;
   const partitionsCreated = await ensureMonthlyPartitions(db, now);
   const cacheRowsDeleted = await deleteInBatches(db, 'llm_cache', now, batchSize);
+  const semanticCacheRowsDeleted = await deleteInBatches(db, 'llm_semantic_cache', now, batchSize);
   const reservationsDeleted = await deleteInBatches(db, 'llm_budget_reservations', now, batchSize);
   const partitionsDropped = await dropOldLedgerMonths(db, now, options.llmCallsRetentionMonths);
-  return { partitionsCreated, cacheRowsDeleted, reservationsDeleted, partitionsDropped };
+  return { partitionsCreated, cacheRowsDeleted, semanticCacheRowsDeleted, reservationsDeleted, partitionsDropped };
 }

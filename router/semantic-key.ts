@@ -46,6 +46,8 @@ export function literalsOf(text: string): string[] {
   for (const m of t.matchAll(/"([^"]*)"|`([^`]*)`|“([^”]*)”/gu)) out.push(`q:${(m[1] ?? m[2] ?? m[3] ?? '').trim()}`);
   let sentenceStart = true;
   let negations = 0;
+  // A text in capitals says nothing by its capitals.
+  const shouting = !/\p{Ll}/u.test(t);
   for (const chunk of t.split(/\s+/u)) {
     // The chunk without the punctuation around it ("(src/app.ts)," → src/app.ts).
     const token = chunk.replace(/^[^\p{L}\p{N}_~./\\]+|[^\p{L}\p{N}_~/\\]+$/gu, '');
@@ -53,7 +55,7 @@ export function literalsOf(text: string): string[] {
       // Numbers, versions, paths, file names, identifiers: a digit, or . / \ _ : inside.
       if (/\p{N}/u.test(token) || /[\p{L}\p{N}][./\\_:][\p{L}\p{N}]|^[./~]/u.test(token)) out.push(`t:${token}`);
       // A capitalised word inside a sentence: a name ("send it to Alice").
-      else if (!sentenceStart && /^\p{Lu}[\p{L}\p{N}]/u.test(token)) out.push(`n:${token}`);
+      else if (!sentenceStart && !shouting && /^\p{Lu}[\p{L}\p{N}]/u.test(token)) out.push(`n:${token}`);
       const word = token.toLowerCase().replace(/['’]/g, '');
       if (NEGATIONS.has(word)) negations++;
       sentenceStart = /[.!?:;]$/.test(chunk);

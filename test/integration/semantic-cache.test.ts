@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type Db } from '../../db/client.js';
 import { ledgerRows, postgresRouterStores } from '../../db/llm-ledger.js';
+import { runDbMaintenance } from '../../db/maintenance.js';
 import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
 import { createMetrics, type Metrics } from '../../observability/metrics.js';
 import { ModelRouter, type RouteRequest } from '../../router/router.js';
@@ -121,6 +122,19 @@ describe('semantic cache on Postgres', () => {
     expect((await router.complete(ask(t, 'How do I rotate the API keys of the staging cluster, please?'))).cacheHit).toBe(true);
     await db.updateTable('llm_semantic_cache').set({ expires_at: sql<Date>`now() - interval '1 second'` }).where('tenant_id', '=', t).execute();
     expect((await router.complete(ask(t, 'Please, how do I rotate the API keys of the staging cluster?'))).cacheHit).toBe(false);
+  });
+
+  it('the maintenance run deletes expired entries, and only those', async () => {
+    const t = tenant();
+    const { router } = worker();
+    await router.complete(ask(t, 'Which dashboards show the queue length?'));
+    await router.complete(ask(t, 'Who is on call this week?'));
+    const answerIs = sql<boolean>`value @> ${JSON.stringify({ answer: { content: 'echo: Which dashboards show the queue length?' } })}::jsonb`;
+    await db.updateTable('llm_semantic_cache').set({ expires_at: sql<Date>`now() - interval '1 minute'` }).where('tenant_id', '=', t).where(answerIs).execute();
+    const report = await runDbMaintenance(db, { llmCallsRetentionMonths: 0 });
+    expect(report.semanticCacheRowsDeleted).toBeGreaterThanOrEqual(1);
+    const left = await db.selectFrom('llm_semantic_cache').select('value').where('tenant_id', '=', t).execute();
+    expect(left.map((r) => (r.value as { answer?: { content?: string } }).answer?.content)).toEqual(['echo: Who is on call this week?']);
   });
 
   it('embeds over HTTP too (the mock LLM’s /v1/embeddings): its hash vectors only meet for the same text', async () => {

@@ -212,6 +212,7 @@ describe('the split of a request', () => {
   it('keeps numbers, paths, names, quoted strings and the count of negations as literals', () => {
     expect(literalsOf('Please move "draft 2" to docs/old, then ping Carol. Don’t delete v1.2!')).toEqual(['n:Carol', 'neg:1', 'q:draft 2', 't:2', 't:docs/old', 't:v1.2']);
     expect(literalsOf('Do not restart it')).toEqual(literalsOf("don't restart it"));
+    expect(literalsOf('WHAT IS THE DEFAULT SESSION TIMEOUT?')).toEqual(literalsOf('What is the default session timeout?'));
     expect(literalsOf('Restart it')).not.toEqual(literalsOf('Never restart it'));
   });
 
