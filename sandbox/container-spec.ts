@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
-import type { SandboxSecrets } from './egress-broker.js';
 import { SandboxRequestError } from './errors.js';
 
 /** Labels on every container and volume: how a host finds its own, after any restart. Set at create, never changed. */
@@ -24,8 +23,6 @@ export const LABELS = {
   egress: 'dev.kortix.egress',
   /** The hosts it may reach once approved (`network.approve`, comma-separated): the proxy tells it how to ask. */
   egressApprove: 'dev.kortix.egress-approve',
-  /** The secrets bound to hosts (JSON: tenant, names, hosts, how to inject; never values), read back by the egress proxy. */
-  egressSecrets: 'dev.kortix.egress-secrets',
 } as const;
 
 export const SANDBOX_UID = 1000;
@@ -59,24 +56,6 @@ export interface EgressAttachment {
   readonly allow: readonly string[];
   /** Hosts reachable only after a grant (network.approve). */
   readonly approve?: readonly string[] | undefined;
-  /** Secrets the proxy adds to requests for their hosts: the sandbox then trusts the proxy's CA (EGRESS_CA_FILES). */
-  readonly secrets?: SandboxSecrets | undefined;
-}
-
-/** Where a sandbox with bound secrets finds the egress proxy's CA: the bundle (system roots + the CA) and the CA alone. */
-export const EGRESS_CA_FILES = { dir: '/tmp/.kortix-ca', bundle: '/tmp/.kortix-ca/ca-bundle.pem', ca: '/tmp/.kortix-ca/egress-ca.pem' } as const;
-
-/** The variables that make common clients trust the bundle (OpenSSL, Python requests, curl, git, pip; Node adds the CA). */
-function caEnv(): string[] {
-  const bundle = EGRESS_CA_FILES.bundle;
-  return [
-    `SSL_CERT_FILE=${bundle}`,
-    `REQUESTS_CA_BUNDLE=${bundle}`,
-    `CURL_CA_BUNDLE=${bundle}`,
-    `GIT_SSL_CAINFO=${bundle}`,
-    `PIP_CERT=${bundle}`,
-    `NODE_EXTRA_CA_CERTS=${EGRESS_CA_FILES.ca}`,
-  ];
 }
 
 export interface SandboxSpecInput {
@@ -89,6 +68,13 @@ export interface SandboxSpecInput {
   readonly seccompProfile?: string | undefined;
   /** Without it the container has no network at all (`none`). */
   readonly egress?: EgressAttachment | undefined;
+  /**
+   * The host's egress proxy (http://<gateway>:<port>), for a container started without `egress`: it
+   * starts on no network (`none`) with the proxy in its environment, and joins the egress network at
+   * claim when its session's policy names hosts (EgressGateway.connect). Environment is fixed at
+   * create; the gateway's address is stable for the network's life (and part of the spec hash).
+   */
+  readonly proxyUrl?: string | undefined;
   /** An AppArmor profile loaded on the host (sandbox/apparmor.ts); Docker's default applies without one. */
   readonly appArmorProfile?: string | undefined;
   /** Where the container's uid/gid 0 lies on the host when the engine remaps users (see remappedRoot). */
@@ -159,9 +145,12 @@ export function specHash(parts: {
   limits: SandboxLimits;
   seccompProfile?: string | undefined;
   appArmorProfile?: string | undefined;
+  proxyUrl?: string | undefined;
 }): string {
+  // The proxy only when there is one: hosts without it keep their hashes (and their idle containers).
+  const proxy = parts.proxyUrl ? [parts.proxyUrl] : [];
   return createHash('sha256')
-    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT, parts.appArmorProfile ?? '', LOG_CONFIG]))
+    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT, parts.appArmorProfile ?? '', LOG_CONFIG, ...proxy]))
     .digest('hex')
     .slice(0, 16);
 }
@@ -204,7 +193,8 @@ function proxyEnv(proxyUrl: string): string[] {
  * The container: uid 1000, no capabilities, no new privileges, the repo's
  * seccomp profile (and AppArmor profile where the host has AppArmor), no log, read-only root, size-capped tmpfs for /tmp, /dev/shm and
  * the workspace, memory/CPU/pids limits, private namespaces, no host paths,
- * and no network unless `egress` names the internal network of the proxy.
+ * and no network unless `egress` names the internal network of the proxy
+ * (or, with `proxyUrl`, until the claim connects it there).
  */
 export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerCreateOptions {
   const memoryBytes = input.limits.memoryMb * 1024 * 1024;
@@ -212,11 +202,12 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
   if (input.seccompProfile) securityOpt.push(`seccomp=${input.seccompProfile}`);
   if (input.appArmorProfile) securityOpt.push(`apparmor=${input.appArmorProfile}`);
   const egress = input.egress;
+  const proxyUrl = egress?.proxyUrl ?? input.proxyUrl;
   // CgroupnsMode (API 1.41) is missing from dockerode's types: the sandbox sees only its own cgroup.
   const hostConfig: Docker.HostConfig & { CgroupnsMode: 'private' } = {
     NetworkMode: egress ? egress.network : 'none',
-    // The proxy resolves names; the sandbox gets no resolver it could use to leak data.
-    ...(egress ? { Dns: ['0.0.0.0'], DnsSearch: [], DnsOptions: [] } : {}),
+    // The proxy resolves names; the sandbox gets no resolver it could use to leak data (also once it joins the network at claim).
+    ...(proxyUrl ? { Dns: ['0.0.0.0'], DnsSearch: [], DnsOptions: [] } : {}),
     ReadonlyRootfs: true,
     Privileged: false,
     CapDrop: ['ALL'],
@@ -253,9 +244,10 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
     Cmd: ['bash', '-c', SANDBOX_INIT],
     User: `${SANDBOX_UID}:${SANDBOX_UID}`,
     WorkingDir: WORKSPACE_DIR,
-    Env: [...BASE_ENV, ...(egress ? proxyEnv(egress.proxyUrl) : []), ...((egress?.secrets?.secrets.length ?? 0) > 0 ? caEnv() : [])],
+    Env: [...BASE_ENV, ...(proxyUrl ? proxyEnv(proxyUrl) : [])],
     Labels: { ...input.labels },
-    NetworkDisabled: !egress,
+    // A container that may join the egress network at claim keeps its network stack (on `none` until then).
+    NetworkDisabled: !proxyUrl,
     AttachStdin: false,
     AttachStdout: false,
     AttachStderr: false,

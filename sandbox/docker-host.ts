@@ -14,8 +14,7 @@ import { SandboxBrowsers, type BrowserReply, type BrowserRequest } from './brows
 import { LABELS, SandboxNames, remappedRoot, specHash, type RemappedRoot, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
 import { DockerEngine, statusCode } from './docker-engine.js';
 import { EgressGateway, type EgressGatewayOptions, type EgressGrantSource } from './egress.js';
-import type { SandboxSecrets } from './egress-broker.js';
-import { EGRESS_CA_ENV, installEgressCa } from './secret-files.js';
+import type { EgressRefusal } from './egress-proxy.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
 import { ExecChannelError, type ChannelReply, type ChannelRequest } from './exec-channel.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
@@ -99,9 +98,9 @@ export class DockerSandboxHost {
   readonly #instance = randomBytes(4).toString('hex');
   readonly #files: WorkspaceFiles;
   readonly #egress: EgressGateway | undefined;
+  /** The egress proxy as sandboxes reach it, once start() set it up: warm containers carry it and join at claim. */
+  #proxyUrl: string | undefined;
   readonly #pool: SandboxPool;
-  /** Containers whose commands trust the egress CA (a warm one's environment was fixed before it had secrets). */
-  readonly #brokered = new Set<string>();
   readonly #browsers: SandboxBrowsers | undefined;
   #specLabel: string;
   /** Set by start() where the host runs AppArmor (sandbox/apparmor.ts). */
@@ -128,6 +127,7 @@ export class DockerSandboxHost {
       specLabel: [LABELS.spec, this.#specLabel],
       spec: (name, extra) => this.#spec(name, extra),
       settings: { ...DEFAULT_POOL, ...options.warmPool },
+      warmEgress: () => this.#proxyUrl !== undefined,
       isOrphan: options.isOrphan,
       metrics: options.metrics,
       logger: options.logger,
@@ -172,14 +172,15 @@ export class DockerSandboxHost {
     const appArmor = await ensureAppArmorProfile(this.#o.docker);
     this.#appArmorProfile = appArmor.profile;
     if (appArmor.reason) this.#o.logger?.info('sandboxes run without an AppArmor profile', { reason: appArmor.reason });
+    this.#proxyUrl = await this.#startEgress();
     this.#specLabel = specHash({
       imageId: image.Id,
       limits: this.#o.limits,
       seccompProfile: this.#o.seccompProfile,
       appArmorProfile: this.#appArmorProfile,
+      proxyUrl: this.#proxyUrl,
     });
     this.#pool.setSpecLabel([LABELS.spec, this.#specLabel]);
-    if (this.#egress && (this.#egress.requiredAtStart || (await this.#egress.exists()))) await this.#egress.attach([]);
     await this.#pool.start();
   }
 
@@ -200,6 +201,22 @@ export class DockerSandboxHost {
     await this.#egress?.close({ removeNetwork: options.destroy === true });
   }
 
+  /**
+   * Sets the egress network and proxy up before the pool fills, so that warm containers carry the proxy's
+   * address and can join at claim. Where it cannot be set up, a required firewall stops startup; otherwise
+   * warm containers are made without it and sessions naming hosts get cold ones (whose claim then says why).
+   */
+  async #startEgress(): Promise<string | undefined> {
+    if (!this.#egress) return undefined;
+    try {
+      return await this.#egress.proxyUrl();
+    } catch (err) {
+      if (this.#egress.requiredAtStart) throw err;
+      this.#o.logger?.warn('egress proxy not set up at start: warm sandboxes cannot join it at claim', { error: (err as Error).message });
+      return undefined;
+    }
+  }
+
   #spec(name: string, extra: { labels: Record<string, string>; egress?: EgressAttachment | undefined }): SandboxSpecInput {
     return {
       image: this.#o.image,
@@ -217,6 +234,7 @@ export class DockerSandboxHost {
       appArmorProfile: this.#appArmorProfile,
       remappedRoot: this.#remappedRoot,
       egress: extra.egress,
+      ...(extra.egress ? {} : { proxyUrl: this.#proxyUrl }),
     };
   }
 
@@ -224,26 +242,24 @@ export class DockerSandboxHost {
    * The session's running container: its own on a retry, else a warm one from
    * the pool, else one started cold (or, by settings, after a wait). A session
    * whose policy names hosts (`network`, or `approve`: hosts reachable once
-   * approved) gets a cold container on the egress network. Idempotent.
+   * approved) gets its container on the egress network: a warm one joins it
+   * here (Docker connects a running container), a cold one starts on it.
+   * Idempotent (a retried claim finds the container connected already).
    */
   async claim(
     session: { tenantId: string; sessionId: string },
-    options: { network?: readonly string[]; approve?: readonly string[] | undefined; secrets?: SandboxSecrets | undefined } = {},
+    options: { network?: readonly string[]; approve?: readonly string[] | undefined } = {},
   ): Promise<ClaimedSandbox> {
     const allow = options.network ?? [];
     const approve = options.approve ?? [];
     let egress: EgressAttachment | undefined;
     if (allow.length > 0 || approve.length > 0) {
       if (!this.#egress) throw new SandboxRequestError('the policy names hosts, but this sandbox host runs no egress proxy');
-      egress = await this.#egress.attach(allow, approve, options.secrets);
+      egress = await this.#egress.attach(allow, approve);
     }
     const claimed = await this.#pool.claim({ sessionId: session.sessionId, tenantId: session.tenantId, egress });
-    if (egress) await this.#egress?.refresh();
-    // The sandbox trusts the proxy's CA only where the proxy terminates TLS: a session with secrets bound to hosts.
-    if (egress?.secrets && this.#egress) {
-      await installEgressCa(this.#o.docker, claimed.containerId, this.#egress.caCertificate());
-      this.#brokered.add(claimed.containerId);
-    }
+    // Connected (and the proxy told) before the claim answers: the session's first request is served at once.
+    if (egress) await this.#egress?.connect(claimed.containerId, egress);
     return claimed;
   }
 
@@ -260,7 +276,19 @@ export class DockerSandboxHost {
 
   /** Destroys the session's container and workspace volume. Idempotent. */
   async release(sessionId: string): Promise<{ removed: number }> {
+    // Off the egress network first: the proxy forgets the address before another sandbox can get it.
+    await this.#egress?.disconnect(this.#names.session(sessionId));
     return this.#pool.release(sessionId);
+  }
+
+  /** What the egress proxy refused for this sandbox at or after `sinceMs` (Date.now()): a browser action says why it failed. */
+  async egressRefusals(containerId: string, sinceMs: number): Promise<EgressRefusal[]> {
+    return (await this.#egress?.refusals(containerId, sinceMs)) ?? [];
+  }
+
+  /** The egress proxy as sandboxes reach it (http://<gateway>:<port>); undefined before start() or without one. */
+  get egressProxyUrl(): string | undefined {
+    return this.#proxyUrl;
   }
 
   /**
@@ -273,7 +301,7 @@ export class DockerSandboxHost {
    */
   async exec(containerId: string, request: ExecRequest, options: { signal?: AbortSignal | undefined } = {}): Promise<ShellResult> {
     if (request.command.includes('\0')) throw new SandboxToolError('the command contains a NUL character');
-    const env = { ...(this.#brokered.has(containerId) ? EGRESS_CA_ENV : {}), ...request.env };
+    const env = request.env ?? {};
     for (const [k, v] of Object.entries(env)) {
       if (!ENV_NAME.test(k) || /[\n\0]/.test(v)) throw new SandboxRequestError(`bad environment variable ${JSON.stringify(k)}`);
     }

@@ -19,7 +19,6 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { addressAllowed, matchAllowlist, type AllowEntry } from './allowlist.js';
-import type { SecretBroker } from './egress-broker.js';
 import { DEFAULT_PORTS } from './host-patterns.js';
 import { addressLiteral } from './internal-address.js';
 
@@ -46,9 +45,28 @@ export interface EgressProxyOptions {
   readonly maxConnectionsPerSandbox?: number | undefined;
   /** A connection or tunnel with no traffic either way for this long is closed. */
   readonly idleTimeoutMs?: number | undefined;
-  /** Adds bound secrets to requests for their hosts (sandbox/egress-broker.ts); without it nothing is added. */
-  readonly broker?: SecretBroker | undefined;
+  /**
+   * Told of every refusal (source address, target, status, reason): the host keeps the recent ones per
+   * sandbox, so a tool whose client shows only "tunnel failed" (a browser following a redirect) can say why.
+   */
+  readonly onRefused?: ((refusal: EgressRefusal) => void) | undefined;
 }
+
+/** One request the proxy refused. */
+export interface EgressRefusal {
+  readonly source: string;
+  readonly target: string;
+  readonly status: number;
+  readonly reason: string;
+  /** Date.now() when it was refused. */
+  readonly at: number;
+}
+
+/** The header of a refusal carrying its reason (ASCII), for clients that show a status but not a body. */
+export const REFUSED_HEADER = 'x-kortix-egress-refused';
+
+/** A reason as a header value: printable ASCII only, bounded. */
+const headerSafe = (reason: string) => reason.replace(/[^\x20-\x7e]/g, '?').slice(0, 500);
 
 export const EGRESS_DEFAULTS = { maxConnectionsPerSandbox: 64, idleTimeoutMs: 5 * 60_000 } as const;
 
@@ -169,6 +187,8 @@ export class EgressProxy {
 
   #refused(source: string, target: string, verdict: Exclude<Verdict, { ok: true }>): string {
     this.#o.logger?.info('egress refused', { source, target, status: verdict.status, reason: verdict.reason });
+    const address = source.replace(/^::ffff:/, '');
+    this.#o.onRefused?.({ source: address, target: target.slice(0, 500), status: verdict.status, reason: verdict.reason, at: Date.now() });
     return `kortix egress proxy: ${verdict.reason}\n`;
   }
 
@@ -180,13 +200,10 @@ export class EgressProxy {
     if (!verdict.ok || !target) {
       const body = this.#refused(source, req.url ?? '', verdict as Exclude<Verdict, { ok: true }>);
       const status = verdict.ok ? 400 : verdict.status;
-      client.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-      return;
-    }
-    // A host with a bound secret is not tunnelled: the broker terminates TLS and adds the secret.
-    const bound = await this.#o.broker?.bound(source, target.host, target.port);
-    if (bound && this.#o.broker) {
-      this.#o.broker.intercept(client, head, { source, host: target.host, port: target.port, address: verdict.address }, bound);
+      const why = verdict.ok ? 'CONNECT needs host:port' : verdict.reason;
+      client.end(
+        `HTTP/1.1 ${status} Refused\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${REFUSED_HEADER}: ${headerSafe(why)}\r\nconnection: close\r\n\r\n${body}`,
+      );
       return;
     }
     const upstream = connect({ host: verdict.address, port: target.port, timeout: this.#o.connectTimeoutMs ?? 10_000 });
@@ -226,24 +243,18 @@ export class EgressProxy {
       : { ok: false, status: 400, reason: 'send http:// URLs in absolute form, or CONNECT for https' };
     if (!verdict.ok || !target || !url) {
       const failed = verdict as Exclude<Verdict, { ok: true }>;
-      res.writeHead(failed.status ?? 400, { 'content-type': 'text/plain', connection: 'close' }).end(this.#refused(source, req.url ?? '', failed));
+      const body = this.#refused(source, req.url ?? '', failed);
+      res.writeHead(failed.status ?? 400, { 'content-type': 'text/plain', connection: 'close', [REFUSED_HEADER]: headerSafe(failed.reason) }).end(body);
       return;
     }
     const headers = { ...req.headers };
     for (const h of HOP_BY_HOP) delete headers[h];
-    let sent = headers;
-    try {
-      sent = (await this.#o.broker?.headersFor(source, target.host, target.port, headers)) ?? headers;
-    } catch (err) {
-      res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`kortix egress proxy: ${(err as Error).message}\n`);
-      return;
-    }
     const upstream = httpRequest({
       host: verdict.address,
       port: target.port,
       method: req.method,
       path: `${url.pathname}${url.search}`,
-      headers: { ...sent, host: url.host },
+      headers: { ...headers, host: url.host },
       timeout: this.#o.connectTimeoutMs ?? 10_000,
     });
     upstream.on('response', (answer) => {

@@ -21,10 +21,8 @@ import type { Logger } from '../observability/logger.js';
 import { parseAllowlist, type AllowEntry } from './allowlist.js';
 import { LABELS, type EgressAttachment } from './container-spec.js';
 import { statusCode } from './docker-engine.js';
-import { SecretBroker, type SandboxSecrets } from './egress-broker.js';
-import type { EgressCa } from './egress-ca.js';
-import { EgressProxy, type EgressProxyOptions } from './egress-proxy.js';
-import { parseSecretsLabel, secretsLabel } from './egress-secrets-label.js';
+import { EgressProxy, type EgressProxyOptions, type EgressRefusal } from './egress-proxy.js';
+import { EgressRefusals } from './egress-refusals.js';
 import { SandboxGoneError, SandboxRequestError } from './errors.js';
 import { coversRequest } from './host-patterns.js';
 
@@ -47,12 +45,6 @@ export interface EgressGatewayOptions {
   readonly internalAllowed?: readonly string[] | undefined;
   readonly maxConnectionsPerSandbox?: number | undefined;
   readonly idleTimeoutMs?: number | undefined;
-  /** A bound secret's value (the worker's secret provider); without it no secret is brokered. */
-  readonly secretValue?: ((tenantId: string, name: string) => Promise<string>) | undefined;
-  /** The deployment's CA for brokered HTTPS (loaded or made on first use). */
-  readonly ca?: (() => EgressCa) | undefined;
-  /** PEM certificates trusted for upstream servers of brokered HTTPS beside the system's roots. */
-  readonly upstreamCa?: readonly string[] | undefined;
 }
 
 /** A host granted to one container after approval (port undefined: 80 and 443). */
@@ -70,7 +62,12 @@ export interface EgressGrantSource {
 interface SandboxEgress {
   readonly allow: AllowEntry[];
   readonly approve: AllowEntry[];
-  readonly secrets?: SandboxSecrets | undefined;
+}
+
+/** A container's endpoint options on a network (dockerode's types lack the field Docker returns). */
+function endpointOptionsOf(info: Docker.ContainerInspectInfo, network: string): Record<string, string> {
+  const endpoint = info.NetworkSettings.Networks[network] as { DriverOpts?: Record<string, string> | null } | undefined;
+  return endpoint?.DriverOpts ?? {};
 }
 
 const parseLabel = (value: string | undefined, field: string) => parseAllowlist((value ?? '').split(',').filter(Boolean), field);
@@ -95,6 +92,9 @@ export class EgressGateway {
   #refreshedAt = 0;
   #refreshing: Promise<void> | undefined;
   #firewalled = false;
+  readonly #refusals = new EgressRefusals();
+  /** Endpoint options (a warm sandbox's allowlist, set at claim) per container and endpoint: fixed for the endpoint's life. */
+  #endpointLabels = new Map<string, Record<string, string>>();
 
   constructor(options: EgressGatewayOptions) {
     this.#o = options;
@@ -121,10 +121,7 @@ export class EgressGateway {
   }
 
   /** Creates what is missing (network, firewall, proxy) and says how a sandbox with `allow` (and `approve`) attaches. */
-  async attach(allow: readonly string[], approve: readonly string[] = [], secrets?: SandboxSecrets): Promise<EgressAttachment> {
-    if (secrets && secrets.secrets.length > 0 && !this.brokers) {
-      throw new SandboxRequestError('the session binds secrets to hosts, but this sandbox host brokers no secrets (no secret provider or CA)');
-    }
+  async attach(allow: readonly string[], approve: readonly string[] = []): Promise<EgressAttachment> {
     parseAllowlist(allow);
     parseAllowlist(approve, 'network.approve');
     this.#attached ??= this.#setUp().catch((err: unknown) => {
@@ -132,34 +129,13 @@ export class EgressGateway {
       throw err;
     });
     const { network, gateway } = await this.#attached;
-    return {
-      network,
-      proxyUrl: `http://${gateway}:${this.#o.port}`,
-      allow: [...allow],
-      ...(approve.length > 0 ? { approve: [...approve] } : {}),
-      ...(secrets && secrets.secrets.length > 0 ? { secrets } : {}),
-    };
-  }
-
-  /** Whether this host can broker secrets (a provider and a CA). */
-  get brokers(): boolean {
-    return this.#o.secretValue !== undefined && this.#o.ca !== undefined;
-  }
-
-  /** The CA certificate sandboxes with bound secrets trust (PEM). */
-  caCertificate(): string {
-    if (!this.#o.ca) throw new SandboxRequestError('this sandbox host has no egress CA');
-    return this.#o.ca().certPem;
+    return { network, proxyUrl: `http://${gateway}:${this.#o.port}`, allow: [...allow], ...(approve.length > 0 ? { approve: [...approve] } : {}) };
   }
 
   /** The labels carrying a container's allowlist and approvable hosts. */
-  static label(egress: Pick<EgressAttachment, 'allow' | 'approve' | 'secrets'>): Record<string, string> {
+  static label(egress: Pick<EgressAttachment, 'allow' | 'approve'>): Record<string, string> {
     const approve = egress.approve ?? [];
-    return {
-      [LABELS.egress]: egress.allow.join(','),
-      ...(approve.length > 0 ? { [LABELS.egressApprove]: approve.join(',') } : {}),
-      ...(egress.secrets && egress.secrets.secrets.length > 0 ? { [LABELS.egressSecrets]: secretsLabel(egress.secrets) } : {}),
-    };
+    return { [LABELS.egress]: egress.allow.join(','), ...(approve.length > 0 ? { [LABELS.egressApprove]: approve.join(',') } : {}) };
   }
 
   /** Where grants are read from (set once by the worker that has the database). */
@@ -174,7 +150,9 @@ export class EgressGateway {
   async grant(containerId: string, host: string, port: number | undefined, persist: () => Promise<void>): Promise<void> {
     let labels: Record<string, string>;
     try {
-      labels = (await this.#o.docker.getContainer(containerId).inspect()).Config.Labels ?? {};
+      const info = await this.#o.docker.getContainer(containerId).inspect();
+      // A warm sandbox carries its allowlist on its endpoint (set at claim), a cold one in its labels.
+      labels = { ...endpointOptionsOf(info, this.network), ...(info.Config.Labels ?? {}) };
     } catch (err) {
       if (statusCode(err) === 404) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone`);
       throw err;
@@ -204,23 +182,11 @@ export class EgressGateway {
       maxConnectionsPerSandbox: this.#o.maxConnectionsPerSandbox,
       idleTimeoutMs: this.#o.idleTimeoutMs,
       logger: this.#o.logger,
-      broker: this.#broker(),
+      onRefused: (refusal) => this.#refusals.record(refusal),
     });
     await proxy.listen();
     this.#o.logger?.info('egress proxy listening', { network: this.network, address: `${gateway}:${this.#o.port}`, firewall: this.#firewalled });
     return { network: this.network, gateway, proxy };
-  }
-
-  #broker(): SecretBroker | undefined {
-    const { secretValue, ca } = this.#o;
-    if (!secretValue || !ca) return undefined;
-    return new SecretBroker({
-      secretsFor: async (source) => (await this.#egressFor(source))?.secrets,
-      valueOf: secretValue,
-      ca,
-      upstreamCa: this.#o.upstreamCa,
-      logger: this.#o.logger,
-    });
   }
 
   async #ensureNetwork(): Promise<string> {
@@ -278,19 +244,19 @@ export class EgressGateway {
 
   /** Rebuilds address → allowlist from the running egress containers of this host and their grants. */
   async #refresh(): Promise<void> {
-    const filters = { label: [...Object.entries(this.#o.selector).map(([k, v]) => `${k}=${v}`), LABELS.egress], status: ['running'] };
+    // Every running container of this host on the network: cold ones carry their allowlist as labels, warm ones on their endpoint.
+    const filters = { label: Object.entries(this.#o.selector).map(([k, v]) => `${k}=${v}`), status: ['running'] };
     const found = new Map<string, { containerId: string; egress: SandboxEgress }>();
+    const endpoints = new Map<string, Record<string, string>>();
     for (const c of await this.#o.docker.listContainers({ filters })) {
-      const address = c.NetworkSettings?.Networks?.[this.network]?.IPAddress;
-      const allow = c.Labels?.[LABELS.egress];
-      if (!address || allow === undefined) continue;
+      const endpoint = c.NetworkSettings?.Networks?.[this.network];
+      const address = endpoint?.IPAddress;
+      if (!address) continue;
+      const labels = c.Labels?.[LABELS.egress] !== undefined ? c.Labels : await this.#endpointOptions(c.Id, endpoint.EndpointID, endpoints);
+      const allow = labels?.[LABELS.egress];
+      if (allow === undefined) continue;
       try {
-        const secrets = parseSecretsLabel(c.Labels?.[LABELS.egressSecrets]);
-        const egress = {
-          allow: parseLabel(allow, 'network.allow'),
-          approve: parseLabel(c.Labels?.[LABELS.egressApprove], 'network.approve'),
-          ...(secrets ? { secrets } : {}),
-        };
+        const egress = { allow: parseLabel(allow, 'network.allow'), approve: parseLabel(labels?.[LABELS.egressApprove], 'network.approve') };
         found.set(address, { containerId: c.Id, egress });
       } catch {
         this.#o.logger?.warn('egress container with a bad allowlist label', { containerId: c.Id.slice(0, 12) });
@@ -300,11 +266,100 @@ export class EgressGateway {
     const next = new Map<string, SandboxEgress>();
     for (const [address, { containerId, egress }] of found) {
       const granted = grants.filter((g) => g.containerId === containerId).map((g) => ({ host: g.host, ...(g.port ? { port: g.port } : {}) }));
-      next.set(address, { ...egress, allow: [...egress.allow, ...granted] });
+      next.set(address, { allow: [...egress.allow, ...granted], approve: egress.approve });
     }
     this.#byAddress = next;
+    this.#endpointLabels = endpoints;
     this.#refreshedAt = Date.now();
   }
+
+  /** A warm sandbox's endpoint options (its allowlist labels), read once per endpoint: `docker ps` does not show them. */
+  async #endpointOptions(containerId: string, endpointId: string, seen: Map<string, Record<string, string>>): Promise<Record<string, string> | undefined> {
+    const key = `${containerId}/${endpointId}`;
+    let options = this.#endpointLabels.get(key);
+    if (!options) {
+      try {
+        options = endpointOptionsOf(await this.#o.docker.getContainer(containerId).inspect(), this.network);
+      } catch (err) {
+        if (statusCode(err) === 404) return undefined;
+        throw err;
+      }
+    }
+    seen.set(key, options);
+    return options;
+  }
+
+  /**
+   * Puts a running sandbox on the egress network with its allowlist (a warm one, at claim): off `none`,
+   * onto the network, the allowlist as endpoint options (which nothing inside the container can change),
+   * then the proxy reads it back before the claim answers. Idempotent: one already there stays as it is.
+   */
+  async connect(containerId: string, egress: Pick<EgressAttachment, 'allow' | 'approve'>): Promise<void> {
+    const container = this.#o.docker.getContainer(containerId);
+    let networks: Record<string, unknown>;
+    try {
+      networks = (await container.inspect()).NetworkSettings.Networks ?? {};
+    } catch (err) {
+      if (statusCode(err) === 404) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone`);
+      throw err;
+    }
+    if (networks[this.network] === undefined) {
+      // A container on `none` cannot join another network until it leaves `none`.
+      if (networks.none !== undefined) await this.#o.docker.getNetwork('none').disconnect({ Container: containerId, Force: true });
+      await this.#o.docker.getNetwork(this.network).connect({ Container: containerId, EndpointConfig: { DriverOpts: EgressGateway.label(egress) } });
+    }
+    await this.#refreshAfterChange();
+  }
+
+  /**
+   * Takes a sandbox off the egress network (at release, before it is removed): the proxy forgets its
+   * address at once, so a sandbox that gets the address next inherits neither its allowlist nor its refusals.
+   * A container already gone or off the network is fine.
+   */
+  async disconnect(containerIdOrName: string): Promise<void> {
+    let address: string | undefined;
+    try {
+      address = (await this.#o.docker.getContainer(containerIdOrName).inspect()).NetworkSettings.Networks?.[this.network]?.IPAddress;
+    } catch (err) {
+      if (statusCode(err) === 404) return;
+      throw err;
+    }
+    if (!address) return;
+    try {
+      await this.#o.docker.getNetwork(this.network).disconnect({ Container: containerIdOrName, Force: true });
+    } catch (err) {
+      // 404: the container or the network went away meanwhile.
+      if (statusCode(err) !== 404) throw err;
+    }
+    this.#byAddress.delete(address);
+    this.#refusals.forget(address);
+    await this.#refreshAfterChange();
+  }
+
+  /** A refresh that lists the containers after a change just made (one already running may have listed them before). */
+  async #refreshAfterChange(): Promise<void> {
+    const running = this.#refreshing;
+    if (running) await running.catch(() => undefined);
+    await this.refresh();
+  }
+
+  /** What the proxy refused for this sandbox at or after `sinceMs` (Date.now()), oldest first. */
+  async refusals(containerId: string, sinceMs: number): Promise<EgressRefusal[]> {
+    let address: string | undefined;
+    try {
+      address = (await this.#o.docker.getContainer(containerId).inspect()).NetworkSettings.Networks?.[this.network]?.IPAddress;
+    } catch (err) {
+      if (statusCode(err) === 404) return [];
+      throw err;
+    }
+    return address ? this.#refusals.since(address, sinceMs) : [];
+  }
+
+  /** The proxy's address as sandboxes reach it (http://<gateway>:<port>), once the gateway is set up. */
+  async proxyUrl(): Promise<string> {
+    return (await this.attach([])).proxyUrl;
+  }
+
 
   /** Grants of these containers; none when they cannot be read (the proxy then refuses what only a grant allows). */
   async #grantsOf(containerIds: readonly string[]): Promise<readonly EgressGrant[]> {

@@ -1,7 +1,8 @@
 /**
  * The warm pool's claim path: a session gets the container it holds, else an
  * idle one (claim record, then rename), else a cold one or a wait; and its
- * release, which destroys the container.
+ * release, which destroys the container. A warm container joins the egress
+ * network after the claim (DockerSandboxHost.claim), not here.
  */
 import type { EgressAttachment } from './container-spec.js';
 import { NameConflictError } from './engine.js';
@@ -12,7 +13,10 @@ import type { PoolState } from './pool-state.js';
 export interface ClaimRequest {
   readonly sessionId: string;
   readonly tenantId: string;
-  /** Set for sessions whose policy names hosts: such a container is always started cold, on the egress network. */
+  /**
+   * Set for sessions whose policy names hosts: a warm container when the pool's can join the egress
+   * network (warmEgress; the host connects it after the claim), else one started cold on that network.
+   */
   readonly egress?: EgressAttachment | undefined;
 }
 
@@ -84,13 +88,14 @@ export class PoolClaims {
     const deadline = started + this.#o.settings.waitTimeoutMs;
     let waited = false;
     let replacedStopped = false;
+    const warmOk = !request.egress || this.#o.warmEgress?.() === true;
     for (;;) {
       let got: { id: string; source: 'warm' | 'cold' } | 'conflict' | undefined;
-      if (!request.egress) {
+      if (warmOk) {
         const warm = await this.#takeIdle(name, request);
         got = warm === 'conflict' ? warm : warm ? { id: warm, source: 'warm' } : undefined;
       }
-      const cold = request.egress !== undefined || this.#o.settings.whenEmpty === 'cold';
+      const cold = !warmOk || this.#o.settings.whenEmpty === 'cold';
       if (!got && cold && this.#s.total() < this.#o.settings.maxTotal) {
         got = await this.#createCold(request, name).then(
           (id) => ({ id, source: 'cold' as const }),

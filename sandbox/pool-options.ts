@@ -34,6 +34,11 @@ export interface SandboxPoolOptions {
   readonly isOrphan?: ((sessionId: string, containerId: string) => Promise<boolean>) | undefined;
   readonly metrics?: PoolMetrics | undefined;
   readonly logger?: Logger | undefined;
+  /**
+   * True when idle containers can join the egress network at claim (the host runs a proxy and made
+   * them for it): a claim with `egress` then takes a warm one too, and the host connects it.
+   */
+  readonly warmEgress?: (() => boolean) | undefined;
   /** The wall clock, in ms, against which container ages are judged (tests move it). */
   readonly now?: () => number;
 }

@@ -163,6 +163,129 @@ PY`,
   });
 });
 
+describe('a warm pool on a host with an egress proxy', () => {
+  const warmIds = { pool: `egw${randomUUID().slice(0, 6)}`, hostId: `egress-warm-${randomUUID().slice(0, 6)}` };
+  const warmPort = proxyPort + 3;
+  const makeWarmHost = () =>
+    new DockerSandboxHost({
+      docker,
+      ...warmIds,
+      image: services.sandboxImage,
+      limits: { memoryMb: 128, cpus: 1, pidsLimit: 64, workspaceMb: 16, tmpMb: 16 },
+      seccompProfile: readFileSync(resolve(REPO_ROOT, 'sandbox/seccomp.json'), 'utf8'),
+      outputLimitBytes: 16 * 1024,
+      warmPool: { minIdle: 2, maxTotal: 6, whenEmpty: 'wait' },
+      egress: { port: warmPort, firewall: 'on', lookup: async (name) => names[name] ?? Promise.reject(new Error(`no such host ${name}`)), internalAllowed: ['127.0.0.1'] },
+    });
+  let warm = makeWarmHost();
+  const exec = (containerId: string, command: string) => warm.exec(containerId, { key: `egw-${n++}`, command, timeoutSeconds: 30 });
+  const idleContainers = async () =>
+    (await docker.listContainers({ filters: { label: Object.entries(warm.selector).map(([k, v]) => `${k}=${v}`) } })).filter(
+      (c) => warm.names.parse(c.Names[0] ?? '').kind === 'idle',
+    );
+  const waitIdle = async (count: number) => {
+    for (let i = 0; i < 600 && (await idleContainers()).length < count; i++) await new Promise((r) => setTimeout(r, 100));
+  };
+  const allow = () => [`allowed.test:${portOf(allowed)}`];
+  let withHosts: string;
+
+  beforeAll(async () => {
+    await warm.start();
+    await waitIdle(2);
+  });
+  afterAll(async () => {
+    await warm.stop({ destroy: true });
+  });
+
+  it('keeps its idle containers on no network at all, the proxy in their environment for later', async () => {
+    const idle = await idleContainers();
+    expect(idle.length).toBeGreaterThanOrEqual(2);
+    for (const c of idle) {
+      const info = await docker.getContainer(c.Id).inspect();
+      expect(info.HostConfig.NetworkMode).toBe('none');
+      expect(Object.keys(info.NetworkSettings.Networks)).toEqual(['none']);
+      expect(Object.values(info.NetworkSettings.Networks).map((e) => e.IPAddress)).toEqual(['']);
+      expect(info.Config.Env).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^https_proxy=http://[\\d.]+:${warmPort}$`))]));
+      expect(info.HostConfig.Dns).toEqual(['0.0.0.0']);
+    }
+  });
+
+  it('gives a session naming hosts a warm container that joins the egress network at claim and reaches them only through the proxy', async () => {
+    const before = Date.now();
+    const claim = await warm.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` }, { network: allow() });
+    expect(claim.source).toBe('warm');
+    withHosts = claim.containerId;
+    const info = await docker.getContainer(withHosts).inspect();
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([expect.stringMatching(/^kortix-egress-/)]);
+    // The allowlist lives on the endpoint (labels are fixed at create, and nothing inside can change either).
+    expect(info.Config.Labels['dev.kortix.egress']).toBeUndefined();
+    const r = await exec(withHosts, fetchAll([`http://allowed.test:${portOf(allowed)}/`, 'http://example.com/', `http://127.0.0.1:${portOf(other)}/`]));
+    expect(r.stdout.trim().split('\n')).toEqual([
+      '200 hello from an allowed host',
+      "403 kortix egress proxy: example.com:80 is not allowed by the session's policy (network.allow)",
+      `403 kortix egress proxy: 127.0.0.1:${portOf(other)} is not allowed by the session's policy (network.allow)`,
+    ]);
+    const gateway = Object.values(info.NetworkSettings.Networks)[0]?.Gateway;
+    const direct = await exec(
+      withHosts,
+      String.raw`python3 - <<'PY'
+import socket
+for host, port in [("1.1.1.1", 443), ("${gateway}", ${portOf(other)}), ("169.254.169.254", 80)]:
+    try:
+        socket.create_connection((host, port), 1).close(); print(host, "CONNECTED")
+    except OSError:
+        print(host, "refused")
+try:
+    socket.getaddrinfo("allowed.test", 80); print("dns RESOLVED")
+except OSError:
+    print("dns failed")
+PY`,
+    );
+    expect(direct.stdout.trim().split('\n')).toEqual(['1.1.1.1 refused', `${gateway} refused`, '169.254.169.254 refused', 'dns failed']);
+    // What the proxy refused is kept for the sandbox, with the reason (a browser that sees only a failed tunnel is told why).
+    expect((await warm.egressRefusals(withHosts, before)).map((x) => x.reason)).toEqual([
+      "example.com:80 is not allowed by the session's policy (network.allow)",
+      `127.0.0.1:${portOf(other)} is not allowed by the session's policy (network.allow)`,
+    ]);
+  });
+
+  it('gives a session naming no hosts a warm container that stays on no network', async () => {
+    const claim = await warm.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` });
+    expect(claim.source).toBe('warm');
+    expect(Object.keys((await docker.getContainer(claim.containerId).inspect()).NetworkSettings.Networks)).toEqual(['none']);
+    const r = await exec(claim.containerId, fetchAll([`http://allowed.test:${portOf(allowed)}/`]));
+    expect(r.stdout).toMatch(/^error URLError .*(unreachable|Network)/);
+  });
+
+  it('serves a joined warm sandbox after a worker restart (the allowlist is read back from its endpoint)', async () => {
+    await warm.stop();
+    warm = makeWarmHost();
+    await warm.start();
+    const r = await exec(withHosts, fetchAll([`http://allowed.test:${portOf(allowed)}/`, 'http://example.com/']));
+    expect(r.stdout.trim().split('\n')).toEqual(['200 hello from an allowed host', expect.stringMatching(/^403 /)]);
+  });
+
+  it('takes a sandbox off the network at release, before it is destroyed', async () => {
+    const sessionId = `ses_${randomUUID()}`;
+    const { containerId } = await warm.claim({ tenantId: 't', sessionId }, { network: allow() });
+    const events: string[] = [];
+    const stream = await docker.getEvents({ filters: { type: ['network', 'container'] } });
+    stream.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        const e = JSON.parse(line) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } };
+        if (e.Type === 'network' && e.Actor.Attributes.container === containerId) events.push(`network ${e.Action} ${e.Actor.Attributes.name ?? ''}`);
+        if (e.Type === 'container' && e.Actor.ID === containerId && e.Action === 'destroy') events.push('container destroy');
+      }
+    });
+    await warm.release(sessionId);
+    for (let i = 0; i < 50 && !events.includes('container destroy'); i++) await new Promise((r) => setTimeout(r, 100));
+    (stream as unknown as { destroy: () => void }).destroy();
+    expect(events[0]).toMatch(/^network disconnect kortix-egress-/);
+    expect(events).toContain('container destroy');
+    expect(events.indexOf('container destroy')).toBeGreaterThan(0);
+  });
+});
+
 describe('a session whose policy names a host', () => {
   let stack: Stack | undefined;
   let mock: MockLlmServer | undefined;
@@ -208,7 +331,8 @@ describe('a session whose policy names a host', () => {
     expect(ok).toBe('200 hello from an allowed host');
     expect(refused).toMatch(/^403 kortix egress proxy: .* is not allowed by the session's policy/);
     const claimed = (await readAllEvents(stack, session.id)).find((e) => e.type === 'sandbox.claimed');
-    expect(claimed?.data).toMatchObject({ source: 'cold', network: [`127.0.0.1:${portOf(allowed)}`] });
+    // The stack keeps warm sandboxes: one joined the egress network at claim.
+    expect(claimed?.data).toMatchObject({ source: 'warm', network: [`127.0.0.1:${portOf(allowed)}`] });
   });
 });
 

@@ -125,7 +125,11 @@ afterEach(async () => {
   for (const p of pools.splice(0)) await p.stop();
 });
 
-function makePool(engine: FakeEngine, settings: Partial<PoolSettings> = {}, extra: { isOrphan?: (s: string) => Promise<boolean> } = {}) {
+function makePool(
+  engine: FakeEngine,
+  settings: Partial<PoolSettings> = {},
+  extra: { isOrphan?: (s: string) => Promise<boolean>; warmEgress?: () => boolean } = {},
+) {
   const metrics = createMetrics({ service: 'test', defaultMetrics: false });
   const pool = new SandboxPool({
     engine,
@@ -142,6 +146,7 @@ function makePool(engine: FakeEngine, settings: Partial<PoolSettings> = {}, extr
     }),
     settings: { minIdle: 2, maxTotal: 4, maxAgeMs: 60_000, whenEmpty: 'cold', waitTimeoutMs: 300, healthIntervalMs: 3_600_000, ...settings },
     isOrphan: extra.isOrphan,
+    warmEgress: extra.warmEgress,
     metrics,
     now: () => engine.now,
   });
@@ -375,5 +380,28 @@ describe('engine events', () => {
     if (idle) idle.running = false;
     if (idle) engine.emit({ containerId: idle.id, action: 'die' });
     await until(() => pool.stats().idle === 1 && idleNamed(engine).every((c) => c.id !== idle?.id));
+  });
+});
+
+describe('sessions whose policy names hosts', () => {
+  const egress = { network: 'kortix-egress-x', proxyUrl: 'http://172.30.0.1:3128', allow: ['allowed.test'] };
+
+  it('take a warm container when idle ones can join the egress network (the host connects it after the claim)', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, {}, { warmEgress: () => true });
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    const claim = await pool.claim({ ...session(1), egress });
+    expect(claim).toMatchObject({ source: 'warm', created: true });
+    expect(engine.creates).toBe(2);
+  });
+
+  it('get a cold container on the network when idle ones cannot join it', async () => {
+    const engine = new FakeEngine();
+    const { pool } = makePool(engine, {}, { warmEgress: () => false });
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    expect(await pool.claim({ ...session(1), egress })).toMatchObject({ source: 'cold' });
+    expect(pool.stats().idle).toBe(2);
   });
 });
