@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
+import type { SandboxSecrets } from './egress-broker.js';
 import { SandboxRequestError } from './errors.js';
 
 /** Labels on every container and volume: how a host finds its own, after any restart. Set at create, never changed. */
@@ -23,6 +24,8 @@ export const LABELS = {
   egress: 'dev.kortix.egress',
   /** The hosts it may reach once approved (`network.approve`, comma-separated): the proxy tells it how to ask. */
   egressApprove: 'dev.kortix.egress-approve',
+  /** The secrets bound to hosts (JSON: tenant, names, hosts, how to inject; never values), read back by the egress proxy. */
+  egressSecrets: 'dev.kortix.egress-secrets',
 } as const;
 
 export const SANDBOX_UID = 1000;
@@ -56,6 +59,24 @@ export interface EgressAttachment {
   readonly allow: readonly string[];
   /** Hosts reachable only after a grant (network.approve). */
   readonly approve?: readonly string[] | undefined;
+  /** Secrets the proxy adds to requests for their hosts: the sandbox then trusts the proxy's CA (EGRESS_CA_FILES). */
+  readonly secrets?: SandboxSecrets | undefined;
+}
+
+/** Where a sandbox with bound secrets finds the egress proxy's CA: the bundle (system roots + the CA) and the CA alone. */
+export const EGRESS_CA_FILES = { dir: '/tmp/.kortix-ca', bundle: '/tmp/.kortix-ca/ca-bundle.pem', ca: '/tmp/.kortix-ca/egress-ca.pem' } as const;
+
+/** The variables that make common clients trust the bundle (OpenSSL, Python requests, curl, git, pip; Node adds the CA). */
+function caEnv(): string[] {
+  const bundle = EGRESS_CA_FILES.bundle;
+  return [
+    `SSL_CERT_FILE=${bundle}`,
+    `REQUESTS_CA_BUNDLE=${bundle}`,
+    `CURL_CA_BUNDLE=${bundle}`,
+    `GIT_SSL_CAINFO=${bundle}`,
+    `PIP_CERT=${bundle}`,
+    `NODE_EXTRA_CA_CERTS=${EGRESS_CA_FILES.ca}`,
+  ];
 }
 
 export interface SandboxSpecInput {
@@ -244,7 +265,7 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
     Cmd: ['bash', '-c', SANDBOX_INIT],
     User: `${SANDBOX_UID}:${SANDBOX_UID}`,
     WorkingDir: WORKSPACE_DIR,
-    Env: [...BASE_ENV, ...(proxyUrl ? proxyEnv(proxyUrl) : [])],
+    Env: [...BASE_ENV, ...(proxyUrl ? proxyEnv(proxyUrl) : []), ...((egress?.secrets?.secrets.length ?? 0) > 0 ? caEnv() : [])],
     Labels: { ...input.labels },
     // A container that may join the egress network at claim keeps its network stack (on `none` until then).
     NetworkDisabled: !proxyUrl,

@@ -15,6 +15,8 @@ import { LABELS, SandboxNames, remappedRoot, specHash, type RemappedRoot, type E
 import { DockerEngine, statusCode } from './docker-engine.js';
 import { EgressGateway, type EgressGatewayOptions, type EgressGrantSource } from './egress.js';
 import type { EgressRefusal } from './egress-proxy.js';
+import type { SandboxSecrets } from './egress-broker.js';
+import { EGRESS_CA_ENV, installEgressCa } from './secret-files.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
 import { ExecChannelError, type ChannelReply, type ChannelRequest } from './exec-channel.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
@@ -101,6 +103,8 @@ export class DockerSandboxHost {
   /** The egress proxy as sandboxes reach it, once start() set it up: warm containers carry it and join at claim. */
   #proxyUrl: string | undefined;
   readonly #pool: SandboxPool;
+  /** Containers whose commands trust the egress CA (a warm one's environment was fixed before it had secrets). */
+  readonly #brokered = new Set<string>();
   readonly #browsers: SandboxBrowsers | undefined;
   #specLabel: string;
   /** Set by start() where the host runs AppArmor (sandbox/apparmor.ts). */
@@ -248,18 +252,23 @@ export class DockerSandboxHost {
    */
   async claim(
     session: { tenantId: string; sessionId: string },
-    options: { network?: readonly string[]; approve?: readonly string[] | undefined } = {},
+    options: { network?: readonly string[]; approve?: readonly string[] | undefined; secrets?: SandboxSecrets | undefined } = {},
   ): Promise<ClaimedSandbox> {
     const allow = options.network ?? [];
     const approve = options.approve ?? [];
     let egress: EgressAttachment | undefined;
     if (allow.length > 0 || approve.length > 0) {
       if (!this.#egress) throw new SandboxRequestError('the policy names hosts, but this sandbox host runs no egress proxy');
-      egress = await this.#egress.attach(allow, approve);
+      egress = await this.#egress.attach(allow, approve, options.secrets);
     }
     const claimed = await this.#pool.claim({ sessionId: session.sessionId, tenantId: session.tenantId, egress });
     // Connected (and the proxy told) before the claim answers: the session's first request is served at once.
     if (egress) await this.#egress?.connect(claimed.containerId, egress);
+    // The sandbox trusts the proxy's CA only where the proxy terminates TLS: a session with secrets bound to hosts.
+    if (egress?.secrets && this.#egress) {
+      await installEgressCa(this.#o.docker, claimed.containerId, this.#egress.caCertificate());
+      this.#brokered.add(claimed.containerId);
+    }
     return claimed;
   }
 
@@ -301,7 +310,7 @@ export class DockerSandboxHost {
    */
   async exec(containerId: string, request: ExecRequest, options: { signal?: AbortSignal | undefined } = {}): Promise<ShellResult> {
     if (request.command.includes('\0')) throw new SandboxToolError('the command contains a NUL character');
-    const env = request.env ?? {};
+    const env = { ...(this.#brokered.has(containerId) ? EGRESS_CA_ENV : {}), ...request.env };
     for (const [k, v] of Object.entries(env)) {
       if (!ENV_NAME.test(k) || /[\n\0]/.test(v)) throw new SandboxRequestError(`bad environment variable ${JSON.stringify(k)}`);
     }

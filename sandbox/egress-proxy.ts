@@ -19,6 +19,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { addressAllowed, matchAllowlist, type AllowEntry } from './allowlist.js';
+import type { SecretBroker } from './egress-broker.js';
 import { DEFAULT_PORTS } from './host-patterns.js';
 import { addressLiteral } from './internal-address.js';
 
@@ -45,6 +46,8 @@ export interface EgressProxyOptions {
   readonly maxConnectionsPerSandbox?: number | undefined;
   /** A connection or tunnel with no traffic either way for this long is closed. */
   readonly idleTimeoutMs?: number | undefined;
+  /** Adds bound secrets to requests for their hosts (sandbox/egress-broker.ts); without it nothing is added. */
+  readonly broker?: SecretBroker | undefined;
   /**
    * Told of every refusal (source address, target, status, reason): the host keeps the recent ones per
    * sandbox, so a tool whose client shows only "tunnel failed" (a browser following a redirect) can say why.
@@ -206,6 +209,12 @@ export class EgressProxy {
       );
       return;
     }
+    // A host with a bound secret is not tunnelled: the broker terminates TLS and adds the secret.
+    const bound = await this.#o.broker?.bound(source, target.host, target.port);
+    if (bound && this.#o.broker) {
+      this.#o.broker.intercept(client, head, { source, host: target.host, port: target.port, address: verdict.address }, bound);
+      return;
+    }
     const upstream = connect({ host: verdict.address, port: target.port, timeout: this.#o.connectTimeoutMs ?? 10_000 });
     this.#track(upstream);
     const connectTimeout = () => upstream.destroy(new Error('connect timeout'));
@@ -249,12 +258,19 @@ export class EgressProxy {
     }
     const headers = { ...req.headers };
     for (const h of HOP_BY_HOP) delete headers[h];
+    let sent = headers;
+    try {
+      sent = (await this.#o.broker?.headersFor(source, target.host, target.port, headers)) ?? headers;
+    } catch (err) {
+      res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`kortix egress proxy: ${(err as Error).message}\n`);
+      return;
+    }
     const upstream = httpRequest({
       host: verdict.address,
       port: target.port,
       method: req.method,
       path: `${url.pathname}${url.search}`,
-      headers: { ...headers, host: url.host },
+      headers: { ...sent, host: url.host },
       timeout: this.#o.connectTimeoutMs ?? 10_000,
     });
     upstream.on('response', (answer) => {

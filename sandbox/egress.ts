@@ -21,8 +21,11 @@ import type { Logger } from '../observability/logger.js';
 import { parseAllowlist, type AllowEntry } from './allowlist.js';
 import { LABELS, type EgressAttachment } from './container-spec.js';
 import { statusCode } from './docker-engine.js';
+import { SecretBroker, type SandboxSecrets } from './egress-broker.js';
+import type { EgressCa } from './egress-ca.js';
 import { EgressProxy, type EgressProxyOptions, type EgressRefusal } from './egress-proxy.js';
 import { EgressRefusals } from './egress-refusals.js';
+import { parseSecretsLabel, secretsLabel } from './egress-secrets-label.js';
 import { SandboxGoneError, SandboxRequestError } from './errors.js';
 import { coversRequest } from './host-patterns.js';
 
@@ -45,6 +48,12 @@ export interface EgressGatewayOptions {
   readonly internalAllowed?: readonly string[] | undefined;
   readonly maxConnectionsPerSandbox?: number | undefined;
   readonly idleTimeoutMs?: number | undefined;
+  /** A bound secret's value (the worker's secret provider); without it no secret is brokered. */
+  readonly secretValue?: ((tenantId: string, name: string) => Promise<string>) | undefined;
+  /** The deployment's CA for brokered HTTPS (loaded or made on first use). */
+  readonly ca?: (() => EgressCa) | undefined;
+  /** PEM certificates trusted for upstream servers of brokered HTTPS beside the system's roots. */
+  readonly upstreamCa?: readonly string[] | undefined;
 }
 
 /** A host granted to one container after approval (port undefined: 80 and 443). */
@@ -62,6 +71,7 @@ export interface EgressGrantSource {
 interface SandboxEgress {
   readonly allow: AllowEntry[];
   readonly approve: AllowEntry[];
+  readonly secrets?: SandboxSecrets | undefined;
 }
 
 /** A container's endpoint options on a network (dockerode's types lack the field Docker returns). */
@@ -121,7 +131,10 @@ export class EgressGateway {
   }
 
   /** Creates what is missing (network, firewall, proxy) and says how a sandbox with `allow` (and `approve`) attaches. */
-  async attach(allow: readonly string[], approve: readonly string[] = []): Promise<EgressAttachment> {
+  async attach(allow: readonly string[], approve: readonly string[] = [], secrets?: SandboxSecrets): Promise<EgressAttachment> {
+    if (secrets && secrets.secrets.length > 0 && !this.brokers) {
+      throw new SandboxRequestError('the session binds secrets to hosts, but this sandbox host brokers no secrets (no secret provider or CA)');
+    }
     parseAllowlist(allow);
     parseAllowlist(approve, 'network.approve');
     this.#attached ??= this.#setUp().catch((err: unknown) => {
@@ -129,13 +142,34 @@ export class EgressGateway {
       throw err;
     });
     const { network, gateway } = await this.#attached;
-    return { network, proxyUrl: `http://${gateway}:${this.#o.port}`, allow: [...allow], ...(approve.length > 0 ? { approve: [...approve] } : {}) };
+    return {
+      network,
+      proxyUrl: `http://${gateway}:${this.#o.port}`,
+      allow: [...allow],
+      ...(approve.length > 0 ? { approve: [...approve] } : {}),
+      ...(secrets && secrets.secrets.length > 0 ? { secrets } : {}),
+    };
+  }
+
+  /** Whether this host can broker secrets (a provider and a CA). */
+  get brokers(): boolean {
+    return this.#o.secretValue !== undefined && this.#o.ca !== undefined;
+  }
+
+  /** The CA certificate sandboxes with bound secrets trust (PEM). */
+  caCertificate(): string {
+    if (!this.#o.ca) throw new SandboxRequestError('this sandbox host has no egress CA');
+    return this.#o.ca().certPem;
   }
 
   /** The labels carrying a container's allowlist and approvable hosts. */
-  static label(egress: Pick<EgressAttachment, 'allow' | 'approve'>): Record<string, string> {
+  static label(egress: Pick<EgressAttachment, 'allow' | 'approve' | 'secrets'>): Record<string, string> {
     const approve = egress.approve ?? [];
-    return { [LABELS.egress]: egress.allow.join(','), ...(approve.length > 0 ? { [LABELS.egressApprove]: approve.join(',') } : {}) };
+    return {
+      [LABELS.egress]: egress.allow.join(','),
+      ...(approve.length > 0 ? { [LABELS.egressApprove]: approve.join(',') } : {}),
+      ...(egress.secrets && egress.secrets.secrets.length > 0 ? { [LABELS.egressSecrets]: secretsLabel(egress.secrets) } : {}),
+    };
   }
 
   /** Where grants are read from (set once by the worker that has the database). */
@@ -183,10 +217,23 @@ export class EgressGateway {
       idleTimeoutMs: this.#o.idleTimeoutMs,
       logger: this.#o.logger,
       onRefused: (refusal) => this.#refusals.record(refusal),
+      broker: this.#broker(),
     });
     await proxy.listen();
     this.#o.logger?.info('egress proxy listening', { network: this.network, address: `${gateway}:${this.#o.port}`, firewall: this.#firewalled });
     return { network: this.network, gateway, proxy };
+  }
+
+  #broker(): SecretBroker | undefined {
+    const { secretValue, ca } = this.#o;
+    if (!secretValue || !ca) return undefined;
+    return new SecretBroker({
+      secretsFor: async (source) => (await this.#egressFor(source))?.secrets,
+      valueOf: secretValue,
+      ca,
+      upstreamCa: this.#o.upstreamCa,
+      logger: this.#o.logger,
+    });
   }
 
   async #ensureNetwork(): Promise<string> {
@@ -256,7 +303,12 @@ export class EgressGateway {
       const allow = labels?.[LABELS.egress];
       if (allow === undefined) continue;
       try {
-        const egress = { allow: parseLabel(allow, 'network.allow'), approve: parseLabel(labels?.[LABELS.egressApprove], 'network.approve') };
+        const secrets = parseSecretsLabel(labels?.[LABELS.egressSecrets]);
+        const egress = {
+          allow: parseLabel(allow, 'network.allow'),
+          approve: parseLabel(labels?.[LABELS.egressApprove], 'network.approve'),
+          ...(secrets ? { secrets } : {}),
+        };
         found.set(address, { containerId: c.Id, egress });
       } catch {
         this.#o.logger?.warn('egress container with a bad allowlist label', { containerId: c.Id.slice(0, 12) });
@@ -266,7 +318,7 @@ export class EgressGateway {
     const next = new Map<string, SandboxEgress>();
     for (const [address, { containerId, egress }] of found) {
       const granted = grants.filter((g) => g.containerId === containerId).map((g) => ({ host: g.host, ...(g.port ? { port: g.port } : {}) }));
-      next.set(address, { allow: [...egress.allow, ...granted], approve: egress.approve });
+      next.set(address, { ...egress, allow: [...egress.allow, ...granted] });
     }
     this.#byAddress = next;
     this.#endpointLabels = endpoints;
@@ -294,7 +346,7 @@ export class EgressGateway {
    * onto the network, the allowlist as endpoint options (which nothing inside the container can change),
    * then the proxy reads it back before the claim answers. Idempotent: one already there stays as it is.
    */
-  async connect(containerId: string, egress: Pick<EgressAttachment, 'allow' | 'approve'>): Promise<void> {
+  async connect(containerId: string, egress: Pick<EgressAttachment, 'allow' | 'approve' | 'secrets'>): Promise<void> {
     const container = this.#o.docker.getContainer(containerId);
     let networks: Record<string, unknown>;
     try {
@@ -359,7 +411,6 @@ export class EgressGateway {
   async proxyUrl(): Promise<string> {
     return (await this.attach([])).proxyUrl;
   }
-
 
   /** Grants of these containers; none when they cannot be read (the proxy then refuses what only a grant allows). */
   async #grantsOf(containerIds: readonly string[]): Promise<readonly EgressGrant[]> {

@@ -88,7 +88,9 @@ export class PoolClaims {
     const deadline = started + this.#o.settings.waitTimeoutMs;
     let waited = false;
     let replacedStopped = false;
-    const warmOk = !request.egress || this.#o.warmEgress?.() === true;
+    // Secrets bound to hosts need the proxy's CA in the environment, which only a container made for them has.
+    const secrets = (request.egress?.secrets?.secrets.length ?? 0) > 0;
+    const warmOk = !request.egress || (this.#o.warmEgress?.() === true && !secrets);
     for (;;) {
       let got: { id: string; source: 'warm' | 'cold' } | 'conflict' | undefined;
       if (warmOk) {

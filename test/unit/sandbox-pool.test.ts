@@ -396,12 +396,16 @@ describe('sessions whose policy names hosts', () => {
     expect(engine.creates).toBe(2);
   });
 
-  it('get a cold container on the network when idle ones cannot join it', async () => {
+  it('get a cold container on the network when idle ones cannot join it, or when secrets need a container made for them', async () => {
     const engine = new FakeEngine();
-    const { pool } = makePool(engine, {}, { warmEgress: () => false });
+    let warmEgress = false;
+    const { pool } = makePool(engine, {}, { warmEgress: () => warmEgress });
     await pool.start();
     await until(() => pool.stats().idle === 2);
     expect(await pool.claim({ ...session(1), egress })).toMatchObject({ source: 'cold' });
+    warmEgress = true;
+    const secrets = { tenantId: 'tenant-1', secrets: [{ name: 'TOKEN', hosts: ['allowed.test'], inject: { header: 'authorization', format: 'Bearer {value}' } }] };
+    expect(await pool.claim({ ...session(2), egress: { ...egress, secrets } })).toMatchObject({ source: 'cold' });
     expect(pool.stats().idle).toBe(2);
   });
 });
