@@ -1,7 +1,19 @@
 /** Fixtures and assertions shared by the router's tests. */
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { LlmError } from '../../router/errors.js';
 import { parseModelPolicy, type ResolvedModelPolicy } from '../../router/model-policy.js';
+import { startFakeOpenAi, type FakeOpenAi } from './fake-openai.js';
+
+/** A fake OpenAI server for the test file (handed to `set` once started): reset after each test, closed at the end. */
+export function useFakeOpenAi(set: (fake: FakeOpenAi) => void): void {
+  let fake: FakeOpenAi | undefined;
+  beforeAll(async () => set((fake = await startFakeOpenAi())));
+  afterAll(async () => fake?.close());
+  afterEach(() => {
+    fake?.reset();
+    fake?.respond(() => ({}));
+  });
+}
 
 /** The LlmError a promise rejects with (fails the test if it resolves or throws something else). */
 export async function llmError(promise: Promise<unknown>): Promise<LlmError> {

@@ -5,27 +5,18 @@
  * blocked, the per-tenant cache, merged identical requests (counted by the
  * fake server), and the Prometheus metrics of all of it.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../observability/metrics.js';
 import { requestKey } from '../../router/cache-key.js';
 import { type LlmError } from '../../router/errors.js';
 import { ModelRouter, type RouteRequest } from '../../router/router.js';
 import { MemoryRouterStore } from '../../router/stores.js';
 import type { ChatMessage } from '../../router/types.js';
-import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { llmError, pricedPolicy } from '../support/router-fixtures.js';
+import type { FakeOpenAi } from '../support/fake-openai.js';
+import { llmError, pricedPolicy, useFakeOpenAi } from '../support/router-fixtures.js';
 
 let fake: FakeOpenAi;
-beforeAll(async () => {
-  fake = await startFakeOpenAi();
-});
-afterAll(async () => {
-  await fake?.close();
-});
-afterEach(() => {
-  fake.reset();
-  fake.respond(() => ({}));
-});
+useFakeOpenAi((f) => (fake = f));
 
 /** `priced` reserves $1 a call and costs $0.01; `free` costs nothing (see pricedPolicy). */
 function setup(extra: Record<string, unknown> = {}, clock = { now: Date.parse('2026-03-10T12:00:00Z') }) {

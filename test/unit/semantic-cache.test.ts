@@ -6,7 +6,7 @@
  * tenants, never when a tool result, a number, a name or a negation differs;
  * the ledger rows and metrics of hits and misses; what a lookup skips.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../observability/metrics.js';
 import { hashedEmbedding } from '../../router/hashed-embedder.js';
 import { parseModelPolicy } from '../../router/model-policy.js';
@@ -15,20 +15,11 @@ import { cosine } from '../../router/semantic-cache.js';
 import { literalsOf, semanticSplit } from '../../router/semantic-key.js';
 import { MemoryRouterStore } from '../../router/stores.js';
 import type { ChatMessage } from '../../router/types.js';
-import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { pricedPolicy } from '../support/router-fixtures.js';
+import type { FakeOpenAi } from '../support/fake-openai.js';
+import { pricedPolicy, useFakeOpenAi } from '../support/router-fixtures.js';
 
 let fake: FakeOpenAi;
-beforeAll(async () => {
-  fake = await startFakeOpenAi();
-});
-afterAll(async () => {
-  await fake?.close();
-});
-afterEach(() => {
-  fake.reset();
-  fake.respond(() => ({}));
-});
+useFakeOpenAi((f) => (fake = f));
 
 /** Route `faq` opts in (threshold 0.9), `strict` too at 0.99, `plain` does not; all priced at $0.01 a call, temperature 0. */
 function setup(extra: Record<string, unknown> = {}) {
