@@ -8,6 +8,7 @@ import { appRouteDocs, openApiDocument, type RouteDoc } from './openapi.js';
 import { promotionRouteDocs } from './routes/agent-promotions.js';
 import { agentRouteDocs } from './routes/agents.js';
 import { approvalRouteDocs } from './routes/approvals.js';
+import { codecRouteDocs } from './routes/codec.js';
 import { costRouteDocs } from './routes/cost.js';
 import { eventRouteDocs } from './routes/events.js';
 import { historyRouteDocs } from './routes/history.js';
@@ -30,6 +31,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...promotionRouteDocs,
   ...costRouteDocs,
   ...replayRouteDocs,
+  ...codecRouteDocs,
 ];
 
 let cached: ReturnType<typeof openApiDocument> | undefined;

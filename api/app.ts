@@ -24,6 +24,7 @@ import type { EventNotifier } from './event-notifier.js';
 import { TenantLimiter } from './limits.js';
 import { agentRoutes, agentTemplateRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { codecRoutes } from './routes/codec.js';
 import { costRoutes } from './routes/cost.js';
 import { eventRoutes } from './routes/events.js';
 import { historyRoutes } from './routes/history.js';
@@ -38,9 +39,12 @@ import { webRoutes } from './web.js';
 import type { Secret } from '../config/secret.js';
 import type { TenantLimitConfig } from '../db/tenant-limits.js';
 import { SlackUserMap } from '../slack/users.js';
+import { cors } from 'hono/cors';
+import { payloadCodecFromConfig, type CodecConfig } from '../temporal/codec/from-config.js';
+import type { TenantPayloadCodec } from '../temporal/codec/payload-codec.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH'> & Partial<Pick<Env, 'LOCAL_MODEL'>> & TenantLimitConfig;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH'> & Partial<Pick<Env, 'LOCAL_MODEL'>> & TenantLimitConfig & CodecConfig;
   readonly db: Db;
   /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -57,6 +61,8 @@ export interface ApiDeps {
   readonly slack?: { signingSecret?: Secret | undefined; users: SlackUserMap } | undefined;
   /** True while the process drains: /readyz answers 503 so that load balancers stop sending. */
   readonly draining?: () => boolean;
+  /** The payload codec behind /v1/codec (default: from the configuration); the API's Temporal client should share it. */
+  readonly codec?: TenantPayloadCodec | undefined;
   /** Each model endpoint for /readyz (default: probes of the model policy's endpoints, router/endpoint-status.ts). */
   readonly modelEndpoints?: (() => Promise<readonly ModelEndpointStatus[]>) | undefined;
 }
@@ -118,6 +124,17 @@ export function createApp(deps: ApiDeps): Hono {
       logger,
     }),
   );
+  // The codec endpoint is called by the Temporal Web UI from its own origin: the preflight is answered before authentication.
+  app.use(
+    '/v1/codec/*',
+    cors({
+      origin: new URL(deps.config.TEMPORAL_UI_URL).origin,
+      allowMethods: ['POST', 'OPTIONS'],
+      allowHeaders: ['content-type', 'authorization', 'x-tenant-id', 'x-namespace'],
+      credentials: true,
+      maxAge: 600,
+    }),
+  );
   app.use('/v1/*', tenantAuth({ authenticate: (tenantId, key) => authenticate(deps.db, tenantId, key) }));
   // Fair sharing per tenant (api/limits.ts): requests per second here, sessions and streams in their routes.
   const limiter = new TenantLimiter({ db: deps.db, config: deps.config });
@@ -133,6 +150,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/policies', policyRoutes(deps));
   app.route('/v1', costRoutes(deps));
   app.route('/v1', replayRoutes(deps));
+  app.route('/v1/codec', codecRoutes({ config: deps.config, codec: deps.codec ?? payloadCodecFromConfig(deps.config, deps.db) }));
   // The web console (api/web.ts), when built: every other GET outside /v1.
   const web = webRoutes();
   if (web) app.route('/', web);

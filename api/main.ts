@@ -16,6 +16,7 @@ import { startTracing } from '../observability/tracing.js';
 import { PolicyStore } from '../policies/load.js';
 import { modelPolicyFromConfig } from '../router/create.js';
 import { createTemporalClient } from '../temporal/client.js';
+import { payloadCodecFromConfig } from '../temporal/codec/from-config.js';
 import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { apiReadinessChecks, createApp } from './app.js';
 import { SlackUserMap } from '../slack/users.js';
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
   const databaseUrl = requireDatabaseUrl(config);
   const db = createDb({ url: databaseUrl, poolMax: config.DATABASE_POOL_MAX, applicationName: 'kortix-api' });
   await migrateToLatest(db);
-  const temporal = await createTemporalClient(config);
+  // One payload codec for the API's client and its codec endpoint (/v1/codec): the same keys, the same cache.
+  const codec = payloadCodecFromConfig(config, db, (err) => logger.warn('payload keyring not reloaded', { err }));
+  const temporal = await createTemporalClient(config, { codec });
   await ensureSearchAttributes(temporal.connection, config.TEMPORAL_NAMESPACE);
   const notifier = new EventNotifier(databaseUrl);
   await notifier.start();
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
     ...(config.SESSION_HEARTBEAT_TIMEOUT ? { heartbeatTimeoutMs: config.SESSION_HEARTBEAT_TIMEOUT } : {}),
     ...(config.SESSION_SANDBOX_SCHEDULE_TO_START ? { sandboxScheduleToStartMs: config.SESSION_SANDBOX_SCHEDULE_TO_START } : {}),
   };
-  const app = createApp({ config, db, temporal, policies, notifier, metrics, readiness, logger, slack, tuning, modelPolicy: models.policy, draining: () => draining });
+  const app = createApp({ config, db, temporal, codec, policies, notifier, metrics, readiness, logger, slack, tuning, modelPolicy: models.policy, draining: () => draining });
   const { server, port } = await listen(app, config.API_HOST, config.API_PORT);
   logger.info('api listening', { url: `http://${config.API_HOST}:${port}`, policies: policies.names() });
 

@@ -134,6 +134,8 @@ async function main(): Promise<void> {
       dbFile: resolve(DATA, 'temporal.db'),
       port: 7233,
       uiPort: 8233,
+      // The Web UI asks the API to decrypt payloads (README: Payload encryption); the default API address, as `make dev` starts it.
+      codecEndpoint: `http://${env.API_HOST ?? '127.0.0.1'}:${env.API_PORT ?? '8000'}/v1/codec`,
       logFile: resolve(DATA, 'logs/temporal.log'),
     });
     env.TEMPORAL_ADDRESS = temporal.address;

@@ -10,6 +10,8 @@
  *   agents promote <agent> <version> --why "<text>" [--label production]
  */
 import { parseArgs } from 'node:util';
+import { KeyringError } from '../temporal/codec/keyring.js';
+import { keysCommand } from './lib/payload-keys-cli.js';
 
 const USAGE = 'usage: kortix agents ls | show <agent> [<version>] | diff <agent> <from> <to> | promote <agent> <version> --why <text> [--label <label>]';
 
@@ -79,6 +81,16 @@ async function agents(env: Env, args: string[], print: (line: string) => void): 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, print: (line: string) => void): Promise<number> {
   try {
     const [group, ...rest] = argv;
+    // The payload keyring (README: Payload encryption): a file next to the processes, not an API call.
+    if (group === 'keys') {
+      try {
+        for (const line of keysCommand(rest, env)) print(line);
+        return 0;
+      } catch (err) {
+        if (err instanceof KeyringError) throw new CliError(err.message);
+        throw err;
+      }
+    }
     if (group !== 'agents') throw new CliError(USAGE);
     const { KORTIX_API: api, KORTIX_TENANT: tenant, KORTIX_KEY: key } = env;
     if (!api || !tenant || !key) throw new CliError('set KORTIX_API, KORTIX_TENANT and KORTIX_KEY (source .data/dev-keys.env; KORTIX_KEY=$ALICE_KEY)');

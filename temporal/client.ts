@@ -3,24 +3,30 @@ import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection } from '@temporalio/worker';
 import type { Env } from '../config/index.js';
-import { dataConverter } from './worker-options.js';
+import type { Db } from '../db/client.js';
+import { kortixDataConverter, payloadCodecFromConfig, type CodecConfig } from './codec/from-config.js';
+import type { TenantPayloadCodec } from './codec/payload-codec.js';
 
-type TemporalConfig = Pick<Env, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>;
+type TemporalConfig = Pick<Env, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & CodecConfig;
 
-/** A client on a connection, with the production data converter and trace propagation into workflows. */
-export function temporalClient(connection: Connection, namespace: string): Client {
+/** A client on a connection, with the production data converter (the tenant payload codec) and trace propagation into workflows. */
+export function temporalClient(connection: Connection, namespace: string, codec: TenantPayloadCodec): Client {
   return new Client({
     connection,
     namespace,
-    dataConverter,
+    dataConverter: kortixDataConverter(codec),
     interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
   });
 }
 
-/** Connects a client. The connection retries on its own when the server is away. */
-export async function createTemporalClient(config: TemporalConfig): Promise<Client> {
+/**
+ * Connects a client. The connection retries on its own when the server is away.
+ * With `db`, the codec finds the tenant of a session it writes to (the API); without, it
+ * refuses to write a tenant workflow's payloads rather than send them in clear.
+ */
+export async function createTemporalClient(config: TemporalConfig, options: { db?: Db; codec?: TenantPayloadCodec } = {}): Promise<Client> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '10s' });
-  return temporalClient(connection, config.TEMPORAL_NAMESPACE);
+  return temporalClient(connection, config.TEMPORAL_NAMESPACE, options.codec ?? payloadCodecFromConfig(config, options.db));
 }
 
 export async function createWorkerConnection(config: TemporalConfig): Promise<NativeConnection> {

@@ -21,6 +21,8 @@ export interface DevServerOptions {
   /** Web UI port; 0 picks a free one; `null` runs headless. */
   readonly uiPort?: number | null;
   readonly metricsPort?: number;
+  /** The Web UI's remote codec (`--ui-codec-endpoint`): the API's /v1/codec, which decrypts payloads for an authenticated operator. */
+  readonly codecEndpoint?: string;
   /** Server output goes here (appended). */
   readonly logFile?: string;
   readonly startTimeoutMs?: number;
@@ -106,6 +108,7 @@ export class TemporalDevServer {
       'matching.numTaskqueueWritePartitions=1',
       ...Object.values(SEARCH_ATTRIBUTES).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
       ...(this.uiPort === null ? ['--headless'] : ['--ui-port', String(this.uiPort)]),
+      ...(this.uiPort !== null && this.options.codecEndpoint ? ['--ui-codec-endpoint', this.options.codecEndpoint] : []),
     ];
     const child = spawn(this.options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     if (this.options.logFile) {

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadConfigOrExit } from '../config/index.js';
 import { createTemporalClient } from './client.js';
+import { keyringFromConfig } from './codec/from-config.js';
 import { readHistoryFile, replayHistories, type HistoryToReplay } from './replay.js';
 import { loadWorkflowBundle } from './worker-options.js';
 
@@ -57,7 +58,10 @@ async function main(args: string[]): Promise<number> {
   }
   const histories: HistoryToReplay[] = [];
   for (const arg of args) histories.push(...(existsSync(arg) ? await fromPath(arg) : await fromSession(arg)));
-  const outcomes = await replayHistories(histories, await loadWorkflowBundle());
+  // Encrypted payloads decode with the configuration's keyring (PAYLOAD_KEYS_FILE; the dev keys outside production).
+  // The bundle the workers run when there is one (WORKFLOW_BUNDLE_PATH: the image, the tests' stacks), else the code here.
+  const config = loadConfigOrExit();
+  const outcomes = await replayHistories(histories, await loadWorkflowBundle({ bundlePath: config.WORKFLOW_BUNDLE_PATH }), keyringFromConfig(config));
   for (const o of outcomes) {
     const verdict = o.ok ? 'deterministic' : o.nondeterministic ? 'NONDETERMINISTIC' : 'FAILED';
     process.stdout.write(`${verdict.padEnd(16)} ${o.name}${o.error ? `\n                 ${o.error.split('\n')[0]}` : ''}\n`);

@@ -8,7 +8,10 @@ import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
-import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
+import { loadConfig } from '../config/index.js';
+import { keyringFromConfig, kortixDataConverter, replayCodec } from './codec/from-config.js';
+import type { PayloadKeyring } from './codec/keyring.js';
+import { workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
 
 export interface HistoryToReplay {
   /** Where it came from (a file, a session id and run). */
@@ -31,7 +34,16 @@ export async function readHistoryFile(path: string): Promise<History> {
   return historyFromJSON(JSON.parse(await readFile(path, 'utf8')));
 }
 
-export async function replayHistories(histories: readonly HistoryToReplay[], bundle: WorkflowBundle): Promise<ReplayOutcome[]> {
+/**
+ * Replays with the production codec: encrypted payloads decode with `keyring` (default: the
+ * configuration's, PAYLOAD_KEYS_FILE and outside production the dev keys); unencrypted ones pass through.
+ */
+export async function replayHistories(
+  histories: readonly HistoryToReplay[],
+  bundle: WorkflowBundle,
+  keyring: PayloadKeyring = keyringFromConfig(loadConfig()),
+): Promise<ReplayOutcome[]> {
+  const dataConverter = kortixDataConverter(replayCodec(keyring));
   // Runs of one session share a workflow id: match results to inputs in order.
   const byId = new Map<string, HistoryToReplay[]>();
   for (const h of histories) byId.set(h.workflowId, [...(byId.get(h.workflowId) ?? []), h]);

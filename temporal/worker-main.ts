@@ -20,6 +20,7 @@ import { createRouterFromConfig } from '../router/create.js';
 import { sandboxHostFromConfig } from '../sandbox/from-config.js';
 import { temporalOrphanCheck } from '../sandbox/lease-check.js';
 import { createTemporalClient, createWorkerConnection } from './client.js';
+import { payloadCodecFromConfig } from './codec/from-config.js';
 import { ensureMaintenanceSchedule } from './schedules.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 import { slackNotifyDeps } from '../slack/notify-deps.js';
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
   const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
   // The sandbox pool asks Temporal whether a claimed container's session still holds it (orphans are removed);
   // a sessions worker keeps the maintenance schedule in line with the configuration.
-  const client = await createTemporalClient(config);
+  const codec = payloadCodecFromConfig(config, db, (err) => logger.warn('payload keyring not reloaded', { err }));
+  const client = await createTemporalClient(config, { codec });
   const host = config.WORKER_ROLES.includes('sandbox')
     ? sandboxHostFromConfig(config, {
         docker,
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
     const change = await ensureMaintenanceSchedule(client, { prefix: config.TASK_QUEUE_PREFIX, intervalMs: config.MAINTENANCE_INTERVAL });
     logger.info('maintenance schedule', { change, intervalMs: config.MAINTENANCE_INTERVAL });
   }
-  const workers = await createWorkers({ config, connection, db, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing });
+  const workers = await createWorkers({ config, connection, db, codec, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing });
 
   let draining = false;
   const readiness = new ReadinessChecker({

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { DataConverter, Logger as TemporalLogger } from '@temporalio/common';
+import type { Logger as TemporalLogger } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import {
   makeWorkflowExporter,
@@ -23,8 +23,11 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 /** Temporal's OpenTelemetry workflow interceptors, with Update handlers traced in replay too (see the file). */
 export const WORKFLOW_INTERCEPTORS_PATH = fileURLToPath(new URL('../workflows/tracing-interceptors.ts', import.meta.url));
 
-/** Payloads are plain JSON today; a codec (encryption) would be added here, once. */
-export const dataConverter: DataConverter = {};
+/**
+ * Payloads are JSON, encrypted per tenant by the payload codec (temporal/codec/):
+ * clients and workers build it with `payloadCodecFromConfig`, replays with `replayCodec`.
+ */
+export { kortixDataConverter } from './codec/from-config.js';
 
 /**
  * Interceptors of workflows and activities: OpenTelemetry context flows from

@@ -23,14 +23,17 @@ import { sandboxHostQueue, taskQueues } from './names.js';
 import { secretProviderIfConfigured } from '../secrets/from-config.js';
 import { defaultTenantLimits, type TenantLimitConfig } from '../db/tenant-limits.js';
 import type { Tracing } from '../observability/tracing.js';
-import { dataConverter, workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
+import { kortixDataConverter, payloadCodecFromConfig, type CodecConfig } from './codec/from-config.js';
+import type { TenantPayloadCodec } from './codec/payload-codec.js';
+import { workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
 
 export interface WorkerDeps {
   readonly config: Pick<
     Env,
     'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY'
   > &
-    TenantLimitConfig;
+    TenantLimitConfig &
+    CodecConfig;
   readonly connection: NativeConnection;
   readonly db: Db;
   readonly router: ModelRouter;
@@ -44,6 +47,8 @@ export interface WorkerDeps {
   readonly metrics?: Metrics | undefined;
   /** How long in-flight activities get to finish at shutdown. */
   readonly shutdownGraceTime?: string | number;
+  /** The payload codec (default: from the configuration, tenants looked up in `db`). */
+  readonly codec?: TenantPayloadCodec | undefined;
 }
 
 export interface WorkerSet {
@@ -65,7 +70,8 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     identity,
-    dataConverter,
+    // Payloads encrypted per tenant (temporal/codec/payload-codec.ts).
+    dataConverter: kortixDataConverter(deps.codec ?? payloadCodecFromConfig(config, deps.db)),
     interceptors: workerInterceptors(),
     sinks: workerSinks(deps.tracing),
     shutdownGraceTime: deps.shutdownGraceTime ?? '30s',

@@ -29,6 +29,7 @@ import { slackNotifyDeps } from '../../slack/notify-deps.js';
 import { SlackUserMap } from '../../slack/users.js';
 import { createWorkers, type WorkerSet } from '../../temporal/worker.js';
 import { temporalClient } from '../../temporal/client.js';
+import { payloadCodecFromConfig } from '../../temporal/codec/from-config.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import type { SessionTuning } from '../../workflows/definitions.js';
 import type { ServiceValues } from './services.js';
@@ -116,7 +117,9 @@ export async function startStack(services: ServiceValues, options: StackOptions 
   const config = loadConfig(env);
   const db = createDb({ url: config.DATABASE_URL as string, poolMax: config.DATABASE_POOL_MAX });
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const temporal = temporalClient(connection, config.TEMPORAL_NAMESPACE);
+  // As api/main.ts: one payload codec for the API's client and its codec endpoint.
+  const codec = payloadCodecFromConfig(config, db);
+  const temporal = temporalClient(connection, config.TEMPORAL_NAMESPACE, codec);
   const { router } = createRouterFromConfig({ config, db, timeoutMs: 30_000 });
   // As the worker builds it; its warm pool runs while the in-process workers do.
   const host = sandboxHostFromConfig(config, { docker, isOrphan: temporalOrphanCheck(temporal, config.WORKER_HOST_ID) });
@@ -141,6 +144,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     config,
     db,
     temporal,
+    codec,
     policies: new PolicyStore(config.POLICIES_DIR),
     notifier,
     metrics,
