@@ -112,6 +112,7 @@ function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
     ok: result.ok,
     ...(typeof result.exit_code === 'number' || result.exit_code === null ? { exitCode: result.exit_code as number | null } : {}),
     ...(result.timed_out === true ? { timedOut: true } : {}),
+    ...(typeof result.url === 'string' ? { pageUrl: result.url } : {}),
     outputBytes: content.length,
   };
 }

@@ -137,6 +137,8 @@ export interface ToolOutcome {
   readonly exitCode?: number | null;
   readonly timedOut?: boolean;
   readonly outputBytes: number;
+  /** browser: the page's URL after the action (the workflow judges the next browser actions on its host). */
+  readonly pageUrl?: string;
 }
 
 export interface FinishSessionInput {

@@ -7,6 +7,7 @@
  * in a command is otherwise invisible to the person approving it.
  */
 import { createHash } from 'node:crypto';
+import { BROWSER_TOOL } from './browser-url.js';
 import { canonicalJson } from './load.js';
 
 export const DISPLAY_FLAGS = ['non_ascii', 'bidi', 'zero_width', 'control'] as const;
@@ -42,8 +43,21 @@ function visible(cp: number): string {
   return `<U+${cp.toString(16).toUpperCase().padStart(4, '0')}>`;
 }
 
+/**
+ * A browser call as an approver reads it: the action and the URL it leads to (a goto's target, else the
+ * page it acts on, which the workflow adds as `page_url`), then its other arguments as canonical JSON.
+ */
+function browserSubject(args: Readonly<Record<string, unknown>>): string {
+  const { action, url, page_url: pageUrl, ...rest } = args;
+  const target = action === 'goto' ? url : pageUrl;
+  const head = `browser ${typeof action === 'string' ? action : canonicalJson(action ?? null)} ${typeof target === 'string' ? target : '(no page yet)'}`;
+  const extra = action === 'goto' && typeof pageUrl === 'string' ? { ...rest, from_page: pageUrl } : rest;
+  return Object.keys(extra).length > 0 ? `${head}\n${canonicalJson(extra)}` : head;
+}
+
 /** The text an approval is about. */
 export function approvalSubject(tool: string, args: Readonly<Record<string, unknown>>): string {
+  if (tool === BROWSER_TOOL) return browserSubject(args);
   return tool === 'shell' && typeof args.command === 'string' ? args.command : canonicalJson(args);
 }
 

@@ -7,6 +7,7 @@ import type { Policy, PolicyRule, ToolName } from './schema.js';
 import { analyzeShell, type ShellAnalysis } from './shell-parse.js';
 import { coversRequest, hostPatterns } from '../sandbox/host-patterns.js';
 import { REQUEST_NETWORK, type SessionToolName } from '../sandbox/tools.js';
+import { BROWSER_TOOL, browserActionHost, checkBrowserUrl } from './browser-url.js';
 
 /** What the policy says about one tool call. */
 export type Decision =
@@ -32,6 +33,11 @@ export type Decision =
 export interface ToolCallForPolicy {
   readonly name: string;
   readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** What the workflow knows beside the call: the URL of the browser's page, from the last browser result. */
+export interface PolicyContext {
+  readonly pageUrl?: string | undefined;
 }
 
 /** Commands and paths longer than this are judged on their first part only; the tool refuses them anyway. */
@@ -92,7 +98,12 @@ class Subject {
   constructor(
     readonly call: ToolCallForPolicy,
     readonly parse: boolean,
+    readonly context: PolicyContext = {},
   ) {}
+
+  get isBrowser(): boolean {
+    return this.call.name === BROWSER_TOOL;
+  }
 
   get command(): string | undefined {
     const command = this.call.arguments.command;
@@ -130,9 +141,17 @@ function matches(rule: PolicyRule, subject: Subject): boolean {
     const path = call.arguments.path;
     if (typeof path !== 'string' || !globMatch(m.path, path.slice(0, MAX_SUBJECT_LENGTH))) return false;
   }
+  if (m.browserAction !== undefined) {
+    const action = call.arguments.action;
+    if (!subject.isBrowser || typeof action !== 'string' || !(m.browserAction as readonly string[]).includes(action)) return false;
+  }
   if (m.host !== undefined) {
     const glob = m.host;
-    if (!subject.commandTexts().some((text) => hostsIn(text).some((h) => hostGlobMatch(glob, h)))) return false;
+    if (subject.isBrowser) {
+      // The host the action works on: a goto's target, else the page the model last saw.
+      const host = browserActionHost(call.arguments, subject.context.pageUrl);
+      if (host === undefined || !hostGlobMatch(glob, host)) return false;
+    } else if (!subject.commandTexts().some((text) => hostsIn(text).some((h) => hostGlobMatch(glob, h)))) return false;
   }
   if (m.minBytes !== undefined) {
     const content = call.arguments.content;
@@ -192,14 +211,21 @@ export function offeredTools(policy: Policy): readonly SessionToolName[] {
   return (policy.network.approve ?? []).length > 0 ? [...policy.tools, REQUEST_NETWORK] : policy.tools;
 }
 
-/** Decides one tool call. Tools the policy does not offer are denied before any rule. */
-export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy): Decision {
+/**
+ * Decides one tool call. Tools the policy does not offer are denied before any rule; so is a browser goto
+ * to a URL the browser may never load (policies/browser-url.ts), whatever the rules say.
+ */
+export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy, context: PolicyContext = {}): Decision {
   if (call.name === REQUEST_NETWORK) return evaluateNetworkRequest(policy, call);
   if (!(policy.tools as readonly string[]).includes(call.name)) {
     return { action: 'deny', ruleId: 'tools', reason: `tool "${call.name}" is not allowed for this agent` };
   }
+  if (call.name === BROWSER_TOOL && call.arguments.action === 'goto') {
+    const verdict = checkBrowserUrl(call.arguments.url, { network: policy.network });
+    if (!verdict.ok) return { action: 'deny', ruleId: 'browser.url', reason: verdict.reason };
+  }
   // Snapshots pinned before `shellParse` existed lack it: they keep matching the raw text only.
-  const subject = new Subject(call, policy.shellParse === true);
+  const subject = new Subject(call, policy.shellParse === true, context);
   const index = policy.rules.findIndex((rule) => matches(rule, subject));
   const rule = index >= 0 ? policy.rules[index] : undefined;
   const action = rule ? rule.action : policy.default;

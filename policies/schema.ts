@@ -9,6 +9,7 @@ import { parseDurationMs } from './duration.js';
 import { unsafeRegexReason } from './regex-safety.js';
 import { SHELL_CLASSES } from './shell-parse.js';
 import { HOST_PATTERN_HINT, parseHostPattern } from '../sandbox/host-patterns.js';
+import { BROWSER_ACTIONS } from './browser-url.js';
 
 /** The tools a session can offer the model. */
 export const TOOL_NAMES = ['shell', 'write_file', 'read_file', 'list_files'] as const;
@@ -106,8 +107,13 @@ const ruleSchema = z
         path: z.string().min(1).max(MAX_PATTERN_LENGTH).optional(),
         /** write_file: content larger than this many bytes. */
         minBytes: z.number().int().nonnegative().optional(),
-        /** shell: a glob matched against every host named in the command (URLs, user@host:). */
+        /**
+         * shell: a glob matched against every host named in the command (URLs, user@host:).
+         * browser: against the host the action works on (a goto's URL, else the page's).
+         */
         host: z.string().regex(/^[a-z0-9.*?-]+$/i, 'a host glob like *.example.com').optional(),
+        /** browser: the action is one of these (goto, click, type, ...). */
+        browserAction: z.array(z.enum(BROWSER_ACTIONS)).min(1).optional(),
       })
       .strict()
       .optional(),

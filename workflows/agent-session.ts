@@ -25,7 +25,8 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { SandboxLease, SessionStatus, SessionUsage, ToolResultPayload } from '../activities/types.js';
 import type { GateRecord } from '../db/session-records.js';
-import { evaluatePolicy, offeredTools, type Decision } from '../policies/evaluate.js';
+import { BROWSER_TOOL } from '../policies/browser-url.js';
+import { evaluatePolicy, offeredTools, type Decision, type PolicyContext } from '../policies/evaluate.js';
 import { REQUEST_NETWORK, parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
 import {
   STATUS_KEY,
@@ -50,6 +51,8 @@ const SANDBOX_GONE = 'SandboxGone';
 const DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000;
 /** Sessions with secrets hand them to the sandbox activities; none recorded before had any. */
 export const SESSION_SECRETS_PATCH = 'session-secrets';
+/** Browser calls are judged with the page the model last saw; sessions recorded before had no browser. */
+export const BROWSER_PAGE_PATCH = 'browser-page-url';
 
 /*
  * Every activity has a bounded retry budget. Retries heal a lost connection or
@@ -126,6 +129,9 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   const pendingMessages: UserMessage[] = [...(carry?.pendingMessages ?? [])];
   const seenMessageIds = new Set(carry?.seenMessageIds ?? []);
   let lastAnswer: string | null = carry?.lastAnswer ?? null;
+  /** The browser's page, from the last browser result: browser rules judge clicks and typing on its host. */
+  let pageUrl: string | undefined = carry?.pageUrl;
+  const browserContext = (name: string): PolicyContext => (name === BROWSER_TOOL && patched(BROWSER_PAGE_PATCH) ? { pageUrl } : {});
   const run = (carry?.run ?? 0) + 1;
   /** The secrets for the sandbox activities (claim: checked and bound; exec: masked in output), when the session has any. */
   const secretsFor = (): { secrets?: NonNullable<AgentSessionInput['secrets']> } =>
@@ -281,7 +287,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     for (let attempt = 1; ; attempt++) {
       const { lease: current, claimed } = await ensureSandbox();
       try {
-        await onHost(current, { startToCloseTimeout: (timeoutSeconds + 60) * 1000 }).execTool({
+        const outcome = await onHost(current, { startToCloseTimeout: (timeoutSeconds + 60) * 1000 }).execTool({
           session,
           lease: current,
           messageSeq: planned.seq,
@@ -295,6 +301,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
           ...secretsFor(),
         });
         usage.toolCalls += 1;
+        if (planned.name === BROWSER_TOOL && typeof outcome.pageUrl === 'string') pageUrl = outcome.pageUrl;
         return;
       } catch (err) {
         const why = isSandboxLost(err);
@@ -325,7 +332,8 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       id: `gate-${planned.seq}`,
       toolCallId: planned.id,
       tool: planned.name,
-      arguments: call.args,
+      // A browser gate shows the page the action works on, beside the action (policies/approval-display.ts).
+      arguments: browserContext(planned.name).pageUrl !== undefined ? { ...call.args, page_url: pageUrl } : call.args,
       risk: decision.risk,
       reason: decision.reason,
       ruleId: decision.ruleId,
@@ -358,7 +366,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       const seq = nextMessageSeq++;
       const parsed = parseToolCall(c.name, c.arguments);
       if (!parsed.ok) return { id: c.id, name: c.name, seq, invalid: parsed.error };
-      const decision = evaluatePolicy(policy, { name: parsed.call.name, arguments: parsed.call.args });
+      const decision = evaluatePolicy(policy, { name: parsed.call.name, arguments: parsed.call.args }, browserContext(parsed.call.name));
       return { id: c.id, name: c.name, seq, call: parsed.call, decision };
     });
     for (const p of planned) {
@@ -431,6 +439,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
             lease,
             pendingMessages: [...pendingMessages],
             seenMessageIds: [...seenMessageIds],
+            ...(pageUrl !== undefined ? { pageUrl } : {}),
             lastAnswer,
             run,
           },

@@ -138,6 +138,8 @@ export interface CarriedState {
   readonly lease: { readonly containerId: string; readonly hostId: string; readonly taskQueue: string } | null;
   readonly pendingMessages: readonly UserMessage[];
   readonly seenMessageIds: readonly string[];
+  /** The browser's page as the last browser result said (browser rules judge actions on it). */
+  readonly pageUrl?: string | undefined;
   readonly lastAnswer: string | null;
   readonly run: number;
 }
