@@ -6,6 +6,8 @@
  * move is audited. Moving `production` to a looser version opens a promotion
  * gate (api/routes/agent-promotions.ts); tighter or equal moves at once.
  */
+import type { SecretProvider } from '../../secrets/provider.js';
+import { checkSecretsExist } from '../session-secrets.js';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -30,6 +32,8 @@ export interface AgentRoutesDeps extends PromotionDeps {
   readonly db: Db;
   readonly policies: PolicyStore;
   readonly modelPolicy?: PolicySource | undefined;
+  /** Where the secret names a version references are checked at save (a missing one is a 400). */
+  readonly secrets?: SecretProvider | undefined;
 }
 
 const slugParams = z.object({ slug: agentSlug });
@@ -84,6 +88,7 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
     }
     const problem = spec.model === undefined ? undefined : chatModelProblem(modelPolicy.current, spec.model);
     if (problem) throw new ApiError(400, 'unknown_model', problem, [{ path: `${at}.model`, message: 'unknown model' }]);
+    await checkSecretsExist(deps.secrets, tenantId, spec.secrets, `${at}.secrets`);
   }
 
   async function save(c: Context, agent: AgentRow, spec: AgentSpec, note: string | undefined) {
