@@ -19,6 +19,8 @@ import {
 } from '../sandbox/docker-host.js';
 import type { RequestNetworkArgs, ValidToolCall } from '../sandbox/tools.js';
 import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/egress-grants.js';
+import type { BrowserImage } from '../sandbox/browser-host.js';
+import { runBrowserTool } from './browser-tool.js';
 import { EVENT_TYPES } from './event-types.js';
 import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { maskToolResult, secretsForClaim, sessionMasker } from './session-secrets.js';
@@ -63,8 +65,14 @@ async function runTool(
   key: string,
   signal: AbortSignal,
   grant: (args: RequestNetworkArgs) => Promise<ToolResultPayload>,
+  onImage: (image: BrowserImage) => void,
 ): Promise<ToolResultPayload> {
   switch (call.name) {
+    case 'browser': {
+      const { result, image } = await runBrowserTool(host, containerId, call.args, signal);
+      if (image) onImage(image);
+      return result;
+    }
     case 'request_network':
       return grant(call.args);
     case 'shell': {
@@ -199,13 +207,23 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       ],
     });
     let result: ToolResultPayload;
+    let image: BrowserImage | undefined;
     metrics?.tasks.inc({ kind: 'sandbox' });
     try {
       // The cancellation signal also fires when a heartbeat finds the activity gone (timed out):
       // the streams from the sandbox end with it instead of outliving the attempt.
       const signal = Context.current().cancellationSignal;
       result = await withHeartbeat(() =>
-        runTool(host, session, input.lease.containerId, call, input.idempotencyKey, signal, (args) => grantNetwork(input, args)),
+        runTool(
+          host,
+          session,
+          input.lease.containerId,
+          call,
+          input.idempotencyKey,
+          signal,
+          (args) => grantNetwork(input, args),
+          (shot) => (image = shot),
+        ),
       );
     } catch (err) {
       if (err instanceof SandboxToolError) {
@@ -250,6 +268,15 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
             output: preview,
           },
         },
+        ...(image
+          ? [
+              {
+                key: `browser-screenshot:${messageSeq}`,
+                type: EVENT_TYPES.browserScreenshot,
+                data: { seq: messageSeq, toolCallId: input.toolCallId, url: result.url ?? null, ...image },
+              },
+            ]
+          : []),
       ],
     });
     return outcomeOf(result, content);

@@ -113,9 +113,11 @@ const envSchema = z.object({
   // Sandbox
   DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
   SANDBOX_IMAGE: z.string().min(1).default('kortix/sandbox:dev'),
-  SANDBOX_MEMORY_MB: positiveInt.default(512),
+  /** Per sandbox, its browser included (~90 MB idle, a few hundred with heavy pages): 1 GB. */
+  SANDBOX_MEMORY_MB: positiveInt.default(1024),
   SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
-  SANDBOX_PIDS_LIMIT: positiveInt.default(256),
+  /** Threads count: an idle browser holds ~75, each page ~15 more. */
+  SANDBOX_PIDS_LIMIT: positiveInt.default(512),
   SANDBOX_WORKSPACE_MB: positiveInt.default(256),
   SANDBOX_OUTPUT_LIMIT_BYTES: positiveInt.default(64 * 1024),
   /** The seccomp profile (JSON) of sandbox containers: the repo's, narrower than Docker's default. */

@@ -12,8 +12,13 @@ import { HOST_PATTERN_HINT, parseHostPattern } from '../sandbox/host-patterns.js
 import { BROWSER_ACTIONS } from './browser-url.js';
 
 /** The tools a session can offer the model. */
-export const TOOL_NAMES = ['shell', 'write_file', 'read_file', 'list_files'] as const;
+export const TOOL_NAMES = ['shell', 'write_file', 'read_file', 'list_files', 'browser'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
+/**
+ * What a policy without `tools` offers: not the browser, which a policy offers by naming it
+ * (and policies written before it existed resolve, and hash, as they did).
+ */
+export const DEFAULT_TOOL_NAMES: readonly ToolName[] = ['shell', 'write_file', 'read_file', 'list_files'];
 
 const MAX_PATTERN_LENGTH = 512;
 
@@ -139,7 +144,7 @@ export const policySchema = z
       .strict()
       .default({ maxSteps: 25, maxCostUsd: 5 }),
     /** Tools offered to the model; a call to any other is refused. */
-    tools: z.array(z.enum(TOOL_NAMES)).min(1).default([...TOOL_NAMES]),
+    tools: z.array(z.enum(TOOL_NAMES)).min(1).default([...DEFAULT_TOOL_NAMES]),
     approval: approvalSchema.default({ approvers: 2, roles: [], excludedApprovers: [], timeout: 30 * 60 * 1000, onTimeout: 'deny' }),
     network: z
       .object({

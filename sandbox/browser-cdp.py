@@ -59,8 +59,9 @@ class BrowserGone(Exception):
 class Cdp:
     """DevTools protocol over the pipe: NUL-separated JSON, replies matched by id, events to one thread."""
 
-    def __init__(self, wfd, rfd):
+    def __init__(self, wfd, rfd, on_close=None):
         self.w, self.r = wfd, rfd
+        self.on_close = on_close
         self.lock = threading.Lock()
         self.next_id = 1
         self.pending = {}
@@ -125,6 +126,8 @@ class Cdp:
             for slot in self.pending.values():
                 slot[0].set()
             self.pending.clear()
+        if self.on_close:
+            self.on_close()  # at once: an action arriving now waits for the restart instead of failing
         self.events.put(None)
 
     def _dispatch(self):

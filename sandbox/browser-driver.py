@@ -39,7 +39,7 @@ class Driver:
                                      stderr=subprocess.DEVNULL, preexec_fn=fds, pass_fds=(3, 4), start_new_session=True)
         for fd in (cmd_r, res_w, hi_r, hi_w):
             os.close(fd)
-        self.cdp = Cdp(cmd_w, res_r)
+        self.cdp = Cdp(cmd_w, res_r, on_close=self.up.clear)
         self.cdp.listeners.append(self.on_event)
         self.cdp.send('Browser.getVersion', timeout=30)
         self.cdp.send('Target.setDiscoverTargets', {'discover': True})
@@ -206,27 +206,37 @@ class Driver:
                 return {'ok': False, 'error': 'the browser is not up'}
             v = self.cdp.send('Browser.getVersion', timeout=5)
             return {'ok': True, 'browser': v.get('product'), 'pid': self.proc.pid, 'restarts': self.restarts}
-        if not self.up.wait(30):
-            return {'ok': False, 'error': 'the browser did not come back up within 30 s'}
+        out = {'ok': False, 'error': 'the browser stopped: it is being restarted, retry'}
+        for _ in (0, 1):
+            if not self.up.wait(30):
+                return {'ok': False, 'error': 'the browser did not come back up within 30 s'}
+            with self.lock:
+                if not self.up.is_set():
+                    continue
+                try:
+                    out = self.act_in_context(req)
+                    break
+                except BrowserGone:
+                    # It died under the action (or just before): once the watcher restarted it, try once more.
+                    out = {'ok': False, 'error': 'the browser stopped during the action; it is being restarted: retry'}
+                    time.sleep(0.2)
+                except CdpError as err:
+                    out = {'ok': False, 'error': str(err)}
+                    break
         with self.lock:
-            if not self.up.is_set():
-                return {'ok': False, 'error': 'the browser stopped: it is being restarted, retry'}
-            self.refused = []
-            proxy = req.get('proxy') or None
-            if self.ctx is None or proxy != self.ctx_proxy:
-                self.open_context(proxy)
-            try:
-                out = self.act(req, max(1, min(int(req.get('timeout_s', 15)), 60)))
-            except BrowserGone:
-                out = {'ok': False, 'error': 'the browser stopped during the action; it is being restarted: retry'}
-            except CdpError as err:
-                out = {'ok': False, 'error': str(err)}
             if self.refused:
                 out['refused'] = self.refused[:10]
             if self.notices:
                 out['notice'] = ' '.join(dict.fromkeys(self.notices))
                 self.notices = []
             return out
+
+    def act_in_context(self, req):
+        self.refused = []
+        proxy = req.get('proxy') or None
+        if self.ctx is None or proxy != self.ctx_proxy:
+            self.open_context(proxy)
+        return self.act(req, max(1, min(int(req.get('timeout_s', 15)), 60)))
 
     def current(self):
         tab = self.active if self.active in self.tabs else None

@@ -4,6 +4,7 @@
  * Imported by workflow code: no Node builtins, no side effects.
  */
 import type { ToolName } from '../policies/schema.js';
+import { BROWSER_DEFINITION, parseBrowserArgs, type BrowserArgs } from './browser-tool.js';
 import { requestedHostProblem } from './host-patterns.js';
 
 /**
@@ -93,6 +94,7 @@ const DEFINITIONS: Record<SessionToolName, ToolDefinition> = {
       },
     },
   },
+  browser: BROWSER_DEFINITION,
   request_network: {
     type: 'function',
     function: {
@@ -132,6 +134,7 @@ export type ValidToolCall =
   | { readonly name: 'write_file'; readonly args: WriteFileArgs }
   | { readonly name: 'read_file'; readonly args: ReadFileArgs }
   | { readonly name: 'list_files'; readonly args: ListFilesArgs }
+  | { readonly name: 'browser'; readonly args: BrowserArgs }
   | { readonly name: typeof REQUEST_NETWORK; readonly args: RequestNetworkArgs };
 
 export type ParsedToolCall =
@@ -234,6 +237,11 @@ export function parseToolCall(name: string, rawArguments: string): ParsedToolCal
       const path = pathField(args, 'path', name === 'list_files');
       if (typeof path !== 'string') return { ok: false, error: path.error };
       return { ok: true, call: { name, args: { path } } };
+    }
+    case 'browser': {
+      const parsedArgs = parseBrowserArgs(args);
+      if ('error' in parsedArgs) return { ok: false, error: parsedArgs.error };
+      return { ok: true, call: { name, args: parsedArgs.args } };
     }
     case REQUEST_NETWORK: {
       const parsedArgs = parseRequestNetwork(args);

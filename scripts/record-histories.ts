@@ -6,6 +6,9 @@
  * by older code must still replay on the new code.
  * Re-record only when a change to the workflow is meant to break replay (and
  * then version it with patched() for sessions still running in production).
+ *
+ * `--only=<name>[,<name>]` records just those (e.g. `--only=browser-walk`) and
+ * leaves the other files of test/histories/current/ as they are.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,6 +135,19 @@ async function recordPromotion(stack: Stack): Promise<string> {
   return id;
 }
 
+/** The sandbox browser on pages of the workspace (mock-llm/scenarios/browser-walk.yaml, policy `browser` of test/fixtures). */
+async function recordBrowser(stack: Stack): Promise<string> {
+  const s = await startSession(stack, { message: 'read the notes', policy: 'browser', metadata: { scenario: 'browser-walk' } });
+  const done = await waitForStatus(stack, s.id, undefined, 120_000);
+  if (done.status !== 'completed' || !/The answer is 42/.test(done.finalAnswer ?? '')) {
+    throw new Error(`the browser session ended ${done.status}: ${done.finalAnswer ?? done.error ?? ''}`);
+  }
+  return s.id;
+}
+
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (name: string) => !only || only.includes(name);
+
 async function main(): Promise<void> {
   const services = await startServices('record');
   const stack = await startStack(services.values);
@@ -148,12 +164,35 @@ async function main(): Promise<void> {
   });
   try {
     mkdirSync(OUT, { recursive: true });
-    for (const file of readdirSync(OUT).filter((f) => f.endsWith('.json'))) rmSync(resolve(OUT, file));
+    const names = [...Object.keys(RECORDINGS), 'roles-and-slack', 'agent-promotion', 'continued-as-new', 'browser-walk'];
+    const unknown = (only ?? []).filter((n) => !names.includes(n));
+    if (unknown.length > 0) throw new Error(`--only: no recording named ${unknown.join(', ')} (there are ${names.join(', ')})`);
+    // Recording everything replaces the set; --only replaces just its own files.
+    const stale = (f: string) => f.endsWith('.json') && (!only || only.some((n) => f === `${n}.json` || f.startsWith(`${n}.run`)));
+    for (const file of readdirSync(OUT).filter(stale)) rmSync(resolve(OUT, file));
     for (const [name, record] of Object.entries(RECORDINGS)) {
+      if (!wanted(name)) continue;
       const id = await record(stack);
       await waitForStatus(stack, id, undefined, 60_000);
       console.log(`${name}: ${(await writeRuns(stack, name, id)).join(', ')}`);
     }
+    if (wanted('browser-walk')) {
+      const browserSession = await recordBrowser(withSlack);
+      console.log(`browser-walk: ${(await writeRuns(withSlack, 'browser-walk', browserSession)).join(', ')}`);
+    }
+    if (!only) await recordTheRest(stack, cans, withSlack, slack, secret);
+  } finally {
+    await withSlack.close();
+    await slack.close();
+    await cans.close();
+    await stack.close();
+    await services.stop();
+  }
+}
+
+/** The recordings that need more than one stack (Slack, continue-as-new) or are not sessions (a promotion). */
+async function recordTheRest(stack: Stack, cans: Stack, withSlack: Stack, slack: FakeSlack, secret: string): Promise<void> {
+  {
     const slackSession = await recordSlackGate(withSlack, slack, secret);
     await waitForStatus(withSlack, slackSession, undefined, 60_000);
     // Let the last message update land before the history is read.
@@ -168,12 +207,6 @@ async function main(): Promise<void> {
     const long = await startSession(cans, { message: 'go', metadata: { scenario: 'multi-step', repeat: '6' } });
     await waitForStatus(cans, long.id, undefined, 90_000);
     console.log(`continued-as-new: ${(await writeRuns(cans, 'continued-as-new', long.id)).join(', ')}`);
-  } finally {
-    await withSlack.close();
-    await slack.close();
-    await cans.close();
-    await stack.close();
-    await services.stop();
   }
 }
 
