@@ -19,9 +19,11 @@ import {
 } from '../sandbox/docker-host.js';
 import type { RequestNetworkArgs, ValidToolCall } from '../sandbox/tools.js';
 import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/egress-grants.js';
-import type { BrowserImage } from '../sandbox/browser-host.js';
-import { runBrowserTool } from './browser-tool.js';
 import { EVENT_TYPES } from './event-types.js';
+import { readTenantLimits } from '../db/tenant-limits.js';
+import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
+import type { Artifacts } from '../storage/artifacts.js';
+import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, saveResult, saveWorkspace, type ArtifactToolDeps } from './artifact-tools.js';
 import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { maskToolResult, secretsForClaim, sessionMasker } from './session-secrets.js';
 import type { SecretProvider } from '../secrets/provider.js';
@@ -39,6 +41,16 @@ export interface SandboxActivityDeps {
   readonly metrics?: Pick<Metrics, 'failedTasks' | 'tasks'> | undefined;
   /** Where the session's secrets are checked (at claim) and read to mask them in tool output. */
   readonly secrets?: SecretProvider | undefined;
+  /** Tool output beyond the cap, saved results and workspace tarballs (activities/artifact-tools.ts); absent: output is cut, as before. */
+  readonly artifacts?: Artifacts | undefined;
+}
+
+/** What runTool needs of the artifact store for one call (nothing without one). */
+interface ToolArtifacts {
+  /** Bytes of each shell stream to keep in the sandbox beyond the cap. */
+  readonly keepBytes?: number;
+  keepOutput(r: Parameters<typeof keepShellOutput>[3]): Promise<Record<string, unknown>>;
+  tool(call: Extract<ValidToolCall, { name: 'read_artifact' | 'save_result' }>): Promise<ToolResultPayload>;
 }
 
 /** The failure type the workflow reacts to by claiming a new sandbox. */
@@ -65,14 +77,9 @@ async function runTool(
   key: string,
   signal: AbortSignal,
   grant: (args: RequestNetworkArgs) => Promise<ToolResultPayload>,
-  onImage: (image: BrowserImage) => void,
+  artifacts: ToolArtifacts,
 ): Promise<ToolResultPayload> {
   switch (call.name) {
-    case 'browser': {
-      const { result, image } = await runBrowserTool(host, containerId, call.args, signal);
-      if (image) onImage(image);
-      return result;
-    }
     case 'request_network':
       return grant(call.args);
     case 'shell': {
@@ -83,6 +90,7 @@ async function runTool(
           command: call.args.command,
           timeoutSeconds: call.args.timeout_seconds,
           env: { KORTIX_SESSION_ID: session.sessionId, KORTIX_TENANT_ID: session.tenantId },
+          ...(artifacts.keepBytes !== undefined ? { keepBytes: artifacts.keepBytes } : {}),
         },
         { signal },
       );
@@ -98,6 +106,8 @@ async function runTool(
         ...(r.oomKilled
           ? { oom_killed: true, error: `killed by the kernel: out of memory (this sandbox has ${host.limits.memoryMb} MB); the sandbox is still there` }
           : {}),
+        // Beyond the cap: head, tail and the artifact with all of it, in place of the first LIMIT bytes.
+        ...(r.truncated ? await artifacts.keepOutput(r) : {}),
       };
     }
     case 'write_file': {
@@ -112,6 +122,9 @@ async function runTool(
       const r = await host.listFiles(containerId, call.args.path);
       return { ok: true, path: call.args.path, entries: r.entries, truncated: r.truncated };
     }
+    case 'read_artifact':
+    case 'save_result':
+      return artifacts.tool(call);
   }
 }
 
@@ -125,7 +138,37 @@ function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
   };
 }
 
-export function createSandboxActivities({ db, host, hostQueue, metrics, secrets, tenantLimits }: SandboxActivityDeps) {
+export function createSandboxActivities({ db, host, hostQueue, metrics, secrets, tenantLimits, artifacts }: SandboxActivityDeps) {
+  const artifactDeps: ArtifactToolDeps | undefined = artifacts && {
+    db,
+    host,
+    artifacts,
+    limits: async (tenantId) => {
+      const limits = tenantLimits ? await readTenantLimits(db, tenantId, tenantLimits) : undefined;
+      return { artifactBytes: limits?.artifactBytes ?? Number.MAX_SAFE_INTEGER, artifactTotalBytes: limits?.artifactTotalBytes ?? Number.MAX_SAFE_INTEGER };
+    },
+  };
+
+  /** The artifact side of one tool call. */
+  async function toolArtifacts(input: ExecToolInput): Promise<ToolArtifacts> {
+    const { session, lease, messageSeq, idempotencyKey } = input;
+    if (!artifactDeps) {
+      return {
+        keepOutput: async () => ({}),
+        tool: async (call) => ({ ok: false, error: `${call.name} needs an object store, and this sandbox host has none` }),
+      };
+    }
+    const limitBytes = host.outputLimitBytes;
+    const keepBytes = input.call.name === 'shell' ? await keepBytesFor(artifactDeps, session.tenantId, limitBytes) : limitBytes;
+    return {
+      keepBytes,
+      keepOutput: (r) => keepShellOutput(artifactDeps, session, { containerId: lease.containerId, idempotencyKey, messageSeq }, r, { limitBytes, keepBytes }),
+      tool: (call) =>
+        call.name === 'read_artifact'
+          ? readArtifact(artifactDeps, session, call.args)
+          : saveResult(artifactDeps, session, lease.containerId, messageSeq, call.args),
+    };
+  }
   // The proxy of this host reads the hosts granted after approval from here (a restarted worker too).
   host.useEgressGrants({ forContainers: (ids) => egressGrantsFor(db, ids) });
 
@@ -175,8 +218,18 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       if (err instanceof PoolExhaustedError) throw ApplicationFailure.create({ type: 'SandboxPoolExhausted', message: err.message });
       throw err;
     }
+    // fromSession: the previous session's workspace, into this sandbox before any tool runs (again on a retried claim: same files).
+    let restored: Awaited<ReturnType<typeof restoreWorkspace>>;
+    try {
+      restored = artifactDeps ? await withHeartbeat(() => restoreWorkspace(artifactDeps, input.session, claimed.containerId)) : undefined;
+    } catch (err) {
+      if (err instanceof WorkspaceArchiveError) {
+        throw ApplicationFailure.create({ type: 'WorkspaceRestore', message: `the workspace to start from cannot be restored: ${err.message}`, nonRetryable: true });
+      }
+      throw err;
+    }
     // The `sandbox.claimed` event is written by the first execTool (input.claimed), in the workflow's order.
-    return { ...claimed, hostId: host.hostId, taskQueue: hostQueue };
+    return { ...claimed, hostId: host.hostId, taskQueue: hostQueue, ...(restored ? { restored } : {}) };
   }
 
   /** Runs one tool call once (per idempotency key) and stores its result at `messageSeq`. */
@@ -207,23 +260,14 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       ],
     });
     let result: ToolResultPayload;
-    let image: BrowserImage | undefined;
     metrics?.tasks.inc({ kind: 'sandbox' });
     try {
       // The cancellation signal also fires when a heartbeat finds the activity gone (timed out):
       // the streams from the sandbox end with it instead of outliving the attempt.
       const signal = Context.current().cancellationSignal;
+      const forTool = await toolArtifacts(input);
       result = await withHeartbeat(() =>
-        runTool(
-          host,
-          session,
-          input.lease.containerId,
-          call,
-          input.idempotencyKey,
-          signal,
-          (args) => grantNetwork(input, args),
-          (shot) => (image = shot),
-        ),
+        runTool(host, session, input.lease.containerId, call, input.idempotencyKey, signal, (args) => grantNetwork(input, args), forTool),
       );
     } catch (err) {
       if (err instanceof SandboxToolError) {
@@ -268,23 +312,18 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
             output: preview,
           },
         },
-        ...(image
-          ? [
-              {
-                key: `browser-screenshot:${messageSeq}`,
-                type: EVENT_TYPES.browserScreenshot,
-                data: { seq: messageSeq, toolCallId: input.toolCallId, url: result.url ?? null, ...image },
-              },
-            ]
-          : []),
       ],
     });
     return outcomeOf(result, content);
   }
 
   /** Destroys the session's container and workspace. Idempotent; never fails for a container already gone. */
-  async function releaseSandbox(input: { session: SessionRef }): Promise<{ removed: number }> {
-    const released = await host.release(input.session.sessionId);
+  async function releaseSandbox(input: { session: SessionRef }): Promise<{ removed: number; workspace?: { sha256: string; bytes: number } | { error: string } }> {
+    // The workspace outlives the sandbox as a tarball artifact (downloadable, and what fromSession starts from).
+    const workspace = artifactDeps
+      ? await withHeartbeat(() => saveWorkspace(artifactDeps, input.session, host.sessionContainer(input.session.sessionId)))
+      : undefined;
+    const released = { ...(await host.release(input.session.sessionId)), ...(workspace ? { workspace } : {}) };
     // Grants die with the sandbox (they are per container, so none could reach another one anyway).
     await deleteEgressGrants(db, input.session.sessionId);
     await endSandboxLease(db, input.session.sessionId);

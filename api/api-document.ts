@@ -12,6 +12,7 @@ import { codecRouteDocs } from './routes/codec.js';
 import { costRouteDocs } from './routes/cost.js';
 import { eventRouteDocs } from './routes/events.js';
 import { historyRouteDocs } from './routes/history.js';
+import { artifactRouteDocs } from './routes/artifacts.js';
 import { policyRouteDocs } from './routes/policies.js';
 import { replayRouteDocs } from './routes/replay.js';
 import { secretRouteDocs } from './routes/secrets.js';
@@ -24,6 +25,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...secretRouteDocs,
   ...eventRouteDocs,
   ...historyRouteDocs,
+  ...artifactRouteDocs,
   ...approvalRouteDocs,
   ...slackRouteDocs,
   ...policyRouteDocs,

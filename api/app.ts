@@ -28,6 +28,8 @@ import { codecRoutes } from './routes/codec.js';
 import { costRoutes } from './routes/cost.js';
 import { eventRoutes } from './routes/events.js';
 import { historyRoutes } from './routes/history.js';
+import { artifactRoutes } from './routes/artifacts.js';
+import type { Artifacts } from '../storage/artifacts.js';
 import { policyRoutes } from './routes/policies.js';
 import { replayRoutes } from './routes/replay.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -65,6 +67,8 @@ export interface ApiDeps {
   readonly codec?: TenantPayloadCodec | undefined;
   /** Each model endpoint for /readyz (default: probes of the model policy's endpoints, router/endpoint-status.ts). */
   readonly modelEndpoints?: (() => Promise<readonly ModelEndpointStatus[]>) | undefined;
+  /** A session's artifacts (downloads, fromSession); without it the routes list rows but answer 503 for bytes. */
+  readonly artifacts?: Artifacts | undefined;
 }
 
 export function createApp(deps: ApiDeps): Hono {
@@ -141,11 +145,12 @@ export function createApp(deps: ApiDeps): Hono {
   app.use('/v1/*', limiter.rateLimit());
   app.route('/v1/sessions', eventRoutes({ ...deps, limiter }));
   app.route('/v1/sessions', historyRoutes(deps));
+  app.route('/v1/sessions', artifactRoutes({ db: deps.db, artifacts: deps.artifacts }));
   const secrets = deps.secrets ?? apiSecretProvider(deps.config);
   app.route('/v1/sessions', sessionRoutes({ ...deps, limiter, secrets }));
   app.route('/v1/secrets', secretRoutes({ db: deps.db, secrets }));
   app.route('/v1/approvals', approvalRoutes(deps));
-  app.route('/v1/agents', agentRoutes({ ...deps, secrets }));
+  app.route('/v1/agents', agentRoutes(deps));
   app.route('/v1/agent-templates', agentTemplateRoutes());
   app.route('/v1/policies', policyRoutes(deps));
   app.route('/v1', costRoutes(deps));

@@ -3,6 +3,7 @@
  * `tenant_id`, and every query of it filters by that column.
  */
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { ArtifactsTable, SessionWorkspaceSourcesTable } from './artifact-tables.js';
 import type { LlmSemanticCacheTable } from './semantic-cache-table.js';
 import type { AgentLabelMovesTable, AgentLabelsTable, AgentPromotionsTable, AgentsTable, AgentVersionsTable } from './agent-tables.js';
 
@@ -238,6 +239,9 @@ export interface TenantLimitsTable {
   requests_per_second: number | null;
   request_burst: number | null;
   idle_timeout_seconds: number | null;
+  /** 0008_artifacts: bigint, answered as a string. */
+  artifact_bytes: ColumnType<string | null, number | null | undefined, number | null>;
+  artifact_total_bytes: ColumnType<string | null, number | null | undefined, number | null>;
   updated_at: UpdatedAt;
 }
 
@@ -299,6 +303,8 @@ export interface Database {
   llm_budget_usage: LlmBudgetUsageTable;
   llm_budget_reservations: LlmBudgetReservationsTable;
   tenant_limits: TenantLimitsTable;
+  artifacts: ArtifactsTable;
+  session_workspace_sources: SessionWorkspaceSourcesTable;
   sandbox_leases: SandboxLeasesTable;
   egress_grants: EgressGrantsTable;
   agents: AgentsTable;

@@ -15,6 +15,8 @@ export type TenantLimitConfig = Pick<
   | 'TENANT_REQUESTS_PER_SECOND'
   | 'TENANT_REQUEST_BURST'
   | 'TENANT_MAX_IDLE_TIMEOUT_SECONDS'
+  | 'TENANT_MAX_ARTIFACT_BYTES'
+  | 'TENANT_MAX_ARTIFACT_TOTAL_BYTES'
 >;
 
 export interface TenantLimits {
@@ -24,6 +26,9 @@ export interface TenantLimits {
   readonly requestsPerSecond: number;
   readonly requestBurst: number;
   readonly idleTimeoutSeconds: number;
+  /** The largest one artifact (storage/artifacts.ts), and all of the tenant's artifacts together (each sha256 once). */
+  readonly artifactBytes: number;
+  readonly artifactTotalBytes: number;
 }
 
 export function defaultTenantLimits(config: TenantLimitConfig): TenantLimits {
@@ -34,6 +39,8 @@ export function defaultTenantLimits(config: TenantLimitConfig): TenantLimits {
     requestsPerSecond: config.TENANT_REQUESTS_PER_SECOND,
     requestBurst: config.TENANT_REQUEST_BURST,
     idleTimeoutSeconds: config.TENANT_MAX_IDLE_TIMEOUT_SECONDS,
+    artifactBytes: config.TENANT_MAX_ARTIFACT_BYTES,
+    artifactTotalBytes: config.TENANT_MAX_ARTIFACT_TOTAL_BYTES,
   };
 }
 
@@ -48,6 +55,8 @@ export async function readTenantLimits(db: Db, tenantId: string, defaults: Tenan
     requestsPerSecond: row.requests_per_second ?? defaults.requestsPerSecond,
     requestBurst: row.request_burst ?? defaults.requestBurst,
     idleTimeoutSeconds: row.idle_timeout_seconds ?? defaults.idleTimeoutSeconds,
+    artifactBytes: row.artifact_bytes === null ? defaults.artifactBytes : Number(row.artifact_bytes),
+    artifactTotalBytes: row.artifact_total_bytes === null ? defaults.artifactTotalBytes : Number(row.artifact_total_bytes),
   };
 }
 
@@ -58,6 +67,8 @@ const COLUMNS = {
   requestsPerSecond: 'requests_per_second',
   requestBurst: 'request_burst',
   idleTimeoutSeconds: 'idle_timeout_seconds',
+  artifactBytes: 'artifact_bytes',
+  artifactTotalBytes: 'artifact_total_bytes',
 } as const;
 
 /** Sets some of a tenant's own limits (undefined leaves a value as it is, null returns it to the default). */

@@ -8,6 +8,7 @@ import { analyzeShell, type ShellAnalysis } from './shell-parse.js';
 import { coversRequest, hostPatterns } from '../sandbox/host-patterns.js';
 import { REQUEST_NETWORK, type SessionToolName } from '../sandbox/tools.js';
 import { BROWSER_TOOL, browserActionHost, checkBrowserUrl } from './browser-url.js';
+import { READ_ARTIFACT, SAVE_RESULT } from '../sandbox/artifact-tools.js';
 
 /** What the policy says about one tool call. */
 export type Decision =
@@ -208,7 +209,10 @@ function evaluateNetworkRequest(policy: Policy, call: ToolCallForPolicy): Decisi
 
 /** The tools the model is offered: the policy's, and request_network when the policy has hosts to approve. */
 export function offeredTools(policy: Policy): readonly SessionToolName[] {
-  return (policy.network.approve ?? []).length > 0 ? [...policy.tools, REQUEST_NETWORK] : policy.tools;
+  const tools: SessionToolName[] = (policy.network.approve ?? []).length > 0 ? [...policy.tools, REQUEST_NETWORK] : [...policy.tools];
+  // With shell come the artifact tools: reading back an output cut at the cap, keeping a file as a result.
+  if (tools.includes('shell')) tools.push(READ_ARTIFACT, SAVE_RESULT);
+  return tools;
 }
 
 /**
@@ -217,6 +221,8 @@ export function offeredTools(policy: Policy): readonly SessionToolName[] {
  */
 export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy, context: PolicyContext = {}): Decision {
   if (call.name === REQUEST_NETWORK) return evaluateNetworkRequest(policy, call);
+  // They read this session's own artifacts and store a workspace file for it: nothing leaves, nothing changes.
+  if ((call.name === READ_ARTIFACT || call.name === SAVE_RESULT) && policy.tools.includes('shell')) return { action: 'allow', ruleId: 'artifacts' };
   if (!(policy.tools as readonly string[]).includes(call.name)) {
     return { action: 'deny', ruleId: 'tools', reason: `tool "${call.name}" is not allowed for this agent` };
   }

@@ -18,7 +18,8 @@ import type { EgressRefusal } from './egress-proxy.js';
 import type { SandboxSecrets } from './egress-broker.js';
 import { EGRESS_CA_ENV, installEgressCa } from './secret-files.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
-import { ExecChannelError, type ChannelReply, type ChannelRequest } from './exec-channel.js';
+import { ExecChannelError, limitField, type ChannelReply, type ChannelRequest } from './exec-channel.js';
+import { execCapturePath, readSandboxFile, workspaceFilePath, workspaceTarball, restoreWorkspaceTarball, type RestoreLimits } from './workspace-archive.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
 import { execOnce, type OneShotResult } from './one-shot-exec.js';
 import { SandboxPool, type PoolClaim, type PoolMetrics, type PoolSettings } from './pool.js';
@@ -72,6 +73,8 @@ export interface ExecRequest {
   readonly timeoutSeconds: number;
   /** Extra environment of the command (NAME=value; no newlines). */
   readonly env?: Readonly<Record<string, string>> | undefined;
+  /** Keep this much of each stream in the sandbox (readExecCapture), beyond the printed limit: the full output, up to a cap. */
+  readonly keepBytes?: number | undefined;
 }
 
 const DEFAULT_POOL: PoolSettings = {
@@ -318,7 +321,7 @@ export class DockerSandboxHost {
     const key = createHash('sha256').update(request.key).digest('hex').slice(0, 32);
     const limit = this.#o.outputLimitBytes;
     const oomBefore = this.#pool.oomKills(containerId);
-    const req = { key, command: request.command, timeoutSeconds: request.timeoutSeconds, limitBytes: limit, env };
+    const req = { key, command: request.command, timeoutSeconds: request.timeoutSeconds, limitBytes: limit, keepBytes: request.keepBytes, env };
     const deadlineMs = request.timeoutSeconds * 1000 + (this.#o.execDeadlineGraceMs ?? EXEC_DEADLINE_GRACE_MS);
     const deadline = AbortSignal.timeout(deadlineMs);
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
@@ -326,7 +329,7 @@ export class DockerSandboxHost {
     try {
       reply =
         (await this.#viaChannel(containerId, req, signal)) ??
-        (await execOnce(this.#o.docker, containerId, ['bash', '-c', EXEC_SCRIPT, 'kortix-exec', key, String(req.timeoutSeconds), String(limit), req.command], {
+        (await execOnce(this.#o.docker, containerId, ['bash', '-c', EXEC_SCRIPT, 'kortix-exec', key, String(req.timeoutSeconds), limitField(req), req.command], {
           env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
           maxBytes: 2 * limit + 4096,
           signal,
@@ -390,6 +393,37 @@ export class DockerSandboxHost {
   /** Lists up to 1000 entries under a workspace directory (four levels deep). */
   listFiles(containerId: string, relative: string): Promise<{ entries: FileEntry[]; truncated: boolean }> {
     return this.#files.list(containerId, relative);
+  }
+
+  /** The whole capture of one stream of a shell call (ExecRequest.keepBytes), at most `maxBytes` of it (sandbox/workspace-archive.ts). */
+  readExecCapture(containerId: string, requestKey: string, stream: 'stdout' | 'stderr', maxBytes: number): Promise<NodeJS.ReadableStream> {
+    const key = createHash('sha256').update(requestKey).digest('hex').slice(0, 32);
+    return readSandboxFile(this.#o.docker, containerId, execCapturePath(key, stream), maxBytes);
+  }
+
+  /** Bytes of each shell stream a result carries (SANDBOX_OUTPUT_LIMIT_BYTES). */
+  get outputLimitBytes(): number {
+    return this.#o.outputLimitBytes;
+  }
+
+  /** The name of the session's container on this host (Docker takes it where an id goes). */
+  sessionContainer(sessionId: string): string {
+    return this.#names.session(sessionId);
+  }
+
+  /** At most `maxBytes` of a regular workspace file (a symbolic link is refused), streamed. */
+  readWorkspaceFile(containerId: string, relative: string, maxBytes: number): Promise<NodeJS.ReadableStream> {
+    return readSandboxFile(this.#o.docker, containerId, workspaceFilePath(relative), maxBytes);
+  }
+
+  /** The workspace as a tar stream (Docker's archive API: links stored as links, never followed). */
+  workspaceTarball(containerId: string): Promise<NodeJS.ReadableStream> {
+    return workspaceTarball(this.#o.docker, containerId);
+  }
+
+  /** Unpacks a workspace tarball into /workspace after checking every entry (sandbox/workspace-archive.ts). */
+  restoreWorkspace(containerId: string, tar: NodeJS.ReadableStream, limits: RestoreLimits): Promise<{ files: number; bytes: number }> {
+    return restoreWorkspaceTarball(this.#o.docker, containerId, tar, limits);
   }
 
   /** Removes claimed containers whose session no longer holds them; the pool also does it on its sweeps. */

@@ -40,6 +40,8 @@ export interface ChannelRequest {
   readonly command: string;
   readonly timeoutSeconds: number;
   readonly limitBytes: number;
+  /** Bytes of each stream kept in the capture files (exec.sh KEEP_BYTES), when more than limitBytes. */
+  readonly keepBytes?: number | undefined;
   readonly env: Readonly<Record<string, string>>;
 }
 
@@ -50,6 +52,12 @@ export interface ChannelRequest {
 export function encodeField(value: string): string {
   // Everything but printable ASCII and non-ASCII: space, control characters, DEL; and the backslash.
   return `_${value.replace(/[^!-~\u0080-\uffff]|\\/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
+}
+
+/** exec.sh's LIMIT_BYTES[:KEEP_BYTES] argument. */
+export function limitField(request: Pick<ChannelRequest, 'limitBytes' | 'keepBytes'>): string {
+  const keep = request.keepBytes ?? 0;
+  return keep > request.limitBytes ? `${request.limitBytes}:${keep}` : String(request.limitBytes);
 }
 
 const STDERR_KEEP = 4096;
@@ -185,7 +193,7 @@ export class ExecChannel {
     const env = Object.entries(request.env)
       .map(([k, v]) => `${k}=${v}`)
       .join('\n');
-    const fields = [request.key, String(request.timeoutSeconds), String(request.limitBytes), env, request.command].map(encodeField);
+    const fields = [request.key, String(request.timeoutSeconds), limitField(request), env, request.command].map(encodeField);
     // exec.sh prints a header and at most two capped streams; anything beyond is not exec.sh.
     const maxBytes = 2 * request.limitBytes + 4096;
     if (this.busy) return Promise.reject(new ExecChannelError('the exec channel is busy'));

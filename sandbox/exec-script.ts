@@ -28,6 +28,9 @@ export interface ExecResult {
   readonly stdout: string;
   readonly stderr: string;
   readonly truncated: boolean;
+  /** Bytes of each stream the capture files hold (at most the keep size + 1: more means the capture was cut too). */
+  readonly stdoutBytes?: number;
+  readonly stderrBytes?: number;
 }
 
 /** Parses the script's framed output; undefined when the script itself did not finish. */
@@ -43,11 +46,14 @@ export function parseExecOutput(raw: Buffer, limit: number): ExecResult | undefi
   const body = raw.subarray(newline + 1);
   if (body.length < outLen + errLen) return undefined;
   const isTimeout = timedOut === 1;
+  const truncated = (outBytes as number) > limit || (errBytes as number) > limit;
   return {
     exitCode: isTimeout ? null : Number(rc),
     timedOut: isTimeout,
     stdout: body.subarray(0, outLen).toString('utf8'),
     stderr: body.subarray(outLen, outLen + errLen).toString('utf8'),
-    truncated: (outBytes as number) > limit || (errBytes as number) > limit,
+    truncated,
+    // What the capture files hold, for the activity that keeps the whole output (exec.sh KEEP_BYTES).
+    ...(truncated ? { stdoutBytes: outBytes as number, stderrBytes: errBytes as number } : {}),
   };
 }

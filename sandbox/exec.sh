@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs one shell tool call inside a sandbox; see sandbox/exec-script.ts.
-# Usage: bash -c "$(cat exec.sh)" kortix-exec KEY TIMEOUT_SECONDS LIMIT_BYTES COMMAND
+# Usage: bash -c "$(cat exec.sh)" kortix-exec KEY TIMEOUT_SECONDS LIMIT_BYTES[:KEEP_BYTES] COMMAND
+# KEEP_BYTES (default LIMIT_BYTES): how much of each stream the capture files
+# keep, so that the host can store the whole output as an artifact; at most
+# LIMIT_BYTES of each are printed.
 # The persistent channel's dispatcher (sandbox/dispatcher.sh) runs the same
 # text as a function, in a subshell of its own: hence $BASHPID, never $$.
 set -u
-key=$1 t=$2 lim=$3 cmd=$4
+key=$1 t=$2 lim=${3%%:*} keep=${3#*:} cmd=$4
 base=/tmp/.kortix-exec
 d="$base/$key"
 me=$BASHPID
@@ -73,9 +76,9 @@ if [ "$first" = 0 ]; then
   # the command), and drains the rest only if there is more.
   { exec 5>&- 6>&- 7<&- 8<&-; read -r -t "$t" -u 9 _ || :; } &
   wd=$!
-  exec 3> >(exec 6>&- 7<&- 8<&- 9>&-; stdbuf -o0 head -c "$((lim + 1))" >&5; exec 5>&-; read -r -N 1 _ && exec cat > /dev/null)
+  exec 3> >(exec 6>&- 7<&- 8<&- 9>&-; stdbuf -o0 head -c "$((keep + 1))" >&5; exec 5>&-; read -r -N 1 _ && exec cat > /dev/null)
   c1=$!
-  exec 4> >(exec 3>&- 5>&- 7<&- 8<&- 9>&-; stdbuf -o0 head -c "$((lim + 1))" >&6; exec 6>&-; read -r -N 1 _ && exec cat > /dev/null)
+  exec 4> >(exec 3>&- 5>&- 7<&- 8<&- 9>&-; stdbuf -o0 head -c "$((keep + 1))" >&6; exec 6>&-; read -r -N 1 _ && exec cat > /dev/null)
   c2=$!
   exec 5>&- 6>&-
   cd /workspace 2>/dev/null || cd /tmp

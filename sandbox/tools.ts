@@ -4,8 +4,17 @@
  * Imported by workflow code: no Node builtins, no side effects.
  */
 import type { ToolName } from '../policies/schema.js';
-import { BROWSER_DEFINITION, parseBrowserArgs, type BrowserArgs } from './browser-tool.js';
 import { requestedHostProblem } from './host-patterns.js';
+import {
+  ARTIFACT_TOOL_DEFINITIONS,
+  READ_ARTIFACT,
+  SAVE_RESULT,
+  parseReadArtifact,
+  parseSaveResult,
+  type ArtifactToolName,
+  type ReadArtifactArgs,
+  type SaveResultArgs,
+} from './artifact-tools.js';
 
 /**
  * The tool that asks for a host at the egress proxy. Not a policy `tools`
@@ -14,7 +23,7 @@ import { requestedHostProblem } from './host-patterns.js';
  */
 export const REQUEST_NETWORK = 'request_network';
 /** Every tool a model can be offered. */
-export type SessionToolName = ToolName | typeof REQUEST_NETWORK;
+export type SessionToolName = ToolName | typeof REQUEST_NETWORK | ArtifactToolName;
 
 /** An OpenAI-style function tool definition. */
 export interface ToolDefinition {
@@ -94,7 +103,7 @@ const DEFINITIONS: Record<SessionToolName, ToolDefinition> = {
       },
     },
   },
-  browser: BROWSER_DEFINITION,
+  ...ARTIFACT_TOOL_DEFINITIONS,
   request_network: {
     type: 'function',
     function: {
@@ -134,8 +143,9 @@ export type ValidToolCall =
   | { readonly name: 'write_file'; readonly args: WriteFileArgs }
   | { readonly name: 'read_file'; readonly args: ReadFileArgs }
   | { readonly name: 'list_files'; readonly args: ListFilesArgs }
-  | { readonly name: 'browser'; readonly args: BrowserArgs }
-  | { readonly name: typeof REQUEST_NETWORK; readonly args: RequestNetworkArgs };
+  | { readonly name: typeof REQUEST_NETWORK; readonly args: RequestNetworkArgs }
+  | { readonly name: typeof READ_ARTIFACT; readonly args: ReadArtifactArgs }
+  | { readonly name: typeof SAVE_RESULT; readonly args: SaveResultArgs };
 
 export type ParsedToolCall =
   | { readonly ok: true; readonly call: ValidToolCall }
@@ -238,8 +248,15 @@ export function parseToolCall(name: string, rawArguments: string): ParsedToolCal
       if (typeof path !== 'string') return { ok: false, error: path.error };
       return { ok: true, call: { name, args: { path } } };
     }
-    case 'browser': {
-      const parsedArgs = parseBrowserArgs(args);
+    case READ_ARTIFACT: {
+      const parsedArgs = parseReadArtifact(args);
+      if ('error' in parsedArgs) return { ok: false, error: parsedArgs.error };
+      return { ok: true, call: { name, args: parsedArgs.args } };
+    }
+    case SAVE_RESULT: {
+      const path = pathField(args, 'path', false);
+      if (typeof path !== 'string') return { ok: false, error: path.error };
+      const parsedArgs = parseSaveResult(args, path);
       if ('error' in parsedArgs) return { ok: false, error: parsedArgs.error };
       return { ok: true, call: { name, args: parsedArgs.args } };
     }

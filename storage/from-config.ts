@@ -1,6 +1,9 @@
 /** The object store a process uses, chosen by the configuration (OBJECT_STORE=local|s3). */
 import { resolve } from 'node:path';
 import type { Env } from '../config/index.js';
+import type { Db } from '../db/client.js';
+import { defaultTenantLimits, readTenantLimits, type TenantLimitConfig } from '../db/tenant-limits.js';
+import { Artifacts } from './artifacts.js';
 import { LocalObjectStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
 import { S3ObjectStore } from './s3-store.js';
@@ -34,5 +37,16 @@ export function objectStoreFromConfig(config: Readonly<ObjectStoreConfig>): Obje
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
     ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
     ...(config.S3_ACCESS_KEY_ID && secret ? { credentials: { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: secret } } : {}),
+  });
+}
+
+/** The artifacts of API and sandbox workers: the configured store, each tenant's limits (tenant_limits over TENANT_MAX_ARTIFACT_*). */
+export function artifactsFromConfig(config: Readonly<ObjectStoreConfig & TenantLimitConfig & Pick<Env, 'S3_PRESIGN_EXPIRES'>>, db: Db, options: { store?: ObjectStore } = {}): Artifacts {
+  const defaults = defaultTenantLimits(config);
+  return new Artifacts({
+    db,
+    store: options.store ?? objectStoreFromConfig(config),
+    limits: (tenantId) => readTenantLimits(db, tenantId, defaults),
+    presignExpiresSeconds: Math.max(1, Math.round(config.S3_PRESIGN_EXPIRES / 1000)),
   });
 }

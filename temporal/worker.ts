@@ -16,6 +16,7 @@ import {
 import { withFailFast } from '../activities/permanent-errors.js';
 import { voteSigningKey, type Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
+import type { Artifacts } from '../storage/artifacts.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelRouter } from '../router/router.js';
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
@@ -45,6 +46,8 @@ export interface WorkerDeps {
   /** Slack client and links for gate messages (slack/notify-deps.ts). */
   readonly notify: Omit<NotifyActivityDeps, 'db'>;
   readonly metrics?: Metrics | undefined;
+  /** Tool output beyond the cap, saved results, workspace tarballs (storage/artifacts.ts), for the sandbox role. */
+  readonly artifacts?: Artifacts | undefined;
   /** How long in-flight activities get to finish at shutdown. */
   readonly shutdownGraceTime?: string | number;
   /** The payload codec (default: from the configuration, tenants looked up in `db`). */
@@ -99,7 +102,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
   }
   if (config.WORKER_ROLES.includes('sandbox')) {
     if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');
-    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, secrets: secretProviderIfConfigured(config, { cached: true }), metrics: deps.metrics, tenantLimits: defaultTenantLimits(config) });
+    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, secrets: secretProviderIfConfigured(config, { cached: true }), metrics: deps.metrics, tenantLimits: defaultTenantLimits(config), artifacts: deps.artifacts });
     workers.push(
       // Errors no retry can heal fail at once (activities/permanent-errors.ts), as the session activities do.
       await Worker.create({ ...common, taskQueue: queues.sandbox, activities: withFailFast({ claimSandbox: sandbox.claimSandbox }) }),

@@ -42,6 +42,8 @@ import { AGENT_VERSION_KEY, pinSessionAgent, withPinnedVersion } from '../agent-
 import { sessionSecrets } from '../session-secrets.js';
 import type { SecretProvider } from '../../secrets/provider.js';
 import { agentReference, sessionLimitsSchema } from '../../agents/schema.js';
+import { setWorkspaceSource } from '../../db/workspace-sources.js';
+import { resolveWorkspaceSource } from '../workspace-source.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
   'You are Kortix, an agent working in a sandboxed Linux workspace at /workspace. Use the tools to act; ' +
@@ -66,6 +68,8 @@ export const createSessionSchema = z
       .default({}),
     idleTimeoutSeconds: z.number().int().min(0).max(86_400).default(0),
     limits: sessionLimitsSchema.optional(),
+    /** Start from the workspace a previous session of this tenant left (api/workspace-source.ts). */
+    fromSession: z.string().regex(/^ses_[a-z0-9-]{8,64}$/, 'a session id (ses_...)').optional(),
   })
   .strict();
 
@@ -198,11 +202,12 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     );
     // Every secret the session may use exists now, or the request is a 400 naming it.
     const secrets = await sessionSecrets(deps, principal.tenantId, pinned?.spec.secrets ?? []);
+    const workspaceSource = await resolveWorkspaceSource(db, principal.tenantId, body.fromSession);
     const id = `ses_${randomUUID()}`;
     const createdAt = new Date().toISOString();
     const session = { tenantId: principal.tenantId, sessionId: id, createdAt };
-    await deps.limiter.admitSession(principal.tenantId, body.idleTimeoutSeconds, (trx) =>
-      createSessionRow(trx, {
+    await deps.limiter.admitSession(principal.tenantId, body.idleTimeoutSeconds, async (trx) => {
+      await createSessionRow(trx, {
         id,
         tenantId: principal.tenantId,
         agent: body.agent,
@@ -212,8 +217,9 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
         model: body.model ?? null,
         metadata: body.metadata,
         createdAt,
-      }),
-    );
+      });
+      if (workspaceSource) await setWorkspaceSource(trx, principal.tenantId, id, workspaceSource);
+    });
     if (pinned) await setSessionAgentVersion(db, principal.tenantId, id, pinned.sha);
     const input: AgentSessionInput = {
       session,

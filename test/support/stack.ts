@@ -5,11 +5,15 @@
  * keys, and helpers to wait for things.
  */
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Hono } from 'hono';
 import { Connection, type Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../../api/app.js';
+import { artifactsFromConfig } from '../../storage/from-config.js';
+import type { Artifacts } from '../../storage/artifacts.js';
 import { EventNotifier } from '../../api/event-notifier.js';
 import { loadConfig, type Env } from '../../config/index.js';
 import { createDb, type Db } from '../../db/client.js';
@@ -70,6 +74,8 @@ export interface Stack {
   readonly temporal: Client;
   readonly app: Hono;
   readonly host: DockerSandboxHost;
+  /** What the API and the sandbox host store artifacts with (OBJECT_STORE; a temp directory by default). */
+  readonly artifacts: Artifacts;
   readonly tenantId: string;
   readonly keys: Record<Who, string>;
   workers: WorkerSet | undefined;
@@ -102,6 +108,8 @@ export function stackEnv(services: ServiceValues, prefix: string, extra: Record<
     // stack (a browser in 256 MB beside the shell tests' hogs); test/integration/browser.test.ts prewarms.
     SANDBOX_BROWSER: 'lazy',
     WORKFLOW_BUNDLE_PATH: services.bundlePath,
+    // Artifacts of every test stack under one temp directory (keys carry the tenant, unique per stack).
+    OBJECT_STORE_DIR: join(tmpdir(), 'kortix-test-objects'),
     ...extra,
   };
 }
@@ -140,7 +148,10 @@ export async function startStack(services: ServiceValues, options: StackOptions 
       docker: () => host.ping(),
     },
   );
+  // As api/main.ts and the worker build it: the API serves downloads, the sandbox host writes.
+  const artifacts = artifactsFromConfig(config, db);
   const app = createApp({
+    artifacts,
     config,
     db,
     temporal,
@@ -173,6 +184,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     temporal,
     app,
     host,
+    artifacts,
     tenantId,
     keys,
     workers: undefined,
@@ -201,6 +213,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
         shutdownGraceTime: '2s',
         notify: slackNotifyDeps(config),
         tracing: options.tracing,
+        artifacts,
       });
       running = stack.workers.run();
     },

@@ -43,7 +43,8 @@ describe('parseExecOutput', () => {
 
   it('flags truncation when a stream exceeds the limit, and keeps the first LIMIT bytes of each', () => {
     const result = parseExecOutput(frame(0, false, 'a'.repeat(100), 'b'.repeat(10), 8), 8);
-    expect(result).toEqual({ exitCode: 0, timedOut: false, stdout: 'aaaaaaaa', stderr: 'bbbbbbbb', truncated: true });
+    // The captured sizes (at most LIMIT + 1 here) come with a truncated result: the activity keeps the whole output from them.
+    expect(result).toEqual({ exitCode: 0, timedOut: false, stdout: 'aaaaaaaa', stderr: 'bbbbbbbb', truncated: true, stdoutBytes: 9, stderrBytes: 9 });
     expect(parseExecOutput(frame(0, false, 'x', 'y'.repeat(9), 8), 8)).toMatchObject({ stdout: 'x', stderr: 'y'.repeat(8), truncated: true });
   });
 

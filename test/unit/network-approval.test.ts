@@ -102,7 +102,8 @@ describe('request_network under the policy', () => {
   });
 
   it('is offered to the model only when the policy has hosts to approve', () => {
-    expect(offeredTools(policy)).toEqual([...policy.tools, 'request_network']);
+    // With shell come the artifact tools (read_artifact, save_result).
+    expect(offeredTools(policy)).toEqual([...policy.tools, 'request_network', ...(policy.tools.includes('shell') ? ['read_artifact', 'save_result'] : [])]);
     expect(toolDefinitions(offeredTools(policy)).map((d) => d.function.name)).toContain('request_network');
   });
 });
