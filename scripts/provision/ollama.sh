@@ -11,7 +11,7 @@
 #
 # Lookup order: OLLAMA_HOST (a running server wins) -> $OLLAMA_BIN -> `ollama`
 # on PATH -> <cache>/bin/ollama-<version> -> build it with `go install` (one
-# time, ~8-10 min on 2 cores; serialized with flock).
+# time: ~10 min on 2 idle cores, over an hour on busy ones; serialized with flock).
 #
 # Why the extra headers: Go module zips drop llama.cpp's vendor/ directory, so
 # the cgo build needs nlohmann/json, stb and cpp-httplib from Debian and
@@ -84,7 +84,7 @@ else
 fi
 command -v g++ >/dev/null 2>&1 || apt_install g++
 
-with_lock "$KORTIX_CACHE_DIR/ollama-build.lock" 2400
+with_lock "$KORTIX_CACHE_DIR/ollama-build.lock" 5400
 if cache_ok; then
   log "found ollama in the cache (built by a concurrent run)"
   found "$cache_bin" cache
@@ -120,7 +120,7 @@ build_log="$KORTIX_CACHE_DIR/ollama-build.log"
 stage="$KORTIX_CACHE_DIR/bin/.ollama-build-$$"
 mkdir_p "$stage"
 trap 'rm -rf "$stage"' EXIT
-log "building Ollama with go install (one time, ~8-10 min on 2 cores): $OLLAMA_MODULE@$OLLAMA_VERSION using $go_bin ($go_version); log: $build_log"
+log "building Ollama with go install (one time: ~10 min on 2 idle cores, over an hour on busy ones): $OLLAMA_MODULE@$OLLAMA_VERSION using $go_bin ($go_version); log: $build_log"
 started="$(now_ns)"
 if ! CGO_ENABLED=1 CGO_CPPFLAGS="-I$include_dir -I/usr/include/stb${CGO_CPPFLAGS:+ $CGO_CPPFLAGS}" GOBIN="$stage" \
   nice -n 10 "$go_bin" install "$OLLAMA_MODULE@$OLLAMA_VERSION" >"$build_log" 2>&1; then
