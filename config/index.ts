@@ -180,7 +180,7 @@ const envSchema = z.object({
 
   // Payload encryption (temporal/codec/): Temporal payloads of tenant workflows, AES-256-GCM with a key per tenant
   /** JSON keyring `{"tenants": {"<tenant>": [{"version": 1, "key": "<base64 of 32 bytes>"}]}}`, re-read when it changes. Required with KORTIX_ENV=prod; elsewhere default `<KORTIX_DATA_DIR>/payload-keys.json` if present, over a derived dev key (version 1). */
-  PAYLOAD_KEYS_FILE: z.string().min(1).optional(),
+  PAYLOAD_CODEC_RING: z.string().min(1).optional(),
 
   // Slack (approval gates with buttons)
   SLACK_API_URL: url.default('https://slack.com/api'),
@@ -292,8 +292,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.KORTIX_ENV === 'prod' && (config.VOTE_SIGNING_KEY?.reveal().length ?? 0) < 32) {
     throw new ConfigError(['VOTE_SIGNING_KEY: required with KORTIX_ENV=prod, at least 32 characters, the same for the API and every worker']);
   }
-  if (config.KORTIX_ENV === 'prod' && !config.PAYLOAD_KEYS_FILE) {
-    throw new ConfigError(['PAYLOAD_KEYS_FILE: required with KORTIX_ENV=prod (the keyring that encrypts Temporal payloads per tenant; no dev key in production)']);
+  if (config.KORTIX_ENV === 'prod' && !config.PAYLOAD_CODEC_RING) {
+    throw new ConfigError(['PAYLOAD_CODEC_RING: required with KORTIX_ENV=prod (the keyring that encrypts Temporal payloads per tenant; no dev key in production)']);
   }
   if (config.OBJECT_STORE === 's3' && !config.S3_BUCKET) {
     throw new ConfigError(['S3_BUCKET: required with OBJECT_STORE=s3']);

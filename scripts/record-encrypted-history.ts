@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   writeFileSync(keys, JSON.stringify({ tenants: { [ENCRYPTED_HISTORY_TENANT]: [v2] } }));
 
   const services = await startServices('record-encrypted');
-  const stack = await startStack(services.values, { tenantId: ENCRYPTED_HISTORY_TENANT, env: { PAYLOAD_KEYS_FILE: keys } });
+  const stack = await startStack(services.values, { tenantId: ENCRYPTED_HISTORY_TENANT, env: { PAYLOAD_CODEC_RING: keys } });
   try {
     // approval-shell: a gate; bob approves, the key rotates, carol rejects (no sandbox runs).
     const s = await startSession(stack, { message: 'delete the scratch file of the encrypted recording' });

@@ -58,7 +58,7 @@ async function main(args: string[]): Promise<number> {
   }
   const histories: HistoryToReplay[] = [];
   for (const arg of args) histories.push(...(existsSync(arg) ? await fromPath(arg) : await fromSession(arg)));
-  // Encrypted payloads decode with the configuration's keyring (PAYLOAD_KEYS_FILE; the dev keys outside production).
+  // Encrypted payloads decode with the configuration's keyring (PAYLOAD_CODEC_RING; the dev keys outside production).
   // The bundle the workers run when there is one (WORKFLOW_BUNDLE_PATH: the image, the tests' stacks), else the code here.
   const config = loadConfigOrExit();
   const outcomes = await replayHistories(histories, await loadWorkflowBundle({ bundlePath: config.WORKFLOW_BUNDLE_PATH }), keyringFromConfig(config));

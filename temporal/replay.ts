@@ -36,7 +36,7 @@ export async function readHistoryFile(path: string): Promise<History> {
 
 /**
  * Replays with the production codec: encrypted payloads decode with `keyring` (default: the
- * configuration's, PAYLOAD_KEYS_FILE and outside production the dev keys); unencrypted ones pass through.
+ * configuration's, PAYLOAD_CODEC_RING and outside production the dev keys); unencrypted ones pass through.
  */
 export async function replayHistories(
   histories: readonly HistoryToReplay[],

@@ -1,6 +1,6 @@
 /**
  * `npm run kortix -- keys ls [<tenant>] | rotate <tenant> | remove <tenant> <version>`: the payload keyring
- * file (PAYLOAD_KEYS_FILE; outside production `.data/payload-keys.json`), edited where the processes read it.
+ * file (PAYLOAD_CODEC_RING; outside production `.data/payload-keys.json`), edited where the processes read it.
  * Runs next to the file, not over the API: whoever holds the file holds the keys.
  */
 import { existsSync, readFileSync } from 'node:fs';

@@ -11,15 +11,15 @@ import { tenantOfWorkflow } from '../../db/workflow-tenant.js';
 import { DevKeyring, FileKeyring, KeyringError, LayeredKeyring, type PayloadKeyring } from './keyring.js';
 import { TenantPayloadCodec } from './payload-codec.js';
 
-export type CodecConfig = Pick<Env, 'KORTIX_ENV' | 'KORTIX_DATA_DIR' | 'PAYLOAD_KEYS_FILE'>;
+export type CodecConfig = Pick<Env, 'KORTIX_ENV' | 'KORTIX_DATA_DIR' | 'PAYLOAD_CODEC_RING'>;
 
 /** The file `npm run kortix -- keys rotate` writes and the processes read. */
 export function payloadKeysFile(config: CodecConfig): string {
-  return config.PAYLOAD_KEYS_FILE ?? resolve(config.KORTIX_DATA_DIR, 'payload-keys.json');
+  return config.PAYLOAD_CODEC_RING ?? resolve(config.KORTIX_DATA_DIR, 'payload-keys.json');
 }
 
 /**
- * Production: the keyring file only (PAYLOAD_KEYS_FILE, required by config).
+ * Production: the keyring file only (PAYLOAD_CODEC_RING, required by config).
  * Elsewhere: a derived dev key (version 1) for every tenant, plus the file's versions when it exists.
  * A bad file stops startup naming the variable and the file.
  */
@@ -28,10 +28,10 @@ export function keyringFromConfig(config: CodecConfig, onReloadError?: (err: Err
   try {
     if (config.KORTIX_ENV === 'prod') return new FileKeyring(file, { onReloadError });
     const rings: PayloadKeyring[] = [new DevKeyring()];
-    if (config.PAYLOAD_KEYS_FILE || existsSync(file)) rings.push(new FileKeyring(file, { missingOk: !config.PAYLOAD_KEYS_FILE, onReloadError }));
+    if (config.PAYLOAD_CODEC_RING || existsSync(file)) rings.push(new FileKeyring(file, { missingOk: !config.PAYLOAD_CODEC_RING, onReloadError }));
     return new LayeredKeyring(rings);
   } catch (err) {
-    if (err instanceof KeyringError) throw new KeyringError(`PAYLOAD_KEYS_FILE: ${err.message}`);
+    if (err instanceof KeyringError) throw new KeyringError(`PAYLOAD_CODEC_RING: ${err.message}`);
     throw err;
   }
 }

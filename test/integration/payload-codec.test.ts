@@ -45,7 +45,7 @@ const toJson = (p: Payload) => ({
 beforeAll(async () => {
   // The tenant's key version 2 in the keyring file (version 1 is the derived test key).
   rotateKeyInFile(keysFile, tenantId, { minVersion: 2 });
-  stack = await startStack(inject('services'), { tenantId, env: { PAYLOAD_KEYS_FILE: keysFile } });
+  stack = await startStack(inject('services'), { tenantId, env: { PAYLOAD_CODEC_RING: keysFile } });
 
   const s = await startSession(stack, { message: MESSAGE });
   sessionId = s.id;
@@ -157,7 +157,7 @@ describe('a session with encrypted payloads', () => {
   });
 
   it('`npm run replay -- <session id>` decodes it with the configured keyring', async () => {
-    const env = { ...process.env, ...stack.env, PAYLOAD_KEYS_FILE: keysFile };
+    const env = { ...process.env, ...stack.env, PAYLOAD_CODEC_RING: keysFile };
     const { stdout } = await run('npx', ['tsx', 'temporal/replay-main.ts', sessionId], { cwd: REPO_ROOT, env, timeout: 200_000 });
     expect(stdout).toContain('deterministic');
     expect(stdout).toContain('1 of 1 histories replay against the current code');

@@ -351,7 +351,7 @@ describe('in production (KORTIX_ENV=prod)', () => {
       KORTIX_ENV: 'prod',
       // Prod also requires the vote signing key (workflows/gates.ts): not what this test is about.
       VOTE_SIGNING_KEY: 'v'.repeat(32),
-      PAYLOAD_KEYS_FILE: '/run/secrets/kortix/payload_keys.json',
+      PAYLOAD_CODEC_RING: '/run/secrets/kortix/payload_keys.json',
       SANDBOX_EGRESS_FIREWALL: 'auto',
       SANDBOX_POOL_MIN_IDLE: '0',
       SANDBOX_EGRESS_PROXY_PORT: String(proxyPort + 2),

@@ -8,10 +8,20 @@ import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
+import { keyringFromConfig } from '../../temporal/codec/from-config.js';
+import { DevKeyring } from '../../temporal/codec/keyring.js';
+import { isEncrypted, payloadKeyId } from '../../temporal/codec/payload-codec.js';
 import { readHistoryFile, replayHistories, type HistoryToReplay } from '../../temporal/replay.js';
+import { codecPayloadsOf } from '../support/payloads.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 
 const DIR = resolve(REPO_ROOT, 'test/histories');
+/** The test keyring: the derived test keys (version 1) and test/fixtures/payload-keys.json (acme-codec versions 2, 3). */
+const KEYRING = keyringFromConfig({ KORTIX_ENV: 'test', KORTIX_DATA_DIR: resolve(DIR, 'no-data-dir'), PAYLOAD_CODEC_RING: resolve(REPO_ROOT, 'test/fixtures/payload-keys.json') });
+const ENCRYPTED = 'encrypted/rotated-mid-session.json';
+let currentBundle: ReturnType<typeof loadWorkflowBundle> | undefined;
+/** The current workflow code, bundled once for the tests that replay against it. */
+const bundleOnce = () => (currentBundle ??= loadWorkflowBundle());
 let histories: HistoryToReplay[];
 
 beforeAll(async () => {
@@ -40,15 +50,31 @@ describe('recorded histories', () => {
     expect(names).toContain('evidence/walkthrough-update-approved.json');
   });
 
+  it('include a session with encrypted payloads (scripts/record-encrypted-history.ts), under two key versions', () => {
+    const encrypted = histories.find((h) => h.name === ENCRYPTED);
+    expect(encrypted).toBeDefined();
+    const payloads = codecPayloadsOf(encrypted?.history);
+    expect(payloads.length).toBeGreaterThan(10);
+    expect(payloads.filter((p) => !isEncrypted(p))).toEqual([]);
+    expect([...new Set(payloads.map((p) => payloadKeyId(p)))].sort()).toEqual(['acme-codec#2', 'acme-codec#3']);
+  });
+
+  it('the encrypted one replays only with the keys that wrote it', async () => {
+    const encrypted = histories.filter((h) => h.name === ENCRYPTED);
+    const [without] = await replayHistories(encrypted, await bundleOnce(), new DevKeyring());
+    expect(without?.ok).toBe(false);
+    expect(without?.error).toContain('no payload key acme-codec#2');
+  });
+
   it('all replay against the current workflow code', async () => {
-    const outcomes = await replayHistories(histories, await loadWorkflowBundle());
+    const outcomes = await replayHistories(histories, await bundleOnce(), KEYRING);
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     expect(outcomes).toHaveLength(histories.length);
   });
 
   it('a nondeterministic change to the workflow is caught', async () => {
     const bundle = await loadWorkflowBundle({ workflowsPath: fileURLToPath(new URL('./nondeterministic-workflows.ts', import.meta.url)) });
-    const outcomes = await replayHistories(histories, bundle);
+    const outcomes = await replayHistories(histories, bundle, KEYRING);
     expect(outcomes).toHaveLength(histories.length);
     for (const outcome of outcomes) {
       expect(outcome.ok, outcome.name).toBe(false);

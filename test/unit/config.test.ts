@@ -127,7 +127,7 @@ describe('requireDatabaseUrl', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kortix-dev-'));
     writeFileSync(join(dir, 'dev-keys.env'), 'export KORTIX_TENANT=demo\nexport DATABASE_URL=postgres://postgres@127.0.0.1:54329/kortix\n');
     expect(requireDatabaseUrl(loadConfig({ KORTIX_DATA_DIR: dir }))).toBe('postgres://postgres@127.0.0.1:54329/kortix');
-    expect(() => requireDatabaseUrl(loadConfig({ KORTIX_DATA_DIR: dir, KORTIX_ENV: 'prod', VOTE_SIGNING_KEY: 'v'.repeat(32), PAYLOAD_KEYS_FILE: '/keys.json' }))).toThrow(/DATABASE_URL: required/);
+    expect(() => requireDatabaseUrl(loadConfig({ KORTIX_DATA_DIR: dir, KORTIX_ENV: 'prod', VOTE_SIGNING_KEY: 'v'.repeat(32), PAYLOAD_CODEC_RING: '/keys.json' }))).toThrow(/DATABASE_URL: required/);
   });
 });
 

@@ -164,33 +164,33 @@ describe('keyring file and rotation', () => {
     expect(saved.tenants.acme?.map((e) => e.version)).toEqual([v2.version]);
   });
 
-  it('a bad keyring file stops startup naming PAYLOAD_KEYS_FILE, the file and the path inside it', () => {
+  it('a bad keyring file stops startup naming PAYLOAD_CODEC_RING, the file and the path inside it', () => {
     const file = join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ tenants: { acme: [{ version: 1, key: 'c2hvcnQ=' }] } }));
-    expect(() => keyringFromConfig(loadConfig({ KORTIX_ENV: 'test', PAYLOAD_KEYS_FILE: file }))).toThrow(
-      new KeyringError(`PAYLOAD_KEYS_FILE: ${file}: tenants.acme.0.key: base64 of 32 bytes (openssl rand -base64 32)`),
+    expect(() => keyringFromConfig(loadConfig({ KORTIX_ENV: 'test', PAYLOAD_CODEC_RING: file }))).toThrow(
+      new KeyringError(`PAYLOAD_CODEC_RING: ${file}: tenants.acme.0.key: base64 of 32 bytes (openssl rand -base64 32)`),
     );
     writeFileSync(file, '{"tenants": ');
-    expect(() => keyringFromConfig(loadConfig({ KORTIX_ENV: 'test', PAYLOAD_KEYS_FILE: file }))).toThrow(/PAYLOAD_KEYS_FILE: .*bad\.json: not JSON/);
-    expect(() => keyringFromConfig(loadConfig({ KORTIX_ENV: 'test', PAYLOAD_KEYS_FILE: join(dir, 'none.json') }))).toThrow(/no such keyring file/);
+    expect(() => keyringFromConfig(loadConfig({ KORTIX_ENV: 'test', PAYLOAD_CODEC_RING: file }))).toThrow(/PAYLOAD_CODEC_RING: .*bad\.json: not JSON/);
+    expect(() => keyringFromConfig(loadConfig({ KORTIX_ENV: 'test', PAYLOAD_CODEC_RING: join(dir, 'none.json') }))).toThrow(/no such keyring file/);
   });
 
-  it('production requires PAYLOAD_KEYS_FILE and uses no dev key', () => {
-    expect(() => loadConfig({ KORTIX_ENV: 'prod', VOTE_SIGNING_KEY: 'v'.repeat(40), SANDBOX_EGRESS_FIREWALL: 'on' })).toThrow(/PAYLOAD_KEYS_FILE: required with KORTIX_ENV=prod/);
+  it('production requires PAYLOAD_CODEC_RING and uses no dev key', () => {
+    expect(() => loadConfig({ KORTIX_ENV: 'prod', VOTE_SIGNING_KEY: 'v'.repeat(40), SANDBOX_EGRESS_FIREWALL: 'on' })).toThrow(/PAYLOAD_CODEC_RING: required with KORTIX_ENV=prod/);
     const file = join(dir, 'prod.json');
     rotateKeyInFile(file, 'acme', { minVersion: 3 });
-    const ring = keyringFromConfig({ KORTIX_ENV: 'prod', KORTIX_DATA_DIR: dir, PAYLOAD_KEYS_FILE: file });
+    const ring = keyringFromConfig({ KORTIX_ENV: 'prod', KORTIX_DATA_DIR: dir, PAYLOAD_CODEC_RING: file });
     expect(ring.versions('acme')).toEqual([3]);
     expect(ring.current('globex')).toBeUndefined();
     // Outside production, every tenant has the derived dev key as version 1, under the file's versions.
-    const dev = keyringFromConfig({ KORTIX_ENV: 'dev', KORTIX_DATA_DIR: dir, PAYLOAD_KEYS_FILE: file });
+    const dev = keyringFromConfig({ KORTIX_ENV: 'dev', KORTIX_DATA_DIR: dir, PAYLOAD_CODEC_RING: file });
     expect(dev.versions('acme')).toEqual([1, 3]);
     expect(dev.current('acme')?.version).toBe(3);
     expect(dev.current('globex')?.key.equals(new DevKeyring().current('globex')?.key ?? Buffer.alloc(0))).toBe(true);
   });
 
   it('the dev keys differ per tenant, so one tenant key never opens another tenant payload', async () => {
-    const codec = payloadCodecFromConfig({ KORTIX_ENV: 'test', KORTIX_DATA_DIR: dir, PAYLOAD_KEYS_FILE: undefined }, undefined);
+    const codec = payloadCodecFromConfig({ KORTIX_ENV: 'test', KORTIX_DATA_DIR: dir, PAYLOAD_CODEC_RING: undefined }, undefined);
     codec.tenants.remember('ses_1', 'acme');
     const [sealed] = await codec.encode([json(SECRET)], ctx('ses_1'));
     const forged = { ...sealed, metadata: { ...sealed?.metadata, 'encryption-key-id': Buffer.from('globex#1') } };

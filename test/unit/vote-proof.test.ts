@@ -42,7 +42,7 @@ describe('vote proof', () => {
   it('production needs its own key of 32 characters or more; elsewhere a fixed dev key serves', () => {
     expect(() => loadConfig({ KORTIX_ENV: 'prod', DATABASE_URL: 'postgres://x@h/db' })).toThrow(/VOTE_SIGNING_KEY: required with KORTIX_ENV=prod/);
     expect(() => loadConfig({ KORTIX_ENV: 'prod', DATABASE_URL: 'postgres://x@h/db', VOTE_SIGNING_KEY: 'short' })).toThrow(ConfigError);
-    expect(voteSigningKey(loadConfig({ KORTIX_ENV: 'prod', DATABASE_URL: 'postgres://x@h/db', VOTE_SIGNING_KEY: KEY, PAYLOAD_KEYS_FILE: '/keys.json' }))).toBe(KEY);
+    expect(voteSigningKey(loadConfig({ KORTIX_ENV: 'prod', DATABASE_URL: 'postgres://x@h/db', VOTE_SIGNING_KEY: KEY, PAYLOAD_CODEC_RING: '/keys.json' }))).toBe(KEY);
     expect(voteSigningKey(loadConfig({ KORTIX_ENV: 'test' }))).toMatch(/not for production/);
   });
 });
