@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=session-latency|make-dev|router|sandbox|browser|web|semantic-cache|local-model   run one of them
+ *   --only=archive|session-latency|make-dev|router|sandbox|browser|web|semantic-cache|local-model   run one of them
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { REPO_ROOT } from '../config/index.js';
 import { startServices } from '../test/support/services.js';
+import { benchArchive } from './archive.js';
 import { benchBrowser } from './browser.js';
 import { benchLocalModel } from './local-model.js';
 import { benchMakeDev } from './make-dev.js';
@@ -43,6 +44,12 @@ if (!only || only === 'session-latency') {
   } finally {
     await services.stop();
   }
+}
+
+if (!only || only === 'archive') {
+  const r = await benchArchive();
+  save('archive', r);
+  console.log(`\narchive of one month (${r.rows} event rows, ${r.contentMb} MB JSON Lines → ${r.compressedMb} MB gzip): archive ${r.archiveMbPerSecond} MB/s (${r.archiveSeconds} s), restore ${r.restoreMbPerSecond} MB/s (${r.restoreSeconds} s), identical after restore: ${r.identical}`);
 }
 
 if (!only || only === 'make-dev') {

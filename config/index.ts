@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { Secret } from './secret.js';
+import { retentionClassesSchema } from './retention.js';
 
 export { Secret } from './secret.js';
 
@@ -66,6 +67,12 @@ const envSchema = z.object({
     .default(3_600_000),
   /** Months of the `llm_calls` ledger kept (whole monthly partitions older than that are dropped); 0 keeps them all. */
   LLM_CALLS_RETENTION_MONTHS: z.coerce.number().int().min(0).default(0),
+  /** Retention classes (config/retention.ts): JSON merged over the built-in short, standard and long. */
+  RETENTION_CLASSES: retentionClassesSchema,
+  /** The class of a tenant without a row in tenant_retention. */
+  RETENTION_DEFAULT_CLASS: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).default('standard'),
+  /** Whether the maintenance schedule moves months past the hot window to the object store (and expires artifacts). */
+  RETENTION_ARCHIVE: boolFlag.default(true),
 
   // API
   API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -310,6 +317,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError([
       `${config.SECRETS_AWS_ACCESS_KEY_ID === undefined ? 'SECRETS_AWS_ACCESS_KEY_ID' : 'SECRETS_AWS_SECRET_ACCESS_KEY'}: set SECRETS_AWS_ACCESS_KEY_ID and SECRETS_AWS_SECRET_ACCESS_KEY together, or neither`,
     ]);
+  }
+  if (!(config.RETENTION_DEFAULT_CLASS in config.RETENTION_CLASSES)) {
+    throw new ConfigError([`RETENTION_DEFAULT_CLASS: no class ${config.RETENTION_DEFAULT_CLASS} (known: ${Object.keys(config.RETENTION_CLASSES).join(', ')})`]);
   }
   for (const value of Object.values(config)) if (Array.isArray(value)) Object.freeze(value);
   return Object.freeze(config);

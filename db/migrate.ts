@@ -11,6 +11,7 @@ import * as m0008ar from './migrations/0008_artifacts.js';
 import * as m0010se from './migrations/0010_secrets.js';
 import * as m0005ag from './migrations/0005_agents.js';
 import * as m0006pv from './migrations/0006_policy_versions.js';
+import * as m0009rt from './migrations/0009_retention.js';
 import * as m0011sc from './migrations/0011_semantic_cache.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0010_secrets': m0010se,
   '0005_agents': m0005ag,
   '0006_policy_versions': m0006pv,
+  '0009_retention': m0009rt,
   '0011_semantic_cache': m0011sc,
 };
 

@@ -5,6 +5,7 @@
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 import type { ArtifactsTable, SessionWorkspaceSourcesTable } from './artifact-tables.js';
 import type { LlmSemanticCacheTable } from './semantic-cache-table.js';
+import type { ArchivedMonthsTable, TenantRetentionTable } from './retention-tables.js';
 import type { AgentLabelMovesTable, AgentLabelsTable, AgentPromotionsTable, AgentsTable, AgentVersionsTable } from './agent-tables.js';
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -314,6 +315,8 @@ export interface Database {
   agent_promotions: AgentPromotionsTable;
   tenant_policies: TenantPoliciesTable;
   policy_versions: PolicyVersionsTable;
+  tenant_retention: TenantRetentionTable;
+  archived_months: ArchivedMonthsTable;
 }
 
 export type { Generated };

@@ -8,10 +8,13 @@
  *   agents show <agent> [<version>]          labels, or one version's YAML
  *   agents diff <agent> <from> <to>          prompt and YAML diffs, and the promotion risk
  *   agents promote <agent> <version> --why "<text>" [--label production]
+ *
+ * `archive ls|restore <YYYY-MM>` and `retention show|set|hold|release`: see scripts/kortix-archive.ts.
  */
 import { parseArgs } from 'node:util';
 import { KeyringError } from '../temporal/codec/keyring.js';
 import { keysCommand } from './lib/payload-keys-cli.js';
+import { ARCHIVE_USAGE, archiveMain } from './kortix-archive.js';
 
 const USAGE = 'usage: kortix agents ls | show <agent> [<version>] | diff <agent> <from> <to> | promote <agent> <version> --why <text> [--label <label>]';
 
@@ -91,7 +94,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, print: (line:
         throw err;
       }
     }
-    if (group !== 'agents') throw new CliError(USAGE);
+    // Operator commands: Postgres and the object store directly, with the deployment's configuration.
+    if (group === 'archive' || group === 'retention') return await archiveMain(group, rest, env, print);
+    if (group !== 'agents') throw new CliError(`${USAGE}\n${ARCHIVE_USAGE}`);
     const { KORTIX_API: api, KORTIX_TENANT: tenant, KORTIX_KEY: key } = env;
     if (!api || !tenant || !key) throw new CliError('set KORTIX_API, KORTIX_TENANT and KORTIX_KEY (source .data/dev-keys.env; KORTIX_KEY=$ALICE_KEY)');
     await agents({ api, tenant, key }, rest, print);

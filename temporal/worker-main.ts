@@ -8,7 +8,7 @@ import Docker from 'dockerode';
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit, requireDatabaseUrl } from '../config/index.js';
 import { createDb } from '../db/client.js';
-import { artifactsFromConfig } from '../storage/from-config.js';
+import { artifactsFromConfig, objectStoreFromConfig } from '../storage/from-config.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { sql } from 'kysely';
 import { ReadinessChecker } from '../observability/health.js';
@@ -83,7 +83,9 @@ async function main(): Promise<void> {
     const change = await ensureMaintenanceSchedule(client, { prefix: config.TASK_QUEUE_PREFIX, intervalMs: config.MAINTENANCE_INTERVAL });
     logger.info('maintenance schedule', { change, intervalMs: config.MAINTENANCE_INTERVAL });
   }
-  const workers = await createWorkers({ config, connection, db, codec, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing, artifacts: host ? artifactsFromConfig(config, db) : undefined });
+  // Cold months of the retention pass go to the configured object store.
+  const objectStore = config.WORKER_ROLES.includes('sessions') ? objectStoreFromConfig(config) : undefined;
+  const workers = await createWorkers({ config, connection, db, codec, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing, artifacts: host ? artifactsFromConfig(config, db) : undefined, objectStore });
 
   let draining = false;
   const readiness = new ReadinessChecker({

@@ -15,7 +15,9 @@ import {
 } from '../activities/index.js';
 import { withFailFast } from '../activities/permanent-errors.js';
 import { voteSigningKey, type Env } from '../config/index.js';
+import type { RetentionConfig } from '../config/retention.js';
 import type { Db } from '../db/client.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { Artifacts } from '../storage/artifacts.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelRouter } from '../router/router.js';
@@ -33,6 +35,7 @@ export interface WorkerDeps {
     Env,
     'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY'
   > &
+    RetentionConfig &
     TenantLimitConfig &
     CodecConfig;
   readonly connection: NativeConnection;
@@ -48,6 +51,8 @@ export interface WorkerDeps {
   readonly metrics?: Metrics | undefined;
   /** Tool output beyond the cap, saved results, workspace tarballs (storage/artifacts.ts), for the sandbox role. */
   readonly artifacts?: Artifacts | undefined;
+  /** The object store (storage/from-config.ts): cold months of the retention pass; without it the pass does nothing. */
+  readonly objectStore?: ObjectStore | undefined;
   /** How long in-flight activities get to finish at shutdown. */
   readonly shutdownGraceTime?: string | number;
   /** The payload codec (default: from the configuration, tenants looked up in `db`). */
@@ -91,7 +96,11 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
         activities: {
           ...createSessionActivities({ db: deps.db, router: deps.router, metrics: deps.metrics }),
           ...createNotifyActivities({ db: deps.db, ...deps.notify }),
-          ...createMaintenanceActivities({ db: deps.db, llmCallsRetentionMonths: config.LLM_CALLS_RETENTION_MONTHS }),
+          ...createMaintenanceActivities({
+            db: deps.db,
+            llmCallsRetentionMonths: config.LLM_CALLS_RETENTION_MONTHS,
+            retention: deps.objectStore ? { store: deps.objectStore, config } : undefined,
+          }),
           // The session workflow has each vote's proof checked here.
           ...createVoteActivities({ key: voteSigningKey(config) }),
           // Promotion gates (workflows/agent-promotion.ts) write their state and move labels here.

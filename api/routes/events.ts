@@ -10,6 +10,7 @@ import { TERMINAL_EVENT } from '../../activities/event-types.js';
 import type { Db } from '../../db/client.js';
 import { readEvents } from '../../db/session-records.js';
 import { getSessionRow } from '../../db/sessions-query.js';
+import { refuseArchived } from '../archived.js';
 import { ApiError } from '../errors.js';
 import type { EventNotifier } from '../event-notifier.js';
 import type { TenantLimiter } from '../limits.js';
@@ -31,7 +32,9 @@ export function eventRoutes(deps: EventRoutesDeps): Hono {
   app.get('/:id/events', async (c) => {
     const { tenantId } = c.get('principal');
     const { id } = parseParams(c, sessionIdParams);
-    if (!(await getSessionRow(db, tenantId, id))) throw new ApiError(404, 'session_not_found', `no session ${id}`);
+    const session = await getSessionRow(db, tenantId, id);
+    if (!session) throw new ApiError(404, 'session_not_found', `no session ${id}`);
+    await refuseArchived(db, session.created_at);
     const from = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
     if (!/^\d{1,9}$/.test(from)) {
       throw new ApiError(400, 'validation_failed', 'Last-Event-ID must be an event id', [{ path: 'header.last-event-id', message: 'a number' }]);
@@ -86,6 +89,10 @@ export const eventRouteDocs: readonly RouteDoc[] = [
     tag: 'sessions',
     params: sessionIdParams,
     query: z.object({ after: z.string().regex(/^\d+$/).optional().describe('resume after this event id (as Last-Event-ID)') }),
-    responses: { 200: { description: 'an SSE stream (event: <type>, id: <seq>, data: JSON)', schema: z.string(), contentType: 'text/event-stream' }, 404: { description: 'session_not_found' } },
+    responses: {
+      200: { description: 'an SSE stream (event: <type>, id: <seq>, data: JSON)', schema: z.string(), contentType: 'text/event-stream' },
+      404: { description: 'session_not_found' },
+      410: { description: 'archived: the events of the session’s month are in cold storage (restore: npm run kortix -- archive restore <YYYY-MM>)' },
+    },
   },
 ];

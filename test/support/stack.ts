@@ -17,6 +17,7 @@ import type { Artifacts } from '../../storage/artifacts.js';
 import { EventNotifier } from '../../api/event-notifier.js';
 import { loadConfig, type Env } from '../../config/index.js';
 import { createDb, type Db } from '../../db/client.js';
+import { objectStoreFromConfig } from '../../storage/from-config.js';
 import { createApiKey, createTenant } from '../../db/tenants.js';
 import { apiCollectorSources, registerApiCollectors, reportedQueues } from '../../observability/api-collectors.js';
 import { ReadinessChecker, type Check } from '../../observability/health.js';
@@ -213,6 +214,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
         shutdownGraceTime: '2s',
         notify: slackNotifyDeps(config),
         tracing: options.tracing,
+        objectStore: objectStoreFromConfig(config),
         artifacts,
       });
       running = stack.workers.run();
