@@ -40,6 +40,31 @@ function request(args: BrowserArgs): BrowserRequest {
   }
 }
 
+/** The host of a refused target: an absolute URL (plain http) or host:port (CONNECT). */
+function targetHost(target: string): string {
+  try {
+    return new URL(target).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return target.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  }
+}
+
+/**
+ * What the egress proxy refused during the action, said to the model: a redirect to a host the policy
+ * does not name is a new request the proxy refuses, and Chromium shows only a failed tunnel (https) or
+ * the proxy's 403 page (http). When the page itself (or the navigation that failed) was refused, the
+ * action fails with the proxy's reason; refused subresources are listed (the last five).
+ */
+function withRefusals(result: ToolResultPayload, refusals: readonly { target: string; reason: string }[]): ToolResultPayload {
+  if (refusals.length === 0) return result;
+  const refused = refusals.slice(-5).map((r) => ({ target: r.target, reason: r.reason }));
+  const pageHost = typeof result.url === 'string' ? targetHost(result.url) : undefined;
+  const page = refusals.find((r) => pageHost !== undefined && targetHost(r.target) === pageHost) ?? (result.ok ? undefined : refusals[refusals.length - 1]);
+  if (!page) return { ...result, refused };
+  const why = `navigation refused by the egress proxy: ${page.reason}`;
+  return { ...result, ok: false, refused, error: typeof result.error === 'string' ? `${why} (${result.error})` : why };
+}
+
 /** Runs one browser action; `image` is set for a screenshot (for the session's events, not the model). */
 export async function runBrowserTool(
   host: DockerSandboxHost,
@@ -47,8 +72,10 @@ export async function runBrowserTool(
   args: BrowserArgs,
   signal: AbortSignal,
 ): Promise<{ result: ToolResultPayload; image?: BrowserImage }> {
+  const startedAt = Date.now();
   const reply = await host.browser(containerId, request(args), { signal });
-  const { image, driver: _driver, ...rest } = reply;
+  const { image, driver: _driver, ...answer } = reply;
+  const rest = withRefusals(answer, await host.egressRefusals(containerId, startedAt));
   if (!image) return { result: rest };
   if (typeof image.data !== 'string' || image.data.length > MAX_SCREENSHOT_BASE64) {
     return { result: { ...rest, ok: false, error: 'the screenshot was larger than the session can store' } };
