@@ -52,7 +52,7 @@ export async function benchArchive(rows = 300_000): Promise<ArchiveBench> {
       insert into sessions (id, tenant_id, agent, requester, status, policy_name, policy_hash, created_at, ended_at)
       select 'ses_bench-' || g, 'bench', 'bench', 'alice', 'completed', 'standard', 'h',
              timestamptz '2024-03-01' + (g || ' minutes')::interval, now()
-      from generate_series(1, ${sessions}) g`.execute(db);
+      from generate_series(1, ${sessions}::int) g`.execute(db);
     // Generated in batches: one statement per 50k rows keeps each under the pool's query timeout.
     for (let start = 0; start < rows; start += 50_000) {
       await sql`
@@ -61,8 +61,8 @@ export async function benchArchive(rows = 300_000): Promise<ArchiveBench> {
                case when q % 5 = 0 then 'tool.result' else 'llm.step' end,
                jsonb_build_object('step', q, 'text', repeat(md5(q::text), 8), 'usage', jsonb_build_object('in', q * 3, 'out', q * 2), 'ok', q % 2 = 0),
                timestamptz '2024-03-01' + (q || ' seconds')::interval
-        from generate_series(${start}, ${Math.min(rows, start + 50_000) - 1}) n,
-             lateral (select (n % ${sessions}) + 1 as s, n / ${sessions} + 1 as q) x`.execute(db);
+        from generate_series(${start}::int, ${Math.min(rows, start + 50_000) - 1}::int) n,
+             lateral (select (n % ${sessions}::int) + 1 as s, n / ${sessions}::int + 1 as q) x`.execute(db);
     }
     await sql`analyze session_events`.execute(db);
     const md5 = async () =>
