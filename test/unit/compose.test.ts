@@ -169,7 +169,10 @@ describe('docker-compose.prod.yaml', () => {
     // Every *_FILE the platform is given is one the entrypoint reads into its variable.
     const entrypoint = readFileSync(resolve(REPO_ROOT, 'scripts/docker-entrypoint.sh'), 'utf8');
     const handled = /for name in ([A-Z_ ]+); do/.exec(entrypoint)?.[1]?.split(' ') ?? [];
-    const given = Object.keys(prod().services.api?.environment ?? {}).filter((k) => k.endsWith('_FILE')).map((k) => k.slice(0, -'_FILE'.length));
+    // Secret files only: MODEL_POLICY_FILE is a path of the image, not a secret.
+    const given = Object.entries(prod().services.api?.environment ?? {})
+      .filter(([k, v]) => k.endsWith('_FILE') && String(v).startsWith('/run/secrets/'))
+      .map(([k]) => k.slice(0, -'_FILE'.length));
     expect(given.length).toBeGreaterThan(0);
     expect(handled).toEqual(expect.arrayContaining(given));
   });
