@@ -19,6 +19,8 @@ import {
 } from '../sandbox/docker-host.js';
 import type { RequestNetworkArgs, ValidToolCall } from '../sandbox/tools.js';
 import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/egress-grants.js';
+import type { BrowserImage } from '../sandbox/browser-host.js';
+import { runBrowserTool } from './browser-tool.js';
 import { EVENT_TYPES } from './event-types.js';
 import { readTenantLimits } from '../db/tenant-limits.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
@@ -78,8 +80,14 @@ async function runTool(
   signal: AbortSignal,
   grant: (args: RequestNetworkArgs) => Promise<ToolResultPayload>,
   artifacts: ToolArtifacts,
+  onImage: (image: BrowserImage) => void,
 ): Promise<ToolResultPayload> {
   switch (call.name) {
+    case 'browser': {
+      const { result, image } = await runBrowserTool(host, containerId, call.args, signal);
+      if (image) onImage(image);
+      return result;
+    }
     case 'request_network':
       return grant(call.args);
     case 'shell': {
@@ -169,6 +177,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
           : saveResult(artifactDeps, session, lease.containerId, messageSeq, call.args),
     };
   }
+
   // The proxy of this host reads the hosts granted after approval from here (a restarted worker too).
   host.useEgressGrants({ forContainers: (ids) => egressGrantsFor(db, ids) });
 
@@ -260,6 +269,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       ],
     });
     let result: ToolResultPayload;
+    let image: BrowserImage | undefined;
     metrics?.tasks.inc({ kind: 'sandbox' });
     try {
       // The cancellation signal also fires when a heartbeat finds the activity gone (timed out):
@@ -267,7 +277,17 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       const signal = Context.current().cancellationSignal;
       const forTool = await toolArtifacts(input);
       result = await withHeartbeat(() =>
-        runTool(host, session, input.lease.containerId, call, input.idempotencyKey, signal, (args) => grantNetwork(input, args), forTool),
+        runTool(
+          host,
+          session,
+          input.lease.containerId,
+          call,
+          input.idempotencyKey,
+          signal,
+          (args) => grantNetwork(input, args),
+          forTool,
+          (shot) => (image = shot),
+        ),
       );
     } catch (err) {
       if (err instanceof SandboxToolError) {
@@ -312,6 +332,15 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
             output: preview,
           },
         },
+        ...(image
+          ? [
+              {
+                key: `browser-screenshot:${messageSeq}`,
+                type: EVENT_TYPES.browserScreenshot,
+                data: { seq: messageSeq, toolCallId: input.toolCallId, url: result.url ?? null, ...image },
+              },
+            ]
+          : []),
       ],
     });
     return outcomeOf(result, content);

@@ -150,7 +150,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/sessions', sessionRoutes({ ...deps, limiter, secrets }));
   app.route('/v1/secrets', secretRoutes({ db: deps.db, secrets }));
   app.route('/v1/approvals', approvalRoutes(deps));
-  app.route('/v1/agents', agentRoutes(deps));
+  app.route('/v1/agents', agentRoutes({ ...deps, secrets }));
   app.route('/v1/agent-templates', agentTemplateRoutes());
   app.route('/v1/policies', policyRoutes(deps));
   app.route('/v1', costRoutes(deps));

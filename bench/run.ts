@@ -113,6 +113,7 @@ if (!only || only === 'semantic-cache') {
   const pgl = r.postgres;
   console.log(`  router time per miss with Postgres (ms, p50 / p95): ${pgl.routerMsWithSemantic.p50} / ${pgl.routerMsWithSemantic.p95} with the lookup over ${pgl.candidates} candidates, ${pgl.routerMsWithoutSemantic.p50} / ${pgl.routerMsWithoutSemantic.p95} without`);
 }
+
 if (!only || only === 'local-model') {
   const r = await benchLocalModel();
   save('local-model', r);

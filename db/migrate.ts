@@ -7,8 +7,8 @@ import * as m0003 from './migrations/0003_router.js';
 import * as m0004pp from './migrations/0004_policy_permissions.js';
 import * as m0004tl from './migrations/0004_tenant_limits.js';
 import * as m0007eg from './migrations/0007_egress_grants.js';
-import * as m0008ar from './migrations/0008_artifacts.js';
 import * as m0010se from './migrations/0010_secrets.js';
+import * as m0008ar from './migrations/0008_artifacts.js';
 import * as m0005ag from './migrations/0005_agents.js';
 import * as m0006pv from './migrations/0006_policy_versions.js';
 import * as m0009rt from './migrations/0009_retention.js';
@@ -22,8 +22,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004_policy_permissions': m0004pp,
   '0004_tenant_limits': m0004tl,
   '0007_egress_grants': m0007eg,
-  '0008_artifacts': m0008ar,
   '0010_secrets': m0010se,
+  '0008_artifacts': m0008ar,
   '0005_agents': m0005ag,
   '0006_policy_versions': m0006pv,
   '0009_retention': m0009rt,

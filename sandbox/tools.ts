@@ -4,6 +4,7 @@
  * Imported by workflow code: no Node builtins, no side effects.
  */
 import type { ToolName } from '../policies/schema.js';
+import { BROWSER_DEFINITION, parseBrowserArgs, type BrowserArgs } from './browser-tool.js';
 import { requestedHostProblem } from './host-patterns.js';
 import {
   ARTIFACT_TOOL_DEFINITIONS,
@@ -103,6 +104,7 @@ const DEFINITIONS: Record<SessionToolName, ToolDefinition> = {
       },
     },
   },
+  browser: BROWSER_DEFINITION,
   ...ARTIFACT_TOOL_DEFINITIONS,
   request_network: {
     type: 'function',
@@ -143,6 +145,7 @@ export type ValidToolCall =
   | { readonly name: 'write_file'; readonly args: WriteFileArgs }
   | { readonly name: 'read_file'; readonly args: ReadFileArgs }
   | { readonly name: 'list_files'; readonly args: ListFilesArgs }
+  | { readonly name: 'browser'; readonly args: BrowserArgs }
   | { readonly name: typeof REQUEST_NETWORK; readonly args: RequestNetworkArgs }
   | { readonly name: typeof READ_ARTIFACT; readonly args: ReadArtifactArgs }
   | { readonly name: typeof SAVE_RESULT; readonly args: SaveResultArgs };
@@ -247,6 +250,11 @@ export function parseToolCall(name: string, rawArguments: string): ParsedToolCal
       const path = pathField(args, 'path', name === 'list_files');
       if (typeof path !== 'string') return { ok: false, error: path.error };
       return { ok: true, call: { name, args: { path } } };
+    }
+    case 'browser': {
+      const parsedArgs = parseBrowserArgs(args);
+      if ('error' in parsedArgs) return { ok: false, error: parsedArgs.error };
+      return { ok: true, call: { name, args: parsedArgs.args } };
     }
     case READ_ARTIFACT: {
       const parsedArgs = parseReadArtifact(args);

@@ -17,8 +17,8 @@ import { withFailFast } from '../activities/permanent-errors.js';
 import { voteSigningKey, type Env } from '../config/index.js';
 import type { RetentionConfig } from '../config/retention.js';
 import type { Db } from '../db/client.js';
-import type { ObjectStore } from '../storage/object-store.js';
 import type { Artifacts } from '../storage/artifacts.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelRouter } from '../router/router.js';
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
@@ -49,10 +49,10 @@ export interface WorkerDeps {
   /** Slack client and links for gate messages (slack/notify-deps.ts). */
   readonly notify: Omit<NotifyActivityDeps, 'db'>;
   readonly metrics?: Metrics | undefined;
-  /** Tool output beyond the cap, saved results, workspace tarballs (storage/artifacts.ts), for the sandbox role. */
-  readonly artifacts?: Artifacts | undefined;
   /** The object store (storage/from-config.ts): cold months of the retention pass; without it the pass does nothing. */
   readonly objectStore?: ObjectStore | undefined;
+  /** Tool output beyond the cap, saved results, workspace tarballs (storage/artifacts.ts), for the sandbox role. */
+  readonly artifacts?: Artifacts | undefined;
   /** How long in-flight activities get to finish at shutdown. */
   readonly shutdownGraceTime?: string | number;
   /** The payload codec (default: from the configuration, tenants looked up in `db`). */
