@@ -2,6 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
+import globals from 'globals';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
@@ -11,7 +12,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'sandbox/browser-page.js'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // Forgetting to await an activity or a Temporal API is a bug.
@@ -22,6 +23,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': ['error', { allow: ['error'] }],
     },
+  },
+  {
+    // Runs inside a web page (installed by sandbox/browser-driver.py), not in Node: the browser's globals.
+    files: ['sandbox/browser-page.js'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['workflows/**/*.ts'],
