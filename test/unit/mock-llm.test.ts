@@ -97,6 +97,11 @@ describe('startMockLlm', () => {
     expect(shipped.url).toBe(`http://127.0.0.1:${shipped.port}/v1`);
     expect(shipped.scenarios).toEqual([
       'approval-shell',
+      'artifact-continue',
+      'artifact-files',
+      'artifact-output',
+      'artifact-save',
+      'browser-walk',
       'default',
       'flaky',
       'hostile-bytes',

@@ -87,7 +87,7 @@ describe('parseToolCall: refusals', () => {
 
   it('refuses an unknown tool, listing the available ones', () => {
     expect(errorOf(parseToolCall('teleport', '{}'))).toBe(
-      'unknown tool "teleport"; available tools: list_files, read_artifact, read_file, request_network, save_result, shell, write_file',
+      'unknown tool "teleport"; available tools: browser, list_files, read_artifact, read_file, request_network, save_result, shell, write_file',
     );
   });
 
