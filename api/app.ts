@@ -144,7 +144,8 @@ export function createApp(deps: ApiDeps): Hono {
   const limiter = new TenantLimiter({ db: deps.db, config: deps.config });
   app.use('/v1/*', limiter.rateLimit());
   app.route('/v1/sessions', eventRoutes({ ...deps, limiter }));
-  app.route('/v1/sessions', historyRoutes(deps));
+  const codec = deps.codec ?? payloadCodecFromConfig(deps.config, deps.db);
+  app.route('/v1/sessions', historyRoutes({ ...deps, codec }));
   app.route('/v1/sessions', artifactRoutes({ db: deps.db, artifacts: deps.artifacts }));
   const secrets = deps.secrets ?? apiSecretProvider(deps.config);
   app.route('/v1/sessions', sessionRoutes({ ...deps, limiter, secrets }));
@@ -155,7 +156,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1/policies', policyRoutes(deps));
   app.route('/v1', costRoutes(deps));
   app.route('/v1', replayRoutes(deps));
-  app.route('/v1/codec', codecRoutes({ config: deps.config, codec: deps.codec ?? payloadCodecFromConfig(deps.config, deps.db) }));
+  app.route('/v1/codec', codecRoutes({ config: deps.config, codec }));
   // The web console (api/web.ts), when built: every other GET outside /v1.
   const web = webRoutes();
   if (web) app.route('/', web);

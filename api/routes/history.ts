@@ -10,6 +10,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
+import { decryptPayload, isEncrypted, type TenantPayloadCodec } from '../../temporal/codec/payload-codec.js';
 import { getSessionRow } from '../../db/sessions-query.js';
 import { ApiError } from '../errors.js';
 import type { RouteDoc } from '../openapi.js';
@@ -35,6 +36,30 @@ export interface HistoryRoutesDeps {
   readonly config: Pick<Env, 'TEMPORAL_NAMESPACE'>;
   readonly db: Db;
   readonly temporal: Client;
+  /** Decrypts the payloads the caller's tenant keys open: the export is the tenant's own history, readable and replayable. */
+  readonly codec: TenantPayloadCodec;
+}
+
+type PayloadLike = Parameters<typeof isEncrypted>[0];
+
+/**
+ * Replaces, in place, every encrypted payload of the events that this tenant's keys open by its plaintext
+ * (as the codec endpoint would for this operator); another tenant's or an unknown key's payload stays encrypted.
+ */
+function decryptEvents(node: unknown, codec: TenantPayloadCodec, tenantId: string, depth = 0): void {
+  if (depth > 64 || node === null || typeof node !== 'object' || ArrayBuffer.isView(node)) return;
+  const entries: [string | number, unknown][] = Array.isArray(node) ? node.map((v, i) => [i, v]) : Object.entries(node);
+  for (const [key, value] of entries) {
+    if (value !== null && typeof value === 'object' && 'metadata' in value && isEncrypted(value as PayloadLike)) {
+      try {
+        (node as Record<string | number, unknown>)[key] = decryptPayload(value as PayloadLike, codec.keyring, tenantId);
+      } catch {
+        // Left encrypted: the tenant's keys do not open it (removed key, another tenant's key).
+      }
+    } else {
+      decryptEvents(value, codec, tenantId, depth + 1);
+    }
+  }
 }
 
 /**
@@ -89,7 +114,9 @@ export function historyRoutes(deps: HistoryRoutesDeps): Hono {
     let next: Cursor | null;
     if (rest.length > q.limit) next = { t: cursor.t, o: cursor.o + q.limit };
     else next = page.nextPageToken && page.nextPageToken.length > 0 ? { t: Buffer.from(page.nextPageToken).toString('base64url'), o: 0 } : null;
-    const events = (JSON.parse(historyToJSON({ events: rest.slice(0, q.limit) })) as { events?: unknown[] }).events ?? [];
+    const served = rest.slice(0, q.limit);
+    decryptEvents(served, deps.codec, tenantId);
+    const events = (JSON.parse(historyToJSON({ events: served })) as { events?: unknown[] }).events ?? [];
     return c.json({ events, nextPageToken: next ? encodeCursor(next) : null });
   });
   return app;

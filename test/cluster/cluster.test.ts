@@ -15,6 +15,7 @@ import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
+import { DevKeyring } from '../../temporal/codec/keyring.js';
 import { SEARCH_ATTRIBUTES } from '../../temporal/names.js';
 import { withDatabase } from '../../temporal/cluster/temporal.js';
 import { readAllEvents, startSession, toolResults, waitForStatus, type SseEvent } from '../support/sessions.js';
@@ -198,11 +199,20 @@ describe('the platform image', () => {
     const port = stack.cluster.layout.mockLlm + 5;
     const keyFile = join(stack.dataDir, 'vote_signing_key');
     writeFileSync(keyFile, 'image-test-vote-signing-key-0123456789abcdef', { mode: 0o644 });
+    // Production reads payload keys from a keyring file only; the cluster's workers run outside production on the
+    // derived version 1, so the image gets that same key as its file's version 1 for the test tenant.
+    const tenant = `tenant-${stack.prefix}`;
+    const devKey = new DevKeyring().get(tenant, 1);
+    if (!devKey) throw new Error(`no derived payload key for ${tenant}`);
+    const ringFile = join(stack.dataDir, 'payload_keys.json');
+    writeFileSync(ringFile, JSON.stringify({ tenants: { [tenant]: [{ version: 1, key: devKey.key.toString('base64') }] } }), { mode: 0o644 });
     const name = `kortix-api-${stack.prefix}`;
     await run('docker', [
       'run', '-d', '--name', name, '--network', 'host',
       '-v', `${keyFile}:/run/secrets/vote_signing_key:ro`,
       '-e', 'VOTE_SIGNING_KEY_FILE=/run/secrets/vote_signing_key',
+      '-v', `${ringFile}:/run/secrets/payload_keys.json:ro`,
+      '-e', 'PAYLOAD_CODEC_RING=/run/secrets/payload_keys.json',
       '-e', `DATABASE_URL=${stack.cluster.databaseUrl}`,
       '-e', `TEMPORAL_ADDRESS=${stack.cluster.frontendAddress}`,
       '-e', `TASK_QUEUE_PREFIX=${stack.prefix}`,
