@@ -15,7 +15,7 @@
  * shared engine's default bridge.
  */
 import { execFileSync, execSync, spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import Docker from 'dockerode';
@@ -70,9 +70,14 @@ beforeAll(async () => {
   }
   const log = openSync(`${runDir}/dockerd.log`, 'a');
   // Its data root is kept between runs (the loaded image with it); the exec root is per boot.
+  // Its own (empty) configuration file: the machine's /etc/docker/daemon.json may name userns-remap too (make provision
+  // writes it on a Docker without state), and dockerd refuses a directive given both as a flag and in the file.
+  writeFileSync(`${runDir}/daemon.json`, '{}\n');
   engine = spawn(
     'dockerd',
     [
+      '--config-file',
+      `${runDir}/daemon.json`,
       '--userns-remap=default',
       '-H',
       `unix://${socket}`,
