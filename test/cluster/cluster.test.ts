@@ -208,7 +208,8 @@ describe('the platform image', () => {
     writeFileSync(ringFile, JSON.stringify({ tenants: { [tenant]: [{ version: 1, key: devKey.key.toString('base64') }] } }), { mode: 0o644 });
     const name = `kortix-api-${stack.prefix}`;
     await run('docker', [
-      'run', '-d', '--name', name, '--network', 'host',
+      // The host's network namespace needs the host's user namespace too (refused under userns-remap otherwise).
+      'run', '-d', '--name', name, '--network', 'host', '--userns', 'host',
       '-v', `${keyFile}:/run/secrets/vote_signing_key:ro`,
       '-e', 'VOTE_SIGNING_KEY_FILE=/run/secrets/vote_signing_key',
       '-v', `${ringFile}:/run/secrets/payload_keys.json:ro`,
