@@ -175,32 +175,27 @@ export async function listSessionArtifacts(db: Db, tenantId: string, sessionId: 
   return rows.map((r) => toRow(r as Selected));
 }
 
-/** The session's artifact with these bytes (the newest row of them), if the session has one. */
-export async function sessionArtifactBySha(db: Db, tenantId: string, sessionId: string, sha256: string): Promise<ArtifactRow | undefined> {
-  const row = await db
-    .selectFrom('artifacts')
-    .select(COLUMNS)
-    .where('tenant_id', '=', tenantId)
-    .where('session_id', '=', sessionId)
-    .where('sha256', '=', sha256)
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+/** The newest row of the session's artifacts with these bytes or of this kind. */
+async function newestSessionArtifact(
+  db: Db,
+  tenantId: string,
+  sessionId: string,
+  match: { readonly sha256: string } | { readonly kind: ArtifactKind },
+): Promise<ArtifactRow | undefined> {
+  const scoped = db.selectFrom('artifacts').select(COLUMNS).where('tenant_id', '=', tenantId).where('session_id', '=', sessionId);
+  const matching = 'sha256' in match ? scoped.where('sha256', '=', match.sha256) : scoped.where('kind', '=', match.kind);
+  const row = await matching.orderBy('id', 'desc').limit(1).executeTakeFirst();
   return row ? toRow(row as Selected) : undefined;
 }
 
+/** The session's artifact with these bytes (the newest row of them), if the session has one. */
+export function sessionArtifactBySha(db: Db, tenantId: string, sessionId: string, sha256: string): Promise<ArtifactRow | undefined> {
+  return newestSessionArtifact(db, tenantId, sessionId, { sha256 });
+}
+
 /** The newest artifact of a kind of a session (its workspace tarball), if any. */
-export async function latestSessionArtifact(db: Db, tenantId: string, sessionId: string, kind: ArtifactKind): Promise<ArtifactRow | undefined> {
-  const row = await db
-    .selectFrom('artifacts')
-    .select(COLUMNS)
-    .where('tenant_id', '=', tenantId)
-    .where('session_id', '=', sessionId)
-    .where('kind', '=', kind)
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return row ? toRow(row as Selected) : undefined;
+export function latestSessionArtifact(db: Db, tenantId: string, sessionId: string, kind: ArtifactKind): Promise<ArtifactRow | undefined> {
+  return newestSessionArtifact(db, tenantId, sessionId, { kind });
 }
 
 /**
