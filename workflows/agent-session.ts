@@ -53,6 +53,13 @@ const DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000;
 export const SESSION_SECRETS_PATCH = 'session-secrets';
 /** Browser calls are judged with the page the model last saw; sessions recorded before had no browser. */
 export const BROWSER_PAGE_PATCH = 'browser-page-url';
+/**
+ * The tool activity writes its own events (sandbox.claimed, tool.started, tool.result) while the outbox
+ * writes the workflow's in the background: a slow outbox write (a retry, a busy worker) let the tool's
+ * events overtake approval.resolved in the stream. The outbox is drained before the tool runs; sessions
+ * recorded before ran the tool at once.
+ */
+export const EVENTS_BEFORE_TOOL_PATCH = 'events-before-tool';
 
 /*
  * Every activity has a bounded retry budget. Retries heal a lost connection or
@@ -286,6 +293,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     let lost: SandboxLease | undefined;
     for (let attempt = 1; ; attempt++) {
       const { lease: current, claimed } = await ensureSandbox();
+      if (patched(EVENTS_BEFORE_TOOL_PATCH)) await outbox.flush();
       try {
         const outcome = await onHost(current, { startToCloseTimeout: (timeoutSeconds + 60) * 1000 }).execTool({
           session,
