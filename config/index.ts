@@ -163,10 +163,11 @@ const envSchema = z.object({
   /**
    * The model the local server (Ollama) serves for the policy's local models (built-in local_llm: `modelEnv: LOCAL_MODEL`).
    * Set, `make dev` runs `ollama serve` on loopback with its models under KORTIX_DATA_DIR/ollama (`kortix-tiny` is made there; any other is pulled by you).
+   * `make dev` also takes a GGUF file's path (`*.gguf`): it creates the model from it, named after the file, and gives the platform that name.
    */
   LOCAL_MODEL: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/, 'an Ollama model name such as qwen2.5:0.5b')
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$|^[^\0]*\.gguf$/i, 'an Ollama model name such as qwen2.5:0.5b, or a GGUF file (make dev)')
     .optional(),
   OPENAI_BASE_URL: url.default('https://api.openai.com/v1'),
   OPENAI_API_KEY: optionalSecret,

@@ -152,6 +152,7 @@ async function main(): Promise<void> {
   if (config.LOCAL_MODEL) {
     localModel = await startDevLocalModel(config, env, say);
     env.LOCAL_LLM_URL = localModel.openAiUrl;
+    env.LOCAL_MODEL = localModel.model; // a GGUF path becomes the name of the model made from it
   }
   start('mock-llm', ['mock-llm/main.ts'], env);
   start('worker', ['watch', '--clear-screen=false', '--include', 'workflows/**', '--include', 'policies/**', 'temporal/worker-main.ts'], env);
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
       `  Temporal     ${config.TEMPORAL_ADDRESS}   Web UI ${ui}`,
       `  Mock LLM     ${env.MOCK_LLM_URL}`,
       localModel
-        ? `  Local model  ${config.LOCAL_MODEL} at ${localModel.openAiUrl}${localModel.ready ? '' : ' (not there yet: see above)'}; typed small requests go there (router/model_policy.yaml)`
+        ? `  Local model  ${localModel.model} at ${localModel.openAiUrl}${localModel.ready ? '' : ' (not there yet: see above)'}; typed small requests go there (router/model_policy.yaml)`
         : '  Local model  none (LOCAL_MODEL=kortix-tiny, or qwen2.5:0.5b after `ollama pull`, runs Ollama here)',
       `  Worker       health and metrics on http://${config.WORKER_HEALTH_HOST}:${config.WORKER_HEALTH_PORT}`,
       `  Postgres     ${pg.DATABASE_SOURCE === 'embedded' ? 'embedded, ' : ''}${(config.DATABASE_URL ?? '').replace(/:[^:@/]*@/, ':***@')}`,

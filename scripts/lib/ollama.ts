@@ -6,9 +6,12 @@
  * it works against a user's own server too).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { provision } from './provision.js';
 import { blobDigest, TINY_MODEL_NAME, TINY_MODEL_PARAMETERS, TINY_MODEL_TEMPLATE, tinyModelGguf } from './tiny-model.js';
 
@@ -130,12 +133,37 @@ export interface CreateModelOptions {
 /** Uploads a GGUF blob (unless the server has it) and creates model `name` from it. */
 export async function createModel(url: string, name: string, gguf: Uint8Array, options: CreateModelOptions = {}): Promise<void> {
   const digest = blobDigest(gguf);
+  await uploadBlob(url, digest, () => ({ body: gguf }));
+  await createFromBlob(url, name, digest, options);
+}
+
+/** Uploads a blob unless the server has it already (by its digest). */
+async function uploadBlob(url: string, digest: string, body: () => RequestInit): Promise<void> {
   const head = await fetch(`${url}/api/blobs/${digest}`, { method: 'HEAD' });
-  if (head.status !== 200) {
-    await ok(await fetch(`${url}/api/blobs/${digest}`, { method: 'POST', body: gguf }), `upload of ${digest}`);
-  }
+  if (head.status === 200) return;
+  await ok(await fetch(`${url}/api/blobs/${digest}`, { method: 'POST', ...body() }), `upload of ${digest}`);
+}
+
+/** /api/create of model `name` from an uploaded GGUF blob. */
+async function createFromBlob(url: string, name: string, digest: string, options: CreateModelOptions = {}): Promise<void> {
   const body = { model: name, files: { [`${name}.gguf`]: digest }, stream: false, ...options };
   await ok(await fetch(`${url}/api/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }), `create ${name}`);
+}
+
+/**
+ * Creates model `name` from a GGUF file (`ollama create name -f Modelfile`
+ * with `FROM ./file.gguf`, over HTTP): streamed twice, once to hash and once
+ * to upload, so a model of several GB never sits in memory. The chat
+ * template comes from the file's own metadata (tokenizer.chat_template), as
+ * Ollama reads it.
+ */
+export async function createModelFromFile(url: string, name: string, path: string): Promise<void> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  const digest = `sha256:${hash.digest('hex')}`;
+  // duplex: a streamed request body (Node's fetch requires saying so).
+  await uploadBlob(url, digest, () => ({ body: Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>, duplex: 'half' }) as RequestInit);
+  await createFromBlob(url, name, digest);
 }
 
 /** Creates kortix-tiny (scripts/lib/tiny-model.ts) on the server at `url`; returns its name. */

@@ -6,6 +6,10 @@
  * Prometheus, Grafana and Alertmanager expect; Prometheus scrapes the ports the
  * processes listen on by default; prod publishes no debug port, restarts every
  * service, checks the platform's /readyz and takes secrets from files only.
+ * Both run Ollama (the version scripts/provision/ollama.sh builds) with a
+ * healthcheck, the platform's local provider pointed at it, on the CPU unless
+ * docker-compose.gpu.yaml is added. Only the files are checked: no image can
+ * be pulled on these machines.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,6 +31,9 @@ interface Service {
   secrets?: { source: string }[];
   restart?: string;
   healthcheck?: { test: string[] };
+  deploy?: { resources?: { reservations?: { devices?: { driver?: string; count?: string | number; capabilities?: string[] }[] } } };
+  runtime?: string;
+  profiles?: string[];
 }
 interface Compose {
   services: Record<string, Service>;
@@ -37,19 +44,22 @@ const FILES = ['docker-compose.dev.yaml', 'docker-compose.prod.yaml'] as const;
 const composed: Partial<Record<(typeof FILES)[number], Compose>> = {};
 let dockerCompose: string;
 
+/** `docker-compose -f <file>... config`, parsed. */
+function composeConfig(files: readonly string[]): Compose {
+  // A fixed environment: the test checks the files, not this shell's overrides.
+  const r = spawnSync(dockerCompose, [...files.flatMap((f) => ['-f', f]), 'config'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+  });
+  if (r.status !== 0) throw new Error(`docker-compose -f ${files.join(' -f ')} config failed (${r.status}): ${r.stderr}`);
+  return parse(r.stdout) as Compose;
+}
+
 beforeAll(async () => {
   dockerCompose = (await provision('prometheus')).DOCKER_COMPOSE_BIN as string;
-  for (const file of FILES) {
-    // A fixed environment: the test checks the files, not this shell's overrides.
-    const r = spawnSync(dockerCompose, ['-f', file, 'config'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-    });
-    if (r.status !== 0) throw new Error(`docker-compose -f ${file} config failed (${r.status}): ${r.stderr}`);
-    composed[file] = parse(r.stdout) as Compose;
-  }
+  for (const file of FILES) composed[file] = composeConfig([file]);
 }, 600_000);
 
 const compose = (file: (typeof FILES)[number]) => composed[file] as Compose;
@@ -136,6 +146,44 @@ describe.each(FILES)('%s', (file) => {
     const dockerfile = readFileSync(resolve(REPO_ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/WORKER_HEALTH_HOST=0\.0\.0\.0/);
     expect(dockerfile).toMatch(/API_HOST=0\.0\.0\.0/);
+  });
+});
+
+describe.each(FILES)('%s: the local model server', (file) => {
+  const ollama = () => compose(file).services.ollama as Service;
+  const provisioned = /^OLLAMA_VERSION="v([\d.]+)"$/m.exec(readFileSync(resolve(REPO_ROOT, 'scripts/provision/ollama.sh'), 'utf8'))?.[1];
+
+  it('runs Ollama, the version make provision builds, with its models in a volume and a healthcheck', () => {
+    expect(provisioned).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(ollama().image).toBe(`ollama/ollama:${provisioned}`);
+    expect(ollama().environment?.OLLAMA_HOST).toBe('0.0.0.0:11434');
+    expect(ollama().volumes).toEqual(expect.arrayContaining([expect.stringMatching(/^ollama-models:\/root\/\.ollama(:rw)?$/)]));
+    expect(ollama().healthcheck?.test).toEqual(['CMD', 'ollama', 'list']);
+  });
+
+  it('points the api’s and the worker’s local provider at it, with a model to serve', () => {
+    for (const role of ['api', 'worker']) {
+      const env = compose(file).services[role]?.environment ?? {};
+      expect(env.LOCAL_LLM_URL, role).toBe('http://ollama:11434/v1');
+      expect(env.LOCAL_MODEL, role).toBe('qwen2.5:0.5b');
+      expect(loadConfig({ LOCAL_LLM_URL: env.LOCAL_LLM_URL as string, LOCAL_MODEL: env.LOCAL_MODEL as string }).LOCAL_MODEL).toBe('qwen2.5:0.5b');
+    }
+    if (file === 'docker-compose.prod.yaml') {
+      // Production routes local first (router/model_policy.prod.yaml); the image holds that file.
+      expect(compose(file).services.api?.environment?.MODEL_POLICY_FILE).toBe('/app/router/model_policy.prod.yaml');
+      expect(existsSync(resolve(REPO_ROOT, 'router/model_policy.prod.yaml'))).toBe(true);
+    }
+  });
+
+  it('needs no GPU: no device reserved, no runtime, no profile to enable; docker-compose.gpu.yaml adds the GPU', () => {
+    expect(ollama().deploy).toBeUndefined();
+    expect(ollama().runtime).toBeUndefined();
+    expect(ollama().profiles).toBeUndefined();
+    const gpu = composeConfig([file, 'docker-compose.gpu.yaml']);
+    expect(gpu.services.ollama?.deploy?.resources?.reservations?.devices).toEqual([{ driver: 'nvidia', count: 'all', capabilities: ['gpu'] }]);
+    // The same services; only Ollama reserves a device.
+    expect(Object.keys(gpu.services).sort()).toEqual(Object.keys(compose(file).services).sort());
+    for (const [name, service] of Object.entries(gpu.services)) if (name !== 'ollama') expect(service.deploy?.resources?.reservations?.devices, name).toBeUndefined();
   });
 });
 

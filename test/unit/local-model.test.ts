@@ -6,11 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolve } from 'node:path';
-import { REPO_ROOT } from '../../config/index.js';
+import { loadConfig, REPO_ROOT } from '../../config/index.js';
 import { classifyStatus } from '../../router/errors.js';
 import { loadModelPolicy, parseModelPolicy } from '../../router/model-policy.js';
 import { decideRoute } from '../../router/prepare.js';
 import { str, toHalf, u32, writeGguf } from '../../scripts/lib/gguf.js';
+import { ggufModelName } from '../../scripts/lib/dev-local-model.js';
 import { ollamaBaseUrl } from '../../scripts/lib/ollama.js';
 import { TINY_MODEL_TEMPLATE, tinyModelfile, tinyModelGguf } from '../../scripts/lib/tiny-model.js';
 
@@ -184,6 +185,14 @@ describe('the production policy (router/model_policy.prod.yaml)', () => {
     expect(policy.models.local_embed).toMatchObject({ provider: 'local', type: 'embedding' });
   });
 
+  it('looks near duplicates up with the local embedding model, on the local classify/extract route only', () => {
+    const opted = [policy.defaultRoute, ...policy.routes].filter((r) => r.semanticCache !== null);
+    expect(opted.map((r) => [r.name, r.model, r.semanticCache?.embeddingModel, r.semanticCache?.threshold])).toEqual([['classify-extract-local', 'local_llm', 'local_embed', 0.95]]);
+    // make dev's policy keeps the in-process embedder: no model server needed.
+    const dev = loadModelPolicy(resolve(REPO_ROOT, 'router/model_policy.yaml'));
+    expect(dev.routes.filter((r) => r.semanticCache !== null).map((r) => r.semanticCache?.embeddingModel)).toEqual(['hashed_embed']);
+  });
+
   it('sends untyped and small requests local first, with the cloud behind every failure class; large and named ones to the cloud', () => {
     expect(decide('hello there')).toMatchObject({ model: 'local_llm', route: { name: 'default' } });
     expect(decide('list the files', { tools: true })).toMatchObject({ model: 'local_llm', tier: 'medium' }); // a session's step: untyped, with tools
@@ -198,5 +207,22 @@ describe('the production policy (router/model_policy.prod.yaml)', () => {
     expect(() => parseModelPolicy({ default: 'm', models: { m: { provider: 'local', model: 'x', modelEnv: 'NOT_A_VARIABLE' } } })).toThrow(
       /models\.m\.modelEnv: NOT_A_VARIABLE is not a configuration variable/,
     );
+  });
+});
+
+describe('LOCAL_MODEL naming a GGUF file (make dev)', () => {
+  it('is a valid setting; a name with other characters, or a NUL, is not', () => {
+    expect(loadConfig({ LOCAL_MODEL: '/models/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf' }).LOCAL_MODEL).toBe('/models/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf');
+    expect(loadConfig({ LOCAL_MODEL: 'models/my model.GGUF' }).LOCAL_MODEL).toBe('models/my model.GGUF');
+    expect(() => loadConfig({ LOCAL_MODEL: '/etc/passwd' })).toThrow(/LOCAL_MODEL/);
+    expect(() => loadConfig({ LOCAL_MODEL: 'a\u0000b.gguf' })).toThrow(/LOCAL_MODEL/);
+    expect(() => loadConfig({ LOCAL_MODEL: 'qwen 2.5' })).toThrow(/LOCAL_MODEL/);
+  });
+
+  it('names the model after the file, in the characters Ollama takes', () => {
+    expect(ggufModelName('/models/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf')).toBe('qwen2.5-0.5b-instruct-q4_k_m');
+    expect(ggufModelName('./my model (v2).GGUF')).toBe('my-model-v2');
+    expect(ggufModelName('/x/---.gguf')).toBe('local-gguf');
+    expect(ggufModelName('../Ünïcode 🦙.gguf')).toBe('n-code');
   });
 });
