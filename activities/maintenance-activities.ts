@@ -7,7 +7,7 @@ import { log } from '@temporalio/activity';
 import type { RetentionConfig } from '../config/retention.js';
 import type { Db } from '../db/client.js';
 import { runDbMaintenance, type MaintenanceReport } from '../db/maintenance.js';
-import { runRetention, type RetentionOptions, type RetentionReport } from '../retention/run.js';
+import { expireArtifacts, runRetention, type RetentionOptions, type RetentionReport } from '../retention/run.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { withHeartbeat } from './heartbeat.js';
 
@@ -24,7 +24,7 @@ export interface MaintenanceActivityDeps {
   readonly db: Db;
   /** LLM_CALLS_RETENTION_MONTHS. */
   readonly llmCallsRetentionMonths: number;
-  /** Without it (or with RETENTION_ARCHIVE off) the retention pass does nothing. */
+  /** Without it the retention pass does nothing; with RETENTION_ARCHIVE off it only expires artifacts. */
   readonly retention?: RetentionActivityDeps | undefined;
 }
 
@@ -43,7 +43,10 @@ export function createMaintenanceActivities({ db, llmCallsRetentionMonths, reten
   }
   /** Archives months past the hot window; the time is the schedule's, so tests move the clock through the workflow. */
   async function retentionMaintenance(input: DbMaintenanceInput): Promise<RetentionReport> {
-    if (!retention?.config.RETENTION_ARCHIVE) return EMPTY_RETENTION_REPORT;
+    if (!retention) return EMPTY_RETENTION_REPORT;
+    if (!retention.config.RETENTION_ARCHIVE) {
+      return { ...EMPTY_RETENTION_REPORT, ...(await expireArtifacts({ db, now: new Date(input.at), expireArtifacts: retention.expireArtifacts })) };
+    }
     const report = await withHeartbeat(() =>
       runRetention({
         db,
@@ -54,7 +57,7 @@ export function createMaintenanceActivities({ db, llmCallsRetentionMonths, reten
         expireArtifacts: retention.expireArtifacts,
       }),
     );
-    log.info('retention', { archived: report.archived.length, kept: report.kept, coldExpired: report.coldExpired.length, artifactsExpired: report.artifactsExpired });
+    log.info('retention', { archived: report.archived.length, kept: report.kept, coldExpired: report.coldExpired.length, artifactsExpired: report.artifactsExpired, ...report.artifacts });
     return report;
   }
   return { dbMaintenance, retentionMaintenance };

@@ -33,3 +33,25 @@ export interface ArtifactsTable {
   created_at: ColumnType<Date, Date | string | undefined, never>;
   expires_at: Date | null;
 }
+
+/** An artifact row the retention pass deleted (0013_artifact_expiry): a download of it is a 410, not a 404. */
+export interface ExpiredArtifactsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  session_id: string | null;
+  sha256: string;
+  kind: string;
+  name: string;
+  size_bytes: ColumnType<string, number, number>;
+  created_at: Date;
+  expired_at: Date;
+}
+
+/** A legal hold on one session (0013_artifact_expiry): its artifacts never expire while it is there. */
+export interface SessionLegalHoldsTable {
+  tenant_id: string;
+  session_id: string;
+  reason: string;
+  held_by: string;
+  held_at: ColumnType<Date, Date | string | undefined, never>;
+}

@@ -40,6 +40,8 @@ export interface NewArtifactRow {
   readonly mediaType: string;
   readonly storageKey: string;
   readonly retentionClass?: string | null;
+  /** Default: the database's now(). */
+  readonly createdAt?: Date;
   readonly expiresAt?: Date | null;
 }
 
@@ -151,6 +153,7 @@ export async function insertArtifact(db: Db, row: NewArtifactRow): Promise<Artif
       media_type: row.mediaType,
       storage_key: row.storageKey,
       retention_class: row.retentionClass ?? null,
+      ...(row.createdAt ? { created_at: row.createdAt } : {}),
       expires_at: row.expiresAt ?? null,
     })
     .onConflict((oc) => oc.columns(['tenant_id', 'session_id', 'ref']).doNothing())
@@ -198,11 +201,26 @@ export function latestSessionArtifact(db: Db, tenantId: string, sessionId: strin
   return newestSessionArtifact(db, tenantId, sessionId, { kind });
 }
 
+/** What one expiry pass did. */
+export interface ArtifactExpiry {
+  /** Rows deleted (each leaves an expired_artifacts row behind). */
+  readonly rows: number;
+  /** Objects deleted: those no row of the tenant used any more. */
+  readonly objects: number;
+  /** Bytes of the deleted objects. */
+  readonly bytes: number;
+  /** Rows past their expiry kept by a legal hold (of the row, its session or its tenant). */
+  readonly held: number;
+}
+
 /**
- * Deletes the rows past their expiry (not held, of tenants not held), and each
- * object no row uses any more (`deleteObject`, called under the tenant's
- * artifact lock, so a write deduplicating onto it at the same time waits and
- * then uploads it again). Returns how many rows went.
+ * Deletes the rows past their expiry that no legal hold keeps (the row's, its
+ * session's in session_legal_holds, its tenant's in `heldTenants`), records
+ * each in expired_artifacts, and deletes each object no row of the tenant uses
+ * any more: bytes are content-addressed per tenant, so an object a newer,
+ * unexpired row deduplicated onto stays. The object is deleted under the
+ * tenant's artifact lock, so a save deduplicating onto it at the same time
+ * waits and then finds no row and uploads it again.
  */
 export async function expireArtifactRows(
   db: Db,
@@ -210,21 +228,45 @@ export async function expireArtifactRows(
   heldTenants: ReadonlySet<string>,
   deleteObject: (storageKey: string) => Promise<void>,
   limit = 1000,
-): Promise<number> {
+): Promise<ArtifactExpiry> {
   const due = await db
-    .selectFrom('artifacts')
-    .select(['id', 'tenant_id', 'storage_key'])
-    .where('expires_at', '<=', now)
-    .where('legal_hold', '=', false)
-    .orderBy('expires_at')
+    .selectFrom('artifacts as a')
+    .select(['a.id', 'a.tenant_id', 'a.storage_key', 'a.legal_hold'])
+    .select((eb) =>
+      eb
+        .exists(eb.selectFrom('session_legal_holds as h').select('h.session_id').whereRef('h.tenant_id', '=', 'a.tenant_id').whereRef('h.session_id', '=', 'a.session_id'))
+        .as('session_held'),
+    )
+    .where('a.expires_at', '<=', now)
+    .orderBy('a.expires_at')
     .limit(limit)
     .execute();
-  let deleted = 0;
-  for (const r of due.filter((row) => !heldTenants.has(row.tenant_id))) {
+  let rows = 0;
+  let objects = 0;
+  let bytes = 0;
+  let held = 0;
+  for (const r of due) {
+    if (r.legal_hold || r.session_held || heldTenants.has(r.tenant_id)) {
+      held += 1;
+      continue;
+    }
     await db.transaction().execute(async (trx) => {
       await lockTenantArtifacts(trx, r.tenant_id);
-      const gone = await trx.deleteFrom('artifacts').where('id', '=', r.id).where('tenant_id', '=', r.tenant_id).executeTakeFirst();
-      deleted += Number(gone.numDeletedRows);
+      const gone = await trx
+        .deleteFrom('artifacts')
+        .where('id', '=', r.id)
+        .where('tenant_id', '=', r.tenant_id)
+        // A hold set since the select above wins.
+        .where('legal_hold', '=', false)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('session_legal_holds as h').select('h.session_id').where('h.tenant_id', '=', r.tenant_id).whereRef('h.session_id', '=', 'artifacts.session_id'))))
+        .returning(['session_id', 'sha256', 'kind', 'name', 'size_bytes', 'created_at'])
+        .executeTakeFirst();
+      if (!gone) return;
+      rows += 1;
+      await trx
+        .insertInto('expired_artifacts')
+        .values({ tenant_id: r.tenant_id, session_id: gone.session_id, sha256: gone.sha256, kind: gone.kind, name: gone.name, size_bytes: Number(gone.size_bytes), created_at: gone.created_at, expired_at: now })
+        .execute();
       const still = await trx
         .selectFrom('artifacts')
         .select('id')
@@ -232,8 +274,25 @@ export async function expireArtifactRows(
         .where('storage_key', '=', r.storage_key)
         .limit(1)
         .executeTakeFirst();
-      if (!still) await deleteObject(r.storage_key);
+      if (still) return;
+      await deleteObject(r.storage_key);
+      objects += 1;
+      bytes += Number(gone.size_bytes);
     });
   }
-  return deleted;
+  return { rows, objects, bytes, held };
+}
+
+/** When the session's artifact with these bytes expired (the latest time), if it did and no live row has them. */
+export async function expiredSessionArtifact(db: Db, tenantId: string, sessionId: string, sha256: string): Promise<{ expiredAt: Date; name: string } | undefined> {
+  const row = await db
+    .selectFrom('expired_artifacts')
+    .select(['expired_at', 'name'])
+    .where('tenant_id', '=', tenantId)
+    .where('session_id', '=', sessionId)
+    .where('sha256', '=', sha256)
+    .orderBy('expired_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? { expiredAt: row.expired_at, name: row.name } : undefined;
 }

@@ -13,6 +13,7 @@ import * as m0005ag from './migrations/0005_agents.js';
 import * as m0006pv from './migrations/0006_policy_versions.js';
 import * as m0009rt from './migrations/0009_retention.js';
 import * as m0011sc from './migrations/0011_semantic_cache.js';
+import * as m0013ae from './migrations/0013_artifact_expiry.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006_policy_versions': m0006pv,
   '0009_retention': m0009rt,
   '0011_semantic_cache': m0011sc,
+  '0013_artifact_expiry': m0013ae,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -91,3 +91,40 @@ export async function artifactExpiry(db: Db, config: RetentionConfig, tenantId: 
   const { retention } = await tenantRetention(db, config, tenantId);
   return retention.artifactDays === null ? null : new Date(createdAt.getTime() + retention.artifactDays * 86_400_000);
 }
+
+export class UnknownSessionError extends Error {
+  override readonly name = 'UnknownSessionError';
+}
+
+export interface SessionLegalHold {
+  readonly tenantId: string;
+  readonly sessionId: string;
+  readonly reason: string;
+  readonly heldBy: string;
+  readonly heldAt: Date;
+}
+
+/** Sets (or updates the reason of) a legal hold on one session of the tenant: its artifacts stop expiring. */
+export async function holdSession(db: Db, tenantId: string, sessionId: string, reason: string, by: string): Promise<SessionLegalHold> {
+  const session = await db.selectFrom('sessions').select('id').where('tenant_id', '=', tenantId).where('id', '=', sessionId).executeTakeFirst();
+  if (!session) throw new UnknownSessionError(`tenant ${tenantId} has no session ${sessionId}`);
+  const row = await db
+    .insertInto('session_legal_holds')
+    .values({ tenant_id: tenantId, session_id: sessionId, reason, held_by: by })
+    .onConflict((oc) => oc.columns(['tenant_id', 'session_id']).doUpdateSet({ reason, held_by: by }))
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { tenantId: row.tenant_id, sessionId: row.session_id, reason: row.reason, heldBy: row.held_by, heldAt: row.held_at };
+}
+
+/** Lifts a session's legal hold; whether there was one. */
+export async function releaseSession(db: Db, tenantId: string, sessionId: string): Promise<boolean> {
+  const r = await db.deleteFrom('session_legal_holds').where('tenant_id', '=', tenantId).where('session_id', '=', sessionId).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}
+
+/** The tenant's held sessions. */
+export async function heldSessions(db: Db, tenantId: string): Promise<SessionLegalHold[]> {
+  const rows = await db.selectFrom('session_legal_holds').selectAll().where('tenant_id', '=', tenantId).orderBy('held_at').execute();
+  return rows.map((row) => ({ tenantId: row.tenant_id, sessionId: row.session_id, reason: row.reason, heldBy: row.held_by, heldAt: row.held_at }));
+}

@@ -3,7 +3,7 @@
  * `tenant_id`, and every query of it filters by that column.
  */
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
-import type { ArtifactsTable, SessionWorkspaceSourcesTable } from './artifact-tables.js';
+import type { ArtifactsTable, ExpiredArtifactsTable, SessionLegalHoldsTable, SessionWorkspaceSourcesTable } from './artifact-tables.js';
 import type { LlmSemanticCacheTable } from './semantic-cache-table.js';
 import type { ArchivedMonthsTable, TenantRetentionTable } from './retention-tables.js';
 import type { AgentLabelMovesTable, AgentLabelsTable, AgentPromotionsTable, AgentsTable, AgentVersionsTable } from './agent-tables.js';
@@ -306,6 +306,8 @@ export interface Database {
   tenant_limits: TenantLimitsTable;
   artifacts: ArtifactsTable;
   session_workspace_sources: SessionWorkspaceSourcesTable;
+  expired_artifacts: ExpiredArtifactsTable;
+  session_legal_holds: SessionLegalHoldsTable;
   sandbox_leases: SandboxLeasesTable;
   egress_grants: EgressGrantsTable;
   agents: AgentsTable;

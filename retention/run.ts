@@ -7,6 +7,7 @@
  */
 import { sql } from 'kysely';
 import { listArchivedMonths } from '../db/archive-catalogue.js';
+import type { ArtifactExpiry } from '../db/artifacts.js';
 import type { Db } from '../db/client.js';
 import { monthStart, partitionMonth } from '../db/partitions.js';
 import { defaultRetention, heldTenants, tenantRetentions, type TenantRetention } from '../db/retention.js';
@@ -23,7 +24,10 @@ export interface RetentionReport {
   /** Months due but kept, and why: legal_hold, sessions_running, restored_recently, or the error of a failed archive. */
   readonly kept: readonly { readonly table: string; readonly month: string; readonly reason: string }[];
   readonly coldExpired: readonly { readonly table: string; readonly month: string }[];
+  /** Artifact rows past their class deleted (each recorded in expired_artifacts). */
   readonly artifactsExpired: number;
+  /** What the artifact expiry did besides (absent in runs recorded before it reported them). */
+  readonly artifacts?: Omit<ArtifactExpiry, 'rows'>;
 }
 
 export interface RetentionOptions {
@@ -33,8 +37,8 @@ export interface RetentionOptions {
   readonly now: Date;
   readonly partBytes?: number;
   readonly progress?: () => void;
-  /** Expires artifacts past their class (db/artifacts.ts); returns how many went. */
-  readonly expireArtifacts?: (now: Date, held: ReadonlySet<string>) => Promise<number>;
+  /** Expires artifacts past their class (db/artifacts.ts expireArtifactRows). */
+  readonly expireArtifacts?: (now: Date, held: ReadonlySet<string>) => Promise<ArtifactExpiry>;
 }
 
 type Window = 'sessions' | 'ledger';
@@ -123,8 +127,14 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
   }
 
   const coldExpired = await expireColdCopies(options, held, kept);
-  const artifactsExpired = options.expireArtifacts ? await options.expireArtifacts(now, held) : 0;
-  return { archived, kept, coldExpired, artifactsExpired };
+  return { archived, kept, coldExpired, ...(await expireArtifacts(options, held)) };
+}
+
+/** Artifacts past their class, without archiving (RETENTION_ARCHIVE off stops the months, not the artifacts' expiry). */
+export async function expireArtifacts(options: Pick<RetentionOptions, 'db' | 'now' | 'expireArtifacts'>, held?: ReadonlySet<string>): Promise<Pick<RetentionReport, 'artifactsExpired' | 'artifacts'>> {
+  if (!options.expireArtifacts) return { artifactsExpired: 0 };
+  const { rows, ...rest } = await options.expireArtifacts(options.now, held ?? (await heldTenants(options.db)));
+  return { artifactsExpired: rows, artifacts: rest };
 }
 
 /** Deletes cold copies past every present tenant's cold window (none while one of them is held) and marks them expired. */

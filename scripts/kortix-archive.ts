@@ -10,20 +10,23 @@
  *   retention set <tenant> <class>              short | standard | long | a class of RETENTION_CLASSES
  *   retention hold <tenant> --reason "<text>"   legal hold: nothing of the tenant is deleted
  *   retention release <tenant>
+ *   retention hold <tenant> --session <id> --reason "<text>"   legal hold on one session: its artifacts never expire
+ *   retention release <tenant> --session <id>
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, requireDatabaseUrl, type Env } from '../config/index.js';
 import { listArchivedMonths } from '../db/archive-catalogue.js';
 import { createDb, type Db } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { setTenantRetention, tenantRetention, UnknownRetentionClassError, UnknownTenantError, type TenantRetention } from '../db/retention.js';
+import { holdSession, releaseSession, setTenantRetention, tenantRetention, UnknownRetentionClassError, UnknownSessionError, UnknownTenantError, type TenantRetention } from '../db/retention.js';
 import { ColdVerificationError } from '../retention/cold-format.js';
 import { restoreMonth, RestoreRefusedError } from '../retention/restore.js';
+import { sessionIdParams } from '../api/routes/sessions.js';
 import { objectStoreFromConfig } from '../storage/from-config.js';
 
 export const ARCHIVE_USAGE = [
   'usage: kortix archive ls | archive restore <YYYY-MM>',
-  '       kortix retention show <tenant> | set <tenant> <class> | hold <tenant> --reason <text> | release <tenant>',
+  '       kortix retention show <tenant> | set <tenant> <class> | hold <tenant> [--session <id>] --reason <text> | release <tenant> [--session <id>]',
 ].join('\n');
 
 export class ArchiveCliError extends Error {}
@@ -59,10 +62,22 @@ async function archive(db: Db, config: Readonly<Env>, args: string[], print: (li
 }
 
 async function retention(db: Db, config: Readonly<Env>, args: string[], print: (line: string) => void): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' }, session: { type: 'string' } } });
   const [command, tenant, className, ...extra] = positionals;
   const by = `cli:${process.env.USER ?? 'operator'}`;
   if (!tenant || extra.length > 0) throw new ArchiveCliError(ARCHIVE_USAGE);
+  if (values.session !== undefined) {
+    if (className) throw new ArchiveCliError(ARCHIVE_USAGE);
+    if (!sessionIdParams.safeParse({ id: values.session }).success) throw new ArchiveCliError(`--session must be a session id (ses_...), not ${JSON.stringify(values.session)}`);
+    if (command === 'hold') {
+      if (!values.reason?.trim()) throw new ArchiveCliError('hold needs --reason "<why>" (a case or ticket)');
+      const h = await holdSession(db, tenant, values.session, values.reason, by);
+      print(`${h.tenantId}\tsession ${h.sessionId}\tLEGAL HOLD: ${h.reason}\t(its artifacts do not expire)`);
+    } else if (command === 'release') {
+      print(`${tenant}\tsession ${values.session}\t${(await releaseSession(db, tenant, values.session)) ? 'hold released' : 'was not held'}`);
+    } else throw new ArchiveCliError(ARCHIVE_USAGE);
+    return;
+  }
   if (command === 'show' && !className) print(describe(await tenantRetention(db, config, tenant)));
   else if (command === 'set' && className) print(describe(await setTenantRetention(db, config, tenant, { className, by })));
   else if (command === 'hold' && !className) {
@@ -83,7 +98,7 @@ export async function archiveMain(group: 'archive' | 'retention', args: string[]
     else await retention(db, config, args, print);
     return 0;
   } catch (err) {
-    const known = [ArchiveCliError, RestoreRefusedError, ColdVerificationError, UnknownRetentionClassError, UnknownTenantError, ConfigError];
+    const known = [ArchiveCliError, RestoreRefusedError, ColdVerificationError, UnknownRetentionClassError, UnknownTenantError, UnknownSessionError, ConfigError];
     if (!known.some((k) => err instanceof k)) throw err;
     process.stderr.write(`${(err as Error).message}\n`);
     return err instanceof ConfigError ? 78 : 1;

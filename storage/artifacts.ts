@@ -27,13 +27,14 @@ import {
   lockTenantArtifacts,
   tenantArtifactBytes,
   tenantHasSha,
+  type ArtifactExpiry,
   type ArtifactKind,
   type ArtifactRow,
 } from '../db/artifacts.js';
 import type { Db } from '../db/client.js';
 import type { ObjectStore } from './object-store.js';
 
-export type { ArtifactRow } from '../db/artifacts.js';
+export type { ArtifactExpiry, ArtifactRow } from '../db/artifacts.js';
 
 /** Over the tenant's limit for one artifact or for all of them: nothing was stored. */
 export class ArtifactLimitError extends Error {
@@ -63,6 +64,8 @@ export interface ArtifactsDeps {
   readonly presignExpiresSeconds?: number | undefined;
   /** Where bodies are spooled before upload (default: the OS temp dir). */
   readonly spoolDir?: string | undefined;
+  /** The time a save is stamped with, for its expiry (default: the wall clock; tests move it). */
+  readonly now?: (() => Date) | undefined;
 }
 
 export interface SaveArtifactInput {
@@ -113,7 +116,7 @@ export class Artifacts {
       await pipeline(source, counter, createWriteStream(spool, { flags: 'wx' }));
       const sha256 = hash.digest('hex');
       const storageKey = artifactStorageKey(input.tenantId, sha256);
-      const createdAt = new Date();
+      const createdAt = this.deps.now?.() ?? new Date();
       const expiresAt = this.deps.expiresAt ? await this.deps.expiresAt(input.tenantId, createdAt) : null;
       return await db.transaction().execute(async (trx) => {
         await lockTenantArtifacts(trx, input.tenantId);
@@ -142,6 +145,7 @@ export class Artifacts {
           sizeBytes: size,
           mediaType: input.mediaType,
           storageKey,
+          createdAt,
           expiresAt,
         });
       });
@@ -168,7 +172,7 @@ export class Artifacts {
   }
 
   /** Rows past their expiry go, and the objects no row uses any more (for the retention pass). */
-  expire(now: Date, heldTenants: ReadonlySet<string>): Promise<number> {
+  expire(now: Date, heldTenants: ReadonlySet<string>): Promise<ArtifactExpiry> {
     return expireArtifactRows(this.deps.db, now, heldTenants, (key) => this.deps.store.delete(key));
   }
 }

@@ -2,7 +2,9 @@
 import { resolve } from 'node:path';
 import type { Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
+import { artifactExpiry } from '../db/retention.js';
 import { defaultTenantLimits, readTenantLimits, type TenantLimitConfig } from '../db/tenant-limits.js';
+import type { RetentionConfig } from '../config/retention.js';
 import { Artifacts } from './artifacts.js';
 import { LocalObjectStore } from './local-store.js';
 import type { ObjectStore } from './object-store.js';
@@ -40,13 +42,22 @@ export function objectStoreFromConfig(config: Readonly<ObjectStoreConfig>): Obje
   });
 }
 
-/** The artifacts of API and sandbox workers: the configured store, each tenant's limits (tenant_limits over TENANT_MAX_ARTIFACT_*). */
-export function artifactsFromConfig(config: Readonly<ObjectStoreConfig & TenantLimitConfig & Pick<Env, 'S3_PRESIGN_EXPIRES'>>, db: Db, options: { store?: ObjectStore } = {}): Artifacts {
+/**
+ * The artifacts of API and sandbox workers: the configured store, each tenant's limits (tenant_limits over
+ * TENANT_MAX_ARTIFACT_*), and each new row's expiry from the tenant's retention class (artifactDays).
+ */
+export function artifactsFromConfig(
+  config: Readonly<ObjectStoreConfig & TenantLimitConfig & Pick<Env, 'S3_PRESIGN_EXPIRES'> & RetentionConfig>,
+  db: Db,
+  options: { store?: ObjectStore; now?: () => Date } = {},
+): Artifacts {
   const defaults = defaultTenantLimits(config);
   return new Artifacts({
     db,
     store: options.store ?? objectStoreFromConfig(config),
     limits: (tenantId) => readTenantLimits(db, tenantId, defaults),
+    expiresAt: (tenantId, createdAt) => artifactExpiry(db, config, tenantId, createdAt),
+    now: options.now,
     presignExpiresSeconds: Math.max(1, Math.round(config.S3_PRESIGN_EXPIRES / 1000)),
   });
 }

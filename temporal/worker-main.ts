@@ -83,9 +83,9 @@ async function main(): Promise<void> {
     const change = await ensureMaintenanceSchedule(client, { prefix: config.TASK_QUEUE_PREFIX, intervalMs: config.MAINTENANCE_INTERVAL });
     logger.info('maintenance schedule', { change, intervalMs: config.MAINTENANCE_INTERVAL });
   }
-  // Cold months of the retention pass go to the configured object store.
+  // Cold months of the retention pass go to the configured object store; its artifacts past their class expire from it.
   const objectStore = config.WORKER_ROLES.includes('sessions') ? objectStoreFromConfig(config) : undefined;
-  const workers = await createWorkers({ config, connection, db, codec, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing, artifacts: host ? artifactsFromConfig(config, db) : undefined, objectStore });
+  const workers = await createWorkers({ config, connection, db, codec, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing, artifacts: host || objectStore ? artifactsFromConfig(config, db, objectStore ? { store: objectStore } : {}) : undefined, objectStore });
 
   let draining = false;
   const readiness = new ReadinessChecker({

@@ -86,6 +86,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
   };
   const workers: Worker[] = [];
+  const artifacts = deps.artifacts;
 
   if (config.WORKER_ROLES.includes('sessions')) {
     workers.push(
@@ -99,7 +100,8 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
           ...createMaintenanceActivities({
             db: deps.db,
             llmCallsRetentionMonths: config.LLM_CALLS_RETENTION_MONTHS,
-            retention: deps.objectStore ? { store: deps.objectStore, config } : undefined,
+            // Artifacts past their class expire in the same pass (no artifacts configured: none to expire).
+            retention: deps.objectStore ? { store: deps.objectStore, config, expireArtifacts: artifacts && ((now, held) => artifacts.expire(now, held)) } : undefined,
           }),
           // The session workflow has each vote's proof checked here.
           ...createVoteActivities({ key: voteSigningKey(config) }),

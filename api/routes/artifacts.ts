@@ -4,12 +4,14 @@
  * bytes=a-b` gives 206), or with `?redirect=presigned` answers 302 to a
  * time-limited URL of the object store (S3 driver; the local driver has
  * none: 409). Tenant-scoped: another tenant's session, or a sha256 that is not
- * an artifact of this session, is a 404.
+ * an artifact of this session, is a 404; one that was and expired under the
+ * tenant's retention class (the maintenance schedule's retention pass) is a
+ * 410 `artifact_expired`.
  */
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { listSessionArtifacts, sessionArtifactBySha, type ArtifactRow } from '../../db/artifacts.js';
+import { expiredSessionArtifact, listSessionArtifacts, sessionArtifactBySha, type ArtifactRow } from '../../db/artifacts.js';
 import type { Db } from '../../db/client.js';
 import { getSessionRow } from '../../db/sessions-query.js';
 import type { Artifacts } from '../../storage/artifacts.js';
@@ -91,7 +93,11 @@ export function artifactRoutes(deps: ArtifactRoutesDeps): Hono {
     const q = parseQuery(c, downloadQuery);
     await owned(tenantId, id);
     const row = await sessionArtifactBySha(deps.db, tenantId, id, sha);
-    if (!row) throw new ApiError(404, 'artifact_not_found', `session ${id} has no artifact ${sha}`);
+    if (!row) {
+      const expired = await expiredSessionArtifact(deps.db, tenantId, id, sha);
+      if (expired) throw new ApiError(410, 'artifact_expired', `artifact ${sha} of session ${id} (${expired.name}) expired under the tenant's retention class at ${expired.expiredAt.toISOString()}`);
+      throw new ApiError(404, 'artifact_not_found', `session ${id} has no artifact ${sha}`);
+    }
     const artifacts = deps.artifacts;
     if (!artifacts) throw new ApiError(503, 'object_store_unavailable', 'this API has no object store configured');
     if (q.redirect === 'presigned') {
@@ -149,6 +155,7 @@ export const artifactRouteDocs: readonly RouteDoc[] = [
       206: { description: 'the requested range', contentType: 'application/octet-stream' },
       302: { description: '?redirect=presigned: Location is a time-limited URL (S3 driver)' },
       404: { description: 'session_not_found | artifact_not_found' },
+      410: { description: 'artifact_expired: deleted under the tenant’s retention class' },
       409: { description: 'presign_unsupported (local driver)' },
       416: { description: 'range past the end' },
     },
