@@ -42,15 +42,16 @@ test: install ## lint, then every test tier against real Temporal, Postgres and 
 	eval "$$(scripts/provision/prometheus.sh)"; \
 	eval "$$(scripts/provision/chromium.sh)"; \
 	eval "$$(scripts/provision/ollama.sh)"; \
+	eval "$$(scripts/provision/s3.sh)"; \
 	$(MAKE) --no-print-directory lint; \
-	echo "[make] tests: unit, integration (real Temporal $$TEMPORAL_CLI_SOURCE, Postgres $$DATABASE_SOURCE, Docker), cluster (Temporal server $$TEMPORAL_SERVER_SOURCE), replay"; \
+	echo "[make] tests: unit, integration (real Temporal $$TEMPORAL_CLI_SOURCE, Postgres $$DATABASE_SOURCE, Docker, S3 $$S3_SOURCE), cluster (Temporal server $$TEMPORAL_SERVER_SOURCE), replay"; \
 	npx vitest run
 
 test-unit: install ## unit tests only (no services; promtool, amtool and docker-compose check the observability files)
 	@set -e; eval "$$(scripts/provision/prometheus.sh)"; npx vitest run --project unit
 
 test-integration: install ## integration tests only
-	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; eval "$$(scripts/provision/chromium.sh)"; eval "$$(scripts/provision/ollama.sh)"; npx vitest run --project integration
+	@set -e; eval "$$(scripts/provision/temporal.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; eval "$$(scripts/provision/prometheus.sh)"; eval "$$(scripts/provision/chromium.sh)"; eval "$$(scripts/provision/ollama.sh)"; eval "$$(scripts/provision/s3.sh)"; npx vitest run --project integration
 
 test-cluster: install ## the cluster tests: sessions through worker-host, history-service and API-instance failures
 	@set -e; eval "$$(scripts/provision/temporal-server.sh)"; eval "$$(scripts/provision/docker.sh)"; eval "$$(scripts/provision/postgres.sh)"; npx vitest run --project cluster

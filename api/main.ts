@@ -21,7 +21,7 @@ import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import { apiReadinessChecks, createApp } from './app.js';
 import { SlackUserMap } from '../slack/users.js';
 import { EventNotifier } from './event-notifier.js';
-import { artifactsFromConfig } from '../storage/from-config.js';
+import { artifactsFromConfig, checkObjectStore, objectStoreFromConfig } from '../storage/from-config.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger({ level: config.LOG_LEVEL, bindings: { service: 'api' } });
@@ -60,7 +60,10 @@ async function main(): Promise<void> {
     ...(config.SESSION_HEARTBEAT_TIMEOUT ? { heartbeatTimeoutMs: config.SESSION_HEARTBEAT_TIMEOUT } : {}),
     ...(config.SESSION_SANDBOX_SCHEDULE_TO_START ? { sandboxScheduleToStartMs: config.SESSION_SANDBOX_SCHEDULE_TO_START } : {}),
   };
-  const artifacts = artifactsFromConfig(config, db);
+  // A missing bucket or an unwritable directory stops the start, naming the variable (not a first download).
+  const objectStore = objectStoreFromConfig(config);
+  await checkObjectStore(objectStore, config);
+  const artifacts = artifactsFromConfig(config, db, { store: objectStore });
   const app = createApp({ config, db, temporal, codec, policies, notifier, metrics, readiness, logger, slack, tuning, modelPolicy: models.policy, draining: () => draining, artifacts });
   const { server, port } = await listen(app, config.API_HOST, config.API_PORT);
   logger.info('api listening', { url: `http://${config.API_HOST}:${port}`, policies: policies.names() });

@@ -1,5 +1,6 @@
 /** The object store a process uses, chosen by the configuration (OBJECT_STORE=local|s3). */
 import { resolve } from 'node:path';
+import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { artifactExpiry } from '../db/retention.js';
@@ -60,4 +61,28 @@ export function artifactsFromConfig(
     now: options.now,
     presignExpiresSeconds: Math.max(1, Math.round(config.S3_PRESIGN_EXPIRES / 1000)),
   });
+}
+
+/**
+ * At startup (api/main.ts, temporal/worker-main.ts): the store answers and its bucket or directory is there,
+ * or an error naming the variable to fix, instead of a failed upload in the middle of someone's session.
+ */
+export async function checkObjectStore(store: ObjectStore, config: Readonly<ObjectStoreConfig>): Promise<void> {
+  try {
+    await store.check();
+  } catch (err) {
+    const why = err instanceof Error ? err.message || err.name : String(err);
+    if (config.OBJECT_STORE === 'local') {
+      throw new Error(`OBJECT_STORE_DIR: the object store directory ${localObjectStoreDir(config)} is not writable: ${why}`, { cause: err });
+    }
+    const where = config.S3_ENDPOINT ?? `AWS S3 (${config.S3_REGION})`;
+    const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+    if (status === 404) {
+      throw new Error(`S3_BUCKET: the bucket ${config.S3_BUCKET} does not exist at ${where}; create it, or set S3_BUCKET to one that does`, { cause: err });
+    }
+    if (status === 401 || status === 403) {
+      throw new Error(`S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY: ${where} refused access to the bucket ${config.S3_BUCKET} (HTTP ${status})`, { cause: err });
+    }
+    throw new Error(`S3_ENDPOINT: the object store at ${where} did not answer for the bucket ${config.S3_BUCKET}: ${why}`, { cause: err });
+  }
 }

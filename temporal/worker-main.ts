@@ -8,7 +8,7 @@ import Docker from 'dockerode';
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit, requireDatabaseUrl } from '../config/index.js';
 import { createDb } from '../db/client.js';
-import { artifactsFromConfig, objectStoreFromConfig } from '../storage/from-config.js';
+import { artifactsFromConfig, checkObjectStore, objectStoreFromConfig } from '../storage/from-config.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { sql } from 'kysely';
 import { ReadinessChecker } from '../observability/health.js';
@@ -85,6 +85,8 @@ async function main(): Promise<void> {
   }
   // Cold months of the retention pass go to the configured object store; its artifacts past their class expire from it.
   const objectStore = config.WORKER_ROLES.includes('sessions') ? objectStoreFromConfig(config) : undefined;
+  // A missing bucket or an unwritable directory stops the start, naming the variable (not a session's first upload).
+  if (objectStore || host) await checkObjectStore(objectStore ?? objectStoreFromConfig(config), config);
   const workers = await createWorkers({ config, connection, db, codec, router, host, bundle, metrics, notify: slackNotifyDeps(config), tracing, artifacts: host || objectStore ? artifactsFromConfig(config, db, objectStore ? { store: objectStore } : {}) : undefined, objectStore });
 
   let draining = false;

@@ -17,7 +17,7 @@ export function parseExports(text: string): Record<string, string> {
 }
 
 export function provision(
-  name: 'temporal' | 'temporal-server' | 'docker' | 'postgres' | 'prometheus' | 'ollama',
+  name: 'temporal' | 'temporal-server' | 'docker' | 'postgres' | 'prometheus' | 'ollama' | 's3',
   args: string[] = [],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Record<string, string>> {

@@ -123,3 +123,56 @@ elapsed_since() {
   local ms=$((($(now_ns) - $1) / 1000000))
   printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10))
 }
+
+# --- tools built once from the Go module proxy --------------------------------
+# The scripts that build a binary (temporal.sh, temporal-server.sh, ollama.sh,
+# s3.sh) share these: which go, is it new enough, and `go install` into the
+# cache without ever leaving a half-written binary there.
+
+# find_go -> the Go toolchain (go on PATH, else /usr/local/go/bin/go); fails (prints nothing) when there is none.
+find_go() {
+  local go_bin
+  go_bin="$(command -v go 2>/dev/null || true)"
+  [[ -z "$go_bin" && -x /usr/local/go/bin/go ]] && go_bin=/usr/local/go/bin/go
+  [[ -n "$go_bin" ]] || return 1
+  printf '%s\n' "$go_bin"
+}
+
+# warn_old_go GO_BIN MIN_MINOR WHAT -- warns when GO_BIN is older than go1.MIN_MINOR (go may still fetch a
+# newer toolchain itself via GOTOOLCHAIN=auto, so it is not fatal).
+warn_old_go() {
+  local go_version go_minor
+  go_version="$("$1" env GOVERSION 2>/dev/null || true)" # e.g. go1.26.0
+  go_minor="$(sed -n 's/^go1\.\([0-9]*\).*/\1/p' <<<"$go_version")"
+  if [[ -z "$go_minor" ]]; then
+    warn "could not tell the version of $1 (${go_version:-unknown}); trying anyway"
+  elif ((go_minor < $2)); then
+    warn "$1 is $go_version; $3 needs Go >= 1.$2 (go may fetch a newer toolchain itself via GOTOOLCHAIN=auto)"
+  fi
+}
+
+# go_install_cached GO_BIN MODULE/CMD@VERSION DEST LOG -- `go install` (niced: the cores are shared) into a
+# staging directory beside DEST, then an atomic mv to DEST. Output is appended to LOG; on failure its tail
+# goes to stderr and the call returns 1 (the caller says what to do instead). Variables set on the call
+# (CGO_ENABLED=0 go_install_cached ...) reach go.
+go_install_cached() {
+  local go_bin=$1 module=$2 dest=$3 build_log=$4 stage built
+  stage="$(dirname "$dest")/.build-$(basename "$dest")-$$"
+  mkdir_p "$stage"
+  # Expanded now (the path is fixed): a killed build leaves no staging directory behind.
+  trap "rm -rf $(shell_quote "$stage")" EXIT
+  if ! GOBIN="$stage" nice -n 10 "$go_bin" install "$module" >>"$build_log" 2>&1; then
+    rm -rf "$stage"
+    tail -n 20 "$build_log" >&2 || true
+    return 1
+  fi
+  built="$stage/$(basename "${module%@*}")"
+  if [[ ! -x "$built" ]]; then
+    rm -rf "$stage"
+    warn "go install $module succeeded but produced no $built"
+    return 1
+  fi
+  mv -f "$built" "$dest" # atomic: never a half-written binary in the cache
+  rm -rf "$stage"
+  trap - EXIT
+}

@@ -74,14 +74,8 @@ if cache_ok; then
 fi
 
 # --- build it -----------------------------------------------------------------
-go_bin=""
-if go_bin="$(command -v go 2>/dev/null)" && [[ -n "$go_bin" ]]; then
-  :
-elif [[ -x /usr/local/go/bin/go ]]; then
-  go_bin=/usr/local/go/bin/go
-else
+go_bin="$(find_go)" ||
   die "no Ollama found and no Go toolchain to build one. Install Go >= 1.$MIN_GO_MINOR (https://go.dev/dl/), or install Ollama (https://ollama.com/download), or set OLLAMA_HOST=<host:port> to use a running server, or OLLAMA_BIN=<path to the ollama binary>."
-fi
 command -v g++ >/dev/null 2>&1 || apt_install g++
 
 with_lock "$KORTIX_CACHE_DIR/ollama-build.lock" 5400
@@ -90,11 +84,7 @@ if cache_ok; then
   found "$cache_bin" cache
 fi
 
-go_version="$("$go_bin" env GOVERSION 2>/dev/null || true)" # e.g. go1.26.0
-go_minor="$(sed -n 's/^go1\.\([0-9]*\).*/\1/p' <<<"$go_version")"
-if [[ -n "$go_minor" ]] && ((go_minor < MIN_GO_MINOR)); then
-  warn "$go_bin is $go_version; Ollama $OLLAMA_VERSION needs Go >= 1.$MIN_GO_MINOR (go may fetch a newer toolchain itself via GOTOOLCHAIN=auto)"
-fi
+warn_old_go "$go_bin" "$MIN_GO_MINOR" "Ollama $OLLAMA_VERSION"
 
 # Headers that llama.cpp's vendor/ directory would hold.
 missing=()
@@ -117,17 +107,11 @@ if [[ ! -s "$include_dir/miniaudio/miniaudio.h" ]]; then
 fi
 
 build_log="$KORTIX_CACHE_DIR/ollama-build.log"
-stage="$KORTIX_CACHE_DIR/bin/.ollama-build-$$"
-mkdir_p "$stage"
-trap 'rm -rf "$stage"' EXIT
-log "building Ollama with go install (one time: ~10 min on 2 idle cores, over an hour on busy ones): $OLLAMA_MODULE@$OLLAMA_VERSION using $go_bin ($go_version); log: $build_log"
+: >"$build_log"
+log "building Ollama with go install (one time: ~10 min on 2 idle cores, over an hour on busy ones): $OLLAMA_MODULE@$OLLAMA_VERSION using $go_bin; log: $build_log"
 started="$(now_ns)"
-if ! CGO_ENABLED=1 CGO_CPPFLAGS="-I$include_dir -I/usr/include/stb${CGO_CPPFLAGS:+ $CGO_CPPFLAGS}" GOBIN="$stage" \
-  nice -n 10 "$go_bin" install "$OLLAMA_MODULE@$OLLAMA_VERSION" >"$build_log" 2>&1; then
-  tail -n 20 "$build_log" >&2 || true
+CGO_ENABLED=1 CGO_CPPFLAGS="-I$include_dir -I/usr/include/stb${CGO_CPPFLAGS:+ $CGO_CPPFLAGS}" \
+  go_install_cached "$go_bin" "$OLLAMA_MODULE@$OLLAMA_VERSION" "$cache_bin" "$build_log" ||
   die "go install $OLLAMA_MODULE@$OLLAMA_VERSION failed (see $build_log). Alternatively install Ollama yourself, or set OLLAMA_HOST or OLLAMA_BIN."
-fi
-[[ -x "$stage/ollama" ]] || die "go install succeeded but produced no $stage/ollama"
-mv -f "$stage/ollama" "$cache_bin" # atomic: never a half-written binary in the cache
 log "built $cache_bin ($(du -h "$cache_bin" | cut -f1)) in $(elapsed_since "$started")"
 found "$cache_bin" built

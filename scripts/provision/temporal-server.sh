@@ -62,9 +62,7 @@ if [[ -z "$(missing)" ]]; then
   emit_all "$bin_dir/temporal-server" "$bin_dir/temporal-sql-tool" "$bin_dir/temporal-ui-server" cache
 fi
 
-go_bin="$(command -v go 2>/dev/null || true)"
-[[ -z "$go_bin" && -x /usr/local/go/bin/go ]] && go_bin=/usr/local/go/bin/go
-[[ -n "$go_bin" ]] || die "no Temporal server in $bin_dir and no Go toolchain to build it. Install Go >= 1.23 (https://go.dev/dl/), or set TEMPORAL_SERVER_BIN, TEMPORAL_SQL_TOOL and TEMPORAL_UI_SERVER."
+go_bin="$(find_go)" || die "no Temporal server in $bin_dir and no Go toolchain to build it. Install Go >= 1.23 (https://go.dev/dl/), or set TEMPORAL_SERVER_BIN, TEMPORAL_SQL_TOOL and TEMPORAL_UI_SERVER."
 
 with_lock "$KORTIX_CACHE_DIR/temporal-server-build.lock" 2400
 build_log="$KORTIX_CACHE_DIR/temporal-server-build.log"
@@ -73,19 +71,9 @@ started="$(now_ns)"
 while read -r name; do
   [[ -n "$name" ]] || continue # another caller may have built some while we waited for the lock
   module="${MODULES[$name]}"
-  stage="$bin_dir/.build-$name-$$"
-  mkdir_p "$stage"
   log "building $name with go install (one time; the server takes ~10 min on 2 cores): $module; log: $build_log"
   # CGO off: a static binary, no C toolchain needed (the SQLite driver is pure Go).
-  if ! CGO_ENABLED=0 GOBIN="$stage" nice -n 10 "$go_bin" install "$module" >>"$build_log" 2>&1; then
-    rm -rf "$stage"
-    tail -n 20 "$build_log" >&2 || true
-    die "go install $module failed (see $build_log)"
-  fi
-  built="$stage/$(basename "${module%@*}")"
-  [[ -x "$built" ]] || die "go install $module produced no $built"
-  mv -f "$built" "$bin_dir/$name" # atomic: never a half-written binary in the cache
-  rm -rf "$stage"
+  CGO_ENABLED=0 go_install_cached "$go_bin" "$module" "$bin_dir/$name" "$build_log" || die "go install $module failed (see $build_log)"
 done < <(missing)
 log "built the Temporal server pieces in $(elapsed_since "$started")"
 emit_all "$bin_dir/temporal-server" "$bin_dir/temporal-sql-tool" "$bin_dir/temporal-ui-server" built

@@ -71,14 +71,8 @@ if cache_ok; then
 fi
 
 # --- build it -----------------------------------------------------------------
-go_bin=""
-if go_bin="$(command -v go 2>/dev/null)" && [[ -n "$go_bin" ]]; then
-  :
-elif [[ -x /usr/local/go/bin/go ]]; then
-  go_bin=/usr/local/go/bin/go
-else
+go_bin="$(find_go)" ||
   die "no Temporal CLI found and no Go toolchain to build one. Install Go >= 1.$MIN_GO_MINOR (https://go.dev/dl/), or set TEMPORAL_ADDRESS=<host:port> to use an existing Temporal server, or TEMPORAL_CLI=<path to the temporal binary>."
-fi
 
 with_lock "$KORTIX_CACHE_DIR/temporal-build.lock" 1200
 # Another caller may have built it while we waited for the lock.
@@ -87,25 +81,13 @@ if cache_ok; then
   found "$cache_bin" cache
 fi
 
-go_version="$("$go_bin" env GOVERSION 2>/dev/null || true)" # e.g. go1.26.0
-go_minor="$(sed -n 's/^go1\.\([0-9]*\).*/\1/p' <<<"$go_version")"
-if [[ -z "$go_minor" ]]; then
-  warn "could not tell the version of $go_bin (${go_version:-unknown}); trying anyway"
-elif ((go_minor < MIN_GO_MINOR)); then
-  warn "$go_bin is $go_version; the Temporal CLI needs Go >= 1.$MIN_GO_MINOR (go may fetch a newer toolchain itself via GOTOOLCHAIN=auto)"
-fi
+warn_old_go "$go_bin" "$MIN_GO_MINOR" "the Temporal CLI"
 
 build_log="$KORTIX_CACHE_DIR/temporal-build.log"
-stage="$KORTIX_CACHE_DIR/bin/.build-$$"
-mkdir_p "$stage"
-trap 'rm -rf "$stage"' EXIT
-log "building the Temporal CLI with go install (one time, ~5 min): $TEMPORAL_CLI_MODULE@$TEMPORAL_CLI_VERSION using $go_bin ($go_version); log: $build_log"
+: >"$build_log"
+log "building the Temporal CLI with go install (one time, ~5 min): $TEMPORAL_CLI_MODULE@$TEMPORAL_CLI_VERSION using $go_bin; log: $build_log"
 started="$(now_ns)"
-if ! GOBIN="$stage" "$go_bin" install "$TEMPORAL_CLI_MODULE@$TEMPORAL_CLI_VERSION" >"$build_log" 2>&1; then
-  tail -n 20 "$build_log" >&2 || true
+go_install_cached "$go_bin" "$TEMPORAL_CLI_MODULE@$TEMPORAL_CLI_VERSION" "$cache_bin" "$build_log" ||
   die "go install $TEMPORAL_CLI_MODULE@$TEMPORAL_CLI_VERSION failed (see $build_log). Alternatively set TEMPORAL_ADDRESS or TEMPORAL_CLI."
-fi
-[[ -x "$stage/temporal" ]] || die "go install succeeded but produced no $stage/temporal"
-mv -f "$stage/temporal" "$cache_bin" # atomic: never a half-written binary in the cache
 log "built $cache_bin in $(elapsed_since "$started")"
 found "$cache_bin" built

@@ -15,7 +15,7 @@ import { createApp } from '../../api/app.js';
 import { EventNotifier } from '../../api/event-notifier.js';
 import { loadConfig, type Env } from '../../config/index.js';
 import { createDb, type Db } from '../../db/client.js';
-import { artifactsFromConfig, objectStoreFromConfig } from '../../storage/from-config.js';
+import { artifactsFromConfig, checkObjectStore, objectStoreFromConfig } from '../../storage/from-config.js';
 import type { Artifacts } from '../../storage/artifacts.js';
 import { createApiKey, createTenant } from '../../db/tenants.js';
 import { apiCollectorSources, registerApiCollectors, reportedQueues } from '../../observability/api-collectors.js';
@@ -36,6 +36,7 @@ import { temporalClient } from '../../temporal/client.js';
 import { payloadCodecFromConfig } from '../../temporal/codec/from-config.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import type { SessionTuning } from '../../workflows/definitions.js';
+import type { ObjectStoreUnderTest } from './s3-server.js';
 import type { ServiceValues } from './services.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -62,6 +63,8 @@ export interface StackOptions {
   readonly tracing?: Tracing;
   /** Another Postgres URL for the stack (a cuttable proxy, in fault tests). */
   readonly databaseUrl?: string;
+  /** Where API and workers keep objects (default: the local driver in a temp directory); `env` overrides it. */
+  readonly objectStore?: ObjectStoreUnderTest;
 }
 
 /** alice: no roles (she starts sessions); bob and dave: admin; carol: security; mallory: another tenant. */
@@ -120,6 +123,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     ...(options.hostId ? { WORKER_HOST_ID: options.hostId } : {}),
     ...(options.policiesDir ? { POLICIES_DIR: options.policiesDir } : {}),
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...options.objectStore?.env,
     ...options.env,
   });
   const config = loadConfig(env);
@@ -150,6 +154,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
   );
   // As api/main.ts and the worker build it: the API serves downloads, the sandbox host writes.
   const artifacts = artifactsFromConfig(config, db);
+  await checkObjectStore(artifacts.store, config);
   const app = createApp({
     artifacts,
     config,
