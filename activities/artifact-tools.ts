@@ -14,6 +14,8 @@ import type { ReadArtifactArgs, SaveResultArgs } from '../sandbox/artifact-tools
 import type { DockerSandboxHost, ShellResult } from '../sandbox/docker-host.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import { ArtifactLimitError, type ArtifactLimits, type Artifacts } from '../storage/artifacts.js';
+import type { SecretMasker } from '../secrets/mask.js';
+import { maskedBody } from '../secrets/mask-stream.js';
 import type { ToolResultPayload } from './types.js';
 
 export interface ArtifactToolDeps {
@@ -66,6 +68,7 @@ export async function keepShellOutput(
   call: { containerId: string; idempotencyKey: string; messageSeq: number },
   r: ShellResult,
   limits: { limitBytes: number; keepBytes: number },
+  masker: SecretMasker,
 ): Promise<Record<string, unknown>> {
   const fields: Record<string, unknown> = {};
   const half = Math.floor(limits.limitBytes / 2);
@@ -83,7 +86,8 @@ export async function keepShellOutput(
           name: `${stream} of tool call ${call.messageSeq}`,
           mediaType: 'text/plain; charset=utf-8',
         },
-        await deps.host.readExecCapture(call.containerId, call.idempotencyKey, stream, limits.keepBytes),
+        // Masked as it streams to the store: the artifact (downloadable, read back page by page) never holds a value.
+        maskedBody(masker, await deps.host.readExecCapture(call.containerId, call.idempotencyKey, stream, limits.keepBytes), { cutEnd: !complete }),
       );
       const head = await deps.artifacts.readRange(row, 0, half);
       const tailStart = Math.max(head.length, row.sizeBytes - half);
@@ -125,7 +129,7 @@ export async function readArtifact(deps: ArtifactToolDeps, session: SessionRef, 
 }
 
 /** save_result: a workspace file kept as a result of the session. */
-export async function saveResult(deps: ArtifactToolDeps, session: SessionRef, containerId: string, messageSeq: number, args: SaveResultArgs): Promise<ToolResultPayload> {
+export async function saveResult(deps: ArtifactToolDeps, session: SessionRef, containerId: string, messageSeq: number, args: SaveResultArgs, masker: SecretMasker): Promise<ToolResultPayload> {
   const limits = await deps.limits(session.tenantId);
   try {
     // One byte over the limit is enough to refuse it.
@@ -139,7 +143,7 @@ export async function saveResult(deps: ArtifactToolDeps, session: SessionRef, co
         name: args.path,
         mediaType: args.media_type ?? 'application/octet-stream',
       },
-      body,
+      maskedBody(masker, body),
     );
     return { ok: true, path: args.path, sha256: row.sha256, bytes: row.sizeBytes, media_type: row.mediaType, download: artifactDownloadPath(session.sessionId, row.sha256) };
   } catch (err) {

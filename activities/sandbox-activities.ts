@@ -29,7 +29,9 @@ import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, saveResu
 import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { maskToolResult, secretsForClaim, sessionMasker } from './session-secrets.js';
 import type { SecretProvider } from '../secrets/provider.js';
+import type { SecretMasker } from '../secrets/mask.js';
 import { withHeartbeat } from './heartbeat.js';
+import { withSecretMounts } from './secret-mounts.js';
 import type { ClaimSandboxInput, ExecToolInput, LostSandbox, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
 
 export interface SandboxActivityDeps {
@@ -157,8 +159,8 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     },
   };
 
-  /** The artifact side of one tool call. */
-  async function toolArtifacts(input: ExecToolInput): Promise<ToolArtifacts> {
+  /** The artifact side of one tool call; what it stores is masked with `masker` first. */
+  async function toolArtifacts(input: ExecToolInput, masker: SecretMasker): Promise<ToolArtifacts> {
     const { session, lease, messageSeq, idempotencyKey } = input;
     if (!artifactDeps) {
       return {
@@ -170,11 +172,11 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     const keepBytes = input.call.name === 'shell' ? await keepBytesFor(artifactDeps, session.tenantId, limitBytes) : limitBytes;
     return {
       keepBytes,
-      keepOutput: (r) => keepShellOutput(artifactDeps, session, { containerId: lease.containerId, idempotencyKey, messageSeq }, r, { limitBytes, keepBytes }),
+      keepOutput: (r) => keepShellOutput(artifactDeps, session, { containerId: lease.containerId, idempotencyKey, messageSeq }, r, { limitBytes, keepBytes }, masker),
       tool: (call) =>
         call.name === 'read_artifact'
           ? readArtifact(artifactDeps, session, call.args)
-          : saveResult(artifactDeps, session, lease.containerId, messageSeq, call.args),
+          : saveResult(artifactDeps, session, lease.containerId, messageSeq, call.args, masker),
     };
   }
 
@@ -270,23 +272,27 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     });
     let result: ToolResultPayload;
     let image: BrowserImage | undefined;
+    // Before anything is stored, streamed or returned (artifacts included): no value of the session's secrets leaves as written or encoded.
+    const masker = await sessionMasker(secrets, session, input.secrets);
     metrics?.tasks.inc({ kind: 'sandbox' });
     try {
       // The cancellation signal also fires when a heartbeat finds the activity gone (timed out):
       // the streams from the sandbox end with it instead of outliving the attempt.
       const signal = Context.current().cancellationSignal;
-      const forTool = await toolArtifacts(input);
+      const forTool = await toolArtifacts(input, masker);
       result = await withHeartbeat(() =>
-        runTool(
-          host,
-          session,
-          input.lease.containerId,
-          call,
-          input.idempotencyKey,
-          signal,
-          (args) => grantNetwork(input, args),
-          forTool,
-          (shot) => (image = shot),
+        withSecretMounts({ host, provider: secrets }, input, () =>
+          runTool(
+            host,
+            session,
+            input.lease.containerId,
+            call,
+            input.idempotencyKey,
+            signal,
+            (args) => grantNetwork(input, args),
+            forTool,
+            (shot) => (image = shot),
+          ),
         ),
       );
     } catch (err) {
@@ -301,8 +307,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       }
     }
     if (input.lostSandbox) result = { ...result, ...lostNotice(input.lostSandbox, host.hostId) };
-    // Before anything is stored, streamed or returned: no value of the session's secrets leaves as written or encoded.
-    result = maskToolResult(await sessionMasker(secrets, session, input.secrets), result);
+    result = maskToolResult(masker, result);
     Context.current().heartbeat();
     trace.getActiveSpan()?.setAttributes({
       'kortix.session': session.sessionId,

@@ -39,25 +39,37 @@ export async function secretsForClaim(provider: SecretProvider | undefined, sess
   return bound.length > 0 ? { tenantId: session.tenantId, secrets: bound } : undefined;
 }
 
+/** One value of the session's secrets; one that is gone or refused fails the call for good (no retry brings it back). */
+export async function secretValue(provider: SecretProvider | undefined, session: SessionRef, name: string): Promise<string> {
+  if (!provider) throw ApplicationFailure.create({ type: SECRET_UNAVAILABLE, message: 'the session has secrets but this worker has no secret provider', nonRetryable: true });
+  try {
+    return (await provider.get(session.tenantId, name)).value;
+  } catch (err) {
+    if (err instanceof SecretAccessError || err instanceof SecretNotFoundError) throw unavailable(name, err);
+    throw err;
+  }
+}
+
 /** The masker of the session's values (an empty one without secrets). A value that cannot be read fails the call: its output could hold it. */
 export async function sessionMasker(provider: SecretProvider | undefined, session: SessionRef, secrets: readonly SessionSecret[] | undefined): Promise<SecretMasker> {
   if (!secrets || secrets.length === 0 || !provider) return new SecretMasker([]);
   const values = [];
-  for (const s of secrets) {
-    try {
-      values.push({ name: s.name, value: (await provider.get(session.tenantId, s.name)).value });
-    } catch (err) {
-      if (err instanceof SecretAccessError || err instanceof SecretNotFoundError) throw unavailable(s.name, err);
-      throw err;
-    }
-  }
+  for (const s of secrets) values.push({ name: s.name, value: await secretValue(provider, session, s.name) });
   return new SecretMasker(values);
 }
 
 /** Output fields that a cap can cut at their end (a value's start may be all that is left of it there). */
 const CUT_FIELDS = new Set(['stdout', 'stderr', 'content']);
+/** The kept tails of output beyond the cap (activities/artifact-tools.ts): cut at their start. */
+const TAIL_FIELDS = new Set(['stdout_tail', 'stderr_tail']);
 
 export function maskToolResult(masker: SecretMasker, result: ToolResultPayload): ToolResultPayload {
   if (masker.empty) return result;
-  return masker.maskValue(result, result.truncated === true ? CUT_FIELDS : new Set());
+  const masked: { ok: boolean; [field: string]: unknown } = { ...masker.maskValue(result, result.truncated === true ? CUT_FIELDS : new Set()) };
+  // A tail begins where the cut was: the end of a value may be all that is left of it there.
+  for (const field of TAIL_FIELDS) {
+    const raw = result[field];
+    if (typeof raw === 'string') masked[field] = masker.mask(raw, { start: true });
+  }
+  return masked;
 }

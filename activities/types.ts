@@ -129,6 +129,11 @@ export interface ExecToolInput {
   readonly grant?: { readonly gate: string | null; readonly grantedBy: string } | undefined;
   /** The session's secrets: every value is masked in the call's output before it is stored or shown. */
   readonly secrets?: readonly SessionSecret[] | undefined;
+  /**
+   * shell with `mount_secrets`, after its gate was approved: the files to write just before the command
+   * and remove right after. A call that asks for mounts without this is refused, never run.
+   */
+  readonly mounts?: { readonly secrets: readonly { readonly name: string; readonly path: string }[]; readonly gate: string } | undefined;
 }
 
 /** What the workflow learns of a tool run (the output itself is in Postgres). */

@@ -10,12 +10,15 @@ import type { Policy } from '../policies/schema.js';
 import { effectivePolicy } from './effective.js';
 import type { AgentSpec } from './schema.js';
 
-/** A secret reference as one comparable string: a new host or another way of injecting is a change of its own. */
+/** A secret reference as one comparable string: a new host, another way of injecting or a mount is a change of its own. */
 function secretKeys(spec: AgentSpec): string[] {
   return spec.secrets.map((ref) => {
     if (typeof ref === 'string') return ref;
-    const how = 'header' in ref.inject ? `${ref.inject.header}: ${ref.inject.format}` : `basic auth as ${ref.inject.basicAuth.username}`;
-    return `${ref.name} → ${ref.hosts.join(', ')} (${how})`;
+    const inject = ref.inject;
+    const how = inject === undefined ? '' : 'header' in inject ? `${inject.header}: ${inject.format}` : `basic auth as ${inject.basicAuth.username}`;
+    const bound = ref.hosts ? ` → ${ref.hosts.join(', ')} (${how})` : '';
+    // A mount is a way of using the value of its own: adding one (or moving it) is a looser change.
+    return `${ref.name}${bound}${ref.mount ? ` mounted at ${ref.mount.path}` : ''}`;
   });
 }
 

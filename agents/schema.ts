@@ -72,6 +72,10 @@ export const agentSpecSchema = z
       .array(secretReferenceSchema)
       .max(20)
       .refine((list) => new Set(list.map(referenceName)).size === list.length, 'duplicate secret names')
+      .refine((list) => {
+        const paths = list.flatMap((ref) => (typeof ref !== 'string' && ref.mount ? [ref.mount.path] : []));
+        return new Set(paths).size === paths.length;
+      }, 'two secrets mounted at the same path')
       .default([]),
     metadata: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'keys of letters, digits, _ . -'), storable().max(512))

@@ -1,8 +1,9 @@
 /**
  * How an agent version or a tenant refers to a secret: by name, never by
  * value, with the hosts the egress proxy injects it into and how (a header
- * built from a format, or the password of a basic-auth pair). A bare name
- * binds no host: such a secret can only be mounted for one approved tool call.
+ * built from a format, or the password of a basic-auth pair), and/or the file
+ * it may be mounted at (under /run/secrets) for one approved shell call. A
+ * bare name binds nothing: its value is only masked in tool output.
  * Shared by agents/, api/, sandbox/ and the workflow's input types: bottom
  * layer, no Node APIs.
  */
@@ -57,15 +58,71 @@ export const secretBindingSchema = z
 export type SecretInject = z.infer<typeof secretInjectSchema>;
 export type SecretBinding = z.infer<typeof secretBindingSchema>;
 
-/** An entry of an agent version's `secrets`: a bare name (mount only) or a binding. */
-export const secretReferenceSchema = z.union([secretName, secretBindingSchema]);
+/** The tmpfs of every sandbox where secrets are mounted for one call (sandbox/container-spec.ts). */
+export const SECRET_MOUNT_DIR = '/run/secrets';
+/** One file name, so that writing it never goes through a folder a command could have replaced with a link. */
+const MOUNT_FILE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+
+/** Why `path` cannot be a mount point, or undefined. */
+export function mountPathProblem(path: string): string | undefined {
+  if (/[\0\r\n]/.test(path)) return 'no NUL or line break';
+  if (path.split('/').some((seg) => seg === '..' || seg === '.')) return 'no . or .. segments';
+  if (!path.startsWith(`${SECRET_MOUNT_DIR}/`)) return `must be a file directly under ${SECRET_MOUNT_DIR}/`;
+  const file = path.slice(SECRET_MOUNT_DIR.length + 1);
+  if (!MOUNT_FILE.test(file)) return `must be ${SECRET_MOUNT_DIR}/<file>: one name of letters, digits, . _ - (no further folders)`;
+  return undefined;
+}
+
+export const secretMountSchema = z
+  .object({
+    path: z
+      .string()
+      .max(200)
+      .superRefine((p, ctx) => {
+        const problem = mountPathProblem(p);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+  })
+  .strict();
+export type SecretMount = z.infer<typeof secretMountSchema>;
+
+/**
+ * An agent version's secret: bound to hosts (`hosts` + `inject`, injected by
+ * the egress proxy), mountable (`mount`: written to that file for one approved
+ * shell call that asks for it, removed right after), or both. One object
+ * schema rather than a union of shapes: a bad field is reported at its path.
+ */
+export const agentSecretSchema = z
+  .object({
+    name: secretName,
+    hosts: secretBindingSchema.shape.hosts.optional(),
+    inject: secretInjectSchema.optional(),
+    mount: secretMountSchema.optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if ((s.hosts === undefined) !== (s.inject === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [s.hosts === undefined ? 'hosts' : 'inject'], message: 'hosts and inject go together' });
+    }
+    if (s.hosts === undefined && s.mount === undefined) ctx.addIssue({ code: 'custom', path: ['mount'], message: 'give hosts + inject, a mount, or both (or use the bare name)' });
+  });
+export type AgentSecret = z.infer<typeof agentSecretSchema>;
+
+/** An entry of an agent version's `secrets`: a bare name (masked only), or a binding and/or mount. */
+export const secretReferenceSchema = z.union([secretName, agentSecretSchema]);
 export type SecretReference = z.infer<typeof secretReferenceSchema>;
 
-/** What a session carries: every secret it may use, with its binding when it has one. */
+/** What a session carries: every secret it may use, with its binding and mount when it has them. */
 export interface SessionSecret {
   readonly name: string;
   readonly hosts?: readonly string[] | undefined;
   readonly inject?: SecretInject | undefined;
+  readonly mount?: SecretMount | undefined;
+}
+
+/** The secrets a session may mount, by name. */
+export function mountableSecrets(secrets: readonly SessionSecret[] | undefined): Map<string, string> {
+  return new Map((secrets ?? []).flatMap((s) => (s.mount ? [[s.name, s.mount.path] as const] : [])));
 }
 
 export function referenceName(ref: SecretReference): string {
@@ -79,7 +136,15 @@ export function referenceName(ref: SecretReference): string {
 export function mergeSecretReferences(tenant: readonly SecretReference[], version: readonly SecretReference[]): SessionSecret[] {
   const byName = new Map<string, SessionSecret>();
   for (const ref of [...tenant, ...version]) {
-    byName.set(referenceName(ref), typeof ref === 'string' ? { name: ref } : { name: ref.name, hosts: [...ref.hosts], inject: ref.inject });
+    if (typeof ref === 'string') {
+      byName.set(ref, { name: ref });
+      continue;
+    }
+    byName.set(ref.name, {
+      name: ref.name,
+      ...(ref.hosts && ref.inject ? { hosts: [...ref.hosts], inject: ref.inject } : {}),
+      ...(ref.mount ? { mount: { path: ref.mount.path } } : {}),
+    });
   }
   return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

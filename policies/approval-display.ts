@@ -55,10 +55,22 @@ function browserSubject(args: Readonly<Record<string, unknown>>): string {
   return Object.keys(extra).length > 0 ? `${head}\n${canonicalJson(extra)}` : head;
 }
 
+/**
+ * A shell call that mounts secrets (the workflow adds `secret_mounts` to its gate's arguments): which
+ * secret goes to which file, one line each above the command. Names and paths only, never a value.
+ */
+function mountLines(args: Readonly<Record<string, unknown>>): string {
+  const mounts = Array.isArray(args.secret_mounts) ? (args.secret_mounts as unknown[]) : [];
+  return mounts
+    .map((m) => (m && typeof m === 'object' ? (m as Record<string, unknown>) : {}))
+    .map((m) => `# mounts secret ${String(m.name)} at ${String(m.path)} for this command only\n`)
+    .join('');
+}
+
 /** The text an approval is about. */
 export function approvalSubject(tool: string, args: Readonly<Record<string, unknown>>): string {
   if (tool === BROWSER_TOOL) return browserSubject(args);
-  return tool === 'shell' && typeof args.command === 'string' ? args.command : canonicalJson(args);
+  return tool === 'shell' && typeof args.command === 'string' ? `${mountLines(args)}${args.command}` : canonicalJson(args);
 }
 
 /** Renders any text for an approver: flags, and hidden characters made visible. */

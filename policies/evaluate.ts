@@ -248,3 +248,16 @@ export function evaluatePolicy(policy: Policy, call: ToolCallForPolicy, context:
 }
 
 export type { Policy, ToolName };
+
+/**
+ * A shell call that asks for secrets to be mounted always passes a gate: a
+ * denied call stays denied; an allowed one waits on the policy's default
+ * approval (rule `secrets.mount`, high risk); one the rules already gate
+ * keeps its rule's approval, its reason naming the secrets too.
+ */
+export function secretMountDecision(policy: Policy, decision: Decision, mounts: readonly { name: string; path: string }[]): Decision {
+  if (decision.action === 'deny' || mounts.length === 0) return decision;
+  const what = `mounts secret ${mounts.map((m) => `${m.name} at ${m.path}`).join(', ')} for this call only`;
+  if (decision.action === 'approve') return { ...decision, reason: `${decision.reason}; ${what}` };
+  return approveDecision(policy, 'secrets.mount', 'high', what, undefined);
+}

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
+import { SECRET_MOUNT_DIR } from '../domain/secret-binding.js';
 import type { SandboxSecrets } from './egress-broker.js';
 import { SandboxRequestError } from './errors.js';
 
@@ -171,7 +172,7 @@ export function specHash(parts: {
   // The proxy only when there is one: hosts without it keep their hashes (and their idle containers).
   const proxy = parts.proxyUrl ? [parts.proxyUrl] : [];
   return createHash('sha256')
-    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT, parts.appArmorProfile ?? '', LOG_CONFIG, ...proxy]))
+    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT, parts.appArmorProfile ?? '', LOG_CONFIG, SECRETS_TMPFS, ...proxy]))
     .digest('hex')
     .slice(0, 16);
 }
@@ -195,6 +196,13 @@ export function workspaceVolumeSpec(input: SandboxSpecInput): Docker.VolumeCreat
     Labels: { ...input.labels },
   };
 }
+
+/**
+ * Where a secret is mounted for one approved shell call (sandbox/secret-files.ts): a small tmpfs, so a
+ * value never reaches a disk; writable by the sandbox user like /tmp (uid= options are read in the
+ * engine's namespace, which userns-remap shifts). Part of the spec hash: older idle containers lack it.
+ */
+const SECRETS_TMPFS = 'rw,nosuid,nodev,noexec,size=1m,mode=1777';
 
 /**
  * No container log at all: whatever reaches the container's stdout (PID 1's
@@ -250,7 +258,7 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
       { Name: 'core', Soft: 0, Hard: 0 },
     ],
     ShmSize: input.limits.tmpMb * 1024 * 1024,
-    Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${input.limits.tmpMb}m,mode=1777` },
+    Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${input.limits.tmpMb}m,mode=1777`, [SECRET_MOUNT_DIR]: SECRETS_TMPFS },
     Mounts: [{ Type: 'volume', Source: input.volumeName, Target: WORKSPACE_DIR, ReadOnly: false }],
     Binds: [],
     Devices: [],

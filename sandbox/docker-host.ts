@@ -16,7 +16,7 @@ import { DockerEngine, statusCode } from './docker-engine.js';
 import { EgressGateway, type EgressGatewayOptions, type EgressGrantSource } from './egress.js';
 import type { EgressRefusal } from './egress-proxy.js';
 import type { SandboxSecrets } from './egress-broker.js';
-import { EGRESS_CA_ENV, installEgressCa } from './secret-files.js';
+import { EGRESS_CA_ENV, installEgressCa, removeSecretFiles, writeSecretFiles, type SecretFile } from './secret-files.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
 import { ExecChannelError, limitField, type ChannelReply, type ChannelRequest } from './exec-channel.js';
 import { execCapturePath, readSandboxFile, workspaceFilePath, workspaceTarball, restoreWorkspaceTarball, type RestoreLimits } from './workspace-archive.js';
@@ -393,6 +393,16 @@ export class DockerSandboxHost {
   /** Lists up to 1000 entries under a workspace directory (four levels deep). */
   listFiles(containerId: string, relative: string): Promise<{ entries: FileEntry[]; truncated: boolean }> {
     return this.#files.list(containerId, relative);
+  }
+
+  /** Secret files for one approved shell call on the sandbox's /run/secrets tmpfs (sandbox/secret-files.ts). */
+  writeSecretFiles(containerId: string, files: readonly SecretFile[]): Promise<void> {
+    return writeSecretFiles(this.#o.docker, containerId, files);
+  }
+
+  /** Removes mounted secret files (those not there are no error). */
+  removeSecretFiles(containerId: string, paths: readonly string[]): Promise<void> {
+    return removeSecretFiles(this.#o.docker, containerId, paths);
   }
 
   /** The whole capture of one stream of a shell call (ExecRequest.keepBytes), at most `maxBytes` of it (sandbox/workspace-archive.ts). */

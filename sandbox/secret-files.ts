@@ -3,13 +3,14 @@
  * an argument or an environment variable, which /proc would show):
  * - the egress proxy's CA, for sandboxes whose secrets the proxy injects
  *   (container-spec.ts EGRESS_CA_FILES; the bundle is the image's roots + the CA);
- * - a secret's value mounted for ONE approved tool call: a private folder
- *   under /tmp made before the command and removed after it, whatever its end.
+ * - a secret's value mounted for ONE approved shell call: a 0400 file on the
+ *   /run/secrets tmpfs, written just before the command and removed after it
+ *   (activities/secret-mounts.ts), whatever its end.
  */
-import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
+import { mountPathProblem } from '../domain/secret-binding.js';
 import { EGRESS_CA_FILES } from './container-spec.js';
-import { SandboxToolError } from './errors.js';
+import { SandboxRequestError, SandboxToolError } from './errors.js';
 import { execOnce } from './one-shot-exec.js';
 
 /** What makes a command trust the bundle (container-spec.ts sets the same at create on cold sandboxes). */
@@ -30,39 +31,48 @@ export async function installEgressCa(docker: Docker, containerId: string, caPem
   if (r.exitCode !== 0) throw new SandboxToolError(`cannot install the egress CA in the sandbox (status ${r.exitCode}): ${r.stderr.toString('utf8').slice(0, 300)}`);
 }
 
-/** The environment variable naming a mounted secret's file: `KORTIX_SECRET_FILE_GITHUB_TOKEN` for `github-token`. */
-export function secretFileVariable(name: string): string {
-  return `KORTIX_SECRET_FILE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+export interface SecretFile {
+  readonly name: string;
+  /** A file directly under /run/secrets (domain/secret-binding.ts mountPathProblem). */
+  readonly path: string;
+  readonly value: string;
 }
 
-export interface MountedSecrets {
-  readonly dir: string;
-  /** Variable → file, for the command's environment. */
-  readonly env: Readonly<Record<string, string>>;
-  /** Removes the folder (idempotent). */
-  remove(): Promise<void>;
+/**
+ * The mount's write: any name already there (a link or fifo a command left)
+ * is unlinked, then the file is created with O_EXCL (noclobber) so that it is
+ * never written through a link; umask 0377 makes it 0400, and the exec's user
+ * (the sandbox user) owns it.
+ */
+const WRITE_SCRIPT = 'set -e; umask 0377; rm -f -- "$1"; set -C; cat > "$1"; [ -f "$1" ] && [ ! -L "$1" ]';
+
+function checkPath(path: string): void {
+  const problem = mountPathProblem(path);
+  if (problem) throw new SandboxRequestError(`cannot mount a secret at ${JSON.stringify(path)}: ${problem}`);
 }
 
-/** Writes each value to `<dir>/<name>` (0400, a 0700 folder of the sandbox user) for one command. */
-export async function mountSecrets(docker: Docker, containerId: string, secrets: readonly { name: string; value: string }[]): Promise<MountedSecrets> {
-  const dir = `/tmp/.kortix-secrets-${randomBytes(8).toString('hex')}`;
-  const remove = async () => {
-    await execOnce(docker, containerId, ['rm', '-rf', '--', dir], { maxBytes: 4096 }).catch(() => undefined);
-  };
-  const env: Record<string, string> = {};
+/** Removes these files (a no-op for those not there); a sandbox that cannot be reached fails. */
+export async function removeSecretFiles(docker: Docker, containerId: string, paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  for (const p of paths) checkPath(p);
+  const r = await execOnce(docker, containerId, ['rm', '-f', '--', ...paths], { maxBytes: 4096 });
+  if (r.exitCode !== 0) throw new SandboxToolError(`cannot remove mounted secret files (status ${r.exitCode}): ${r.stderr.toString('utf8').slice(0, 300)}`);
+}
+
+/**
+ * Writes each value to its file on the sandbox's /run/secrets tmpfs for one
+ * command (through `docker exec` stdin: never an argument or environment
+ * variable, which /proc would show). A write that fails removes what was written.
+ */
+export async function writeSecretFiles(docker: Docker, containerId: string, files: readonly SecretFile[]): Promise<void> {
+  for (const f of files) checkPath(f.path);
   try {
-    for (const s of secrets) {
-      const file = `${dir}/${s.name}`;
-      const r = await execOnce(docker, containerId, ['bash', '-c', 'set -e; umask 077; mkdir -p "$1"; cat > "$2"; chmod 0400 "$2"', 'mount', dir, file], {
-        stdin: Buffer.from(s.value, 'utf8'),
-        maxBytes: 4096,
-      });
-      if (r.exitCode !== 0) throw new SandboxToolError(`cannot mount secret ${s.name} (status ${r.exitCode})`);
-      env[secretFileVariable(s.name)] = file;
+    for (const f of files) {
+      const r = await execOnce(docker, containerId, ['bash', '-c', WRITE_SCRIPT, 'mount', f.path], { stdin: Buffer.from(f.value, 'utf8'), maxBytes: 4096 });
+      if (r.exitCode !== 0) throw new SandboxToolError(`cannot mount secret ${f.name} at ${f.path} (status ${r.exitCode})`);
     }
   } catch (err) {
-    await remove();
+    await removeSecretFiles(docker, containerId, files.map((f) => f.path)).catch(() => undefined);
     throw err;
   }
-  return { dir, env: { ...env, KORTIX_SECRETS_DIR: dir }, remove };
 }

@@ -6,6 +6,7 @@
 import type { ToolName } from '../policies/schema.js';
 import { BROWSER_DEFINITION, parseBrowserArgs, type BrowserArgs } from './browser-tool.js';
 import { requestedHostProblem } from './host-patterns.js';
+import { SECRET_NAME_PATTERN } from '../domain/secret-binding.js';
 import {
   ARTIFACT_TOOL_DEFINITIONS,
   READ_ARTIFACT,
@@ -42,6 +43,8 @@ export const MAX_COMMAND_LENGTH = 16 * 1024;
 export const MAX_PATH_LENGTH = 1024;
 export const MAX_WRITE_BYTES = 1024 * 1024;
 export const MAX_REASON_LENGTH = 1000;
+/** Secrets one shell call may have mounted. */
+export const MAX_MOUNTS = 5;
 
 const DEFINITIONS: Record<SessionToolName, ToolDefinition> = {
   shell: {
@@ -59,6 +62,14 @@ const DEFINITIONS: Record<SessionToolName, ToolDefinition> = {
             minimum: 1,
             maximum: MAX_SHELL_TIMEOUT_SECONDS,
             description: `Kill the command and all its children after this many seconds (default ${DEFAULT_SHELL_TIMEOUT_SECONDS}).`,
+          },
+          mount_secrets: {
+            type: 'array',
+            items: { type: 'string' },
+            maxItems: MAX_MOUNTS,
+            description:
+              'Names of secrets of this agent that have a mount path: each is written to its file under /run/secrets for this one command ' +
+              '(after an approval) and removed right after. Its value is masked in the output.',
           },
         },
         required: ['command'],
@@ -132,7 +143,8 @@ export function toolDefinitions(names: readonly SessionToolName[]): ToolDefiniti
   return [...names].sort().map((name) => DEFINITIONS[name]);
 }
 
-export type ShellArgs = { command: string; timeout_seconds: number };
+/** `mount_secrets`: present only when the call asks for secrets to be mounted (never empty). */
+export type ShellArgs = { command: string; timeout_seconds: number; mount_secrets?: string[] };
 export type WriteFileArgs = { path: string; content: string };
 export type ReadFileArgs = { path: string };
 export type ListFilesArgs = { path: string };
@@ -194,6 +206,19 @@ function pathField(args: Record<string, unknown>, key: string, optional: boolean
   return problem ? { error: problem } : normaliseWorkspacePath(v);
 }
 
+/** shell's `mount_secrets`: absent, null or a list of distinct secret names (whether the session may mount them is the workflow's check). */
+function mountSecretsField(v: unknown): { names: string[] } | { error: string } {
+  if (v === undefined || v === null) return { names: [] };
+  const bad = { error: `argument "mount_secrets" must be a list of at most ${MAX_MOUNTS} distinct secret names` };
+  if (!Array.isArray(v) || v.length > MAX_MOUNTS) return bad;
+  const names: string[] = [];
+  for (const n of v) {
+    if (typeof n !== 'string' || !SECRET_NAME_PATTERN.test(n) || n.includes('..') || names.includes(n)) return bad;
+    names.push(n);
+  }
+  return { names };
+}
+
 /** request_network's arguments: one exact host (`host:port` is read as host and port), an optional port, a reason. */
 function parseRequestNetwork(args: Record<string, unknown>): { args: RequestNetworkArgs } | { error: string } {
   const rawHost = stringField(args, 'host', 260);
@@ -236,7 +261,9 @@ export function parseToolCall(name: string, rawArguments: string): ParsedToolCal
       if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > MAX_SHELL_TIMEOUT_SECONDS) {
         return { ok: false, error: `argument "timeout_seconds" must be an integer from 1 to ${MAX_SHELL_TIMEOUT_SECONDS}` };
       }
-      return { ok: true, call: { name, args: { command, timeout_seconds: t } } };
+      const mounts = mountSecretsField(args.mount_secrets);
+      if ('error' in mounts) return { ok: false, error: mounts.error };
+      return { ok: true, call: { name, args: { command, timeout_seconds: t, ...(mounts.names.length > 0 ? { mount_secrets: mounts.names } : {}) } } };
     }
     case 'write_file': {
       const path = pathField(args, 'path', false);

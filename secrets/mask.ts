@@ -116,9 +116,43 @@ export class SecretMasker {
    */
   maskBytes(bytes: Buffer, cut: { start?: boolean; end?: boolean } = {}): Buffer {
     if (this.#forms.length === 0) return bytes;
-    const asBytes = new SecretMasker([]);
-    asBytes.#forms.push(...this.#forms.map((f) => ({ form: Buffer.from(f.form, 'utf8').toString('latin1'), label: f.label })));
-    return Buffer.from(asBytes.mask(bytes.toString('latin1'), cut), 'latin1');
+    return Buffer.from(this.#asBytes().mask(bytes.toString('latin1'), cut), 'latin1');
+  }
+
+  #bytes: SecretMasker | undefined;
+
+  /** The same forms as latin1 text of their UTF-8 bytes (one character per byte). */
+  #asBytes(): SecretMasker {
+    if (!this.#bytes) {
+      this.#bytes = new SecretMasker([]);
+      this.#bytes.#forms.push(...this.#forms.map((f) => ({ form: Buffer.from(f.form, 'utf8').toString('latin1'), label: f.label })));
+    }
+    return this.#bytes;
+  }
+
+  /**
+   * For bytes that more will follow (a stream): how many of them can be
+   * masked and passed on now. What is held back is the tail that could be the
+   * start of a form, and any whole form that straddles the cut, so that a
+   * value split across two chunks is still masked whole.
+   */
+  streamCut(bytes: Buffer): number {
+    const forms = this.#asBytes().#forms;
+    if (forms.length === 0) return bytes.length;
+    const text = bytes.toString('latin1');
+    const longest = forms[0]?.form.length ?? 0;
+    let cut = Math.max(0, text.length - (longest - 1));
+    for (let moved = true; moved; ) {
+      moved = false;
+      for (const { form } of forms) {
+        const at = text.indexOf(form, Math.max(0, cut - form.length + 1));
+        if (at !== -1 && at < cut) {
+          cut = at;
+          moved = true;
+        }
+      }
+    }
+    return cut;
   }
 
   /** A JSON-like value with every string in it masked (keys too); `cutFields` are strings that were cut at their end. */

@@ -25,8 +25,9 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { SandboxLease, SessionStatus, SessionUsage, ToolResultPayload } from '../activities/types.js';
 import type { GateRecord } from '../db/session-records.js';
+import { mountableSecrets } from '../domain/secret-binding.js';
 import { BROWSER_TOOL } from '../policies/browser-url.js';
-import { evaluatePolicy, offeredTools, type Decision, type PolicyContext } from '../policies/evaluate.js';
+import { evaluatePolicy, offeredTools, secretMountDecision, type Decision, type PolicyContext } from '../policies/evaluate.js';
 import { REQUEST_NETWORK, parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
 import {
   STATUS_KEY,
@@ -53,6 +54,11 @@ const DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000;
 export const SESSION_SECRETS_PATCH = 'session-secrets';
 /** Browser calls are judged with the page the model last saw; sessions recorded before had no browser. */
 export const BROWSER_PAGE_PATCH = 'browser-page-url';
+/**
+ * A shell call may ask for secrets to be mounted for it alone (`mount_secrets`): it then waits on a gate
+ * and its run gets the mounts. Calls recorded before ignored the argument (the parser dropped it).
+ */
+export const SECRET_MOUNT_PATCH = 'secret-mount-once';
 /**
  * The tool activity writes its own events (sandbox.claimed, tool.started, tool.result) while the outbox
  * writes the workflow's in the background: a slow outbox write (a retry, a busy worker) let the tool's
@@ -89,6 +95,8 @@ interface PlannedCall {
   readonly call?: ValidToolCall;
   readonly invalid?: string;
   readonly decision?: Decision;
+  /** Secrets the call mounts (shell `mount_secrets`), with their files: only ever run after its gate is approved. */
+  readonly mounts?: readonly { name: string; path: string }[];
   gate?: Gate;
 }
 
@@ -307,6 +315,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
           ...(claimed ? { claimed } : {}),
           ...(call.name === REQUEST_NETWORK ? { grant: grantOf(planned) } : {}),
           ...secretsFor(),
+          ...(planned.mounts && planned.gate?.status === 'approved' ? { mounts: { secrets: [...planned.mounts], gate: planned.gate.id } } : {}),
         });
         usage.toolCalls += 1;
         if (planned.name === BROWSER_TOOL && typeof outcome.pageUrl === 'string') pageUrl = outcome.pageUrl;
@@ -340,8 +349,14 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       id: `gate-${planned.seq}`,
       toolCallId: planned.id,
       tool: planned.name,
-      // A browser gate shows the page the action works on, beside the action (policies/approval-display.ts).
-      arguments: browserContext(planned.name).pageUrl !== undefined ? { ...call.args, page_url: pageUrl } : call.args,
+      // A browser gate shows the page the action works on, beside the action; a mount gate which secret
+      // goes to which file (policies/approval-display.ts).
+      arguments:
+        browserContext(planned.name).pageUrl !== undefined
+          ? { ...call.args, page_url: pageUrl }
+          : planned.mounts
+            ? { ...call.args, secret_mounts: planned.mounts.map((m) => ({ ...m })) }
+            : call.args,
       risk: decision.risk,
       reason: decision.reason,
       ruleId: decision.ruleId,
@@ -368,14 +383,33 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     if (![...gates.values()].some((g) => g.status === 'open')) setStatus('running');
   }
 
+  /**
+   * The secrets a shell call asks to have mounted, each checked against the session's mountable ones;
+   * undefined when it asks for none.
+   */
+  function secretMounts(call: ValidToolCall): { mounts: { name: string; path: string }[] } | { invalid: string } | undefined {
+    if (call.name !== 'shell' || !call.args.mount_secrets || !patched(SECRET_MOUNT_PATCH)) return undefined;
+    const mountable = mountableSecrets(input.secrets);
+    const mounts: { name: string; path: string }[] = [];
+    for (const name of call.args.mount_secrets) {
+      const path = mountable.get(name);
+      if (path === undefined) return { invalid: `secret ${name} cannot be mounted: it is not one of this agent's secrets with a mount path` };
+      mounts.push({ name, path });
+    }
+    return { mounts };
+  }
+
   // ---- one model step's tool calls ----
   async function handleToolCalls(calls: readonly { id: string; name: string; arguments: string }[]): Promise<void> {
     const planned: PlannedCall[] = calls.map((c) => {
       const seq = nextMessageSeq++;
       const parsed = parseToolCall(c.name, c.arguments);
       if (!parsed.ok) return { id: c.id, name: c.name, seq, invalid: parsed.error };
-      const decision = evaluatePolicy(policy, { name: parsed.call.name, arguments: parsed.call.args }, browserContext(parsed.call.name));
-      return { id: c.id, name: c.name, seq, call: parsed.call, decision };
+      const mounts = secretMounts(parsed.call);
+      if (mounts && 'invalid' in mounts) return { id: c.id, name: c.name, seq, invalid: mounts.invalid };
+      const judged = evaluatePolicy(policy, { name: parsed.call.name, arguments: parsed.call.args }, browserContext(parsed.call.name));
+      const decision = mounts ? secretMountDecision(policy, judged, mounts.mounts) : judged;
+      return { id: c.id, name: c.name, seq, call: parsed.call, decision, ...(mounts ? { mounts: mounts.mounts } : {}) };
     });
     for (const p of planned) {
       outbox.push('tool.decision', {

@@ -235,6 +235,8 @@ export function agentRoutes(deps: AgentRoutesDeps): Hono {
     const body = await parseBody(c, moveSchema);
     const agent = await ownedAgent(db, principal.tenantId, slug);
     const to = await resolveVersion(db, agent, body.version, 'body.version');
+    // A secret of the version removed from the provider since the version was saved: a 400 now, not every session failing later.
+    await checkSecretsExist(deps.secrets, principal.tenantId, specOf(to).secrets, 'body.version.spec.secrets');
     const current = await listLabels(db, principal.tenantId, agent.id).then((ls) => ls.find((l) => l.label === label));
     const from = current ? await resolveVersion(db, agent, current.sha, 'params.label') : undefined;
     const judged = await risk(principal.tenantId, from, to);
