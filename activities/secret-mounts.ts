@@ -11,6 +11,7 @@
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
 import { SandboxToolError } from '../sandbox/errors.js';
 import { mountableSecrets } from '../domain/secret-binding.js';
+import { MIN_SECRET_CHARS } from '../secrets/mask.js';
 import type { SecretProvider } from '../secrets/provider.js';
 import { secretValue } from './session-secrets.js';
 import type { ExecToolInput } from './types.js';
@@ -47,7 +48,12 @@ export async function withSecretMounts<T>(deps: SecretMountDeps, input: ExecTool
   await deps.host.removeSecretFiles(containerId, [...new Set(mountable.values())].filter((p) => !mine.has(p)));
   if (mounts.length === 0) return run();
   const files = [];
-  for (const m of mounts) files.push({ ...m, value: await secretValue(deps.provider, input.session, m.name) });
+  for (const m of mounts) {
+    const value = await secretValue(deps.provider, input.session, m.name);
+    // Output is masked only for values of MIN_SECRET_CHARS or more (shorter ones would blank ordinary text): a shorter one could be printed as is.
+    if (value.length < MIN_SECRET_CHARS) throw new SandboxToolError(`secret ${m.name} is shorter than ${MIN_SECRET_CHARS} characters, too short to be masked in the output: it is not mounted and the command did not run`);
+    files.push({ ...m, value });
+  }
   await deps.host.writeSecretFiles(containerId, files);
   try {
     return await run();

@@ -233,4 +233,11 @@ describe('withSecretMounts', () => {
     await withSecretMounts({ host, provider }, input({}, { secrets: [secrets[2] as (typeof secrets)[number]] }), run);
     expect(calls).toEqual(['run']);
   });
+
+  it('refuses to mount a value too short to be masked in the output', async () => {
+    calls.length = 0;
+    const short = { ...provider, get: async () => ({ value: 'abc12', version: '1' }) } as SecretProvider;
+    await expect(withSecretMounts({ host, provider: short }, input({ mount_secrets: ['deploy-key'] }, approved), async () => calls.push('run'))).rejects.toThrow(/shorter than 6 characters/);
+    expect(calls).toEqual(['remove /run/secrets/other']);
+  });
 });
