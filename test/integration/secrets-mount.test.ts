@@ -12,7 +12,8 @@
  *   kept head and tail, and into a workspace file it saves as a result: the
  *   stored messages and events, the SSE stream, what the model is sent and
  *   the artifacts (output beyond the cap, the saved result) hold only masks;
- * - a rejected gate mounts nothing; a timed-out call leaves nothing;
+ * - a rejected gate mounts nothing; a timed-out call leaves nothing, nor a
+ *   run aborted as a cancelled activity's is (real sandbox, real exec);
  * - a secret that is gone fails a running session once, not retried, and
  *   blocks a promotion with a 400 naming the field.
  */
@@ -22,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { withSecretMounts } from '../../activities/secret-mounts.js';
 import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
 import { keyringFromConfig } from '../../temporal/codec/from-config.js';
 import { replayHistories } from '../../temporal/replay.js';
@@ -278,6 +280,40 @@ describe('an agent version with a mountable secret', () => {
     expect(done.finalAnswer).toBe("secret not-mine cannot be mounted: it is not one of this agent's secrets with a mount path");
     const gates = await sql<{ n: number }>`select count(*)::int as n from gates where session_id = ${session.id}`.execute(stack.db);
     expect(gates.rows[0]?.n).toBe(0);
+  });
+});
+
+describe('a mount whose command is cancelled', () => {
+  it('is removed when the run is aborted (the activity cancelled), in a real sandbox', async () => {
+    const ref = { tenantId: stack.tenantId, sessionId: `ses_cancel-${Date.now()}` };
+    const { containerId } = await stack.host.claim(ref, { network: [] });
+    try {
+      const look = async () => (await stack.host.exec(containerId, { key: `look-${Date.now()}-${Math.random()}`, command: 'ls -A /run/secrets | wc -l', timeoutSeconds: 10 })).stdout.trim();
+      const aborter = new AbortController();
+      const input = {
+        session: { ...ref, createdAt: new Date().toISOString() },
+        lease: { containerId, hostId: stack.host.hostId, taskQueue: 'unused' },
+        messageSeq: 3,
+        toolCallId: 'call-cancel',
+        call: { name: 'shell' as const, args: { command: `cat ${PATH} > /dev/null; sleep 60`, timeout_seconds: 120, mount_secrets: ['deploy-key'] } },
+        idempotencyKey: `${ref.sessionId}:3`,
+        secrets: [{ name: 'deploy-key', mount: { path: PATH } }],
+        mounts: { secrets: [{ name: 'deploy-key', path: PATH }], gate: 'gate-3' },
+      };
+      const provider = { kind: 'test', get: async () => ({ value: VALUE, version: '1' }), exists: async () => true, list: async () => ['deploy-key'] };
+      let during = '';
+      const running = withSecretMounts({ host: stack.host, provider }, input, async () => {
+        const exec = stack.host.exec(containerId, { key: input.idempotencyKey, command: input.call.args.command, timeoutSeconds: 120 }, { signal: aborter.signal });
+        during = await look();
+        aborter.abort(new Error('activity cancelled'));
+        return exec;
+      });
+      await expect(running).rejects.toThrow('activity cancelled');
+      expect(during).toBe('1');
+      expect(await look()).toBe('0');
+    } finally {
+      await stack.host.release(ref.sessionId);
+    }
   });
 });
 
