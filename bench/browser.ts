@@ -40,7 +40,7 @@ function makeHost(pool: string, warmPool: DockerSandboxHostOptions['warmPool']):
     seccompProfile: readFileSync(config.SANDBOX_SECCOMP_PROFILE, 'utf8'),
     outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
     warmPool,
-    browser: { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB },
+    browser: { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB },
   });
 }
 

@@ -147,6 +147,8 @@ const envSchema = z.object({
   SANDBOX_BROWSER: z.enum(['prewarm', 'lazy', 'off']).default('prewarm'),
   /** V8 heap cap of each page in the sandbox browser (MB): a page allocating without end crashes its tab, not the sandbox. */
   SANDBOX_BROWSER_HEAP_MB: positiveInt.max(4096).default(256),
+  /** Downloads of one browser action together at most (MB), saved to /workspace/downloads; they wait in /tmp, so below SANDBOX_TMP_MB. */
+  SANDBOX_BROWSER_DOWNLOAD_MAX_MB: positiveInt.max(4096).default(16),
   /** The allowlisting egress proxy, on the gateway of the host's internal sandbox network. */
   SANDBOX_EGRESS_PROXY_PORT: port.min(1).default(3128),
   /** `auto`: firewall the egress network's bridge when iptables works (else warn); `on`: required; `off`: never. With KORTIX_ENV=prod it is always required. */

@@ -25,12 +25,12 @@ export interface ApprovalDisplay {
 }
 
 /** Embedding, override and isolate controls, and the Arabic letter mark. */
-function isBidi(cp: number): boolean {
+export function isBidi(cp: number): boolean {
   return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp === 0x061c;
 }
 
 /** Zero-width space, joiners, marks (U+200B-200F), word joiner and BOM. */
-function isZeroWidth(cp: number): boolean {
+export function isZeroWidth(cp: number): boolean {
   return (cp >= 0x200b && cp <= 0x200f) || cp === 0x2060 || cp === 0xfeff;
 }
 

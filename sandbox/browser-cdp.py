@@ -1,14 +1,16 @@
 """The browser of a sandbox: one headless Chromium per container, and its driver.
 
-Three files, joined into one script by sandbox/browser-host.ts and sent into
+Five files, joined into one script by sandbox/browser-host.ts and sent into
 the container with `python3 -c` (not baked into the image): browser-cdp.py
-(this: the DevTools pipe), browser-driver.py (contexts, tabs, actions),
-browser-cli.py (the socket and the commands below). The script is
+(this: the DevTools pipe), browser-downloads.py (downloads, capped),
+browser-tabs.py (tabs, capped), browser-driver.py (the Chromium process,
+contexts, actions), browser-cli.py (the socket and the commands below). The script is
 run as the `browser` user (uid 1001), never as the agent's shell user (1000):
 the shell can neither signal nor trace the browser, nor read its profile, nor
 talk to the driver (the socket checks its peer's uid).
 
-  start [--proxy URL] [--heap MB]   starts the driver (and Chromium) unless one
+  start [--proxy URL] [--heap MB] [--download-max-bytes N]
+                                    starts the driver (and Chromium) unless one
                                     answers; the page helpers (browser-page.js)
                                     come on stdin. Prints the health answer.
   call                              one request (JSON on stdin) to the driver;
@@ -35,6 +37,14 @@ SOCKET_NAME = b'\0kortix-browser-driver'
 # A warm sandbox has no network: until a session's context names its proxy, nothing leaves.
 DEAD_PROXY = 'http://127.0.0.1:9'
 MAX_TABS = 8
+# Events waiting at most, for the event thread to count as caught up with the browser.
+CAUGHT_UP_EVENTS = 20
+# How long a new tab's setup may take before it is given up (and another one opened).
+NEW_TAB_TIMEOUT_S = 5
+# A page still opening tabs this long after its scripts were stopped has its tab crashed.
+STOP_GRACE_S = 1.0
+# An action whose browser is found dead this soon after it began is run again once the browser is back.
+RETRY_WINDOW_S = 0.5
 VIEWPORT = (1280, 800)
 FLAGS = [
     '--no-sandbox', '--disable-gpu', '--disable-software-rasterizer', '--disable-quic',
@@ -63,9 +73,11 @@ class Cdp:
         self.w, self.r = wfd, rfd
         self.on_close = on_close
         self.lock = threading.Lock()
+        self.write_lock = threading.Lock()
         self.next_id = 1
         self.pending = {}
         self.closed = False
+        self.closed_at = None  # time.monotonic() when the pipe closed
         self.events = queue.Queue()
         self.listeners = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -79,13 +91,8 @@ class Cdp:
             self.next_id += 1
             slot = [threading.Event(), None]
             self.pending[mid] = slot
-        msg = {'id': mid, 'method': method, 'params': params or {}}
-        if session:
-            msg['sessionId'] = session
-        data = json.dumps(msg).encode() + b'\0'
         try:
-            while data:
-                data = data[os.write(self.w, data):]
+            self._write(mid, method, params, session)
         except OSError:
             raise BrowserGone('the browser is not running')
         if not slot[0].wait(timeout):
@@ -97,6 +104,27 @@ class Cdp:
         if 'error' in reply:
             raise CdpError(f"{method}: {reply['error'].get('message')}")
         return reply.get('result', {})
+
+    def post(self, method, params=None, session=None):
+        """A command whose answer nobody waits for (the reader drops it): for the event thread."""
+        with self.lock:
+            if self.closed:
+                return
+            mid = self.next_id
+            self.next_id += 1
+        try:
+            self._write(mid, method, params, session)
+        except OSError:
+            pass
+
+    def _write(self, mid, method, params, session):
+        msg = {'id': mid, 'method': method, 'params': params or {}}
+        if session:
+            msg['sessionId'] = session
+        data = json.dumps(msg).encode() + b'\0'
+        with self.write_lock:  # the event thread sends too: messages must not interleave on the pipe
+            while data:
+                data = data[os.write(self.w, data):]
 
     def _read(self):
         buf = b''
@@ -123,6 +151,7 @@ class Cdp:
                     self.events.put(msg)
         with self.lock:
             self.closed = True
+            self.closed_at = time.monotonic()
             for slot in self.pending.values():
                 slot[0].set()
             self.pending.clear()

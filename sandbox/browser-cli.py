@@ -1,4 +1,4 @@
-"""The sandbox browser's socket and command line (part 3 of 3, after browser-driver.py)."""
+"""The sandbox browser's socket and command line (part 5 of 5, after browser-driver.py)."""
 import json, os, socket, struct, sys, threading, time
 from browser_driver import *  # noqa: F401,F403 (joined into one script by sandbox/browser-host.ts: this line is dropped)
 
@@ -82,7 +82,7 @@ def start(args):
         for fd in (0, 1, 2):
             os.dup2(nul, fd)
         server.listen(16)
-        driver = Driver(page_js, opts.get('--proxy') or None, int(opts.get('--heap', '256')))
+        driver = Driver(page_js, opts.get('--proxy') or None, int(opts.get('--heap', '256')), int(opts.get('--download-max-bytes', str(16 << 20))))
         try:
             driver.launch()
         except Exception:

@@ -1,11 +1,15 @@
-"""The sandbox browser's driver (part 2 of 3, after browser-cdp.py): the session's context and tabs, and the actions."""
+"""The sandbox browser's driver (part 4 of 5, after browser-tabs.py): the Chromium process, the session's context, and the actions."""
 import os, shutil, signal, tempfile, threading, time
-from browser_cdp import *  # noqa: F401,F403 (joined into one script by sandbox/browser-host.ts: this line is dropped)
+from browser_tabs import *  # noqa: F401,F403 (joined into one script by sandbox/browser-host.ts: this line is dropped)
 
 
-class Driver:
-    def __init__(self, page_js, proxy, heap_mb):
+class Driver(Downloads, Tabs):
+    def __init__(self, page_js, proxy, heap_mb, download_max_bytes):
         self.page_js, self.proxy, self.heap_mb = page_js, proxy, heap_mb
+        self.init_downloads(download_max_bytes)
+        self.dl_mark = 0  # downloads numbered above it began during the current action
+        self.stopped_openers = {}  # tab -> when its scripts were stopped for opening too many tabs (-1: crashed)
+        self.popups = []  # pages opened by pages, not yet tabs (adopted at the next action)
         self.proc = self.cdp = self.dir = None
         self.ctx = None
         self.ctx_proxy = None
@@ -31,6 +35,13 @@ class Driver:
         def fds():
             os.dup2(hi_r, 3)
             os.dup2(hi_w, 4)
+            # When the container runs out of memory, the kernel kills the browser (a page that allocates
+            # without end: its renderer has the most memory) before the agent's shell or this driver.
+            try:
+                with open('/proc/self/oom_score_adj', 'w') as f:
+                    f.write('500')
+            except OSError:
+                pass
 
         import subprocess
         args = [CHROMIUM, *FLAGS, f'--user-data-dir={self.dir}/profile', f'--proxy-server={DEAD_PROXY}',
@@ -44,7 +55,8 @@ class Driver:
         self.cdp.send('Browser.getVersion', timeout=30)
         self.cdp.send('Target.setDiscoverTargets', {'discover': True})
         self.ctx = self.ctx_proxy = None
-        self.tabs, self.active = [], None
+        self.tabs, self.active, self.popups = [], None, []
+        self.stopped_openers = {}
         self.open_context(self.proxy)
         self.up.set()
 
@@ -88,49 +100,42 @@ class Driver:
         self.ctx = self.cdp.send('Target.createBrowserContext', params)['browserContextId']
         self.ctx_proxy = proxy
         self.tabs, self.active = [], None
-        self.cdp.send('Browser.setDownloadBehavior', {'behavior': 'deny', 'browserContextId': self.ctx})
+        self.allow_downloads(self.ctx)
         target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx})['targetId']
         self.active = self.tab_for(target)
 
-    def tab_for(self, target, session=None):
-        """The tab of a page target, attached and set up once. Pages it opens attach paused (auto-attach),
-        so their first navigation is already under the same checks."""
-        with self.tabs_lock:
-            for t in self.tabs:
-                if t.target == target:
-                    return t
-            if session is None:
-                session = self.cdp.send('Target.attachToTarget', {'targetId': target, 'flatten': True})['sessionId']
-            tab = Tab(target, session)
-            self.tabs.append(tab)
-        s = tab.session
-        self.cdp.send('Page.enable', session=s)
-        self.cdp.send('Fetch.enable', {'patterns': [{'urlPattern': '*', 'resourceType': 'Document', 'requestStage': 'Request'}]}, session=s)
-        self.cdp.send('Emulation.setDeviceMetricsOverride', {'width': VIEWPORT[0], 'height': VIEWPORT[1], 'deviceScaleFactor': 1, 'mobile': False}, session=s)
-        self.cdp.send('Target.setAutoAttach', {'autoAttach': True, 'waitForDebuggerOnStart': True, 'flatten': True}, session=s)
-        self.cdp.send('Runtime.runIfWaitingForDebugger', session=s)
-        return tab
-
     def on_event(self, method, params, session):
+        if method.startswith('Browser.download') and self.on_download(method, params):
+            return
         if method == 'Fetch.requestPaused':
             why = refusal(params['request']['url'])
             if why:
                 self.refused.append({'url': params['request']['url'][:300], 'reason': why})
-                self.cdp.send('Fetch.failRequest', {'requestId': params['requestId'], 'errorReason': 'BlockedByClient'}, session=session)
+                self.cdp.post('Fetch.failRequest', {'requestId': params['requestId'], 'errorReason': 'BlockedByClient'}, session=session)
             else:
-                self.cdp.send('Fetch.continueRequest', {'requestId': params['requestId']}, session=session)
+                self.cdp.post('Fetch.continueRequest', {'requestId': params['requestId']}, session=session)
+            return
+        if method == 'Target.targetCreated':
+            info = params['targetInfo']
+            # A page opened by a page (window.open, target=_blank): a tab of the session, up to the cap.
+            if info.get('type') == 'page' and info.get('openerId') and info.get('browserContextId') == self.ctx:
+                self.on_popup(info)
             return
         if method == 'Target.attachedToTarget':
             info = params['targetInfo']
             if info.get('type') != 'page':
-                self.cdp.send('Runtime.runIfWaitingForDebugger', session=params['sessionId'])
+                self.cdp.post('Runtime.runIfWaitingForDebugger', session=params['sessionId'])
             elif len(self.tabs) >= MAX_TABS:
-                self.cdp.send('Target.closeTarget', {'targetId': info['targetId']})
+                self.cdp.post('Target.closeTarget', {'targetId': info['targetId']})
                 self.notices.append(f'the page tried to open more than {MAX_TABS} tabs: the extra ones were closed')
+                self.stop_opener(info.get('openerId'))
             else:
                 self.tab_for(info['targetId'], params['sessionId'])
             return
         if method in ('Target.targetDestroyed', 'Target.targetCrashed'):
+            with self.tabs_lock:
+                if params.get('targetId') in self.popups:
+                    self.popups.remove(params['targetId'])
             for t in self.tabs:
                 if t.target == params.get('targetId'):
                     with t.cond:
@@ -185,41 +190,47 @@ class Driver:
         """After an action: if a navigation starts within 400 ms, wait for its load (until `timeout`)."""
         deadline = time.monotonic() + timeout
         with tab.cond:
-            tab.cond.wait_for(lambda: tab.started > before[0] or tab.crashed, 0.4)
-            if tab.started == before[0] and not tab.crashed:
+            tab.cond.wait_for(lambda: tab.started > before[0] or tab.crashed or self.dl_seq > before[3], 0.4)
+            if tab.started == before[0] and not tab.crashed and self.dl_seq == before[3]:
                 return 'none'
-            ok = tab.cond.wait_for(lambda: tab.loads > before[1] or tab.crashed, max(0, deadline - time.monotonic()))
+            ok = tab.cond.wait_for(lambda: tab.loads > before[1] or tab.crashed or self.dl_seq > before[3], max(0, deadline - time.monotonic()))
             if tab.crashed:
                 return 'crashed'
+            if self.dl_seq > before[3]:
+                return 'download'  # a navigation that became a download: the page stays as it was
             if ok:
                 return 'loaded'
             return 'interactive' if tab.dcl > before[2] else 'timeout'
 
     def marks(self, tab):
         with tab.cond:
-            return (tab.started, tab.loads, tab.dcl)
+            return (tab.started, tab.loads, tab.dcl, self.dl_seq)
 
     # ---- actions ----
     def handle(self, req):
         if req.get('action') == 'health':
-            if not self.up.wait(20):
-                return {'ok': False, 'error': 'the browser is not up'}
-            v = self.cdp.send('Browser.getVersion', timeout=5)
-            return {'ok': True, 'browser': v.get('product'), 'pid': self.proc.pid, 'restarts': self.restarts}
+            return self.health()
         out = {'ok': False, 'error': 'the browser stopped: it is being restarted, retry'}
-        for _ in (0, 1):
+        started = time.monotonic()
+        for attempt in (0, 1):
             if not self.up.wait(30):
                 return {'ok': False, 'error': 'the browser did not come back up within 30 s'}
             with self.lock:
                 if not self.up.is_set():
                     continue
+                cdp = self.cdp
                 try:
                     out = self.act_in_context(req)
                     break
                 except BrowserGone:
-                    # It died under the action (or just before): once the watcher restarted it, try once more.
-                    out = {'ok': False, 'error': 'the browser stopped during the action; it is being restarted: retry'}
-                    time.sleep(0.2)
+                    # Dead before the action could do anything (killed just before it; its end not yet
+                    # seen): once the watcher restarted it, run the action. Dead later, the action may
+                    # be what killed it (a page eating the memory): it is not run again.
+                    if attempt == 0 and (cdp.closed_at or time.monotonic()) - started < RETRY_WINDOW_S:
+                        time.sleep(0.2)
+                        continue
+                    out = {'ok': False, 'error': 'the browser stopped during the action (it is being restarted; the action was not run again)'}
+                    break
                 except CdpError as err:
                     out = {'ok': False, 'error': str(err)}
                     break
@@ -231,32 +242,28 @@ class Driver:
                 self.notices = []
             return out
 
+    def health(self):
+        for _ in (0, 1):  # a browser found dead is waited for once: the watcher restarts it
+            if not self.up.wait(20):
+                return {'ok': False, 'error': 'the browser is not up'}
+            try:
+                v = self.cdp.send('Browser.getVersion', timeout=5)
+                return {'ok': True, 'browser': v.get('product'), 'pid': self.proc.pid, 'restarts': self.restarts}
+            except BrowserGone:
+                time.sleep(0.2)
+        return {'ok': False, 'error': 'the browser stopped and is not back yet'}
+
     def act_in_context(self, req):
         self.refused = []
+        self.remove_staged()  # the host copied them out after the last action
+        with self.dl_cond:
+            self.dl_mark = self.dl_seq
         proxy = req.get('proxy') or None
         if self.ctx is None or proxy != self.ctx_proxy:
             self.open_context(proxy)
-        return self.act(req, max(1, min(int(req.get('timeout_s', 15)), 60)))
-
-    def current(self):
-        tab = self.active if self.active in self.tabs else None
-        if tab is None or tab.crashed:
-            if tab is not None:
-                self.notices.append('the page crashed (out of memory, or killed) and its tab was closed')
-                try:
-                    self.cdp.send('Target.closeTarget', {'targetId': tab.target})
-                except CdpError:
-                    pass
-                if tab in self.tabs:
-                    self.tabs.remove(tab)
-            live = [t for t in self.tabs if not t.crashed]
-            if live:
-                tab = live[-1]
-            else:
-                target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx})['targetId']
-                tab = self.tab_for(target)
-            self.active = tab
-        return tab
+        self.adopt_popups()
+        timeout = max(1, min(int(req.get('timeout_s', 15)), 60))
+        return self.finish_downloads(self.act(req, timeout), timeout)
 
     def settle(self, tab, before, timeout, out):
         state = self.wait_loaded(tab, before, timeout)
@@ -268,10 +275,10 @@ class Driver:
             if state == 'timeout':
                 out['ok'] = False
                 out['error'] = f'timeout: the page did not load within {timeout} s'
-        out['navigated'] = state != 'none'
+        out['navigated'] = state not in ('none', 'download')
         info = self.page(tab, 'summary', 600)
         out.update(url=info['url'], title=info['title'])
-        if state != 'none':
+        if out['navigated']:
             out['text'] = info['text']
         return out
 
@@ -285,11 +292,21 @@ class Driver:
             if why:
                 return {'ok': False, 'error': f'navigation refused: {why}'}
             before = self.marks(tab)
+            if tab.target in self.stopped_openers:  # a new page in a tab whose scripts were stopped: scripts on again
+                del self.stopped_openers[tab.target]
+                self.cdp.send('Emulation.setScriptExecutionDisabled', {'value': False}, session=tab.session)
             r = self.cdp.send('Page.navigate', {'url': url}, session=tab.session, timeout=timeout)
+            if r.get('errorText') == 'net::ERR_ABORTED':
+                # A download aborts the navigation; its event may still be queued behind others.
+                with self.dl_cond:
+                    download = self.dl_cond.wait_for(lambda: self.dl_seq > before[3], 1.0)
+                if download:
+                    info = self.page(tab, 'info')
+                    return {'ok': True, 'action': 'goto', 'navigated': False, 'url': info['url'], 'title': info['title']}
             if r.get('errorText'):
                 reason = self.refused[0]['reason'] if self.refused else r['errorText']
                 return {'ok': False, 'error': f'navigation to {url[:300]} failed: {reason}', **self.page(tab, 'info')}
-            return self.settle(tab, (before[0] - 1, before[1], before[2]), timeout, {'ok': True, 'action': 'goto'})
+            return self.settle(tab, (before[0] - 1, *before[1:]), timeout, {'ok': True, 'action': 'goto'})
         if action == 'click':
             target = {k: req[k] for k in ('selector', 'text', 'link') if k in req}
             at = self.page(tab, 'locate', target)
@@ -354,27 +371,3 @@ class Driver:
         down = {'type': 'keyDown' if text else 'rawKeyDown', 'key': name, 'windowsVirtualKeyCode': code, 'text': text, 'unmodifiedText': text}
         self.cdp.send('Input.dispatchKeyEvent', down, session=tab.session)
         self.cdp.send('Input.dispatchKeyEvent', {'type': 'keyUp', 'key': name, 'windowsVirtualKeyCode': code}, session=tab.session)
-
-    def tabs_action(self, req):
-        op = req.get('op', 'list')
-        live = [t for t in self.tabs if not t.crashed]
-        if op in ('switch', 'close'):
-            i = int(req.get('index', 0))
-            if not 1 <= i <= len(live):
-                return {'ok': False, 'error': f'there is no tab {i} (there are {len(live)})'}
-            tab = live[i - 1]
-            if op == 'switch':
-                self.active = tab
-                self.cdp.send('Target.activateTarget', {'targetId': tab.target})
-            else:
-                self.cdp.send('Target.closeTarget', {'targetId': tab.target})
-                if tab in self.tabs:
-                    self.tabs.remove(tab)
-                if self.active is tab:
-                    self.active = None
-                self.current()
-        listing = []
-        for n, t in enumerate([t for t in self.tabs if not t.crashed], 1):
-            info = self.page(t, 'info')
-            listing.append({'index': n, 'url': info['url'], 'title': info['title'], 'active': t is self.active})
-        return {'ok': True, 'action': 'tabs', 'op': op, 'tabs': listing}

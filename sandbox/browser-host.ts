@@ -15,14 +15,15 @@
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
+import { saveDownloads } from './browser-downloads.js';
 import { statusCode } from './docker-engine.js';
 import { SandboxGoneError, SandboxToolError } from './errors.js';
 import { execOnce } from './one-shot-exec.js';
 
 export const BROWSER_UID = 1001;
 const BROWSER_USER = `${BROWSER_UID}:${BROWSER_UID}`;
-/** The driver: its three parts joined (each part's `from browser_… import *` only names the one before it). */
-const DRIVER_SCRIPT = ['browser-cdp.py', 'browser-driver.py', 'browser-cli.py']
+/** The driver: its five parts joined (each part's `from browser_… import *` only names the one before it). */
+const DRIVER_SCRIPT = ['browser-cdp.py', 'browser-downloads.py', 'browser-tabs.py', 'browser-driver.py', 'browser-cli.py']
   .map((f) => readFileSync(new URL(`./${f}`, import.meta.url), 'utf8'))
   .join('\n')
   .split('\n')
@@ -158,6 +159,8 @@ class Relay {
 export interface SandboxBrowsersOptions {
   /** V8 heap cap of each page (MB): a page that allocates without end crashes its tab, not the sandbox. */
   readonly heapMb: number;
+  /** All downloads of one action together at most (bytes); past it they are cancelled. */
+  readonly downloadMaxBytes: number;
 }
 
 /** The browsers of one host's containers: started, probed, restarted and driven through their relays. */
@@ -171,7 +174,7 @@ export class SandboxBrowsers {
 
   /** Starts the driver and its Chromium unless they answer; the driver's health answer. */
   async start(containerId: string, proxy?: string | undefined): Promise<BrowserReply> {
-    const args = ['python3', '-c', DRIVER_SCRIPT, 'start', '--heap', String(this.options.heapMb), ...(proxy ? ['--proxy', proxy] : [])];
+    const args = ['python3', '-c', DRIVER_SCRIPT, 'start', '--heap', String(this.options.heapMb), '--download-max-bytes', String(this.options.downloadMaxBytes), ...(proxy ? ['--proxy', proxy] : [])];
     const r = await execOnce(this.docker, containerId, args, { stdin: Buffer.from(PAGE_SCRIPT), user: BROWSER_USER, maxBytes: 64 * 1024 });
     try {
       return JSON.parse(r.stdout.toString('utf8')) as BrowserReply;
@@ -216,7 +219,8 @@ export class SandboxBrowsers {
         reply = { ...reply, notice: reply.notice ? `${notice} ${reply.notice}` : notice };
       }
       if (signal?.aborted) throw signal.reason;
-      return reply;
+      // Finished downloads wait in the browser user's directory: into /workspace/downloads as the sandbox user.
+      return await saveDownloads(this.docker, containerId, reply, this.options.downloadMaxBytes);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

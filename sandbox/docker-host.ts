@@ -53,7 +53,7 @@ export interface DockerSandboxHostOptions {
    * in warm containers (the pool's probe checks it); without it a browser
    * starts at the session's first browser action. Absent: no browser tool.
    */
-  readonly browser?: { readonly prewarm: boolean; readonly heapMb: number } | undefined;
+  readonly browser?: { readonly prewarm: boolean; readonly heapMb: number; readonly downloadMaxMb: number } | undefined;
   readonly metrics?: (PoolMetrics & Pick<Metrics, 'sandboxExec'>) | undefined;
   readonly logger?: Logger | undefined;
 }
@@ -117,7 +117,13 @@ export class DockerSandboxHost {
 
   constructor(options: DockerSandboxHostOptions) {
     this.#o = Object.freeze({ ...options });
-    this.#browsers = options.browser ? new SandboxBrowsers(options.docker, { heapMb: options.browser.heapMb }) : undefined;
+    // Downloads wait in the container's /tmp (the browser user's) until they are copied to the workspace.
+    if (options.browser && options.browser.downloadMaxMb >= options.limits.tmpMb) {
+      throw new Error(`the browser's download cap (${options.browser.downloadMaxMb} MB) must be below the sandbox's /tmp (${options.limits.tmpMb} MB)`);
+    }
+    this.#browsers = options.browser
+      ? new SandboxBrowsers(options.docker, { heapMb: options.browser.heapMb, downloadMaxBytes: options.browser.downloadMaxMb * 2 ** 20 })
+      : undefined;
     const browsers = options.browser?.prewarm ? this.#browsers : undefined;
     this.#engine = new DockerEngine(options.docker, { probeBrowser: browsers && ((id) => browsers.ensure(id)) });
     this.#names = new SandboxNames(options.pool, options.hostId);

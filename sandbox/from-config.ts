@@ -28,6 +28,7 @@ type SandboxConfig = Pick<
   | 'SANDBOX_POOL_HEALTH_INTERVAL'
   | 'SANDBOX_BROWSER'
   | 'SANDBOX_BROWSER_HEAP_MB'
+  | 'SANDBOX_BROWSER_DOWNLOAD_MAX_MB'
   | 'SANDBOX_EGRESS_PROXY_PORT'
   | 'SANDBOX_EGRESS_FIREWALL'
   | 'SANDBOX_EGRESS_MAX_CONNECTIONS'
@@ -95,7 +96,11 @@ export function sandboxHostFromConfig(
       upstreamCa: upstreamCaFromConfig(config),
     },
     browser:
-      config.SANDBOX_BROWSER === 'off' ? undefined : { prewarm: config.SANDBOX_BROWSER === 'prewarm', heapMb: config.SANDBOX_BROWSER_HEAP_MB },
+      config.SANDBOX_BROWSER === 'off' ? undefined : {
+            prewarm: config.SANDBOX_BROWSER === 'prewarm',
+            heapMb: config.SANDBOX_BROWSER_HEAP_MB,
+            downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB,
+          },
     isOrphan: deps.isOrphan,
     metrics: deps.metrics,
     logger: deps.logger,

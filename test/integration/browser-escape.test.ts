@@ -40,7 +40,7 @@ const host = new DockerSandboxHost({
   seccompProfile: readFileSync(resolve(REPO_ROOT, 'sandbox/seccomp.json'), 'utf8'),
   outputLimitBytes: 64 * 1024,
   warmPool: { minIdle: 1, maxTotal: 3 },
-  browser: { prewarm: false, heapMb: 256 },
+  browser: { prewarm: false, heapMb: 256, downloadMaxMb: 16 },
   egress: {
     port: proxyPort,
     firewall: 'on',

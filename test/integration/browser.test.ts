@@ -92,7 +92,7 @@ beforeAll(async () => {
     outputLimitBytes: 16 * 1024,
     warmPool: { minIdle: 1, maxTotal: 4 },
     egress: { port: proxyPort, firewall: 'auto' },
-    browser: { prewarm: true, heapMb: 128 },
+    browser: { prewarm: true, heapMb: 128, downloadMaxMb: 16 },
   });
   await host.start();
 }, 180_000);
@@ -201,7 +201,7 @@ describe('a warm sandbox', () => {
 
   it('starts the driver again when it is gone (killed with its browser), with a notice', async () => {
     const ps = await processes(containerId);
-    const driver = ps.find((p) => p.uid === 1001 && p.args.startsWith('python3 -c') && /start --heap \d+ ?$/.test(p.args));
+    const driver = ps.find((p) => p.uid === 1001 && p.args.startsWith('python3 -c') && / start --heap \d+ /.test(p.args));
     expect(driver).toBeDefined();
     const pids = ps.filter((p) => p.uid === 1001 && (p === driver || p.args.startsWith('/usr/lib/chromium'))).map((p) => String(p.pid));
     await execOnce(docker, containerId, ['bash', '-c', `kill -9 ${pids.join(' ')}`], { user: '1001:1001' });
