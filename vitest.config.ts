@@ -25,6 +25,8 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 180_000,
+          // expect.poll's default of 1 s is less than a page or a workflow task takes on two busy cores.
+          expect: { poll: { timeout: 10_000 } },
         },
       },
       {

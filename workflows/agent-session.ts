@@ -66,6 +66,13 @@ export const SECRET_MOUNT_PATCH = 'secret-mount-once';
  * recorded before ran the tool at once.
  */
 export const EVENTS_BEFORE_TOOL_PATCH = 'events-before-tool';
+/**
+ * A session ends after its gates' Slack messages show their last state, waiting at most SLACK_SETTLE_WAIT
+ * (a Slack outage must not hold the session's end for the notifier's whole retry budget); sessions
+ * recorded before ended at once.
+ */
+export const SLACK_SETTLED_BEFORE_END_PATCH = 'slack-settled-before-end';
+const SLACK_SETTLE_WAIT = '10s';
 
 /*
  * Every activity has a bounded retry budget. Retries heal a lost connection or
@@ -470,6 +477,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
     for (;;) {
       if (shouldContinueAsNew()) {
         await condition(allHandlersFinished);
+        if (!slackSync.idle && patched(SLACK_SETTLED_BEFORE_END_PATCH)) await condition(() => slackSync.idle, SLACK_SETTLE_WAIT);
         await outbox.flush();
         await continueAsNew<typeof agentSession>({
           ...input,
@@ -583,6 +591,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       lease = null;
     }
     upsertSearchAttributes([{ key: STATUS_KEY, value: ending.status }]);
+    if (!slackSync.idle && patched(SLACK_SETTLED_BEFORE_END_PATCH)) await condition(() => slackSync.idle, SLACK_SETTLE_WAIT);
     // Bounded: the writer's retries have a budget and its failures are caught (writeFailure).
     await outbox.flush();
     const lostEvents = writeFailure as string | null;

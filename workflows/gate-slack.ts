@@ -46,6 +46,15 @@ export class GateSlackSync {
     this.#kick(gate.id);
   }
 
+  /**
+   * True when every message shows its gate's last state, or its sync failed for good. A session that
+   * ended without waiting for this lost its last update (the message kept the buttons of a gate that
+   * was already approved).
+   */
+  get idle(): boolean {
+    return [...this.#tracked.values()].every((t) => !t.running);
+  }
+
   #kick(gateId: string): void {
     const t = this.#tracked.get(gateId);
     if (!t || t.running || t.failed) return;

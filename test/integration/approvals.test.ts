@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { FakeSlack, signedClick } from '../support/fake-slack.js';
-import { getSession, json, readAllEvents, startSession, toolResults, vote, waitForGate, waitForStatus } from '../support/sessions.js';
+import { getSession, json, readAllEvents, startSession, toolResults, vote, waitForClosed, waitForGate, waitForStatus } from '../support/sessions.js';
 import { startStack, waitFor, type Stack, type Who } from '../support/stack.js';
 
 const SIGNING_SECRET = 'test-signing-secret-0123456789';
@@ -206,6 +206,26 @@ describe('Slack buttons', () => {
       expect(done.status).toBe('completed');
     } finally {
       slack.down = false;
+    }
+  });
+
+  it('a slow Slack: the message shows the approval by the time the session has ended', async () => {
+    slack.latencyMs = 2500;
+    try {
+      const id = (await startSession(stack, { message: 'clean up the build cache', policy: 'roles' })).id;
+      const gate = await waitForGate(stack, id);
+      await waitFor(() => slack.ok('chat.postMessage').some((c) => JSON.stringify(c.body.blocks).includes(id)), 20_000, 'the post');
+      // Bob's update is still on its way when carol's vote closes the gate and the session runs to its end.
+      expect((await vote(stack, id, gate.id, 'bob')).status).toBe(200);
+      expect((await vote(stack, id, gate.id, 'carol')).status).toBe(200);
+      expect((await waitForStatus(stack, id)).status).toBe('completed');
+      expect(await waitForClosed(stack, id)).toBe('COMPLETED');
+      const updates = slack.ok('chat.update').filter((c) => JSON.stringify(c.body.blocks).includes(id));
+      const last = JSON.stringify(updates.at(-1)?.body.blocks);
+      expect(last).toContain('Approved');
+      expect(last).not.toContain('"action_id":"approve"');
+    } finally {
+      slack.latencyMs = 0;
     }
   });
 });

@@ -19,7 +19,7 @@ import { SDK_METRIC_NAMES } from '../../observability/metrics.js';
 import { provision } from '../../scripts/lib/provision.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { taskQueues } from '../../temporal/names.js';
-import { startSession, waitForGate, waitForStatus } from '../support/sessions.js';
+import { startSession, waitForClosed, waitForGate, waitForStatus } from '../support/sessions.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { WorkerProcess } from '../support/worker-process.js';
 
@@ -172,7 +172,15 @@ describe('a real Prometheus scraping the API and a worker during sessions', () =
             .executeTakeFirstOrThrow()
         ).n,
       );
-    const expectedWaiting = await counted('waiting_approval');
+    // The gate is visible a moment before the status change that the outbox writes in its next batch.
+    const expectedWaiting = await waitFor(
+      async () => {
+        const n = await counted('waiting_approval');
+        return n >= 1 ? n : undefined;
+      },
+      30_000,
+      'the waiting session in the sessions table',
+    );
     expect(expectedWaiting).toBeGreaterThanOrEqual(1);
     expect(
       await valueOnceIt('max(agent_active_count{job="kortix-api",status="waiting_approval"})', (v) => v === expectedWaiting, 'the waiting session counted'),
@@ -194,6 +202,9 @@ describe('a real Prometheus scraping the API and a worker during sessions', () =
 
     await stack.api('POST', `/v1/sessions/${waiting.id}/cancel`, 'alice', {});
     await waitForStatus(stack, waiting.id);
+    // Closed, not only marked: the next test counts the workflow tasks left in the queue.
+    expect(await waitForClosed(stack, done.id)).toBe('COMPLETED');
+    expect(await waitForClosed(stack, waiting.id)).not.toBe('RUNNING');
   });
 
   it('sees the task-queue backlog Temporal reports, and a down worker, while no worker polls', async () => {

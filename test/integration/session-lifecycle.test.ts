@@ -14,6 +14,7 @@ import {
   startSession,
   toolResults,
   vote,
+  waitForClosed,
   waitForGate,
   waitForStatus,
   type SessionJson,
@@ -107,6 +108,7 @@ describe('the walk-through: a high-risk command approved by two people', () => {
   });
 
   it('shows the same session in the Temporal history, over the API and in `temporal workflow show`', async () => {
+    expect(await waitForClosed(stack, session.id)).toBe('COMPLETED');
     const res = await stack.api('GET', `/v1/sessions/${session.id}/history`);
     expect(res.status).toBe(200);
     const history = await json<{ events: { eventType: string }[] }>(res);

@@ -29,6 +29,8 @@ export class FakeSlack {
   readonly calls: SlackCall[] = [];
   readonly uploads: SlackUpload[] = [];
   down = false;
+  /** How long each Web API answer takes (a slow Slack). */
+  latencyMs = 0;
   #server: Server | undefined;
   #ts = 1000;
   url = '';
@@ -52,7 +54,8 @@ export class FakeSlack {
           res.writeHead(503).end('service unavailable');
           return;
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.#answer(method, body)));
+        const answer = JSON.stringify(this.#answer(method, body));
+        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(answer), this.latencyMs);
       });
     });
     await new Promise<void>((r) => this.#server?.listen(0, '127.0.0.1', () => r()));

@@ -54,6 +54,22 @@ export async function waitForStatus(stack: ApiOf, id: string, statuses = TERMINA
   );
 }
 
+/**
+ * Waits until the session's workflow has closed. The session row says `completed` (or another end) from the
+ * workflow's last event write, a moment before the workflow's own last task completes: a check of the
+ * Temporal history, or of the task queue, waits for this too.
+ */
+export async function waitForClosed(stack: Pick<Stack, 'temporal'>, id: string, timeoutMs = 60_000): Promise<string> {
+  return waitFor(
+    async () => {
+      const { status } = await stack.temporal.workflow.getHandle(id).describe();
+      return status.name === 'RUNNING' ? undefined : status.name;
+    },
+    timeoutMs,
+    `the workflow of ${id} to close`,
+  );
+}
+
 /** Waits for an open approval gate and returns it. */
 export async function waitForGate(stack: ApiOf, id: string, timeoutMs = 30_000): Promise<GateView> {
   return waitFor(async () => (await getSession(stack, id)).pendingApprovals[0], timeoutMs, `a gate in ${id}`);
