@@ -9,6 +9,9 @@
  * - first token latency (streamed) and generation tokens/s (Ollama's own
  *   eval_count / eval_duration);
  * - resident memory of `ollama serve` and its runner with the model loaded;
+ * - what one semantic-cache lookup's embedding costs in time when the local
+ *   server embeds (router/model_policy.prod.yaml's local_embed does): a
+ *   short question embedded through the router (its batcher, its ledger);
  * - cost of the reference workload (bench/workloads/router-reference.yaml)
  *   under the production policy (router/model_policy.prod.yaml, local first)
  *   with the small tier on the real local server, against the same routing
@@ -121,6 +124,24 @@ async function speed(server: OllamaServer, model: string, runs: number) {
   };
 }
 
+/** One lookup's embedding through the router, on the local server (the semantic cache's added time per cacheable request). */
+async function lookupEmbedding(server: OllamaServer, model: string, runs: number) {
+  const policy = parseModelPolicy({
+    providers: { ollama: { kind: 'openai-compatible', baseUrl: server.openAiUrl } },
+    models: { tiny: { provider: 'ollama', model, contextWindow: 1024, maxOutputTokens: 8 }, tiny_embed: { provider: 'ollama', model, type: 'embedding', contextWindow: 1024 } },
+    default: 'tiny',
+    embeddings: { model: 'tiny_embed' },
+  });
+  const router = new ModelRouter({ policy, env: {}, timeoutMs: 120_000, stores: new MemoryRouterStore() });
+  const ms: number[] = [];
+  for (let i = 0; i < runs + 3; i++) {
+    const t0 = performance.now();
+    await router.embed({ tenantId: 'bench', input: `How do I rotate the API keys of cluster ${i}?`, requestType: 'semantic_cache' });
+    if (i >= 3) ms.push(performance.now() - t0);
+  }
+  return { note: 'one short question per call, through router.embed (batch window 5 ms)', embedMs: percentiles(ms.map((v) => round(v))) };
+}
+
 /** VmRSS of a process and of its descendants (Ollama runs the model in a `runner` child), in MB. */
 function residentMb(pid: number) {
   const rss = (p: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -218,8 +239,9 @@ export async function benchLocalModel() {
     const overheadResult = await overhead(server, model, 40);
     const speedResult = await speed(server, model, 10);
     const memory = server.pid === undefined ? null : residentMb(server.pid);
+    const semanticLookup = await lookupEmbedding(server, model, 30);
     const cost = await workloadCost(server, model);
-    return { model: { name: model, shape: TINY_MODEL_SHAPE, weights: 'random, F16 matrices' }, overhead: overheadResult, ...speedResult, residentMemory: memory, workload: cost };
+    return { model: { name: model, shape: TINY_MODEL_SHAPE, weights: 'random, F16 matrices' }, overhead: overheadResult, ...speedResult, residentMemory: memory, semanticLookup, workload: cost };
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -121,6 +121,7 @@ if (!only || only === 'local-model') {
   console.log(`\nlocal model (${r.model.name}, Ollama, this machine's CPU): router call p50 ${o.routerCallMs.p50} ms vs direct HTTP ${o.directHttpMs.p50} ms (+${o.routerOverP50Ms} ms, ${o.routerOverP50Pct}%); time in the router p50 ${o.timeInRouterMs.p50} ms`);
   console.log(`  first token p50 / p95 ${r.firstTokenMs.p50} / ${r.firstTokenMs.p95} ms; generation ${r.generationTokensPerSecond.p50} tokens/s, prompt ${r.promptTokensPerSecond.p50} tokens/s (p50)`);
   if (r.residentMemory) console.log(`  resident memory with the model loaded: ollama serve ${r.residentMemory.serveMb} MB + runner ${r.residentMemory.children.map((c) => c.rssMb).join(' + ')} MB = ${r.residentMemory.totalMb} MB`);
+  console.log(`  one semantic-cache lookup's embedding on the local server, p50 / p95: ${r.semanticLookup.embedMs.p50} / ${r.semanticLookup.embedMs.p95} ms`);
   const w = r.workload;
   console.log(`  reference workload (${w.requests} requests, ${w.servedLocally} served locally): $${w.withLocalUsd} with the small tier local vs $${w.smallTierOnCloudUsd} with it on the cloud (${w.savedBySmallTierLocalPct}% saved), $${w.cloudAlwaysUsd} for ${w.cloudModel} always (${w.savedVsCloudAlwaysPct}% saved)`);
 }
