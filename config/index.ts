@@ -224,6 +224,12 @@ const envSchema = z.object({
   S3_FORCE_PATH_STYLE: boolFlag.default(true),
   /** How long a presigned download URL (GET /v1/sessions/:id/artifacts/:sha?redirect=presigned) stays valid. */
   S3_PRESIGN_EXPIRES: duration.default(15 * 60_000),
+  /**
+   * Temporal payloads (encrypted) of at least this many bytes go to the object store under temporal-payloads/ and
+   * travel as a reference (Temporal External Storage, temporal/payload-storage.ts): a model's long answer or big
+   * tool-call arguments. 0: never (all inline, up to Temporal's own 2 MB refusal).
+   */
+  TEMPORAL_PAYLOAD_OFFLOAD_BYTES: z.coerce.number().int().min(0).max(2 * 1024 * 1024).default(128 * 1024),
   /** Per tenant (a row in tenant_limits overrides each): the largest one artifact, and all of a tenant's artifacts together. */
   TENANT_MAX_ARTIFACT_BYTES: z.coerce.number().int().min(0).default(256 * 1024 * 1024),
   TENANT_MAX_ARTIFACT_TOTAL_BYTES: z.coerce.number().int().min(0).default(10 * 1024 * 1024 * 1024),

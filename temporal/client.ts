@@ -5,16 +5,22 @@ import { NativeConnection } from '@temporalio/worker';
 import type { Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { kortixDataConverter, payloadCodecFromConfig, type CodecConfig } from './codec/from-config.js';
+import type { ExternalStorage } from '@temporalio/common';
+import { objectStoreFromConfig, type ObjectStoreConfig } from '../storage/from-config.js';
 import type { TenantPayloadCodec } from './codec/payload-codec.js';
+import { payloadStorage } from './payload-storage.js';
 
-type TemporalConfig = Pick<Env, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & CodecConfig;
+type TemporalConfig = Pick<Env, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'> & CodecConfig & ObjectStoreConfig;
 
-/** A client on a connection, with the production data converter (the tenant payload codec) and trace propagation into workflows. */
-export function temporalClient(connection: Connection, namespace: string, codec: TenantPayloadCodec): Client {
+/**
+ * A client on a connection, with the production data converter (the tenant payload codec, large payloads by
+ * reference in the object store) and trace propagation into workflows.
+ */
+export function temporalClient(connection: Connection, namespace: string, codec: TenantPayloadCodec, externalStorage?: ExternalStorage): Client {
   return new Client({
     connection,
     namespace,
-    dataConverter: kortixDataConverter(codec),
+    dataConverter: kortixDataConverter(codec, externalStorage),
     interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
   });
 }
@@ -26,7 +32,8 @@ export function temporalClient(connection: Connection, namespace: string, codec:
  */
 export async function createTemporalClient(config: TemporalConfig, options: { db?: Db; codec?: TenantPayloadCodec } = {}): Promise<Client> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '10s' });
-  return temporalClient(connection, config.TEMPORAL_NAMESPACE, options.codec ?? payloadCodecFromConfig(config, options.db));
+  const codec = options.codec ?? payloadCodecFromConfig(config, options.db);
+  return temporalClient(connection, config.TEMPORAL_NAMESPACE, codec, payloadStorage(config, objectStoreFromConfig(config)));
 }
 
 export async function createWorkerConnection(config: TemporalConfig): Promise<NativeConnection> {

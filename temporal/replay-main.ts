@@ -11,6 +11,8 @@ import { createTemporalClient } from './client.js';
 import { keyringFromConfig } from './codec/from-config.js';
 import { readHistoryFile, replayHistories, type HistoryToReplay } from './replay.js';
 import { loadWorkflowBundle } from './worker-options.js';
+import { objectStoreFromConfig } from '../storage/from-config.js';
+import { payloadStorage } from './payload-storage.js';
 
 /** A wrong argument: said in one line, exit code 2. */
 class UsageError extends Error {}
@@ -61,7 +63,9 @@ async function main(args: string[]): Promise<number> {
   // Encrypted payloads decode with the configuration's keyring (PAYLOAD_CODEC_RING; the dev keys outside production).
   // The bundle the workers run when there is one (WORKFLOW_BUNDLE_PATH: the image, the tests' stacks), else the code here.
   const config = loadConfigOrExit();
-  const outcomes = await replayHistories(histories, await loadWorkflowBundle({ bundlePath: config.WORKFLOW_BUNDLE_PATH }), keyringFromConfig(config));
+  // History files hold large payloads as references to the object store (temporal/payload-storage.ts).
+  const storage = payloadStorage(config, objectStoreFromConfig(config));
+  const outcomes = await replayHistories(histories, await loadWorkflowBundle({ bundlePath: config.WORKFLOW_BUNDLE_PATH }), keyringFromConfig(config), storage);
   for (const o of outcomes) {
     const verdict = o.ok ? 'deterministic' : o.nondeterministic ? 'NONDETERMINISTIC' : 'FAILED';
     process.stdout.write(`${verdict.padEnd(16)} ${o.name}${o.error ? `\n                 ${o.error.split('\n')[0]}` : ''}\n`);

@@ -3,6 +3,7 @@
  * production interceptors and data converter: a change that would break a
  * running session fails here (a DeterminismViolationError) before it ships.
  */
+import type { ExternalStorage } from '@temporalio/common';
 import { readFile } from 'node:fs/promises';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -42,8 +43,10 @@ export async function replayHistories(
   histories: readonly HistoryToReplay[],
   bundle: WorkflowBundle,
   keyring: PayloadKeyring = keyringFromConfig(loadConfig()),
+  /** Where payloads kept by reference are read (a history file as the server has it); the client's fetchHistory inlines them already. */
+  externalStorage?: ExternalStorage,
 ): Promise<ReplayOutcome[]> {
-  const dataConverter = kortixDataConverter(replayCodec(keyring));
+  const dataConverter = kortixDataConverter(replayCodec(keyring), externalStorage);
   // Runs of one session share a workflow id: match results to inputs in order.
   const byId = new Map<string, HistoryToReplay[]>();
   for (const h of histories) byId.set(h.workflowId, [...(byId.get(h.workflowId) ?? []), h]);

@@ -28,13 +28,16 @@ import { defaultTenantLimits, type TenantLimitConfig } from '../db/tenant-limits
 import type { Tracing } from '../observability/tracing.js';
 import { kortixDataConverter, payloadCodecFromConfig, type CodecConfig } from './codec/from-config.js';
 import type { TenantPayloadCodec } from './codec/payload-codec.js';
+import { objectStoreFromConfig, type ObjectStoreConfig } from '../storage/from-config.js';
+import { payloadStorage } from './payload-storage.js';
 import { workerInterceptors, workerSinks, type WorkflowBundle } from './worker-options.js';
 
 export interface WorkerDeps {
   readonly config: Pick<
     Env,
-    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY'
+    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'
   > &
+    ObjectStoreConfig &
     RetentionConfig &
     TenantLimitConfig &
     CodecConfig;
@@ -79,7 +82,8 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
     namespace: config.TEMPORAL_NAMESPACE,
     identity,
     // Payloads encrypted per tenant (temporal/codec/payload-codec.ts).
-    dataConverter: kortixDataConverter(deps.codec ?? payloadCodecFromConfig(config, deps.db)),
+    // Large payloads by reference (temporal/payload-storage.ts): every role reads them, sessions and sandbox roles write them.
+    dataConverter: kortixDataConverter(deps.codec ?? payloadCodecFromConfig(config, deps.db), payloadStorage(config, deps.objectStore ?? deps.artifacts?.store ?? objectStoreFromConfig(config))),
     interceptors: workerInterceptors(),
     sinks: workerSinks(deps.tracing),
     shutdownGraceTime: deps.shutdownGraceTime ?? '30s',

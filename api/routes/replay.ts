@@ -75,7 +75,9 @@ export function replayRoutes(deps: ReplayRoutesDeps) {
         runs.map(async (run, i) => ({ name: `${id} run ${i + 1}`, workflowId: id, history: await deps.temporal.workflow.getHandle(id, run.runId).fetchHistory() })),
       );
       if (histories.length === 0) throw new ApiError(404, 'history_not_found', `no history for ${id}`);
-      const outcomes = await replayHistories(histories, await currentBundle());
+      // Large payloads are references in the history (temporal/payload-storage.ts): read them as the API's client does.
+      // (An uploaded history below gets no store: its references could name any object.)
+      const outcomes = await replayHistories(histories, await currentBundle(), undefined, deps.temporal.options.loadedDataConverter.externalStorage);
       const events = histories.reduce((n, h) => n + (h.history.events?.length ?? 0), 0);
       return c.json({ sessionId: id, runs: histories.length, ...verdict(outcomes.find((o) => !o.ok) ?? outcomes[0], events) });
     })

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { DataConverter } from '@temporalio/common';
+import type { DataConverter, ExternalStorage } from '@temporalio/common';
 import type { Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
 import { tenantOfWorkflow } from '../../db/workflow-tenant.js';
@@ -51,7 +51,10 @@ export function replayCodec(keyring: PayloadKeyring): TenantPayloadCodec {
   return new TenantPayloadCodec({ keyring, unknownTenant: 'plaintext' });
 }
 
-/** JSON payloads, then the codec: what goes to Temporal is encrypted per tenant. */
-export function kortixDataConverter(codec: TenantPayloadCodec): DataConverter {
-  return { payloadCodecs: [codec] };
+/**
+ * JSON payloads, then the codec: what goes to Temporal is encrypted per tenant. With `externalStorage`
+ * (temporal/payload-storage.ts), encrypted payloads over its threshold go to the object store by reference.
+ */
+export function kortixDataConverter(codec: TenantPayloadCodec, externalStorage?: ExternalStorage): DataConverter {
+  return { payloadCodecs: [codec], ...(externalStorage ? { externalStorage } : {}) };
 }

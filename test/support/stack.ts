@@ -34,6 +34,7 @@ import { SlackUserMap } from '../../slack/users.js';
 import { createWorkers, type WorkerSet } from '../../temporal/worker.js';
 import { temporalClient } from '../../temporal/client.js';
 import { payloadCodecFromConfig } from '../../temporal/codec/from-config.js';
+import { payloadStorage } from '../../temporal/payload-storage.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import type { SessionTuning } from '../../workflows/definitions.js';
 import type { ObjectStoreUnderTest } from './s3-server.js';
@@ -131,7 +132,8 @@ export async function startStack(services: ServiceValues, options: StackOptions 
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   // As api/main.ts: one payload codec for the API's client and its codec endpoint.
   const codec = payloadCodecFromConfig(config, db);
-  const temporal = temporalClient(connection, config.TEMPORAL_NAMESPACE, codec);
+  // As createTemporalClient: large payloads by reference in the configured object store.
+  const temporal = temporalClient(connection, config.TEMPORAL_NAMESPACE, codec, payloadStorage(config, objectStoreFromConfig(config)));
   const { router } = createRouterFromConfig({ config, db, timeoutMs: 30_000 });
   // As the worker builds it; its warm pool runs while the in-process workers do.
   const host = sandboxHostFromConfig(config, { docker, isOrphan: temporalOrphanCheck(temporal, config.WORKER_HOST_ID) });

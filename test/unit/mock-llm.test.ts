@@ -105,6 +105,7 @@ describe('startMockLlm', () => {
       'default',
       'flaky',
       'hostile-bytes',
+      'large-values',
       'malformed-tool-call',
       'model-down',
       'multi-step',
