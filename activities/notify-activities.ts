@@ -6,6 +6,7 @@
  */
 import { trace } from '@opentelemetry/api';
 import { ApplicationFailure } from '@temporalio/activity';
+import { gateSlackMessage, setGateSlackMessage } from '../db/approvals.js';
 import type { Db } from '../db/client.js';
 import type { SessionRef } from '../db/session-records.js';
 import { SlackApiError, type SlackClient } from '../slack/client.js';
@@ -49,14 +50,9 @@ export function createNotifyActivities({ db, slack, links }: NotifyActivityDeps)
   /** Posts the gate once (a retry finds the message already posted in the gate's row). */
   async function postGateMessage(input: { session: SessionRef; gate: GateView }): Promise<PostedMessage> {
     const { session, gate } = input;
-    const row = await db
-      .selectFrom('gates')
-      .select(['slack_channel', 'slack_ts'])
-      .where('session_id', '=', session.sessionId)
-      .where('tenant_id', '=', session.tenantId)
-      .where('gate_id', '=', gate.id)
-      .executeTakeFirst();
-    if (row?.slack_ts && row.slack_channel) return { channel: row.slack_channel, ts: row.slack_ts };
+    const ref = { tenantId: session.tenantId, sessionId: session.sessionId, gateId: gate.id };
+    const already = await gateSlackMessage(db, ref);
+    if (already) return already;
     const channel = gate.slackChannel;
     if (!channel) throw ApplicationFailure.create({ type: 'NoChannel', message: `gate ${gate.id} names no Slack channel`, nonRetryable: true });
     let posted: PostedMessage;
@@ -66,12 +62,7 @@ export function createNotifyActivities({ db, slack, links }: NotifyActivityDeps)
       throw toFailure(err);
     }
     trace.getActiveSpan()?.setAttributes({ 'kortix.session': session.sessionId, 'slack.channel': posted.channel, 'approval.gate': gate.id });
-    await db
-      .updateTable('gates')
-      .set({ slack_channel: posted.channel, slack_ts: posted.ts })
-      .where('session_id', '=', session.sessionId)
-      .where('gate_id', '=', gate.id)
-      .execute();
+    await setGateSlackMessage(db, ref, posted);
     return posted;
   }
 

@@ -74,3 +74,26 @@ export async function firstSightOfSignature(db: Db, signature: string): Promise<
     .executeTakeFirst();
   return inserted !== undefined;
 }
+
+/** Where a gate's Slack message was posted, if it was (a retried post finds it here). */
+export async function gateSlackMessage(db: Db, ref: { tenantId: string; sessionId: string; gateId: string }): Promise<{ channel: string; ts: string } | undefined> {
+  const row = await db
+    .selectFrom('gates')
+    .select(['slack_channel', 'slack_ts'])
+    .where('tenant_id', '=', ref.tenantId)
+    .where('session_id', '=', ref.sessionId)
+    .where('gate_id', '=', ref.gateId)
+    .executeTakeFirst();
+  return row?.slack_ts && row.slack_channel ? { channel: row.slack_channel, ts: row.slack_ts } : undefined;
+}
+
+/** Stores where the gate's Slack message went; the tenant is in the filter like every gate query's. */
+export async function setGateSlackMessage(db: Db, ref: { tenantId: string; sessionId: string; gateId: string }, message: { channel: string; ts: string }): Promise<void> {
+  await db
+    .updateTable('gates')
+    .set({ slack_channel: message.channel, slack_ts: message.ts })
+    .where('tenant_id', '=', ref.tenantId)
+    .where('session_id', '=', ref.sessionId)
+    .where('gate_id', '=', ref.gateId)
+    .execute();
+}

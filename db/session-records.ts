@@ -280,15 +280,22 @@ export async function getEventByKey(db: Db, ref: SessionRef, key: string) {
     .executeTakeFirst();
 }
 
-/** Events after `afterSeq`, in order (the SSE stream's read). */
-export async function readEvents(db: Db, tenantId: string, sessionId: string, afterSeq: number, limit = 500) {
+/**
+ * Events after `afterSeq`, in order (the SSE stream's read). `sessionCreatedAt` is the partition key (the session row's created_at): with it Postgres reads the one
+ * monthly partition that holds the session, not all of them, on every SSE poll.
+ */
+export function eventsAfterQuery(db: Db, tenantId: string, sessionId: string, sessionCreatedAt: Date, afterSeq: number, limit = 500) {
   return db
     .selectFrom('session_events')
     .select(['seq', 'type', 'data', 'created_at'])
+    .where('session_created_at', '=', sessionCreatedAt)
     .where('session_id', '=', sessionId)
     .where('tenant_id', '=', tenantId)
     .where('seq', '>', afterSeq)
     .orderBy('seq')
-    .limit(limit)
-    .execute();
+    .limit(limit);
+}
+
+export async function readEvents(db: Db, tenantId: string, sessionId: string, sessionCreatedAt: Date, afterSeq: number, limit = 500) {
+  return eventsAfterQuery(db, tenantId, sessionId, sessionCreatedAt, afterSeq, limit).execute();
 }

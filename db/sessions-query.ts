@@ -28,3 +28,14 @@ export async function listSessionRows(
   }
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
 }
+
+/** Sessions whose `ended_at` is not set yet, by status: one grouped count over every tenant (the API's gauge). */
+export async function countActiveSessionsByStatus(db: Db): Promise<{ status: SessionStatus; count: number }[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .select((eb) => ['status', eb.fn.countAll<string>().as('n')])
+    .where('ended_at', 'is', null)
+    .groupBy('status')
+    .execute();
+  return rows.map((r) => ({ status: r.status, count: Number(r.n) }));
+}

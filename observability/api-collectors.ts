@@ -16,6 +16,7 @@ import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/client.js';
+import { countActiveSessionsByStatus } from '../db/sessions-query.js';
 import type { SessionStatus } from '../db/schema.js';
 import { taskQueues } from '../temporal/names.js';
 import type { Logger } from './logger.js';
@@ -63,15 +64,7 @@ export function reportedQueues(prefix: string): ReportedQueue[] {
 
 /** Sessions whose `ended_at` is not set yet, by status (one grouped count over every tenant). */
 export function postgresActiveSessions(db: Db): ApiCollectorSources['activeSessions'] {
-  return async () => {
-    const rows = await db
-      .selectFrom('sessions')
-      .select((eb) => ['status', eb.fn.countAll<string>().as('n')])
-      .where('ended_at', 'is', null)
-      .groupBy('status')
-      .execute();
-    return rows.map((r) => ({ status: r.status, count: Number(r.n) }));
-  };
+  return () => countActiveSessionsByStatus(db);
 }
 
 /** DescribeTaskQueue with reportStats: the server's approximate backlog count of one task type. */

@@ -50,7 +50,7 @@ export function eventRoutes(deps: EventRoutesDeps): Hono {
       let ended = false;
       try {
         while (!stream.aborted) {
-          const rows = await readEvents(db, tenantId, id, last);
+          const rows = await readEvents(db, tenantId, id, session.created_at, last);
           for (const row of rows) {
             await stream.writeSSE({
               id: String(row.seq),

@@ -4,7 +4,10 @@
  * container, the final answer), and each way a session ends.
  */
 import { execFileSync } from 'node:child_process';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { monthStart, partitionName } from '../../db/partitions.js';
+import { eventsAfterQuery } from '../../db/session-records.js';
 import { LABELS } from '../../sandbox/container-spec.js';
 import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
 import {
@@ -97,6 +100,22 @@ describe('the walk-through: a high-risk command approved by two people', () => {
     const result = events.find((e) => e.type === 'tool.result');
     expect(result?.data).toMatchObject({ ran: true, ok: true, exitCode: 0 });
     expect(await containersOf(session.id)).toHaveLength(0);
+  });
+
+  it("reads the stream from the session's own monthly partition only", async () => {
+    const row = await stack.db.selectFrom('sessions').select(['created_at', 'tenant_id']).where('id', '=', session.id).executeTakeFirstOrThrow();
+    const partitions = await sql<{ name: string }>`
+      select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'session_events'::regclass`.execute(stack.db);
+    // The default partition and the months made ahead by the maintenance run: a plan without the key reads them all.
+    expect(partitions.rows.length).toBeGreaterThanOrEqual(2);
+    const plan = (await eventsAfterQuery(stack.db, row.tenant_id, session.id, row.created_at, 0).explain())
+      .map((r) => Object.values(r).join(' '))
+      .join('\n');
+    const scanned = [...new Set(plan.match(/session_events_\w+/g) ?? [])].filter((n) => partitions.rows.some((p) => p.name === n));
+    expect(scanned).toHaveLength(1);
+    const own = partitionName('session_events', monthStart(row.created_at.getUTCFullYear(), row.created_at.getUTCMonth()));
+    expect([own, 'session_events_default']).toContain(scanned[0]);
   });
 
   it('resumes a stream from Last-Event-ID without losing or repeating events', async () => {
