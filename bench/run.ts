@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=archive|session-latency|make-dev|router|sandbox|browser|web|semantic-cache|local-model   run one of them
+ *   --only=archive|session-latency|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes   run one of them
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { benchArchive } from './archive.js';
 import { benchBrowser } from './browser.js';
 import { benchLocalModel } from './local-model.js';
 import { benchMakeDev } from './make-dev.js';
+import { benchPgBytes } from './pg-bytes.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
 import { benchSemanticCache } from './semantic-cache.js';
@@ -50,6 +51,22 @@ if (!only || only === 'archive') {
   const r = await benchArchive();
   save('archive', r);
   console.log(`\narchive of one month (${r.rows} event rows, ${r.contentMb} MB JSON Lines → ${r.compressedMb} MB gzip): archive ${r.archiveMbPerSecond} MB/s (${r.archiveSeconds} s), restore ${r.restoreMbPerSecond} MB/s (${r.restoreSeconds} s), identical after restore: ${r.identical}`);
+}
+
+if (!only || only === 'pg-bytes') {
+  const services = await startServices('bench');
+  try {
+    const r = await benchPgBytes(services.values);
+    save('pg-bytes', r);
+    const mb = (n: number) => (n / 1_048_576).toFixed(2);
+    console.log(`\nPostgres bytes of a tool-heavy session (${r.toolCalls} shell calls, ~1 MB output each): ${r.reduction}× less with the artifact offload`);
+    for (const x of r.runs) {
+      const p = x.pgBytes;
+      console.log(`  ${x.mode.padEnd(8)} cap ${x.outputLimitBytes} B: ${mb(p.total)} MB in Postgres (events ${mb(p.session_events)}, messages ${mb(p.messages)}, llm_calls ${mb(p.llm_calls)}, artifacts ${mb(p.artifacts)}), ${mb(x.objectStoreBytes)} MB in the object store, of ${mb(x.toolOutputBytes)} MB tool output`);
+    }
+  } finally {
+    await services.stop();
+  }
 }
 
 if (!only || only === 'make-dev') {
