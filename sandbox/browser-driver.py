@@ -5,7 +5,9 @@ from browser_tabs import *  # noqa: F401,F403 (joined into one script by sandbox
 
 class Driver(Downloads, Tabs):
     def __init__(self, page_js, proxy, heap_mb, download_max_bytes):
-        self.page_js, self.proxy, self.heap_mb = page_js, proxy, heap_mb
+        self.proxy, self.heap_mb = proxy, heap_mb
+        # The helpers (an expression), installed in the isolated world by the first call of each document.
+        self.page_call = 'function(fn, a) { const h = globalThis.__kortix || (globalThis.__kortix = ' + page_js + '\n); return h[fn](...a); }'
         self.init_downloads(download_max_bytes)
         self.dl_mark = 0  # downloads numbered above it began during the current action
         self.stopped_openers = {}  # tab -> when its scripts were stopped for opening too many tabs (-1: crashed)
@@ -164,19 +166,25 @@ class Driver(Downloads, Tabs):
             tab.cond.notify_all()
 
     # ---- in-page helpers ----
+    def world(self, tab):
+        """The helpers' isolated world in the tab's main frame (whose id is the target's), made once per document."""
+        args = {'frameId': tab.target, 'worldName': 'kortix', 'grantUniveralAccess': False}
+        try:
+            return self.cdp.send('Page.createIsolatedWorld', args, session=tab.session)['executionContextId']
+        except CdpError:
+            args['frameId'] = self.cdp.send('Page.getFrameTree', session=tab.session)['frameTree']['frame']['id']
+            return self.cdp.send('Page.createIsolatedWorld', args, session=tab.session)['executionContextId']
+
     def page(self, tab, fn, *args):
+        """Calls a helper of browser-page.js in the page: one round trip (two on a new document, whose
+        world is made and the helpers installed by the same call)."""
         for attempt in (0, 1):
             if tab.world is None:
-                tree = self.cdp.send('Page.getFrameTree', session=tab.session)
-                frame = tree['frameTree']['frame']['id']
-                ctx = self.cdp.send('Page.createIsolatedWorld', {'frameId': frame, 'worldName': 'kortix', 'grantUniveralAccess': False}, session=tab.session)['executionContextId']
-                r = self.cdp.send('Runtime.evaluate', {'expression': self.page_js, 'contextId': ctx}, session=tab.session)
-                tab.world = (ctx, r['result']['objectId'])
-            ctx, obj = tab.world
+                tab.world = self.world(tab)
             try:
                 r = self.cdp.send('Runtime.callFunctionOn', {
-                    'functionDeclaration': f'function(a) {{ return this.{fn}(...a); }}', 'objectId': obj,
-                    'arguments': [{'value': list(args)}], 'returnByValue': True, 'awaitPromise': True}, session=tab.session, timeout=20)
+                    'functionDeclaration': self.page_call, 'executionContextId': tab.world,
+                    'arguments': [{'value': fn}, {'value': list(args)}], 'returnByValue': True, 'awaitPromise': True}, session=tab.session, timeout=20)
             except CdpError:
                 tab.world = None
                 if attempt:
@@ -243,11 +251,14 @@ class Driver(Downloads, Tabs):
             return out
 
     def health(self):
+        """The pool's probe of an idle sandbox. Restart notices are dropped: no session had pages here."""
         for _ in (0, 1):  # a browser found dead is waited for once: the watcher restarts it
             if not self.up.wait(20):
                 return {'ok': False, 'error': 'the browser is not up'}
             try:
                 v = self.cdp.send('Browser.getVersion', timeout=5)
+                with self.lock:
+                    self.notices = []
                 return {'ok': True, 'browser': v.get('product'), 'pid': self.proc.pid, 'restarts': self.restarts}
             except BrowserGone:
                 time.sleep(0.2)

@@ -27,6 +27,13 @@ const PROBE = `<html><head><title>probing</title></head><body><script>
   for (const url of ['http://127.0.0.1:9222/json/version', 'http://localhost:9229/json', 'http://169.254.169.254/latest/meta-data/']) {
     try { const r = await fetch(url, { mode: 'no-cors' }); out.push(r.type + ':' + r.status); } catch (e) { out.push('blocked'); }
   }
+  // A DevTools client's way in: a WebSocket to a debugging port (there is none: --remote-debugging-pipe).
+  out.push('ws:' + await new Promise((done) => {
+    const ws = new WebSocket('ws://127.0.0.1:9333/devtools/browser');
+    ws.onopen = () => done('open');
+    ws.onerror = () => done('error');
+    setTimeout(() => done('pending'), 5000);
+  }));
   document.title = 'probe ' + out.join(' ');
 })();
 </script></body></html>`;
@@ -109,16 +116,18 @@ describe('the browser of a sandbox whose policy names one host', () => {
     const since = Date.now();
     await act({ action: 'goto', url: `http://site.test:${port}/probe` });
     let title = '';
-    for (let i = 0; i < 20 && !title.startsWith('probe '); i++) {
+    for (let i = 0; i < 40 && !title.startsWith('probe '); i++) {
       await new Promise((r) => setTimeout(r, 250));
       title = String((await host.browser(containerId, { action: 'extract', timeout_s: 10 })).title ?? '');
     }
     expect(title).toMatch(/^probe /);
+    expect(title).toContain('ws:error');
     // no-cors answers are opaque either way: the proxy's refusals show where each request went.
     const refused = (await host.egressRefusals(containerId, since)).map((r) => r.reason);
     expect(refused).toEqual(
       expect.arrayContaining([
         "127.0.0.1:9222 is not allowed by the session's policy (network.allow)",
+        "127.0.0.1:9333 is not allowed by the session's policy (network.allow)",
         "localhost:9229 is not allowed by the session's policy (network.allow)",
         "169.254.169.254:80 is not allowed by the session's policy (network.allow)",
       ]),

@@ -10,26 +10,19 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
 import { DockerSandboxHost } from '../../sandbox/docker-host.js';
 import { execOnce } from '../../sandbox/one-shot-exec.js';
+import { hostAddress } from '../support/host-address.js';
 import { readAllEvents, startSession, waitForStatus } from '../support/sessions.js';
 import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
 
 const services = inject('services');
 const proxyPort = 33_000 + Math.floor(Math.random() * 2_000);
-
-/** This machine's first non-loopback IPv4: the sandbox reaches the site there, through the proxy (the policy names it). */
-function hostAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  throw new Error('no non-loopback IPv4 address on this machine');
-}
 
 const page = (title: string, body: string) => `<!doctype html><html><head><title>${title}</title></head><body>${body}</body></html>`;
 const BIG = page('Big', `<h1>Big page</h1>${'<p>lorem ipsum dolor sit amet, consectetur adipiscing elit</p>'.repeat(80_000)}`);
@@ -77,6 +70,8 @@ function site(req: IncomingMessage, res: ServerResponse): void {
 let server: Server;
 let origin: string;
 let host: DockerSandboxHost;
+/** Sandboxes the tests claimed (the others of this host's pool are idle). */
+const claimedIds = new Set<string>();
 
 beforeAll(async () => {
   server = createServer(site);
@@ -90,7 +85,8 @@ beforeAll(async () => {
     limits: { memoryMb: 768, cpus: 1, pidsLimit: 256, workspaceMb: 16, tmpMb: 64 },
     seccompProfile: readFileSync(resolve(REPO_ROOT, 'sandbox/seccomp.json'), 'utf8'),
     outputLimitBytes: 16 * 1024,
-    warmPool: { minIdle: 1, maxTotal: 4 },
+    // A quick health sweep: the probe of an idle sandbox's browser is part of what is tested.
+    warmPool: { minIdle: 1, maxTotal: 4, healthIntervalMs: 1000 },
     egress: { port: proxyPort, firewall: 'auto' },
     browser: { prewarm: true, heapMb: 128, downloadMaxMb: 16 },
   });
@@ -137,6 +133,7 @@ describe('a warm sandbox', () => {
     const claim = await host.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` });
     expect(claim.source).toBe('warm');
     containerId = claim.containerId;
+    claimedIds.add(containerId);
     const ps = await processes(containerId);
     const main = browserMain(ps);
     expect(main?.uid).toBe(1001);
@@ -209,6 +206,30 @@ describe('a warm sandbox', () => {
     expect({ ok: r.ok, title: r.title, error: r.error }).toEqual({ ok: true, title: 'Mine', error: undefined });
     expect(r.notice).toMatch(/had stopped and was started again/);
   });
+});
+
+describe('an idle warm sandbox whose browser and driver were killed', () => {
+  it("is brought back in place by the pool's health probe, and its next session finds the browser up", async () => {
+    await waitFor(() => host.stats().idle === 1 && host.stats().creating === 0, 120_000, 'one warm sandbox, none being made');
+    const filters = { label: Object.entries(host.selector).map(([k, v]) => `${k}=${v}`) };
+    const idle = (await docker.listContainers({ filters })).map((c) => c.Id).filter((c) => !claimedIds.has(c));
+    expect(idle).toHaveLength(1);
+    const id = idle[0];
+    const ps = await processes(id ?? '');
+    const driver = ps.find((p) => p.uid === 1001 && p.args.startsWith('python3 -c') && / start --heap \d+ /.test(p.args));
+    const before = browserMain(ps);
+    expect(driver && before).toBeTruthy();
+    const pids = ps.filter((p) => p === driver || (p.uid === 1001 && p.args.startsWith('/usr/lib/chromium'))).map((p) => String(p.pid));
+    await execOnce(docker, id ?? '', ['bash', '-c', `kill -9 ${pids.join(' ')}`], { user: '1001:1001' });
+    // Only the probe starts a driver again (nothing else asks this sandbox for anything).
+    const after = await waitFor(async () => browserMain(await processes(id ?? '')), 30_000, 'the browser started again by the probe');
+    expect(after.pid).not.toBe(before?.pid);
+    expect((await docker.listContainers({ filters })).map((c) => c.Id)).toContain(id);
+    const claim = await host.claim({ tenantId: 't', sessionId: `ses_${randomUUID()}` });
+    expect({ source: claim.source, containerId: claim.containerId }).toEqual({ source: 'warm', containerId: id });
+    const r = await host.browser(claim.containerId, { action: 'goto', url: 'about:blank' });
+    expect({ ok: r.ok, notice: r.notice }).toEqual({ ok: true, notice: undefined });
+  }, 120_000);
 });
 
 describe('a sandbox on the egress network', () => {
