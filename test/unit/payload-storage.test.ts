@@ -35,7 +35,8 @@ describe('ObjectStorePayloadDriver', () => {
     const file = join(dir, ...claim!.claimData.key!.split('/'), '~object');
     writeFileSync(file, Buffer.from('something else'));
     await expect(driver.retrieve({}, [claim!])).rejects.toBeInstanceOf(PayloadIntegrityError);
-    for (const claimData of [{ key: 'tenants/t/sha256/x', sha256: 'x' }, { key: `${PAYLOAD_STORAGE_PREFIX}/../tenants/t`, sha256: '' }, {}]) {
+    const foreign: Record<string, string>[] = [{ key: 'tenants/t/sha256/x', sha256: 'x' }, { key: `${PAYLOAD_STORAGE_PREFIX}/../tenants/t`, sha256: 'x' }, { key: `${PAYLOAD_STORAGE_PREFIX}/default/sha256/x`, sha256: '' }, {}];
+    for (const claimData of foreign) {
       await expect(driver.retrieve({}, [new StorageDriverClaim(claimData)])).rejects.toThrow();
     }
   });
