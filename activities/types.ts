@@ -5,7 +5,7 @@
  */
 import type { SessionSecret } from '../domain/secret-binding.js';
 import type { SessionPatch, SessionRef, NewEvent } from '../db/session-records.js';
-import type { SessionStatus, SessionUsage } from '../db/schema.js';
+import type { SessionStatus, SessionUsage } from '../domain/session.js';
 import type { SessionToolName, ValidToolCall } from '../sandbox/tools.js';
 
 export type { SessionRef, NewEvent, SessionPatch, SessionStatus, SessionUsage };

@@ -31,22 +31,8 @@ export interface ApiKeysTable {
   revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
-export type SessionStatus =
-  | 'running'
-  | 'waiting_approval'
-  | 'completed'
-  | 'failed'
-  | 'cancelled'
-  | 'max_steps'
-  | 'max_cost';
-
-export interface SessionUsage {
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-  llmCalls: number;
-  toolCalls: number;
-}
+export type { SessionStatus, SessionUsage } from '../domain/session.js';
+import type { SessionStatus, SessionUsage } from '../domain/session.js';
 
 export interface SessionsTable {
   id: string;

@@ -17,7 +17,7 @@ import proto from '@temporalio/proto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/client.js';
 import { countActiveSessionsByStatus } from '../db/sessions-query.js';
-import type { SessionStatus } from '../db/schema.js';
+import type { SessionStatus } from '../domain/session.js';
 import { taskQueues } from '../temporal/names.js';
 import type { Logger } from './logger.js';
 import { METRIC_NAMES } from './metrics.js';

@@ -12,6 +12,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { listGates } from '../../db/approvals.js';
 import type { Db } from '../../db/client.js';
+import { SESSION_ID_PATTERN } from '../../domain/session.js';
 import type { Gate } from '../../workflows/gates.js';
 import { inboxEntry } from '../inbox-entry.js';
 import type { RouteDoc } from '../openapi.js';
@@ -21,7 +22,7 @@ import { promotionInbox } from './agent-promotions.js';
 const inboxQuery = z.object({
   status: z.enum(['pending', 'closed', 'all']).default('pending'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  session: z.string().regex(/^ses_[a-z0-9-]{8,64}$/).optional(),
+  session: z.string().regex(SESSION_ID_PATTERN).optional(),
 });
 
 type GateRow = Awaited<ReturnType<typeof listGates>>[number];

@@ -11,7 +11,7 @@ import { voteSigningKey, type Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
 import { createSessionRow } from '../../db/session-records.js';
 import { setSessionAgentVersion } from '../../db/agents.js';
-import type { SessionStatus } from '../../db/schema.js';
+import { SESSION_ID_PATTERN, SESSION_STATUSES, TERMINAL_STATUSES, type SessionStatus } from '../../domain/session.js';
 import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
 import { tenantPolicySettings } from '../../db/tenant-policy-settings.js';
 import { applyOverrides, snapshotPolicy, type PolicyStore } from '../../policies/load.js';
@@ -49,7 +49,7 @@ export const DEFAULT_SYSTEM_PROMPT =
   'You are Kortix, an agent working in a sandboxed Linux workspace at /workspace. Use the tools to act; ' +
   'some calls need human approval and may be denied, which you will see as the tool result. Answer concisely when done.';
 
-const TERMINAL: ReadonlySet<SessionStatus> = new Set(['completed', 'failed', 'cancelled', 'max_steps', 'max_cost']);
+const TERMINAL: ReadonlySet<SessionStatus> = new Set(TERMINAL_STATUSES);
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, _ and -');
 
@@ -69,16 +69,16 @@ export const createSessionSchema = z
     idleTimeoutSeconds: z.number().int().min(0).max(86_400).default(0),
     limits: sessionLimitsSchema.optional(),
     /** Start from the workspace a previous session of this tenant left (api/workspace-source.ts). */
-    fromSession: z.string().regex(/^ses_[a-z0-9-]{8,64}$/, 'a session id (ses_...)').optional(),
+    fromSession: z.string().regex(SESSION_ID_PATTERN, 'a session id (ses_...)').optional(),
   })
   .strict();
 
-export const sessionIdParams = z.object({ id: z.string().regex(/^ses_[a-z0-9-]{8,64}$/, 'a session id (ses_...)') });
+export const sessionIdParams = z.object({ id: z.string().regex(SESSION_ID_PATTERN, 'a session id (ses_...)') });
 
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
-  status: z.enum(['running', 'waiting_approval', 'completed', 'failed', 'cancelled', 'max_steps', 'max_cost']).optional(),
+  status: z.enum(SESSION_STATUSES).optional(),
   agent: slug.optional(),
 });
 

@@ -1,5 +1,6 @@
 /** Helpers that drive sessions through the API, as a client would (free of vitest: scripts use them too). */
 import type { GateView } from '../../workflows/definitions.js';
+import { TERMINAL_STATUSES } from '../../domain/session.js';
 import { waitFor, type Stack, type Who } from './stack.js';
 
 /** What the helpers need of a stack: its API (in-process, or a real instance over HTTP in test/cluster). */
@@ -40,10 +41,10 @@ export async function getSession(stack: ApiOf, id: string, who: Who = 'alice'): 
   return json<SessionJson>(res);
 }
 
-const TERMINAL = ['completed', 'failed', 'cancelled', 'max_steps', 'max_cost'];
+const TERMINAL: readonly string[] = TERMINAL_STATUSES;
 
 /** Waits until the session reaches one of `statuses` (default: any terminal one). */
-export async function waitForStatus(stack: ApiOf, id: string, statuses = TERMINAL, timeoutMs = 60_000): Promise<SessionJson> {
+export async function waitForStatus(stack: ApiOf, id: string, statuses: readonly string[] = TERMINAL, timeoutMs = 60_000): Promise<SessionJson> {
   return waitFor(
     async () => {
       const s = await getSession(stack, id);

@@ -8,13 +8,14 @@ import type { presentVersion } from '../../api/agent-versions.js';
 import type { presentPromotion } from '../../api/routes/agent-promotions.js';
 import type { inboxEntry } from '../../api/inbox-entry.js';
 import type { createSessionSchema } from '../../api/routes/sessions.js';
-import type { SessionStatus, SessionUsage } from '../../db/schema.js';
+import type { SessionStatus, SessionUsage } from '../../domain/session.js';
+import { TERMINAL_STATUSES } from '../../domain/session.js';
 import type { GateView } from '../../workflows/definitions.js';
 
 export type { GateView, SessionStatus, SessionUsage };
 export type CreateSession = z.input<typeof createSessionSchema>;
 
-export const TERMINAL: readonly SessionStatus[] = ['completed', 'failed', 'cancelled', 'max_steps', 'max_cost'];
+export const TERMINAL: readonly SessionStatus[] = TERMINAL_STATUSES;
 
 /** GET /v1/sessions/:id, as the API builds it (api/routes/sessions.ts presentSession). */
 export type { SessionJson } from '../../api/routes/sessions.js';
