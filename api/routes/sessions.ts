@@ -8,6 +8,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { voteSigningKey, type Env } from '../../config/index.js';
+import { temporalUiWorkflowUrl } from '../../config/temporal-ui.js';
 import type { Db } from '../../db/client.js';
 import { createSessionRow } from '../../db/session-records.js';
 import { setSessionAgentVersion } from '../../db/agents.js';
@@ -118,6 +119,16 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 
 type SessionRow = NonNullable<Awaited<ReturnType<typeof getSessionRow>>>;
 
+/** A signal to a session's workflow: one that has closed (the row not yet ended) is a 409, as an ended row is. */
+async function ifRunning(signalled: Promise<void>): Promise<void> {
+  try {
+    await signalled;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended');
+    throw err;
+  }
+}
+
 /** Where a session's parts are, in the API and in the Temporal Web UI. */
 export function sessionLinks(config: Pick<Env, 'TEMPORAL_UI_URL' | 'TEMPORAL_NAMESPACE'>, id: string) {
   return {
@@ -125,7 +136,7 @@ export function sessionLinks(config: Pick<Env, 'TEMPORAL_UI_URL' | 'TEMPORAL_NAM
     events: `/v1/sessions/${id}/events`,
     history: `/v1/sessions/${id}/history`,
     approvals: `/v1/sessions/${id}/approvals`,
-    temporalUi: `${config.TEMPORAL_UI_URL.replace(/\/$/, '')}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${id}`,
+    temporalUi: temporalUiWorkflowUrl(config, id),
   };
 }
 
@@ -301,13 +312,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const body = await parseBody(c, messageSchema);
     const row = await ownedSession(principal.tenantId, id);
     if (TERMINAL.has(row.status)) throw new ApiError(409, 'session_closed', `the session is ${row.status}`);
-    await temporal.workflow
-      .getHandle(id)
-      .signal(userMessageSignal, { content: body.content, from: principal.principal, id: body.id })
-      .catch((err: unknown) => {
-        if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended');
-        throw err;
-      });
+    await ifRunning(temporal.workflow.getHandle(id).signal(userMessageSignal, { content: body.content, from: principal.principal, id: body.id }));
     return c.json({ accepted: true }, 202);
   });
 
@@ -337,13 +342,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const body = await parseBody(c, cancelSchema);
     const row = await ownedSession(principal.tenantId, id);
     if (TERMINAL.has(row.status)) throw new ApiError(409, 'session_closed', `the session is already ${row.status}`);
-    await temporal.workflow
-      .getHandle(id)
-      .signal(cancelSignal, { by: principal.principal, reason: body.reason })
-      .catch((err: unknown) => {
-        if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended');
-        throw err;
-      });
+    await ifRunning(temporal.workflow.getHandle(id).signal(cancelSignal, { by: principal.principal, reason: body.reason }));
     return c.json({ accepted: true }, 202);
   });
 
