@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseDurationMs } from '../domain/duration.js';
 import { Secret } from './secret.js';
 import { retentionClassesSchema } from './retention.js';
 
@@ -21,14 +22,11 @@ const boolFlag = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no'])
   .transform((v) => v === '1' || v === 'true' || v === 'yes');
 const url = z.url();
-/** `250ms`, `30s`, `10m`, `2h` → milliseconds. */
+/** `250ms`, `30s`, `10m`, `2h`, `1d`, `1h30m` → whole milliseconds (the policies' grammar, domain/duration.ts). */
 const duration = z
   .string()
-  .regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 30s, 10m or 2h')
-  .transform((v) => {
-    const [, n = '0', unit = 's'] = /^(\d+)(ms|s|m|h)$/.exec(v) ?? [];
-    return Number(n) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
-  });
+  .refine((v) => parseDurationMs(v) !== undefined, 'a duration such as 500ms, 30s, 10m, 2h or 1h30m')
+  .transform((v) => Math.round(parseDurationMs(v) ?? 0));
 const optionalSecret = z
   .string()
   .min(1)
@@ -62,8 +60,8 @@ const envSchema = z.object({
   /** How often the maintenance schedule runs (partitions ahead, expired cache rows and reservations, ledger retention); 0 turns the schedule off. */
   MAINTENANCE_INTERVAL: z
     .string()
-    .regex(/^(0|\d+(ms|s|m|h))$/, 'a duration such as 30m or 6h, or 0 for off')
-    .transform((v) => (v === '0' ? 0 : duration.parse(v)))
+    .refine((v) => v === '0' || parseDurationMs(v) !== undefined, 'a duration such as 30m or 6h, or 0 for off')
+    .transform((v) => (v === '0' ? 0 : Math.round(parseDurationMs(v) ?? 0)))
     .default(3_600_000),
   /** Months of the `llm_calls` ledger kept (whole monthly partitions older than that are dropped); 0 keeps them all. */
   LLM_CALLS_RETENTION_MONTHS: z.coerce.number().int().min(0).default(0),

@@ -5,7 +5,7 @@
  * types of this file.
  */
 import { z } from 'zod';
-import { parseDurationMs } from './duration.js';
+import { parseDurationMs } from '../domain/duration.js';
 import { unsafeRegexReason } from './regex-safety.js';
 import { SHELL_CLASSES } from './shell-parse.js';
 import { HOST_PATTERN_HINT, parseHostPattern } from '../sandbox/host-patterns.js';

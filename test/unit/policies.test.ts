@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { YamlFileError } from '../../config/yaml.js';
-import { parseDurationMs } from '../../policies/duration.js';
+import { parseDurationMs } from '../../domain/duration.js';
 import { evaluatePolicy, globMatch, utf8Length, type Decision } from '../../policies/evaluate.js';
 import { applyOverrides, canonicalJson, PolicyStore, snapshotPolicy } from '../../policies/load.js';
 import { policySchema, regexProblem, type Policy } from '../../policies/schema.js';

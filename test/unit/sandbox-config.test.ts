@@ -24,8 +24,15 @@ describe('sandbox configuration', () => {
     expect([c.SANDBOX_POOL_MAX_AGE, c.SANDBOX_POOL_WAIT_TIMEOUT, c.SANDBOX_POOL_HEALTH_INTERVAL]).toEqual([7_200_000, 500, 45_000]);
   });
 
+  it("reads the policies' grammar of durations too: sums and days", () => {
+    const c = loadConfig({ SANDBOX_POOL_MAX_AGE: '1h30m', SANDBOX_EGRESS_IDLE_TIMEOUT: '1d', MAINTENANCE_INTERVAL: '2h30m' });
+    expect([c.SANDBOX_POOL_MAX_AGE, c.SANDBOX_EGRESS_IDLE_TIMEOUT, c.MAINTENANCE_INTERVAL]).toEqual([5_400_000, 86_400_000, 9_000_000]);
+    expect(loadConfig({ MAINTENANCE_INTERVAL: '0' }).MAINTENANCE_INTERVAL).toBe(0);
+    expect(() => loadConfig({ MAINTENANCE_INTERVAL: '6 hours' })).toThrow('MAINTENANCE_INTERVAL');
+  });
+
   it.each([
-    [{ SANDBOX_POOL_MAX_AGE: '30' }, 'SANDBOX_POOL_MAX_AGE: a duration such as 500ms, 30s, 10m or 2h (got "30")'],
+    [{ SANDBOX_POOL_MAX_AGE: '30' }, 'SANDBOX_POOL_MAX_AGE: a duration such as 500ms, 30s, 10m, 2h or 1h30m (got "30")'],
     [{ SANDBOX_POOL_WHEN_EMPTY: 'block' }, 'SANDBOX_POOL_WHEN_EMPTY'],
     [{ SANDBOX_POOL_MIN_IDLE: '-1' }, 'SANDBOX_POOL_MIN_IDLE'],
     [{ SANDBOX_POOL_MAX_TOTAL: '0' }, 'SANDBOX_POOL_MAX_TOTAL'],
