@@ -3,19 +3,25 @@
  * - claim → first `goto` of a local page rendered, warm pool (browser started
  *   while the container waited) vs a cold container (container and browser
  *   started for the claim), alternating in one run, each from rest. The page
- *   is a file of the sandbox's workspace, written right after the claim (and
- *   inside the measured time): a warm sandbox has no network until a session's
- *   policy gives it one, so a served page would measure the egress path instead;
+ *   is a file of the sandbox's workspace, written right after the claim by a
+ *   shell command (the exec channel, as a session's `shell` call) inside the
+ *   measured time: a warm sandbox has no network until a session's policy
+ *   gives it one. The warm time is also split (claim, write, goto);
+ * - the same, warm, for a session whose policy names a host: the claim joins
+ *   the egress network (docker network connect) and the goto loads a page
+ *   served by this process through the egress proxy;
  * - memory per idle sandbox with its browser (cgroup usage minus inactive
  *   page cache, as `docker stats`), and how many fit in this machine's memory;
  * - one `extract` round trip on a loaded page, p50 / p95.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { totalmem } from 'node:os';
 import Docker from 'dockerode';
 import { loadConfig } from '../config/index.js';
 import { DockerSandboxHost, type DockerSandboxHostOptions } from '../sandbox/docker-host.js';
+import { hostAddress } from '../test/support/host-address.js';
 import { percentiles, type Summary } from './stats.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -24,12 +30,14 @@ const PAGE = `<!doctype html><title>Bench</title><h1>Hello</h1>${'<p>A paragraph
 
 export interface BrowserBenchResult {
   limits: DockerSandboxHostOptions['limits'];
-  claimToFirstGotoMs: { warm: Summary; cold: Summary; coldOverWarmP95: number; gotoOnlyWarm: Summary };
+  claimToFirstGotoMs: { warm: Summary; cold: Summary; coldOverWarmP95: number; claimOnlyWarm: Summary; writeOnlyWarm: Summary; gotoOnlyWarm: Summary };
+  /** Warm, on the egress network: claim (network connect included) → first goto of a served page. */
+  egressClaimToFirstGotoMs: { total: Summary; claim: Summary; goto: Summary };
   idleSandboxMemoryMb: Summary & { count: number; fitInMachineMemory: number; machineMemoryMb: number };
   extractRoundTripMs: Summary;
 }
 
-function makeHost(pool: string, warmPool: DockerSandboxHostOptions['warmPool']): DockerSandboxHost {
+function makeHost(pool: string, warmPool: DockerSandboxHostOptions['warmPool'], egress?: DockerSandboxHostOptions['egress']): DockerSandboxHost {
   const config = loadConfig(process.env);
   return new DockerSandboxHost({
     docker,
@@ -41,6 +49,7 @@ function makeHost(pool: string, warmPool: DockerSandboxHostOptions['warmPool']):
     outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
     warmPool,
     browser: { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB },
+    egress,
   });
 }
 
@@ -51,12 +60,19 @@ async function settled(host: DockerSandboxHost, idle: number): Promise<void> {
 
 const session = () => ({ tenantId: 'bench', sessionId: `ses_${randomUUID()}` });
 
-async function firstGoto(host: DockerSandboxHost, containerId: string): Promise<number> {
-  await host.writeFile(containerId, 'page.html', PAGE);
-  const t = performance.now();
-  const r = await host.browser(containerId, { action: 'goto', url: 'file:///workspace/page.html', timeout_s: 60 });
+/** Writes the page with a shell command (the exec channel) and loads it: [write ms, goto ms]. */
+async function firstGoto(host: DockerSandboxHost, containerId: string): Promise<[number, number]> {
+  const t0 = performance.now();
+  const w = await host.exec(containerId, { key: randomUUID(), command: `cat > page.html <<'EOF'\n${PAGE}\nEOF`, timeoutSeconds: 30 });
+  if (w.exitCode !== 0) throw new Error(`the page was not written: ${w.stderr}`);
+  const t1 = performance.now();
+  await goto(host, containerId, 'file:///workspace/page.html');
+  return [t1 - t0, performance.now() - t1];
+}
+
+async function goto(host: DockerSandboxHost, containerId: string, url: string): Promise<void> {
+  const r = await host.browser(containerId, { action: 'goto', url, timeout_s: 60 });
   if (!r.ok || r.title !== 'Bench') throw new Error(`the page did not render: ${JSON.stringify(r).slice(0, 300)}`);
-  return performance.now() - t;
 }
 
 async function claimToFirstGoto(rounds: number): Promise<BrowserBenchResult['claimToFirstGotoMs']> {
@@ -66,7 +82,7 @@ async function claimToFirstGoto(rounds: number): Promise<BrowserBenchResult['cla
   await coldHost.start();
   const warm: number[] = [];
   const cold: number[] = [];
-  const gotoOnly: number[] = [];
+  const [claimOnly, writeOnly, gotoOnly]: number[][] = [[], [], []];
   try {
     for (let i = 0; i < rounds + 1; i++) {
       for (const [host, into] of [
@@ -78,12 +94,17 @@ async function claimToFirstGoto(rounds: number): Promise<BrowserBenchResult['cla
         const s = session();
         const t0 = performance.now();
         const { containerId, source } = await host.claim(s);
-        const g = await firstGoto(host, containerId);
+        const claimed = performance.now() - t0;
+        const [write, g] = await firstGoto(host, containerId);
         const ms = performance.now() - t0;
         if (source !== (host === warmHost ? 'warm' : 'cold')) throw new Error(`expected a ${host === warmHost ? 'warm' : 'cold'} claim, got ${source}`);
         if (i >= 1) {
           into.push(ms); // the first round warms up caches
-          if (host === warmHost) gotoOnly.push(g);
+          if (host === warmHost) {
+            claimOnly.push(claimed);
+            writeOnly.push(write);
+            gotoOnly.push(g);
+          }
         }
         await host.release(s.sessionId);
       }
@@ -94,7 +115,45 @@ async function claimToFirstGoto(rounds: number): Promise<BrowserBenchResult['cla
   }
   const w = percentiles(warm);
   const c = percentiles(cold);
-  return { warm: w, cold: c, coldOverWarmP95: Math.round((c.p95 / w.p95) * 10) / 10, gotoOnlyWarm: percentiles(gotoOnly) };
+  return {
+    warm: w,
+    cold: c,
+    coldOverWarmP95: Math.round((c.p95 / w.p95) * 10) / 10,
+    claimOnlyWarm: percentiles(claimOnly),
+    writeOnlyWarm: percentiles(writeOnly),
+    gotoOnlyWarm: percentiles(gotoOnly),
+  };
+}
+
+async function egressClaimToFirstGoto(rounds: number): Promise<BrowserBenchResult['egressClaimToFirstGotoMs']> {
+  const site = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE));
+  await new Promise<void>((r) => site.listen(0, '0.0.0.0', () => r()));
+  const where = `${hostAddress()}:${(site.address() as { port: number }).port}`;
+  const host = makeHost(`bbn${randomUUID().slice(0, 5)}`, { minIdle: 1, maxTotal: 3 }, { port: 34_000 + Math.floor(Math.random() * 1_000), firewall: 'auto' });
+  await host.start();
+  const [total, claim, load]: number[][] = [[], [], []];
+  try {
+    for (let i = 0; i < rounds + 1; i++) {
+      await settled(host, 1);
+      const s = session();
+      const t0 = performance.now();
+      const { containerId, source } = await host.claim(s, { network: [where] });
+      const t1 = performance.now();
+      await goto(host, containerId, `http://${where}/`);
+      const t2 = performance.now();
+      if (source !== 'warm') throw new Error(`expected a warm claim, got ${source}`);
+      if (i >= 1) {
+        total.push(t2 - t0);
+        claim.push(t1 - t0);
+        load.push(t2 - t1);
+      }
+      await host.release(s.sessionId);
+    }
+  } finally {
+    await host.stop({ destroy: true });
+    site.close();
+  }
+  return { total: percentiles(total), claim: percentiles(claim), goto: percentiles(load) };
 }
 
 async function idleMemory(count: number): Promise<BrowserBenchResult['idleSandboxMemoryMb']> {
@@ -144,7 +203,8 @@ async function extractRoundTrip(n: number): Promise<Summary> {
 
 export async function benchBrowser(): Promise<BrowserBenchResult> {
   const claimToFirstGotoMs = await claimToFirstGoto(20);
+  const egressClaimToFirstGotoMs = await egressClaimToFirstGoto(20);
   const extractRoundTripMs = await extractRoundTrip(100);
   const idleSandboxMemoryMb = await idleMemory(4);
-  return { limits: makeHost('limits', {}).limits, claimToFirstGotoMs, idleSandboxMemoryMb, extractRoundTripMs };
+  return { limits: makeHost('limits', {}).limits, claimToFirstGotoMs, egressClaimToFirstGotoMs, idleSandboxMemoryMb, extractRoundTripMs };
 }

@@ -307,6 +307,10 @@ class Driver(Downloads, Tabs):
                 del self.stopped_openers[tab.target]
                 self.cdp.send('Emulation.setScriptExecutionDisabled', {'value': False}, session=tab.session)
             r = self.cdp.send('Page.navigate', {'url': url}, session=tab.session, timeout=timeout)
+            if not r.get('loaderId') and not r.get('errorText'):
+                # The same document (a #fragment): no load follows, so nothing to wait for.
+                info = self.page(tab, 'summary', 600)
+                return {'ok': True, 'action': 'goto', 'navigated': True, 'url': info['url'], 'title': info['title'], 'text': info['text']}
             if r.get('errorText') == 'net::ERR_ABORTED':
                 # A download aborts the navigation; its event may still be queued behind others.
                 with self.dl_cond:
