@@ -9,6 +9,7 @@ import { promotionRouteDocs } from './routes/agent-promotions.js';
 import { agentRouteDocs } from './routes/agents.js';
 import { approvalRouteDocs } from './routes/approvals.js';
 import { codecRouteDocs } from './routes/codec.js';
+import { codecLoginDocs } from './codec-login.js';
 import { costRouteDocs } from './routes/cost.js';
 import { eventRouteDocs } from './routes/events.js';
 import { historyRouteDocs } from './routes/history.js';
@@ -34,6 +35,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
   ...costRouteDocs,
   ...replayRouteDocs,
   ...codecRouteDocs,
+  ...codecLoginDocs,
 ];
 
 let cached: ReturnType<typeof openApiDocument> | undefined;

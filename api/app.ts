@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
-import { voteSigningKey, type Env } from '../config/index.js';
+import { codecLoginKey, voteSigningKey, type Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { authenticate } from '../db/tenants.js';
 import type { ReadinessChecker } from '../observability/health.js';
@@ -25,6 +25,7 @@ import { TenantLimiter } from './limits.js';
 import { agentRoutes, agentTemplateRoutes } from './routes/agents.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { codecRoutes } from './routes/codec.js';
+import { codecCookieAuth, codecCors, codecLoginRoutes } from './codec-login.js';
 import { costRoutes } from './routes/cost.js';
 import { eventRoutes } from './routes/events.js';
 import { historyRoutes } from './routes/history.js';
@@ -41,12 +42,11 @@ import { webRoutes } from './web.js';
 import type { Secret } from '../config/secret.js';
 import type { TenantLimitConfig } from '../db/tenant-limits.js';
 import { SlackUserMap } from '../slack/users.js';
-import { cors } from 'hono/cors';
 import { payloadCodecFromConfig, type CodecConfig } from '../temporal/codec/from-config.js';
 import type { TenantPayloadCodec } from '../temporal/codec/payload-codec.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH'> & Partial<Pick<Env, 'LOCAL_MODEL'>> & TenantLimitConfig & CodecConfig;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH' | 'CODEC_LOGIN_KEY' | 'CODEC_LOGIN_TTL' | 'PUBLIC_API_URL'> & Partial<Pick<Env, 'LOCAL_MODEL'>> & TenantLimitConfig & CodecConfig;
   readonly db: Db;
   /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -128,17 +128,12 @@ export function createApp(deps: ApiDeps): Hono {
       logger,
     }),
   );
-  // The codec endpoint is called by the Temporal Web UI from its own origin: the preflight is answered before authentication.
-  app.use(
-    '/v1/codec/*',
-    cors({
-      origin: new URL(deps.config.TEMPORAL_UI_URL).origin,
-      allowMethods: ['POST', 'OPTIONS'],
-      allowHeaders: ['content-type', 'authorization', 'x-tenant-id', 'x-namespace'],
-      credentials: true,
-      maxAge: 600,
-    }),
-  );
+  // The codec endpoint is called by the Temporal Web UI from its own origin, with credentials (api/codec-login.ts):
+  // the preflight is answered before authentication, and the login cookie stands in for the tenant headers.
+  const uiOrigin = new URL(deps.config.TEMPORAL_UI_URL).origin;
+  const loginKey = codecLoginKey(deps.config);
+  app.use('/v1/codec/*', codecCors(uiOrigin));
+  for (const path of ['/v1/codec/decode', '/v1/codec/encode', '/v1/codec/logout']) app.use(path, codecCookieAuth({ key: loginKey, uiOrigin }));
   app.use('/v1/*', tenantAuth({ authenticate: (tenantId, key) => authenticate(deps.db, tenantId, key) }));
   // Fair sharing per tenant (api/limits.ts): requests per second here, sessions and streams in their routes.
   const limiter = new TenantLimiter({ db: deps.db, config: deps.config });
@@ -157,6 +152,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/v1', costRoutes(deps));
   app.route('/v1', replayRoutes(deps));
   app.route('/v1/codec', codecRoutes({ config: deps.config, codec }));
+  app.route('/v1/codec', codecLoginRoutes({ key: loginKey, ttlMs: deps.config.CODEC_LOGIN_TTL, uiOrigin, secure: deps.config.KORTIX_ENV === 'prod' || (deps.config.PUBLIC_API_URL?.startsWith('https:') ?? false) }));
   // The web console (api/web.ts), when built: every other GET outside /v1.
   const web = webRoutes();
   if (web) app.route('/', web);

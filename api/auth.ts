@@ -22,6 +22,8 @@ export interface TenantAuthOptions {
 export function tenantAuth({ authenticate, tenantHeader = 'x-tenant-id' }: TenantAuthOptions): MiddlewareHandler {
   if (!authenticate) throw new Error('tenantAuth: authenticate is required');
   return async (c, next) => {
+    // Already authenticated by a narrower scheme mounted before this one (the codec login cookie, api/codec-login.ts).
+    if (c.get('principal') !== undefined) return next();
     const tenantId = c.req.header(tenantHeader)?.trim();
     const authorization = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);

@@ -3,6 +3,7 @@
  * parses its environment here once, at start; a bad value stops the process
  * with a message naming the variable. Nothing else reads `process.env`.
  */
+import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -189,6 +190,10 @@ const envSchema = z.object({
   // Payload encryption (temporal/codec/): Temporal payloads of tenant workflows, AES-256-GCM with a key per tenant
   /** JSON keyring `{"tenants": {"<tenant>": [{"version": 1, "key": "<base64 of 32 bytes>"}]}}`, re-read when it changes. Required with KORTIX_ENV=prod; elsewhere default `<KORTIX_DATA_DIR>/payload-keys.json` if present, over a derived dev key (version 1). */
   PAYLOAD_CODEC_RING: z.string().min(1).optional(),
+  /** Signs the codec login cookie the Temporal Web UI sends to /v1/codec (api/codec-login.ts); unset: derived from VOTE_SIGNING_KEY (which prod requires). */
+  CODEC_LOGIN_KEY: optionalSecret,
+  /** How long a codec login (the cookie of `POST /v1/codec/login`) decodes before the operator logs in again. */
+  CODEC_LOGIN_TTL: duration.default(60 * 60_000),
 
   // Slack (approval gates with buttons)
   SLACK_API_URL: url.default('https://slack.com/api'),
@@ -306,6 +311,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.KORTIX_ENV === 'prod' && (config.VOTE_SIGNING_KEY?.reveal().length ?? 0) < 32) {
     throw new ConfigError(['VOTE_SIGNING_KEY: required with KORTIX_ENV=prod, at least 32 characters, the same for the API and every worker']);
   }
+  if (config.KORTIX_ENV === 'prod' && config.CODEC_LOGIN_KEY && config.CODEC_LOGIN_KEY.reveal().length < 32) {
+    throw new ConfigError(['CODEC_LOGIN_KEY: at least 32 characters with KORTIX_ENV=prod']);
+  }
   if (config.KORTIX_ENV === 'prod' && !config.PAYLOAD_CODEC_RING) {
     throw new ConfigError(['PAYLOAD_CODEC_RING: required with KORTIX_ENV=prod (the keyring that encrypts Temporal payloads per tenant; no dev key in production)']);
   }
@@ -338,6 +346,16 @@ const DEV_VOTE_SIGNING_KEY = 'kortix-dev-vote-signing-key: not for production';
 /** The key that signs and checks approval votes. */
 export function voteSigningKey(config: Pick<Env, 'VOTE_SIGNING_KEY'>): string {
   return config.VOTE_SIGNING_KEY?.reveal() ?? DEV_VOTE_SIGNING_KEY;
+}
+
+/**
+ * The key that signs and checks codec login cookies: CODEC_LOGIN_KEY, else one derived (HKDF, its own label)
+ * from the vote signing key, so production's required real key covers it and a cookie's MAC is never a vote's.
+ */
+export function codecLoginKey(config: Pick<Env, 'CODEC_LOGIN_KEY' | 'VOTE_SIGNING_KEY'>): Buffer {
+  const own = config.CODEC_LOGIN_KEY?.reveal();
+  if (own) return Buffer.from(own, 'utf8');
+  return Buffer.from(hkdfSync('sha256', voteSigningKey(config), '', 'kortix codec login cookie', 32));
 }
 
 /** The file where `make dev` leaves its demo keys and the settings other shells need (DATABASE_URL, TEMPORAL_ADDRESS). */

@@ -97,6 +97,8 @@ function templateEnv(layout: ClusterLayout, dbs: TemporalDatabases): Record<stri
     KORTIX_TCLUSTER_FRONTEND_HTTP_PORT: String(layout.frontendHttp),
     KORTIX_TCLUSTER_FRONTEND_ADDRESS: `${layout.host}:${t.frontend.grpc}`,
     KORTIX_TCLUSTER_UI_PORT: String(layout.ui),
+    // The first API instance: any of them decodes (they share the keyring and the codec login key).
+    KORTIX_TCLUSTER_CODEC_ENDPOINT: `http://${layout.host}:${layout.api[0] ?? 8000}/v1/codec`,
     ...Object.fromEntries(
       TEMPORAL_SERVICES.flatMap((s) => [
         [`KORTIX_TCLUSTER_${s.toUpperCase()}_PORT`, String(t[s].grpc)],

@@ -127,5 +127,7 @@ describe('what the manifests say', () => {
     const ui = find('base/temporal-ui.yaml', 'Deployment');
     const env = Object.fromEntries((ui.spec.template.spec.containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
     expect(env).toMatchObject({ TEMPORAL_AUTH_ENABLED: 'true', TEMPORAL_DISABLE_WRITE_ACTIONS: 'true' });
+    // The codec endpoint with the login cookie (api/codec-login.ts): the API's /v1/codec, credentials included.
+    expect(env).toMatchObject({ TEMPORAL_CODEC_ENDPOINT: `${config.data.PUBLIC_API_URL}/v1/codec`, TEMPORAL_CODEC_INCLUDE_CREDENTIALS: 'true' });
   });
 });

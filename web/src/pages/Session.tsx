@@ -68,6 +68,42 @@ function Actions({ session, onDone }: { session: SessionJson; onDone: () => void
   );
 }
 
+/**
+ * Logs in for the Temporal Web UI's codec calls (an HttpOnly cookie on /v1/codec, api/codec-login.ts), then opens
+ * the session there: the UI, fetching the codec with credentials, then shows the payloads decoded. The tab is opened
+ * on the click itself (a popup blocker would stop one opened after the await) and sent on once the cookie is set.
+ */
+function DecodeInTemporalUi({ href }: { href: string }) {
+  const [error, setError] = useState<string | null>(null);
+  async function open() {
+    const tab = window.open('about:blank', '_blank');
+    try {
+      await call('POST', '/v1/codec/login');
+      setError(null);
+      if (tab) {
+        tab.opener = null; // the UI's tab gets no handle on the console
+        tab.location.href = href;
+      }
+      else window.location.href = href;
+    } catch (err) {
+      tab?.close();
+      setError((err as Error).message);
+    }
+  }
+  return (
+    <>
+      <button type="button" onClick={() => void open()}>
+        Decode in Temporal UI
+      </button>
+      {error && (
+        <span role="alert" className="error">
+          {error}
+        </span>
+      )}
+    </>
+  );
+}
+
 export function SessionPage({ id }: { id: string }) {
   const [session, setSession] = useState<SessionJson | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -129,6 +165,7 @@ export function SessionPage({ id }: { id: string }) {
             <a href={session.links.temporalUi} target="_blank" rel="noreferrer">
               Open in Temporal Web UI
             </a>
+            <DecodeInTemporalUi href={session.links.temporalUi} />
             <Link to={`/cost?session=${id}`}>Model calls and cost</Link>
             {ended && <Link to={`/replay/${id}`}>Replay this session</Link>}
           </p>
