@@ -10,7 +10,7 @@ import type { PromotionStatus } from '../db/agent-tables.js';
 import { getPromotion, moveLabel, updatePromotion } from '../db/agents.js';
 import { insertApprovalAudit } from '../db/approvals.js';
 import type { Db } from '../db/client.js';
-import type { ApprovalVote, GateView } from '../workflows/definitions.js';
+import type { ApprovalVote, GateView } from '../domain/gate.js';
 import { SlackApiError, type SlackClient } from '../slack/client.js';
 import { renderGateMessage } from '../slack/gate-message.js';
 import type { NotifyActivityDeps, PostedMessage } from './notify-activities.js';

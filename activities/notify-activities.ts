@@ -11,7 +11,7 @@ import type { Db } from '../db/client.js';
 import type { SessionRef } from '../db/session-records.js';
 import { SlackApiError, type SlackClient } from '../slack/client.js';
 import { renderGateMessage } from '../slack/gate-message.js';
-import type { GateView } from '../workflows/definitions.js';
+import type { GateView } from '../domain/gate.js';
 import { withFailFast } from './permanent-errors.js';
 
 export interface NotifyActivityDeps {

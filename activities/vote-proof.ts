@@ -10,7 +10,7 @@
  * duplicate, which never counts twice.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { ApprovalVote } from '../workflows/definitions.js';
+import type { ApprovalVote } from '../domain/gate.js';
 
 const VERSION = 'v1';
 

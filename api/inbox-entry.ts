@@ -5,7 +5,8 @@
  * promotion gates are shown the same way.
  */
 import { approvalDisplay } from '../policies/approval-display.js';
-import { voteProblem, type Gate } from '../workflows/gates.js';
+import type { GateState } from '../domain/gate.js';
+import { voteProblem } from '../workflows/gates.js';
 
 export interface InboxWhere {
   readonly sessionId: string | null;
@@ -16,7 +17,7 @@ export interface InboxWhere {
   readonly extra?: Record<string, unknown>;
 }
 
-export function inboxEntry(gate: Gate, principal: { readonly principal: string; readonly roles: readonly string[] }, where: InboxWhere) {
+export function inboxEntry(gate: GateState, principal: { readonly principal: string; readonly roles: readonly string[] }, where: InboxWhere) {
   const problem =
     gate.status === 'open' ? voteProblem(gate, { gateId: gate.id, approver: principal.principal, roles: principal.roles, decision: 'approve', channel: 'api' }, gate.id) : undefined;
   const alreadyApproved = gate.approvals.some((a) => a.approver === principal.principal);

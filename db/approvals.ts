@@ -1,7 +1,8 @@
 /** Gates and approval decisions as the API reads and audits them (always scoped to a tenant). */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { GateState, GateStatus } from '../domain/gate.js';
 import type { Db } from './client.js';
-import type { Database } from './schema.js';
+import type { Database, GatesTable } from './schema.js';
 import type { ApprovalRecord } from './session-records.js';
 import { storableJson } from './storable.js';
 
@@ -12,6 +13,29 @@ export async function listGates(db: Db, tenantId: string, options: { status: 'pe
   if (options.status === 'closed') q = q.where('status', '!=', 'open');
   if (options.sessionId) q = q.where('session_id', '=', options.sessionId);
   return q.orderBy('opened_at', 'desc').limit(options.limit).execute();
+}
+
+/** A gates row as the gate it stores (the inbox's shape; the workflow holds the truth, the row follows it). */
+export function gateOfRow(row: Selectable<GatesTable>): GateState {
+  return {
+    id: row.gate_id,
+    toolCallId: row.tool_call_id,
+    tool: row.tool,
+    arguments: row.arguments,
+    risk: row.risk,
+    reason: row.reason,
+    ruleId: row.rule_id,
+    requester: row.requester,
+    required: row.required,
+    roles: row.roles,
+    excludedApprovers: row.excluded_approvers,
+    approvals: row.approvals,
+    status: row.status as GateStatus,
+    rejectedBy: row.rejected_by ?? undefined,
+    openedAt: row.opened_at.toISOString(),
+    expiresAt: row.expires_at.toISOString(),
+    slackChannel: row.slack_channel,
+  };
 }
 
 /**

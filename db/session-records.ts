@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import { canonicalJson } from '../policies/load.js';
-import type { GateView } from '../workflows/definitions.js';
+import type { GateRecord } from '../domain/gate.js';
 import { insertApprovalAudit } from './approvals.js';
 import type { Db } from './client.js';
 import type { Database, MessageRole, SessionStatus, SessionUsage, StoredToolCall } from './schema.js';
@@ -19,9 +19,6 @@ export interface SessionRef {
   /** ISO time the session started: the partition key of its events. */
   readonly createdAt: string;
 }
-
-/** A gate's row, as the workflow sees it (upserted with the event that changes it). */
-export type GateRecord = Omit<GateView, 'id' | 'missingRoles'> & { readonly gateId: string };
 
 /** A vote the workflow took, for the audit table. */
 export interface ApprovalRecord {

@@ -4,7 +4,7 @@
  * while the gate is open; once closed, who decided and how it ended.
  */
 import { approvalDisplay, type ApprovalDisplay } from '../policies/approval-display.js';
-import type { GateView } from '../workflows/definitions.js';
+import type { GateView } from '../domain/gate.js';
 import type { SlackFile, SlackMessage } from './client.js';
 
 /** What a button click carries back to us (Slack echoes `value`). */

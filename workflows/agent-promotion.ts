@@ -13,7 +13,8 @@ import type { PostedMessage } from '../activities/notify-activities.js';
 import type { AgentActivities } from '../activities/index.js';
 import { workflowIso } from './clock.js';
 import type { ApprovalResult, ApprovalVote } from './definitions.js';
-import { applyVote, gateView, type Gate } from './gates.js';
+import type { Gate } from '../domain/gate.js';
+import { applyVote, gateView } from './gates.js';
 import { installVoteHandlers } from './vote-intake.js';
 
 export const PROMOTION_GATE_ID = 'gate-1';

@@ -24,7 +24,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { SandboxLease, SessionStatus, SessionUsage, ToolResultPayload } from '../activities/types.js';
-import type { GateRecord } from '../db/session-records.js';
+import { gateRecord, type Gate } from '../domain/gate.js';
 import { mountableSecrets } from '../domain/secret-binding.js';
 import { BROWSER_TOOL } from '../policies/browser-url.js';
 import { evaluatePolicy, offeredTools, secretMountDecision, type Decision, type PolicyContext } from '../policies/evaluate.js';
@@ -42,7 +42,7 @@ import {
   type UserMessage,
 } from './definitions.js';
 import { workflowIso } from './clock.js';
-import { applyVote, gateView, type Gate } from './gates.js';
+import { applyVote, gateView } from './gates.js';
 import { GateSlackSync } from './gate-slack.js';
 import { EventOutbox } from './outbox.js';
 import { installVoteHandlers } from './vote-intake.js';
@@ -186,29 +186,6 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
       sandbox: lease ? { containerId: lease.containerId, hostId: lease.hostId } : null,
       run,
       finalAnswer: status === 'completed' ? lastAnswer : null,
-    };
-  }
-
-  /** The gate as a row of the gates table (the inbox and Slack read it). */
-  function gateRecord(gate: Gate): GateRecord {
-    return {
-      gateId: gate.id,
-      toolCallId: gate.toolCallId,
-      tool: gate.tool,
-      arguments: gate.arguments,
-      risk: gate.risk,
-      reason: gate.reason,
-      ruleId: gate.ruleId,
-      requester: gate.requester,
-      required: gate.required,
-      roles: gate.roles,
-      excludedApprovers: gate.excludedApprovers,
-      approvals: gate.approvals,
-      status: gate.status,
-      rejectedBy: gate.rejectedBy,
-      openedAt: gate.openedAt,
-      expiresAt: gate.expiresAt,
-      slackChannel: gate.slackChannel,
     };
   }
 

@@ -5,9 +5,13 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { SessionRef, SessionStatus, SessionUsage } from '../activities/types.js';
+import type { ApprovalVote, GateView } from '../domain/gate.js';
 import type { SessionSecret } from '../domain/secret-binding.js';
 import type { PolicySnapshot } from '../policies/load.js';
 import { SEARCH_ATTRIBUTES } from '../temporal/names.js';
+
+/** The gate types live in domain/gate.ts; re-exported for the clients that read them here. */
+export type { ApprovalDecision, ApprovalVote, GateStatus, GateView } from '../domain/gate.js';
 
 export const TENANT_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD);
 export const AGENT_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.agent, SearchAttributeType.KEYWORD);
@@ -57,50 +61,9 @@ export interface UserMessage {
   readonly id?: string | undefined;
 }
 
-export type ApprovalDecision = 'approve' | 'reject';
-
-export interface ApprovalVote {
-  readonly gateId: string;
-  readonly approver: string;
-  readonly decision: ApprovalDecision;
-  readonly channel: 'api' | 'slack';
-  readonly roles?: readonly string[] | undefined;
-  readonly comment?: string | undefined;
-  /** The API's signature over the vote (activities/vote-proof.ts); a vote without a valid one never counts. */
-  readonly proof?: string | undefined;
-}
-
 export interface CancelRequest {
   readonly by: string;
   readonly reason?: string | undefined;
-}
-
-export type GateStatus = 'open' | 'approved' | 'rejected' | 'timed_out' | 'cancelled';
-
-/** One approval gate: a tool call waiting for N distinct approvers. */
-export interface GateView {
-  readonly id: string;
-  readonly toolCallId: string;
-  readonly tool: string;
-  readonly arguments: Readonly<Record<string, unknown>>;
-  readonly risk: string;
-  readonly reason: string;
-  readonly ruleId: string;
-  readonly requester: string;
-  /** Distinct approvers needed in all. */
-  readonly required: number;
-  /** One distinct approver per entry must hold that role. */
-  readonly roles: readonly string[];
-  readonly excludedApprovers: readonly string[];
-  readonly approvals: readonly { readonly approver: string; readonly roles: readonly string[]; readonly channel: string; readonly at: string }[];
-  /** Required roles no approver covers yet. */
-  readonly missingRoles: readonly string[];
-  readonly rejectedBy?: string | undefined;
-  readonly status: GateStatus;
-  readonly openedAt: string;
-  readonly expiresAt: string;
-  /** Where the gate is posted with buttons, if the policy names a channel. */
-  readonly slackChannel: string | null;
 }
 
 export interface SessionStateView {

@@ -8,7 +8,8 @@ import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type { NotifyActivities } from '../activities/index.js';
 import type { SessionRef } from '../activities/types.js';
 import type { EventOutbox } from './outbox.js';
-import { gateView, type Gate } from './gates.js';
+import type { Gate } from '../domain/gate.js';
+import { gateView } from './gates.js';
 
 interface Tracked {
   gate: Gate;

@@ -4,13 +4,9 @@
  * never the requester nor an excluded principal; duplicates ignored; one
  * reject closes the gate. Pure functions, used by the workflow's handlers.
  */
-import type { ApprovalVote, GateView } from './definitions.js';
+import type { ApprovalVote, Gate, GateState, GateView } from '../domain/gate.js';
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-export type Gate = Mutable<Omit<GateView, 'missingRoles' | 'approvals'>> & {
-  approvals: { approver: string; roles: readonly string[]; channel: string; at: string }[];
-};
+export type { Gate } from '../domain/gate.js';
 
 export interface VoteProblem {
   readonly code: string;
@@ -44,17 +40,17 @@ export function coveredRoles(required: readonly string[], approvers: readonly { 
  * How many more approvers the gate needs at least: each new approver adds one
  * to the count and covers at most one more role.
  */
-export function approversStillNeeded(gate: Pick<Gate, 'required' | 'roles'>, approvals: readonly { roles: readonly string[] }[]): number {
+export function approversStillNeeded(gate: Pick<GateState, 'required' | 'roles'>, approvals: readonly { roles: readonly string[] }[]): number {
   return Math.max(gate.required - approvals.length, gate.roles.length - coveredRoles(gate.roles, approvals), 0);
 }
 
 /** True when the approvals meet both the count and the roles. */
-export function gateSatisfied(gate: Pick<Gate, 'required' | 'roles' | 'approvals'>): boolean {
+export function gateSatisfied(gate: Pick<GateState, 'required' | 'roles' | 'approvals'>): boolean {
   return gate.approvals.length >= gate.required && coveredRoles(gate.roles, gate.approvals) === gate.roles.length;
 }
 
 /** Roles still without an approver (for messages and the inbox). */
-export function missingRoles(gate: Pick<Gate, 'roles' | 'approvals'>): string[] {
+export function missingRoles(gate: Pick<GateState, 'roles' | 'approvals'>): string[] {
   const missing: string[] = [];
   for (let i = 0; i < gate.roles.length; i++) {
     const without = gate.roles.filter((_, j) => j !== i);
@@ -68,7 +64,7 @@ export function missingRoles(gate: Pick<Gate, 'roles' | 'approvals'>): string[] 
  * can (it is ignored); an approval that cannot bring the gate closer (it
  * lowers neither the count still missing nor the roles still uncovered) cannot.
  */
-export function voteProblem(gate: Gate | undefined, vote: ApprovalVote, gateId: string): VoteProblem | undefined {
+export function voteProblem(gate: GateState | undefined, vote: ApprovalVote, gateId: string): VoteProblem | undefined {
   if (!gate) return { code: 'gate_not_found', message: `no approval gate ${gateId} in this session` };
   if (gate.status !== 'open') return { code: 'gate_closed', message: `gate ${gate.id} is already ${gate.status}` };
   if (vote.approver.trim() === '') return { code: 'approver_required', message: 'an approver identity is required' };

@@ -19,7 +19,8 @@
 import { ApplicationFailure, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { VoteActivities } from '../activities/index.js';
 import { approvalSignal, approveUpdate, type ApprovalResult, type ApprovalVote } from './definitions.js';
-import { voteProblem, type Gate } from './gates.js';
+import type { Gate } from '../domain/gate.js';
+import { voteProblem } from './gates.js';
 
 /** Change ids (workflow versioning). */
 export const VOTE_PROOF_PATCH = 'vote-proof';

@@ -16,8 +16,7 @@ import { getPromotion, insertPromotion, listPendingPromotions, updatePromotion, 
 import type { Db } from '../../db/client.js';
 import { taskQueues } from '../../temporal/names.js';
 import { PROMOTION_GATE_ID, type agentPromotion, type AgentPromotionInput } from '../../workflows/agent-promotion.js';
-import type { GateView } from '../../workflows/definitions.js';
-import type { Gate } from '../../workflows/gates.js';
+import type { GateView } from '../../domain/gate.js';
 import { inboxEntry } from '../inbox-entry.js';
 import { ownedAgent } from '../agent-versions.js';
 import { ApiError } from '../errors.js';
@@ -140,8 +139,7 @@ export async function promotionInbox(db: Db, principal: { principal: string; rol
   return rows.flatMap((row) => {
     const view = row.gate as GateView | null;
     if (!view || view.status !== 'open') return [];
-    const gate: Gate = { ...view, roles: [...view.roles], excludedApprovers: [...view.excludedApprovers], approvals: view.approvals.map((a) => ({ ...a, roles: [...a.roles] })) };
-    const entry = inboxEntry(gate, principal, {
+    const entry = inboxEntry(view, principal, {
       sessionId: null,
       toolCallHash: null,
       links: { approve: `/v1/agents/${row.slug}/promotions/${row.id}/approvals`, promotion: `/v1/agents/${row.slug}/promotions/${row.id}` },

@@ -10,10 +10,9 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { listGates } from '../../db/approvals.js';
+import { gateOfRow, listGates } from '../../db/approvals.js';
 import type { Db } from '../../db/client.js';
 import { SESSION_ID_PATTERN } from '../../domain/session.js';
-import type { Gate } from '../../workflows/gates.js';
 import { inboxEntry } from '../inbox-entry.js';
 import type { RouteDoc } from '../openapi.js';
 import { parseQuery } from '../validation.js';
@@ -25,30 +24,6 @@ const inboxQuery = z.object({
   session: z.string().regex(SESSION_ID_PATTERN).optional(),
 });
 
-type GateRow = Awaited<ReturnType<typeof listGates>>[number];
-
-function asGate(row: GateRow): Gate {
-  return {
-    id: row.gate_id,
-    toolCallId: row.tool_call_id,
-    tool: row.tool,
-    arguments: row.arguments,
-    risk: row.risk,
-    reason: row.reason,
-    ruleId: row.rule_id,
-    requester: row.requester,
-    required: row.required,
-    roles: row.roles,
-    excludedApprovers: row.excluded_approvers,
-    approvals: row.approvals,
-    status: row.status as Gate['status'],
-    rejectedBy: row.rejected_by ?? undefined,
-    openedAt: row.opened_at.toISOString(),
-    expiresAt: row.expires_at.toISOString(),
-    slackChannel: row.slack_channel,
-  };
-}
-
 export function approvalRoutes(deps: { db: Db }): Hono {
   const app = new Hono();
   app.get('/', async (c) => {
@@ -56,7 +31,7 @@ export function approvalRoutes(deps: { db: Db }): Hono {
     const q = parseQuery(c, inboxQuery);
     const rows = await listGates(deps.db, principal.tenantId, { status: q.status, limit: q.limit, sessionId: q.session });
     const data = rows.map((row) =>
-      inboxEntry(asGate(row), principal, {
+      inboxEntry(gateOfRow(row), principal, {
         sessionId: row.session_id,
         toolCallHash: row.tool_call_hash,
         links: { approve: `/v1/sessions/${row.session_id}/approvals`, session: `/v1/sessions/${row.session_id}` },
