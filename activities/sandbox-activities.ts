@@ -21,7 +21,7 @@ import type { RequestNetworkArgs, ValidToolCall } from '../sandbox/tools.js';
 import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/egress-grants.js';
 import type { BrowserImage } from '../sandbox/browser-host.js';
 import { runBrowserTool } from './browser-tool.js';
-import { EVENT_TYPES } from './event-types.js';
+import { EVENT_TYPES } from '../domain/events.js';
 import { readTenantLimits } from '../db/tenant-limits.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import type { Artifacts } from '../storage/artifacts.js';

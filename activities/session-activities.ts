@@ -23,7 +23,7 @@ import type { Tier } from '../router/model-policy.js';
 import type { ModelRouter } from '../router/router.js';
 import type { ChatMessage } from '../router/types.js';
 import { toolDefinitions } from '../sandbox/tools.js';
-import { EVENT_TYPES } from './event-types.js';
+import { EVENT_TYPES } from '../domain/events.js';
 import { withHeartbeat } from './heartbeat.js';
 import { withFailFast } from './permanent-errors.js';
 import type {

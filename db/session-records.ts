@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import { canonicalJson } from '../policies/load.js';
+import type { EventType } from '../domain/events.js';
 import type { GateRecord } from '../domain/gate.js';
 import { insertApprovalAudit } from './approvals.js';
 import type { Db } from './client.js';
@@ -34,7 +35,7 @@ export interface ApprovalRecord {
 export interface NewEvent {
   /** Unique within the session; the same key twice writes one event. */
   readonly key: string;
-  readonly type: string;
+  readonly type: EventType;
   readonly data: Record<string, unknown>;
   /** The gate this event changes: its row is upserted in the same transaction. */
   readonly gate?: GateRecord | undefined;

@@ -6,6 +6,7 @@
  */
 import { CancellationScope, patched } from '@temporalio/workflow';
 import type { NewEvent, SessionPatch, SessionRef } from '../activities/types.js';
+import type { EventType } from '../domain/events.js';
 
 /** The change id of the re-drain (workflow versioning). */
 export const OUTBOX_REDRAIN_PATCH = 'outbox-redrain';
@@ -35,7 +36,7 @@ export class EventOutbox {
   }
 
   /** Queues an event; `extra` rows (a gate, an audit entry) are written in the same transaction. */
-  push(type: string, data: Record<string, unknown>, extra: Pick<NewEvent, 'gate' | 'approval'> = {}): void {
+  push(type: EventType, data: Record<string, unknown>, extra: Pick<NewEvent, 'gate' | 'approval'> = {}): void {
     this.#queue.push({ key: `wf:${this.#counter++}`, type, data, ...extra });
     this.#kick();
   }

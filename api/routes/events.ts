@@ -6,7 +6,7 @@
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { TERMINAL_EVENT } from '../../activities/event-types.js';
+import { TERMINAL_EVENT } from '../../domain/events.js';
 import type { Db } from '../../db/client.js';
 import { readEvents } from '../../db/session-records.js';
 import { getSessionRow } from '../../db/sessions-query.js';

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { EVENT_TYPES } from '../../activities/event-types.js';
+import { EVENT_TYPES } from '../../domain/events.js';
 import { freePort } from '../../temporal/dev-server.js';
 import { readAllEvents, startSession, waitForStatus } from '../support/sessions.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';

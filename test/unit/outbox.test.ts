@@ -39,10 +39,10 @@ describe('EventOutbox', () => {
     const outbox = new EventOutbox(session, 7, async (input) => {
       seen.push(...input.events.map((e) => `${e.key}=${e.type}`));
     });
-    outbox.push('a', {});
-    outbox.push('b', {});
+    outbox.push('tool.decision', {});
+    outbox.push('approval.vote', {});
     await outbox.flush();
-    expect(seen).toEqual(['wf:7=a', 'wf:8=b']);
+    expect(seen).toEqual(['wf:7=tool.decision', 'wf:8=approval.vote']);
     expect(outbox.counter).toBe(9);
   });
 
@@ -51,11 +51,11 @@ describe('EventOutbox', () => {
       patches.length = 0;
       const { written, record } = recorder();
       const outbox = new EventOutbox(session, 0, record);
-      outbox.push('first', {});
+      outbox.push('tool.decision', {});
       await ticks(k);
       outbox.push('sandbox.lost', {});
       await outbox.flush();
-      expect(written, `pushed ${k} microtasks after the first`).toEqual(['first', 'sandbox.lost']);
+      expect(written, `pushed ${k} microtasks after the first`).toEqual(['tool.decision', 'sandbox.lost']);
     }
   });
 
@@ -63,16 +63,16 @@ describe('EventOutbox', () => {
     patches.length = 0;
     const { record } = recorder();
     const outbox = new EventOutbox(session, 0, record);
-    outbox.push('only', {});
+    outbox.push('tool.decision', {});
     await outbox.flush();
     expect(patches).toEqual([]);
     // The late push: some microtask offset hits the gap and takes the patched branch.
     let hit = false;
     for (let k = 0; k <= 12 && !hit; k++) {
       const o = new EventOutbox(session, 0, recorder().record);
-      o.push('first', {});
+      o.push('tool.decision', {});
       await ticks(k);
-      o.push('late', {});
+      o.push('sandbox.lost', {});
       await o.flush();
       hit = patches.includes(OUTBOX_REDRAIN_PATCH);
     }
