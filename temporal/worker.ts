@@ -14,6 +14,7 @@ import {
   type NotifyActivityDeps,
 } from '../activities/index.js';
 import { withFailFast } from '../activities/permanent-errors.js';
+import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../activities/queues.js';
 import { voteSigningKey, type Env } from '../config/index.js';
 import type { RetentionConfig } from '../config/retention.js';
 import type { Db } from '../db/client.js';
@@ -111,7 +112,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
           ...createVoteActivities({ key: voteSigningKey(config) }),
           // Promotion gates (workflows/agent-promotion.ts) write their state and move labels here.
           ...createAgentActivities({ db: deps.db, slack: deps.notify.slack, links: deps.notify.links }),
-        },
+        } satisfies SessionsQueueActivities,
       }),
     );
   }
@@ -120,11 +121,11 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
     const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, secrets: secretProviderIfConfigured(config, { cached: true }), metrics: deps.metrics, tenantLimits: defaultTenantLimits(config), artifacts: deps.artifacts });
     workers.push(
       // Errors no retry can heal fail at once (activities/permanent-errors.ts), as the session activities do.
-      await Worker.create({ ...common, taskQueue: queues.sandbox, activities: withFailFast({ claimSandbox: sandbox.claimSandbox }) }),
+      await Worker.create({ ...common, taskQueue: queues.sandbox, activities: withFailFast({ claimSandbox: sandbox.claimSandbox } satisfies SandboxQueueActivities) }),
       await Worker.create({
         ...common,
         taskQueue: hostQueue,
-        activities: withFailFast({ execTool: sandbox.execTool, releaseSandbox: sandbox.releaseSandbox }),
+        activities: withFailFast({ execTool: sandbox.execTool, releaseSandbox: sandbox.releaseSandbox } satisfies HostQueueActivities),
       }),
     );
   }

@@ -22,7 +22,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../activities/queues.js';
 import type { SandboxLease, SessionStatus, SessionUsage, ToolResultPayload } from '../activities/types.js';
 import { gateRecord, type Gate } from '../domain/gate.js';
 import { mountableSecrets } from '../domain/secret-binding.js';
@@ -120,21 +120,21 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
   const heartbeatTimeout = tuning.heartbeatTimeoutMs ?? 30_000;
   const carry = input.carry;
 
-  const store = proxyActivities<Activities>({ startToCloseTimeout: '30s', scheduleToCloseTimeout: STORE_BUDGET, retry: STORE_RETRY });
-  const llm = proxyActivities<Activities>({
+  const store = proxyActivities<SessionsQueueActivities>({ startToCloseTimeout: '30s', scheduleToCloseTimeout: STORE_BUDGET, retry: STORE_RETRY });
+  const llm = proxyActivities<SessionsQueueActivities>({
     startToCloseTimeout: '10m',
     scheduleToCloseTimeout: LLM_BUDGET,
     heartbeatTimeout,
     retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
   });
-  const claimer = proxyActivities<Activities>({
+  const claimer = proxyActivities<SandboxQueueActivities>({
     taskQueue: input.sandboxQueue,
     startToCloseTimeout: '2m',
     scheduleToCloseTimeout: STORE_BUDGET,
     retry: STORE_RETRY,
   });
   const onHost = (lease: SandboxLease, extra: Partial<ActivityOptions>) =>
-    proxyActivities<Activities>({
+    proxyActivities<HostQueueActivities>({
       taskQueue: lease.taskQueue,
       startToCloseTimeout: '2m',
       scheduleToStartTimeout: tuning.sandboxScheduleToStartMs ?? 5 * 60_000,
@@ -261,7 +261,7 @@ export async function agentSession(input: AgentSessionInput): Promise<SessionRes
 
   // ---- sandbox ----
   /** The session's sandbox, claimed when it has none; `claimed` says how, for the next tool call to record. */
-  async function ensureSandbox(): Promise<{ lease: SandboxLease; claimed?: Parameters<Activities['execTool']>[0]['claimed'] }> {
+  async function ensureSandbox(): Promise<{ lease: SandboxLease; claimed?: Parameters<HostQueueActivities['execTool']>[0]['claimed'] }> {
     if (lease) return { lease };
     const network = policy.network.allow;
     // Hosts to approve put the sandbox on the egress network too; without any (older snapshots) the input is as it was.
