@@ -96,7 +96,7 @@ const OOM_EVENT_WAIT_MS = 1_000;
 export const EXEC_DEADLINE_GRACE_MS = 45_000;
 
 export class DockerSandboxHost {
-  readonly #o: DockerSandboxHostOptions;
+  readonly #options: DockerSandboxHostOptions;
   readonly #engine: DockerEngine;
   readonly #names: SandboxNames;
   readonly #selector: Readonly<Record<string, string>>;
@@ -116,7 +116,7 @@ export class DockerSandboxHost {
   #remappedRoot: RemappedRoot | undefined;
 
   constructor(options: DockerSandboxHostOptions) {
-    this.#o = Object.freeze({ ...options });
+    this.#options = Object.freeze({ ...options });
     // Downloads wait in the container's /tmp (the browser user's) until they are copied to the workspace.
     if (options.browser && options.browser.downloadMaxMb >= options.limits.tmpMb) {
       throw new Error(`the browser's download cap (${options.browser.downloadMaxMb} MB) must be below the sandbox's /tmp (${options.limits.tmpMb} MB)`);
@@ -148,11 +148,11 @@ export class DockerSandboxHost {
   }
 
   get hostId(): string {
-    return this.#o.hostId;
+    return this.#options.hostId;
   }
 
   get limits(): SandboxLimits {
-    return this.#o.limits;
+    return this.#options.limits;
   }
 
   /** The labels that select this host's containers (tests, diagnostics). */
@@ -171,7 +171,7 @@ export class DockerSandboxHost {
 
   /** Throws when the engine does not answer. */
   async ping(): Promise<void> {
-    await this.#o.docker.ping();
+    await this.#options.docker.ping();
   }
 
   /**
@@ -180,16 +180,16 @@ export class DockerSandboxHost {
    * network again, and starts refilling.
    */
   async start(): Promise<void> {
-    const image = await this.#o.docker.getImage(this.#o.image).inspect();
-    this.#remappedRoot = remappedRoot(await this.#o.docker.info());
-    const appArmor = await ensureAppArmorProfile(this.#o.docker);
+    const image = await this.#options.docker.getImage(this.#options.image).inspect();
+    this.#remappedRoot = remappedRoot(await this.#options.docker.info());
+    const appArmor = await ensureAppArmorProfile(this.#options.docker);
     this.#appArmorProfile = appArmor.profile;
-    if (appArmor.reason) this.#o.logger?.info('sandboxes run without an AppArmor profile', { reason: appArmor.reason });
+    if (appArmor.reason) this.#options.logger?.info('sandboxes run without an AppArmor profile', { reason: appArmor.reason });
     this.#proxyUrl = await this.#startEgress();
     this.#specLabel = specHash({
       imageId: image.Id,
-      limits: this.#o.limits,
-      seccompProfile: this.#o.seccompProfile,
+      limits: this.#options.limits,
+      seccompProfile: this.#options.seccompProfile,
       appArmorProfile: this.#appArmorProfile,
       proxyUrl: this.#proxyUrl,
     });
@@ -225,14 +225,14 @@ export class DockerSandboxHost {
       return await this.#egress.proxyUrl();
     } catch (err) {
       if (this.#egress.requiredAtStart) throw err;
-      this.#o.logger?.warn('egress proxy not set up at start: warm sandboxes cannot join it at claim', { error: (err as Error).message });
+      this.#options.logger?.warn('egress proxy not set up at start: warm sandboxes cannot join it at claim', { error: (err as Error).message });
       return undefined;
     }
   }
 
   #spec(name: string, extra: { labels: Record<string, string>; egress?: EgressAttachment | undefined }): SandboxSpecInput {
     return {
-      image: this.#o.image,
+      image: this.#options.image,
       name,
       volumeName: `${name}-ws-${randomBytes(3).toString('hex')}`,
       labels: {
@@ -242,8 +242,8 @@ export class DockerSandboxHost {
         ...extra.labels,
         ...(extra.egress ? EgressGateway.label(extra.egress) : {}),
       },
-      limits: this.#o.limits,
-      seccompProfile: this.#o.seccompProfile,
+      limits: this.#options.limits,
+      seccompProfile: this.#options.seccompProfile,
       appArmorProfile: this.#appArmorProfile,
       remappedRoot: this.#remappedRoot,
       egress: extra.egress,
@@ -275,7 +275,7 @@ export class DockerSandboxHost {
     if (egress) await this.#egress?.connect(claimed.containerId, egress);
     // The sandbox trusts the proxy's CA only where the proxy terminates TLS: a session with secrets bound to hosts.
     if (egress?.secrets && this.#egress) {
-      await installEgressCa(this.#o.docker, claimed.containerId, this.#egress.caCertificate());
+      await installEgressCa(this.#options.docker, claimed.containerId, this.#egress.caCertificate());
       this.#brokered.add(claimed.containerId);
     }
     return claimed;
@@ -325,17 +325,17 @@ export class DockerSandboxHost {
     }
     const started = performance.now();
     const key = createHash('sha256').update(request.key).digest('hex').slice(0, 32);
-    const limit = this.#o.outputLimitBytes;
+    const limit = this.#options.outputLimitBytes;
     const oomBefore = this.#pool.oomKills(containerId);
     const req = { key, command: request.command, timeoutSeconds: request.timeoutSeconds, limitBytes: limit, keepBytes: request.keepBytes, env };
-    const deadlineMs = request.timeoutSeconds * 1000 + (this.#o.execDeadlineGraceMs ?? EXEC_DEADLINE_GRACE_MS);
+    const deadlineMs = request.timeoutSeconds * 1000 + (this.#options.execDeadlineGraceMs ?? EXEC_DEADLINE_GRACE_MS);
     const deadline = AbortSignal.timeout(deadlineMs);
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
     let reply: ChannelReply | OneShotResult;
     try {
       reply =
         (await this.#viaChannel(containerId, req, signal)) ??
-        (await execOnce(this.#o.docker, containerId, ['bash', '-c', EXEC_SCRIPT, 'kortix-exec', key, String(req.timeoutSeconds), limitField(req), req.command], {
+        (await execOnce(this.#options.docker, containerId, ['bash', '-c', EXEC_SCRIPT, 'kortix-exec', key, String(req.timeoutSeconds), limitField(req), req.command], {
           env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
           maxBytes: 2 * limit + 4096,
           signal,
@@ -353,7 +353,7 @@ export class DockerSandboxHost {
     const result = parseExecOutput(reply.stdout, limit) ?? unfinished(reply);
     const killed = result.exitCode === 137 && !result.timedOut;
     const oomKilled = killed && (await this.#pool.waitForOomKill(containerId, oomBefore, OOM_EVENT_WAIT_MS));
-    this.#o.metrics?.sandboxExec.observe((performance.now() - started) / 1000);
+    this.#options.metrics?.sandboxExec.observe((performance.now() - started) / 1000);
     return { ...result, oomKilled };
   }
 
@@ -365,7 +365,7 @@ export class DockerSandboxHost {
     } catch (err) {
       const code = statusCode(err);
       if (code === 404 || code === 409) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone: ${(err as Error).message}`);
-      this.#o.logger?.warn('cannot open an exec channel', { containerId: containerId.slice(0, 12), err });
+      this.#options.logger?.warn('cannot open an exec channel', { containerId: containerId.slice(0, 12), err });
       return undefined;
     }
     if (channel.busy) return undefined;
@@ -403,23 +403,23 @@ export class DockerSandboxHost {
 
   /** Secret files for one approved shell call on the sandbox's /run/secrets tmpfs (sandbox/secret-files.ts). */
   writeSecretFiles(containerId: string, files: readonly SecretFile[]): Promise<void> {
-    return writeSecretFiles(this.#o.docker, containerId, files);
+    return writeSecretFiles(this.#options.docker, containerId, files);
   }
 
   /** Removes mounted secret files (those not there are no error). */
   removeSecretFiles(containerId: string, paths: readonly string[]): Promise<void> {
-    return removeSecretFiles(this.#o.docker, containerId, paths);
+    return removeSecretFiles(this.#options.docker, containerId, paths);
   }
 
   /** The whole capture of one stream of a shell call (ExecRequest.keepBytes), at most `maxBytes` of it (sandbox/workspace-archive.ts). */
   readExecCapture(containerId: string, requestKey: string, stream: 'stdout' | 'stderr', maxBytes: number): Promise<NodeJS.ReadableStream> {
     const key = createHash('sha256').update(requestKey).digest('hex').slice(0, 32);
-    return readSandboxFile(this.#o.docker, containerId, execCapturePath(key, stream), maxBytes);
+    return readSandboxFile(this.#options.docker, containerId, execCapturePath(key, stream), maxBytes);
   }
 
   /** Bytes of each shell stream a result carries (SANDBOX_OUTPUT_LIMIT_BYTES). */
   get outputLimitBytes(): number {
-    return this.#o.outputLimitBytes;
+    return this.#options.outputLimitBytes;
   }
 
   /** The name of the session's container on this host (Docker takes it where an id goes). */
@@ -429,17 +429,17 @@ export class DockerSandboxHost {
 
   /** At most `maxBytes` of a regular workspace file (a symbolic link is refused), streamed. */
   readWorkspaceFile(containerId: string, relative: string, maxBytes: number): Promise<NodeJS.ReadableStream> {
-    return readSandboxFile(this.#o.docker, containerId, workspaceFilePath(relative), maxBytes);
+    return readSandboxFile(this.#options.docker, containerId, workspaceFilePath(relative), maxBytes);
   }
 
   /** The workspace as a tar stream (Docker's archive API: links stored as links, never followed). */
   workspaceTarball(containerId: string): Promise<NodeJS.ReadableStream> {
-    return workspaceTarball(this.#o.docker, containerId);
+    return workspaceTarball(this.#options.docker, containerId);
   }
 
   /** Unpacks a workspace tarball into /workspace after checking every entry (sandbox/workspace-archive.ts). */
   restoreWorkspace(containerId: string, tar: NodeJS.ReadableStream, limits: RestoreLimits): Promise<{ files: number; bytes: number }> {
-    return restoreWorkspaceTarball(this.#o.docker, containerId, tar, limits);
+    return restoreWorkspaceTarball(this.#options.docker, containerId, tar, limits);
   }
 
   /** Removes claimed containers whose session no longer holds them; the pool also does it on its sweeps. */

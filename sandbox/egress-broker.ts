@@ -90,21 +90,21 @@ interface Intercepted {
 }
 
 export class SecretBroker {
-  readonly #o: SecretBrokerOptions;
+  readonly #options: SecretBrokerOptions;
   /** Serves the requests of intercepted TLS connections (never listens itself). */
   readonly #server: Server;
   readonly #intercepted = new WeakMap<Duplex, Intercepted>();
   readonly #upstreamCa: string[] | undefined;
 
   constructor(options: SecretBrokerOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#upstreamCa = options.upstreamCa && options.upstreamCa.length > 0 ? [...rootCertificates, ...options.upstreamCa] : undefined;
     this.#server = createServer((req, res) => void this.#onRequest(req, res));
   }
 
   /** The secret bound to host:port for this sandbox, and its tenant. */
   async bound(source: string, host: string, port: number): Promise<{ tenantId: string; secret: BoundSecret } | undefined> {
-    const mine = await this.#o.secretsFor(source.replace(/^::ffff:/, ''));
+    const mine = await this.#options.secretsFor(source.replace(/^::ffff:/, ''));
     if (!mine || mine.secrets.length === 0) return undefined;
     const secret = boundSecretFor(mine.secrets, host, port);
     return secret ? { tenantId: mine.tenantId, secret } : undefined;
@@ -123,7 +123,7 @@ export class SecretBroker {
 
   async #value(tenantId: string, name: string): Promise<string> {
     try {
-      return await this.#o.valueOf(tenantId, name);
+      return await this.#options.valueOf(tenantId, name);
     } catch (err) {
       throw new Error(`secret ${name} is not available: ${(err as Error).message}`);
     }
@@ -137,9 +137,9 @@ export class SecretBroker {
   intercept(client: Duplex, head: Buffer, target: Omit<Intercepted, 'secret' | 'tenantId'>, bound: { tenantId: string; secret: BoundSecret }): void {
     let context;
     try {
-      context = this.#o.ca().contextFor(target.host);
+      context = this.#options.ca().contextFor(target.host);
     } catch (err) {
-      this.#o.logger?.warn('egress CA unavailable', { error: (err as Error).message });
+      this.#options.logger?.warn('egress CA unavailable', { error: (err as Error).message });
       client.end(`HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\n\r\nkortix egress proxy: cannot present a certificate for ${target.host}\n`);
       return;
     }
@@ -159,7 +159,7 @@ export class SecretBroker {
       return;
     }
     const fail = (status: number, message: string) => {
-      this.#o.logger?.info('egress brokered request failed', { source: t.source, target: `${t.host}:${t.port}`, status, reason: message });
+      this.#options.logger?.info('egress brokered request failed', { source: t.source, target: `${t.host}:${t.port}`, status, reason: message });
       if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(`kortix egress proxy: ${message}\n`);
     };
@@ -183,7 +183,7 @@ export class SecretBroker {
       ...(this.#upstreamCa ? { ca: this.#upstreamCa } : {}),
       rejectUnauthorized: true,
       agent: false,
-      timeout: this.#o.connectTimeoutMs ?? 10_000,
+      timeout: this.#options.connectTimeoutMs ?? 10_000,
     });
     upstream.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);

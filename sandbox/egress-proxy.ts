@@ -88,7 +88,7 @@ function splitHostPort(target: string, defaultPort: number): { host: string; por
 }
 
 export class EgressProxy {
-  readonly #o: EgressProxyOptions;
+  readonly #options: EgressProxyOptions;
   readonly #server: Server;
   readonly #sockets = new Set<Duplex>();
   /** Open client connections per source address. */
@@ -98,7 +98,7 @@ export class EgressProxy {
   readonly #idleMs: number;
 
   constructor(options: EgressProxyOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#internalAllowed = new Set(options.internalAllowed ?? []);
     this.#maxPerSandbox = options.maxConnectionsPerSandbox ?? EGRESS_DEFAULTS.maxConnectionsPerSandbox;
     this.#idleMs = options.idleTimeoutMs ?? EGRESS_DEFAULTS.idleTimeoutMs;
@@ -113,7 +113,7 @@ export class EgressProxy {
     const source = (s.remoteAddress ?? '').replace(/^::ffff:/, '');
     const open = this.#perSource.get(source) ?? 0;
     if (open >= this.#maxPerSandbox) {
-      this.#o.logger?.info('egress refused', { source, status: 429, reason: 'connection cap' });
+      this.#options.logger?.info('egress refused', { source, status: 429, reason: 'connection cap' });
       const body = `kortix egress proxy: this sandbox already holds ${open} connections (the most is ${this.#maxPerSandbox})\n`;
       s.end(`HTTP/1.1 429 Too Many Connections\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       return;
@@ -132,13 +132,13 @@ export class EgressProxy {
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(this.#o.port, this.#o.host, () => {
+      this.#server.listen(this.#options.port, this.#options.host, () => {
         this.#server.off('error', reject);
         resolve();
       });
     });
     const address = this.#server.address();
-    return typeof address === 'object' && address ? address.port : this.#o.port;
+    return typeof address === 'object' && address ? address.port : this.#options.port;
   }
 
   async close(): Promise<void> {
@@ -155,7 +155,7 @@ export class EgressProxy {
 
   /** Allowed target, resolved and checked; or why not. */
   async #judge(source: string, rawHost: string, port: number): Promise<Verdict> {
-    const entries = await this.#o.allowlistFor(source);
+    const entries = await this.#options.allowlistFor(source);
     if (!entries) return { ok: false, status: 403, reason: `no sandbox with network access is known at ${source}` };
     // `0xA9FEA9FE` or `2130706433` is an address, not a name, whatever the request calls it.
     const literal = addressLiteral(rawHost);
@@ -163,7 +163,7 @@ export class EgressProxy {
     const entry = matchAllowlist(entries, host, port);
     if (!entry) {
       // A host the policy lets people approve is never let through before a grant; the agent is told how to ask.
-      if (matchAllowlist((await this.#o.approvalFor?.(source)) ?? [], host, port)) {
+      if (matchAllowlist((await this.#options.approvalFor?.(source)) ?? [], host, port)) {
         const ask = DEFAULT_PORTS.includes(port) ? `host ${host}` : `host ${host} and port ${port}`;
         return { ok: false, status: 403, reason: `${host}:${port} needs approval: call the request_network tool with ${ask} and the reason, then retry` };
       }
@@ -173,7 +173,7 @@ export class EgressProxy {
     if (literal) addresses = [literal];
     else {
       try {
-        const found = await (this.#o.lookup ?? systemLookup)(host);
+        const found = await (this.#options.lookup ?? systemLookup)(host);
         addresses = typeof found === 'string' ? [found] : found;
       } catch (err) {
         return { ok: false, status: 502, reason: `cannot resolve ${host}: ${(err as Error).message}` };
@@ -189,9 +189,9 @@ export class EgressProxy {
   }
 
   #refused(source: string, target: string, verdict: Exclude<Verdict, { ok: true }>): string {
-    this.#o.logger?.info('egress refused', { source, target, status: verdict.status, reason: verdict.reason });
+    this.#options.logger?.info('egress refused', { source, target, status: verdict.status, reason: verdict.reason });
     const address = source.replace(/^::ffff:/, '');
-    this.#o.onRefused?.({ source: address, target: target.slice(0, 500), status: verdict.status, reason: verdict.reason, at: Date.now() });
+    this.#options.onRefused?.({ source: address, target: target.slice(0, 500), status: verdict.status, reason: verdict.reason, at: Date.now() });
     return `kortix egress proxy: ${verdict.reason}\n`;
   }
 
@@ -210,12 +210,12 @@ export class EgressProxy {
       return;
     }
     // A host with a bound secret is not tunnelled: the broker terminates TLS and adds the secret.
-    const bound = await this.#o.broker?.bound(source, target.host, target.port);
-    if (bound && this.#o.broker) {
-      this.#o.broker.intercept(client, head, { source, host: target.host, port: target.port, address: verdict.address }, bound);
+    const bound = await this.#options.broker?.bound(source, target.host, target.port);
+    if (bound && this.#options.broker) {
+      this.#options.broker.intercept(client, head, { source, host: target.host, port: target.port, address: verdict.address }, bound);
       return;
     }
-    const upstream = connect({ host: verdict.address, port: target.port, timeout: this.#o.connectTimeoutMs ?? 10_000 });
+    const upstream = connect({ host: verdict.address, port: target.port, timeout: this.#options.connectTimeoutMs ?? 10_000 });
     this.#track(upstream);
     const connectTimeout = () => upstream.destroy(new Error('connect timeout'));
     upstream.once('timeout', connectTimeout);
@@ -260,7 +260,7 @@ export class EgressProxy {
     for (const h of HOP_BY_HOP) delete headers[h];
     let sent = headers;
     try {
-      sent = (await this.#o.broker?.headersFor(source, target.host, target.port, headers)) ?? headers;
+      sent = (await this.#options.broker?.headersFor(source, target.host, target.port, headers)) ?? headers;
     } catch (err) {
       res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`kortix egress proxy: ${(err as Error).message}\n`);
       return;
@@ -271,7 +271,7 @@ export class EgressProxy {
       method: req.method,
       path: `${url.pathname}${url.search}`,
       headers: { ...sent, host: url.host },
-      timeout: this.#o.connectTimeoutMs ?? 10_000,
+      timeout: this.#options.connectTimeoutMs ?? 10_000,
     });
     upstream.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);

@@ -91,7 +91,7 @@ interface Attached {
 const REFRESH_EVERY_MS = 1_000;
 
 export class EgressGateway {
-  readonly #o: EgressGatewayOptions;
+  readonly #options: EgressGatewayOptions;
   readonly network: string;
   readonly #bridge: string;
   readonly #chain: string;
@@ -107,7 +107,7 @@ export class EgressGateway {
   #endpointLabels = new Map<string, Record<string, string>>();
 
   constructor(options: EgressGatewayOptions) {
-    this.#o = options;
+    this.#options = options;
     const tag = createHash('sha256').update(JSON.stringify(options.selector)).digest('hex').slice(0, 10);
     this.network = `kortix-egress-${tag}`;
     this.#bridge = `kx-${tag}`;
@@ -116,13 +116,13 @@ export class EgressGateway {
 
   /** Whether the host must set the gateway up at start: a required firewall that cannot be applied stops startup, not a session. */
   get requiredAtStart(): boolean {
-    return this.#o.firewall === 'on';
+    return this.#options.firewall === 'on';
   }
 
   /** Whether the egress network of this host exists already (a restarted worker serves it again). */
   async exists(): Promise<boolean> {
     try {
-      await this.#o.docker.getNetwork(this.network).inspect();
+      await this.#options.docker.getNetwork(this.network).inspect();
       return true;
     } catch (err) {
       if (statusCode(err) === 404) return false;
@@ -144,7 +144,7 @@ export class EgressGateway {
     const { network, gateway } = await this.#attached;
     return {
       network,
-      proxyUrl: `http://${gateway}:${this.#o.port}`,
+      proxyUrl: `http://${gateway}:${this.#options.port}`,
       allow: [...allow],
       ...(approve.length > 0 ? { approve: [...approve] } : {}),
       ...(secrets && secrets.secrets.length > 0 ? { secrets } : {}),
@@ -153,13 +153,13 @@ export class EgressGateway {
 
   /** Whether this host can broker secrets (a provider and a CA). */
   get brokers(): boolean {
-    return this.#o.secretValue !== undefined && this.#o.ca !== undefined;
+    return this.#options.secretValue !== undefined && this.#options.ca !== undefined;
   }
 
   /** The CA certificate sandboxes with bound secrets trust (PEM). */
   caCertificate(): string {
-    if (!this.#o.ca) throw new SandboxRequestError('this sandbox host has no egress CA');
-    return this.#o.ca().certPem;
+    if (!this.#options.ca) throw new SandboxRequestError('this sandbox host has no egress CA');
+    return this.#options.ca().certPem;
   }
 
   /** The labels carrying a container's allowlist and approvable hosts. */
@@ -184,14 +184,14 @@ export class EgressGateway {
   async grant(containerId: string, host: string, port: number | undefined, persist: () => Promise<void>): Promise<void> {
     let labels: Record<string, string>;
     try {
-      const info = await this.#o.docker.getContainer(containerId).inspect();
+      const info = await this.#options.docker.getContainer(containerId).inspect();
       // A warm sandbox carries its allowlist on its endpoint (set at claim), a cold one in its labels.
       labels = { ...endpointOptionsOf(info, this.network), ...(info.Config.Labels ?? {}) };
     } catch (err) {
       if (statusCode(err) === 404) throw new SandboxGoneError(`sandbox ${containerId.slice(0, 12)} is gone`);
       throw err;
     }
-    const ours = Object.entries(this.#o.selector).every(([k, v]) => labels[k] === v);
+    const ours = Object.entries(this.#options.selector).every(([k, v]) => labels[k] === v);
     if (!ours || labels[LABELS.egress] === undefined) {
       throw new SandboxRequestError(`sandbox ${containerId.slice(0, 12)} is not on this host's egress network: its policy names no hosts`);
     }
@@ -208,76 +208,76 @@ export class EgressGateway {
     await this.#ensureFirewall(gateway);
     const proxy = new EgressProxy({
       host: gateway,
-      port: this.#o.port,
+      port: this.#options.port,
       allowlistFor: async (source) => (await this.#egressFor(source))?.allow,
       approvalFor: async (source) => (await this.#egressFor(source))?.approve ?? [],
-      lookup: this.#o.lookup,
-      internalAllowed: this.#o.internalAllowed,
-      maxConnectionsPerSandbox: this.#o.maxConnectionsPerSandbox,
-      idleTimeoutMs: this.#o.idleTimeoutMs,
-      logger: this.#o.logger,
+      lookup: this.#options.lookup,
+      internalAllowed: this.#options.internalAllowed,
+      maxConnectionsPerSandbox: this.#options.maxConnectionsPerSandbox,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      logger: this.#options.logger,
       onRefused: (refusal) => this.#refusals.record(refusal),
       broker: this.#broker(),
     });
     await proxy.listen();
-    this.#o.logger?.info('egress proxy listening', { network: this.network, address: `${gateway}:${this.#o.port}`, firewall: this.#firewalled });
+    this.#options.logger?.info('egress proxy listening', { network: this.network, address: `${gateway}:${this.#options.port}`, firewall: this.#firewalled });
     return { network: this.network, gateway, proxy };
   }
 
   #broker(): SecretBroker | undefined {
-    const { secretValue, ca } = this.#o;
+    const { secretValue, ca } = this.#options;
     if (!secretValue || !ca) return undefined;
     return new SecretBroker({
       secretsFor: async (source) => (await this.#egressFor(source))?.secrets,
       valueOf: secretValue,
       ca,
-      upstreamCa: this.#o.upstreamCa,
-      logger: this.#o.logger,
+      upstreamCa: this.#options.upstreamCa,
+      logger: this.#options.logger,
     });
   }
 
   async #ensureNetwork(): Promise<string> {
     const gatewayOf = (info: { IPAM?: { Config?: { Gateway?: string }[] } }) => info.IPAM?.Config?.[0]?.Gateway;
     try {
-      const info = await this.#o.docker.getNetwork(this.network).inspect();
+      const info = await this.#options.docker.getNetwork(this.network).inspect();
       const gw = gatewayOf(info);
       if (gw) return gw;
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
     }
     try {
-      await this.#o.docker.createNetwork({
+      await this.#options.docker.createNetwork({
         Name: this.network,
         Driver: 'bridge',
         Internal: true,
         CheckDuplicate: true,
         Options: { 'com.docker.network.bridge.enable_icc': 'false', 'com.docker.network.bridge.name': this.#bridge },
-        Labels: { ...this.#o.selector },
+        Labels: { ...this.#options.selector },
       });
     } catch (err) {
       if (statusCode(err) !== 409) throw err;
     }
-    const gw = gatewayOf(await this.#o.docker.getNetwork(this.network).inspect());
+    const gw = gatewayOf(await this.#options.docker.getNetwork(this.network).inspect());
     if (!gw) throw new Error(`egress network ${this.network} has no gateway address`);
     return gw;
   }
 
   /** Only the proxy's port of this machine is reachable from the bridge; every other packet to the host is dropped. */
   async #ensureFirewall(gateway: string): Promise<void> {
-    if (this.#o.firewall === 'off') return;
+    if (this.#options.firewall === 'off') return;
     const ipt = (...args: string[]) => run('iptables', ['-w', ...args]);
     try {
       await ipt('-N', this.#chain).catch(() => undefined);
       await ipt('-F', this.#chain);
-      await ipt('-A', this.#chain, '-p', 'tcp', '-d', gateway, '--dport', String(this.#o.port), '-j', 'ACCEPT');
+      await ipt('-A', this.#chain, '-p', 'tcp', '-d', gateway, '--dport', String(this.#options.port), '-j', 'ACCEPT');
       await ipt('-A', this.#chain, '-j', 'DROP');
       const hook = ['INPUT', '-i', this.#bridge, '-j', this.#chain];
       await ipt('-C', ...hook).catch(() => ipt('-I', ...hook));
       this.#firewalled = true;
     } catch (err) {
       const message = `cannot install the egress firewall (iptables): ${(err as Error).message.split('\n')[0]}`;
-      if (this.#o.firewall === 'on') throw new Error(`${message}; ${this.#o.firewallRequiredBy ?? 'SANDBOX_EGRESS_FIREWALL=on'} requires it`);
-      this.#o.logger?.warn(`${message}; sandboxes with network access can reach services listening on this host's addresses`);
+      if (this.#options.firewall === 'on') throw new Error(`${message}; ${this.#options.firewallRequiredBy ?? 'SANDBOX_EGRESS_FIREWALL=on'} requires it`);
+      this.#options.logger?.warn(`${message}; sandboxes with network access can reach services listening on this host's addresses`);
     }
   }
 
@@ -292,10 +292,10 @@ export class EgressGateway {
   /** Rebuilds address → allowlist from the running egress containers of this host and their grants. */
   async #refresh(): Promise<void> {
     // Every running container of this host on the network: cold ones carry their allowlist as labels, warm ones on their endpoint.
-    const filters = { label: Object.entries(this.#o.selector).map(([k, v]) => `${k}=${v}`), status: ['running'] };
+    const filters = { label: Object.entries(this.#options.selector).map(([k, v]) => `${k}=${v}`), status: ['running'] };
     const found = new Map<string, { containerId: string; egress: SandboxEgress }>();
     const endpoints = new Map<string, Record<string, string>>();
-    for (const c of await this.#o.docker.listContainers({ filters })) {
+    for (const c of await this.#options.docker.listContainers({ filters })) {
       const endpoint = c.NetworkSettings?.Networks?.[this.network];
       const address = endpoint?.IPAddress;
       if (!address) continue;
@@ -311,7 +311,7 @@ export class EgressGateway {
         };
         found.set(address, { containerId: c.Id, egress });
       } catch {
-        this.#o.logger?.warn('egress container with a bad allowlist label', { containerId: c.Id.slice(0, 12) });
+        this.#options.logger?.warn('egress container with a bad allowlist label', { containerId: c.Id.slice(0, 12) });
       }
     }
     const grants = await this.#grantsOf([...found.values()].map((f) => f.containerId));
@@ -331,7 +331,7 @@ export class EgressGateway {
     let options = this.#endpointLabels.get(key);
     if (!options) {
       try {
-        options = endpointOptionsOf(await this.#o.docker.getContainer(containerId).inspect(), this.network);
+        options = endpointOptionsOf(await this.#options.docker.getContainer(containerId).inspect(), this.network);
       } catch (err) {
         if (statusCode(err) === 404) return undefined;
         throw err;
@@ -347,7 +347,7 @@ export class EgressGateway {
    * then the proxy reads it back before the claim answers. Idempotent: one already there stays as it is.
    */
   async connect(containerId: string, egress: Pick<EgressAttachment, 'allow' | 'approve' | 'secrets'>): Promise<void> {
-    const container = this.#o.docker.getContainer(containerId);
+    const container = this.#options.docker.getContainer(containerId);
     let networks: Record<string, unknown>;
     try {
       networks = (await container.inspect()).NetworkSettings.Networks ?? {};
@@ -357,8 +357,8 @@ export class EgressGateway {
     }
     if (networks[this.network] === undefined) {
       // A container on `none` cannot join another network until it leaves `none`.
-      if (networks.none !== undefined) await this.#o.docker.getNetwork('none').disconnect({ Container: containerId, Force: true });
-      await this.#o.docker.getNetwork(this.network).connect({ Container: containerId, EndpointConfig: { DriverOpts: EgressGateway.label(egress) } });
+      if (networks.none !== undefined) await this.#options.docker.getNetwork('none').disconnect({ Container: containerId, Force: true });
+      await this.#options.docker.getNetwork(this.network).connect({ Container: containerId, EndpointConfig: { DriverOpts: EgressGateway.label(egress) } });
     }
     await this.#refreshAfterChange();
   }
@@ -371,14 +371,14 @@ export class EgressGateway {
   async disconnect(containerIdOrName: string): Promise<void> {
     let address: string | undefined;
     try {
-      address = (await this.#o.docker.getContainer(containerIdOrName).inspect()).NetworkSettings.Networks?.[this.network]?.IPAddress;
+      address = (await this.#options.docker.getContainer(containerIdOrName).inspect()).NetworkSettings.Networks?.[this.network]?.IPAddress;
     } catch (err) {
       if (statusCode(err) === 404) return;
       throw err;
     }
     if (!address) return;
     try {
-      await this.#o.docker.getNetwork(this.network).disconnect({ Container: containerIdOrName, Force: true });
+      await this.#options.docker.getNetwork(this.network).disconnect({ Container: containerIdOrName, Force: true });
     } catch (err) {
       // 404: the container or the network went away meanwhile.
       if (statusCode(err) !== 404) throw err;
@@ -399,7 +399,7 @@ export class EgressGateway {
   async refusals(containerId: string, sinceMs: number): Promise<EgressRefusal[]> {
     let address: string | undefined;
     try {
-      address = (await this.#o.docker.getContainer(containerId).inspect()).NetworkSettings.Networks?.[this.network]?.IPAddress;
+      address = (await this.#options.docker.getContainer(containerId).inspect()).NetworkSettings.Networks?.[this.network]?.IPAddress;
     } catch (err) {
       if (statusCode(err) === 404) return [];
       throw err;
@@ -418,7 +418,7 @@ export class EgressGateway {
     try {
       return await this.#grants.forContainers(containerIds);
     } catch (err) {
-      this.#o.logger?.warn('cannot read egress grants; only the policies\' allowlists apply', { error: (err as Error).message });
+      this.#options.logger?.warn('cannot read egress grants; only the policies\' allowlists apply', { error: (err as Error).message });
       return [];
     }
   }
@@ -437,13 +437,13 @@ export class EgressGateway {
     this.#attached = undefined;
     await attached?.proxy.close();
     if (!options.removeNetwork) return;
-    if (this.#o.firewall !== 'off') {
+    if (this.#options.firewall !== 'off') {
       const ipt = (...args: string[]) => run('iptables', ['-w', ...args]).catch(() => undefined);
       await ipt('-D', 'INPUT', '-i', this.#bridge, '-j', this.#chain);
       await ipt('-F', this.#chain);
       await ipt('-X', this.#chain);
     }
-    await this.#o.docker
+    await this.#options.docker
       .getNetwork(this.network)
       .remove()
       .catch((err: unknown) => {

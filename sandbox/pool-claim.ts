@@ -46,15 +46,15 @@ const REFILL_DELAY_MS = 300;
 
 /** Claims and releases the containers of one pool's sessions; one claim at a time per session. */
 export class PoolClaims {
-  readonly #o: SandboxPoolOptions;
-  readonly #s: PoolState;
+  readonly #options: SandboxPoolOptions;
+  readonly #state: PoolState;
   /** Starts the refill unless it runs (PoolUpkeep.kick). */
   readonly #kick: () => void;
   readonly #claims = new Map<string, Promise<PoolClaim>>();
 
   constructor(options: SandboxPoolOptions, state: PoolState, kick: () => void) {
-    this.#o = options;
-    this.#s = state;
+    this.#options = options;
+    this.#state = state;
     this.#kick = kick;
   }
 
@@ -68,7 +68,7 @@ export class PoolClaims {
    * renamed for it, else a cold one (or a wait, by settings). Idempotent.
    */
   claim(request: ClaimRequest): Promise<PoolClaim> {
-    const name = this.#o.names.session(request.sessionId);
+    const name = this.#options.names.session(request.sessionId);
     let inflight = this.#claims.get(request.sessionId);
     if (!inflight) {
       inflight = this.#claim(request, name).finally(() => this.#claims.delete(request.sessionId));
@@ -85,20 +85,20 @@ export class PoolClaims {
    */
   async #claim(request: ClaimRequest, name: string): Promise<PoolClaim> {
     const started = performance.now();
-    const deadline = started + this.#o.settings.waitTimeoutMs;
+    const deadline = started + this.#options.settings.waitTimeoutMs;
     let waited = false;
     let replacedStopped = false;
     // Secrets bound to hosts need the proxy's CA in the environment, which only a container made for them has.
     const secrets = (request.egress?.secrets?.secrets.length ?? 0) > 0;
-    const warmOk = !request.egress || (this.#o.warmEgress?.() === true && !secrets);
+    const warmOk = !request.egress || (this.#options.warmEgress?.() === true && !secrets);
     for (;;) {
       let got: { id: string; source: 'warm' | 'cold' } | 'conflict' | undefined;
       if (warmOk) {
         const warm = await this.#takeIdle(name, request);
         got = warm === 'conflict' ? warm : warm ? { id: warm, source: 'warm' } : undefined;
       }
-      const cold = !warmOk || this.#o.settings.whenEmpty === 'cold';
-      if (!got && cold && this.#s.total() < this.#o.settings.maxTotal) {
+      const cold = !warmOk || this.#options.settings.whenEmpty === 'cold';
+      if (!got && cold && this.#state.total() < this.#options.settings.maxTotal) {
         got = await this.#createCold(request, name).then(
           (id) => ({ id, source: 'cold' as const }),
           (err: unknown) => {
@@ -108,12 +108,12 @@ export class PoolClaims {
         );
       }
       if (got === 'conflict') {
-        const existing = await this.#o.engine.find(name);
+        const existing = await this.#options.engine.find(name);
         if (existing?.running) return { containerId: existing.id, created: false, replacedStopped, source: 'existing', waited: false };
         if (existing) {
           // Its container stopped (a restarted engine): its files are gone; it gets a new one.
-          await this.#o.engine.remove(existing.id);
-          this.#s.inUse = Math.max(0, this.#s.inUse - 1);
+          await this.#options.engine.remove(existing.id);
+          this.#state.unclaimed();
           replacedStopped = true;
         }
         continue;
@@ -123,14 +123,14 @@ export class PoolClaims {
         return { containerId: got.id, created: true, replacedStopped, source: got.source, waited };
       }
       const left = deadline - performance.now();
-      if (left <= 0 || !this.#s.running) {
+      if (left <= 0 || !this.#state.running) {
         throw new PoolExhaustedError(
-          `no sandbox free on this host within ${this.#o.settings.waitTimeoutMs} ms (${this.#s.inUse} in use, maxTotal ${this.#o.settings.maxTotal})`,
+          `no sandbox free on this host within ${this.#options.settings.waitTimeoutMs} ms (${this.#state.inUse} in use, maxTotal ${this.#options.settings.maxTotal})`,
         );
       }
       waited = true;
       // Counted as waiting before the refill looks (in `wait` mode the refill serves waiting claims).
-      const woken = this.#s.changed.wait(left);
+      const woken = this.#state.changed.wait(left);
       this.#kick();
       await woken;
     }
@@ -143,75 +143,75 @@ export class PoolClaims {
    */
   async #takeIdle(name: string, owner: ClaimRequest): Promise<string | 'conflict' | undefined> {
     for (;;) {
-      const candidates = [...this.#s.idle.values()];
+      const candidates = [...this.#state.idle.values()];
       const pick = candidates.find((c) => !c.probing) ?? candidates[0];
       if (!pick) return undefined;
       // In use from now on (counted against maxTotal), unless the claim fails.
-      this.#s.idle.delete(pick.id);
-      this.#s.inUse++;
-      this.#s.publish();
-      if (this.#s.changed.waiting > 0) this.#kick();
+      this.#state.idle.delete(pick.id);
+      this.#state.claimed();
+      this.#state.publish();
+      if (this.#state.changed.waiting > 0) this.#kick();
       else setTimeout(() => this.#kick(), REFILL_DELAY_MS).unref();
-      this.#s.busyNames.add(pick.name);
+      this.#state.busyNames.add(pick.name);
       let won = false;
       try {
-        if (!(await this.#o.engine.mark(pick.id, owner))) {
-          this.#o.logger?.warn('an idle sandbox was claimed by someone else', { containerId: pick.id.slice(0, 12) });
+        if (!(await this.#options.engine.mark(pick.id, owner))) {
+          this.#options.logger?.warn('an idle sandbox was claimed by someone else', { containerId: pick.id.slice(0, 12) });
           continue;
         }
-        won = await this.#o.engine.rename(pick.name, name);
+        won = await this.#options.engine.rename(pick.name, name);
         if (won) return pick.id;
-        this.#o.logger?.warn('an idle sandbox vanished during its claim', { containerId: pick.id.slice(0, 12) });
+        this.#options.logger?.warn('an idle sandbox vanished during its claim', { containerId: pick.id.slice(0, 12) });
       } catch (err) {
         // Marked for this session but not renamed: nobody can use it any more.
-        await this.#o.engine.remove(pick.id).catch(() => false);
+        await this.#options.engine.remove(pick.id).catch(() => false);
         // The session has a container already (a retried or concurrent claim).
         if (err instanceof NameConflictError) return 'conflict';
         throw err;
       } finally {
-        this.#s.busyNames.delete(pick.name);
+        this.#state.busyNames.delete(pick.name);
         if (!won) {
-          this.#s.inUse = Math.max(0, this.#s.inUse - 1);
-          this.#s.publish();
-          this.#s.changed.fire();
+          this.#state.unclaimed();
+          this.#state.publish();
+          this.#state.changed.fire();
         }
       }
     }
   }
 
   async #createCold(request: ClaimRequest, name: string): Promise<string> {
-    this.#s.inUse++;
-    this.#s.publish();
+    this.#state.claimed();
+    this.#state.publish();
     const t0 = performance.now();
     try {
-      const id = await this.#o.engine.create(
-        this.#o.spec(name, {
+      const id = await this.#options.engine.create(
+        this.#options.spec(name, {
           labels: { 'dev.kortix.session': request.sessionId, 'dev.kortix.tenant': request.tenantId },
           egress: request.egress,
         }),
       );
-      this.#o.metrics?.containerStart.observe((performance.now() - t0) / 1000);
+      this.#options.metrics?.containerStart.observe((performance.now() - t0) / 1000);
       return id;
     } catch (err) {
-      this.#s.inUse = Math.max(0, this.#s.inUse - 1);
-      this.#s.publish();
-      this.#s.changed.fire();
+      this.#state.unclaimed();
+      this.#state.publish();
+      this.#state.changed.fire();
       throw err;
     }
   }
 
   #claimed(started: number, result: 'hit' | 'miss'): void {
-    this.#o.metrics?.sandboxClaim.observe({ result }, (performance.now() - started) / 1000);
+    this.#options.metrics?.sandboxClaim.observe({ result }, (performance.now() - started) / 1000);
   }
 
   /** Destroys the session's container and its workspace; idempotent. */
   async release(sessionId: string): Promise<{ removed: number }> {
-    const name = this.#o.names.session(sessionId);
-    const removed = await this.#o.engine.remove(name);
+    const name = this.#options.names.session(sessionId);
+    const removed = await this.#options.engine.remove(name);
     if (removed) {
-      this.#s.inUse = Math.max(0, this.#s.inUse - 1);
-      this.#s.publish();
-      this.#s.changed.fire();
+      this.#state.unclaimed();
+      this.#state.publish();
+      this.#state.changed.fire();
       this.#kick();
     }
     return { removed: removed ? 1 : 0 };

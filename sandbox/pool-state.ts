@@ -41,36 +41,71 @@ export class Signal {
 
 /** What the pool knows about its containers between two looks at the engine. */
 export class PoolState {
-  readonly #o: SandboxPoolOptions;
+  readonly #options: SandboxPoolOptions;
   /** The wall clock against which container ages are judged. */
   readonly now: () => number;
   /** The current spec hash: idle containers of another one are recycled. */
   specLabel: readonly [string, string];
   /** Insertion order: the oldest idle container is claimed first. */
   readonly idle = new Map<string, Idle>();
-  creating = 0;
+  #creating = 0;
   /** Idle names this process is creating or renaming right now: a resync leaves them alone. */
   readonly busyNames = new Set<string>();
-  inUse = 0;
+  #inUse = 0;
   /** Fired when an idle container or a free slot may be there; claims wait on it. */
   readonly changed = new Signal();
   /** Between start() and stop(): refills, sweeps and event following run. */
   running = false;
 
   constructor(options: SandboxPoolOptions) {
-    this.#o = options;
+    this.#options = options;
     this.now = options.now ?? Date.now;
     this.specLabel = options.specLabel;
   }
 
+  /** Containers being created now (they count against maxTotal before they are idle). */
+  get creating(): number {
+    return this.#creating;
+  }
+
+  /** Claimed containers (sessions hold them). */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
   /** Idle, being created and in use: what counts against maxTotal. */
   total(): number {
-    return this.idle.size + this.creating + this.inUse;
+    return this.idle.size + this.#creating + this.#inUse;
+  }
+
+  creationStarted(): void {
+    this.#creating += 1;
+  }
+
+  creationEnded(): void {
+    this.#creating = Math.max(0, this.#creating - 1);
+  }
+
+  claimed(): void {
+    this.#inUse += 1;
+  }
+
+  /**
+   * A claimed container is given back, destroyed or found gone. Never below zero: a reconciliation may
+   * already have counted it out (it reads the engine, which can be ahead of the calls that tell us).
+   */
+  unclaimed(): void {
+    this.#inUse = Math.max(0, this.#inUse - 1);
+  }
+
+  /** What a look at the engine counted, which wins over the running count. */
+  resyncInUse(count: number): void {
+    this.#inUse = count;
   }
 
   /** Sets the idle and in-use gauges. */
   publish(): void {
-    this.#o.metrics?.sandboxPoolIdle.set(this.idle.size);
-    this.#o.metrics?.sandboxPoolInUse.set(this.inUse);
+    this.#options.metrics?.sandboxPoolIdle.set(this.idle.size);
+    this.#options.metrics?.sandboxPoolInUse.set(this.inUse);
   }
 }

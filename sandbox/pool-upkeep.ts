@@ -11,21 +11,21 @@ const RETRY_BACKOFF_MS = [250, 1_000, 5_000, 15_000];
 
 /** Refills, health-checks and recycles the idle containers of one pool. */
 export class PoolUpkeep {
-  readonly #o: SandboxPoolOptions;
-  readonly #s: PoolState;
+  readonly #options: SandboxPoolOptions;
+  readonly #state: PoolState;
   /** Fired by stop(): ends the refill's back-off at once. */
   readonly #stopping = new Signal();
   #refilling: Promise<void> | undefined;
   #failures = 0;
 
   constructor(options: SandboxPoolOptions, state: PoolState) {
-    this.#o = options;
-    this.#s = state;
+    this.#options = options;
+    this.#state = state;
   }
 
   /** Starts the refill unless it runs. */
   kick(): void {
-    if (!this.#s.running || this.#refilling) return;
+    if (!this.#state.running || this.#refilling) return;
     this.#refilling = this.#refill().finally(() => {
       this.#refilling = undefined;
     });
@@ -38,68 +38,68 @@ export class PoolUpkeep {
   }
 
   async #refill(): Promise<void> {
-    const { minIdle, maxTotal } = this.#o.settings;
+    const { minIdle, maxTotal } = this.#options.settings;
     // Waiting claims count too: in `wait` mode they are served by the refill.
-    while (this.#s.running && this.#s.idle.size + this.#s.creating < minIdle + this.#s.changed.waiting && this.#s.total() < maxTotal) {
+    while (this.#state.running && this.#state.idle.size + this.#state.creating < minIdle + this.#state.changed.waiting && this.#state.total() < maxTotal) {
       try {
         await this.#createIdle();
         this.#failures = 0;
       } catch (err) {
         const backoff = RETRY_BACKOFF_MS[Math.min(this.#failures, RETRY_BACKOFF_MS.length - 1)] ?? 1_000;
         this.#failures++;
-        this.#o.logger?.warn('could not start a warm sandbox', { err, retryInMs: backoff });
+        this.#options.logger?.warn('could not start a warm sandbox', { err, retryInMs: backoff });
         await this.#stopping.wait(backoff);
       }
     }
   }
 
   async #createIdle(): Promise<void> {
-    const name = this.#o.names.idle(randomBytes(6).toString('hex'));
-    this.#s.creating++;
-    this.#s.busyNames.add(name);
+    const name = this.#options.names.idle(randomBytes(6).toString('hex'));
+    this.#state.creationStarted();
+    this.#state.busyNames.add(name);
     const t0 = performance.now();
     let id: string | undefined;
     try {
-      id = await this.#o.engine.create(this.#o.spec(name, { labels: {} }));
-      this.#o.metrics?.containerStart.observe((performance.now() - t0) / 1000);
-      if (!(await this.#o.engine.probe(id))) throw new Error(`new sandbox ${id.slice(0, 12)} does not answer`);
-      if (!this.#s.running) {
-        await this.#o.engine.remove(id);
+      id = await this.#options.engine.create(this.#options.spec(name, { labels: {} }));
+      this.#options.metrics?.containerStart.observe((performance.now() - t0) / 1000);
+      if (!(await this.#options.engine.probe(id))) throw new Error(`new sandbox ${id.slice(0, 12)} does not answer`);
+      if (!this.#state.running) {
+        await this.#options.engine.remove(id);
         return;
       }
-      this.#s.idle.set(id, { id, name, createdMs: this.#s.now(), probing: false });
+      this.#state.idle.set(id, { id, name, createdMs: this.#state.now(), probing: false });
     } catch (err) {
-      if (id) await this.#o.engine.remove(id).catch(() => false);
+      if (id) await this.#options.engine.remove(id).catch(() => false);
       throw err;
     } finally {
-      this.#s.creating--;
-      this.#s.busyNames.delete(name);
-      this.#s.publish();
-      this.#s.changed.fire();
+      this.#state.creationEnded();
+      this.#state.busyNames.delete(name);
+      this.#state.publish();
+      this.#state.changed.fire();
     }
   }
 
   /** Removes an idle container (`why` is logged) and refills. */
   async discard(id: string, why: string): Promise<void> {
-    if (this.#s.idle.delete(id)) this.#s.publish();
-    await this.#o.engine.remove(id).catch(() => false);
-    this.#o.logger?.info('recycled an idle sandbox', { containerId: id.slice(0, 12), why });
-    this.#s.changed.fire();
+    if (this.#state.idle.delete(id)) this.#state.publish();
+    await this.#options.engine.remove(id).catch(() => false);
+    this.#options.logger?.info('recycled an idle sandbox', { containerId: id.slice(0, 12), why });
+    this.#state.changed.fire();
     this.kick();
   }
 
   /** Recycles idle containers past maxAge and probes the others, recycling those that do not answer. */
   async checkIdle(): Promise<void> {
-    for (const c of [...this.#s.idle.values()]) {
-      if (!this.#s.idle.has(c.id)) continue;
-      if (this.#s.now() - c.createdMs >= this.#o.settings.maxAgeMs) {
+    for (const c of [...this.#state.idle.values()]) {
+      if (!this.#state.idle.has(c.id)) continue;
+      if (this.#state.now() - c.createdMs >= this.#options.settings.maxAgeMs) {
         await this.discard(c.id, 'max age');
         continue;
       }
       c.probing = true;
-      const ok = await this.#o.engine.probe(c.id);
+      const ok = await this.#options.engine.probe(c.id);
       c.probing = false;
-      if (!ok && this.#s.idle.has(c.id)) await this.discard(c.id, 'health check failed');
+      if (!ok && this.#state.idle.has(c.id)) await this.discard(c.id, 'health check failed');
     }
   }
 }

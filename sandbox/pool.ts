@@ -37,8 +37,8 @@ const ORPHAN_SWEEP_EVERY = 10;
 
 /** The warm pool of one sandbox host (see the file comment). */
 export class SandboxPool {
-  readonly #o: SandboxPoolOptions;
-  readonly #s: PoolState;
+  readonly #options: SandboxPoolOptions;
+  readonly #state: PoolState;
   readonly #upkeep: PoolUpkeep;
   readonly #claims: PoolClaims;
   readonly #reconciler: PoolReconciler;
@@ -52,53 +52,53 @@ export class SandboxPool {
     if (options.settings.minIdle > options.settings.maxTotal) {
       throw new SandboxRequestError(`minIdle (${options.settings.minIdle}) is more than maxTotal (${options.settings.maxTotal})`);
     }
-    this.#o = options;
-    this.#s = new PoolState(options);
-    this.#upkeep = new PoolUpkeep(options, this.#s);
-    this.#claims = new PoolClaims(options, this.#s, () => this.#upkeep.kick());
-    this.#reconciler = new PoolReconciler(options, this.#s, this.#upkeep, (sessionId) => this.#claims.has(sessionId));
+    this.#options = options;
+    this.#state = new PoolState(options);
+    this.#upkeep = new PoolUpkeep(options, this.#state);
+    this.#claims = new PoolClaims(options, this.#state, () => this.#upkeep.kick());
+    this.#reconciler = new PoolReconciler(options, this.#state, this.#upkeep, (sessionId) => this.#claims.has(sessionId));
   }
 
   /** The spec hash once the image id is known (at start): idle containers of another one are recycled. */
   setSpecLabel(label: readonly [string, string]): void {
-    this.#s.specLabel = label;
+    this.#state.specLabel = label;
   }
 
   /** Counts for metrics and tests. */
   stats(): { idle: number; creating: number; inUse: number; waiting: number } {
-    return { idle: this.#s.idle.size, creating: this.#s.creating, inUse: this.#s.inUse, waiting: this.#s.changed.waiting };
+    return { idle: this.#state.idle.size, creating: this.#state.creating, inUse: this.#state.inUse, waiting: this.#state.changed.waiting };
   }
 
   /** Rebuilds the state from the engine, follows its events, starts refilling and the health sweeps. */
   async start(): Promise<void> {
-    if (this.#s.running) return;
-    this.#s.running = true;
+    if (this.#state.running) return;
+    this.#state.running = true;
     await this.resync();
-    const removed = await this.#o.engine.removeUnusedVolumes(this.#o.selector).catch(() => 0);
-    if (removed > 0) this.#o.logger?.info('removed unused workspace volumes', { removed });
+    const removed = await this.#options.engine.removeUnusedVolumes(this.#options.selector).catch(() => 0);
+    if (removed > 0) this.#options.logger?.info('removed unused workspace volumes', { removed });
     this.#watch();
-    this.#timer = setInterval(() => void this.#sweep(), this.#o.settings.healthIntervalMs);
+    this.#timer = setInterval(() => void this.#sweep(), this.#options.settings.healthIntervalMs);
     this.#timer.unref();
     this.#upkeep.kick();
   }
 
   /** Stops refilling, sweeps and event following; containers stay (a restarted worker adopts them). */
   async stop(): Promise<void> {
-    this.#s.running = false;
+    this.#state.running = false;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#unwatch?.();
     this.#unwatch = undefined;
-    this.#s.changed.fire();
+    this.#state.changed.fire();
     await this.#upkeep.stop();
   }
 
   /** Removes the idle containers (a host that shuts down for good leaves no warm ones behind). */
   async drainIdle(): Promise<number> {
-    const idle = [...this.#s.idle.values()];
-    this.#s.idle.clear();
-    this.#s.publish();
-    for (const c of idle) await this.#o.engine.remove(c.id).catch(() => false);
+    const idle = [...this.#state.idle.values()];
+    this.#state.idle.clear();
+    this.#state.publish();
+    for (const c of idle) await this.#options.engine.remove(c.id).catch(() => false);
     return idle.length;
   }
 
@@ -151,7 +151,7 @@ export class SandboxPool {
       if (++this.#sweeps % ORPHAN_SWEEP_EVERY === 0) await this.reapOrphans();
       this.#upkeep.kick();
     } catch (err) {
-      this.#o.logger?.warn('sandbox pool sweep failed', { err });
+      this.#options.logger?.warn('sandbox pool sweep failed', { err });
     }
   }
 
@@ -161,16 +161,16 @@ export class SandboxPool {
   }
 
   #watch(): void {
-    if (!this.#s.running) return;
-    this.#unwatch = this.#o.engine.watch(
-      this.#o.selector,
+    if (!this.#state.running) return;
+    this.#unwatch = this.#options.engine.watch(
+      this.#options.selector,
       (e) => this.#onEvent(e),
       (err) => {
-        if (!this.#s.running) return;
-        this.#o.logger?.warn('lost the engine event stream; following again', { err: err?.message });
+        if (!this.#state.running) return;
+        this.#options.logger?.warn('lost the engine event stream; following again', { err: err?.message });
         // The engine may have restarted (every container stopped): rebuild from it once it answers.
         const again = () => {
-          if (!this.#s.running) return;
+          if (!this.#state.running) return;
           this.resync()
             .then(() => this.#watch())
             .then(() => this.#upkeep.kick())
@@ -184,11 +184,11 @@ export class SandboxPool {
   #onEvent(e: EngineEvent): void {
     if (e.action === 'oom') {
       this.#oomKills.set(e.containerId, this.oomKills(e.containerId) + 1);
-      this.#o.metrics?.sandboxOomKills.inc();
+      this.#options.metrics?.sandboxOomKills.inc();
       this.#oomSignal.fire();
       return;
     }
     if (e.action === 'destroy') this.#oomKills.delete(e.containerId);
-    if (this.#s.idle.has(e.containerId)) void this.#upkeep.discard(e.containerId, e.action === 'die' ? 'stopped' : 'removed');
+    if (this.#state.idle.has(e.containerId)) void this.#upkeep.discard(e.containerId, e.action === 'die' ? 'stopped' : 'removed');
   }
 }
