@@ -1,13 +1,14 @@
 /**
- * All activities, built from their dependencies (`createActivities(deps)`).
- * Workflows import the `Activities` type only.
+ * The activity factories, one per group (session, sandbox, notify, maintenance,
+ * vote, agent), and their types. temporal/worker.ts registers each group on the
+ * task queue that runs it; workflows import the types only.
  */
-import { createAgentActivities } from './agent-activities.js';
-import { createMaintenanceActivities, type MaintenanceActivityDeps } from './maintenance-activities.js';
-import { createNotifyActivities, type NotifyActivityDeps } from './notify-activities.js';
-import { createSandboxActivities, type SandboxActivityDeps } from './sandbox-activities.js';
-import { createSessionActivities, type SessionActivityDeps } from './session-activities.js';
-import { createVoteActivities } from './vote-proof.js';
+import type { createAgentActivities } from './agent-activities.js';
+import type { createMaintenanceActivities, MaintenanceActivityDeps } from './maintenance-activities.js';
+import type { createNotifyActivities, NotifyActivityDeps } from './notify-activities.js';
+import type { createSandboxActivities, SandboxActivityDeps } from './sandbox-activities.js';
+import type { createSessionActivities, SessionActivityDeps } from './session-activities.js';
+import type { createVoteActivities } from './vote-proof.js';
 
 export { createAgentActivities } from './agent-activities.js';
 export { createMaintenanceActivities } from './maintenance-activities.js';
@@ -24,23 +25,3 @@ export type MaintenanceActivities = ReturnType<typeof createMaintenanceActivitie
 export type VoteActivities = ReturnType<typeof createVoteActivities>;
 export type AgentActivities = ReturnType<typeof createAgentActivities>;
 export type Activities = SessionActivities & SandboxActivities & NotifyActivities & MaintenanceActivities & VoteActivities & AgentActivities;
-
-export interface ActivityDeps {
-  readonly session: SessionActivityDeps;
-  readonly sandbox: SandboxActivityDeps;
-  readonly notify: NotifyActivityDeps;
-  readonly maintenance: MaintenanceActivityDeps;
-  readonly vote: Parameters<typeof createVoteActivities>[0];
-}
-
-/** Every activity; the worker registers the session and notify ones on the sessions queue, the sandbox ones on theirs. */
-export function createActivities(deps: ActivityDeps): Activities {
-  return {
-    ...createSessionActivities(deps.session),
-    ...createSandboxActivities(deps.sandbox),
-    ...createNotifyActivities(deps.notify),
-    ...createMaintenanceActivities(deps.maintenance),
-    ...createVoteActivities(deps.vote),
-    ...createAgentActivities(deps.notify),
-  };
-}

@@ -2,7 +2,6 @@
  * The HTTP API (Hono): one error path, request metrics by route template,
  * tenant authentication on /v1, health and metrics endpoints outside it.
  */
-import { sql } from 'kysely';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
@@ -157,13 +156,4 @@ export function createApp(deps: ApiDeps): Hono {
   const web = webRoutes();
   if (web) app.route('/', web);
   return app;
-}
-
-/** The readiness checks of the API process. */
-export function apiReadinessChecks(deps: { db: Db; temporal: Client; dockerPing?: () => Promise<unknown> }) {
-  return {
-    temporal: () => deps.temporal.workflowService.getSystemInfo({}),
-    postgres: () => sql`select 1`.execute(deps.db),
-    ...(deps.dockerPing ? { docker: deps.dockerPing } : {}),
-  };
 }

@@ -2,6 +2,8 @@
  * Readiness: each dependency (Temporal, Postgres, Docker) is checked with a
  * timeout; a failing one is named with its error and since when it fails.
  */
+import { sql, type QueryExecutorProvider } from 'kysely';
+
 export type DependencyName = 'temporal' | 'postgres' | 'docker';
 
 export interface DependencyStatus {
@@ -19,6 +21,18 @@ export interface HealthReport {
 }
 
 export type Check = () => Promise<unknown>;
+
+/**
+ * The checks behind /readyz of the API and of a worker (one definition): Temporal through the
+ * process's own connection, Postgres with `select 1`, Docker only where the process uses it.
+ */
+export function dependencyChecks(deps: { temporal: Check; db: QueryExecutorProvider; docker?: Check | undefined }): Partial<Record<DependencyName, Check>> {
+  return {
+    temporal: deps.temporal,
+    postgres: () => sql`select 1`.execute(deps.db),
+    ...(deps.docker ? { docker: deps.docker } : {}),
+  };
+}
 
 export class ReadinessChecker {
   readonly #checks: ReadonlyMap<DependencyName, Check>;

@@ -9,20 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Hono } from 'hono';
-import { Connection, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { createApp } from '../../api/app.js';
-import { EventNotifier } from '../../api/event-notifier.js';
+import { buildApi } from '../../api/build.js';
 import { loadConfig, type Env } from '../../config/index.js';
-import { createDb, type Db } from '../../db/client.js';
-import { artifactsFromConfig, checkObjectStore, objectStoreFromConfig } from '../../storage/from-config.js';
+import type { Db } from '../../db/client.js';
 import type { Artifacts } from '../../storage/artifacts.js';
 import { createApiKey, createTenant } from '../../db/tenants.js';
-import { apiCollectorSources, registerApiCollectors, reportedQueues } from '../../observability/api-collectors.js';
-import { ReadinessChecker, type Check } from '../../observability/health.js';
+import type { Check } from '../../observability/health.js';
 import { createLogger } from '../../observability/logger.js';
 import { createMetrics } from '../../observability/metrics.js';
-import { PolicyStore } from '../../policies/load.js';
 import { createRouterFromConfig } from '../../router/create.js';
 import { LABELS } from '../../sandbox/container-spec.js';
 import type { DockerSandboxHost } from '../../sandbox/docker-host.js';
@@ -30,11 +26,8 @@ import { sandboxHostFromConfig } from '../../sandbox/from-config.js';
 import { temporalOrphanCheck } from '../../sandbox/lease-check.js';
 import type { Tracing } from '../../observability/tracing.js';
 import { slackNotifyDeps } from '../../slack/notify-deps.js';
-import { SlackUserMap } from '../../slack/users.js';
+import { objectStoreFromConfig } from '../../storage/from-config.js';
 import { createWorkers, type WorkerSet } from '../../temporal/worker.js';
-import { temporalClient } from '../../temporal/client.js';
-import { payloadCodecFromConfig } from '../../temporal/codec/from-config.js';
-import { payloadStorage } from '../../temporal/payload-storage.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import type { SessionTuning } from '../../workflows/definitions.js';
 import type { ObjectStoreUnderTest } from './s3-server.js';
@@ -128,49 +121,20 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     ...options.env,
   });
   const config = loadConfig(env);
-  const db = createDb({ url: config.DATABASE_URL as string, poolMax: config.DATABASE_POOL_MAX });
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  // As api/main.ts: one payload codec for the API's client and its codec endpoint.
-  const codec = payloadCodecFromConfig(config, db);
-  // As createTemporalClient: large payloads by reference in the configured object store.
-  const temporal = temporalClient(connection, config.TEMPORAL_NAMESPACE, codec, payloadStorage(config, objectStoreFromConfig(config)));
+  // The API as api/main.ts builds it (api/build.ts), without its start checks (the suite's global setup migrated
+  // once; a test's policies directory need not hold DEFAULT_POLICY) and called in-process with app.request.
+  const api = await buildApi(config, {
+    logger: createLogger({ level: 'error' }),
+    metrics: createMetrics({ service: 'api', defaultMetrics: false }),
+    readiness: options.readiness,
+    tuning: options.tuning,
+    startChecks: false,
+  });
+  const { db, temporal, app, artifacts } = api;
   const { router } = createRouterFromConfig({ config, db, timeoutMs: 30_000 });
   // As the worker builds it; its warm pool runs while the in-process workers do.
   const host = sandboxHostFromConfig(config, { docker, isOrphan: temporalOrphanCheck(temporal, config.WORKER_HOST_ID) });
   const bundle = await loadWorkflowBundle({ bundlePath: services.bundlePath });
-  const logger = createLogger({ level: 'error' });
-  const metrics = createMetrics({ service: 'api', defaultMetrics: false });
-  // As api/main.ts does: the API's /metrics computes these at scrape.
-  registerApiCollectors(metrics.registry, {
-    sources: apiCollectorSources({ db, temporal, namespace: config.TEMPORAL_NAMESPACE }),
-    queues: reportedQueues(config.TASK_QUEUE_PREFIX),
-  });
-  const notifier = new EventNotifier(config.DATABASE_URL as string);
-  await notifier.start();
-  const readiness = new ReadinessChecker(
-    options.readiness ?? {
-      temporal: () => temporal.workflowService.getSystemInfo({}),
-      postgres: () => db.selectNoFrom((eb) => eb.val(1).as('one')).execute(),
-      docker: () => host.ping(),
-    },
-  );
-  // As api/main.ts and the worker build it: the API serves downloads, the sandbox host writes.
-  const artifacts = artifactsFromConfig(config, db);
-  await checkObjectStore(artifacts.store, config);
-  const app = createApp({
-    artifacts,
-    config,
-    db,
-    temporal,
-    codec,
-    policies: new PolicyStore(config.POLICIES_DIR),
-    notifier,
-    metrics,
-    readiness,
-    logger,
-    tuning: options.tuning,
-    slack: { signingSecret: config.SLACK_SIGNING_SECRET, users: SlackUserMap.load(config.SLACK_USERS_FILE) },
-  });
 
   const tenantId = options.tenantId ?? `tenant-${prefix}`;
   await createTenant(db, { id: tenantId });
@@ -235,15 +199,14 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     },
     async close() {
       await stack.stopWorkers();
-      await notifier.close();
-      await connection.close();
       // Every container of this stack's pool (worker processes' too) and their workspace volumes, and its egress network.
       await host.stop({ destroy: true });
       const leftovers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.pool}=${prefix}`] } });
       for (const c of leftovers) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
       const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABELS.pool}=${prefix}`] } });
       for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
-      await db.destroy();
+      // The API's LISTEN connection, its Temporal connection and the database pool.
+      await api.stop();
     },
   };
   if (options.workers ?? true) await stack.startWorkers();
