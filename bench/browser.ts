@@ -82,7 +82,9 @@ async function claimToFirstGoto(rounds: number): Promise<BrowserBenchResult['cla
   await coldHost.start();
   const warm: number[] = [];
   const cold: number[] = [];
-  const [claimOnly, writeOnly, gotoOnly]: number[][] = [[], [], []];
+  const claimOnly: number[] = [];
+  const writeOnly: number[] = [];
+  const gotoOnly: number[] = [];
   try {
     for (let i = 0; i < rounds + 1; i++) {
       for (const [host, into] of [
@@ -131,7 +133,9 @@ async function egressClaimToFirstGoto(rounds: number): Promise<BrowserBenchResul
   const where = `${hostAddress()}:${(site.address() as { port: number }).port}`;
   const host = makeHost(`bbn${randomUUID().slice(0, 5)}`, { minIdle: 1, maxTotal: 3 }, { port: 34_000 + Math.floor(Math.random() * 1_000), firewall: 'auto' });
   await host.start();
-  const [total, claim, load]: number[][] = [[], [], []];
+  const total: number[] = [];
+  const claim: number[] = [];
+  const load: number[] = [];
   try {
     for (let i = 0; i < rounds + 1; i++) {
       await settled(host, 1);
