@@ -49,6 +49,9 @@ ENV NODE_ENV=production \
 # The node images have the user; a debootstrap base gets it here.
 RUN id -u node >/dev/null 2>&1 || useradd --uid 1000 --user-group --no-create-home --home-dir /app node
 COPY --from=build /app /app
+# The data directory (KORTIX_DATA_DIR, /app/.data): the local object store lives there when OBJECT_STORE is
+# not s3, and the API checks at start that it can write it. The code stays read-only to the runtime user.
+RUN mkdir -p /app/.data && chown node:node /app/.data
 # Not root. The worker talks to the Docker socket: give it the socket's group
 # (compose: group_add), not root.
 USER node

@@ -7,7 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
 import { codecLoginKey, voteSigningKey, type Env } from '../config/index.js';
 import type { Db } from '../db/client.js';
-import { authenticate } from '../db/tenants.js';
+import { apiKeyActive, authenticate } from '../db/tenants.js';
 import type { ReadinessChecker } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -132,7 +132,7 @@ export function createApp(deps: ApiDeps): Hono {
   const uiOrigin = new URL(deps.config.TEMPORAL_UI_URL).origin;
   const loginKey = codecLoginKey(deps.config);
   app.use('/v1/codec/*', codecCors(uiOrigin));
-  for (const path of ['/v1/codec/decode', '/v1/codec/encode', '/v1/codec/logout']) app.use(path, codecCookieAuth({ key: loginKey, uiOrigin }));
+  for (const path of ['/v1/codec/decode', '/v1/codec/encode', '/v1/codec/logout']) app.use(path, codecCookieAuth({ key: loginKey, uiOrigin, keyActive: (tenantId, keyId) => apiKeyActive(deps.db, tenantId, keyId) }));
   app.use('/v1/*', tenantAuth({ authenticate: (tenantId, key) => authenticate(deps.db, tenantId, key) }));
   // Fair sharing per tenant (api/limits.ts): requests per second here, sessions and streams in their routes.
   const limiter = new TenantLimiter({ db: deps.db, config: deps.config });

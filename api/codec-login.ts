@@ -106,7 +106,7 @@ export function codecCors(uiOrigin: string): MiddlewareHandler {
  * Runs before tenantAuth, which leaves a principal set here alone. A browser's cookie counts only on a request
  * from the UI's origin (or the API's own): a page elsewhere on the same site cannot spend it.
  */
-export function codecCookieAuth(opts: Pick<CodecLoginOptions, 'key' | 'uiOrigin'>): MiddlewareHandler {
+export function codecCookieAuth(opts: Pick<CodecLoginOptions, 'key' | 'uiOrigin'> & { readonly keyActive: (tenantId: string, keyId: string) => Promise<boolean> }): MiddlewareHandler {
   return async (c, next) => {
     const token = getCookie(c, CODEC_COOKIE);
     if (token === undefined || c.req.header('authorization') !== undefined || c.req.header('x-tenant-id') !== undefined) return next();
@@ -115,6 +115,10 @@ export function codecCookieAuth(opts: Pick<CodecLoginOptions, 'key' | 'uiOrigin'
       throw new ApiError(403, 'cors_origin_refused', `the codec login cookie is honoured from ${opts.uiOrigin} only`, [{ path: 'header.origin', message: origin }]);
     }
     const login = verifyCodecLogin(token, opts.key);
+    // The cookie lasts as long as the API key that logged in: a revoked key's cookie stops at once.
+    if (!(await opts.keyActive(login.tenantId, login.keyId))) {
+      throw new ApiError(401, 'codec_login_revoked', 'the API key this login was made with is revoked; log in again', [{ path: `cookie.${CODEC_COOKIE}`, message: 'revoked key' }]);
+    }
     c.set('principal', { tenantId: login.tenantId, principal: login.principal, keyId: login.keyId, roles: [] });
     return next();
   };

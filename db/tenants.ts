@@ -55,3 +55,15 @@ export async function authenticate(db: Db, tenantId: string, key: string): Promi
   if (!row) return undefined;
   return { tenantId: row.tenant_id, principal: row.principal, roles: row.roles, keyId: row.id };
 }
+
+/** Whether an API key of the tenant is still there and not revoked (a codec login cookie lasts only as long as its key). */
+export async function apiKeyActive(db: Db, tenantId: string, keyId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select('id')
+    .where('id', '=', keyId)
+    .where('tenant_id', '=', tenantId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CODEC_COOKIE, signCodecLogin } from '../../api/codec-login.js';
 import { codecLoginKey } from '../../config/index.js';
+import { createApiKey } from '../../db/tenants.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -103,6 +104,17 @@ describe('the codec login cookie', () => {
     const mallory = cookieOf(await stack.api('POST', '/v1/codec/login', 'mallory'));
     const wrong = await fromUi('/v1/codec/decode', mallory, { payloads: [sealed] });
     expect([wrong.status, await errorCode(wrong)]).toEqual([403, 'wrong_tenant']);
+  });
+
+  it('lasts only as long as the API key that logged in: revoked, its cookie is a 401', async () => {
+    const erin = await createApiKey(stack.db, { tenantId: stack.tenantId, principal: 'erin' });
+    const login = await stack.app.request('/v1/codec/login', { method: 'POST', headers: { 'x-tenant-id': stack.tenantId, authorization: `Bearer ${erin.key}` } });
+    expect(login.status).toBe(200);
+    const cookie = cookieOf(login);
+    expect((await fromUi('/v1/codec/decode', cookie, { payloads: [sealed] })).status).toBe(200);
+    await stack.db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', erin.id).execute();
+    const after = await fromUi('/v1/codec/decode', cookie, { payloads: [sealed] });
+    expect([after.status, await errorCode(after)]).toEqual([401, 'codec_login_revoked']);
   });
 
   it('is honoured on the codec routes only and cannot renew itself; logout clears it', async () => {

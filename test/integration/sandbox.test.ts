@@ -79,7 +79,8 @@ describe('claim', () => {
     expect(hc.OomScoreAdj).toBe(500);
     expect(hc.ShmSize).toBe(16 * 1024 * 1024);
     expect(hc.Ulimits).toEqual(expect.arrayContaining([{ Name: 'core', Soft: 0, Hard: 0 }]));
-    expect(hc.Tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=16m,mode=1777' });
+    // /run/secrets: where a secret is written for one approved call (sandbox/secret-files.ts); never executable.
+    expect(hc.Tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=16m,mode=1777', '/run/secrets': 'rw,nosuid,nodev,noexec,size=1m,mode=1777' });
     expect(hc.Binds ?? []).toEqual([]);
     expect(hc.Devices ?? []).toEqual([]);
     expect(info.Mounts.map((m) => [m.Type, m.Destination])).toEqual([['volume', '/workspace']]);

@@ -63,11 +63,14 @@ describe('the codec login token', () => {
 });
 
 /** codecCors and codecCookieAuth in front of a route that reports who it saw. */
+/** Key ids the fake key table has revoked. */
+const revoked = new Set<string>();
+
 function app(): Hono {
   const a = new Hono();
   a.onError(onApiError(() => {}));
   a.use('/v1/codec/*', codecCors(ui));
-  a.use('/v1/codec/decode', codecCookieAuth({ key, uiOrigin: ui }));
+  a.use('/v1/codec/decode', codecCookieAuth({ key, uiOrigin: ui, keyActive: (_tenant, keyId) => Promise.resolve(!revoked.has(keyId)) }));
   a.post('/v1/codec/decode', (c) => c.json({ principal: c.get('principal') ?? null }));
   return a;
 }
@@ -93,6 +96,18 @@ describe('the cookie and CORS middleware', () => {
     expect([expired.res.status, expired.body.error?.code]).toEqual([401, 'codec_login_expired']);
     const tampered = await decode({ cookie: `${CODEC_COOKIE}=${signCodecLogin(login, key)}x`, origin: ui });
     expect([tampered.res.status, tampered.body.error?.code]).toEqual([401, 'codec_login_invalid']);
+  });
+
+  it('stops honouring the cookie once the API key that logged in is revoked', async () => {
+    const cookie = `${CODEC_COOKIE}=${signCodecLogin(login, key)}`;
+    expect((await decode({ cookie, origin: ui })).res.status).toBe(200);
+    revoked.add(login.keyId);
+    try {
+      const { res, body } = await decode({ cookie, origin: ui });
+      expect([res.status, body.error?.code]).toEqual([401, 'codec_login_revoked']);
+    } finally {
+      revoked.delete(login.keyId);
+    }
   });
 
   it("refuses the cookie from another origin of the same site, and answers it no CORS headers", async () => {
