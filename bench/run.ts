@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=archive|session-latency|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes   run one of them
+ *   --only=archive|session-latency|throughput|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes   run one of them
+ *   throughput: --sessions=50 --steps=5 --variants=default,eager,wal (bench/throughput.ts)
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
 import { benchSemanticCache } from './semantic-cache.js';
 import { benchSessionLatency } from './session-latency.js';
+import { benchThroughput, floorBundle, printThroughput, THROUGHPUT_VARIANTS, type VariantResult } from './throughput.js';
 import { benchWeb } from './web.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -42,6 +44,27 @@ if (!only || only === 'session-latency') {
     ] as const) {
       console.log(`${label.padEnd(34)}${`${one[key].p50} / ${one[key].p95}`.padEnd(21)}${twenty[key].p50} / ${twenty[key].p95}`);
     }
+  } finally {
+    await services.stop();
+  }
+}
+
+if (!only || only === 'throughput') {
+  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const sessions = Number(arg('sessions') ?? 50);
+  const steps = Number(arg('steps') ?? 5);
+  const variants = (arg('variants') ?? 'default').split(',').map((v) => {
+    const found = THROUGHPUT_VARIANTS[v];
+    if (!found) throw new Error(`--variants: no variant ${v} (${Object.keys(THROUGHPUT_VARIANTS).join(', ')})`);
+    return found;
+  });
+  const services = await startServices('bench');
+  try {
+    const bundle = await floorBundle();
+    const results: VariantResult[] = [];
+    for (const v of variants) results.push(await benchThroughput(services.values, v, { sessions, steps, floorBundle: bundle }));
+    save('throughput', { command: process.argv.slice(2).join(' '), results });
+    printThroughput(results);
   } finally {
     await services.stop();
   }

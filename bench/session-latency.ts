@@ -17,13 +17,13 @@ import { startSession } from '../test/support/sessions.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { percentiles, type Summary } from './stats.js';
 
-interface ModelCall {
+export interface ModelCall {
   arrived: number;
   answered: number;
 }
 
 /** The mock LLM behind a timing wrapper, keyed by metadata.bench (one id per session). */
-async function timedMockLlm() {
+export async function timedMockLlm() {
   const calls = new Map<string, ModelCall[]>();
   const mock = createMockLlmApp(loadScenariosDir(resolve(REPO_ROOT, 'mock-llm/scenarios')).map((s) => s.scenario));
   const app = new Hono();
@@ -42,7 +42,7 @@ async function timedMockLlm() {
 }
 
 /** Waits on the session row, not on the API: the API's GET queries the workflow, which would load the worker being measured. */
-function waitForEnd(stack: Stack, id: string, timeoutMs: number) {
+export function waitForEnd(stack: Pick<Stack, 'db'>, id: string, timeoutMs: number) {
   return waitFor(
     async () => (await stack.db.selectFrom('sessions').select('ended_at').where('id', '=', id).executeTakeFirst())?.ended_at ?? undefined,
     timeoutMs,
@@ -89,40 +89,11 @@ export async function benchSessionLatency(services: ServiceValues, concurrency: 
     }
 
     const startToFirst: number[] = [];
-    const overhead: number[] = [];
-    const total: number[] = [];
-    const tool: number[] = [];
-    const modelMs: number[] = [];
-    for (const { id, bench } of ids) {
-      const calls = model.calls.get(bench) ?? [];
-      const postedAt = posted.get(bench) ?? 0;
-      if (calls[0]) startToFirst.push(calls[0].arrived - postedAt);
-      const events = await stack.db
-        .selectFrom('session_events')
-        .select(['type', 'data', 'created_at'])
-        .where('session_id', '=', id)
-        .orderBy('seq')
-        .execute();
-      const started = new Map<number, number>();
-      const toolTime = new Map<number, number>();
-      for (const e of events) {
-        const seq = Number((e.data as { seq?: number }).seq);
-        if (e.type === 'tool.started') started.set(seq, e.created_at.getTime());
-        if (e.type === 'tool.result' && started.has(seq)) toolTime.set(seq, e.created_at.getTime() - (started.get(seq) ?? 0));
-      }
-      // Step k: from model answer k to model answer k+1 (tool call, tool, next model call).
-      for (let k = 0; k + 1 < calls.length; k++) {
-        const a = calls[k] as ModelCall;
-        const b = calls[k + 1] as ModelCall;
-        const stepMs = b.answered - a.answered;
-        const toolMs = [...toolTime.values()][k] ?? 0;
-        const inModel = b.answered - b.arrived;
-        total.push(stepMs);
-        tool.push(toolMs);
-        modelMs.push(inModel);
-        overhead.push(stepMs - toolMs - inModel);
-      }
+    for (const { bench } of ids) {
+      const first = model.calls.get(bench)?.[0];
+      if (first) startToFirst.push(first.arrived - (posted.get(bench) ?? 0));
     }
+    const { overhead, total, tool, modelMs } = await stepTimings(stack, model.calls, ids);
     return {
       sessionsPerRound: concurrency,
       rounds,
@@ -137,4 +108,45 @@ export async function benchSessionLatency(services: ServiceValues, concurrency: 
     await stack.close();
     model.close();
   }
+}
+
+/**
+ * Per step of each session (from model answer k to model answer k+1): the
+ * whole step, the tool's time (tool.started → tool.result), the model's time,
+ * and what is left: the orchestration overhead.
+ */
+export async function stepTimings(stack: Pick<Stack, 'db'>, calls: ReadonlyMap<string, readonly ModelCall[]>, ids: readonly { id: string; bench: string }[]) {
+  const overhead: number[] = [];
+  const total: number[] = [];
+  const tool: number[] = [];
+  const modelMs: number[] = [];
+  for (const { id, bench } of ids) {
+    const mine = calls.get(bench) ?? [];
+    const events = await stack.db
+      .selectFrom('session_events')
+      .select(['type', 'data', 'created_at'])
+      .where('session_id', '=', id)
+      .where('type', 'in', ['tool.started', 'tool.result'])
+      .orderBy('seq')
+      .execute();
+    const started = new Map<number, number>();
+    const toolTime = new Map<number, number>();
+    for (const e of events) {
+      const seq = Number((e.data as { seq?: number }).seq);
+      if (e.type === 'tool.started') started.set(seq, e.created_at.getTime());
+      if (e.type === 'tool.result' && started.has(seq)) toolTime.set(seq, e.created_at.getTime() - (started.get(seq) ?? 0));
+    }
+    for (let k = 0; k + 1 < mine.length; k++) {
+      const a = mine[k] as ModelCall;
+      const b = mine[k + 1] as ModelCall;
+      const stepMs = b.answered - a.answered;
+      const toolMs = [...toolTime.values()][k] ?? 0;
+      const inModel = b.answered - b.arrived;
+      total.push(stepMs);
+      tool.push(toolMs);
+      modelMs.push(inModel);
+      overhead.push(stepMs - toolMs - inModel);
+    }
+  }
+  return { overhead, total, tool, modelMs };
 }

@@ -115,6 +115,10 @@ const envSchema = z.object({
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.enum(['sessions', 'sandbox'])).min(1)),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(50),
+  /** Workflows kept in the worker's cache (unset: the SDK's default, from the heap size); see the README's Numbers. */
+  WORKER_MAX_CACHED_WORKFLOWS: positiveInt.min(2).optional(),
+  /** Task pollers per worker: `fixed` (the SDK's 10 per kind) or `autoscaling` (the SDK's 1..100, by load). */
+  WORKER_POLLERS: z.enum(['fixed', 'autoscaling']).default('fixed'),
 
   // Sandbox
   DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),

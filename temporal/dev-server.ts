@@ -26,6 +26,8 @@ export interface DevServerOptions {
   /** Server output goes here (appended). */
   readonly logFile?: string;
   readonly startTimeoutMs?: number;
+  /** More `start-dev` flags (bench/throughput.ts compares SQLite pragmas and dynamic config with them). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** A free TCP port on the loopback interface. */
@@ -109,6 +111,7 @@ export class TemporalDevServer {
       ...Object.values(SEARCH_ATTRIBUTES).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
       ...(this.uiPort === null ? ['--headless'] : ['--ui-port', String(this.uiPort)]),
       ...(this.uiPort !== null && this.options.codecEndpoint ? ['--ui-codec-endpoint', this.options.codecEndpoint] : []),
+      ...(this.options.extraArgs ?? []),
     ];
     const child = spawn(this.options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     if (this.options.logFile) {

@@ -36,7 +36,7 @@ import { workerInterceptors, workerSinks, type WorkflowBundle } from './worker-o
 export interface WorkerDeps {
   readonly config: Pick<
     Env,
-    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'
+    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'WORKER_MAX_CACHED_WORKFLOWS' | 'WORKER_POLLERS' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'
   > &
     ObjectStoreConfig &
     RetentionConfig &
@@ -72,13 +72,11 @@ export interface WorkerSet {
   shutdown(): void;
 }
 
-export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
+/** The options every worker of the process shares (bench/throughput.ts builds its floor worker with them too). */
+export function sharedWorkerOptions(deps: Pick<WorkerDeps, 'config' | 'connection' | 'db' | 'codec' | 'objectStore' | 'artifacts' | 'tracing' | 'shutdownGraceTime'>) {
   const { config, connection } = deps;
-  const prefix = config.TASK_QUEUE_PREFIX;
-  const queues = taskQueues(prefix);
-  const hostQueue = sandboxHostQueue(prefix, config.WORKER_HOST_ID);
   const identity = `${config.WORKER_HOST_ID}@${process.pid}`;
-  const common = {
+  return {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     identity,
@@ -89,7 +87,19 @@ export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
     sinks: workerSinks(deps.tracing),
     shutdownGraceTime: deps.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    ...(config.WORKER_MAX_CACHED_WORKFLOWS ? { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } : {}),
+    ...(config.WORKER_POLLERS === 'autoscaling'
+      ? { workflowTaskPollerBehavior: { type: 'autoscaling' as const }, activityTaskPollerBehavior: { type: 'autoscaling' as const } }
+      : {}),
   };
+}
+
+export async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
+  const { config } = deps;
+  const prefix = config.TASK_QUEUE_PREFIX;
+  const queues = taskQueues(prefix);
+  const hostQueue = sandboxHostQueue(prefix, config.WORKER_HOST_ID);
+  const common = sharedWorkerOptions(deps);
   const workers: Worker[] = [];
   const artifacts = deps.artifacts;
 

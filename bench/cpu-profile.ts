@@ -1,0 +1,69 @@
+/**
+ * Where a benchmark's CPU goes, by process, from /proc (Linux): this process
+ * (API, workers, mock LLM), the Temporal dev server, Postgres, and Docker's
+ * daemons (each tool call is a `docker exec`). Machine-wide processes are
+ * shared with whatever else runs, so read them as an upper bound.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICKS = 100; // USER_HZ on Linux
+
+type Groups = Record<string, number>;
+
+function cpuSeconds(pid: string): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** CPU seconds so far per group; `temporal` is the dev server whose command line holds `marker`. */
+export function cpuByGroup(marker: string): Groups {
+  const groups: Groups = { bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, temporal: 0, postgres: 0, docker: 0 };
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const group = cmd.includes(marker) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
+      if (group) groups[group] = (groups[group] ?? 0) + cpuSeconds(pid);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return groups;
+}
+
+export function cpuSince(before: Groups, after: Groups): Groups {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round((v - (before[k] ?? 0)) * 10) / 10]));
+}
+
+/** The dev server's histograms (`_sum`, `_count`) by name and operation, for a diff over the load. */
+export async function serverHistograms(metricsUrl: string): Promise<Map<string, { sum: number; count: number }>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const out = new Map<string, { sum: number; count: number }>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
+    if (!m) continue;
+    const [, name, kind, labels, value] = m as unknown as [string, string, string, string, string];
+    const op = /operation="([^"]*)"/.exec(labels)?.[1] ?? '';
+    const key = `${name}${op ? `{${op}}` : ''}`;
+    const entry = out.get(key) ?? { sum: 0, count: 0 };
+    if (kind === 'sum') entry.sum += Number(value);
+    else entry.count += Number(value);
+    out.set(key, entry);
+  }
+  return out;
+}
+
+/** The histograms with the most time spent between two scrapes (seconds, as the server reports them). */
+export function topHistograms(before: Map<string, { sum: number; count: number }>, after: Map<string, { sum: number; count: number }>, top = 15) {
+  return [...after.entries()]
+    .map(([key, a]) => {
+      const b = before.get(key) ?? { sum: 0, count: 0 };
+      const count = a.count - b.count;
+      const sum = a.sum - b.sum;
+      return { key, count, totalS: Math.round(sum * 100) / 100, meanMs: count > 0 ? Math.round((sum / count) * 1000 * 10) / 10 : 0 };
+    })
+    .filter((h) => h.count > 0)
+    .sort((x, y) => y.totalS - x.totalS)
+    .slice(0, top);
+}
