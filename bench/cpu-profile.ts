@@ -63,7 +63,8 @@ export function topHistograms(before: Map<string, { sum: number; count: number }
       const sum = a.sum - b.sum;
       return { key, count, totalS: Math.round(sum * 100) / 100, meanMs: count > 0 ? Math.round((sum / count) * 1000 * 10) / 10 : 0 };
     })
-    .filter((h) => h.count > 0)
+    // Time only: the server also keeps size histograms (bytes) under the same suffixes.
+    .filter((h) => h.count > 0 && h.key.includes('latency'))
     .sort((x, y) => y.totalS - x.totalS)
     .slice(0, top);
 }

@@ -2,7 +2,7 @@
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
  *   --only=archive|session-latency|throughput|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes   run one of them
- *   throughput: --sessions=50 --steps=5 --variants=default,eager,wal (bench/throughput.ts)
+ *   throughput: --sessions=50 --steps=5 --variants=rollback,default (bench/throughput.ts: default, rollback, eager, autoscaling, cache50, pool64)
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';

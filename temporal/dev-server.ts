@@ -28,7 +28,19 @@ export interface DevServerOptions {
   readonly startTimeoutMs?: number;
   /** More `start-dev` flags (bench/throughput.ts compares SQLite pragmas and dynamic config with them). */
   readonly extraArgs?: readonly string[];
+  /** SQLite pragmas of the server's file (default DEV_SQLITE_PRAGMAS; bench/throughput.ts passes [] for the CLI's own). */
+  readonly sqlitePragmas?: readonly string[];
 }
+
+/**
+ * WAL: with SQLite's default rollback journal every read waits on the writer; at 50
+ * concurrent sessions on 2 cores the server's reads hit their deadline ("context
+ * deadline exceeded", POST /v1/sessions answering 503) and the floor step with 20
+ * workflows was 4.4 s p50; with WAL 0.57 s, tool steps/s ×1.9 and half the server's
+ * CPU (README, Numbers). synchronous=normal: a WAL file survives a killed server
+ * (what the tests do); only an OS crash may lose the last transactions of a dev server.
+ */
+export const DEV_SQLITE_PRAGMAS: readonly string[] = ['journal_mode=wal', 'synchronous=normal'];
 
 /** A free TCP port on the loopback interface. */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -111,6 +123,7 @@ export class TemporalDevServer {
       ...Object.values(SEARCH_ATTRIBUTES).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
       ...(this.uiPort === null ? ['--headless'] : ['--ui-port', String(this.uiPort)]),
       ...(this.uiPort !== null && this.options.codecEndpoint ? ['--ui-codec-endpoint', this.options.codecEndpoint] : []),
+      ...(this.options.sqlitePragmas ?? DEV_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
       ...(this.options.extraArgs ?? []),
     ];
     const child = spawn(this.options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
