@@ -218,6 +218,9 @@ describe('the platform image', () => {
       '-e', `TEMPORAL_ADDRESS=${stack.cluster.frontendAddress}`,
       '-e', `TASK_QUEUE_PREFIX=${stack.prefix}`,
       '-e', 'API_HOST=127.0.0.1', '-e', `API_PORT=${port}`, '-e', 'READINESS_CHECK_DOCKER=false',
+      // With --userns host on a remapped engine the image's files show the remapped owners, so the runtime user
+      // cannot write /app/.data (its own in every other run); the local object store goes to /tmp instead.
+      '-e', 'OBJECT_STORE_DIR=/tmp/kortix-objects',
       image, 'api',
     ]);
     containers.push(name);
