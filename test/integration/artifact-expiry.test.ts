@@ -18,10 +18,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { setTenantRetention } from '../../db/retention.js';
 import type { RetentionReport } from '../../retention/run.js';
-import { main as kortix } from '../../scripts/kortix.js';
 import { artifactsFromConfig } from '../../storage/from-config.js';
 import { taskQueues } from '../../temporal/names.js';
 import { json, startSession, waitForStatus, type SessionJson } from '../support/sessions.js';
+import { runKortix } from '../support/kortix-cli.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -64,18 +64,8 @@ async function rowsOf(tenantId: string, sessionId: string, kind?: string) {
 
 const objectThere = async (key: string) => (await stack.artifacts.store.head(key)) !== null;
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const lines: string[] = [];
-  const errors: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string) => errors.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await kortix(argv, { ...stack.env }, (l) => lines.push(l));
-    return { code, out: lines.join('\n'), err: errors.join('') };
-  } finally {
-    process.stderr.write = write;
-  }
-}
+/** The kortix command line on the stack's own environment (the same database and object store). */
+const cli = (...argv: string[]) => runKortix(stack.env, argv);
 
 describe('artifacts past their retention class', () => {
   let a: SessionJson;

@@ -22,13 +22,13 @@ import { archivedMonth } from '../../db/archive-catalogue.js';
 import { ColdVerificationError } from '../../retention/cold-format.js';
 import { restoreMonth } from '../../retention/restore.js';
 import { runRetention, type RetentionReport } from '../../retention/run.js';
-import { main as kortix } from '../../scripts/kortix.js';
 import { objectStoreFromConfig } from '../../storage/from-config.js';
 import { LocalObjectStore } from '../../storage/local-store.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import { taskQueues } from '../../temporal/names.js';
 import { dropMonth, relationExists, seedMonth, tableMd5 } from '../support/retention-seed.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
+import { runKortix } from '../support/kortix-cli.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -36,19 +36,8 @@ let stack: Stack;
 let objects: string;
 const MONTHS = ['2021-02', '2021-03', '2021-04', '2021-05', '2021-06'];
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const lines: string[] = [];
-  const errors: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string) => errors.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    // The stack's own environment: the CLI reads and restores from the same object store.
-    const code = await kortix(argv, stack.env, (l) => lines.push(l));
-    return { code, out: lines.join('\n'), err: errors.join('') };
-  } finally {
-    process.stderr.write = write;
-  }
-}
+/** The kortix command line on the stack's own environment (the same database and object store). */
+const cli = (...argv: string[]) => runKortix(stack.env, argv);
 
 /** Every key in the stack's store (a directory or a bucket of this file's own). */
 async function storedKeys(): Promise<string[]> {
