@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three tiers: `unit` (no external services), `integration` (real Temporal
- * dev server, Postgres and Docker, provisioned by test/support/global-setup.ts)
- * and `replay` (recorded histories against the current workflow code).
+ * Tiers: `unit` (no external services), `workflow` (the session workflow on a
+ * Temporal dev server with mocked activities), `integration` (real Temporal
+ * dev server, Postgres and Docker, provisioned by test/support/global-setup.ts),
+ * `cluster` and `replay` (recorded histories against the current workflow code).
  */
 export default defineConfig({
   test: {
@@ -40,6 +41,16 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 600_000,
+        },
+      },
+      {
+        // The session workflow on its own Temporal dev server, every activity mocked (test/workflow/harness.ts).
+        test: {
+          name: 'workflow',
+          include: ['test/workflow/**/*.test.ts'],
+          testTimeout: 60_000,
+          // The first run may build the Temporal CLI (scripts/provision/temporal.sh, ~5 min).
+          hookTimeout: 900_000,
         },
       },
       {

@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { PromotionStatus } from '../db/agent-tables.js';
-import { getPromotion, moveLabel, updatePromotion } from '../db/agents.js';
+import { getPromotion, moveLabel, promotionMovedLabel, updatePromotion } from '../db/agents.js';
 import { insertApprovalAudit } from '../db/approvals.js';
 import type { Db } from '../db/client.js';
 import type { ApprovalVote, GateView } from '../domain/gate.js';
@@ -69,14 +69,8 @@ export function createAgentActivities({ db, slack, links }: AgentActivityDeps) {
     const promotion = await getPromotion(db, input.tenantId, input.promotionId);
     if (!promotion) throw new Error(`no promotion ${input.promotionId}`);
     if (promotion.status === 'pending' && input.status === 'approved') {
-      const moved = await db
-        .selectFrom('agent_label_moves')
-        .select('id')
-        .where('tenant_id', '=', input.tenantId)
-        .where('promotion_id', '=', input.promotionId)
-        .executeTakeFirst();
       // A retry after the move was written must not move (and audit) it twice.
-      if (!moved) {
+      if (!(await promotionMovedLabel(db, input.tenantId, input.promotionId))) {
         await moveLabel(db, {
           tenantId: input.tenantId,
           agentId: promotion.agent_id,

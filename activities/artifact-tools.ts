@@ -8,7 +8,7 @@
  */
 import type { Db } from '../db/client.js';
 import { sessionArtifactBySha } from '../db/artifacts.js';
-import type { SessionRef } from '../db/session-records.js';
+import type { SessionRef } from '../domain/session.js';
 import { workspaceSourceOf } from '../db/workspace-sources.js';
 import type { ReadArtifactArgs, SaveResultArgs } from '../sandbox/artifact-tools.js';
 import type { DockerSandboxHost, ShellResult } from '../sandbox/docker-host.js';

@@ -7,7 +7,7 @@
  * console shows it.
  */
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
-import type { BrowserImage, BrowserRequest } from '../sandbox/browser-host.js';
+import type { BrowserImage, BrowserRequest } from '../sandbox/browser-protocol.js';
 import type { BrowserArgs } from '../sandbox/browser-tool.js';
 import type { ToolResultPayload } from './types.js';
 

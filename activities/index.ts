@@ -1,6 +1,6 @@
 /**
  * The activity factories, one per group (session, sandbox, notify, maintenance,
- * vote, agent), and their types. temporal/worker.ts registers each group on the
+ * vote, agent), and their types. temporal/build-worker.ts registers each group on the
  * task queue that runs it; workflows import the types only.
  */
 import type { createAgentActivities } from './agent-activities.js';
@@ -24,4 +24,3 @@ export type NotifyActivities = ReturnType<typeof createNotifyActivities>;
 export type MaintenanceActivities = ReturnType<typeof createMaintenanceActivities>;
 export type VoteActivities = ReturnType<typeof createVoteActivities>;
 export type AgentActivities = ReturnType<typeof createAgentActivities>;
-export type Activities = SessionActivities & SandboxActivities & NotifyActivities & MaintenanceActivities & VoteActivities & AgentActivities;

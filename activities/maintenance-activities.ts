@@ -6,8 +6,9 @@
 import { log } from '@temporalio/activity';
 import type { RetentionConfig } from '../config/retention.js';
 import type { Db } from '../db/client.js';
-import { runDbMaintenance, type MaintenanceReport } from '../db/maintenance.js';
-import { expireArtifacts, runRetention, type RetentionOptions, type RetentionReport } from '../retention/run.js';
+import { runDbMaintenance } from '../db/maintenance.js';
+import type { MaintenanceReport, RetentionReport } from '../domain/maintenance-report.js';
+import { expireArtifacts, runRetention, type RetentionOptions } from '../retention/run.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { withHeartbeat } from './heartbeat.js';
 

@@ -8,7 +8,7 @@ import { trace } from '@opentelemetry/api';
 import { ApplicationFailure } from '@temporalio/activity';
 import { gateSlackMessage, setGateSlackMessage } from '../db/approvals.js';
 import type { Db } from '../db/client.js';
-import type { SessionRef } from '../db/session-records.js';
+import type { SessionRef } from '../domain/session.js';
 import { SlackApiError, type SlackClient } from '../slack/client.js';
 import { renderGateMessage } from '../slack/gate-message.js';
 import type { GateView } from '../domain/gate.js';

@@ -1,5 +1,5 @@
 /**
- * Which activities each task queue runs, as temporal/worker.ts registers them. A workflow's proxy for a
+ * Which activities each task queue runs, as temporal/build-worker.ts registers them. A workflow's proxy for a
  * queue is typed with that queue's activities, so a call to an activity the queue's workers do not
  * register (an exec on the sessions queue) fails to compile instead of timing out at run time.
  */

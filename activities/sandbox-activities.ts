@@ -7,7 +7,8 @@ import { trace } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
 import { endSandboxLease, type TenantLimits } from '../db/tenant-limits.js';
-import { getMessage, writeSessionRecords, type SessionRef } from '../db/session-records.js';
+import { getMessage, writeSessionRecords } from '../db/session-records.js';
+import type { SessionRef } from '../domain/session.js';
 import type { Metrics } from '../observability/metrics.js';
 import {
   PoolExhaustedError,
@@ -19,9 +20,9 @@ import {
 } from '../sandbox/docker-host.js';
 import type { RequestNetworkArgs, ValidToolCall } from '../sandbox/tools.js';
 import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/egress-grants.js';
-import type { BrowserImage } from '../sandbox/browser-host.js';
+import type { BrowserImage } from '../sandbox/browser-protocol.js';
 import { runBrowserTool } from './browser-tool.js';
-import { EVENT_TYPES } from '../domain/events.js';
+import { EVENT_KEY_SOURCES, EVENT_TYPES, eventKey } from '../domain/events.js';
 import { readTenantLimits } from '../db/tenant-limits.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import type { Artifacts } from '../storage/artifacts.js';
@@ -32,7 +33,12 @@ import type { SecretProvider } from '../secrets/provider.js';
 import type { SecretMasker } from '../secrets/mask.js';
 import { withHeartbeat } from './heartbeat.js';
 import { withSecretMounts } from './secret-mounts.js';
+import { failFast } from './permanent-errors.js';
+import { workflowEvents } from './workflow-events.js';
 import type { ClaimSandboxInput, ExecToolInput, LostSandbox, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
+
+/** Before a claim that timed out waiting is retried: well within the time its place in line is kept (KEPT_PLACE_MS). */
+const POOL_RETRY_DELAY = '1s';
 
 export interface SandboxActivityDeps {
   readonly db: Db;
@@ -220,13 +226,23 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     if (tenantLimits) await admitTenantSandbox(db, tenantLimits, input.session);
     const bound = await secretsForClaim(secrets, input.session, input.secrets);
     try {
-      claimed = await host.claim(
-        { tenantId: input.session.tenantId, sessionId: input.session.sessionId },
-        { network: input.network ?? [], approve: input.approve, ...(bound ? { secrets: bound } : {}) },
+      // The claim may wait its turn (up to SANDBOX_POOL_WAIT_TIMEOUT): heartbeats let a cancellation reach it, and tell a
+      // long wait from a dead worker wherever the workflow gives the claim a heartbeat timeout. Cancelled (the session
+      // cancelled or ended, or this attempt timed out), the claim leaves the line and keeps no container: the workflow,
+      // which never got a lease, would not release one. It rejects with the CancelledFailure: the attempt ends cancelled.
+      claimed = await withHeartbeat(() =>
+        host.claim(
+          { tenantId: input.session.tenantId, sessionId: input.session.sessionId },
+          { network: input.network ?? [], approve: input.approve, ...(bound ? { secrets: bound } : {}) },
+          Context.current().cancellationSignal,
+        ),
       );
     } catch (err) {
       if (err instanceof SandboxRequestError) throw ApplicationFailure.create({ type: 'SandboxRequest', message: err.message, nonRetryable: true });
-      if (err instanceof PoolExhaustedError) throw ApplicationFailure.create({ type: 'SandboxPoolExhausted', message: err.message });
+      if (err instanceof PoolExhaustedError) {
+        // The pool keeps the claim's place in line for a while (sandbox/pool-queue.ts): retry soon, not after the growing back-off.
+        throw ApplicationFailure.create({ type: 'SandboxPoolExhausted', message: err.message, nextRetryDelay: POOL_RETRY_DELAY });
+      }
       throw err;
     }
     // fromSession: the previous session's workspace, into this sandbox before any tool runs (again on a retried claim: same files).
@@ -252,23 +268,27 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       return outcomeOf(JSON.parse(content) as ToolResultPayload, content);
     }
     const claimed = input.claimed;
+    // A write that can never succeed (the log refuses a carried decision) fails the call at once, saying why.
     await writeSessionRecords(db, session, {
       events: [
+        ...workflowEvents(input.decisions),
         ...(claimed
           ? [
               {
-                key: `sandbox-claimed:${input.lease.containerId}`,
+                key: eventKey(EVENT_KEY_SOURCES.sandboxClaimed, input.lease.containerId),
                 type: EVENT_TYPES.sandboxClaimed,
                 data: { containerId: input.lease.containerId, hostId: input.lease.hostId, ...claimed },
               },
             ]
           : []),
         {
-          key: `tool-started:${messageSeq}`,
+          key: eventKey(EVENT_KEY_SOURCES.toolStarted, messageSeq),
           type: EVENT_TYPES.toolStarted,
           data: { seq: messageSeq, toolCallId: input.toolCallId, name: call.name, arguments: call.args, hostId: host.hostId },
         },
       ],
+    }).catch((err: unknown) => {
+      throw failFast(err);
     });
     let result: ToolResultPayload;
     let image: BrowserImage | undefined;
@@ -323,7 +343,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       messages: [{ seq: messageSeq, role: 'tool', content, toolCallId: input.toolCallId }],
       events: [
         {
-          key: `tool-result:${messageSeq}`,
+          key: eventKey(EVENT_KEY_SOURCES.toolResult, messageSeq),
           type: EVENT_TYPES.toolResult,
           data: {
             seq: messageSeq,
@@ -340,7 +360,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
         ...(image
           ? [
               {
-                key: `browser-screenshot:${messageSeq}`,
+                key: eventKey(EVENT_KEY_SOURCES.browserScreenshot, messageSeq),
                 type: EVENT_TYPES.browserScreenshot,
                 data: { seq: messageSeq, toolCallId: input.toolCallId, url: result.url ?? null, ...image },
               },
@@ -359,8 +379,8 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       : undefined;
     const released = { ...(await host.release(input.session.sessionId)), ...(workspace ? { workspace } : {}) };
     // Grants die with the sandbox (they are per container, so none could reach another one anyway).
-    await deleteEgressGrants(db, input.session.sessionId);
-    await endSandboxLease(db, input.session.sessionId);
+    await deleteEgressGrants(db, input.session);
+    await endSandboxLease(db, input.session);
     return released;
   }
 

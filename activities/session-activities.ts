@@ -7,15 +7,13 @@ import { trace } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
 import {
-  createSessionRow,
   getEventByKey,
   getMessage,
   loadTranscript,
   writeSessionRecords,
-  type NewEvent,
   type SessionPatch,
-  type SessionRef,
 } from '../db/session-records.js';
+import type { SessionRef } from '../domain/session.js';
 import type { StoredToolCall } from '../db/schema.js';
 import { LlmError } from '../router/errors.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -23,11 +21,13 @@ import type { Tier } from '../router/model-policy.js';
 import type { ModelRouter } from '../router/router.js';
 import type { ChatMessage } from '../router/types.js';
 import { toolDefinitions } from '../sandbox/tools.js';
-import { EVENT_TYPES } from '../domain/events.js';
+import { EVENT_KEY_SOURCES, EVENT_TYPES, ONCE_EVENT_KEYS, eventKey } from '../domain/events.js';
 import { withHeartbeat } from './heartbeat.js';
 import { withFailFast } from './permanent-errors.js';
+import { workflowEvents, workflowKey } from './workflow-events.js';
 import type {
   FinishSessionInput,
+  NewEvent,
   LlmStepInput,
   LlmStepResult,
   RecordToolResultInput,
@@ -81,19 +81,13 @@ function endPatch(input: FinishSessionInput): SessionPatch {
 }
 
 export function createSessionActivities({ db, router, metrics }: SessionActivityDeps) {
-  /** Creates the session row (unless the API did), the system and first user messages, and `session.started`. */
+  /**
+   * The system and first user messages, and `session.started`, in the row the API wrote (POST /v1/sessions
+   * inserts it in the transaction that admits the session, before the workflow starts: db/session-records.ts
+   * createSessionRow has no other caller). No row is a non-retryable SessionNotFoundError, not a second
+   * insert. The input keeps the row's fields: recorded histories send them.
+   */
   async function startSession(input: StartSessionInput): Promise<{ nextMessageSeq: number }> {
-    await createSessionRow(db, {
-      id: input.session.sessionId,
-      tenantId: input.session.tenantId,
-      agent: input.agent,
-      requester: input.requester,
-      policyName: input.policyName,
-      policyHash: input.policyHash,
-      model: input.model,
-      metadata: input.metadata,
-      createdAt: input.session.createdAt,
-    });
     await writeSessionRecords(db, input.session, {
       messages: [
         { seq: 0, role: 'system', content: input.systemPrompt },
@@ -101,7 +95,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
       ],
       events: [
         {
-          key: 'session.started',
+          key: ONCE_EVENT_KEYS.started,
           type: EVENT_TYPES.sessionStarted,
           data: {
             agent: input.agent,
@@ -112,12 +106,15 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
           },
         },
         {
-          key: 'message:1',
+          key: eventKey(EVENT_KEY_SOURCES.message, 1),
           type: EVENT_TYPES.userMessage,
           data: { seq: 1, content: input.userMessage, from: input.requester },
         },
       ],
-      patch: { status: 'running' },
+      // No status patch: the API inserted the row `running` (createSessionRow; sessions have no earlier
+      // status), so writing it again here was a second writer of the same fact, and an attempt that
+      // commits late (after a cancel ended the session) would have put an ended row back to `running`.
+      // Later changes of status are the workflow's (SessionState.setStatus, finishSession).
     });
     return { nextMessageSeq: 2 };
   }
@@ -125,11 +122,11 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
   /** Asks the model for the next step, from the transcript in Postgres; stores the answer at `messageSeq`. */
   async function llmStep(input: LlmStepInput): Promise<LlmStepResult> {
     const { session, messageSeq } = input;
-    const eventKey = `llm:${messageSeq}`;
+    const llmKey = eventKey(EVENT_KEY_SOURCES.llm, messageSeq);
     const stored = await getMessage(db, session, messageSeq);
     if (stored) {
       // A previous attempt got the answer and stored it before the worker died.
-      const event = await getEventByKey(db, session, eventKey);
+      const event = await getEventByKey(db, session, llmKey);
       const data = (event?.data ?? {}) as Partial<LlmStepResult>;
       return {
         content: stored.content,
@@ -192,7 +189,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
       messages: [{ seq: messageSeq, role: 'assistant', content: answer.content, toolCalls }],
       events: [
         {
-          key: eventKey,
+          key: llmKey,
           type: EVENT_TYPES.llmResponse,
           data: { ...result, seq: messageSeq, step: input.step, latencyMs: Math.round(answer.latencyMs) },
         },
@@ -207,16 +204,19 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
     await writeSessionRecords(db, input.session, {
       messages: input.messages.map((m) => ({ seq: m.seq, role: 'user' as const, content: m.content })),
       events: input.messages.map((m) => ({
-        key: m.eventKey,
+        key: workflowKey(m.eventKey),
         type: EVENT_TYPES.userMessage,
         data: { seq: m.seq, content: m.content, from: m.from },
       })),
     });
   }
 
-  /** Writes events the workflow decided (policy decisions, gates, votes) and an optional patch of the session row. */
+  /**
+   * Writes events the workflow decided (policy decisions, gates, votes) and an optional patch of the session row.
+   * A gate is checked and taken in its one shape, also as older workflows sent it (`gateId` for `id`).
+   */
   async function recordEvents(input: { session: SessionRef; events: readonly NewEvent[]; patch?: SessionPatch }): Promise<void> {
-    await writeSessionRecords(db, input.session, { events: input.events, ...(input.patch ? { patch: input.patch } : {}) });
+    await writeSessionRecords(db, input.session, { events: workflowEvents(input.events), ...(input.patch ? { patch: input.patch } : {}) });
   }
 
   /** Stores the result of a tool call that did not run (denied, invalid, rejected) as the model will see it. */
@@ -226,8 +226,9 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
         { seq: input.messageSeq, role: 'tool', content: JSON.stringify(input.result), toolCallId: input.toolCallId },
       ],
       events: [
+        ...workflowEvents(input.decisions),
         {
-          key: `tool-result:${input.messageSeq}`,
+          key: eventKey(EVENT_KEY_SOURCES.toolResult, input.messageSeq),
           type: EVENT_TYPES.toolResult,
           data: { seq: input.messageSeq, toolCallId: input.toolCallId, name: input.name, ran: false, ...input.result },
         },
@@ -240,7 +241,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
     await writeSessionRecords(db, input.session, {
       events: [
         {
-          key: 'session.ended',
+          key: ONCE_EVENT_KEYS.ended,
           type: EVENT_TYPES.sessionEnded,
           data: {
             status: input.status,

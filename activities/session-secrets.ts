@@ -7,7 +7,7 @@
  * mounted for one call).
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import type { SessionRef } from '../db/session-records.js';
+import type { SessionRef } from '../domain/session.js';
 import type { SessionSecret } from '../domain/secret-binding.js';
 import type { SandboxSecrets } from '../sandbox/egress-broker.js';
 import { SecretMasker } from '../secrets/mask.js';

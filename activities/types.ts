@@ -4,11 +4,18 @@
  * Workflow code imports this file as types only.
  */
 import type { SessionSecret } from '../domain/secret-binding.js';
-import type { SessionPatch, SessionRef, NewEvent } from '../db/session-records.js';
-import type { SessionStatus, SessionUsage } from '../domain/session.js';
-import type { SessionToolName, ValidToolCall } from '../sandbox/tools.js';
+import type { SessionPatch, NewEvent as StoredEvent } from '../db/session-records.js';
+import type { SessionRef, SessionStatus, SessionUsage } from '../domain/session.js';
+import type { SessionToolName } from '../policies/tool-names.js';
+import type { ValidToolCall } from '../sandbox/tools.js';
 
-export type { SessionRef, NewEvent, SessionPatch, SessionStatus, SessionUsage };
+export type { SessionPatch };
+
+/**
+ * An event as the workflow sends it (recordEvents): its key made in workflow code (`wf:<n>`), a plain
+ * string in recorded histories, taken in by recordEvents only if it is of the one scheme (domain/events.ts).
+ */
+export type NewEvent = Omit<StoredEvent, 'key'> & { readonly key: string };
 
 export interface StartSessionInput {
   readonly session: SessionRef;
@@ -60,6 +67,7 @@ export interface UserMessageInput {
   readonly seq: number;
   readonly content: string;
   readonly from: string;
+  /** Made by the workflow (`message:<seq>`), of the scheme of domain/events.ts; checked when written. */
   readonly eventKey: string;
 }
 
@@ -76,6 +84,8 @@ export interface RecordToolResultInput {
   readonly toolCallId: string;
   readonly name: string;
   readonly result: ToolResultPayload;
+  /** The step's `tool.decision` events, written before this result (workflows/session-tools.ts). */
+  readonly decisions?: readonly NewEvent[] | undefined;
 }
 
 /** The sandbox a session holds: its container and the queue of the worker that owns it. */
@@ -125,6 +135,8 @@ export interface ExecToolInput {
    * before claiming (a gate's resolution) in the session's event log.
    */
   readonly claimed?: SandboxClaimInfo | undefined;
+  /** The step's `tool.decision` events, written before the claim and `tool.started` (workflows/session-tools.ts). */
+  readonly decisions?: readonly NewEvent[] | undefined;
   /** request_network only: who let the host through (the gate and its approvers, or the policy). */
   readonly grant?: { readonly gate: string | null; readonly grantedBy: string } | undefined;
   /** The session's secrets: every value is masked in the call's output before it is stored or shown. */

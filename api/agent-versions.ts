@@ -12,7 +12,7 @@ import type { Db } from '../db/client.js';
 import { canonicalJson } from '../domain/canonical-json.js';
 import type { PolicyStore } from '../policies/load.js';
 import type { Policy } from '../policies/schema.js';
-import { SEARCH_ATTRIBUTES } from '../temporal/names.js';
+import { SEARCH_ATTRIBUTES } from '../domain/temporal-names.js';
 import { ApiError } from './errors.js';
 import { resolvePolicyRef } from './routes/policies.js';
 

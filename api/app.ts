@@ -18,6 +18,7 @@ import type { SessionTuning } from '../workflows/definitions.js';
 import { apiDocument } from './api-document.js';
 import { tenantAuth } from './auth.js';
 import { requestTracing } from './request-tracing.js';
+import { serverTiming } from './server-timing.js';
 import { ApiError, errorBody, onApiError } from './errors.js';
 import type { EventNotifier } from './event-notifier.js';
 import { TenantLimiter } from './limits.js';
@@ -74,6 +75,8 @@ export function createApp(deps: ApiDeps): Hono {
   const app = new Hono();
   const { metrics, logger } = deps;
 
+  // Outermost: a route's Server-Timing `total` and first stage include the tracing, metrics and auth middleware.
+  app.use('*', serverTiming());
   app.use('*', requestTracing(logger));
   app.use('*', async (c, next) => {
     const started = performance.now();

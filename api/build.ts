@@ -11,7 +11,7 @@ import type { Hono } from 'hono';
 import { requireDatabaseUrl, type Env } from '../config/index.js';
 import { createDb, type Db } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { apiCollectorSources, registerApiCollectors, reportedQueues } from '../observability/api-collectors.js';
+import { apiCollectorSources, registerApiCollectors, reportedQueues } from './collectors.js';
 import { dependencyChecks, ReadinessChecker, type Check, type DependencyName } from '../observability/health.js';
 import { closeServer, listen } from '../observability/health-server.js';
 import type { Logger } from '../observability/logger.js';

@@ -37,13 +37,17 @@ export async function checkSecretsExist(secrets: SecretProvider | undefined, ten
   }
 }
 
-/** The session's secrets (tenant's, then the version's), every one checked to exist. */
+/**
+ * The session's secrets (tenant's, then the version's), every one checked to exist. `tenantRefs`: the
+ * tenant's references when the caller already asked for them (POST /v1/sessions reads them beside its other lookups).
+ */
 export async function sessionSecrets(
   deps: { db: Db; secrets?: SecretProvider | undefined },
   tenantId: string,
   versionRefs: readonly SecretReference[],
+  tenantRefsRead: Promise<SecretReference[]> = tenantSecretReferences(deps.db, tenantId),
 ): Promise<SessionSecret[]> {
-  const tenantRefs = await tenantSecretReferences(deps.db, tenantId);
+  const tenantRefs = await tenantRefsRead;
   await checkSecretsExist(deps.secrets, tenantId, tenantRefs, 'tenant.secrets');
   await checkSecretsExist(deps.secrets, tenantId, versionRefs, 'body.agent.spec.secrets');
   return mergeSecretReferences(tenantRefs, versionRefs);

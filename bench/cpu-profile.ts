@@ -16,14 +16,30 @@ function cpuSeconds(pid: string): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
-/** CPU seconds so far per group; `temporal` is the dev server whose command line holds `marker`. */
-export function cpuByGroup(marker: string): Groups {
-  const groups: Groups = { bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, temporal: 0, postgres: 0, docker: 0 };
+/** Resident memory of a process (VmRSS), in bytes; 0 once it has ended. */
+export function rssOf(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return Number(kb ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU seconds so far per group; `temporal` is the dev server whose command line holds `temporal`
+ * (a string), or the cluster's service processes (their pids), `worker` the worker process
+ * `workerPid` when the workers run in one of their own.
+ */
+export function cpuByGroup(temporal: string | readonly number[], workerPid?: number): Groups {
+  const isTemporal = (pid: number, cmd: string) => (typeof temporal === 'string' ? cmd.includes(temporal) : temporal.includes(pid));
+  const groups: Groups = { bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, worker: 0, temporal: 0, postgres: 0, docker: 0 };
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const group = cmd.includes(marker) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
+      const group =
+        Number(pid) === workerPid ? 'worker' : isTemporal(Number(pid), cmd) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
       if (group) groups[group] = (groups[group] ?? 0) + cpuSeconds(pid);
     } catch {
       // the process ended meanwhile
@@ -36,11 +52,11 @@ export function cpuSince(before: Groups, after: Groups): Groups {
   return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round((v - (before[k] ?? 0)) * 10) / 10]));
 }
 
-/** The dev server's histograms (`_sum`, `_count`) by name and operation, for a diff over the load. */
-export async function serverHistograms(metricsUrl: string): Promise<Map<string, { sum: number; count: number }>> {
-  const text = await (await fetch(metricsUrl)).text();
+/** The server's histograms (`_sum`, `_count`) by name and operation, for a diff over the load; summed over the cluster's services. */
+export async function serverHistograms(metricsUrls: readonly string[]): Promise<Map<string, { sum: number; count: number }>> {
+  const texts = await Promise.all(metricsUrls.map(async (url) => (await fetch(url)).text()));
   const out = new Map<string, { sum: number; count: number }>();
-  for (const line of text.split('\n')) {
+  for (const line of texts.join('\n').split('\n')) {
     const m = /^(\w+)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
     if (!m) continue;
     const [, name, kind, labels, value] = m as unknown as [string, string, string, string, string];

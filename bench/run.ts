@@ -2,7 +2,10 @@
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
  *   --only=archive|session-latency|throughput|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes   run one of them
- *   throughput: --sessions=50 --steps=5 --variants=rollback,default (bench/throughput.ts: default, rollback, eager, autoscaling, cache50, pool64)
+ *   throughput: --sessions=50 --steps=5 --variants=noeager,default --servers=dev,cluster --model-delay-ms=0 --worker-process --worker-build=compiled --worker-cpu-prof=DIR --load-only --tag=name
+ *     (bench/throughput.ts: default, noeager, rollback, autoscaling, cacheN, poolN, joined with +: pool64+cache100;
+ *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
+ *     noeager and rollback are dev-server settings, refused on the cluster)
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { REPO_ROOT } from '../config/index.js';
 import { startServices } from '../test/support/services.js';
 import { benchArchive } from './archive.js';
 import { benchBrowser } from './browser.js';
+import { compileWorker, type CompiledWorker } from './compiled-worker.js';
 import { benchLocalModel } from './local-model.js';
 import { benchMakeDev } from './make-dev.js';
 import { benchPgBytes } from './pg-bytes.js';
@@ -19,7 +23,8 @@ import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
 import { benchSemanticCache } from './semantic-cache.js';
 import { benchSessionLatency } from './session-latency.js';
-import { benchThroughput, floorBundle, printThroughput, THROUGHPUT_VARIANTS, type VariantResult } from './throughput.js';
+import { benchThroughput, floorBundle, printThroughput, throughputVariant, type VariantResult } from './throughput.js';
+import { parseServers, throughputRuns } from './throughput-server.js';
 import { benchWeb } from './web.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -53,19 +58,33 @@ if (!only || only === 'throughput') {
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const sessions = Number(arg('sessions') ?? 50);
   const steps = Number(arg('steps') ?? 5);
-  const variants = (arg('variants') ?? 'default').split(',').map((v) => {
-    const found = THROUGHPUT_VARIANTS[v];
-    if (!found) throw new Error(`--variants: no variant ${v} (${Object.keys(THROUGHPUT_VARIANTS).join(', ')})`);
-    return found;
-  });
+  const modelDelayMs = Number(arg('model-delay-ms') ?? 0);
+  const workerProcess = process.argv.includes('--worker-process');
+  const workerCpuProfDir = arg('worker-cpu-prof');
+  // --worker-build=compiled: the worker process runs the platform image's JavaScript (tsc), not TypeScript under tsx.
+  const workerBuild = arg('worker-build') ?? 'tsx';
+  if (workerBuild !== 'tsx' && workerBuild !== 'compiled') throw new Error(`--worker-build: tsx or compiled, not ${workerBuild}`);
+  if (workerBuild === 'compiled' && !workerProcess) throw new Error('--worker-build=compiled needs --worker-process');
+  const loadOnly = process.argv.includes('--load-only');
+  const variants = (arg('variants') ?? 'default').split(',').map(throughputVariant);
+  // Checked before any service starts: a refused variant fails the run at once.
+  const runs = throughputRuns(variants, parseServers(arg('servers')));
   const services = await startServices('bench');
+  let compiled: CompiledWorker | undefined;
   try {
     const bundle = await floorBundle();
+    compiled = workerBuild === 'compiled' ? compileWorker() : undefined;
     const results: VariantResult[] = [];
-    for (const v of variants) results.push(await benchThroughput(services.values, v, { sessions, steps, floorBundle: bundle }));
-    save('throughput', { command: process.argv.slice(2).join(' '), results });
-    printThroughput(results);
+    // --tag=x writes bench/results/throughput-x.json: runs with other options keep their own file.
+    const tag = arg('tag');
+    for (const run of runs) {
+      results.push(await benchThroughput(services.values, run, { sessions, steps, floorBundle: bundle, modelDelayMs, workerProcess, workerCpuProfDir, compiledWorker: compiled?.script, loadOnly }));
+      // After each variant: a run cut short still leaves the variants it finished.
+      save(tag ? `throughput-${tag}` : 'throughput', { command: process.argv.slice(2).join(' '), results });
+      printThroughput(results);
+    }
   } finally {
+    compiled?.remove();
     await services.stop();
   }
 }

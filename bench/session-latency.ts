@@ -22,14 +22,19 @@ export interface ModelCall {
   answered: number;
 }
 
-/** The mock LLM behind a timing wrapper, keyed by metadata.bench (one id per session). */
-export async function timedMockLlm() {
+/**
+ * The mock LLM behind a timing wrapper, keyed by metadata.bench (one id per session).
+ * `delayMs`: every answer waits that long first, as a real model would (inside the
+ * timed span, so the step overhead stays what orchestration adds).
+ */
+export async function timedMockLlm(delayMs = 0) {
   const calls = new Map<string, ModelCall[]>();
   const mock = createMockLlmApp(loadScenariosDir(resolve(REPO_ROOT, 'mock-llm/scenarios')).map((s) => s.scenario));
   const app = new Hono();
   app.post('/v1/chat/completions', async (c) => {
     const arrived = performance.timeOrigin + performance.now();
     const body = (await c.req.json()) as { metadata?: Record<string, string> };
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const res = await mock.request('/v1/chat/completions', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
     const id = body.metadata?.bench ?? 'unknown';
     calls.set(id, [...(calls.get(id) ?? []), { arrived, answered: performance.timeOrigin + performance.now() }]);
@@ -122,25 +127,13 @@ export async function stepTimings(stack: Pick<Stack, 'db'>, calls: ReadonlyMap<s
   const modelMs: number[] = [];
   for (const { id, bench } of ids) {
     const mine = calls.get(bench) ?? [];
-    const events = await stack.db
-      .selectFrom('session_events')
-      .select(['type', 'data', 'created_at'])
-      .where('session_id', '=', id)
-      .where('type', 'in', ['tool.started', 'tool.result'])
-      .orderBy('seq')
-      .execute();
-    const started = new Map<number, number>();
-    const toolTime = new Map<number, number>();
-    for (const e of events) {
-      const seq = Number((e.data as { seq?: number }).seq);
-      if (e.type === 'tool.started') started.set(seq, e.created_at.getTime());
-      if (e.type === 'tool.result' && started.has(seq)) toolTime.set(seq, e.created_at.getTime() - (started.get(seq) ?? 0));
-    }
+    const spans = await toolSpans(stack, id);
     for (let k = 0; k + 1 < mine.length; k++) {
       const a = mine[k] as ModelCall;
       const b = mine[k + 1] as ModelCall;
       const stepMs = b.answered - a.answered;
-      const toolMs = [...toolTime.values()][k] ?? 0;
+      const span = spans[k];
+      const toolMs = span ? span.result - span.started : 0;
       const inModel = b.answered - b.arrived;
       total.push(stepMs);
       tool.push(toolMs);
@@ -149,4 +142,27 @@ export async function stepTimings(stack: Pick<Stack, 'db'>, calls: ReadonlyMap<s
     }
   }
   return { overhead, total, tool, modelMs };
+}
+
+/** Each tool call's own time, in the session's order: its tool.started and tool.result rows' times (Postgres `now()`). */
+export async function toolSpans(stack: Pick<Stack, 'db'>, sessionId: string): Promise<{ started: number; result: number }[]> {
+  const events = await stack.db
+    .selectFrom('session_events')
+    .select(['type', 'data', 'created_at'])
+    .where('session_id', '=', sessionId)
+    .where('type', 'in', ['tool.started', 'tool.result'])
+    .orderBy('seq')
+    .execute();
+  const bySeq = new Map<number, { started?: number; result?: number }>();
+  for (const e of events) {
+    const seq = Number((e.data as { seq?: number }).seq);
+    const span = bySeq.get(seq) ?? {};
+    if (e.type === 'tool.started') span.started = e.created_at.getTime();
+    else span.result = e.created_at.getTime();
+    bySeq.set(seq, span);
+  }
+  // A call with no result (the session ended first) has no time of its own.
+  return [...bySeq.entries()]
+    .sort(([x], [y]) => x - y)
+    .flatMap(([, s]) => (s.started !== undefined && s.result !== undefined ? [{ started: s.started, result: s.result }] : []));
 }

@@ -9,45 +9,73 @@
  *   session completed, one ok tool.result per tool call id, and each step's
  *   stdout the line count it must be: a tool run twice would show);
  * - POST /v1/sessions latency while that load runs (a `default` session: no
- *   tool, no container), and the process's RSS per active session.
+ *   tool, no container) and its stages from the answer's Server-Timing
+ *   (api/server-timing.ts), the worker's RSS per active session, and how evenly
+ *   the sessions progress (model answers per session at half time, the longest
+ *   wait of each session between two answers).
+ * Options: `modelDelayMs` (each model answer waits that long, as a real model
+ * would), `workerProcess` (the workers in a process of their own,
+ * temporal/worker-main.ts, whose RSS and CPU are then the worker's alone; else
+ * in the bench process with the API and the mock LLM), `compiledWorker` (that
+ * process runs the JavaScript the platform image runs, bench/compiled-worker.ts,
+ * instead of the TypeScript under tsx).
  * A variant is a set of environment overrides (worker options, pool size) on
- * its own stack; all variants run on the same services in one run.
+ * its own stack; all variants run on the same services in one run. Each runs
+ * on a fresh Temporal of its own: the dev server, or with `--servers=cluster`
+ * the cluster's Temporal on Postgres (bench/throughput-server.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { TemporalDevServer } from '../temporal/dev-server.js';
 import { sharedWorkerOptions } from '../temporal/worker.js';
 import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-options.js';
 import type { ServiceValues } from '../test/support/services.js';
+import { parseServerTiming } from '../api/server-timing.js';
 import { startSession } from '../test/support/sessions.js';
-import { startStack, type Stack } from '../test/support/stack.js';
-import { cpuByGroup, cpuSince, serverHistograms, topHistograms } from './cpu-profile.js';
-import { stepTimings, timedMockLlm, waitForEnd } from './session-latency.js';
+import { startStack, waitFor, type Stack } from '../test/support/stack.js';
+import { WorkerProcess } from '../test/support/worker-process.js';
+import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
+import { cpuByGroup, cpuSince, rssOf, serverHistograms, topHistograms } from './cpu-profile.js';
+import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
+import { floorPhases, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
 import { percentiles, type Summary } from './stats.js';
+import { startBenchTemporal, type DevServerSettings, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
 
 const FLOOR_WORKFLOWS = new URL('./floor/workflow.ts', import.meta.url).pathname;
 
-export interface ThroughputVariant {
+export interface ThroughputVariant extends DevServerSettings {
   readonly label: string;
   /** Environment overrides of the stack (config/index.ts names). */
   readonly env?: Record<string, string>;
-  /** More `temporal server start-dev` flags for the variant's own dev server. */
-  readonly server?: readonly string[];
-  /** Its SQLite pragmas (default: temporal/dev-server.ts's DEV_SQLITE_PRAGMAS). */
-  readonly sqlitePragmas?: readonly string[];
 }
 
 /** The variants `--variants=a,b` picks from; the first is the baseline of the ratios in the README. */
 export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   default: { label: 'default' },
-  eager: { label: 'eager', server: ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'] },
+  /** Without eager activity dispatch, the dev server's default before issue 16's eager change. */
+  noeager: { label: 'noeager', dynamicConfig: DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith('system.enableActivityEagerExecution')) },
   /** The CLI's own SQLite settings (rollback journal), the dev server's default before issue 16. */
   rollback: { label: 'rollback', sqlitePragmas: [] },
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
-  cache50: { label: 'cache50', env: { WORKER_MAX_CACHED_WORKFLOWS: '50' } },
-  pool64: { label: 'pool64', env: { SANDBOX_POOL_MAX_TOTAL: '64' } },
 };
+
+/** A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN` (SANDBOX_POOL_MAX_TOTAL=N), joined with `+` (`pool64+cache100`). */
+export function throughputVariant(name: string): ThroughputVariant {
+  const parts = name.split('+').map((part): ThroughputVariant => {
+    const named = THROUGHPUT_VARIANTS[part];
+    if (named) return named;
+    const m = /^(cache|pool)(\d+)$/.exec(part);
+    if (!m) throw new Error(`--variants: no variant ${part} (${Object.keys(THROUGHPUT_VARIANTS).join(', ')}, cacheN, poolN)`);
+    return { label: part, env: { [m[1] === 'cache' ? 'WORKER_MAX_CACHED_WORKFLOWS' : 'SANDBOX_POOL_MAX_TOTAL']: m[2] ?? '' } };
+  });
+  return parts.reduce((a, b) => ({
+    label: name,
+    env: { ...a.env, ...b.env },
+    ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
+    ...((b.sqlitePragmas ?? a.sqlitePragmas) ? { sqlitePragmas: b.sqlitePragmas ?? a.sqlitePragmas } : {}),
+    ...((b.dynamicConfig ?? a.dynamicConfig) ? { dynamicConfig: b.dynamicConfig ?? a.dynamicConfig } : {}),
+  }));
+}
 
 /** Tenant limits out of the way: the bench measures the platform, not the per-tenant caps (20 running sessions by default). */
 const UNCAPPED = {
@@ -59,12 +87,25 @@ const UNCAPPED = {
 
 export interface VariantResult {
   label: string;
+  /** Which Temporal: the dev server (SQLite) or the cluster's (Postgres, four service processes). */
+  temporal: ThroughputServer;
   env: Record<string, string>;
+  /** The dev server's extra flags. */
   server: readonly string[];
   poolMaxTotal: number;
-  floorStepMs: { concurrency1: Summary; concurrency20: Summary };
-  stepOverheadMs: { concurrency1: Summary; concurrency20: Summary };
-  overheadOverFloorP50: { concurrency1: number; concurrency20: number };
+  maxCachedWorkflows: number | null;
+  modelDelayMs: number;
+  /**
+   * Where the workers ran: `process` (their own, RSS and CPU below are theirs: TypeScript under tsx), `compiled` (their
+   * own, the image's compiled JavaScript under plain node) or `in-process` (the bench's, with the API and the mock LLM).
+   */
+  worker: 'process' | 'compiled' | 'in-process';
+  /** Null with `loadOnly`. */
+  floorStepMs: { concurrency1: Summary; concurrency20: Summary } | null;
+  stepOverheadMs: { concurrency1: Summary; concurrency20: Summary } | null;
+  overheadOverFloorP50: { concurrency1: number; concurrency20: number } | null;
+  /** Where the step overhead goes, phase by phase from the histories (bench/step-phases.ts), and the floor's phases. */
+  stepPhasesMs: { concurrency1: PhaseSummaries; concurrency20: PhaseSummaries; floor1: PhaseSummaries; floor20: PhaseSummaries } | null;
   load: {
     sessions: number;
     stepsPerSession: number;
@@ -75,21 +116,27 @@ export interface VariantResult {
     duplicatedToolRuns: number;
     missingToolRuns: number;
     stepOverheadMs: Summary;
+    /** POST of each load session → its first model request. */
+    startToFirstModelCallMs: Summary;
+    /** Starvation shows here: model answers per session at half the load's time (min / p50 / max), each session's longest wait between two answers. */
+    progress: { answersAtHalfTime: { min: number; p50: number; max: number }; longestGapMs: Summary };
     postSessionMs: Summary;
+    /** The probes' Server-Timing stages (auth, lookups, admit, start, total; api/routes/sessions.ts), by name. */
+    postStagesMs: Record<string, Summary>;
     postFailures: number;
     rssBaselineMb: number;
     rssPeakMb: number;
     rssPerActiveSessionMb: number;
   };
-  /** Over the load: CPU seconds by process group, and the dev server's histograms with the most time. */
+  /** Over the load: CPU seconds by process group, and the server's histograms with the most time. */
   profile: { cpuSeconds: Record<string, number>; serverHistograms: ReturnType<typeof topHistograms> };
 }
 
 const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 const now = () => performance.timeOrigin + performance.now();
 
-/** `count` floor workflows of `steps` steps at once; the time from each step's first activity to the next step's. */
-async function floor(stack: Stack, bundle: WorkflowBundle, count: number, steps: number): Promise<Summary> {
+/** `count` floor workflows of `steps` steps at once; the time from each step's first activity to the next step's, and its phases. */
+async function floor(stack: Stack, bundle: WorkflowBundle, count: number, steps: number): Promise<{ steps: Summary; phases: PhaseSummaries }> {
   const marks = new Map<string, number[]>();
   const activities = {
     async noop(input: { id: string; step: number; k: number }): Promise<void> {
@@ -118,7 +165,7 @@ async function floor(stack: Stack, bundle: WorkflowBundle, count: number, steps:
       const m = marks.get(id) ?? [];
       for (let s = 1; s < m.length; s++) perStep.push((m[s] ?? 0) - (m[s - 1] ?? 0));
     }
-    return percentiles(perStep);
+    return { steps: percentiles(perStep), phases: await floorPhases(stack.temporal, ids, queue) };
   } finally {
     for (const w of workers) w.shutdown();
     await running;
@@ -126,16 +173,46 @@ async function floor(stack: Stack, bundle: WorkflowBundle, count: number, steps:
   }
 }
 
-/** `count` multi-step sessions posted at once; resolves when all have ended. */
+/**
+ * `count` multi-step sessions posted at once; resolves when all have ended. One
+ * query polls them all: one poller per session (200 × 7 queries/s) would load
+ * Postgres and this process more than the sessions do.
+ */
 async function sessions(stack: Stack, count: number, steps: number, tag: string) {
-  return Promise.all(
+  const started = await Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const bench = `${tag}-${i}`;
+      const posted = now();
       const s = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: String(steps), bench } });
-      await waitForEnd(stack, s.id, 900_000);
-      return { id: s.id, bench };
+      return { id: s.id, bench, posted };
     }),
   );
+  const open = new Set(started.map((s) => s.id));
+  await waitFor(
+    async () => {
+      const ended = await stack.db.selectFrom('sessions').select('id').where('id', 'in', [...open]).where('ended_at', 'is not', null).execute();
+      for (const r of ended) open.delete(r.id);
+      return open.size === 0;
+    },
+    900_000,
+    `${open.size} sessions of ${tag} to end`,
+  );
+  return started;
+}
+
+/** Model answers per session by half the load's time, and each session's longest wait between two model answers. */
+function progress(calls: ReadonlyMap<string, readonly ModelCall[]>, load: readonly { bench: string }[], halfTime: number) {
+  const atHalf = load.map(({ bench }) => (calls.get(bench) ?? []).filter((c) => c.answered <= halfTime).length).sort((a, b) => a - b);
+  const gaps = load.map(({ bench }) => {
+    const mine = calls.get(bench) ?? [];
+    let longest = 0;
+    for (let k = 1; k < mine.length; k++) longest = Math.max(longest, (mine[k]?.answered ?? 0) - (mine[k - 1]?.answered ?? 0));
+    return longest;
+  });
+  return {
+    answersAtHalfTime: { min: atHalf[0] ?? 0, p50: atHalf[Math.floor(atHalf.length / 2)] ?? 0, max: atHalf.at(-1) ?? 0 },
+    longestGapMs: percentiles(gaps),
+  };
 }
 
 /** What the database says of the sessions: ended well, one ok result per tool call, each step's stdout its line count. */
@@ -168,76 +245,118 @@ async function check(stack: Stack, ids: readonly string[], steps: number) {
 
 export async function benchThroughput(
   services: ServiceValues,
-  variant: ThroughputVariant,
-  options: { sessions: number; steps: number; floorBundle: WorkflowBundle },
+  run: ThroughputRun<ThroughputVariant>,
+  options: {
+    sessions: number;
+    steps: number;
+    floorBundle: WorkflowBundle;
+    modelDelayMs?: number;
+    workerProcess?: boolean;
+    /** With workerProcess: the worker writes a V8 CPU profile (.cpuprofile) of its whole life here. */
+    workerCpuProfDir?: string | undefined;
+    /** With workerProcess: the compiled worker-main.js to run (bench/compiled-worker.ts) instead of the TypeScript under tsx. */
+    compiledWorker?: string | undefined;
+    /** The load only: no floor, no 1- and 20-session rounds (the long runs of 200 sessions fit a 10-minute slot). */
+    loadOnly?: boolean;
+  },
 ): Promise<VariantResult> {
-  // A dev server of the variant's own: no variant runs on a history database another one filled.
-  const server = await TemporalDevServer.start({
-    cli: services.temporalCli,
-    dbFile: join(services.tmpDir, `temporal-${variant.label}.db`),
-    uiPort: null,
-    logFile: join(services.tmpDir, `temporal-${variant.label}.log`),
-    extraArgs: variant.server ?? [],
-    ...(variant.sqlitePragmas ? { sqlitePragmas: variant.sqlitePragmas } : {}),
+  const { variant, label } = run;
+  const server = await startBenchTemporal(services, run);
+  const modelDelayMs = options.modelDelayMs ?? 0;
+  const model = await timedMockLlm(modelDelayMs);
+  const stack = await startStack(services, {
+    workers: !options.workerProcess,
+    env: { ...UNCAPPED, MOCK_LLM_URL: model.url, TEMPORAL_ADDRESS: server.address, ...variant.env },
   });
-  const model = await timedMockLlm();
-  const stack = await startStack(services, { env: { ...UNCAPPED, MOCK_LLM_URL: model.url, TEMPORAL_ADDRESS: server.address, ...variant.env } });
+  const profiling = options.workerCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.workerCpuProfDir}`] : [];
+  const worker = options.workerProcess ? new WorkerProcess(stack.env, join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker) : undefined;
+  const rss = () => (worker?.pid ? rssOf(worker.pid) : process.memoryUsage().rss);
   try {
-    await sessions(stack, 1, 1, `${variant.label}-warm`);
-    await floor(stack, options.floorBundle, 1, 2);
-
-    const floor1 = await floor(stack, options.floorBundle, 1, 10);
-    const floor20 = await floor(stack, options.floorBundle, 20, 5);
-    const one = await sessions(stack, 1, 10, `${variant.label}-c1`);
-    const twenty = await sessions(stack, 20, 5, `${variant.label}-c20`);
-    const over1 = percentiles((await stepTimings(stack, model.calls, one)).overhead);
-    const over20 = percentiles((await stepTimings(stack, model.calls, twenty)).overhead);
+    await worker?.start();
+    await sessions(stack, 1, 1, `${label}-warm`);
+    const phase = (what: string) => console.log(`[throughput ${label}] ${new Date().toISOString()} ${what}`);
+    let small: Pick<VariantResult, 'floorStepMs' | 'stepOverheadMs' | 'overheadOverFloorP50' | 'stepPhasesMs'> = {
+      floorStepMs: null,
+      stepOverheadMs: null,
+      overheadOverFloorP50: null,
+      stepPhasesMs: null,
+    };
+    if (!options.loadOnly) {
+      phase('floor');
+      await floor(stack, options.floorBundle, 1, 2);
+      const { steps: floor1, phases: floorPhases1 } = await floor(stack, options.floorBundle, 1, 10);
+      const { steps: floor20, phases: floorPhases20 } = await floor(stack, options.floorBundle, 20, 5);
+      phase('1 and 20 sessions');
+      const one = await sessions(stack, 1, 10, `${label}-c1`);
+      const twenty = await sessions(stack, 20, 5, `${label}-c20`);
+      const over1 = percentiles((await stepTimings(stack, model.calls, one)).overhead);
+      const over20 = percentiles((await stepTimings(stack, model.calls, twenty)).overhead);
+      small = {
+        floorStepMs: { concurrency1: floor1, concurrency20: floor20 },
+        stepOverheadMs: { concurrency1: over1, concurrency20: over20 },
+        overheadOverFloorP50: {
+          concurrency1: Math.round((over1.p50 / floor1.p50) * 100) / 100,
+          concurrency20: Math.round((over20.p50 / floor20.p50) * 100) / 100,
+        },
+        stepPhasesMs: {
+          concurrency1: await sessionPhases(stack, model.calls, one),
+          concurrency20: await sessionPhases(stack, model.calls, twenty),
+          floor1: floorPhases1,
+          floor20: floorPhases20,
+        },
+      };
+    }
+    phase(`load of ${options.sessions} sessions`);
 
     // The load, with RSS sampled and sequential POSTs of tool-less sessions beside it.
-    const metricsUrl = `http://${server.ip}:${server.metricsPort}/metrics`;
-    const histogramsBefore = await serverHistograms(metricsUrl);
-    const cpuBefore = cpuByGroup(`temporal-${variant.label}.db`);
-    const rssBaseline = process.memoryUsage().rss;
+    const histogramsBefore = await serverHistograms(server.metricsUrls);
+    const cpuBefore = cpuByGroup(server.processes, worker?.pid);
+    const rssBaseline = rss();
     let rssPeak = rssBaseline;
     const sampler = setInterval(() => {
-      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      rssPeak = Math.max(rssPeak, rss());
     }, 250);
     let loading = true;
     const posts: number[] = [];
+    const postStages = new Map<string, number[]>();
     let postFailures = 0;
     const probes = (async () => {
       while (loading) {
         const t = now();
+        const res = await stack.api('POST', '/v1/sessions', 'alice', { message: 'probe', metadata: { scenario: 'default', bench: 'probe' } });
+        await res.arrayBuffer();
         // A refused start (503 when the dev server is overwhelmed) is counted, not fatal.
-        const ok = await startSession(stack, { message: 'probe', metadata: { scenario: 'default', bench: 'probe' } }).then(() => true, () => false);
-        if (ok) posts.push(now() - t);
-        else postFailures++;
-        await new Promise((r) => setTimeout(r, 100));
+        if (res.status === 201) {
+          posts.push(now() - t);
+          for (const [stage, ms] of Object.entries(parseServerTiming(res.headers.get('server-timing')))) postStages.set(stage, [...(postStages.get(stage) ?? []), ms]);
+        } else postFailures++;
+        // One a second: each probe is a session of its own (a model call, a workflow in the cache); at 10 a
+        // second with a 1 s model delay the probes outnumbered the load they measure.
+        await new Promise((r) => setTimeout(r, 1_000));
       }
     })();
     const started = now();
-    const load = await sessions(stack, options.sessions, options.steps, `${variant.label}-load`);
+    const load = await sessions(stack, options.sessions, options.steps, `${label}-load`);
     const seconds = (now() - started) / 1000;
     loading = false;
     await probes;
     clearInterval(sampler);
     const profile = {
-      cpuSeconds: cpuSince(cpuBefore, cpuByGroup(`temporal-${variant.label}.db`)),
-      serverHistograms: topHistograms(histogramsBefore, await serverHistograms(metricsUrl)),
+      cpuSeconds: cpuSince(cpuBefore, cpuByGroup(server.processes, worker?.pid)),
+      serverHistograms: topHistograms(histogramsBefore, await serverHistograms(server.metricsUrls)),
     };
     const checked = await check(stack, load.map((l) => l.id), options.steps);
     const steps = options.sessions * options.steps - checked.missingToolRuns;
     return {
-      label: variant.label,
+      label,
+      temporal: run.server,
       env: variant.env ?? {},
       server: [...(variant.server ?? []), ...(variant.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p])],
       poolMaxTotal: stack.config.SANDBOX_POOL_MAX_TOTAL,
-      floorStepMs: { concurrency1: floor1, concurrency20: floor20 },
-      stepOverheadMs: { concurrency1: over1, concurrency20: over20 },
-      overheadOverFloorP50: {
-        concurrency1: Math.round((over1.p50 / floor1.p50) * 100) / 100,
-        concurrency20: Math.round((over20.p50 / floor20.p50) * 100) / 100,
-      },
+      maxCachedWorkflows: stack.config.WORKER_MAX_CACHED_WORKFLOWS ?? null,
+      modelDelayMs,
+      worker: worker ? (options.compiledWorker ? 'compiled' : 'process') : 'in-process',
+      ...small,
       load: {
         sessions: options.sessions,
         stepsPerSession: options.steps,
@@ -245,7 +364,10 @@ export async function benchThroughput(
         toolStepsPerSecond: Math.round((steps / seconds) * 100) / 100,
         ...checked,
         stepOverheadMs: percentiles((await stepTimings(stack, model.calls, load)).overhead),
+        startToFirstModelCallMs: percentiles(load.map((l) => (model.calls.get(l.bench)?.[0]?.arrived ?? Number.NaN) - l.posted).filter((v) => !Number.isNaN(v))),
+        progress: progress(model.calls, load, started + (seconds * 1000) / 2),
         postSessionMs: percentiles(posts),
+        postStagesMs: Object.fromEntries([...postStages].map(([stage, ms]) => [stage, percentiles(ms)])),
         postFailures,
         rssBaselineMb: mb(rssBaseline),
         rssPeakMb: mb(rssPeak),
@@ -254,6 +376,7 @@ export async function benchThroughput(
       profile,
     };
   } finally {
+    await worker?.stop();
     await stack.close();
     model.close();
     await server.stop();
@@ -270,15 +393,23 @@ export function printThroughput(results: readonly VariantResult[]): void {
   const col = (s: string) => s.padEnd(26);
   console.log(`\nthroughput (ms unless said)           ${results.map((r) => col(r.label)).join('')}`);
   const row = (label: string, f: (r: VariantResult) => string) => console.log(`${label.padEnd(38)}${results.map((r) => col(f(r))).join('')}`);
-  row('floor step p50/p95, 1 wf', (r) => `${r.floorStepMs.concurrency1.p50} / ${r.floorStepMs.concurrency1.p95}`);
-  row('floor step p50/p95, 20 wf', (r) => `${r.floorStepMs.concurrency20.p50} / ${r.floorStepMs.concurrency20.p95}`);
-  row('our step overhead p50/p95, 1 session', (r) => `${r.stepOverheadMs.concurrency1.p50} / ${r.stepOverheadMs.concurrency1.p95} (×${r.overheadOverFloorP50.concurrency1})`);
-  row('our step overhead p50/p95, 20', (r) => `${r.stepOverheadMs.concurrency20.p50} / ${r.stepOverheadMs.concurrency20.p95} (×${r.overheadOverFloorP50.concurrency20})`);
-  row('load: sessions × steps, pool max', (r) => `${r.load.sessions} × ${r.load.stepsPerSession}, ${r.poolMaxTotal}`);
+  const pair = (s: Summary | undefined) => (s ? `${s.p50} / ${s.p95}` : '-');
+  row('floor step p50/p95, 1 wf', (r) => pair(r.floorStepMs?.concurrency1));
+  row('floor step p50/p95, 20 wf', (r) => pair(r.floorStepMs?.concurrency20));
+  row('our step overhead p50/p95, 1 session', (r) => `${pair(r.stepOverheadMs?.concurrency1)} (×${r.overheadOverFloorP50?.concurrency1 ?? '-'})`);
+  row('our step overhead p50/p95, 20', (r) => `${pair(r.stepOverheadMs?.concurrency20)} (×${r.overheadOverFloorP50?.concurrency20 ?? '-'})`);
+  row('load: sessions × steps, pool, cache', (r) => `${r.load.sessions} × ${r.load.stepsPerSession}, ${r.poolMaxTotal}, ${r.maxCachedWorkflows ?? 'SDK default'}`);
+  row('load: model delay, worker', (r) => `${r.modelDelayMs} ms, ${r.worker}`);
   row('load: tool steps/s', (r) => `${r.load.toolStepsPerSecond} (${r.load.seconds} s)`);
   row('load: failed/duplicated/missing', (r) => `${r.load.failedSessions + r.load.failedToolRuns}/${r.load.duplicatedToolRuns}/${r.load.missingToolRuns}`);
   row('load: step overhead p50/p95', (r) => `${r.load.stepOverheadMs.p50} / ${r.load.stepOverheadMs.p95}`);
+  row('load: POST → 1st model call p50/p95', (r) => `${r.load.startToFirstModelCallMs.p50} / ${r.load.startToFirstModelCallMs.p95}`);
+  row('load: answers at half time min/p50/max', (r) => `${r.load.progress.answersAtHalfTime.min}/${r.load.progress.answersAtHalfTime.p50}/${r.load.progress.answersAtHalfTime.max}`);
+  row('load: longest gap/session p50/p95', (r) => `${r.load.progress.longestGapMs.p50} / ${r.load.progress.longestGapMs.p95}`);
   row('load: POST /v1/sessions p50/p95', (r) => `${r.load.postSessionMs.p50} / ${r.load.postSessionMs.p95} (n ${r.load.postSessionMs.n}, ${r.load.postFailures} refused)`);
+  const stages = [...new Set(results.flatMap((r) => Object.keys(r.load.postStagesMs)))];
+  for (const stage of stages) row(`load: POST stage ${stage} p50/p95`, (r) => pair(r.load.postStagesMs[stage]));
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
-  row('load: CPU s bench/temporal/pg/docker', (r) => ['bench', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/'));
+  row('load: CPU s bench/worker/temporal/pg/docker', (r) => ['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/'));
+  if (results.some((r) => r.stepPhasesMs)) printPhases(results);
 }

@@ -34,6 +34,19 @@ const optionalSecret = z
   .optional()
   .transform((v) => (v === undefined ? undefined : new Secret(v)));
 
+/**
+ * The warm pool's defaults (SANDBOX_POOL_*), defined here once: a
+ * DockerSandboxHost built without pool settings (tests, benches) gets these too.
+ */
+export const SANDBOX_POOL_DEFAULTS = {
+  minIdle: 2,
+  maxTotal: 16,
+  maxAgeMs: 30 * 60_000,
+  whenEmpty: 'cold',
+  waitTimeoutMs: 60_000,
+  healthIntervalMs: 30_000,
+} as const;
+
 const envSchema = z.object({
   KORTIX_ENV: z.enum(['dev', 'test', 'prod']).default('dev'),
   /** Where `make dev` keeps its state: Temporal's SQLite file, the embedded Postgres, logs, demo keys. */
@@ -134,15 +147,15 @@ const envSchema = z.object({
   SANDBOX_SECCOMP_PROFILE: z.string().min(1).default(resolve(REPO_ROOT, 'sandbox/seccomp.json')),
   SANDBOX_TMP_MB: positiveInt.default(64),
   /** Warm pool (sandbox/pool.ts): idle containers kept started, and at most this many containers on the host. */
-  SANDBOX_POOL_MIN_IDLE: z.coerce.number().int().min(0).max(256).default(2),
-  SANDBOX_POOL_MAX_TOTAL: positiveInt.max(1024).default(16),
+  SANDBOX_POOL_MIN_IDLE: z.coerce.number().int().min(0).max(256).default(SANDBOX_POOL_DEFAULTS.minIdle),
+  SANDBOX_POOL_MAX_TOTAL: positiveInt.max(1024).default(SANDBOX_POOL_DEFAULTS.maxTotal),
   /** Idle containers older than this are replaced. */
-  SANDBOX_POOL_MAX_AGE: duration.default(30 * 60_000),
+  SANDBOX_POOL_MAX_AGE: duration.default(SANDBOX_POOL_DEFAULTS.maxAgeMs),
   /** With no idle container: start one for the claim (`cold`), or wait for the pool to refill (`wait`). */
-  SANDBOX_POOL_WHEN_EMPTY: z.enum(['cold', 'wait']).default('cold'),
+  SANDBOX_POOL_WHEN_EMPTY: z.enum(['cold', 'wait']).default(SANDBOX_POOL_DEFAULTS.whenEmpty),
   /** How long a claim waits for room before it fails (and is retried, maybe by another host). */
-  SANDBOX_POOL_WAIT_TIMEOUT: duration.default(60_000),
-  SANDBOX_POOL_HEALTH_INTERVAL: duration.default(30_000),
+  SANDBOX_POOL_WAIT_TIMEOUT: duration.default(SANDBOX_POOL_DEFAULTS.waitTimeoutMs),
+  SANDBOX_POOL_HEALTH_INTERVAL: duration.default(SANDBOX_POOL_DEFAULTS.healthIntervalMs),
   /**
    * The browser of each sandbox (sandbox/browser-host.ts): `prewarm` starts it while the container waits
    * in the pool (the health probe checks it), `lazy` at the session's first browser action, `off`: no browser tool.

@@ -4,6 +4,8 @@
  * Versions are inserted once and never updated or deleted here.
  */
 import { sql, type Kysely } from 'kysely';
+import type { GateView } from '../domain/gate.js';
+import { gateViewSchema } from '../domain/gate-schema.js';
 import type { PromotionStatus } from './agent-tables.js';
 import type { Db } from './client.js';
 import { sqlStateOf } from './errors.js';
@@ -156,6 +158,17 @@ export interface LabelMove {
   readonly approvers?: readonly string[] | undefined;
 }
 
+/** Whether the promotion moved its label already (a retried finish must not move it twice). */
+export async function promotionMovedLabel(db: Db, tenantId: string, promotionId: string): Promise<boolean> {
+  const moved = await db
+    .selectFrom('agent_label_moves')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('promotion_id', '=', promotionId)
+    .executeTakeFirst();
+  return moved !== undefined;
+}
+
 /** Points the label at `toSha` and audits the move, in one transaction; returns where it pointed before. */
 export async function moveLabel(db: Db, move: LabelMove): Promise<{ fromSha: string | null }> {
   return db.transaction().execute(async (trx) => {
@@ -232,8 +245,8 @@ export async function getPromotion(db: Db, tenantId: string, id: string) {
   return db.selectFrom('agent_promotions').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
 }
 
-/** The gate as the workflow holds it now; a final status closes the promotion. */
-export async function updatePromotion(db: Db, tenantId: string, id: string, patch: { gate?: unknown; status?: PromotionStatus }): Promise<void> {
+/** The gate as the workflow holds it now (its gateView); a final status closes the promotion. */
+export async function updatePromotion(db: Db, tenantId: string, id: string, patch: { gate?: GateView; status?: PromotionStatus }): Promise<void> {
   await db
     .updateTable('agent_promotions')
     .set({
@@ -243,6 +256,12 @@ export async function updatePromotion(db: Db, tenantId: string, id: string, patc
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)
     .execute();
+}
+
+/** A promotion row's gate, checked: null before the workflow wrote one (or if what is stored is not a gate). */
+export function promotionGate(stored: unknown): GateView | null {
+  const parsed = gateViewSchema.safeParse(stored);
+  return parsed.success ? parsed.data : null;
 }
 
 /** A tenant's open promotions with their agent's slug (the approvals inbox). */
@@ -258,9 +277,4 @@ export async function listPendingPromotions(db: Db, tenantId: string, limit: num
     .orderBy('agent_promotions.created_at', 'desc')
     .limit(limit)
     .execute();
-}
-
-/** Records the version a session pinned (in the transaction that inserts its row). */
-export async function setSessionAgentVersion(db: Conn, tenantId: string, sessionId: string, sha: string): Promise<void> {
-  await db.updateTable('sessions').set({ agent_version: sha }).where('tenant_id', '=', tenantId).where('id', '=', sessionId).execute();
 }

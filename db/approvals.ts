@@ -3,7 +3,6 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type { GateState, GateStatus } from '../domain/gate.js';
 import type { Db } from './client.js';
 import type { Database, GatesTable } from './schema.js';
-import type { ApprovalRecord } from './session-records.js';
 import { storableJson } from './storable.js';
 
 /** Gates of a tenant, newest first; `pending` = still open. */
@@ -36,6 +35,17 @@ export function gateOfRow(row: Selectable<GatesTable>): GateState {
     expiresAt: row.expires_at.toISOString(),
     slackChannel: row.slack_channel,
   };
+}
+
+/** A vote the workflow took, for the audit table (written with its event, db/session-records.ts). */
+export interface ApprovalRecord {
+  readonly gateId: string;
+  readonly approver: string;
+  readonly roles: readonly string[];
+  readonly channel: string;
+  readonly decision: string;
+  readonly outcome: string;
+  readonly comment?: string | undefined;
 }
 
 /**

@@ -108,3 +108,56 @@ export async function sessionEventsArchived(db: Db, createdAt: Date): Promise<Ar
   const row = await archivedTableMonth(db, 'session_events', monthOf(createdAt));
   return row && row.state !== 'restored' ? row : undefined;
 }
+
+/** Marks an archived month's cold copy expired (its objects were deleted); a month restored meanwhile is left alone. */
+export async function markColdCopyExpired(db: Db, table: string, month: string, at: Date): Promise<void> {
+  await db
+    .updateTable('archived_months')
+    .set({ state: 'expired', expired_at: at })
+    .where('table_name', '=', table)
+    .where('month', '=', monthToDate(month))
+    .where('state', '=', 'archived')
+    .execute();
+}
+
+/** Marks a month of a table restored; `db` is the restore's transaction, so the row changes with the rows loaded. */
+export async function markMonthRestored(db: Db, table: string, month: string, at: Date): Promise<void> {
+  await db
+    .updateTable('archived_months')
+    .set({ state: 'restored', restored_at: at })
+    .where('table_name', '=', table)
+    .where('month', '=', monthToDate(month))
+    .execute();
+}
+
+/** A month's row as the archive writes it (then state archived, not restored, not expired). */
+export type CatalogueEntry = Pick<ArchivedMonth, 'table' | 'month' | 'partition' | 'manifestKey' | 'manifest' | 'manifestSha256' | 'rows' | 'bytes' | 'tenants' | 'archivedAt'>;
+
+/**
+ * Records a month as archived, replacing the row of an earlier archive of it
+ * (a month restored and archived again); `db` is the archive's transaction.
+ * Returns the replaced row's manifest and key, whose objects are now superseded.
+ */
+export async function catalogueArchivedMonth(db: Db, entry: CatalogueEntry): Promise<{ manifest: unknown; manifestKey: string } | undefined> {
+  const month = monthToDate(entry.month);
+  const old = await db.selectFrom('archived_months').select(['manifest', 'manifest_key']).where('table_name', '=', entry.table).where('month', '=', month).executeTakeFirst();
+  const row = {
+    partition_name: entry.partition,
+    state: 'archived' as const,
+    manifest_key: entry.manifestKey,
+    manifest: JSON.stringify(entry.manifest),
+    manifest_sha256: entry.manifestSha256,
+    row_count: entry.rows,
+    bytes: entry.bytes,
+    tenants: [...entry.tenants],
+    archived_at: entry.archivedAt,
+    restored_at: null,
+    expired_at: null,
+  };
+  await db
+    .insertInto('archived_months')
+    .values({ table_name: entry.table, month, ...row })
+    .onConflict((oc) => oc.columns(['table_name', 'month']).doUpdateSet(row))
+    .execute();
+  return old ? { manifest: old.manifest, manifestKey: old.manifest_key } : undefined;
+}

@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import type { ArtifactKind } from './artifact-tables.js';
 import type { Db } from './client.js';
+import type { ArtifactExpiry } from '../domain/maintenance-report.js';
 
 export type { ArtifactKind } from './artifact-tables.js';
 
@@ -199,18 +200,6 @@ export function sessionArtifactBySha(db: Db, tenantId: string, sessionId: string
 /** The newest artifact of a kind of a session (its workspace tarball), if any. */
 export function latestSessionArtifact(db: Db, tenantId: string, sessionId: string, kind: ArtifactKind): Promise<ArtifactRow | undefined> {
   return newestSessionArtifact(db, tenantId, sessionId, { kind });
-}
-
-/** What one expiry pass did. */
-export interface ArtifactExpiry {
-  /** Rows deleted (each leaves an expired_artifacts row behind). */
-  readonly rows: number;
-  /** Objects deleted: those no row of the tenant used any more. */
-  readonly objects: number;
-  /** Bytes of the deleted objects. */
-  readonly bytes: number;
-  /** Rows past their expiry kept by a legal hold (of the row, its session or its tenant). */
-  readonly held: number;
 }
 
 /**

@@ -44,6 +44,6 @@ export async function egressGrantsFor(db: Db, containerIds: readonly string[]): 
 }
 
 /** Grants die with the sandbox: removes the session's at release. */
-export async function deleteEgressGrants(db: Db, sessionId: string): Promise<void> {
-  await db.deleteFrom('egress_grants').where('session_id', '=', sessionId).execute();
+export async function deleteEgressGrants(db: Db, session: { tenantId: string; sessionId: string }): Promise<void> {
+  await db.deleteFrom('egress_grants').where('tenant_id', '=', session.tenantId).where('session_id', '=', session.sessionId).execute();
 }

@@ -5,6 +5,7 @@
  * configured, whole months of the cost ledger dropped.
  */
 import { sql } from 'kysely';
+import type { MaintenanceReport } from '../domain/maintenance-report.js';
 import type { Db } from './client.js';
 import { ensureMonthlyPartitions, monthStart, partitionMonth } from './partitions.js';
 
@@ -14,15 +15,6 @@ export interface MaintenanceOptions {
   readonly llmCallsRetentionMonths: number;
   /** Rows deleted per statement, so a large backlog never holds long locks. */
   readonly batchSize?: number;
-}
-
-export interface MaintenanceReport {
-  readonly partitionsCreated: readonly string[];
-  readonly cacheRowsDeleted: number;
-  /** Expired answers of the semantic cache (0011_semantic_cache). */
-  readonly semanticCacheRowsDeleted: number;
-  readonly reservationsDeleted: number;
-  readonly partitionsDropped: readonly string[];
 }
 
 async function deleteInBatches(db: Db, table: 'llm_cache' | 'llm_semantic_cache' | 'llm_budget_reservations', now: Date, batchSize: number): Promise<number> {

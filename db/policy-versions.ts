@@ -93,6 +93,7 @@ export async function savePolicyVersion(db: Db, input: NewPolicyVersion): Promis
     const { next } = await trx
       .selectFrom('policy_versions')
       .select(sql<number>`coalesce(max(version), 0) + 1`.as('next'))
+      .where('tenant_id', '=', input.tenantId)
       .where('policy_id', '=', policy.id)
       .executeTakeFirstOrThrow();
     await trx

@@ -5,40 +5,22 @@
  */
 import { createHash } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
-import { canonicalJson } from '../policies/load.js';
-import type { EventType } from '../domain/events.js';
-import type { GateRecord } from '../domain/gate.js';
-import { insertApprovalAudit } from './approvals.js';
+import { canonicalJson } from '../domain/canonical-json.js';
+import type { EventKey, EventType } from '../domain/events.js';
+import type { GateState } from '../domain/gate.js';
+import type { SessionRef } from '../domain/session.js';
+import { insertApprovalAudit, type ApprovalRecord } from './approvals.js';
 import type { Db } from './client.js';
 import type { Database, MessageRole, SessionStatus, SessionUsage, StoredToolCall } from './schema.js';
 import { storableJson } from './storable.js';
 
-/** What activities carry instead of the transcript. */
-export interface SessionRef {
-  readonly tenantId: string;
-  readonly sessionId: string;
-  /** ISO time the session started: the partition key of its events. */
-  readonly createdAt: string;
-}
-
-/** A vote the workflow took, for the audit table. */
-export interface ApprovalRecord {
-  readonly gateId: string;
-  readonly approver: string;
-  readonly roles: readonly string[];
-  readonly channel: string;
-  readonly decision: string;
-  readonly outcome: string;
-  readonly comment?: string | undefined;
-}
-
 export interface NewEvent {
-  /** Unique within the session; the same key twice writes one event. */
-  readonly key: string;
+  /** Unique within the session; the same key twice writes one event. `<source>:<id>`, made by domain/events.ts eventKey. */
+  readonly key: EventKey;
   readonly type: EventType;
   readonly data: Record<string, unknown>;
   /** The gate this event changes: its row is upserted in the same transaction. */
-  readonly gate?: GateRecord | undefined;
+  readonly gate?: GateState | undefined;
   /** The vote this event records: an audit row in the same transaction (keyed like the event). */
   readonly approval?: ApprovalRecord | undefined;
 }
@@ -70,6 +52,8 @@ export interface NewSessionRow {
   readonly model: string | null;
   readonly metadata: Record<string, string>;
   readonly createdAt: string;
+  /** The agent version the session pinned (its sha), when it runs a registered agent. */
+  readonly agentVersion?: string | null;
 }
 
 /** The session row does not exist (or belongs to another tenant). */
@@ -79,9 +63,14 @@ export class SessionNotFoundError extends Error {
 
 export const EMPTY_USAGE: SessionUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0, llmCalls: 0, toolCalls: 0 };
 
-/** Inserts the session row unless it exists (the API and the workflow both call this). */
-export async function createSessionRow(db: Db, row: NewSessionRow): Promise<void> {
-  await db
+/**
+ * Inserts the session row unless it exists: the only insert of a `sessions` row. Its one caller in
+ * production is POST /v1/sessions, in the transaction that admits the session, before the workflow
+ * starts, so GET answers at once. The workflow's `startSession` writes into the row and never creates it.
+ * Answers the row as stored (POST /v1/sessions answers with it, without reading it back); undefined when the id existed.
+ */
+export async function createSessionRow(db: Db, row: NewSessionRow) {
+  return db
     .insertInto('sessions')
     .values({
       id: row.id,
@@ -95,8 +84,20 @@ export async function createSessionRow(db: Db, row: NewSessionRow): Promise<void
       metadata: storableJson(row.metadata),
       usage: storableJson(EMPTY_USAGE),
       created_at: row.createdAt,
+      agent_version: row.agentVersion ?? null,
     })
     .onConflict((oc) => oc.column('id').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** The row of a session whose workflow could not be started (POST /v1/sessions): it ends `failed`, saying why. */
+export async function failUnstartedSession(db: Db, tenantId: string, sessionId: string, error: string): Promise<void> {
+  await db
+    .updateTable('sessions')
+    .set({ status: 'failed', error, ended_at: sql`now()` })
+    .where('id', '=', sessionId)
+    .where('tenant_id', '=', tenantId)
     .execute();
 }
 
@@ -106,6 +107,7 @@ async function insertEvents(trx: Transaction<Database>, ref: SessionRef, lastSeq
     .selectFrom('session_events')
     .select('idempotency_key')
     .where('session_id', '=', ref.sessionId)
+    .where('tenant_id', '=', ref.tenantId)
     .where('session_created_at', '=', new Date(ref.createdAt))
     .where(
       'idempotency_key',
@@ -147,7 +149,7 @@ async function writeGatesAndApprovals(trx: Transaction<Database>, ref: SessionRe
       const row = {
         tenant_id: ref.tenantId,
         session_id: ref.sessionId,
-        gate_id: g.gateId,
+        gate_id: g.id,
         tool_call_id: g.toolCallId,
         tool: g.tool,
         arguments: storableJson(g.arguments),
@@ -186,7 +188,8 @@ async function writeGatesAndApprovals(trx: Transaction<Database>, ref: SessionRe
 }
 
 /**
- * Writes messages, events and a patch of the session row in one transaction.
+ * Writes messages, events and a patch of the session row in one transaction: the one writer of
+ * `session_events`, for the workflow's events (recordEvents) and the activities' own alike.
  * Messages already stored at their seq and events already stored under their
  * key are left as they are.
  */
@@ -267,7 +270,7 @@ export async function getMessage(db: Db, ref: SessionRef, seq: number) {
     .executeTakeFirst();
 }
 
-export async function getEventByKey(db: Db, ref: SessionRef, key: string) {
+export async function getEventByKey(db: Db, ref: SessionRef, key: EventKey) {
   return db
     .selectFrom('session_events')
     .selectAll()

@@ -31,25 +31,26 @@ export const SURROGATE_REPLACEMENT = '\ufffd';
 
 // Without the `u` flag a regex sees UTF-16 code units, so it can find halves of pairs.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-// eslint-disable-next-line no-control-regex -- NUL is one of the two characters looked for
-const BAD = /[\u0000\ud800-\udfff]/;
+const SURROGATE = /[\ud800-\udfff]/;
+/** NUL or any surrogate half (the quick test; most text has neither). */
+const hasBad = (text: string): boolean => text.includes('\u0000') || SURROGATE.test(text);
 
 /** The string with NUL → U+2400 and lone surrogates → U+FFFD; the same string when it has neither. */
 export function storableText(text: string): string {
-  if (!BAD.test(text)) return text;
+  if (!hasBad(text)) return text;
   return text.replaceAll('\u0000', NUL_REPLACEMENT).replace(LONE_SURROGATE, SURROGATE_REPLACEMENT);
 }
 
 /** Why Postgres would refuse `text` as it is, or undefined (for the API's validation messages). */
 export function textProblem(text: string): string | undefined {
-  if (!BAD.test(text)) return undefined;
+  if (!hasBad(text)) return undefined;
   if (text.includes('\u0000')) return 'must not contain NUL (\\u0000) characters';
   LONE_SURROGATE.lastIndex = 0;
   return LONE_SURROGATE.test(text) ? 'must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)' : undefined;
 }
 
 function storableKeys(value: object): object {
-  if (Array.isArray(value) || !Object.keys(value).some((k) => BAD.test(k))) return value;
+  if (Array.isArray(value) || !Object.keys(value).some(hasBad)) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), v]));
 }
 

@@ -111,7 +111,12 @@ export type SandboxAdmission = { admitted: true } | { admitted: false; held: num
 export async function admitSandbox(db: Db, session: { tenantId: string; sessionId: string }, limit: number): Promise<SandboxAdmission> {
   return db.transaction().execute(async (trx) => {
     await lockTenant(trx, session.tenantId, 'sandboxes');
-    const mine = await trx.selectFrom('sandbox_leases').select('session_id').where('session_id', '=', session.sessionId).executeTakeFirst();
+    const mine = await trx
+      .selectFrom('sandbox_leases')
+      .select('session_id')
+      .where('tenant_id', '=', session.tenantId)
+      .where('session_id', '=', session.sessionId)
+      .executeTakeFirst();
     if (mine) return { admitted: true } as const;
     const { n } = await trx
       .selectFrom('sandbox_leases as l')
@@ -127,6 +132,6 @@ export async function admitSandbox(db: Db, session: { tenantId: string; sessionI
 }
 
 /** The session gave its sandbox back (released, or lost with its host). */
-export async function endSandboxLease(db: Db, sessionId: string): Promise<void> {
-  await db.deleteFrom('sandbox_leases').where('session_id', '=', sessionId).execute();
+export async function endSandboxLease(db: Db, session: { tenantId: string; sessionId: string }): Promise<void> {
+  await db.deleteFrom('sandbox_leases').where('tenant_id', '=', session.tenantId).where('session_id', '=', session.sessionId).execute();
 }

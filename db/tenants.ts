@@ -15,6 +15,10 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
+export async function tenantExists(db: Db, tenantId: string): Promise<boolean> {
+  return (await db.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst()) !== undefined;
+}
+
 export async function createTenant(db: Db, tenant: { id: string; name?: string }): Promise<void> {
   await db
     .insertInto('tenants')

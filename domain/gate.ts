@@ -1,12 +1,13 @@
 /**
  * What an approval gate is, for every layer: the votes cast on it, the view handed out by the workflow's
- * query and update, the mutable gate the workflow holds, the record it writes with the event that changes
- * it, and the one mapper from the workflow's gate to that record (db/approvals.ts `gateOfRow` is the one
- * from a gates row back). Bottom layer: imports nothing of the project and is safe
- * in workflow code.
+ * query and update (workflows/gates.ts gateView makes it), the mutable gate the workflow holds, and its
+ * stored state: what the workflow writes with the event that changes it and the gates table holds
+ * (db/approvals.ts `gateOfRow` reads a row back; domain/gate-schema.ts checks one read from JSON).
+ * Bottom layer: imports nothing of the project and is safe in workflow code.
  */
 
-export type GateStatus = 'open' | 'approved' | 'rejected' | 'timed_out' | 'cancelled';
+export const GATE_STATUSES = ['open', 'approved', 'rejected', 'timed_out', 'cancelled'] as const;
+export type GateStatus = (typeof GATE_STATUSES)[number];
 
 /** One approver's vote that counted. */
 export interface GateApproval {
@@ -64,29 +65,3 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export type Gate = Mutable<GateState> & {
   approvals: { approver: string; roles: readonly string[]; channel: string; at: string }[];
 };
-
-/** A gate's row, as the workflow sees it (upserted with the event that changes it). */
-export type GateRecord = Omit<GateState, 'id'> & { readonly gateId: string };
-
-/** The gate as a row of the gates table (the inbox and Slack read it). */
-export function gateRecord(gate: GateState): GateRecord {
-  return {
-    gateId: gate.id,
-    toolCallId: gate.toolCallId,
-    tool: gate.tool,
-    arguments: gate.arguments,
-    risk: gate.risk,
-    reason: gate.reason,
-    ruleId: gate.ruleId,
-    requester: gate.requester,
-    required: gate.required,
-    roles: gate.roles,
-    excludedApprovers: gate.excludedApprovers,
-    approvals: gate.approvals,
-    status: gate.status,
-    rejectedBy: gate.rejectedBy,
-    openedAt: gate.openedAt,
-    expiresAt: gate.expiresAt,
-    slackChannel: gate.slackChannel,
-  };
-}

@@ -25,7 +25,7 @@ export const METRIC_NAMES = {
   sandboxOomKills: 'sandbox_oom_kills_total',
   failedTasksTotal: 'failed_tasks_total',
   tasksTotal: 'tasks_total',
-  /** Computed at scrape in the API (observability/api-collectors.ts). */
+  /** Computed at scrape in the API (api/collectors.ts). */
   agentActiveCount: 'agent_active_count',
   queueLength: 'queue_length',
   collectorErrorsTotal: 'metrics_collector_errors_total',

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BROWSER_TOOL } from './browser-url.js';
-import { canonicalJson } from './load.js';
+import { canonicalJson } from '../domain/canonical-json.js';
 
 export const DISPLAY_FLAGS = ['non_ascii', 'bidi', 'zero_width', 'control'] as const;
 export type DisplayFlag = (typeof DISPLAY_FLAGS)[number];

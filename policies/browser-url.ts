@@ -10,8 +10,8 @@
  * the browser handles itself, files) and says early, with the reason, what
  * the proxy would refuse anyway.
  */
-import { addressLiteral, isInternalAddress } from '../sandbox/internal-address.js';
-import { hostPatterns, matchAllowlist } from '../sandbox/host-patterns.js';
+import { addressLiteral, isInternalAddress } from './internal-address.js';
+import { hostPatterns, matchAllowlist } from './host-patterns.js';
 
 /** The browser tool's actions, as policy rules name them (`match.browserAction`). */
 export const BROWSER_ACTIONS = ['goto', 'click', 'type', 'press', 'extract', 'screenshot', 'back', 'tabs'] as const;

@@ -5,10 +5,9 @@
  */
 import type { Policy, PolicyRule, ToolName } from './schema.js';
 import { analyzeShell, type ShellAnalysis } from './shell-parse.js';
-import { coversRequest, hostPatterns } from '../sandbox/host-patterns.js';
-import { REQUEST_NETWORK, type SessionToolName } from '../sandbox/tools.js';
+import { coversRequest, hostPatterns } from './host-patterns.js';
+import { READ_ARTIFACT, REQUEST_NETWORK, SAVE_RESULT, type SessionToolName } from './tool-names.js';
 import { BROWSER_TOOL, browserActionHost, checkBrowserUrl } from './browser-url.js';
-import { READ_ARTIFACT, SAVE_RESULT } from '../sandbox/artifact-tools.js';
 
 /** What the policy says about one tool call. */
 export type Decision =

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readYamlFile, readYamlText, YamlFileError, type YamlDocument } from '../config/yaml.js';
 import { policySchema, type Policy } from './schema.js';
+import { canonicalJson } from '../domain/canonical-json.js';
 
 /** What a workflow carries: the policy as it was when the session started. */
 export interface PolicySnapshot {
@@ -21,18 +22,6 @@ export interface PolicyOverrides {
   readonly maxSteps?: number | undefined;
   readonly maxCostUsd?: number | undefined;
   readonly approvalTimeoutMs?: number | undefined;
-}
-
-/** JSON with object keys sorted, so equal policies hash equal. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 export function snapshotPolicy(policy: Policy): PolicySnapshot {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parseDurationMs } from '../domain/duration.js';
 import { unsafeRegexReason } from './regex-safety.js';
 import { SHELL_CLASSES } from './shell-parse.js';
-import { HOST_PATTERN_HINT, parseHostPattern } from '../sandbox/host-patterns.js';
+import { HOST_PATTERN_HINT, parseHostPattern } from './host-patterns.js';
 import { BROWSER_ACTIONS } from './browser-url.js';
 
 /** The tools a session can offer the model. */

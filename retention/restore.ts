@@ -6,11 +6,11 @@
  * transaction: a partition rebuilt and attached, the messages put back, the
  * catalogue row marked restored. Anything wrong: nothing is written.
  */
-import { sql } from 'kysely';
-import { archivedMonth, type ArchivedMonth } from '../db/archive-catalogue.js';
+import { archivedMonth, markMonthRestored, type ArchivedMonth } from '../db/archive-catalogue.js';
 import type { Db } from '../db/client.js';
+import { attachPartition, createPartitionTable, inArchiveTransaction, insertJsonRows, relationExists, tableColumns } from '../db/cold-months.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { ARCHIVE_LOCK, tableColumns, type ArchivedTable } from './archive.js';
+import type { ArchivedTable } from '../domain/maintenance-report.js';
 import { ColdVerificationError, fetchVerified, parseMonth, readAll, sha256Hex, verifyContent, type ColdManifest } from './cold-format.js';
 
 /** Rows per insert statement (one JSON array parameter). */
@@ -70,15 +70,13 @@ export async function restoreMonth(db: Db, store: ObjectStore, month: string, op
     manifests.push(manifest);
   }
   const now = options.now ?? new Date();
-  await db.transaction().execute(async (trx) => {
-    await sql`select pg_advisory_xact_lock(hashtext(${ARCHIVE_LOCK}))`.execute(trx);
+  await inArchiveTransaction(db, async (trx) => {
     for (const manifest of manifests) {
       const partitioned = manifest.table !== 'messages';
       const target = partitioned ? manifest.partition : 'messages';
       if (partitioned) {
-        const exists = await sql`select 1 from pg_class where relname = ${manifest.partition}`.execute(trx);
-        if (exists.rows.length > 0) throw new RestoreRefusedError(`${month}: a table ${manifest.partition} exists already; drop or rename it first`);
-        await sql`create table ${sql.table(manifest.partition)} (like ${sql.table(manifest.table)} including defaults including constraints)`.execute(trx);
+        if (await relationExists(trx, manifest.partition)) throw new RestoreRefusedError(`${month}: a table ${manifest.partition} exists already; drop or rename it first`);
+        await createPartitionTable(trx, manifest.partition, manifest.table);
       }
       let loaded = 0;
       for (const object of manifest.objects) {
@@ -86,22 +84,14 @@ export async function restoreMonth(db: Db, store: ObjectStore, month: string, op
         const lines = content.toString('utf8').split('\n');
         lines.pop(); // the text ends with a newline
         for (let i = 0; i < lines.length; i += INSERT_ROWS) {
-          const batch = `[${lines.slice(i, i + INSERT_ROWS).join(',')}]`;
-          await sql`insert into ${sql.table(target)} select * from json_populate_recordset(null::${sql.table(target)}, ${batch}::json)`.execute(trx);
+          await insertJsonRows(trx, target, `[${lines.slice(i, i + INSERT_ROWS).join(',')}]`);
         }
         loaded += lines.length;
         options.progress?.();
       }
       if (loaded !== manifest.rows) throw new ColdVerificationError(`${month}: ${loaded} rows in the parts of ${manifest.table}, ${manifest.rows} in the manifest`);
-      if (partitioned) {
-        await sql`alter table ${sql.table(manifest.table)} attach partition ${sql.table(manifest.partition)} for values from (${sql.lit(manifest.bounds.from)}) to (${sql.lit(manifest.bounds.to)})`.execute(trx);
-      }
-      await trx
-        .updateTable('archived_months')
-        .set({ state: 'restored', restored_at: now })
-        .where('table_name', '=', manifest.table)
-        .where('month', '=', `${month}-01`)
-        .execute();
+      if (partitioned) await attachPartition(trx, manifest.table, manifest.partition, manifest.bounds);
+      await markMonthRestored(trx, manifest.table, month, now);
     }
   });
   return {

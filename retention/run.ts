@@ -5,30 +5,19 @@
  * their class expire. A tenant under legal hold stops all three for anything
  * holding its data.
  */
-import { sql } from 'kysely';
-import { listArchivedMonths } from '../db/archive-catalogue.js';
-import type { ArtifactExpiry } from '../db/artifacts.js';
+import { listArchivedMonths, markColdCopyExpired } from '../db/archive-catalogue.js';
 import type { Db } from '../db/client.js';
-import { monthStart, partitionMonth } from '../db/partitions.js';
+import { monthHasRunningSessions, monthlyPartitions, partitionTenants, type MonthUnit } from '../db/cold-months.js';
+import { monthStart } from '../db/partitions.js';
 import { defaultRetention, heldTenants, tenantRetentions, type TenantRetention } from '../db/retention.js';
 import type { RetentionConfig } from '../config/retention.js';
+import type { ArchivedUnit, ArtifactExpiry, RetentionReport } from '../domain/maintenance-report.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { archiveMonthUnits, keysOf, type ArchivedUnit, type MonthUnit } from './archive.js';
+import { archiveMonthUnits, keysOf } from './archive.js';
 import { formatMonth } from './cold-format.js';
 
 /** A month restored on demand stays in Postgres this long before the schedule archives it again. */
 export const RESTORED_GRACE_DAYS = 30;
-
-export interface RetentionReport {
-  readonly archived: readonly ArchivedUnit[];
-  /** Months due but kept, and why: legal_hold, sessions_running, restored_recently, or the error of a failed archive. */
-  readonly kept: readonly { readonly table: string; readonly month: string; readonly reason: string }[];
-  readonly coldExpired: readonly { readonly table: string; readonly month: string }[];
-  /** Artifact rows past their class deleted (each recorded in expired_artifacts). */
-  readonly artifactsExpired: number;
-  /** What the artifact expiry did besides (absent in runs recorded before it reported them). */
-  readonly artifacts?: Omit<ArtifactExpiry, 'rows'>;
-}
 
 export interface RetentionOptions {
   readonly db: Db;
@@ -61,27 +50,6 @@ function coldFrom(now: Date, retentions: readonly TenantRetention[], window: Win
   return monthStart(now.getUTCFullYear(), now.getUTCMonth() - (months - 1));
 }
 
-async function monthlyPartitions(db: Db, table: 'session_events' | 'llm_calls'): Promise<{ name: string; month: Date }[]> {
-  const rows = await sql<{ name: string }>`
-    select c.relname as name from pg_inherits i
-    join pg_class c on c.oid = i.inhrelid
-    join pg_class p on p.oid = i.inhparent
-    where p.relname = ${table}`.execute(db);
-  return rows.rows
-    .map(({ name }) => ({ name, month: partitionMonth(table, name) }))
-    .filter((p): p is { name: string; month: Date } => p.month !== undefined)
-    .sort((a, b) => a.month.getTime() - b.month.getTime());
-}
-
-async function tenantsOf(db: Db, relation: string, month: Date, to: Date, withSessions: boolean): Promise<string[]> {
-  const rows = withSessions
-    ? await sql<{ t: string }>`
-        select tenant_id as t from ${sql.table(relation)}
-        union select tenant_id from sessions where created_at >= ${month} and created_at < ${to}`.execute(db)
-    : await sql<{ t: string }>`select distinct tenant_id as t from ${sql.table(relation)}`.execute(db);
-  return rows.rows.map((r) => r.t);
-}
-
 export async function runRetention(options: RetentionOptions): Promise<RetentionReport> {
   const { db, config, now } = options;
   const archived: ArchivedUnit[] = [];
@@ -95,7 +63,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
     for (const { name, month } of await monthlyPartitions(db, table)) {
       const to = monthStart(month.getUTCFullYear(), month.getUTCMonth() + 1);
       const label = formatMonth(month);
-      const tenants = await tenantsOf(db, name, month, to, table === 'session_events');
+      const tenants = await partitionTenants(db, name, month, to, table === 'session_events');
       const retentions = [...(await tenantRetentions(db, config, tenants)).values()];
       if (month >= hotFrom(now, retentions, window, fallback)) continue;
       const holders = tenants.filter((t) => held.has(t));
@@ -110,8 +78,7 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
       }
       const units: MonthUnit[] = [{ table, month, to, relation: name, partitioned: true }];
       if (table === 'session_events') {
-        const running = await sql`select 1 from sessions where created_at >= ${month} and created_at < ${to} and ended_at is null limit 1`.execute(db);
-        if (running.rows.length > 0) {
+        if (await monthHasRunningSessions(db, month, to)) {
           kept.push({ table, month: label, reason: 'sessions_running' });
           continue;
         }
@@ -154,13 +121,7 @@ async function expireColdCopies(options: RetentionOptions, held: ReadonlySet<str
       continue;
     }
     for (const key of keysOf(row.manifest, row.manifestKey)) await options.store.delete(key);
-    await db
-      .updateTable('archived_months')
-      .set({ state: 'expired', expired_at: now })
-      .where('table_name', '=', row.table)
-      .where('month', '=', `${row.month}-01`)
-      .where('state', '=', 'archived')
-      .execute();
+    await markColdCopyExpired(db, row.table, row.month, now);
     expired.push({ table: row.table, month: row.month });
   }
   return expired;

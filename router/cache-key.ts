@@ -6,7 +6,7 @@
  * differently), object key order, and the order of tools.
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../policies/load.js';
+import { canonicalJson } from '../domain/canonical-json.js';
 import type { ChatMessage } from './types.js';
 
 export interface KeyedRequest {

@@ -126,7 +126,7 @@ export class ChatRouter {
       }
     }
     const callCtx = ctx;
-    const run = (signal: AbortSignal | undefined) => runFallbackChain(this.#chain, p, request, callCtx, signal, cacheable ? key : undefined);
+    const run = (signal: AbortSignal | undefined) => runFallbackChain(this.#chain, { prepared: p, request, ctx: callCtx, signal, cacheKey: cacheable ? key : undefined });
     // The leader (or a lone call) keeps its answer for the semantic cache's next near duplicate.
     const remember = async (done: Executed) => {
       if (probe?.lookup !== 'miss' || !semanticConfig || !done.cacheable) return;

@@ -1,18 +1,20 @@
 /**
  * The router as a process builds it: the policy file (watched in dev, or with
- * MODEL_POLICY_WATCH), ledger, budgets and cache in Postgres, metrics, logs.
+ * MODEL_POLICY_WATCH), the stores it is handed (ledger, budgets and cache; a
+ * worker passes db/llm-ledger.ts `postgresRouterStores`), metrics, logs.
+ * The stores come in from above so the router never imports db/.
  */
 import type { Env } from '../config/index.js';
-import type { Db } from '../db/client.js';
-import { postgresRouterStores } from '../db/llm-ledger.js';
 import type { Logger } from '../observability/logger.js';
 import type { RouterMetrics } from './accounting.js';
 import { ModelPolicyStore } from './policy-store.js';
 import { ModelRouter } from './router.js';
+import type { RouterStores } from './stores.js';
 
 export interface RouterFromConfigOptions {
   readonly config: Readonly<Env>;
-  readonly db: Db;
+  /** Ledger, budgets and caches (Postgres in a worker). */
+  readonly stores: RouterStores;
   readonly metrics?: RouterMetrics | undefined;
   readonly logger?: Logger | undefined;
   /** Overrides LLM_TIMEOUT_MS. */
@@ -38,7 +40,7 @@ export function createRouterFromConfig(options: RouterFromConfigOptions): { rout
     policy,
     env: config,
     timeoutMs: options.timeoutMs ?? config.LLM_TIMEOUT_MS,
-    stores: postgresRouterStores(options.db),
+    stores: options.stores,
     metrics: options.metrics,
     logger: logger?.child({ component: 'router' }),
   });

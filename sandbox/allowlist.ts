@@ -1,14 +1,14 @@
 /**
  * The hosts a session's policy lets its sandbox reach (`network.allow`), as
  * the egress proxy applies them. Pure functions: no I/O. The pattern syntax
- * and matching are in host-patterns.ts (shared with the workflow).
+ * and matching are in policies/host-patterns.ts (shared with the workflow).
  */
 import { isIP } from 'node:net';
 import { SandboxRequestError } from './errors.js';
-import { HOST_PATTERN_HINT, parseHostPattern, type AllowEntry } from './host-patterns.js';
-import { isInternalAddress } from './internal-address.js';
+import { HOST_PATTERN_HINT, parseHostPattern, type AllowEntry } from '../policies/host-patterns.js';
+import { isInternalAddress } from '../policies/internal-address.js';
 
-export { matchAllowlist, type AllowEntry } from './host-patterns.js';
+export { matchAllowlist, type AllowEntry } from '../policies/host-patterns.js';
 
 /** Parses policy entries; throws a SandboxRequestError naming the first bad one. */
 export function parseAllowlist(entries: readonly string[], field = 'network.allow'): AllowEntry[] {
@@ -19,7 +19,7 @@ export function parseAllowlist(entries: readonly string[], field = 'network.allo
   });
 }
 
-export { isInternalAddress } from './internal-address.js';
+export { isInternalAddress } from '../policies/internal-address.js';
 
 /**
  * Whether a resolved address may be used for a target the entry allowed. A name never leads to an

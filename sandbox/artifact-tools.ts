@@ -5,9 +5,7 @@
  * with `shell` (policies/evaluate.ts); the sandbox host's activities carry them
  * out (activities/artifact-tools.ts). Imported by workflow code: pure.
  */
-export const READ_ARTIFACT = 'read_artifact';
-export const SAVE_RESULT = 'save_result';
-export type ArtifactToolName = typeof READ_ARTIFACT | typeof SAVE_RESULT;
+import { READ_ARTIFACT, SAVE_RESULT } from '../policies/tool-names.js';
 
 /** A page is at most this many bytes (and the default). */
 export const MAX_ARTIFACT_PAGE_BYTES = 64 * 1024;

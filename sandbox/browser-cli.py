@@ -48,6 +48,11 @@ def connect(timeout):
     return s
 
 
+# The driver is not there: nobody listens (refused), or a driver killed a moment ago still held the socket
+# when we connected and its end was then torn down (reset, broken pipe). Either way the host starts it again.
+DRIVER_GONE = (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError, FileNotFoundError)
+
+
 def request(req, timeout):
     s = connect(timeout)
     with s:
@@ -124,7 +129,7 @@ def relay():
         try:
             req = with_proxy(json.loads(line))
             reply = request(req, int(req.get('timeout_s', 15)) + 40)
-        except (ConnectionRefusedError, FileNotFoundError):
+        except DRIVER_GONE:
             reply = {'ok': False, 'driver': 'down'}
         except (OSError, ValueError) as err:
             reply = {'ok': False, 'error': f'no answer from the browser driver: {err}'}
@@ -137,7 +142,7 @@ def call():
     req = with_proxy(json.loads(sys.stdin.read()))
     try:
         reply = request(req, int(req.get('timeout_s', 15)) + 40)
-    except (ConnectionRefusedError, FileNotFoundError):
+    except DRIVER_GONE:
         print(json.dumps({'ok': False, 'driver': 'down'}))
         return 3
     except (OSError, ValueError) as err:

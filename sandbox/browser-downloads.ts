@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { isBidi, isZeroWidth } from '../policies/approval-display.js';
-import type { BrowserReply } from './browser-host.js';
+import type { BrowserReply } from './browser-protocol.js';
 import { execOnce } from './one-shot-exec.js';
 
 const SAVE_SCRIPT = readFileSync(new URL('./browser-save.py', import.meta.url), 'utf8');

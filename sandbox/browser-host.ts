@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { saveDownloads } from './browser-downloads.js';
+import type { BrowserReply, BrowserRequest } from './browser-protocol.js';
 import { statusCode } from './docker-engine.js';
 import { SandboxGoneError, SandboxToolError } from './errors.js';
 import { execOnce } from './one-shot-exec.js';
@@ -23,7 +24,7 @@ import { execOnce } from './one-shot-exec.js';
 export const BROWSER_UID = 1001;
 const BROWSER_USER = `${BROWSER_UID}:${BROWSER_UID}`;
 /** The driver: its five parts joined (each part's `from browser_… import *` only names the one before it). */
-const DRIVER_SCRIPT = ['browser-cdp.py', 'browser-downloads.py', 'browser-tabs.py', 'browser-driver.py', 'browser-cli.py']
+export const DRIVER_SCRIPT = ['browser-cdp.py', 'browser-downloads.py', 'browser-tabs.py', 'browser-driver.py', 'browser-cli.py']
   .map((f) => readFileSync(new URL(`./${f}`, import.meta.url), 'utf8'))
   .join('\n')
   .split('\n')
@@ -35,41 +36,6 @@ const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 /** Past the action's own timeout: the driver's page helpers and the relay. */
 const REPLY_GRACE_MS = 45_000;
 const HEALTH_TIMEOUT_MS = 10_000;
-
-/** One browser action as the driver reads it (see sandbox/tools.ts for what the model may send). */
-export type BrowserAction =
-  | { readonly action: 'goto'; readonly url: string }
-  | { readonly action: 'click'; readonly selector?: string; readonly text?: string; readonly link?: number }
-  | { readonly action: 'type'; readonly selector: string; readonly text: string }
-  | { readonly action: 'press'; readonly key: string }
-  | { readonly action: 'extract'; readonly max_chars?: number }
-  | { readonly action: 'screenshot'; readonly max_bytes?: number }
-  | { readonly action: 'back' }
-  | { readonly action: 'tabs'; readonly op: 'list' | 'switch' | 'close'; readonly index?: number };
-
-export type BrowserRequest = BrowserAction & {
-  readonly timeout_s?: number;
-  /** The session's egress proxy; without it the driver uses the container's HTTP_PROXY, if any. */
-  readonly proxy?: string | undefined;
-};
-
-export interface BrowserImage {
-  readonly format: 'png' | 'jpeg';
-  readonly width: number;
-  readonly height: number;
-  /** Base64. */
-  readonly data: string;
-}
-
-/** The driver's answer: `ok`, what changed (url, title, text, near…), or `error`; `notice` after a restart. */
-export interface BrowserReply {
-  readonly ok: boolean;
-  readonly error?: string;
-  readonly notice?: string;
-  readonly driver?: 'down';
-  readonly image?: BrowserImage;
-  readonly [key: string]: unknown;
-}
 
 class RelayError extends Error {
   override readonly name = 'RelayError';

@@ -7,10 +7,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
+import { SANDBOX_POOL_DEFAULTS } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ensureAppArmorProfile } from './apparmor.js';
-import { SandboxBrowsers, type BrowserReply, type BrowserRequest } from './browser-host.js';
+import { SandboxBrowsers } from './browser-host.js';
+import type { BrowserReply, BrowserRequest } from './browser-protocol.js';
 import { LABELS, SandboxNames, remappedRoot, specHash, type RemappedRoot, type EgressAttachment, type SandboxLimits, type SandboxSpecInput } from './container-spec.js';
 import { DockerEngine, statusCode } from './docker-engine.js';
 import { EgressGateway, type EgressGatewayOptions, type EgressGrantSource } from './egress.js';
@@ -42,7 +44,7 @@ export interface DockerSandboxHostOptions {
   readonly outputLimitBytes: number;
   /** How long past its timeout a shell call may take in all (default EXEC_DEADLINE_GRACE_MS). */
   readonly execDeadlineGraceMs?: number | undefined;
-  /** The warm pool's settings; the defaults keep no idle container (every claim starts one cold). */
+  /** The warm pool's settings; those left out are the config's defaults (SANDBOX_POOL_DEFAULTS: 2 idle, 16 in all). */
   readonly warmPool?: Partial<PoolSettings> | undefined;
   /** The allowlisting egress proxy for sessions whose policy names hosts. */
   readonly egress?: Omit<EgressGatewayOptions, 'docker' | 'selector' | 'logger'> | undefined;
@@ -77,14 +79,6 @@ export interface ExecRequest {
   readonly keepBytes?: number | undefined;
 }
 
-const DEFAULT_POOL: PoolSettings = {
-  minIdle: 0,
-  maxTotal: 64,
-  maxAgeMs: 30 * 60_000,
-  whenEmpty: 'cold',
-  waitTimeoutMs: 60_000,
-  healthIntervalMs: 30_000,
-};
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** How long an OOM event may trail the exit of the process it killed. */
 const OOM_EVENT_WAIT_MS = 1_000;
@@ -106,6 +100,7 @@ export class DockerSandboxHost {
   /** The egress proxy as sandboxes reach it, once start() set it up: warm containers carry it and join at claim. */
   #proxyUrl: string | undefined;
   readonly #pool: SandboxPool;
+  readonly #poolSettings: PoolSettings;
   /** Containers whose commands trust the egress CA (a warm one's environment was fixed before it had secrets). */
   readonly #brokered = new Set<string>();
   readonly #browsers: SandboxBrowsers | undefined;
@@ -133,13 +128,14 @@ export class DockerSandboxHost {
     this.#egress = options.egress
       ? new EgressGateway({ docker: options.docker, selector: this.#selector, logger: options.logger, ...options.egress })
       : undefined;
+    this.#poolSettings = Object.freeze({ ...SANDBOX_POOL_DEFAULTS, ...options.warmPool });
     this.#pool = new SandboxPool({
       engine: this.#engine,
       names: this.#names,
       selector: this.#selector,
       specLabel: [LABELS.spec, this.#specLabel],
       spec: (name, extra) => this.#spec(name, extra),
-      settings: { ...DEFAULT_POOL, ...options.warmPool },
+      settings: this.#poolSettings,
       warmEgress: () => this.#proxyUrl !== undefined,
       isOrphan: options.isOrphan,
       metrics: options.metrics,
@@ -162,6 +158,11 @@ export class DockerSandboxHost {
 
   get names(): SandboxNames {
     return this.#names;
+  }
+
+  /** The warm pool's settings in effect, defaults filled in (tests, diagnostics). */
+  get poolSettings(): PoolSettings {
+    return this.#poolSettings;
   }
 
   /** Idle, starting and claimed containers, as the pool counts them. */
@@ -258,10 +259,14 @@ export class DockerSandboxHost {
    * approved) gets its container on the egress network: a warm one joins it
    * here (Docker connects a running container), a cold one starts on it.
    * Idempotent (a retried claim finds the container connected already).
+   * `signal` (the activity's cancellation) ends a claim still waiting for the
+   * pool, which then keeps no container for it; once the pool answered, the
+   * container is the session's.
    */
   async claim(
     session: { tenantId: string; sessionId: string },
     options: { network?: readonly string[]; approve?: readonly string[] | undefined; secrets?: SandboxSecrets | undefined } = {},
+    signal?: AbortSignal,
   ): Promise<ClaimedSandbox> {
     const allow = options.network ?? [];
     const approve = options.approve ?? [];
@@ -270,7 +275,7 @@ export class DockerSandboxHost {
       if (!this.#egress) throw new SandboxRequestError('the policy names hosts, but this sandbox host runs no egress proxy');
       egress = await this.#egress.attach(allow, approve, options.secrets);
     }
-    const claimed = await this.#pool.claim({ sessionId: session.sessionId, tenantId: session.tenantId, egress });
+    const claimed = await this.#pool.claim({ sessionId: session.sessionId, tenantId: session.tenantId, egress }, signal);
     // Connected (and the proxy told) before the claim answers: the session's first request is served at once.
     if (egress) await this.#egress?.connect(claimed.containerId, egress);
     // The sandbox trusts the proxy's CA only where the proxy terminates TLS: a session with secrets bound to hosts.

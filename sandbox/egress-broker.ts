@@ -20,7 +20,7 @@ import { TLSSocket, rootCertificates } from 'node:tls';
 import type { SecretInject } from '../domain/secret-binding.js';
 import type { Logger } from '../observability/logger.js';
 import type { EgressCa } from './egress-ca.js';
-import { matchAllowlist, parseHostPattern, type AllowEntry } from './host-patterns.js';
+import { matchAllowlist, parseHostPattern, type AllowEntry } from '../policies/host-patterns.js';
 
 /** A secret bound to hosts, as a sandbox's label carries it (names only, never values). */
 export interface BoundSecret {

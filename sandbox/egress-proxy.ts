@@ -20,8 +20,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
 import { addressAllowed, matchAllowlist, type AllowEntry } from './allowlist.js';
 import type { SecretBroker } from './egress-broker.js';
-import { DEFAULT_PORTS } from './host-patterns.js';
-import { addressLiteral } from './internal-address.js';
+import { DEFAULT_PORTS } from '../policies/host-patterns.js';
+import { addressLiteral } from '../policies/internal-address.js';
 
 export interface EgressProxyOptions {
   readonly host: string;

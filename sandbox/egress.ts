@@ -27,7 +27,7 @@ import { EgressProxy, type EgressProxyOptions, type EgressRefusal } from './egre
 import { EgressRefusals } from './egress-refusals.js';
 import { parseSecretsLabel, secretsLabel } from './egress-secrets-label.js';
 import { SandboxGoneError, SandboxRequestError } from './errors.js';
-import { coversRequest } from './host-patterns.js';
+import { coversRequest } from '../policies/host-patterns.js';
 
 const run = promisify(execFile);
 

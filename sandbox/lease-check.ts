@@ -5,7 +5,8 @@
  * this one and claimed elsewhere). When Temporal cannot tell, it is not.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { stateQuery } from '../workflows/definitions.js';
+import type { SessionStateView } from '../domain/session.js';
+import { SESSION_HANDLERS } from '../domain/temporal-names.js';
 
 const QUERY_TIMEOUT_MS = 5_000;
 
@@ -20,7 +21,7 @@ export function temporalOrphanCheck(client: Pick<Client, 'workflow'>, hostId: st
     }
     // Not the lease's container id: a session that just re-claimed here may not have recorded its new lease yet.
     const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), QUERY_TIMEOUT_MS).unref());
-    const state = await Promise.race([handle.query(stateQuery).catch(() => undefined), timeout]);
+    const state = await Promise.race([handle.query<SessionStateView>(SESSION_HANDLERS.state).catch(() => undefined), timeout]);
     return state?.sandbox != null && state.sandbox.hostId !== hostId;
   };
 }

@@ -1,13 +1,16 @@
 /**
  * The warm pool's claim path: a session gets the container it holds, else an
- * idle one (claim record, then rename), else a cold one or a wait; and its
- * release, which destroys the container. A warm container joins the egress
+ * idle one (claim record, then rename), else a cold one, else waits its turn
+ * (pool-queue.ts: first come, first served); and its release, which destroys
+ * the container. A claim whose callers all gave up (their AbortSignals) leaves
+ * the line and keeps nothing it got. A warm container joins the egress
  * network after the claim (DockerSandboxHost.claim), not here.
  */
 import type { EgressAttachment } from './container-spec.js';
 import { NameConflictError } from './engine.js';
 import type { SandboxPoolOptions } from './pool-options.js';
-import type { PoolState } from './pool-state.js';
+import type { Grant, Turn } from './pool-queue.js';
+import type { Idle, PoolState } from './pool-state.js';
 
 /** A session asking for its container. */
 export interface ClaimRequest {
@@ -44,13 +47,22 @@ export class PoolExhaustedError extends Error {
  */
 const REFILL_DELAY_MS = 300;
 
+/** The one claim running for a session, shared by its concurrent callers. */
+interface SharedClaim {
+  readonly promise: Promise<PoolClaim>;
+  /** Aborted once no caller wants the claim any more. */
+  readonly abort: AbortController;
+  /** Callers still waiting that can abort; Infinity once one came without a signal (it never gives up). */
+  wanted: number;
+}
+
 /** Claims and releases the containers of one pool's sessions; one claim at a time per session. */
 export class PoolClaims {
   readonly #options: SandboxPoolOptions;
   readonly #state: PoolState;
   /** Starts the refill unless it runs (PoolUpkeep.kick). */
   readonly #kick: () => void;
-  readonly #claims = new Map<string, Promise<PoolClaim>>();
+  readonly #claims = new Map<string, SharedClaim>();
 
   constructor(options: SandboxPoolOptions, state: PoolState, kick: () => void) {
     this.#options = options;
@@ -66,39 +78,121 @@ export class PoolClaims {
   /**
    * The session's container: the one it holds if it runs, else an idle one
    * renamed for it, else a cold one (or a wait, by settings). Idempotent.
+   * When `signal` aborts, this caller's claim rejects at once with its reason.
+   *
+   * Concurrent claims of one session share one claim (one place in line, one
+   * container), and an abort drops only its own caller: the shared claim gives
+   * up (leaves the line, gives back or destroys what it got) once every caller
+   * aborted. One caller may be the retry of a claimSandbox attempt that timed
+   * out (its signal aborts late, at its next heartbeat) and still want the
+   * container the timed-out attempt waited for. A caller that comes once all
+   * the others gave up gets a claim of its own.
    */
-  claim(request: ClaimRequest): Promise<PoolClaim> {
-    const name = this.#options.names.session(request.sessionId);
-    let inflight = this.#claims.get(request.sessionId);
-    if (!inflight) {
-      inflight = this.#claim(request, name).finally(() => this.#claims.delete(request.sessionId));
-      this.#claims.set(request.sessionId, inflight);
+  claim(request: ClaimRequest, signal?: AbortSignal): Promise<PoolClaim> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    let shared = this.#claims.get(request.sessionId);
+    if (!shared || shared.abort.signal.aborted) shared = this.#share(request, shared);
+    if (!signal) {
+      shared.wanted = Infinity;
+      return shared.promise;
     }
-    return inflight;
+    shared.wanted += 1;
+    const claim = shared;
+    return new Promise<PoolClaim>((resolve, reject) => {
+      const gaveUp = () => {
+        reject(signal.reason as Error);
+        if (--claim.wanted === 0) claim.abort.abort(signal.reason);
+      };
+      signal.addEventListener('abort', gaveUp, { once: true });
+      const settled = () => signal.removeEventListener('abort', gaveUp);
+      claim.promise.then(
+        (got) => {
+          settled();
+          resolve(got);
+        },
+        (err: unknown) => {
+          settled();
+          reject(err as Error);
+        },
+      );
+    });
+  }
+
+  /** Starts the session's claim, shared by the callers that come while it runs. */
+  #share(request: ClaimRequest, givenUp: SharedClaim | undefined): SharedClaim {
+    const abort = new AbortController();
+    const name = this.#options.names.session(request.sessionId);
+    const run = () => this.#claim(request, name, abort.signal);
+    // One given up may still be destroying the container it got under the session's name: this one starts after it.
+    const promise = (givenUp ? givenUp.promise.then(run, run) : run()).finally(() => {
+      if (this.#claims.get(request.sessionId) === shared) this.#claims.delete(request.sessionId);
+    });
+    const shared: SharedClaim = { promise, abort, wanted: 0 };
+    this.#claims.set(request.sessionId, shared);
+    return shared;
   }
 
   /**
-   * Tries to give the session a new container (warm, else cold, else waits);
-   * a name conflict means the session has one already: a running one is
-   * returned (a retried claim), a stopped one is removed and replaced. The
-   * common path thus costs no lookup before the claim.
+   * Tries to give the session a new container (warm, else cold, else waits
+   * its turn); a name conflict means the session has one already: a running
+   * one is returned (a retried claim), a stopped one is removed and replaced.
+   * The common path thus costs no lookup before the claim.
    */
-  async #claim(request: ClaimRequest, name: string): Promise<PoolClaim> {
+  async #claim(request: ClaimRequest, name: string, signal: AbortSignal): Promise<PoolClaim> {
     const started = performance.now();
     const deadline = started + this.#options.settings.waitTimeoutMs;
+    const queue = this.#state.changed;
+    // Its place in line: the one its last try kept when it timed out (a retry), else the end of the line.
+    const ticket = queue.ticket(request.sessionId);
     let waited = false;
     let replacedStopped = false;
     // Secrets bound to hosts need the proxy's CA in the environment, which only a container made for them has.
     const secrets = (request.egress?.secrets?.secrets.length ?? 0) > 0;
     const warmOk = !request.egress || (this.#options.warmEgress?.() === true && !secrets);
+    const want = { warm: warmOk, cold: !warmOk || this.#options.settings.whenEmpty === 'cold' };
     for (;;) {
-      let got: { id: string; source: 'warm' | 'cold' } | 'conflict' | undefined;
-      if (warmOk) {
-        const warm = await this.#takeIdle(name, request);
-        got = warm === 'conflict' ? warm : warm ? { id: warm, source: 'warm' } : undefined;
+      let turn: Turn<Idle>;
+      try {
+        turn = queue.turn(ticket, want, deadline - performance.now(), signal);
+      } catch (err) {
+        // Its callers gave up (the session was cancelled or the attempt timed out): a retry may still come, as after a timeout.
+        queue.keep(request.sessionId, ticket);
+        // After a lost container or a stopped one removed, the slot freed was this claim's next turn: the next in line's now.
+        queue.fire();
+        this.#kick();
+        throw err;
       }
-      const cold = !warmOk || this.#options.settings.whenEmpty === 'cold';
-      if (!got && cold && this.#state.total() < this.#options.settings.maxTotal) {
+      let grant = turn && 'grant' in turn ? turn.grant : undefined;
+      if (turn && 'wait' in turn) {
+        waited = true;
+        // Counted as waiting before the refill looks (in `wait` mode the refill serves waiting claims).
+        this.#kick();
+        try {
+          grant = await turn.wait;
+        } catch (err) {
+          queue.keep(request.sessionId, ticket);
+          throw err;
+        }
+        // Handed over in the same moment its callers gave up: the next in line gets it instead.
+        if (grant && signal.aborted) {
+          this.#giveBack(grant);
+          queue.keep(request.sessionId, ticket);
+          throw signal.reason;
+        }
+      }
+      if (!grant) {
+        queue.keep(request.sessionId, ticket);
+        throw new PoolExhaustedError(
+          `no sandbox free on this host within ${this.#options.settings.waitTimeoutMs} ms (${this.#state.inUse} in use, maxTotal ${this.#options.settings.maxTotal})`,
+        );
+      }
+      let got: { id: string; source: 'warm' | 'cold' } | 'conflict' | 'lost';
+      if (grant.kind === 'warm') {
+        const warm = await this.#useIdle(grant.idle, name, request);
+        got = warm === 'conflict' || warm === 'lost' ? warm : { id: warm, source: 'warm' };
+      } else {
+        // Another process of this host claimed that idle container first: its slot is not ours; the next turn, as 'lost'.
+        if (grant.evict && !(await this.#evict(grant.evict, request))) continue;
         got = await this.#createCold(request, name).then(
           (id) => ({ id, source: 'cold' as const }),
           (err: unknown) => {
@@ -107,6 +201,8 @@ export class PoolClaims {
           },
         );
       }
+      // Someone else had that one: the next, from the same place in line.
+      if (got === 'lost') continue;
       if (got === 'conflict') {
         const existing = await this.#options.engine.find(name);
         if (existing?.running) return { containerId: existing.id, created: false, replacedStopped, source: 'existing', waited: false };
@@ -118,69 +214,104 @@ export class PoolClaims {
         }
         continue;
       }
-      if (got) {
-        this.#claimed(started, got.source === 'warm' && !waited ? 'hit' : 'miss');
-        return { containerId: got.id, created: true, replacedStopped, source: got.source, waited };
+      if (signal.aborted) {
+        // Marked or created for a session that no longer wants it: destroyed, its slot to the next in line.
+        await this.#discardClaimed(got.id);
+        queue.keep(request.sessionId, ticket);
+        throw signal.reason;
       }
-      const left = deadline - performance.now();
-      if (left <= 0 || !this.#state.running) {
-        throw new PoolExhaustedError(
-          `no sandbox free on this host within ${this.#options.settings.waitTimeoutMs} ms (${this.#state.inUse} in use, maxTotal ${this.#options.settings.maxTotal})`,
-        );
-      }
-      waited = true;
-      // Counted as waiting before the refill looks (in `wait` mode the refill serves waiting claims).
-      const woken = this.#state.changed.wait(left);
-      this.#kick();
-      await woken;
+      this.#claimed(started, got.source === 'warm' && !waited ? 'hit' : 'miss');
+      return { containerId: got.id, created: true, replacedStopped, source: got.source, waited };
     }
+  }
+
+  /** A grant not used at all: the idle container back first in line, or the slot freed; the next waiting claim gets it. */
+  #giveBack(grant: Grant<Idle>): void {
+    const idle = grant.kind === 'warm' ? grant.idle : grant.evict;
+    if (idle) this.#state.giveBack(idle);
+    else this.#state.unclaimed();
+    this.#state.publish();
+    this.#state.changed.fire();
+    this.#kick();
   }
 
   /**
-   * Claims the oldest idle container for the session: writes its claim record
-   * (the lock: one winner, even against another process of this host), then
-   * renames it to the session's name. Undefined when no idle one is left.
+   * Removes the idle container whose slot this claim got (counted in use already, for the container the claim starts
+   * next). Named idle while it goes: a resync must not adopt it again. A failed removal leaves it to the resync.
+   * Its claim record first, as a warm claim does (the lock across processes): false, and nothing removed, when
+   * another process of this host claimed it for its session (or it is gone); the slot is then given up as after 'lost'.
    */
-  async #takeIdle(name: string, owner: ClaimRequest): Promise<string | 'conflict' | undefined> {
-    for (;;) {
-      const candidates = [...this.#state.idle.values()];
-      const pick = candidates.find((c) => !c.probing) ?? candidates[0];
-      if (!pick) return undefined;
-      // In use from now on (counted against maxTotal), unless the claim fails.
-      this.#state.idle.delete(pick.id);
-      this.#state.claimed();
-      this.#state.publish();
-      if (this.#state.changed.waiting > 0) this.#kick();
-      else setTimeout(() => this.#kick(), REFILL_DELAY_MS).unref();
-      this.#state.busyNames.add(pick.name);
-      let won = false;
-      try {
-        if (!(await this.#options.engine.mark(pick.id, owner))) {
-          this.#options.logger?.warn('an idle sandbox was claimed by someone else', { containerId: pick.id.slice(0, 12) });
-          continue;
-        }
-        won = await this.#options.engine.rename(pick.name, name);
-        if (won) return pick.id;
-        this.#options.logger?.warn('an idle sandbox vanished during its claim', { containerId: pick.id.slice(0, 12) });
-      } catch (err) {
-        // Marked for this session but not renamed: nobody can use it any more.
-        await this.#options.engine.remove(pick.id).catch(() => false);
-        // The session has a container already (a retried or concurrent claim).
-        if (err instanceof NameConflictError) return 'conflict';
-        throw err;
-      } finally {
-        this.#state.busyNames.delete(pick.name);
-        if (!won) {
-          this.#state.unclaimed();
-          this.#state.publish();
-          this.#state.changed.fire();
-        }
+  async #evict(idle: Idle, owner: ClaimRequest): Promise<boolean> {
+    this.#state.busyNames.add(idle.name);
+    try {
+      if (!(await this.#options.engine.mark(idle.id, owner).catch(() => false))) {
+        this.#options.logger?.warn('an idle sandbox to make room with was claimed by someone else', { containerId: idle.id.slice(0, 12) });
+        this.#state.unclaimed();
+        this.#state.publish();
+        return false;
+      }
+      await this.#options.engine.remove(idle.id).catch(() => false);
+    } finally {
+      this.#state.busyNames.delete(idle.name);
+    }
+    this.#options.logger?.info('removed an idle sandbox to start one a waiting claim can use', { containerId: idle.id.slice(0, 12) });
+    return true;
+  }
+
+  /** Destroys a container this claim marked or created (as release does); the slot goes to the next waiting claim. */
+  async #discardClaimed(containerId: string): Promise<void> {
+    const removed = await this.#options.engine.remove(containerId).catch(() => false);
+    // Not removed (the engine failed): it stays counted, under the session's name, until a resync or the orphan sweep.
+    if (!removed) return;
+    this.#state.unclaimed();
+    this.#state.publish();
+    this.#state.changed.fire();
+    this.#kick();
+  }
+
+  /**
+   * Claims the idle container the queue handed over (already counted in use):
+   * writes its claim record (the lock: one winner, even against another process
+   * of this host), then renames it to the session's name. 'lost' when another
+   * process had it or it vanished.
+   */
+  async #useIdle(pick: Idle, name: string, owner: ClaimRequest): Promise<string | 'conflict' | 'lost'> {
+    this.#state.publish();
+    if (this.#state.changed.waiting > 0) this.#kick();
+    else setTimeout(() => this.#kick(), REFILL_DELAY_MS).unref();
+    this.#state.busyNames.add(pick.name);
+    let won = false;
+    let lost = false;
+    try {
+      if (!(await this.#options.engine.mark(pick.id, owner))) {
+        this.#options.logger?.warn('an idle sandbox was claimed by someone else', { containerId: pick.id.slice(0, 12) });
+        lost = true;
+        return 'lost';
+      }
+      won = await this.#options.engine.rename(pick.name, name);
+      if (won) return pick.id;
+      this.#options.logger?.warn('an idle sandbox vanished during its claim', { containerId: pick.id.slice(0, 12) });
+      lost = true;
+      return 'lost';
+    } catch (err) {
+      // Marked for this session but not renamed: nobody can use it any more.
+      await this.#options.engine.remove(pick.id).catch(() => false);
+      // The session has a container already (a retried or concurrent claim).
+      if (err instanceof NameConflictError) return 'conflict';
+      throw err;
+    } finally {
+      this.#state.busyNames.delete(pick.name);
+      if (!won) {
+        this.#state.unclaimed();
+        this.#state.publish();
+        // A lost one: this claim takes its next turn at once, before anyone behind it (turn serves in order).
+        if (!lost) this.#state.changed.fire();
       }
     }
   }
 
+  /** Starts a container for the session in the slot the queue handed over (already counted in use). */
   async #createCold(request: ClaimRequest, name: string): Promise<string> {
-    this.#state.claimed();
     this.#state.publish();
     const t0 = performance.now();
     try {

@@ -47,7 +47,7 @@ export class PoolReconciler {
         continue;
       }
       if (parsed.kind === 'idle') {
-        if (this.#state.idle.has(c.id)) {
+        if (this.#state.isIdle(c.id)) {
           if (!c.running) await this.#upkeep.discard(c.id, 'stopped');
           continue;
         }
@@ -55,7 +55,7 @@ export class PoolReconciler {
         if (this.#state.busyNames.has(c.name)) continue;
         const usable = c.running && c.labels[specKey] === specValue && this.#state.now() - c.createdMs < this.#options.settings.maxAgeMs;
         if (usable && (await this.#options.engine.probe(c.id))) {
-          this.#state.idle.set(c.id, { id: c.id, name: c.name, createdMs: c.createdMs, probing: false });
+          this.#state.addIdle(c);
           this.#options.logger?.info('adopted an idle sandbox', { containerId: c.id.slice(0, 12), instance: c.labels['dev.kortix.instance'] });
           continue;
         }
@@ -64,7 +64,7 @@ export class PoolReconciler {
       this.#options.logger?.info('removed a leftover sandbox', { containerId: c.id.slice(0, 12), name: c.name, running: c.running });
     }
     // Gone from the engine (idle containers added while listing were not listed: they stay).
-    for (const id of [...this.#state.idle.keys()]) if (!seen.has(id) && !(await this.#options.engine.find(this.#state.idle.get(id)?.name ?? ''))) this.#state.idle.delete(id);
+    for (const c of this.#state.idleContainers()) if (!seen.has(c.id) && !(await this.#options.engine.find(c.name))) this.#state.removeIdle(c.id);
     this.#state.resyncInUse(inUse);
     this.#state.publish();
     this.#state.changed.fire();

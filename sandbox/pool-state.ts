@@ -1,17 +1,21 @@
 /**
  * The warm pool's in-memory view of its containers (idle, being created, in
  * use), shared by the claim path, the upkeep and the reconciliation, and the
- * Signal on which claims wait for it to change.
+ * queue in which claims wait, fed whenever it changes.
  */
 import type { SandboxPoolOptions } from './pool-options.js';
+import { ClaimQueue, type Grant, type Want } from './pool-queue.js';
 
 /** An idle container of the pool. */
 export interface Idle {
   readonly id: string;
   readonly name: string;
   readonly createdMs: number;
-  probing: boolean;
+  /** A health probe is running on it: a claim prefers another one. */
+  readonly probing: boolean;
 }
+
+type IdleEntry = { -readonly [K in keyof Idle]: Idle[K] };
 
 /** Resolves every waiter when something changes (an idle container, a free slot). */
 export class Signal {
@@ -47,13 +51,16 @@ export class PoolState {
   /** The current spec hash: idle containers of another one are recycled. */
   specLabel: readonly [string, string];
   /** Insertion order: the oldest idle container is claimed first. */
-  readonly idle = new Map<string, Idle>();
+  readonly #idle = new Map<string, IdleEntry>();
   #creating = 0;
   /** Idle names this process is creating or renaming right now: a resync leaves them alone. */
   readonly busyNames = new Set<string>();
   #inUse = 0;
-  /** Fired when an idle container or a free slot may be there; claims wait on it. */
-  readonly changed = new Signal();
+  /** Fired when an idle container or a free slot may be there: it goes to the oldest waiting claim that can use it. */
+  readonly changed = new ClaimQueue<Idle>(
+    (want) => this.#take(want),
+    () => this.running,
+  );
   /** Between start() and stop(): refills, sweeps and event following run. */
   running = false;
 
@@ -73,9 +80,89 @@ export class PoolState {
     return this.#inUse;
   }
 
+  /** Idle containers now. */
+  get idleCount(): number {
+    return this.#idle.size;
+  }
+
   /** Idle, being created and in use: what counts against maxTotal. */
   total(): number {
-    return this.idle.size + this.#creating + this.#inUse;
+    return this.#idle.size + this.#creating + this.#inUse;
+  }
+
+  isIdle(id: string): boolean {
+    return this.#idle.has(id);
+  }
+
+  /** The idle containers, oldest first (a copy: the pool may change while the caller awaits). */
+  idleContainers(): Idle[] {
+    return [...this.#idle.values()];
+  }
+
+  /** A container created or adopted is idle from now on. */
+  addIdle(c: { readonly id: string; readonly name: string; readonly createdMs: number }): void {
+    this.#idle.set(c.id, { id: c.id, name: c.name, createdMs: c.createdMs, probing: false });
+  }
+
+  /** An idle container is recycled or gone; whether it was idle. */
+  removeIdle(id: string): boolean {
+    return this.#idle.delete(id);
+  }
+
+  /** Marks an idle container as being probed (or done), so claims prefer another one meanwhile. */
+  setProbing(id: string, probing: boolean): void {
+    const c = this.#idle.get(id);
+    if (c) c.probing = probing;
+  }
+
+  /**
+   * Moves the oldest idle container not being probed (else the oldest) to in use,
+   * so it counts against maxTotal from now on; undefined when none is idle.
+   */
+  takeIdle(): Idle | undefined {
+    const candidates = [...this.#idle.values()];
+    const pick = candidates.find((c) => !c.probing) ?? candidates[0];
+    if (!pick) return undefined;
+    this.#idle.delete(pick.id);
+    this.#inUse += 1;
+    return pick;
+  }
+
+  /**
+   * Undoes takeIdle for a claim that gave up before it touched the container: idle again, first in line
+   * (it was the oldest), so the next claim takes it.
+   */
+  giveBack(c: Idle): void {
+    const rest = [...this.#idle.entries()].filter(([id]) => id !== c.id);
+    this.#idle.clear();
+    this.#idle.set(c.id, { ...c });
+    for (const [id, entry] of rest) this.#idle.set(id, entry);
+    this.unclaimed();
+  }
+
+  /**
+   * An idle container (moved to in use) if `want` takes one, else a free slot (counted in use) if it starts one.
+   * A claim that can only start its own container (egress with secrets, or idle ones that cannot join the egress
+   * network) finding the pool full gets the slot of the oldest idle container, to be removed: else idle
+   * containers nobody in line can use would keep it waiting until a session ends, however long that is.
+   */
+  #take(want: Want): Grant<Idle> | undefined {
+    const idle = want.warm ? this.takeIdle() : undefined;
+    if (idle) return { kind: 'warm', idle };
+    if (!want.cold) return undefined;
+    if (this.total() < this.#options.settings.maxTotal) {
+      this.claimed();
+      return { kind: 'cold' };
+    }
+    const evict = want.warm ? undefined : this.takeIdle();
+    return evict ? { kind: 'cold', evict } : undefined;
+  }
+
+  /** Forgets every idle container and returns them (to be removed by the caller). */
+  drainIdle(): Idle[] {
+    const idle = [...this.#idle.values()];
+    this.#idle.clear();
+    return idle;
   }
 
   creationStarted(): void {
@@ -105,7 +192,7 @@ export class PoolState {
 
   /** Sets the idle and in-use gauges. */
   publish(): void {
-    this.#options.metrics?.sandboxPoolIdle.set(this.idle.size);
+    this.#options.metrics?.sandboxPoolIdle.set(this.#idle.size);
     this.#options.metrics?.sandboxPoolInUse.set(this.inUse);
   }
 }

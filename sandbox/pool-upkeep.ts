@@ -40,7 +40,7 @@ export class PoolUpkeep {
   async #refill(): Promise<void> {
     const { minIdle, maxTotal } = this.#options.settings;
     // Waiting claims count too: in `wait` mode they are served by the refill.
-    while (this.#state.running && this.#state.idle.size + this.#state.creating < minIdle + this.#state.changed.waiting && this.#state.total() < maxTotal) {
+    while (this.#state.running && this.#state.idleCount + this.#state.creating < minIdle + this.#state.changed.waiting && this.#state.total() < maxTotal) {
       try {
         await this.#createIdle();
         this.#failures = 0;
@@ -67,7 +67,7 @@ export class PoolUpkeep {
         await this.#options.engine.remove(id);
         return;
       }
-      this.#state.idle.set(id, { id, name, createdMs: this.#state.now(), probing: false });
+      this.#state.addIdle({ id, name, createdMs: this.#state.now() });
     } catch (err) {
       if (id) await this.#options.engine.remove(id).catch(() => false);
       throw err;
@@ -81,7 +81,7 @@ export class PoolUpkeep {
 
   /** Removes an idle container (`why` is logged) and refills. */
   async discard(id: string, why: string): Promise<void> {
-    if (this.#state.idle.delete(id)) this.#state.publish();
+    if (this.#state.removeIdle(id)) this.#state.publish();
     await this.#options.engine.remove(id).catch(() => false);
     this.#options.logger?.info('recycled an idle sandbox', { containerId: id.slice(0, 12), why });
     this.#state.changed.fire();
@@ -90,16 +90,16 @@ export class PoolUpkeep {
 
   /** Recycles idle containers past maxAge and probes the others, recycling those that do not answer. */
   async checkIdle(): Promise<void> {
-    for (const c of [...this.#state.idle.values()]) {
-      if (!this.#state.idle.has(c.id)) continue;
+    for (const c of this.#state.idleContainers()) {
+      if (!this.#state.isIdle(c.id)) continue;
       if (this.#state.now() - c.createdMs >= this.#options.settings.maxAgeMs) {
         await this.discard(c.id, 'max age');
         continue;
       }
-      c.probing = true;
+      this.#state.setProbing(c.id, true);
       const ok = await this.#options.engine.probe(c.id);
-      c.probing = false;
-      if (!ok && this.#state.idle.has(c.id)) await this.discard(c.id, 'health check failed');
+      this.#state.setProbing(c.id, false);
+      if (!ok && this.#state.isIdle(c.id)) await this.discard(c.id, 'health check failed');
     }
   }
 }

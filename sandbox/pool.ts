@@ -17,7 +17,8 @@
  * session no longer holds them.
  *
  * This file holds the pool's lifecycle (start, stop, sweeps, engine events,
- * OOM counts); the claim path is in pool-claim.ts, the refill, health checks
+ * OOM counts); the claim path is in pool-claim.ts, the line in which claims
+ * wait (first come, first served) in pool-queue.ts, the refill, health checks
  * and recycling in pool-upkeep.ts, the rebuild from Docker in pool-reconcile.ts,
  * the shared in-memory view in pool-state.ts.
  */
@@ -66,7 +67,7 @@ export class SandboxPool {
 
   /** Counts for metrics and tests. */
   stats(): { idle: number; creating: number; inUse: number; waiting: number } {
-    return { idle: this.#state.idle.size, creating: this.#state.creating, inUse: this.#state.inUse, waiting: this.#state.changed.waiting };
+    return { idle: this.#state.idleCount, creating: this.#state.creating, inUse: this.#state.inUse, waiting: this.#state.changed.waiting };
   }
 
   /** Rebuilds the state from the engine, follows its events, starts refilling and the health sweeps. */
@@ -95,8 +96,7 @@ export class SandboxPool {
 
   /** Removes the idle containers (a host that shuts down for good leaves no warm ones behind). */
   async drainIdle(): Promise<number> {
-    const idle = [...this.#state.idle.values()];
-    this.#state.idle.clear();
+    const idle = this.#state.drainIdle();
     this.#state.publish();
     for (const c of idle) await this.#options.engine.remove(c.id).catch(() => false);
     return idle.length;
@@ -114,9 +114,10 @@ export class SandboxPool {
   /**
    * The session's container: the one it holds if it runs, else an idle one
    * renamed for it, else a cold one (or a wait, by settings). Idempotent.
+   * When `signal` aborts, the claim rejects with its reason (see PoolClaims.claim).
    */
-  claim(request: ClaimRequest): Promise<PoolClaim> {
-    return this.#claims.claim(request);
+  claim(request: ClaimRequest, signal?: AbortSignal): Promise<PoolClaim> {
+    return this.#claims.claim(request, signal);
   }
 
   /** Destroys the session's container and its workspace; idempotent. */
@@ -189,6 +190,6 @@ export class SandboxPool {
       return;
     }
     if (e.action === 'destroy') this.#oomKills.delete(e.containerId);
-    if (this.#state.idle.has(e.containerId)) void this.#upkeep.discard(e.containerId, e.action === 'die' ? 'stopped' : 'removed');
+    if (this.#state.isIdle(e.containerId)) void this.#upkeep.discard(e.containerId, e.action === 'die' ? 'stopped' : 'removed');
   }
 }

@@ -3,29 +3,14 @@
  * is told) and the checks of their arguments (what the workflow enforces).
  * Imported by workflow code: no Node builtins, no side effects.
  */
-import type { ToolName } from '../policies/schema.js';
+import { READ_ARTIFACT, REQUEST_NETWORK, SAVE_RESULT, type SessionToolName } from '../policies/tool-names.js';
 import { BROWSER_DEFINITION, parseBrowserArgs, type BrowserArgs } from './browser-tool.js';
-import { requestedHostProblem } from './host-patterns.js';
+import { requestedHostProblem } from '../policies/host-patterns.js';
 import { SECRET_NAME_PATTERN } from '../domain/secret-binding.js';
-import {
-  ARTIFACT_TOOL_DEFINITIONS,
-  READ_ARTIFACT,
-  SAVE_RESULT,
-  parseReadArtifact,
-  parseSaveResult,
-  type ArtifactToolName,
-  type ReadArtifactArgs,
-  type SaveResultArgs,
-} from './artifact-tools.js';
+import { ARTIFACT_TOOL_DEFINITIONS, parseReadArtifact, parseSaveResult, type ReadArtifactArgs, type SaveResultArgs } from './artifact-tools.js';
 
-/**
- * The tool that asks for a host at the egress proxy. Not a policy `tools`
- * entry: it is offered when the policy lists `network.approve` hosts, and the
- * policy's `network` section (not its rules) decides each call.
- */
-export const REQUEST_NETWORK = 'request_network';
-/** Every tool a model can be offered. */
-export type SessionToolName = ToolName | typeof REQUEST_NETWORK | ArtifactToolName;
+// The workflow checks parsed calls against this name; it takes it with the parser, from here.
+export { REQUEST_NETWORK };
 
 /** An OpenAI-style function tool definition. */
 export interface ToolDefinition {

@@ -19,7 +19,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, loadConfigOrExit } from '../config/index.js';
 import { createDb } from '../db/client.js';
-import { createApiKey, createTenant } from '../db/tenants.js';
+import { createApiKey, createTenant, tenantExists } from '../db/tenants.js';
 import { startMockLlm } from '../mock-llm/server.js';
 import { Cluster } from '../temporal/cluster/cluster.js';
 import { clusterLayout, MAX_PORT_BASE } from '../temporal/cluster/layout.js';
@@ -57,8 +57,7 @@ async function main(): Promise<void> {
   });
 
   const db = createDb({ url: cluster.databaseUrl, applicationName: 'kortix-cluster' });
-  const tenant = await db.selectFrom('tenants').select('id').where('id', '=', 'demo').executeTakeFirst();
-  if (!tenant) await createTenant(db, { id: 'demo', name: 'Demo tenant' });
+  if (!(await tenantExists(db, 'demo'))) await createTenant(db, { id: 'demo', name: 'Demo tenant' });
   const { key } = await createApiKey(db, { tenantId: 'demo', principal: 'alice' });
   await db.destroy();
 

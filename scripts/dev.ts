@@ -19,7 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { REPO_ROOT, loadConfigOrExit } from '../config/index.js';
 import { createDb } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { createApiKey, createTenant } from '../db/tenants.js';
+import { createApiKey, createTenant, tenantExists } from '../db/tenants.js';
 import { TemporalDevServer } from '../temporal/dev-server.js';
 import { readDevKeys, writeDevKeys } from './lib/dev-keys.js';
 import { startDevLocalModel, type DevLocalModel } from './lib/dev-local-model.js';
@@ -61,7 +61,7 @@ async function seedTenant(databaseUrl: string): Promise<Record<string, string>> 
   const db = createDb({ url: databaseUrl, applicationName: 'kortix-dev' });
   try {
     await migrateToLatest(db);
-    const existing = await db.selectFrom('tenants').select('id').where('id', '=', 'demo').executeTakeFirst();
+    const existing = await tenantExists(db, 'demo');
     const previous = readDevKeys(KEYS_FILE);
     if (existing && previous.ALICE_KEY) return previous;
     await createTenant(db, { id: 'demo', name: 'Demo tenant' });

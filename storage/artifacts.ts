@@ -27,14 +27,14 @@ import {
   lockTenantArtifacts,
   tenantArtifactBytes,
   tenantHasSha,
-  type ArtifactExpiry,
   type ArtifactKind,
   type ArtifactRow,
 } from '../db/artifacts.js';
 import type { Db } from '../db/client.js';
+import type { ArtifactExpiry } from '../domain/maintenance-report.js';
 import type { ObjectStore } from './object-store.js';
 
-export type { ArtifactExpiry, ArtifactRow } from '../db/artifacts.js';
+export type { ArtifactRow } from '../db/artifacts.js';
 
 /** Over the tenant's limit for one artifact or for all of them: nothing was stored. */
 export class ArtifactLimitError extends Error {

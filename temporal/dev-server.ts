@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from './names.js';
+import { SEARCH_ATTRIBUTES } from '../domain/temporal-names.js';
 
 export interface DevServerOptions {
   /** Path of the `temporal` CLI binary (scripts/provision/temporal.sh finds or builds it). */
@@ -30,7 +30,25 @@ export interface DevServerOptions {
   readonly extraArgs?: readonly string[];
   /** SQLite pragmas of the server's file (default DEV_SQLITE_PRAGMAS; bench/throughput.ts passes [] for the CLI's own). */
   readonly sqlitePragmas?: readonly string[];
+  /** `--dynamic-config-value` settings (default DEV_DYNAMIC_CONFIG; bench/throughput.ts compares without eager dispatch). */
+  readonly dynamicConfig?: readonly string[];
 }
+
+/**
+ * - One partition per task queue: with the default four, a task can land on a
+ *   partition no poller waits on and be forwarded, adding tens of ms per activity.
+ * - Eager activity dispatch: an activity scheduled on the workflow's own queue
+ *   (the model call, the event write) comes back with the workflow task's
+ *   completion instead of through a matching poll; the SDK asks for it by default
+ *   (`allowEagerDispatch`, `maxEagerActivityReservationsPerWorkflowTask` 3), the
+ *   server hands it out only with this flag. Floor step with 1 workflow
+ *   287 → 67 ms in a one-off run (README, Numbers, for the bench's).
+ */
+export const DEV_DYNAMIC_CONFIG: readonly string[] = [
+  'matching.numTaskqueueReadPartitions=1',
+  'matching.numTaskqueueWritePartitions=1',
+  'system.enableActivityEagerExecution=true',
+];
 
 /**
  * WAL: with SQLite's default rollback journal every read waits on the writer; at 50
@@ -114,12 +132,7 @@ export class TemporalDevServer {
       this.options.dbFile,
       '--log-level',
       'warn',
-      // One partition per task queue: with the default four, a task can land on a
-      // partition no poller waits on and be forwarded, adding tens of ms per activity.
-      '--dynamic-config-value',
-      'matching.numTaskqueueReadPartitions=1',
-      '--dynamic-config-value',
-      'matching.numTaskqueueWritePartitions=1',
+      ...(this.options.dynamicConfig ?? DEV_DYNAMIC_CONFIG).flatMap((v) => ['--dynamic-config-value', v]),
       ...Object.values(SEARCH_ATTRIBUTES).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
       ...(this.uiPort === null ? ['--headless'] : ['--ui-port', String(this.uiPort)]),
       ...(this.uiPort !== null && this.options.codecEndpoint ? ['--ui-codec-endpoint', this.options.codecEndpoint] : []),

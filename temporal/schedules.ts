@@ -6,7 +6,7 @@
  * `temporal schedule list|describe|trigger`.
  */
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { maintenanceScheduleId, taskQueues, WORKFLOW_TYPES } from './names.js';
+import { maintenanceScheduleId, taskQueues, WORKFLOW_TYPES } from '../domain/temporal-names.js';
 
 export interface MaintenanceScheduleOptions {
   readonly prefix: string;

@@ -8,7 +8,7 @@ import type { Connection } from '@temporalio/client';
 /** Either connection kind: the client's or a worker's NativeConnection. */
 type WithOperator = Pick<Connection, 'operatorService'>;
 import proto from '@temporalio/proto';
-import { SEARCH_ATTRIBUTES } from './names.js';
+import { SEARCH_ATTRIBUTES } from '../domain/temporal-names.js';
 
 const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   try {
     await worker.run();
   } finally {
+    await tracing?.shutdown();
     logger.info('worker stopped');
   }
 }

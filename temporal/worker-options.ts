@@ -54,9 +54,12 @@ export function workerSinks(tracing: Pick<Tracing, 'spanProcessor' | 'resource'>
 
 export type WorkflowBundle = { code: string };
 
-/** A prebuilt bundle (WORKFLOW_BUNDLE_PATH), or a fresh one from `workflowsPath`. */
+/**
+ * A prebuilt bundle (WORKFLOW_BUNDLE_PATH), or a fresh one from `workflowsPath`. `cacheDirectory`: webpack's
+ * filesystem cache (it checks every input file), so a bundle of unchanged code takes ~3 s instead of ~16 s.
+ */
 export async function loadWorkflowBundle(
-  options: { bundlePath?: string | undefined; workflowsPath?: string; logger?: TemporalLogger } = {},
+  options: { bundlePath?: string | undefined; workflowsPath?: string; logger?: TemporalLogger; cacheDirectory?: string } = {},
 ): Promise<WorkflowBundle> {
   if (options.bundlePath) return { code: await readFile(options.bundlePath, 'utf8') };
   return bundleWorkflowCode({
@@ -69,6 +72,7 @@ export async function loadWorkflowBundle(
     // path, never run in a bundle (ignored there only, so the SDK's check stays).
     webpackConfigHook: (config) => ({
       ...config,
+      ...(options.cacheDirectory ? { cache: { type: 'filesystem' as const, cacheDirectory: options.cacheDirectory } } : {}),
       plugins: [
         ...(config.plugins ?? []),
         {

@@ -4,14 +4,15 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { SessionRef, SessionStatus, SessionUsage } from '../activities/types.js';
 import type { ApprovalVote, GateView } from '../domain/gate.js';
 import type { SessionSecret } from '../domain/secret-binding.js';
+import type { SessionRef, SessionStateView, SessionStatus, SessionUsage } from '../domain/session.js';
 import type { PolicySnapshot } from '../policies/load.js';
-import { SEARCH_ATTRIBUTES } from '../temporal/names.js';
+import { SEARCH_ATTRIBUTES, SESSION_HANDLERS } from '../domain/temporal-names.js';
 
-/** The gate types live in domain/gate.ts; re-exported for the clients that read them here. */
+/** The gate types live in domain/gate.ts, the state view in domain/session.ts; re-exported for the clients that read them here. */
 export type { ApprovalDecision, ApprovalVote, GateStatus, GateView } from '../domain/gate.js';
+export type { SessionStateView } from '../domain/session.js';
 
 export const TENANT_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.tenant, SearchAttributeType.KEYWORD);
 export const AGENT_KEY = defineSearchAttributeKey(SEARCH_ATTRIBUTES.agent, SearchAttributeType.KEYWORD);
@@ -66,17 +67,6 @@ export interface CancelRequest {
   readonly reason?: string | undefined;
 }
 
-export interface SessionStateView {
-  readonly sessionId: string;
-  readonly status: SessionStatus;
-  readonly step: number;
-  readonly usage: SessionUsage;
-  readonly pendingApprovals: readonly GateView[];
-  readonly sandbox: { readonly containerId: string; readonly hostId: string } | null;
-  readonly run: number;
-  readonly finalAnswer: string | null;
-}
-
 export interface ApprovalResult {
   readonly gate: GateView;
   /** False for a repeated vote of the same approver: it changes nothing. */
@@ -107,9 +97,9 @@ export interface CarriedState {
   readonly run: number;
 }
 
-export const userMessageSignal = defineSignal<[UserMessage]>('userMessage');
-export const approvalSignal = defineSignal<[ApprovalVote]>('approval');
-export const cancelSignal = defineSignal<[CancelRequest]>('cancel');
-export const stateQuery = defineQuery<SessionStateView>('state');
+export const userMessageSignal = defineSignal<[UserMessage]>(SESSION_HANDLERS.userMessage);
+export const approvalSignal = defineSignal<[ApprovalVote]>(SESSION_HANDLERS.approval);
+export const cancelSignal = defineSignal<[CancelRequest]>(SESSION_HANDLERS.cancel);
+export const stateQuery = defineQuery<SessionStateView>(SESSION_HANDLERS.state);
 /** Like the approval signal, with a synchronous answer: a validator refuses votes that cannot count. */
-export const approveUpdate = defineUpdate<ApprovalResult, [ApprovalVote]>('approve');
+export const approveUpdate = defineUpdate<ApprovalResult, [ApprovalVote]>(SESSION_HANDLERS.approve);

@@ -4,12 +4,20 @@
  * arrive while an update is on its way are coalesced into the next one. A
  * Slack failure is recorded as an event and never blocks the gate.
  */
-import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities } from '@temporalio/workflow';
 import type { NotifyActivities } from '../activities/index.js';
-import type { SessionRef } from '../activities/types.js';
+import type { SessionRef } from '../domain/session.js';
 import type { EventOutbox } from './outbox.js';
 import type { Gate } from '../domain/gate.js';
 import { gateView } from './gates.js';
+
+/**
+ * A change that arrived after the sync's last look at its gate but before the sync was marked done (both
+ * resolved in one activation: the update's completion and a vote) was dropped, and the message kept the
+ * gate's earlier state. The sync starts again; histories recorded before this fix replay without the
+ * extra update.
+ */
+export const GATE_SLACK_RESYNC_PATCH = 'gate-slack-resync';
 
 interface Tracked {
   gate: Gate;
@@ -63,6 +71,7 @@ export class GateSlackSync {
     // Not cancelled with the session: a cancelled session's gates show "cancelled" too.
     void CancellationScope.nonCancellable(() => this.#sync(t)).finally(() => {
       t.running = false;
+      if (t.rendered < t.version && !t.failed && patched(GATE_SLACK_RESYNC_PATCH)) this.#kick(gateId);
     });
   }
 

@@ -6,8 +6,7 @@
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
 import type { MaintenanceActivities } from '../activities/index.js';
-import type { MaintenanceReport } from '../db/maintenance.js';
-import type { RetentionReport } from '../retention/run.js';
+import type { MaintenanceReport, RetentionReport } from '../domain/maintenance-report.js';
 import { workflowIso } from './clock.js';
 
 const { dbMaintenance } = proxyActivities<MaintenanceActivities>({

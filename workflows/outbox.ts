@@ -5,8 +5,9 @@
  * retried write is stored once. Writes survive cancellation of the session.
  */
 import { CancellationScope, patched } from '@temporalio/workflow';
-import type { NewEvent, SessionPatch, SessionRef } from '../activities/types.js';
-import type { EventType } from '../domain/events.js';
+import type { NewEvent, SessionPatch } from '../activities/types.js';
+import type { SessionRef } from '../domain/session.js';
+import { EVENT_KEY_SOURCES, eventKey, type EventType } from '../domain/events.js';
 
 /** The change id of the re-drain (workflow versioning). */
 export const OUTBOX_REDRAIN_PATCH = 'outbox-redrain';
@@ -37,7 +38,21 @@ export class EventOutbox {
 
   /** Queues an event; `extra` rows (a gate, an audit entry) are written in the same transaction. */
   push(type: EventType, data: Record<string, unknown>, extra: Pick<NewEvent, 'gate' | 'approval'> = {}): void {
-    this.#queue.push({ key: `wf:${this.#counter++}`, type, data, ...extra });
+    this.#queue.push({ ...this.reserve(type, data), ...extra });
+    this.#kick();
+  }
+
+  /**
+   * An event under the next key, not queued: the caller hands it to an activity that writes it with its own
+   * records (a step's tool decisions ride with its first tool activity), one activity fewer than a write of its own.
+   */
+  reserve(type: EventType, data: Record<string, unknown>): NewEvent {
+    return { key: eventKey(EVENT_KEY_SOURCES.workflow, this.#counter++), type, data };
+  }
+
+  /** Reserved events whose activity did not get to write them (cancelled, failed): queued as they are; a key already stored is a no-op. */
+  resend(events: readonly NewEvent[]): void {
+    this.#queue.push(...events);
     this.#kick();
   }
 

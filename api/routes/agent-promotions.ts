@@ -12,11 +12,10 @@ import { z } from 'zod';
 import type { PromotionRisk } from '../../agents/risk.js';
 import { agentSlug, changeNote } from '../../agents/schema.js';
 import { voteSigningKey, type Env } from '../../config/index.js';
-import { getPromotion, insertPromotion, listPendingPromotions, updatePromotion, type AgentRow, type VersionRow } from '../../db/agents.js';
+import { getPromotion, insertPromotion, listPendingPromotions, promotionGate, updatePromotion, type AgentRow, type VersionRow } from '../../db/agents.js';
 import type { Db } from '../../db/client.js';
-import { taskQueues } from '../../temporal/names.js';
+import { taskQueues } from '../../domain/temporal-names.js';
 import { PROMOTION_GATE_ID, type agentPromotion, type AgentPromotionInput } from '../../workflows/agent-promotion.js';
-import type { GateView } from '../../domain/gate.js';
 import { inboxEntry } from '../inbox-entry.js';
 import { ownedAgent } from '../agent-versions.js';
 import { ApiError } from '../errors.js';
@@ -51,7 +50,7 @@ export function presentPromotion(slug: string, row: PromotionRow) {
     why: row.why,
     reasons: row.reasons,
     status: row.status,
-    gate: row.gate,
+    gate: promotionGate(row.gate),
     createdAt: row.created_at.toISOString(),
     closedAt: row.closed_at?.toISOString() ?? null,
     links: { self: `/v1/agents/${slug}/promotions/${row.id}`, approve: `/v1/agents/${slug}/promotions/${row.id}/approvals` },
@@ -137,7 +136,7 @@ export function promotionRoutes(deps: PromotionDeps): Hono {
 export async function promotionInbox(db: Db, principal: { principal: string; roles: readonly string[]; tenantId: string }, limit = 50) {
   const rows = await listPendingPromotions(db, principal.tenantId, limit);
   return rows.flatMap((row) => {
-    const view = row.gate as GateView | null;
+    const view = promotionGate(row.gate);
     if (!view || view.status !== 'open') return [];
     const entry = inboxEntry(view, principal, {
       sessionId: null,

@@ -27,6 +27,10 @@ import type { RouteDoc } from '../openapi.js';
 import { parseBody, parseParams, parseQuery } from '../validation.js';
 import { openPromotion, promotionRoutes, type PromotionDeps } from './agent-promotions.js';
 
+/** The parts of this API's answers that agents/ defines, named here for the console (web/ takes its types from api/). */
+export type { AgentSpec, PromotionRisk };
+export type { FieldChange } from '../../agents/diff.js';
+
 export interface AgentRoutesDeps extends PromotionDeps {
   readonly config: PromotionDeps['config'] & Pick<Env, 'MODEL_POLICY_FILE'>;
   readonly db: Db;

@@ -10,8 +10,7 @@ import { z } from 'zod';
 import { voteSigningKey, type Env } from '../../config/index.js';
 import { temporalUiWorkflowUrl } from '../../config/temporal-ui.js';
 import type { Db } from '../../db/client.js';
-import { createSessionRow } from '../../db/session-records.js';
-import { setSessionAgentVersion } from '../../db/agents.js';
+import { createSessionRow, failUnstartedSession } from '../../db/session-records.js';
 import { SESSION_ID_PATTERN, SESSION_STATUSES, TERMINAL_STATUSES, type SessionStatus } from '../../domain/session.js';
 import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
 import { tenantPolicySettings } from '../../db/tenant-policy-settings.js';
@@ -19,7 +18,7 @@ import { applyOverrides, snapshotPolicy, type PolicyStore } from '../../policies
 import { policyPermission } from '../../policies/permissions.js';
 import { chatModelProblem } from '../../router/model-policy.js';
 import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
-import { taskQueues } from '../../temporal/names.js';
+import { taskQueues } from '../../domain/temporal-names.js';
 import {
   AGENT_KEY,
   STATUS_KEY,
@@ -44,7 +43,10 @@ import { sessionSecrets } from '../session-secrets.js';
 import type { SecretProvider } from '../../secrets/provider.js';
 import { agentReference, sessionLimitsSchema } from '../../agents/schema.js';
 import { setWorkspaceSource } from '../../db/workspace-sources.js';
+import { tenantSecretReferences } from '../../db/tenant-secrets.js';
+import type { TenantPayloadCodec } from '../../temporal/codec/payload-codec.js';
 import { resolveWorkspaceSource } from '../workspace-source.js';
+import { markStage } from '../server-timing.js';
 
 export const DEFAULT_SYSTEM_PROMPT =
   'You are Kortix, an agent working in a sandboxed Linux workspace at /workspace. Use the tools to act; ' +
@@ -103,6 +105,8 @@ export interface SessionRoutesDeps {
   readonly tuning?: SessionTuning | undefined;
   /** Checks the secret names a session references (the tenant's and its agent version's). */
   readonly secrets?: SecretProvider | undefined;
+  /** The payload codec of `temporal` (api/build.ts), told each new session's tenant so that it need not look it up. */
+  readonly codec?: Pick<TenantPayloadCodec, 'tenants'> | undefined;
 }
 
 function encodeCursor(createdAt: Date, id: string): string {
@@ -184,15 +188,28 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
   const present = (row: SessionRow, live?: SessionStateView | null) => presentSession(row, live ?? null, links(row.id));
 
   app.post('/', async (c) => {
+    // Server-Timing (api/server-timing.ts): where a slow start's time went, stage by stage.
+    markStage(c, 'auth', 'middleware: tracing, API key, rate limit');
     const principal = c.get('principal');
     const request = await parseBody(c, createSessionSchema);
+    // The lookups that need nothing but the request are asked for at once (each a database round trip, and under
+    // load each waits its turn on the pool and the event loop), and awaited below in the order they were awaited
+    // one after the other before: the first failing check still decides the answer.
+    const lookups = {
+      pinned: pinSessionAgent(db, principal.tenantId, request),
+      policySettings: tenantPolicySettings(db, principal.tenantId),
+      tenantSecretRefs: tenantSecretReferences(db, principal.tenantId),
+      workspaceSource: resolveWorkspaceSource(db, principal.tenantId, request.fromSession),
+    };
+    // One that is never awaited (an earlier check failed) must not be an unhandled rejection.
+    for (const lookup of Object.values(lookups)) lookup.catch(() => {});
     // A tenant agent's version decides prompt, model, policy and limits, and the session pins it (api/agent-versions.ts).
-    const pinned = await pinSessionAgent(db, principal.tenantId, request);
+    const pinned = await lookups.pinned;
     const body = pinned ? withPinnedVersion(request, pinned) : request;
     const modelProblem = body.model === undefined ? undefined : chatModelProblem(modelPolicy.current, body.model);
     if (modelProblem) throw new ApiError(400, 'unknown_model', modelProblem, [{ path: 'body.model', message: 'unknown model' }]);
     // Which policies a principal may use is the tenant's decision (policies/permissions.ts).
-    const policySettings = await tenantPolicySettings(db, principal.tenantId);
+    const policySettings = await lookups.policySettings;
     const policyRef = body.policy ?? policySettings.default ?? config.DEFAULT_POLICY;
     const policyName = policyRef.split('@')[0] ?? policyRef;
     const permission = policyPermission(policySettings, principal.roles, policyName);
@@ -212,13 +229,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       }),
     );
     // Every secret the session may use exists now, or the request is a 400 naming it.
-    const secrets = await sessionSecrets(deps, principal.tenantId, pinned?.spec.secrets ?? []);
-    const workspaceSource = await resolveWorkspaceSource(db, principal.tenantId, body.fromSession);
+    const secrets = await sessionSecrets(deps, principal.tenantId, pinned?.spec.secrets ?? [], lookups.tenantSecretRefs);
+    const workspaceSource = await lookups.workspaceSource;
+    markStage(c, 'lookups', 'body, agent, policy, secrets, workspace source');
     const id = `ses_${randomUUID()}`;
     const createdAt = new Date().toISOString();
     const session = { tenantId: principal.tenantId, sessionId: id, createdAt };
+    // The row's one writer (the workflow's startSession only writes into it): here, counted by the admission.
+    let created: SessionRow | undefined;
     await deps.limiter.admitSession(principal.tenantId, body.idleTimeoutSeconds, async (trx) => {
-      await createSessionRow(trx, {
+      created = await createSessionRow(trx, {
         id,
         tenantId: principal.tenantId,
         agent: body.agent,
@@ -228,10 +248,11 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
         model: body.model ?? null,
         metadata: body.metadata,
         createdAt,
+        agentVersion: pinned?.sha ?? null,
       });
       if (workspaceSource) await setWorkspaceSource(trx, principal.tenantId, id, workspaceSource);
     });
-    if (pinned) await setSessionAgentVersion(db, principal.tenantId, id, pinned.sha);
+    markStage(c, 'admit', 'the admission transaction and the row');
     const input: AgentSessionInput = {
       session,
       agent: body.agent,
@@ -248,6 +269,8 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       tuning: deps.tuning,
       ...(secrets.length > 0 ? { secrets } : {}),
     };
+    // The codec encrypts the input for the workflow's tenant: told here, it does not look the row up again.
+    deps.codec?.tenants.remember(id, principal.tenantId);
     try {
       await temporal.workflow.start<typeof agentSession>('agentSession', {
         taskQueue: queues.sessions,
@@ -262,14 +285,12 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
         ],
       });
     } catch (err) {
-      await db
-        .updateTable('sessions')
-        .set({ status: 'failed', error: `could not start: ${(err as Error).message}`, ended_at: new Date() })
-        .where('id', '=', id)
-        .execute();
+      await failUnstartedSession(db, principal.tenantId, id, `could not start: ${(err as Error).message}`);
       throw new ApiError(503, 'temporal_unavailable', `the session could not be started: ${(err as Error).message}`);
     }
-    const row = await ownedSession(principal.tenantId, id);
+    markStage(c, 'start', 'the workflow start in Temporal');
+    // The row as inserted (read back only if the insert found the id taken, which a random id never is).
+    const row = created ?? (await ownedSession(principal.tenantId, id));
     return c.json(present(row), 201, { location: `/v1/sessions/${id}` });
   });
 

@@ -189,6 +189,23 @@ fi
 if docker info --format '{{json .SecurityOptions}}' 2>/dev/null | grep -q 'name=userns'; then
   log "the engine runs containers in a user namespace (userns-remap)"
   userns=remap
+  # Every remapped container's root is the same host uid (dockremap's first subordinate uid), and the kernel's
+  # key quota for a non-root uid (kernel.keys.maxkeys, 200 by default) is shared by all of them: runc's session
+  # keyring per container exhausts it near 200 sandboxes and creation fails with EDQUOT (seen in the 200-session
+  # throughput bench). Give that uid root's quota.
+  if is_root; then
+    for key in maxkeys maxbytes; do
+      want="$(cat "/proc/sys/kernel/keys/root_$key" 2>/dev/null || true)"
+      have="$(cat "/proc/sys/kernel/keys/$key" 2>/dev/null || true)"
+      if [[ -n "$want" && -n "$have" && "$have" -lt "$want" ]]; then
+        if sysctl -qw "kernel.keys.$key=$want" 2>/dev/null; then
+          log "kernel.keys.$key $have -> $want (one key quota shared by every remapped sandbox)"
+        else
+          warn "could not raise kernel.keys.$key from $have: about $have sandboxes at once under userns-remap"
+        fi
+      fi
+    done
+  fi
 else
   userns=off
   if [[ "$userns_mode" == remap ]]; then

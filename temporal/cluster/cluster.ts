@@ -13,7 +13,7 @@ import { loadWorkflowBundle } from '../worker-options.js';
 import { apiProcess, workerHostProcess, type KortixSettings } from './kortix.js';
 import { API_INSTANCES, clusterLayout, TEMPORAL_SERVICES, WORKER_HOSTS, type ClusterLayout, type TemporalService } from './layout.js';
 import type { ClusterProcess } from './process.js';
-import { prepareDatabases, prepareNamespace, temporalServiceProcess, uiProcess, withDatabase, type TemporalBinaries } from './temporal.js';
+import { startTemporalServices, uiProcess, withDatabase, type TemporalBinaries } from './temporal.js';
 
 export interface ClusterOptions {
   /** First port of the layout (temporal/cluster/layout.ts). */
@@ -79,25 +79,14 @@ export class Cluster {
     const logDir = resolve(options.dataDir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const dbs = { adminUrl: options.adminDatabaseUrl, persistence: options.databases.temporal, visibility: options.databases.visibility };
-    await prepareDatabases(options.binaries.sqlTool, dbs, log);
-
-    const temporal = Object.fromEntries(
-      TEMPORAL_SERVICES.map((s) => [s, temporalServiceProcess(options.binaries, layout, dbs, s, logDir)]),
-    ) as Record<TemporalService, ClusterProcess>;
-    const started: ClusterProcess[] = [];
+    const temporal = await startTemporalServices(options.binaries, layout, dbs, logDir, namespace, log);
+    const frontend = `${layout.host}:${layout.temporal.frontend.grpc}`;
+    const started: ClusterProcess[] = TEMPORAL_SERVICES.map((s) => temporal[s]);
     const startAll = async (group: ClusterProcess[]) => {
       started.push(...group);
       await Promise.all(group.map((p) => p.start()));
     };
     try {
-      // One first: on a fresh database each service would write the cluster metadata at once, and all but one fail.
-      const [first, ...others] = TEMPORAL_SERVICES;
-      await startAll([temporal[first]]);
-      await startAll(others.map((s) => temporal[s]));
-      const frontend = `${layout.host}:${layout.temporal.frontend.grpc}`;
-      await prepareNamespace(frontend, namespace);
-      log(`temporal: frontend ${frontend}, namespace ${namespace} and the search attributes registered`);
-
       // Migrated and bundled once here, not by every process at once.
       await ensureDatabase(options.adminDatabaseUrl, options.databases.kortix);
       const databaseUrl = withDatabase(options.adminDatabaseUrl, options.databases.kortix);

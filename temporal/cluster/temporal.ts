@@ -129,6 +129,38 @@ export function temporalServiceProcess(bin: TemporalBinaries, layout: ClusterLay
   });
 }
 
+/**
+ * Temporal alone, serving `namespace`: its databases at the schema version, the
+ * four services (history first: on a fresh database each service would write
+ * the cluster metadata at once, and all but one fail), then the namespace and
+ * search attributes. If any step fails, the services started are killed.
+ * Cluster.start runs the Kortix processes on it; bench/throughput-server.ts
+ * points the bench's own stack at it.
+ */
+export async function startTemporalServices(
+  bin: TemporalBinaries,
+  layout: ClusterLayout,
+  dbs: TemporalDatabases,
+  logDir: string,
+  namespace: string,
+  log: (line: string) => void,
+): Promise<Record<TemporalService, ClusterProcess>> {
+  await prepareDatabases(bin.sqlTool, dbs, log);
+  const temporal = Object.fromEntries(TEMPORAL_SERVICES.map((s) => [s, temporalServiceProcess(bin, layout, dbs, s, logDir)])) as Record<TemporalService, ClusterProcess>;
+  const [first, ...others] = TEMPORAL_SERVICES;
+  try {
+    await temporal[first].start();
+    await Promise.all(others.map((s) => temporal[s].start()));
+    const frontend = `${layout.host}:${layout.temporal.frontend.grpc}`;
+    await prepareNamespace(frontend, namespace);
+    log(`temporal: frontend ${frontend}, namespace ${namespace} and the search attributes registered`);
+    return temporal;
+  } catch (err) {
+    for (const s of [...TEMPORAL_SERVICES].reverse()) await temporal[s].kill();
+    throw err;
+  }
+}
+
 export function uiProcess(uiServer: string, layout: ClusterLayout, dbs: TemporalDatabases, logDir: string): ClusterProcess {
   const url = `http://${layout.host}:${layout.ui}`;
   return new ClusterProcess({

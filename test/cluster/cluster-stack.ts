@@ -48,8 +48,8 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base whose whole layout is free now (random, so parallel runs rarely meet). */
-async function freePortBase(): Promise<number> {
+/** A base whose whole layout is free now (random, so parallel runs rarely meet); bench/throughput-server.ts's cluster too. */
+export async function freePortBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * ((MAX_PORT_BASE - 20_000) / 100)) * 100;
     const checks = await Promise.all(Array.from({ length: LAYOUT_SPAN }, (_, i) => portFree(base + i)));

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { DevKeyring } from '../../temporal/codec/keyring.js';
-import { SEARCH_ATTRIBUTES } from '../../temporal/names.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/temporal-names.js';
 import { withDatabase } from '../../temporal/cluster/temporal.js';
 import { readAllEvents, startSession, toolResults, waitForStatus, type SseEvent } from '../support/sessions.js';
 import { docker, waitFor } from '../support/stack.js';

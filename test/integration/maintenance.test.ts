@@ -9,8 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { MaintenanceReport } from '../../db/maintenance.js';
-import { maintenanceScheduleId } from '../../temporal/names.js';
+import type { MaintenanceReport } from '../../domain/maintenance-report.js';
+import { maintenanceScheduleId } from '../../domain/temporal-names.js';
 import { ensureMaintenanceSchedule } from '../../temporal/schedules.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
 

@@ -18,7 +18,7 @@ import { closeServer, listen } from '../../observability/health-server.js';
 import { SDK_METRIC_NAMES } from '../../observability/metrics.js';
 import { provision } from '../../scripts/lib/provision.js';
 import { freePort } from '../../temporal/dev-server.js';
-import { taskQueues } from '../../temporal/names.js';
+import { taskQueues } from '../../domain/temporal-names.js';
 import { startSession, waitForClosed, waitForGate, waitForStatus } from '../support/sessions.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { WorkerProcess } from '../support/worker-process.js';

@@ -109,6 +109,8 @@ beforeAll(async () => {
     limits: { memoryMb: 128, cpus: 0.5, pidsLimit: 64, workspaceMb: 16, tmpMb: 16 },
     seccompProfile: readFileSync(resolve(REPO_ROOT, 'sandbox/seccomp.json'), 'utf8'),
     outputLimitBytes: 16 * 1024,
+    // One claimed container is all the test needs: none kept idle on the remapped engine.
+    warmPool: { minIdle: 0 },
   });
   await host.start();
   ({ containerId } = await host.claim({ tenantId: 'tenant-userns', sessionId: `ses_${randomUUID()}` }));

@@ -87,7 +87,7 @@ describe('claim', () => {
   });
 
   it('starts a cold container, labelled with its session, when the pool has none idle', async () => {
-    const cold = makeHost('sandbox-test-cold');
+    const cold = makeHost('sandbox-test-cold', { minIdle: 0 });
     const other = { tenantId: 'tenant-cold', sessionId: `ses_${randomUUID()}` };
     try {
       const claimed = await cold.claim(other);

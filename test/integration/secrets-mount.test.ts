@@ -28,7 +28,7 @@ import { startMockLlm, type MockLlmServer } from '../../mock-llm/server.js';
 import { keyringFromConfig } from '../../temporal/codec/from-config.js';
 import { replayHistories } from '../../temporal/replay.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
-import { SECRET_MOUNT_PATCH } from '../../workflows/agent-session.js';
+import { SECRET_MOUNT_PATCH } from '../../workflows/session-patches.js';
 import { FakeVault } from '../support/fake-vault.js';
 import { readAllEvents, startSession, toolResults, vote, waitForGate, waitForStatus } from '../support/sessions.js';
 import { startStack, type Stack } from '../support/stack.js';

@@ -4,11 +4,16 @@
  * container, the final answer), and each way a session ends.
  */
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { monthStart, partitionName } from '../../db/partitions.js';
+import { createSessionActivities } from '../../activities/session-activities.js';
 import { eventsAfterQuery } from '../../db/session-records.js';
+import { ModelRouter } from '../../router/router.js';
 import { LABELS } from '../../sandbox/container-spec.js';
+import { pricedPolicy } from '../support/router-fixtures.js';
 import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
 import {
   getSession,
@@ -230,5 +235,38 @@ describe('limits, messages and cancel', () => {
     const events = await readAllEvents(stack, session.id);
     expect(events.find((e) => e.type === 'approval.resolved')?.data).toMatchObject({ outcome: 'cancelled' });
     expect((await stack.api('POST', `/v1/sessions/${session.id}/cancel`, 'bob', {})).status).toBe(409);
+  });
+});
+
+describe('the session row has one writer', () => {
+  it("the workflow's startSession writes into the row the API made and never makes one", async () => {
+    const activities = createSessionActivities({ db: stack.db, router: new ModelRouter({ policy: pricedPolicy('http://127.0.0.1:9'), env: {}, timeoutMs: 1_000 }) });
+    const session = { tenantId: stack.tenantId, sessionId: `ses_${randomUUID()}`, createdAt: new Date().toISOString() };
+    const input = {
+      session,
+      agent: 'default',
+      requester: 'alice',
+      policyName: 'standard',
+      policyHash: 'h',
+      model: null,
+      metadata: {},
+      systemPrompt: 'system',
+      userMessage: 'hello',
+    };
+    // As if started by another path than POST /v1/sessions: no row, and none is made.
+    const refused = await activities.startSession(input).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ApplicationFailure);
+    expect(refused).toMatchObject({ type: 'SessionNotFoundError', nonRetryable: true });
+    expect(await stack.db.selectFrom('sessions').select('id').where('id', '=', session.sessionId).executeTakeFirst()).toBeUndefined();
+
+    // The API's row (createSessionRow) is the one startSession fills, as many times as it is retried.
+    const started = await startSession(stack, { message: 'hello there', metadata: { scenario: 'default' } });
+    const row = await stack.db.selectFrom('sessions').selectAll().where('id', '=', started.id).executeTakeFirstOrThrow();
+    const again = { ...input, session: { tenantId: row.tenant_id, sessionId: row.id, createdAt: row.created_at.toISOString() }, agent: 'other' };
+    expect(await activities.startSession(again)).toEqual({ nextMessageSeq: 2 });
+    const after = await stack.db.selectFrom('sessions').select(['agent', 'requester']).where('id', '=', started.id).executeTakeFirstOrThrow();
+    expect(after).toEqual({ agent: row.agent, requester: row.requester });
+    const firstEvents = (await readAllEvents(stack, started.id)).filter((e) => e.type === 'session.started');
+    expect(firstEvents).toHaveLength(1);
   });
 });

@@ -14,11 +14,19 @@ import { isEncrypted, payloadKeyId } from '../../temporal/codec/payload-codec.js
 import { readHistoryFile, replayHistories, type HistoryToReplay } from '../../temporal/replay.js';
 import { codecPayloadsOf } from '../support/payloads.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
+import { DECISIONS_WITH_STEP_PATCH } from '../../workflows/session-patches.js';
 
 const DIR = resolve(REPO_ROOT, 'test/histories');
 /** The test keyring: the derived test keys (version 1) and test/fixtures/payload-keys.json (acme-codec versions 2, 3). */
 const KEYRING = keyringFromConfig({ KORTIX_ENV: 'test', KORTIX_DATA_DIR: resolve(DIR, 'no-data-dir'), PAYLOAD_CODEC_RING: resolve(REPO_ROOT, 'test/fixtures/payload-keys.json') });
 const ENCRYPTED = 'encrypted/rotated-mid-session.json';
+/** The change ids (patched()) a history's markers record. */
+function patchIds(h: HistoryToReplay): string[] {
+  return (h.history.events ?? []).flatMap((e) =>
+    (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((p) => (JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as { id: string }).id),
+  );
+}
+
 let currentBundle: ReturnType<typeof loadWorkflowBundle> | undefined;
 /** The current workflow code, bundled once for the tests that replay against it. */
 const bundleOnce = () => (currentBundle ??= loadWorkflowBundle());
@@ -38,16 +46,24 @@ beforeAll(async () => {
 describe('recorded histories', () => {
   it('cover approved, rejected and timed-out gates, roles and Slack, cancel, limits and continue-as-new, now and from earlier code', () => {
     const names = histories.map((h) => h.name);
-    for (const set of ['current', 'observability', 'foundation']) {
+    for (const set of ['current', 'signed-votes', 'observability', 'foundation']) {
       for (const expected of ['approved-by-two.json', 'rejected.json', 'approval-timed-out.json', 'cancelled-at-gate.json', 'continued-as-new.run1.json']) {
         expect(names).toContain(`${set}/${expected}`);
       }
     }
-    for (const set of ['current', 'observability']) expect(names).toContain(`${set}/roles-and-slack.json`);
+    for (const set of ['current', 'signed-votes', 'observability']) expect(names).toContain(`${set}/roles-and-slack.json`);
     // Recorded through the API's Update with signed votes: queried between votes, a forged vote refused; an agent promotion's gate.
-    for (const name of ['queried-then-approved', 'forged-vote-refused', 'agent-promotion']) expect(names).toContain(`current/${name}.json`);
+    for (const set of ['current', 'signed-votes']) {
+      for (const name of ['queried-then-approved', 'forged-vote-refused', 'agent-promotion']) expect(names).toContain(`${set}/${name}.json`);
+    }
     // Exported from a `make dev` walk-through whose closing vote came through the API's Update (issue 10).
     expect(names).toContain('evidence/walkthrough-update-approved.json');
+  });
+
+  it('current/ was recorded with the step decisions carried by the tool activity (issue 16); signed-votes/ before it', () => {
+    const carried = (set: string) => histories.filter((h) => h.name.startsWith(`${set}/`) && patchIds(h).includes(DECISIONS_WITH_STEP_PATCH)).map((h) => basename(h.name));
+    expect(carried('current')).toEqual(expect.arrayContaining(['malformed-tool-call.json', 'max-steps.json', 'continued-as-new.run1.json']));
+    expect(carried('signed-votes')).toEqual([]);
   });
 
   it('include a session with encrypted payloads (scripts/record-encrypted-history.ts), under two key versions', () => {

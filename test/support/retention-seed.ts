@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import type { Db } from '../../db/client.js';
 import { ensureMonthlyPartitions } from '../../db/partitions.js';
 import { createSessionRow, writeSessionRecords } from '../../db/session-records.js';
-import { EVENT_TYPES } from '../../domain/events.js';
+import { EVENT_KEY_SOURCES, EVENT_TYPES, eventKey } from '../../domain/events.js';
 
 export const HOSTILE = ['nul \0 inside', 'lone \uD800 high', 'lone \uDC00 low', 'line\nbreak "quoted" \\ back', '😀 ünïcödé', `'; drop table sessions; --`];
 
@@ -24,7 +24,7 @@ export async function seedMonth(db: Db, tenantId: string, month: string, session
     await createSessionRow(db, { id, tenantId, agent: 'archivist', requester: 'alice', policyName: 'standard', policyHash: 'h', model: 'mock', metadata: { n: String(s) }, createdAt });
     const ref = { tenantId, sessionId: id, createdAt };
     const evs = Array.from({ length: events }, (_, i) => ({
-      key: `e${i}`,
+      key: eventKey(EVENT_KEY_SOURCES.workflow, i),
       type: i % 7 === 0 ? EVENT_TYPES.toolResult : EVENT_TYPES.llmResponse,
       data: { i, text: HOSTILE[i % HOSTILE.length], nested: { deep: [1, 2.5, null, true, { k: 'v' }] }, big: i === 0 ? 'x'.repeat(70_000) : undefined },
     }));

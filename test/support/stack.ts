@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Hono } from 'hono';
 import type { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { buildApi } from '../../api/build.js';
 import { loadConfig, type Env } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
@@ -19,16 +19,13 @@ import { createApiKey, createTenant } from '../../db/tenants.js';
 import type { Check } from '../../observability/health.js';
 import { createLogger } from '../../observability/logger.js';
 import { createMetrics } from '../../observability/metrics.js';
-import { createRouterFromConfig } from '../../router/create.js';
 import { LABELS } from '../../sandbox/container-spec.js';
 import type { DockerSandboxHost } from '../../sandbox/docker-host.js';
 import { sandboxHostFromConfig } from '../../sandbox/from-config.js';
 import { temporalOrphanCheck } from '../../sandbox/lease-check.js';
 import type { Tracing } from '../../observability/tracing.js';
-import { slackNotifyDeps } from '../../slack/notify-deps.js';
-import { objectStoreFromConfig } from '../../storage/from-config.js';
-import { createWorkers, type WorkerSet } from '../../temporal/worker.js';
-import { loadWorkflowBundle } from '../../temporal/worker-options.js';
+import { buildWorker, type BuiltWorker } from '../../temporal/build-worker.js';
+import type { WorkerSet } from '../../temporal/worker.js';
 import type { SessionTuning } from '../../workflows/definitions.js';
 import type { ObjectStoreUnderTest } from './s3-server.js';
 import type { ServiceValues } from './services.js';
@@ -114,6 +111,8 @@ export function stackEnv(services: ServiceValues, prefix: string, extra: Record<
 export async function startStack(services: ServiceValues, options: StackOptions = {}): Promise<Stack> {
   const prefix = `t${randomUUID().slice(0, 8)}`;
   const env = stackEnv(services, prefix, {
+    // The in-process workers' model calls give up sooner than production's 120 s.
+    LLM_TIMEOUT_MS: '30000',
     ...(options.hostId ? { WORKER_HOST_ID: options.hostId } : {}),
     ...(options.policiesDir ? { POLICIES_DIR: options.policiesDir } : {}),
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
@@ -131,10 +130,8 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     startChecks: false,
   });
   const { db, temporal, app, artifacts } = api;
-  const { router } = createRouterFromConfig({ config, db, timeoutMs: 30_000 });
-  // As the worker builds it; its warm pool runs while the in-process workers do.
+  // As the worker builds it, but the stack's own (tests use it directly); its warm pool runs while the in-process workers do.
   const host = sandboxHostFromConfig(config, { docker, isOrphan: temporalOrphanCheck(temporal, config.WORKER_HOST_ID) });
-  const bundle = await loadWorkflowBundle({ bundlePath: services.bundlePath });
 
   const tenantId = options.tenantId ?? `tenant-${prefix}`;
   await createTenant(db, { id: tenantId });
@@ -146,7 +143,7 @@ export async function startStack(services: ServiceValues, options: StackOptions 
   await createTenant(db, { id: `other-${prefix}` });
   keys.mallory = (await createApiKey(db, { tenantId: `other-${prefix}`, principal: 'mallory' })).key;
 
-  let workerConnection: NativeConnection | undefined;
+  let worker: BuiltWorker | undefined;
   let running: Promise<void> | undefined;
   const stack: Stack = {
     config,
@@ -172,29 +169,26 @@ export async function startStack(services: ServiceValues, options: StackOptions 
       });
     },
     async startWorkers() {
-      await host.start();
-      workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-      stack.workers = await createWorkers({
-        config,
-        connection: workerConnection,
-        db,
-        router,
-        host,
-        bundle,
-        shutdownGraceTime: '2s',
-        notify: slackNotifyDeps(config),
+      // The worker as temporal/worker-main.ts builds it (temporal/build-worker.ts), on the stack's host, without
+      // what the suite's global setup did once and without a maintenance schedule per stack.
+      worker = await buildWorker(config, {
+        logger: createLogger({ level: 'error' }),
+        metrics: createMetrics({ service: 'worker', defaultMetrics: false }),
         tracing: options.tracing,
-        objectStore: objectStoreFromConfig(config),
-        artifacts,
+        host,
+        shutdownGraceTime: '2s',
+        startChecks: false,
+        maintenanceSchedule: false,
       });
-      running = stack.workers.run();
+      stack.workers = worker.workers;
+      running = worker.run();
     },
     async stopWorkers() {
-      stack.workers?.shutdown();
+      // Drains as on a signal; run() then stops the host (idle containers go) and closes what the worker opened.
+      worker?.stop('test');
       await running?.catch(() => {});
-      await workerConnection?.close();
-      await host.stop();
       stack.workers = undefined;
+      worker = undefined;
       running = undefined;
     },
     async close() {

@@ -10,13 +10,18 @@ export class WorkerProcess {
   constructor(
     private readonly env: Record<string, string>,
     private readonly logFile: string,
+    /** Flags of node itself (bench/throughput.ts: `--cpu-prof`, which NODE_OPTIONS refuses). */
+    private readonly nodeArgs: readonly string[] = [],
+    /** A compiled worker-main.js to run with plain node (bench/compiled-worker.ts), instead of the source under tsx. */
+    private readonly compiled?: string,
   ) {}
 
   /** Starts the process and resolves once its workers poll. */
   async start(timeoutMs = 60_000): Promise<void> {
     // node with tsx's loader, not the tsx CLI: the CLI runs the script in a child
     // process, and SIGKILL of the CLI would leave that child (the real worker) alive.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'temporal/worker-main.ts'], {
+    const entry = this.compiled ? [this.compiled] : ['--import', 'tsx', 'temporal/worker-main.ts'];
+    const child = spawn(process.execPath, [...this.nodeArgs, ...entry], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...this.env, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,6 +47,11 @@ export class WorkerProcess {
         reject(new Error(`worker exited with ${code} before starting (log: ${this.logFile})`));
       });
     });
+  }
+
+  /** The process id while it runs (bench/throughput.ts samples its RSS and CPU). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   /** The hard way: no drain, no cleanup. */

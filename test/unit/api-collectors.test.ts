@@ -1,5 +1,5 @@
 /**
- * The API's scrape-time gauges (observability/api-collectors.ts) with fake
+ * The API's scrape-time gauges (api/collectors.ts) with fake
  * sources: values and zero-filled statuses, one read per interval however
  * often it is scraped, failures and timeouts that empty a gauge instead of
  * failing /metrics, and the DescribeTaskQueue request and answer.
@@ -12,7 +12,7 @@ import {
   temporalQueueBacklog,
   type ApiCollectorSources,
   type QueueTaskType,
-} from '../../observability/api-collectors.js';
+} from '../../api/collectors.js';
 
 function setup(sources: Partial<ApiCollectorSources>, options: { maxAgeMs?: number; timeoutMs?: number } = {}) {
   const calls = { active: 0, backlog: 0 };

@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../config/index.js';
-import { registerApiCollectors, reportedQueues } from '../../observability/api-collectors.js';
+import { registerApiCollectors, reportedQueues } from '../../api/collectors.js';
 import { createMetrics, SDK_METRIC_NAMES } from '../../observability/metrics.js';
 
 const GRAFANA = resolve(REPO_ROOT, 'observability/grafana');

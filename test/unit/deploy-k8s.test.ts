@@ -37,9 +37,19 @@ async function check(dir: string): Promise<{ code: number; out: string }> {
   }
 }
 
-// Manifests are read as plain data here; the Go checker above owns their types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Doc = { kind: string; metadata: { name: string }; spec: Record<string, any> };
+// Manifests are read as plain data here; the Go checker above owns their types: only the fields the tests look at.
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
+interface DocSpec {
+  triggers: { type: string; metadata: Record<string, string> }[];
+  scaleTargetRef: { name: string };
+  template: { spec: { terminationGracePeriodSeconds?: number; nodeSelector?: Record<string, string>; containers: { env: EnvVar[] }[] } };
+  metrics: { type: string; pods?: { metric: { name: string } } }[];
+}
+type Doc = { kind: string; metadata: { name: string }; spec: DocSpec };
 function docs(file: string): Doc[] {
   return parseAllDocuments(readFileSync(join(K8S, file), 'utf8')).map((d) => d.toJS() as Doc);
 }
@@ -86,7 +96,7 @@ describe('what the manifests say', () => {
 
   it('scales the sessions workers with the Temporal scaler on explicit queue types and a backlog per replica', () => {
     const so = find('base/sessions-worker.yaml', 'ScaledObject');
-    const trigger = so.spec.triggers[0];
+    const trigger = so.spec.triggers[0]!;
     expect(trigger.type).toBe('temporal');
     expect(trigger.metadata).toMatchObject({ taskQueue: 'kortix-sessions', queueTypes: 'workflow,activity' });
     expect(Number(trigger.metadata.targetQueueSize)).toBeGreaterThan(0);
@@ -103,8 +113,8 @@ describe('what the manifests say', () => {
 
   it('scales the API on CPU and requests per second, and keeps one of each role through disruptions', () => {
     const hpa = find('base/api.yaml', 'HorizontalPodAutoscaler');
-    expect(hpa.spec.metrics.map((m: { type: string }) => m.type).sort()).toEqual(['Pods', 'Resource']);
-    expect(hpa.spec.metrics.find((m: { type: string }) => m.type === 'Pods').pods.metric.name).toBe('http_requests_per_second');
+    expect(hpa.spec.metrics.map((m) => m.type).sort()).toEqual(['Pods', 'Resource']);
+    expect(hpa.spec.metrics.find((m) => m.type === 'Pods')?.pods?.metric.name).toBe('http_requests_per_second');
     for (const file of ['base/api.yaml', 'base/sessions-worker.yaml', 'base/sandbox-host.yaml', 'base/temporal-ui.yaml']) {
       expect(find(file, 'PodDisruptionBudget'), file).toBeDefined();
     }
@@ -113,7 +123,7 @@ describe('what the manifests say', () => {
   it('puts sandbox hosts on labelled nodes, one host-affinity queue per node, with the egress firewall on', () => {
     const ds = find('base/sandbox-host.yaml', 'DaemonSet');
     expect(ds.spec.template.spec.nodeSelector).toEqual({ 'kortix.dev/sandbox-host': 'true' });
-    const env = ds.spec.template.spec.containers[0].env as { name: string; value?: string; valueFrom?: unknown }[];
+    const env = ds.spec.template.spec.containers[0]!.env;
     expect(env.find((e) => e.name === 'WORKER_HOST_ID')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
     expect(env.find((e) => e.name === 'SANDBOX_EGRESS_FIREWALL')?.value).toBe('on');
     expect(env.find((e) => e.name === 'WORKER_ROLES')?.value).toBe('sandbox');
@@ -125,7 +135,7 @@ describe('what the manifests say', () => {
     expect(config.data.VOTE_SIGNING_KEY_FILE).toBe('/run/secrets/kortix/vote_signing_key');
     expect(Object.keys(config.data).filter((k) => /KEY$|SECRET$|TOKEN$|^DATABASE_URL$/.test(k))).toEqual([]);
     const ui = find('base/temporal-ui.yaml', 'Deployment');
-    const env = Object.fromEntries((ui.spec.template.spec.containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
+    const env = Object.fromEntries(ui.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
     expect(env).toMatchObject({ TEMPORAL_AUTH_ENABLED: 'true', TEMPORAL_DISABLE_WRITE_ACTIONS: 'true' });
     // The codec endpoint with the login cookie (api/codec-login.ts): the API's /v1/codec, credentials included.
     expect(env).toMatchObject({ TEMPORAL_CODEC_ENDPOINT: `${config.data.PUBLIC_API_URL}/v1/codec`, TEMPORAL_CODEC_INCLUDE_CREDENTIALS: 'true' });

@@ -5,7 +5,7 @@
  * -compatible IPv6, NAT64, 6to4, inet_aton's decimal, hex and octal IPv4).
  */
 import { describe, expect, it } from 'vitest';
-import { addressLiteral, isInternalAddress, parseIPv4, parseIPv6 } from '../../sandbox/internal-address.js';
+import { addressLiteral, isInternalAddress, parseIPv4, parseIPv6 } from '../../policies/internal-address.js';
 
 const verdicts = (list: readonly string[]) => list.map((a) => [a, isInternalAddress(a)]);
 

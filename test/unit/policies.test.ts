@@ -11,7 +11,8 @@ import { REPO_ROOT } from '../../config/index.js';
 import { YamlFileError } from '../../config/yaml.js';
 import { parseDurationMs } from '../../domain/duration.js';
 import { evaluatePolicy, globMatch, utf8Length, type Decision } from '../../policies/evaluate.js';
-import { applyOverrides, canonicalJson, PolicyStore, snapshotPolicy } from '../../policies/load.js';
+import { applyOverrides, PolicyStore, snapshotPolicy } from '../../policies/load.js';
+import { canonicalJson } from '../../domain/canonical-json.js';
 import { policySchema, regexProblem, type Policy } from '../../policies/schema.js';
 
 const POLICIES_DIR = join(REPO_ROOT, 'policies');

@@ -6,163 +6,11 @@
  * restarted engine). The same rules run on Docker in test/integration/sandbox-pool.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMetrics } from '../../observability/metrics.js';
-import { LABELS, SandboxNames, type SandboxSpecInput } from '../../sandbox/container-spec.js';
-import { NameConflictError, type ContainerRecord, type EngineEvent, type SandboxEngine } from '../../sandbox/engine.js';
-import { PoolExhaustedError, SandboxPool, type PoolSettings } from '../../sandbox/pool.js';
+import { LABELS } from '../../sandbox/container-spec.js';
+import { PoolExhaustedError } from '../../sandbox/pool.js';
+import { FakeEngine, SPEC, idleNamed, makePool, names, selector, session, stopPools, until } from '../support/fake-pool-engine.js';
 
-interface FakeContainer {
-  id: string;
-  name: string;
-  labels: Record<string, string>;
-  running: boolean;
-  createdMs: number;
-  healthy: boolean;
-  claimedBy?: string;
-}
-
-class FakeEngine implements SandboxEngine {
-  readonly containers = new Map<string, FakeContainer>();
-  readonly removed: string[] = [];
-  creates = 0;
-  now = 1_000_000;
-  #n = 0;
-  #watchers: { onEvent: (e: EngineEvent) => void; onEnd: (err?: Error) => void }[] = [];
-  /** Fails the next creates. */
-  failCreates = 0;
-
-  add(name: string, labels: Record<string, string>, extra: Partial<FakeContainer> = {}): FakeContainer {
-    const c: FakeContainer = { id: `c${++this.#n}`, name, labels, running: true, createdMs: this.now, healthy: true, ...extra };
-    this.containers.set(c.id, c);
-    return c;
-  }
-
-  #byName(name: string): FakeContainer | undefined {
-    return [...this.containers.values()].find((c) => c.name === name) ?? this.containers.get(name);
-  }
-
-  async list(labels: Readonly<Record<string, string>>): Promise<ContainerRecord[]> {
-    return [...this.containers.values()].filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v)).map((c) => ({ ...c }));
-  }
-
-  async find(name: string): Promise<ContainerRecord | undefined> {
-    const c = [...this.containers.values()].find((x) => x.name === name);
-    return c ? { ...c } : undefined;
-  }
-
-  async create(spec: SandboxSpecInput): Promise<string> {
-    await Promise.resolve();
-    if (this.failCreates > 0) {
-      this.failCreates--;
-      throw new Error('engine unavailable');
-    }
-    if (this.#byName(spec.name)) throw new NameConflictError(spec.name);
-    this.creates++;
-    return this.add(spec.name, { ...spec.labels }).id;
-  }
-
-  async rename(from: string, to: string): Promise<boolean> {
-    await Promise.resolve();
-    const c = this.#byName(from);
-    if (!c) return false;
-    if (this.#byName(to)) throw new NameConflictError(to);
-    c.name = to;
-    return true;
-  }
-
-  async remove(idOrName: string): Promise<boolean> {
-    const c = this.#byName(idOrName);
-    if (!c) return false;
-    this.containers.delete(c.id);
-    this.removed.push(c.id);
-    return true;
-  }
-
-  async removeUnusedVolumes(): Promise<number> {
-    return 0;
-  }
-
-  async probe(id: string): Promise<boolean> {
-    const c = this.containers.get(id);
-    return c !== undefined && c.running && c.healthy && c.claimedBy === undefined;
-  }
-
-  async mark(id: string, owner: { sessionId: string }): Promise<boolean> {
-    await Promise.resolve();
-    const c = this.containers.get(id);
-    if (!c?.running || c.claimedBy !== undefined) return false;
-    c.claimedBy = owner.sessionId;
-    return true;
-  }
-
-  watch(_labels: Readonly<Record<string, string>>, onEvent: (e: EngineEvent) => void, onEnd: (err?: Error) => void): () => void {
-    const w = { onEvent, onEnd };
-    this.#watchers.push(w);
-    return () => {
-      this.#watchers = this.#watchers.filter((x) => x !== w);
-    };
-  }
-
-  emit(e: EngineEvent): void {
-    for (const w of this.#watchers) w.onEvent(e);
-  }
-
-  /** The engine restarted: every container stopped, event streams ended. */
-  restart(): void {
-    for (const c of this.containers.values()) c.running = false;
-    const watchers = this.#watchers;
-    this.#watchers = [];
-    for (const w of watchers) w.onEnd(new Error('connection reset'));
-  }
-}
-
-const names = new SandboxNames('pool-a', 'host-a');
-const selector = { [LABELS.managed]: 'true', [LABELS.pool]: 'pool-a', [LABELS.host]: 'host-a' };
-const SPEC = 'spec-1';
-const session = (n: number) => ({ sessionId: `ses_${n}`, tenantId: 'tenant-1' });
-const pools: SandboxPool[] = [];
-afterEach(async () => {
-  for (const p of pools.splice(0)) await p.stop();
-});
-
-function makePool(
-  engine: FakeEngine,
-  settings: Partial<PoolSettings> = {},
-  extra: { isOrphan?: (s: string) => Promise<boolean>; warmEgress?: () => boolean } = {},
-) {
-  const metrics = createMetrics({ service: 'test', defaultMetrics: false });
-  const pool = new SandboxPool({
-    engine,
-    names,
-    selector,
-    specLabel: [LABELS.spec, SPEC],
-    spec: (name, e) => ({
-      image: 'img',
-      name,
-      volumeName: `${name}-ws`,
-      labels: { ...selector, [LABELS.spec]: SPEC, ...e.labels },
-      limits: { memoryMb: 1, cpus: 1, pidsLimit: 1, workspaceMb: 1, tmpMb: 1 },
-      egress: e.egress,
-    }),
-    settings: { minIdle: 2, maxTotal: 4, maxAgeMs: 60_000, whenEmpty: 'cold', waitTimeoutMs: 300, healthIntervalMs: 3_600_000, ...settings },
-    isOrphan: extra.isOrphan,
-    warmEgress: extra.warmEgress,
-    metrics,
-    now: () => engine.now,
-  });
-  pools.push(pool);
-  return { pool, metrics };
-}
-
-async function until(what: () => boolean, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const idleNamed = (engine: FakeEngine) => [...engine.containers.values()].filter((c) => names.parse(c.name).kind === 'idle');
+afterEach(stopPools);
 
 describe('filling and claiming', () => {
   it('starts minIdle containers, claims one by renaming it, and refills', async () => {
@@ -407,5 +255,39 @@ describe('sessions whose policy names hosts', () => {
     const secrets = { tenantId: 'tenant-1', secrets: [{ name: 'TOKEN', hosts: ['allowed.test'], inject: { header: 'authorization', format: 'Bearer {value}' } }] };
     expect(await pool.claim({ ...session(2), egress: { ...egress, secrets } })).toMatchObject({ source: 'cold' });
     expect(pool.stats().idle).toBe(2);
+  });
+
+  /** Two idle, two in use: full. Idle containers cannot join the egress network here. */
+  async function fullOfIdle(engine: FakeEngine) {
+    const { pool } = makePool(engine, { minIdle: 2, maxTotal: 4, waitTimeoutMs: 1_000 });
+    await pool.start();
+    await until(() => pool.stats().idle === 2);
+    await pool.claim(session(8));
+    await pool.claim(session(9));
+    await until(() => pool.stats().idle === 2);
+    const [oldest] = idleNamed(engine).sort((a, b) => a.createdMs - b.createdMs);
+    return { pool, oldest };
+  }
+
+  it('get a cold container when the pool is full of idle ones they cannot use: the oldest idle one makes room', async () => {
+    const engine = new FakeEngine();
+    const { pool, oldest } = await fullOfIdle(engine);
+    const claim = await pool.claim({ ...session(1), egress });
+    expect(claim).toMatchObject({ source: 'cold', created: true, waited: false });
+    expect(engine.containers.has(oldest?.id ?? '')).toBe(false);
+    expect(pool.stats()).toMatchObject({ inUse: 3, idle: 1 });
+    // Never more than maxTotal containers, and the refill does not start a warm one a cold claim cannot use.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(engine.containers.size).toBeLessThanOrEqual(4);
+  });
+
+  it('leave alone an idle container another process of this host claimed first: its session keeps it', async () => {
+    const engine = new FakeEngine();
+    const { pool, oldest } = await fullOfIdle(engine);
+    // Another worker on this Docker host wrote its claim record on the oldest one (engine.mark: the lock of a claim).
+    if (oldest) oldest.claimedBy = 'ses_other-process';
+    const claim = await pool.claim({ ...session(1), egress });
+    expect(claim).toMatchObject({ source: 'cold', created: true });
+    expect(engine.containers.get(oldest?.id ?? '')?.claimedBy).toBe('ses_other-process');
   });
 });

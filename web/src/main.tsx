@@ -1,6 +1,7 @@
 /** The console's shell: sign-in gate, navigation, and the page of the current path. */
 import { lazy, StrictMode, Suspense, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import { SESSION_ID_PATTERN } from '../../domain/session.js';
 import { getAuth, setAuth } from './api.js';
 import { Link } from './Link.js';
 import { navigate, useLocation } from './router.js';
@@ -36,12 +37,19 @@ function useAuth() {
   return auth;
 }
 
+/** The session id that is the rest of `path` after `prefix`, when it is one (the API's id pattern). */
+function sessionIdAfter(prefix: string, path: string): string | undefined {
+  const id = path.startsWith(prefix) ? path.slice(prefix.length) : '';
+  return SESSION_ID_PATTERN.test(id) ? id : undefined;
+}
+
 function Page({ url }: { url: URL }) {
   const path = url.pathname;
-  const session = /^\/sessions\/(ses_[a-z0-9-]+)$/.exec(path);
-  if (session?.[1]) return <SessionPage id={session[1]} />;
-  const replay = /^\/replay(?:\/(ses_[a-z0-9-]+))?$/.exec(path);
-  if (replay) return <Replay id={replay[1]} />;
+  const session = sessionIdAfter('/sessions/', path);
+  if (session) return <SessionPage id={session} />;
+  if (path === '/replay') return <Replay />;
+  const replay = sessionIdAfter('/replay/', path);
+  if (replay) return <Replay id={replay} />;
   const agent = /^\/agents\/([a-z0-9][a-z0-9_-]*)$/.exec(path);
   if (agent?.[1]) return <AgentPage slug={agent[1]} />;
   if (path === '/agents') return <Agents />;

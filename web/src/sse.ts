@@ -5,10 +5,9 @@
  * seen, so a resume never duplicates. It stops after `session.ended`.
  */
 import { useEffect, useState } from 'react';
+import { TERMINAL_EVENT } from '../../domain/events.js';
 import { authHeaders } from './api.js';
 import type { SessionEvent } from './types.js';
-
-const ENDED = 'session.ended';
 
 export function parseSseBlock(block: string): SessionEvent | undefined {
   let data = '';
@@ -67,7 +66,7 @@ export function useSessionEvents(sessionId: string): EventStreamState {
               seen.add(event.seq);
               last = Math.max(last, event.seq);
               push(event);
-              if (event.type === ENDED) ended = true;
+              if (event.type === TERMINAL_EVENT) ended = true;
             }
           }
           attempt = 0;

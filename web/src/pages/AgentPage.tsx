@@ -153,7 +153,7 @@ function Labels({ slug, agent, versions, onMoved }: { slug: string; agent: Agent
       setError((err as Error).message);
     }
   }
-  const gate = pending?.promotion.gate as { required?: number; approvals?: { approver: string }[] } | null | undefined;
+  const gate = pending?.promotion.gate;
   return (
     <section className="card" aria-labelledby="labels-h">
       <h2 id="labels-h">Labels</h2>
@@ -184,7 +184,7 @@ function Labels({ slug, agent, versions, onMoved }: { slug: string; agent: Agent
             Promotion <code>{pending.promotion.id}</code> is <strong>{pending.promotion.status}</strong>
             {pending.promotion.status === 'pending' && (
               <>
-                : it loosens the agent, so it waits for {gate?.required ?? 2} approvers ({gate?.approvals?.map((a) => a.approver).join(', ') || 'none yet'}).{' '}
+                : it loosens the agent, so it waits for {gate?.required ?? 2} approvers ({gate?.approvals.map((a) => a.approver).join(', ') || 'none yet'}).{' '}
                 <Link to="/approvals">Open the inbox</Link>
               </>
             )}

@@ -4,10 +4,9 @@ import { call } from '../api.js';
 import { age, usd } from '../format.js';
 import { Link } from '../Link.js';
 import { navigate } from '../router.js';
-import type { CreateSession, SessionJson, SessionStatus } from '../types.js';
+import { SESSION_STATUSES } from '../../../domain/session.js';
+import type { CreateSession, SessionJson } from '../types.js';
 import { Alert } from '../Alert.js';
-
-const STATUSES: SessionStatus[] = ['running', 'waiting_approval', 'completed', 'failed', 'cancelled', 'max_steps', 'max_cost'];
 const PAGE = 20;
 
 function NewSession() {
@@ -100,7 +99,7 @@ export function Sessions({ query }: { query: URLSearchParams }) {
           Status
           <select value={status} onChange={(e) => filter({ status: e.target.value })}>
             <option value="">any</option>
-            {STATUSES.map((s) => (
+            {SESSION_STATUSES.map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>

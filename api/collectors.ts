@@ -17,10 +17,10 @@ import proto from '@temporalio/proto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/client.js';
 import { countActiveSessionsByStatus } from '../db/sessions-query.js';
-import type { SessionStatus } from '../domain/session.js';
-import { taskQueues } from '../temporal/names.js';
-import type { Logger } from './logger.js';
-import { METRIC_NAMES } from './metrics.js';
+import { ACTIVE_STATUSES } from '../domain/session.js';
+import { taskQueues } from '../domain/temporal-names.js';
+import type { Logger } from '../observability/logger.js';
+import { METRIC_NAMES } from '../observability/metrics.js';
 
 const { TaskQueueKind, TaskQueueType } = proto.temporal.api.enums.v1;
 
@@ -49,9 +49,6 @@ export interface ApiCollectorOptions {
   readonly maxAgeMs?: number;
   readonly logger?: Logger | undefined;
 }
-
-/** Statuses of a session that has not ended: always reported, 0 when none. */
-const ACTIVE_STATUSES = ['running', 'waiting_approval'] as const satisfies readonly SessionStatus[];
 
 /** The sessions queue (workflows and activities) and the shared sandbox queue (claims); not the per-host queues. */
 export function reportedQueues(prefix: string): ReportedQueue[] {
@@ -165,6 +162,7 @@ export function registerApiCollectors(registry: Registry, options: ApiCollectorO
       this.reset();
       const { active } = await snapshot();
       if (active?.status !== 'fulfilled') return;
+      // Every status of a session that has not ended is reported, 0 when none.
       for (const status of ACTIVE_STATUSES) this.set({ status }, 0);
       for (const row of active.value) this.set({ status: row.status }, row.count);
     },

@@ -1,6 +1,7 @@
 /**
- * Every name Temporal sees, defined once: task queues, workflow types and
- * search attributes. Workflow code may import this file (no Node builtins).
+ * Every name Temporal sees, defined once: task queues, workflow types,
+ * the session workflow's signals, query and update, and search attributes. Bottom layer: the API, the worker, the workflows and the
+ * tests all take them from here; imports nothing and is safe in workflow code.
  */
 
 /** The task queues of one deployment; `prefix` comes from TASK_QUEUE_PREFIX. */
@@ -24,6 +25,18 @@ export function sandboxHostQueue(prefix: string, hostId: string): string {
 }
 
 export const WORKFLOW_TYPES = { agentSession: 'agentSession', maintenance: 'maintenance' } as const;
+
+/**
+ * The agent session's signals, query and update, by name (workflows/definitions.ts defines them with their
+ * types). Recorded histories name them: never rename one.
+ */
+export const SESSION_HANDLERS = {
+  userMessage: 'userMessage',
+  approval: 'approval',
+  cancel: 'cancel',
+  state: 'state',
+  approve: 'approve',
+} as const;
 
 /** The id of a deployment's maintenance schedule (one per TASK_QUEUE_PREFIX). */
 export function maintenanceScheduleId(prefix: string): string {

@@ -1,0 +1,42 @@
+/**
+ * `--servers` of the throughput bench (bench/throughput-server.ts): which
+ * Temporal each variant runs on, and the dev-server-only variants refused on
+ * the cluster instead of measured without their settings.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseServers, throughputRuns } from '../../bench/throughput-server.js';
+import { throughputVariant } from '../../bench/throughput.js';
+
+describe('parseServers', () => {
+  it('is the dev server alone when absent', () => {
+    expect(parseServers(undefined)).toEqual(['dev']);
+  });
+
+  it('keeps the order given, each server once', () => {
+    expect(parseServers('cluster,dev,cluster')).toEqual(['cluster', 'dev']);
+  });
+
+  it('refuses a server it does not know', () => {
+    expect(() => parseServers('dev,postgres')).toThrow(/no server "postgres"/);
+    expect(() => parseServers('')).toThrow(/no server ""/);
+  });
+});
+
+describe('throughputRuns', () => {
+  it('runs each variant on each server, a variant’s servers back to back, labelled by server', () => {
+    const runs = throughputRuns(['default', 'pool64+cache100'].map(throughputVariant), ['dev', 'cluster']);
+    expect(runs.map((r) => [r.label, r.server, r.variant.label])).toEqual([
+      ['default', 'dev', 'default'],
+      ['default@cluster', 'cluster', 'default'],
+      ['pool64+cache100', 'dev', 'pool64+cache100'],
+      ['pool64+cache100@cluster', 'cluster', 'pool64+cache100'],
+    ]);
+    expect(runs[3]?.variant.env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64', WORKER_MAX_CACHED_WORKFLOWS: '100' });
+  });
+
+  it('refuses dev-server settings on the cluster, takes them on the dev server', () => {
+    expect(() => throughputRuns([throughputVariant('noeager')], ['dev', 'cluster'])).toThrow(/noeager sets dynamicConfig/);
+    expect(() => throughputRuns([throughputVariant('rollback')], ['cluster'])).toThrow(/rollback sets sqlitePragmas/);
+    expect(throughputRuns([throughputVariant('noeager'), throughputVariant('rollback')], ['dev']).map((r) => r.label)).toEqual(['noeager', 'rollback']);
+  });
+});

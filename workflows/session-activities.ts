@@ -1,0 +1,82 @@
+/**
+ * The activities an agent session calls, with their budgets, and what their
+ * failures mean to it.
+ *
+ * Every activity has a bounded retry budget. Retries heal a lost connection or
+ * a restarting service; errors no retry can heal (bad data, a violated
+ * constraint, invalid input) are non-retryable where they happen
+ * (activities/permanent-errors.ts), so the session fails at once saying why.
+ * Retry options are not compared on replay: recorded histories still replay.
+ */
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../activities/queues.js';
+import type { SandboxLease } from '../activities/types.js';
+import type { AgentSessionInput } from './definitions.js';
+
+/** Must equal activities/sandbox-activities.ts SANDBOX_GONE (not imported: workflows import activity types only). */
+const SANDBOX_GONE = 'SandboxGone';
+
+const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+/** Store writes and sandbox claims: about ten minutes of retries (a Postgres restart, a full pool). */
+const STORE_RETRY = { ...retry, maximumAttempts: 25 } as const;
+const STORE_BUDGET = '10m';
+/** Tool runs on a sandbox host (each attempt has its own deadline). */
+const HOST_RETRY = { ...retry, maximumAttempts: 10 } as const;
+/** All attempts of one model call. */
+const LLM_BUDGET = '1h';
+/** Releasing the sandbox at the session's end: a few tries, then the pool's orphan check takes over. */
+export const RELEASE_OPTIONS: Partial<ActivityOptions> = { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } };
+
+export interface SessionActivities {
+  /** Store writes (events, messages, the session row). */
+  readonly store: SessionsQueueActivities;
+  /** Model calls. */
+  readonly llm: SessionsQueueActivities;
+  /** Sandbox claims, on the shared sandbox queue. */
+  readonly claimer: SandboxQueueActivities;
+  /** The activities of a claimed sandbox, on its host's own queue. */
+  onHost(lease: SandboxLease, extra: Partial<ActivityOptions>): HostQueueActivities;
+}
+
+export function sessionActivities(input: AgentSessionInput): SessionActivities {
+  const tuning = input.tuning ?? {};
+  const heartbeatTimeout = tuning.heartbeatTimeoutMs ?? 30_000;
+  return {
+    store: proxyActivities<SessionsQueueActivities>({ startToCloseTimeout: '30s', scheduleToCloseTimeout: STORE_BUDGET, retry: STORE_RETRY }),
+    llm: proxyActivities<SessionsQueueActivities>({
+      startToCloseTimeout: '10m',
+      scheduleToCloseTimeout: LLM_BUDGET,
+      heartbeatTimeout,
+      retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
+    }),
+    claimer: proxyActivities<SandboxQueueActivities>({
+      taskQueue: input.sandboxQueue,
+      startToCloseTimeout: '2m',
+      scheduleToCloseTimeout: STORE_BUDGET,
+      retry: STORE_RETRY,
+    }),
+    onHost: (lease, extra) =>
+      proxyActivities<HostQueueActivities>({
+        taskQueue: lease.taskQueue,
+        startToCloseTimeout: '2m',
+        scheduleToStartTimeout: tuning.sandboxScheduleToStartMs ?? 5 * 60_000,
+        heartbeatTimeout,
+        retry: HOST_RETRY,
+        ...extra,
+      }),
+  };
+}
+
+/** What an activity's failure says (its cause's message: the activity's own error). */
+export function failureMessage(err: unknown): string {
+  return err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+}
+
+/** Why the sandbox is lost, or undefined when the failure is something else. */
+export function isSandboxLost(err: unknown): 'container gone' | 'host unreachable' | undefined {
+  if (!(err instanceof ActivityFailure)) return undefined;
+  const cause = err.cause;
+  if (cause instanceof ApplicationFailure && cause.type === SANDBOX_GONE) return 'container gone';
+  // The host's queue had no worker for too long (the host died, before or during the call).
+  return cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START' ? 'host unreachable' : undefined;
+}
