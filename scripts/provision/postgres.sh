@@ -380,6 +380,30 @@ finish() {
   exit 0
 }
 
+# stop_orphans -- an embedded Postgres on this port whose cluster was deleted under it (a removed checkout, such as
+# `rm -rf` of a clone whose test run left its server running) still holds the port but cannot open a connection
+# ("could not open file global/pg_filenode.map"), so neither reusing it nor starting our own would work. Its data is
+# already gone: stop it (SIGQUIT, immediate: a checkpoint has nowhere to go) and go on.
+stop_orphans() {
+  local dir pid cwd args
+  for dir in /proc/[0-9]*; do
+    pid="${dir#/proc/}"
+    args="$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null)" || continue
+    [[ "$args" == */postgres\ -D\ *\ -p\ "$port"\ * ]] || continue
+    cwd="$(readlink "$dir/cwd" 2>/dev/null)" || continue
+    [[ "$cwd" == *' (deleted)' ]] || continue
+    warn "stopping the Postgres on 127.0.0.1:$port (pid $pid) whose data directory ${cwd% (deleted)} was deleted under it"
+    kill -QUIT "$pid" 2>/dev/null || continue
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && die "the Postgres on 127.0.0.1:$port (pid $pid) with a deleted data directory did not stop"
+  done
+  return 0
+}
+stop_orphans
+
 # Something already answers on the port: reuse it.
 if probe; then
   resolve_layout inspect || true
