@@ -59,14 +59,21 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
 };
 
-/** A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN` (SANDBOX_POOL_MAX_TOTAL=N), joined with `+` (`pool64+cache100`). */
+/** The numbered variants: the environment variable each sets. */
+const NUMBERED_VARIANTS: Record<string, string> = { cache: 'WORKER_MAX_CACHED_WORKFLOWS', pool: 'SANDBOX_POOL_MAX_TOTAL', arena: 'MALLOC_ARENA_MAX' };
+
+/**
+ * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
+ * (SANDBOX_POOL_MAX_TOTAL=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
+ * native memory), joined with `+` (`pool64+cache100`).
+ */
 export function throughputVariant(name: string): ThroughputVariant {
   const parts = name.split('+').map((part): ThroughputVariant => {
     const named = THROUGHPUT_VARIANTS[part];
     if (named) return named;
-    const m = /^(cache|pool)(\d+)$/.exec(part);
-    if (!m) throw new Error(`--variants: no variant ${part} (${Object.keys(THROUGHPUT_VARIANTS).join(', ')}, cacheN, poolN)`);
-    return { label: part, env: { [m[1] === 'cache' ? 'WORKER_MAX_CACHED_WORKFLOWS' : 'SANDBOX_POOL_MAX_TOTAL']: m[2] ?? '' } };
+    const m = /^(cache|pool|arena)(\d+)$/.exec(part);
+    if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${Object.keys(THROUGHPUT_VARIANTS).join(', ')}, cacheN, poolN, arenaN)`);
+    return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: m[2] ?? '' } };
   });
   return parts.reduce((a, b) => ({
     label: name,

@@ -32,6 +32,8 @@ describe('throughputRuns', () => {
       ['pool64+cache100@cluster', 'cluster', 'pool64+cache100'],
     ]);
     expect(runs[3]?.variant.env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64', WORKER_MAX_CACHED_WORKFLOWS: '100' });
+    expect(throughputVariant('pool200+arena2').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', MALLOC_ARENA_MAX: '2' });
+    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*arenaN\)/);
   });
 
   it('refuses dev-server settings on the cluster, takes them on the dev server', () => {
