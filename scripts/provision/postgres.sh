@@ -385,7 +385,7 @@ finish() {
 # ("could not open file global/pg_filenode.map"), so neither reusing it nor starting our own would work. Its data is
 # already gone: stop it (SIGQUIT, immediate: a checkpoint has nowhere to go) and go on.
 stop_orphans() {
-  local dir pid cwd args
+  local dir pid cwd args i
   for dir in /proc/[0-9]*; do
     pid="${dir#/proc/}"
     args="$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null)" || continue
@@ -395,10 +395,10 @@ stop_orphans() {
     warn "stopping the Postgres on 127.0.0.1:$port (pid $pid) whose data directory ${cwd% (deleted)} was deleted under it"
     kill -QUIT "$pid" 2>/dev/null || continue
     for ((i = 0; i < 50; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
+      pid_alive "$pid" || break
       sleep 0.1
     done
-    kill -0 "$pid" 2>/dev/null && die "the Postgres on 127.0.0.1:$port (pid $pid) with a deleted data directory did not stop"
+    pid_alive "$pid" && die "the Postgres on 127.0.0.1:$port (pid $pid) with a deleted data directory did not stop"
   done
   return 0
 }
