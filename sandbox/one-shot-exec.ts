@@ -5,6 +5,7 @@
  */
 import { Writable } from 'node:stream';
 import type Docker from 'dockerode';
+import { raceAbort } from './abort.js';
 import { SANDBOX_UID, WORKSPACE_DIR } from './container-spec.js';
 import { statusCode } from './docker-engine.js';
 import { SandboxGoneError } from './errors.js';
@@ -26,17 +27,6 @@ function capped(chunks: Buffer[], max: number, onOverflow: () => void): Writable
       kept += chunk.length;
       done();
     },
-  });
-}
-
-/** Rejects with the signal's reason when it aborts first. */
-export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
 

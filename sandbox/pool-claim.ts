@@ -6,6 +6,7 @@
  * the line and keeps nothing it got. A warm container joins the egress
  * network after the claim (DockerSandboxHost.claim), not here.
  */
+import { raceAbort } from './abort.js';
 import type { EgressAttachment } from './container-spec.js';
 import { NameConflictError } from './engine.js';
 import type { SandboxPoolOptions } from './pool-options.js';
@@ -98,24 +99,15 @@ export class PoolClaims {
     }
     shared.wanted += 1;
     const claim = shared;
-    return new Promise<PoolClaim>((resolve, reject) => {
-      const gaveUp = () => {
-        reject(signal.reason as Error);
-        if (--claim.wanted === 0) claim.abort.abort(signal.reason);
-      };
-      signal.addEventListener('abort', gaveUp, { once: true });
-      const settled = () => signal.removeEventListener('abort', gaveUp);
-      claim.promise.then(
-        (got) => {
-          settled();
-          resolve(got);
-        },
-        (err: unknown) => {
-          settled();
-          reject(err as Error);
-        },
-      );
-    });
+    // This caller is rejected first (raceAbort's listener comes first), then the claim stops when nobody wants it.
+    const mine = raceAbort(claim.promise, signal);
+    const gaveUp = () => {
+      if (--claim.wanted === 0) claim.abort.abort(signal.reason);
+    };
+    signal.addEventListener('abort', gaveUp, { once: true });
+    const settled = () => signal.removeEventListener('abort', gaveUp);
+    claim.promise.then(settled, settled);
+    return mine;
   }
 
   /** Starts the session's claim, shared by the callers that come while it runs. */
@@ -229,7 +221,12 @@ export class PoolClaims {
   #giveBack(grant: Grant<Idle>): void {
     const idle = grant.kind === 'warm' ? grant.idle : grant.evict;
     if (idle) this.#state.giveBack(idle);
-    else this.#state.unclaimed();
+    this.#slotFreed();
+  }
+
+  /** A container in use is gone or idle again: one fewer in use, and the next waiting claim gets the room. */
+  #slotFreed(): void {
+    this.#state.unclaimed();
     this.#state.publish();
     this.#state.changed.fire();
     this.#kick();
@@ -263,10 +260,7 @@ export class PoolClaims {
     const removed = await this.#options.engine.remove(containerId).catch(() => false);
     // Not removed (the engine failed): it stays counted, under the session's name, until a resync or the orphan sweep.
     if (!removed) return;
-    this.#state.unclaimed();
-    this.#state.publish();
-    this.#state.changed.fire();
-    this.#kick();
+    this.#slotFreed();
   }
 
   /**
@@ -339,12 +333,7 @@ export class PoolClaims {
   async release(sessionId: string): Promise<{ removed: number }> {
     const name = this.#options.names.session(sessionId);
     const removed = await this.#options.engine.remove(name);
-    if (removed) {
-      this.#state.unclaimed();
-      this.#state.publish();
-      this.#state.changed.fire();
-      this.#kick();
-    }
+    if (removed) this.#slotFreed();
     return { removed: removed ? 1 : 0 };
   }
 }

@@ -17,7 +17,7 @@ export interface Idle {
 
 type IdleEntry = { -readonly [K in keyof Idle]: Idle[K] };
 
-/** Resolves every waiter when something changes (an idle container, a free slot). */
+/** Resolves every waiter at the next fire() (the pool's OOM watch, the upkeep's stop); claims wait in ClaimQueue. */
 export class Signal {
   #waiters: (() => void)[] = [];
 
@@ -32,10 +32,6 @@ export class Signal {
       const timer = setTimeout(done, ms);
       this.#waiters.push(done);
     });
-  }
-
-  get waiting(): number {
-    return this.#waiters.length;
   }
 
   fire(): void {
@@ -119,7 +115,7 @@ export class PoolState {
    * Moves the oldest idle container not being probed (else the oldest) to in use,
    * so it counts against maxTotal from now on; undefined when none is idle.
    */
-  takeIdle(): Idle | undefined {
+  #takeIdle(): Idle | undefined {
     const candidates = [...this.#idle.values()];
     const pick = candidates.find((c) => !c.probing) ?? candidates[0];
     if (!pick) return undefined;
@@ -129,15 +125,14 @@ export class PoolState {
   }
 
   /**
-   * Undoes takeIdle for a claim that gave up before it touched the container: idle again, first in line
-   * (it was the oldest), so the next claim takes it.
+   * Undoes #takeIdle for a claim that gave up before it touched the container: idle again, first in line
+   * (it was the oldest), so the next claim takes it. The caller counts it out of use (unclaimed).
    */
   giveBack(c: Idle): void {
     const rest = [...this.#idle.entries()].filter(([id]) => id !== c.id);
     this.#idle.clear();
     this.#idle.set(c.id, { ...c });
     for (const [id, entry] of rest) this.#idle.set(id, entry);
-    this.unclaimed();
   }
 
   /**
@@ -147,14 +142,14 @@ export class PoolState {
    * containers nobody in line can use would keep it waiting until a session ends, however long that is.
    */
   #take(want: Want): Grant<Idle> | undefined {
-    const idle = want.warm ? this.takeIdle() : undefined;
+    const idle = want.warm ? this.#takeIdle() : undefined;
     if (idle) return { kind: 'warm', idle };
     if (!want.cold) return undefined;
     if (this.total() < this.#options.settings.maxTotal) {
       this.claimed();
       return { kind: 'cold' };
     }
-    const evict = want.warm ? undefined : this.takeIdle();
+    const evict = want.warm ? undefined : this.#takeIdle();
     return evict ? { kind: 'cold', evict } : undefined;
   }
 
