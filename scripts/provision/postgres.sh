@@ -402,7 +402,6 @@ stop_orphans() {
   done
   return 0
 }
-stop_orphans
 
 # Something already answers on the port: reuse it.
 if probe; then
@@ -414,6 +413,9 @@ if probe; then
   fi
   finish
 fi
+
+# Nothing answers: an orphan may still hold the port (it never passes the probe, so a healthy server skips this).
+stop_orphans
 
 resolve_layout start
 
