@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { CONFIG_VARIABLES, Secret } from '../config/index.js';
 import { loadYamlFile } from '../config/yaml.js';
-import { BUILTIN_MODELS, BUILTIN_PROVIDERS } from './builtin-models.js';
+import { BUILTIN_MODELS, BUILTIN_PROVIDERS, modelTableProblems } from './builtin-models.js';
 import {
   policyObject,
   TIERS,
@@ -86,15 +86,7 @@ function referenceProblems(policy: ModelPolicy, baseDir: string): Issue[] {
   const chains = (chains: FallbackChains, path: (string | number)[]) => {
     for (const [cls, list] of Object.entries(chains)) list?.forEach((m, i) => model(m, [...path, cls, i]));
   };
-  for (const [id, m] of Object.entries(policy.models)) {
-    if (m.modelEnv !== undefined && !CONFIG_VARIABLES.has(m.modelEnv)) {
-      issues.push({ path: ['models', id, 'modelEnv'], message: `${m.modelEnv} is not a configuration variable (config/index.ts)` });
-    }
-    if (!Object.hasOwn(providers, m.provider)) issues.push({ path: ['models', id, 'provider'], message: `unknown provider "${m.provider}"` });
-    if (m.type === 'chat' && m.maxOutputTokens >= m.contextWindow) {
-      issues.push({ path: ['models', id, 'maxOutputTokens'], message: `must be below contextWindow (${m.contextWindow})` });
-    }
-  }
+  for (const issue of modelTableProblems(policy.models, providers)) issues.push({ ...issue, path: ['models', ...issue.path] });
   for (const [id, p] of Object.entries(policy.providers)) {
     for (const field of ['baseUrlEnv', 'apiKeyEnv'] as const) {
       const variable = p[field];

@@ -33,4 +33,21 @@ describe('built-in models (router/models.yaml)', () => {
     writeFileSync(file, 'mock: { provider: mock, model: mock }\ngpt_4o:\n  provider: openai\n  model: gpt-4o\n  inputPerMTok: -1\n');
     expect(() => loadBuiltinModels(file)).toThrow(/models\.yaml:5.*gpt_4o\.inputPerMTok/s);
   });
+
+  it('checks what the schema cannot: the provider, modelEnv and the context window, as a policy\'s own models are', () => {
+    const file = join(dir, 'refs.yaml');
+    writeFileSync(
+      file,
+      [
+        'mock: { provider: mock, model: mock }',
+        'ghost: { provider: nowhere, model: m }',
+        'envy: { provider: openai, model: m, modelEnv: NOT_A_KORTIX_VARIABLE }',
+        'tight: { provider: openai, model: m, contextWindow: 1000, maxOutputTokens: 1000 }',
+        '',
+      ].join('\n'),
+    );
+    expect(() => loadBuiltinModels(file)).toThrow(/refs\.yaml:2.*ghost\.provider.*unknown provider "nowhere"/s);
+    expect(() => loadBuiltinModels(file)).toThrow(/refs\.yaml:3.*envy\.modelEnv.*NOT_A_KORTIX_VARIABLE is not a configuration variable/s);
+    expect(() => loadBuiltinModels(file)).toThrow(/refs\.yaml:4.*tight\.maxOutputTokens.*must be below contextWindow \(1000\)/s);
+  });
 });
