@@ -13,7 +13,7 @@ import type { createVoteActivities } from './vote-proof.js';
 export { createAgentActivities } from './agent-activities.js';
 export { createMaintenanceActivities } from './maintenance-activities.js';
 export { createNotifyActivities } from './notify-activities.js';
-export { createSandboxActivities, SANDBOX_GONE } from './sandbox-activities.js';
+export { createSandboxActivities } from './sandbox-activities.js';
 export { createSessionActivities } from './session-activities.js';
 export { createVoteActivities } from './vote-proof.js';
 export type { MaintenanceActivityDeps, NotifyActivityDeps, SandboxActivityDeps, SessionActivityDeps };

@@ -23,6 +23,7 @@ import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/eg
 import type { BrowserImage } from '../sandbox/browser-protocol.js';
 import { runBrowserTool } from './browser-tool.js';
 import { EVENT_KEY_SOURCES, EVENT_TYPES, eventKey } from '../domain/events.js';
+import { SANDBOX_GONE } from '../domain/temporal-names.js';
 import { readTenantLimits } from '../db/tenant-limits.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import type { Artifacts } from '../storage/artifacts.js';
@@ -62,9 +63,6 @@ interface ToolArtifacts {
   keepOutput(r: Parameters<typeof keepShellOutput>[3]): Promise<Record<string, unknown>>;
   tool(call: Extract<ValidToolCall, { name: 'read_artifact' | 'save_result' }>): Promise<ToolResultPayload>;
 }
-
-/** The failure type the workflow reacts to by claiming a new sandbox. */
-export const SANDBOX_GONE = 'SandboxGone';
 
 /** What the model reads with the result of a call that had to move to a new sandbox. */
 function lostNotice(lost: LostSandbox, hostId: string): Record<string, unknown> {

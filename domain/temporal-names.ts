@@ -51,3 +51,6 @@ export const SEARCH_ATTRIBUTES = {
   /** The agent version (sha) a session pinned at start (the Agent Builder). */
   agentVersion: 'KortixAgentVersion',
 } as const;
+
+/** The failure type of a tool call whose sandbox is gone: the session workflow reacts by claiming a new sandbox. */
+export const SANDBOX_GONE = 'SandboxGone';

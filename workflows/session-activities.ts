@@ -11,10 +11,8 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../activities/queues.js';
 import type { SandboxLease } from '../activities/types.js';
+import { SANDBOX_GONE } from '../domain/temporal-names.js';
 import type { AgentSessionInput } from './definitions.js';
-
-/** Must equal activities/sandbox-activities.ts SANDBOX_GONE (not imported: workflows import activity types only). */
-const SANDBOX_GONE = 'SandboxGone';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 /** Store writes and sandbox claims: about ten minutes of retries (a Postgres restart, a full pool). */

@@ -6,8 +6,7 @@
  * claimed when it has none and claimed again once when it is lost.
  */
 import { ApplicationFailure, condition, patched } from '@temporalio/workflow';
-import type { HostQueueActivities } from '../activities/queues.js';
-import type { NewEvent, SandboxLease, ToolResultPayload } from '../activities/types.js';
+import type { ModelToolCall, NewEvent, SandboxClaimInfo, SandboxLease, ToolResultPayload } from '../activities/types.js';
 import type { Gate } from '../domain/gate.js';
 import { mountableSecrets } from '../domain/secret-binding.js';
 import { BROWSER_TOOL } from '../policies/browser-url.js';
@@ -18,13 +17,6 @@ import { gateView } from './gates.js';
 import { isSandboxLost } from './session-activities.js';
 import { DECISIONS_WITH_STEP_PATCH, EVENTS_BEFORE_TOOL_PATCH, SECRET_MOUNT_PATCH } from './session-patches.js';
 import type { SessionState } from './session-state.js';
-
-/** A tool call as the model asked for it. */
-export interface ModelToolCall {
-  readonly id: string;
-  readonly name: string;
-  readonly arguments: string;
-}
 
 interface PlannedCall {
   readonly id: string;
@@ -37,8 +29,6 @@ interface PlannedCall {
   readonly mounts?: readonly { name: string; path: string }[];
   gate?: Gate;
 }
-
-type Claimed = Parameters<HostQueueActivities['execTool']>[0]['claimed'];
 
 export class SessionTools {
   constructor(private readonly state: SessionState) {}
@@ -170,7 +160,7 @@ export class SessionTools {
 
   // ---- the sandbox ----
   /** The session's sandbox, claimed when it has none; `claimed` says how, for the next tool call to record. */
-  private async ensureSandbox(): Promise<{ lease: SandboxLease; claimed?: Claimed }> {
+  private async ensureSandbox(): Promise<{ lease: SandboxLease; claimed?: SandboxClaimInfo }> {
     const s = this.state;
     if (s.lease) return { lease: s.lease };
     const policy = s.policy;
