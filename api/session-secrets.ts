@@ -4,8 +4,6 @@
  * before the session starts: a name that does not exist is a 400 naming it,
  * never a session that fails later (or a claim retried for ever).
  */
-import type { Db } from '../db/client.js';
-import { tenantSecretReferences } from '../db/tenant-secrets.js';
 import { mergeSecretReferences, referenceName, type SecretReference, type SessionSecret } from '../domain/secret-binding.js';
 import { secretProviderIfConfigured } from '../secrets/from-config.js';
 import { SecretAccessError, SecretNotFoundError, type SecretProvider } from '../secrets/provider.js';
@@ -38,14 +36,14 @@ export async function checkSecretsExist(secrets: SecretProvider | undefined, ten
 }
 
 /**
- * The session's secrets (tenant's, then the version's), every one checked to exist. `tenantRefs`: the
- * tenant's references when the caller already asked for them (POST /v1/sessions reads them beside its other lookups).
+ * The session's secrets (tenant's, then the version's), every one checked to exist. `tenantRefsRead`: the
+ * tenant's references, already asked for (POST /v1/sessions reads them beside its other lookups).
  */
 export async function sessionSecrets(
-  deps: { db: Db; secrets?: SecretProvider | undefined },
+  deps: { secrets?: SecretProvider | undefined },
   tenantId: string,
   versionRefs: readonly SecretReference[],
-  tenantRefsRead: Promise<SecretReference[]> = tenantSecretReferences(deps.db, tenantId),
+  tenantRefsRead: Promise<SecretReference[]>,
 ): Promise<SessionSecret[]> {
   const tenantRefs = await tenantRefsRead;
   await checkSecretsExist(deps.secrets, tenantId, tenantRefs, 'tenant.secrets');

@@ -6,7 +6,6 @@
  */
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from './client.js';
-import { partitionMonth } from './partitions.js';
 import type { ArchivedTable } from '../domain/maintenance-report.js';
 
 /** Serializes archive and restore across workers and the command line. */
@@ -20,19 +19,6 @@ export interface MonthUnit {
   /** The partition to drop, or for messages the table the rows are deleted from. */
   readonly relation: string;
   readonly partitioned: boolean;
-}
-
-/** The monthly partitions of a table (not its default partition), oldest first. */
-export async function monthlyPartitions(db: Db, table: 'session_events' | 'llm_calls'): Promise<{ name: string; month: Date }[]> {
-  const rows = await sql<{ name: string }>`
-    select c.relname as name from pg_inherits i
-    join pg_class c on c.oid = i.inhrelid
-    join pg_class p on p.oid = i.inhparent
-    where p.relname = ${table}`.execute(db);
-  return rows.rows
-    .map(({ name }) => ({ name, month: partitionMonth(table, name) }))
-    .filter((p): p is { name: string; month: Date } => p.month !== undefined)
-    .sort((a, b) => a.month.getTime() - b.month.getTime());
 }
 
 /** The tenants with rows in a partition and, with `withSessions`, with sessions created in its month. */

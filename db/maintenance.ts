@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import type { MaintenanceReport } from '../domain/maintenance-report.js';
 import type { Db } from './client.js';
-import { ensureMonthlyPartitions, monthStart, partitionMonth } from './partitions.js';
+import { ensureMonthlyPartitions, monthStart, monthlyPartitions } from './partitions.js';
 
 export interface MaintenanceOptions {
   readonly now?: Date;
@@ -35,15 +35,9 @@ async function deleteInBatches(db: Db, table: 'llm_cache' | 'llm_semantic_cache'
 async function dropOldLedgerMonths(db: Db, now: Date, months: number): Promise<string[]> {
   if (months <= 0) return [];
   const keepFrom = monthStart(now.getUTCFullYear(), now.getUTCMonth() - (months - 1));
-  const partitions = await sql<{ name: string }>`
-    select c.relname as name from pg_inherits i
-    join pg_class c on c.oid = i.inhrelid
-    join pg_class p on p.oid = i.inhparent
-    where p.relname = 'llm_calls'`.execute(db);
   const dropped: string[] = [];
-  for (const { name } of partitions.rows) {
-    const month = partitionMonth('llm_calls', name);
-    if (!month || month >= keepFrom) continue;
+  for (const { name, month } of await monthlyPartitions(db, 'llm_calls')) {
+    if (month >= keepFrom) continue;
     await sql`alter table llm_calls detach partition ${sql.table(name)}`.execute(db);
     await sql`drop table ${sql.table(name)}`.execute(db);
     dropped.push(name);

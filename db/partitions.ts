@@ -40,3 +40,16 @@ export async function ensureMonthlyPartitions(db: Db, now = new Date(), monthsAh
   }
   return created;
 }
+
+/** The monthly partitions of a table (not its default partition), oldest first. */
+export async function monthlyPartitions(db: Db, table: PartitionedTable): Promise<{ name: string; month: Date }[]> {
+  const rows = await sql<{ name: string }>`
+    select c.relname as name from pg_inherits i
+    join pg_class c on c.oid = i.inhrelid
+    join pg_class p on p.oid = i.inhparent
+    where p.relname = ${table}`.execute(db);
+  return rows.rows
+    .map(({ name }) => ({ name, month: partitionMonth(table, name) }))
+    .filter((p): p is { name: string; month: Date } => p.month !== undefined)
+    .sort((a, b) => a.month.getTime() - b.month.getTime());
+}

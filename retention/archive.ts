@@ -30,7 +30,6 @@ import type { ObjectStore } from '../storage/object-store.js';
 /** Uncompressed bytes of JSON Lines per object: bounds the memory of one part (and of its check). */
 export const ARCHIVE_PART_BYTES = 32 * 1024 * 1024;
 const FETCH_ROWS = 5_000;
-export type { MonthUnit };
 
 export interface ArchiveOptions {
   readonly db: Db;

@@ -7,7 +7,8 @@
  */
 import { listArchivedMonths, markColdCopyExpired } from '../db/archive-catalogue.js';
 import type { Db } from '../db/client.js';
-import { monthHasRunningSessions, monthlyPartitions, partitionTenants, type MonthUnit } from '../db/cold-months.js';
+import { monthHasRunningSessions, partitionTenants, type MonthUnit } from '../db/cold-months.js';
+import { monthlyPartitions } from '../db/partitions.js';
 import { monthStart } from '../db/partitions.js';
 import { defaultRetention, heldTenants, tenantRetentions, type TenantRetention } from '../db/retention.js';
 import type { RetentionConfig } from '../config/retention.js';
