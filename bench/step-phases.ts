@@ -148,21 +148,19 @@ export function sessionStepPhases(runs: readonly ActivityRun[], calls: readonly 
 }
 
 /** The floor's phases per activity of a step: `local` on the workflow's queue (eager), `remote` on the second worker's. */
-export const FLOOR_PHASES = ['scheduleToStart', 'startToClose', 'wt.scheduleToStart', 'wt.startToClose'] as const;
-
 export function floorStepPhases(runs: readonly ActivityRun[], localQueue: string): Record<string, number>[] {
-  return runs.flatMap((r) =>
-    r.next
-      ? [
-          {
-            [`${r.taskQueue === localQueue ? 'local' : 'remote'}.scheduleToStart`]: r.started - r.scheduled,
-            [`${r.taskQueue === localQueue ? 'local' : 'remote'}.startToClose`]: r.completed - r.started,
-            [`${r.taskQueue === localQueue ? 'local' : 'remote'}.wt.scheduleToStart`]: r.next.started - r.next.scheduled,
-            [`${r.taskQueue === localQueue ? 'local' : 'remote'}.wt.startToClose`]: r.next.completed - r.next.started,
-          },
-        ]
-      : [],
-  );
+  return runs.flatMap((r) => {
+    if (!r.next) return [];
+    const side = r.taskQueue === localQueue ? 'local' : 'remote';
+    return [
+      {
+        [`${side}.scheduleToStart`]: r.started - r.scheduled,
+        [`${side}.startToClose`]: r.completed - r.started,
+        [`${side}.wt.scheduleToStart`]: r.next.started - r.next.scheduled,
+        [`${side}.wt.startToClose`]: r.next.completed - r.next.started,
+      },
+    ];
+  });
 }
 
 /** p50/p95 of each key over the rows given. */

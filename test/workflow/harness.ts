@@ -1,6 +1,6 @@
 /**
  * The `agentSession` workflow on a real Temporal dev server with every activity mocked: no Postgres, no
- * Docker, no model. Three workers, as production registers them (temporal/worker.ts): the sessions queue
+ * Docker, no model. Three workers, as production registers them (temporal/build-worker.ts createWorkers): the sessions queue
  * (the workflow, store, model, Slack and vote activities), the shared sandbox queue (claims) and one
  * sandbox host's own queue (exec and release), whose name the claim returns. Each mock records its call,
  * so a test reads what the workflow asked for, in order.
