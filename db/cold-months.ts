@@ -53,12 +53,17 @@ export async function unitTenants(db: Db, unit: MonthUnit): Promise<string[]> {
   return rows.rows.map((r) => r.t).sort();
 }
 
+/** The ids of the sessions created in the unit's month: the messages of a month are theirs. */
+function monthSessionIds(unit: MonthUnit): RawBuilder<{ id: string }> {
+  return sql<{ id: string }>`select id from sessions where created_at >= ${unit.month} and created_at < ${unit.to}`;
+}
+
 /** The rows of a unit as one JSON text each, in the table's column order. */
 function rowsQuery(unit: MonthUnit): RawBuilder<{ j: string }> {
   if (unit.partitioned) return sql<{ j: string }>`select row_to_json(t)::text as j from ${sql.table(unit.relation)} t`;
   return sql<{ j: string }>`
     select row_to_json(m)::text as j from messages m
-    where m.session_id in (select id from sessions where created_at >= ${unit.month} and created_at < ${unit.to})`;
+    where m.session_id in (${monthSessionIds(unit)})`;
 }
 
 /**
@@ -102,7 +107,7 @@ export async function lockAndCountUnit(trx: Db, unit: MonthUnit): Promise<number
   const { rows } = unit.partitioned
     ? await sql<{ n: string }>`select count(*) as n from ${sql.table(unit.relation)}`.execute(trx)
     : await sql<{ n: string }>`
-        select count(*) as n from messages where session_id in (select id from sessions where created_at >= ${unit.month} and created_at < ${unit.to})`.execute(trx);
+        select count(*) as n from messages where session_id in (${monthSessionIds(unit)})`.execute(trx);
   return Number(rows[0]!.n);
 }
 
@@ -112,7 +117,7 @@ export async function dropUnit(trx: Db, unit: MonthUnit): Promise<void> {
     await sql`alter table ${sql.table(unit.table)} detach partition ${sql.table(unit.relation)}`.execute(trx);
     await sql`drop table ${sql.table(unit.relation)}`.execute(trx);
   } else {
-    await sql`delete from messages where session_id in (select id from sessions where created_at >= ${unit.month} and created_at < ${unit.to})`.execute(trx);
+    await sql`delete from messages where session_id in (${monthSessionIds(unit)})`.execute(trx);
   }
 }
 
