@@ -94,6 +94,10 @@ export function stackEnv(services: ServiceValues, prefix: string, extra: Record<
     WORKER_HEALTH_PORT: '0',
     // Off: worker processes of the tests would all want the default port (a test that scrapes it sets one).
     WORKER_SDK_METRICS_PORT: '0',
+    // No maintenance schedule, as the stack's in-process workers (maintenanceSchedule: false): a worker process would
+    // leave one per prefix behind, and its hourly run (at the top of the hour) puts a workflow task in the sessions
+    // queue in the middle of whatever test is running (prometheus.test.ts counted a backlog of 2 at 10:00:00).
+    MAINTENANCE_INTERVAL: '0',
     SANDBOX_MEMORY_MB: '256',
     SANDBOX_PIDS_LIMIT: '128',
     SANDBOX_WORKSPACE_MB: '64',
