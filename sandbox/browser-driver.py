@@ -88,6 +88,28 @@ class Driver(Downloads, Tabs):
                 except Exception as err:  # the next wait() sees the dead process again
                     self.notices.append(f'restarting the browser failed: {err}')
 
+    def kill_renderers(self):
+        """Kills Chromium's page processes (its children run with --type=renderer; --no-zygote makes them
+        direct children). The browser process stays and starts new ones. How many were killed."""
+        killed = 0
+        browser = self.proc.pid if self.proc else None
+        for name in os.listdir('/proc'):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f'/proc/{name}/stat', 'rb') as f:
+                    ppid = int(f.read().rsplit(b')', 1)[1].split()[1])
+                if ppid != browser:
+                    continue
+                with open(f'/proc/{name}/cmdline', 'rb') as f:
+                    if b'--type=renderer' not in f.read():
+                        continue
+                os.kill(int(name), signal.SIGKILL)
+                killed += 1
+            except (OSError, ValueError, IndexError):
+                pass  # gone meanwhile
+        return killed
+
     # ---- contexts and tabs ----
     def open_context(self, proxy):
         """The session's pages live in a browser context of their own, through the session's egress proxy."""

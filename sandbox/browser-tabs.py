@@ -32,14 +32,18 @@ class Tabs:
         return tab
 
     def new_tab(self):
-        """A blank tab. Right after a crash Chromium may put it in the dying page process (at most two
-        serve all tabs), where it never answers: then it is closed and another one opened."""
+        """A blank tab. Right after a crash Chromium may put it in a page process that does not answer
+        (the dying one, or one still busy with what a flooding page left: at most two serve all tabs).
+        Then the page processes are killed (the browser starts fresh ones; their tabs crash and are
+        replaced at the next action) and another tab is opened: under load, waiting is not enough."""
         for attempt in range(3):
             target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx})['targetId']
             try:
                 return self.tab_for(target, timeout=NEW_TAB_TIMEOUT_S)
             except CdpError:
                 self.cdp.post('Target.closeTarget', {'targetId': target})
+                if attempt == 0 and self.kill_renderers():
+                    self.notices.append("the browser's page processes did not answer and were restarted")
                 time.sleep(0.5 * (attempt + 1))
         raise CdpError("could not open a tab: the browser's page processes do not answer")
 
