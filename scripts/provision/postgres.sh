@@ -388,7 +388,8 @@ stop_orphans() {
   local dir pid cwd args i
   for dir in /proc/[0-9]*; do
     pid="${dir#/proc/}"
-    args="$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null)" || continue
+    # (2>/dev/null before the < : a process that ended meanwhile fails the redirection itself, quietly.)
+    args="$(tr '\0' ' ' 2>/dev/null <"$dir/cmdline")" || continue
     [[ "$args" == */postgres\ -D\ *\ -p\ "$port"\ * ]] || continue
     cwd="$(readlink "$dir/cwd" 2>/dev/null)" || continue
     [[ "$cwd" == *' (deleted)' ]] || continue

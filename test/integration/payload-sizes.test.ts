@@ -102,7 +102,7 @@ describe('Temporal payloads of a session with big values', () => {
     expect(limit).toBe(128 * 1024);
     const message = `large: ${randomWords(75_000)}`;
     const session = await startSession(stack, { message });
-    const done = await waitForStatus(stack, session.id, undefined, 180_000);
+    const done = await waitForStatus(stack, session.id, undefined, 150_000);
     expect(done.status).toBe('completed');
 
     const events = await rawHistory(session.id);

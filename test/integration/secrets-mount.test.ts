@@ -203,7 +203,7 @@ describe('an agent version with a mountable secret', () => {
     expect(gate).toMatchObject({ tool: 'shell', ruleId: 'secrets.mount', risk: 'high', arguments: { command: HOSTILE, mount_secrets: ['deploy-key'], secret_mounts: [{ name: 'deploy-key', path: PATH }] } });
     expect(gate.reason).toBe(`mounts secret deploy-key at ${PATH} for this call only`);
     expectNoValue(JSON.stringify(gate), 'the gate');
-    const done = await waitForStatus(stack, session.id, undefined, 180_000);
+    const done = await waitForStatus(stack, session.id, undefined, 150_000);
     expect(done.status, done.error ?? '').toBe('completed');
 
     const [first, second, saved] = await toolResults(stack, session.id);

@@ -131,7 +131,7 @@ describe('a session of a tenant with a secret bound to a host', () => {
     expect(ok.status).toBe(200);
     expect(JSON.stringify(await ok.json())).not.toContain(VALUE);
     const session = await startSession(stack, { message: 'call the api', policy: 'with-secrets', metadata: { scenario: 'echo' } });
-    const done = await waitForStatus(stack, session.id, undefined, 180_000);
+    const done = await waitForStatus(stack, session.id, undefined, 150_000);
     expect(done.status, done.error ?? '').toBe('completed');
     // The upstream got the value, not the sandbox's own header.
     expect(seen.at(-1)).toBe(`Bearer ${VALUE}`);

@@ -43,16 +43,27 @@ export async function getSession(stack: ApiOf, id: string, who: Who = 'alice'): 
 
 const TERMINAL: readonly string[] = TERMINAL_STATUSES;
 
-/** Waits until the session reaches one of `statuses` (default: any terminal one). */
+/**
+ * Waits until the session reaches one of `statuses` (default: any terminal one). On a timeout the error
+ * says where the session stood (status, step, tool and model calls, error), so a slow run names its cause.
+ */
 export async function waitForStatus(stack: ApiOf, id: string, statuses: readonly string[] = TERMINAL, timeoutMs = 60_000): Promise<SessionJson> {
-  return waitFor(
-    async () => {
-      const s = await getSession(stack, id);
-      return statuses.includes(s.status) ? s : undefined;
-    },
-    timeoutMs,
-    `session ${id} to be ${statuses.join('|')}`,
-  );
+  let last: SessionJson | undefined;
+  try {
+    return await waitFor(
+      async () => {
+        last = await getSession(stack, id);
+        return statuses.includes(last.status) ? last : undefined;
+      },
+      timeoutMs,
+      `session ${id} to be ${statuses.join('|')}`,
+    );
+  } catch (err) {
+    if (!last) throw err;
+    const { status, step, usage, error, pendingApprovals } = last;
+    const where = { status, step, llmCalls: usage.llmCalls, toolCalls: usage.toolCalls, gates: pendingApprovals.length, error };
+    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify(where)}`);
+  }
 }
 
 /**
