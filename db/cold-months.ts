@@ -121,11 +121,6 @@ export async function dropUnit(trx: Db, unit: MonthUnit): Promise<void> {
   }
 }
 
-export async function relationExists(db: Db, name: string): Promise<boolean> {
-  const exists = await sql`select 1 from pg_class where relname = ${name}`.execute(db);
-  return exists.rows.length > 0;
-}
-
 /** A detached table shaped like `table`, to load a partition's rows into before attaching it. */
 export async function createPartitionTable(trx: Db, partition: string, table: string): Promise<void> {
   await sql`create table ${sql.table(partition)} (like ${sql.table(table)} including defaults including constraints)`.execute(trx);

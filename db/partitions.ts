@@ -21,6 +21,12 @@ export function partitionMonth(table: PartitionedTable, name: string): Date | un
   return m ? monthStart(Number(m[1]), Number(m[2]) - 1) : undefined;
 }
 
+/** Whether a table (or any relation) of that name exists. */
+export async function relationExists(db: Db, name: string): Promise<boolean> {
+  const exists = await sql`select 1 from pg_class where relname = ${name}`.execute(db);
+  return exists.rows.length > 0;
+}
+
 /** Creates the partitions of `monthsAhead` months from `now`'s month on (idempotent). */
 export async function ensureMonthlyPartitions(db: Db, now = new Date(), monthsAhead = 3): Promise<string[]> {
   const created: string[] = [];
@@ -29,8 +35,7 @@ export async function ensureMonthlyPartitions(db: Db, now = new Date(), monthsAh
       const from = monthStart(now.getUTCFullYear(), now.getUTCMonth() + i);
       const to = monthStart(from.getUTCFullYear(), from.getUTCMonth() + 1);
       const name = partitionName(table, from);
-      const exists = await sql<{ n: number }>`select 1 as n from pg_class where relname = ${name}`.execute(db);
-      if (exists.rows.length > 0) continue;
+      if (await relationExists(db, name)) continue;
       await sql`
         create table if not exists ${sql.id(name)} partition of ${sql.id(table)}
         for values from (${sql.lit(from.toISOString())}) to (${sql.lit(to.toISOString())})

@@ -8,7 +8,8 @@
  */
 import { archivedMonth, markMonthRestored, type ArchivedMonth } from '../db/archive-catalogue.js';
 import type { Db } from '../db/client.js';
-import { attachPartition, createPartitionTable, inArchiveTransaction, insertJsonRows, relationExists, tableColumns } from '../db/cold-months.js';
+import { attachPartition, createPartitionTable, inArchiveTransaction, insertJsonRows, tableColumns } from '../db/cold-months.js';
+import { relationExists } from '../db/partitions.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ArchivedTable } from '../domain/maintenance-report.js';
 import { ColdVerificationError, fetchVerified, parseMonth, readAll, sha256Hex, verifyContent, type ColdManifest } from './cold-format.js';

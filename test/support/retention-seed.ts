@@ -59,10 +59,6 @@ export async function tableMd5(db: Db, month: string): Promise<{ events: string;
   return { events: events.rows[0]!.h ?? 'empty', messages: messages.rows[0]!.h ?? 'empty', count: Number(events.rows[0]!.n) };
 }
 
-export async function relationExists(db: Db, name: string): Promise<boolean> {
-  return (await sql`select 1 from pg_class where relname = ${name}`.execute(db)).rows.length > 0;
-}
-
 /** Drops a test month's partitions and catalogue rows, so later files in the same database never see them. */
 export async function dropMonth(db: Db, month: string): Promise<void> {
   const suffix = month.replace('-', '');
