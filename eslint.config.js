@@ -14,7 +14,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'sandbox/browser-page.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'sandbox/browser-page.js', 'bench/no-workflow-stack-traces.cjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // Forgetting to await an activity or a Temporal API is a bug.
@@ -32,6 +32,12 @@ export default tseslint.config(
     // Runs inside a web page (installed by sandbox/browser-driver.py), not in Node: the browser's globals.
     files: ['sandbox/browser-page.js'],
     languageOptions: { globals: globals.browser },
+  },
+  {
+    // A CommonJS preload for node --require (bench/throughput.ts's nostack variant).
+    files: ['bench/no-workflow-stack-traces.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: globals.node },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     files: ['workflows/**/*.ts'],
