@@ -26,6 +26,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { sharedWorkerOptions } from '../temporal/worker.js';
 import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-options.js';
@@ -58,7 +59,7 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   rollback: { label: 'rollback', sqlitePragmas: [] },
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
   /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
-  nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${new URL('./no-workflow-stack-traces.cjs', import.meta.url).pathname}` } },
+  nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-workflow-stack-traces.cjs', import.meta.url))}` } },
 };
 
 /** The numbered variants: the environment variable each sets. */
@@ -270,6 +271,8 @@ export async function benchThroughput(
   },
 ): Promise<VariantResult> {
   const { variant, label } = run;
+  // NODE_OPTIONS (the nostack preload) reaches only a worker of its own: in-process workers run in this process.
+  if (variant.env?.NODE_OPTIONS !== undefined && !options.workerProcess) throw new Error(`--variants=${label} needs --worker-process`);
   const server = await startBenchTemporal(services, run);
   const modelDelayMs = options.modelDelayMs ?? 0;
   const model = await timedMockLlm(modelDelayMs);
