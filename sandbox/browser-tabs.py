@@ -34,8 +34,8 @@ class Tabs:
     def new_tab(self):
         """A blank tab. Right after a crash Chromium may put it in a page process that does not answer
         (the dying one, or one still busy with what a flooding page left: at most two serve all tabs).
-        Then the page processes are killed (the browser starts fresh ones; their tabs crash and are
-        replaced at the next action) and another tab is opened: under load, waiting is not enough."""
+        Then the page processes are killed (the browser starts fresh ones; their tabs crash, and the
+        active one is replaced at the next action) and another tab is opened: under load, waiting is not enough."""
         for attempt in range(3):
             target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx})['targetId']
             try:

@@ -310,7 +310,7 @@ describe('a session with the browser tool', () => {
       env: { MOCK_LLM_URL: mock.url, SANDBOX_EGRESS_PROXY_PORT: String(proxyPort + 1), SANDBOX_MEMORY_MB: '768', SANDBOX_PIDS_LIMIT: '256', SANDBOX_TMP_MB: '64' },
     });
     const session = await startSession(stack, { message: 'read the report', policy: 'with-browser', metadata: { scenario: 'browse' } });
-    const done = await waitForStatus(stack, session.id, undefined, 150_000);
+    const done = await waitForStatus(stack, session.id, undefined, 180_000);
     expect(done.status).toBe('completed');
     const events = await readAllEvents(stack, session.id);
     const results = events

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { relationExists } from '../../db/partitions.js';
 import type { MaintenanceReport } from '../../domain/maintenance-report.js';
 import { maintenanceScheduleId } from '../../domain/temporal-names.js';
 import { ensureMaintenanceSchedule } from '../../temporal/schedules.js';
@@ -53,11 +54,6 @@ async function seed(): Promise<void> {
   await sql`create table if not exists ${sql.table(OLD_MONTH)} partition of llm_calls for values from ('2019-01-01') to ('2019-02-01')`.execute(db);
 }
 
-async function partitionExists(name: string): Promise<boolean> {
-  const rows = await sql<{ n: number }>`select 1 as n from pg_class where relname = ${name}`.execute(stack.db);
-  return rows.rows.length > 0;
-}
-
 describe('the maintenance schedule', () => {
   it('is created once, kept, updated when the interval changes', async () => {
     expect(await ensureMaintenanceSchedule(stack.temporal, { prefix: prefix(), intervalMs: hour })).toBe('created');
@@ -70,7 +66,7 @@ describe('the maintenance schedule', () => {
 
   it('a triggered run deletes what expired, keeps what is live, and drops ledger months past retention', async () => {
     await seed();
-    expect(await partitionExists(OLD_MONTH)).toBe(true);
+    expect(await relationExists(stack.db, OLD_MONTH)).toBe(true);
     const handle = stack.temporal.schedule.getHandle(maintenanceScheduleId(prefix()));
     await handle.trigger();
     const workflowId = await waitFor(async () => (await handle.describe()).info.recentActions[0]?.action.workflow.workflowId, 20_000, 'the triggered run');
@@ -84,14 +80,14 @@ describe('the maintenance schedule', () => {
     const reservations = await stack.db.selectFrom('llm_budget_reservations').select('expires_at').where('tenant_id', '=', tenant).execute();
     expect(reservations).toHaveLength(1);
     expect(reservations[0]!.expires_at.getTime()).toBeGreaterThan(Date.now());
-    expect(await partitionExists(OLD_MONTH)).toBe(false);
+    expect(await relationExists(stack.db, OLD_MONTH)).toBe(false);
     // This month and the next two stay or are created.
     const now = new Date();
     for (let i = 0; i < 3; i++) {
       const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + i, 1));
       const suffix = `${month.getUTCFullYear()}${String(month.getUTCMonth() + 1).padStart(2, '0')}`;
-      expect(await partitionExists(`llm_calls_${suffix}`)).toBe(true);
-      expect(await partitionExists(`session_events_${suffix}`)).toBe(true);
+      expect(await relationExists(stack.db, `llm_calls_${suffix}`)).toBe(true);
+      expect(await relationExists(stack.db, `session_events_${suffix}`)).toBe(true);
     }
   });
 

@@ -62,7 +62,7 @@ export async function waitForStatus(stack: ApiOf, id: string, statuses: readonly
     if (!last) throw err;
     const { status, step, usage, error, pendingApprovals } = last;
     const where = { status, step, llmCalls: usage.llmCalls, toolCalls: usage.toolCalls, gates: pendingApprovals.length, error };
-    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify(where)}`);
+    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify(where)}`, { cause: err });
   }
 }
 
