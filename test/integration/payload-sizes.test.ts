@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { PAYLOAD_STORAGE_PREFIX } from '../../temporal/payload-storage.js';
-import { json, startSession, toolResults, waitForStatus } from '../support/sessions.js';
+import { json, startSession, toolResults, waitForClosed, waitForStatus } from '../support/sessions.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -104,6 +104,8 @@ describe('Temporal payloads of a session with big values', () => {
     const session = await startSession(stack, { message });
     const done = await waitForStatus(stack, session.id, undefined, 150_000);
     expect(done.status).toBe('completed');
+    // The row says completed a moment before the workflow's last task: its result (a reference) comes with that task.
+    await waitForClosed(stack, session.id);
 
     const events = await rawHistory(session.id);
     const payloads = payloadsIn(events);
