@@ -143,7 +143,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
     let answer;
     metrics?.tasks.inc({ kind: 'llm' });
     try {
-      answer = await withHeartbeat(() =>
+      const call = () =>
         router.complete({
           tenantId: session.tenantId,
           sessionId: session.sessionId,
@@ -155,8 +155,10 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
           tools: toolDefinitions(input.tools),
           metadata: input.metadata,
           signal: ctx.cancellationSignal,
-        }),
-      );
+        });
+      // A local activity (tuning.localModelCalls) has no heartbeat: it runs in the worker holding the workflow
+      // task, which the worker keeps alive itself, and a cancel reaches it through the same signal.
+      answer = await (ctx.info.isLocal ? call() : withHeartbeat(call));
     } catch (err) {
       metrics?.failedTasks.inc({ kind: 'llm' });
       throw toFailure(err);

@@ -59,6 +59,8 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   rollback: { label: 'rollback', sqlitePragmas: [] },
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
   /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
+  /** Model calls as local activities (SESSION_LOCAL_MODEL_CALLS): one activity task and one workflow task fewer per step. */
+  local: { label: 'local', env: { SESSION_LOCAL_MODEL_CALLS: 'true' } },
   nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-workflow-stack-traces.cjs', import.meta.url))}` } },
 };
 

@@ -102,6 +102,12 @@ const envSchema = z.object({
   SESSION_HEARTBEAT_TIMEOUT: duration.optional(),
   SESSION_SANDBOX_SCHEDULE_TO_START: duration.optional(),
   /**
+   * Model calls of sessions started from now on run as local activities in the worker that runs the session
+   * (one activity task and one workflow task fewer per step; issue 16's bench measures it). Off: a model call
+   * is a regular activity, visible as its own in the Temporal UI, and a query is answered during a long call.
+   */
+  SESSION_LOCAL_MODEL_CALLS: boolFlag.default(false),
+  /**
    * Fair sharing, per tenant (a row in tenant_limits overrides each): sessions running at once,
    * sandboxes held at once, open SSE streams, API requests per second (a token bucket of
    * TENANT_REQUEST_BURST) and the largest idleTimeoutSeconds a session may ask for.

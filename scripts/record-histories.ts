@@ -85,6 +85,20 @@ const RECORDINGS: Record<string, Recording> = {
   },
 };
 
+/**
+ * Sessions whose model calls are local activities (tuning.localModelCalls, issue 16), recorded on a stack of
+ * their own: steps, a gate voted through the API with queries between the votes, a follow-up message.
+ */
+const LOCAL_RECORDINGS: Record<string, Recording> = {
+  'local-model-calls': async (stack) => {
+    const s = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step' } });
+    await waitFor(async () => (await getSession(stack, s.id)).usage.toolCalls >= 1);
+    return s.id;
+  },
+  'local-model-calls-approved': (stack) => RECORDINGS['queried-then-approved']!(stack),
+  'local-model-calls-follow-up': (stack) => RECORDINGS['follow-up-message']!(stack),
+};
+
 async function writeRuns(stack: Stack, name: string, sessionId: string): Promise<string[]> {
   const runs: { runId: string; startTime: Date }[] = [];
   for await (const run of stack.temporal.workflow.list({ query: `WorkflowId = '${sessionId}'` })) runs.push(run);
@@ -152,6 +166,7 @@ async function main(): Promise<void> {
   const services = await startServices('record');
   const stack = await startStack(services.values);
   const cans = await startStack(services.values, { tuning: { continueAsNewAfterEvents: 60 } });
+  const local = await startStack(services.values, { tuning: { localModelCalls: true } });
   const slack = new FakeSlack();
   await slack.start();
   const secret = 'record-signing-secret';
@@ -164,17 +179,22 @@ async function main(): Promise<void> {
   });
   try {
     mkdirSync(OUT, { recursive: true });
-    const names = [...Object.keys(RECORDINGS), 'roles-and-slack', 'agent-promotion', 'continued-as-new', 'browser-walk'];
+    const names = [...Object.keys(RECORDINGS), ...Object.keys(LOCAL_RECORDINGS), 'roles-and-slack', 'agent-promotion', 'continued-as-new', 'browser-walk'];
     const unknown = (only ?? []).filter((n) => !names.includes(n));
     if (unknown.length > 0) throw new Error(`--only: no recording named ${unknown.join(', ')} (there are ${names.join(', ')})`);
     // Recording everything replaces the set; --only replaces just its own files.
     const stale = (f: string) => f.endsWith('.json') && (!only || only.some((n) => f === `${n}.json` || f.startsWith(`${n}.run`)));
     for (const file of readdirSync(OUT).filter(stale)) rmSync(resolve(OUT, file));
-    for (const [name, record] of Object.entries(RECORDINGS)) {
-      if (!wanted(name)) continue;
-      const id = await record(stack);
-      await waitForStatus(stack, id, undefined, 60_000);
-      console.log(`${name}: ${(await writeRuns(stack, name, id)).join(', ')}`);
+    for (const [recordings, on] of [
+      [RECORDINGS, stack],
+      [LOCAL_RECORDINGS, local],
+    ] as const) {
+      for (const [name, record] of Object.entries(recordings)) {
+        if (!wanted(name)) continue;
+        const id = await record(on);
+        await waitForStatus(on, id, undefined, 60_000);
+        console.log(`${name}: ${(await writeRuns(on, name, id)).join(', ')}`);
+      }
     }
     if (wanted('browser-walk')) {
       const browserSession = await recordBrowser(withSlack);
@@ -185,6 +205,7 @@ async function main(): Promise<void> {
     await withSlack.close();
     await slack.close();
     await cans.close();
+    await local.close();
     await stack.close();
     await services.stop();
   }

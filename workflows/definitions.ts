@@ -28,6 +28,8 @@ export interface SessionTuning {
   readonly sandboxScheduleToStartMs?: number;
   /** Attempts of a model call before the session fails. */
   readonly llmMaxAttempts?: number;
+  /** Model calls as local activities in the workflow's own worker (SESSION_LOCAL_MODEL_CALLS; workflows/session-patches.ts). */
+  readonly localModelCalls?: boolean;
 }
 
 export interface AgentSessionInput {

@@ -8,7 +8,7 @@
  * (activities/permanent-errors.ts), so the session fails at once saying why.
  * Retry options are not compared on replay: recorded histories still replay.
  */
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../activities/queues.js';
 import type { SandboxLease } from '../activities/types.js';
 import { SANDBOX_GONE } from '../domain/temporal-names.js';
@@ -30,6 +30,8 @@ export interface SessionActivities {
   readonly store: SessionsQueueActivities;
   /** Model calls. */
   readonly llm: SessionsQueueActivities;
+  /** Model calls as local activities (tuning.localModelCalls): same budget and attempts, no heartbeat. */
+  readonly llmLocal: SessionsQueueActivities;
   /** Sandbox claims, on the shared sandbox queue. */
   readonly claimer: SandboxQueueActivities;
   /** The activities of a claimed sandbox, on its host's own queue. */
@@ -45,6 +47,11 @@ export function sessionActivities(input: AgentSessionInput): SessionActivities {
       startToCloseTimeout: '10m',
       scheduleToCloseTimeout: LLM_BUDGET,
       heartbeatTimeout,
+      retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
+    }),
+    llmLocal: proxyLocalActivities<SessionsQueueActivities>({
+      startToCloseTimeout: '10m',
+      scheduleToCloseTimeout: LLM_BUDGET,
       retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
     }),
     claimer: proxyActivities<SandboxQueueActivities>({

@@ -7,7 +7,7 @@ import { CancellationScope, allHandlersFinished, condition, continueAsNew, patch
 import { offeredTools } from '../policies/evaluate.js';
 import type { AgentSessionInput, SessionResult } from './definitions.js';
 import type { Ending } from './session-end.js';
-import { SLACK_SETTLED_BEFORE_END_PATCH, SLACK_SETTLE_WAIT } from './session-patches.js';
+import { LOCAL_MODEL_CALLS_PATCH, SLACK_SETTLED_BEFORE_END_PATCH, SLACK_SETTLE_WAIT } from './session-patches.js';
 import type { SessionState } from './session-state.js';
 import { SessionTools } from './session-tools.js';
 
@@ -71,7 +71,8 @@ export class SessionLoop {
         return { status: 'max_cost', finalAnswer: s.lastAnswer, error: `stopped at $${s.usage.costUsd.toFixed(6)} (limit $${policy.limits.maxCostUsd})` };
       }
       s.step += 1;
-      const answer = await s.activities.llm.llmStep({
+      const llm = input.tuning?.localModelCalls && patched(LOCAL_MODEL_CALLS_PATCH) ? s.activities.llmLocal : s.activities.llm;
+      const answer = await llm.llmStep({
         session: s.session,
         messageSeq: s.takeMessageSeq(),
         step: s.step,

@@ -34,3 +34,10 @@ export const SLACK_SETTLE_WAIT = '10s';
  * task fewer (issue 16). Sessions recorded before wrote them with a recordEvents of their own.
  */
 export const DECISIONS_WITH_STEP_PATCH = 'decisions-with-step';
+/**
+ * With the session's `tuning.localModelCalls`, its model calls run as local activities in the worker that
+ * runs the workflow: no activity task for the server to schedule, match and record, and no workflow task
+ * of their own, so a step is one activity task and one workflow task fewer (issue 16). Sessions recorded
+ * before, and sessions without the setting, call the model as a regular activity.
+ */
+export const LOCAL_MODEL_CALLS_PATCH = 'local-model-calls';

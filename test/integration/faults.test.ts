@@ -37,10 +37,15 @@ async function eventTypes(stack: Stack, id: string): Promise<string[]> {
 }
 
 describe('a worker killed with SIGKILL', () => {
-  it('mid model call: the session completes, the tool ran once', async () => {
-    const stack = await startStack(services, { workers: false, tuning: { heartbeatTimeoutMs: 3_000 } });
+  // A local one (tuning.localModelCalls) runs inside the worker's workflow task: that task times out and the
+  // replacement runs the call again.
+  it.each([
+    ['a regular activity', false],
+    ['a local activity', true],
+  ])('mid model call (%s): the session completes, the tool ran once', async (_, localModelCalls) => {
+    const stack = await startStack(services, { workers: false, tuning: { heartbeatTimeoutMs: 3_000, localModelCalls } });
     cleanups.push(() => stack.close());
-    const worker = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-llm.log'));
+    const worker = new WorkerProcess(stack.env, join(services.tmpDir, `worker-kill-llm-${localModelCalls}.log`));
     cleanups.push(() => worker.kill());
     await worker.start();
 
@@ -49,7 +54,7 @@ describe('a worker killed with SIGKILL', () => {
     await waitFor(async () => (await mockRequests('slow-model')) > before, 20_000, 'the model call to start');
     await worker.kill();
 
-    const replacement = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-llm-2.log'));
+    const replacement = new WorkerProcess(stack.env, join(services.tmpDir, `worker-kill-llm-${localModelCalls}-2.log`));
     cleanups.push(() => replacement.kill());
     await replacement.start();
     const done = await waitForStatus(stack, session.id, undefined, 90_000);

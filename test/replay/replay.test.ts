@@ -14,7 +14,7 @@ import { isEncrypted, payloadKeyId } from '../../temporal/codec/payload-codec.js
 import { readHistoryFile, replayHistories, type HistoryToReplay } from '../../temporal/replay.js';
 import { codecPayloadsOf } from '../support/payloads.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
-import { DECISIONS_WITH_STEP_PATCH } from '../../workflows/session-patches.js';
+import { DECISIONS_WITH_STEP_PATCH, LOCAL_MODEL_CALLS_PATCH } from '../../workflows/session-patches.js';
 
 const DIR = resolve(REPO_ROOT, 'test/histories');
 /** The test keyring: the derived test keys (version 1) and test/fixtures/payload-keys.json (acme-codec versions 2, 3). */
@@ -64,6 +64,17 @@ describe('recorded histories', () => {
     const carried = (set: string) => histories.filter((h) => h.name.startsWith(`${set}/`) && patchIds(h).includes(DECISIONS_WITH_STEP_PATCH)).map((h) => basename(h.name));
     expect(carried('current')).toEqual(expect.arrayContaining(['malformed-tool-call.json', 'max-steps.json', 'continued-as-new.run1.json']));
     expect(carried('signed-votes')).toEqual([]);
+  });
+
+  it('current/ has sessions whose model calls ran as local activities (issue 16): a marker per call, no llmStep activity', () => {
+    const local = histories.filter((h) => h.name.startsWith('current/local-model-calls'));
+    expect(local.map((h) => basename(h.name)).sort()).toEqual(['local-model-calls-approved.json', 'local-model-calls-follow-up.json', 'local-model-calls.json']);
+    for (const h of local) {
+      const events = h.history.events ?? [];
+      expect(patchIds(h)).toContain(LOCAL_MODEL_CALLS_PATCH);
+      expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length).toBeGreaterThanOrEqual(2);
+      expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'llmStep')).toEqual([]);
+    }
   });
 
   it('include a session with encrypted payloads (scripts/record-encrypted-history.ts), under two key versions', () => {

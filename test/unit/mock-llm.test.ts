@@ -104,6 +104,7 @@ describe('startMockLlm', () => {
       'flaky',
       'hostile-bytes',
       'large-values',
+      'long-model',
       'malformed-tool-call',
       'model-down',
       'multi-step',

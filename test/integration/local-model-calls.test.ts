@@ -1,0 +1,127 @@
+/**
+ * Model calls as local activities (tuning.localModelCalls, SESSION_LOCAL_MODEL_CALLS; issue 16): the same
+ * session as with regular activities, with one activity task and one workflow task fewer per step, and a history
+ * that replays on the current code; a cancel is taken when the call returns, or at the workflow task's heartbeat.
+ * (A worker killed in the middle of such a call: test/integration/faults.test.ts.)
+ */
+import proto, { type temporal } from '@temporalio/proto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { replayHistories } from '../../temporal/replay.js';
+import { loadWorkflowBundle } from '../../temporal/worker-options.js';
+import { LOCAL_MODEL_CALLS_PATCH } from '../../workflows/session-patches.js';
+import { startStack, type Stack } from '../support/stack.js';
+import { getSession, readAllEvents, startSession, toolResults, waitForClosed, waitForStatus } from '../support/sessions.js';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+const { EventType } = proto.temporal.api.enums.v1;
+
+let regular: Stack;
+let local: Stack;
+
+beforeAll(async () => {
+  [regular, local] = await Promise.all([
+    startStack(inject('services')),
+    // Through the setting, as production sets it: the API puts it into each new session's tuning (api/build.ts).
+    startStack(inject('services'), { env: { SESSION_LOCAL_MODEL_CALLS: 'true' } }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([regular?.close(), local?.close()]);
+});
+
+async function closedHistory(stack: Stack, id: string) {
+  await waitForClosed(stack, id);
+  return stack.temporal.workflow.getHandle(id).fetchHistory();
+}
+
+const scheduled = (events: HistoryEvent[], type: string) =>
+  events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === type).length;
+const count = (events: HistoryEvent[], type: number) => events.filter((e) => e.eventType === type).length;
+/** The markers of local activities (their type is in the marker's `data` payload) and of patches. */
+function markers(events: HistoryEvent[]): { localActivities: string[]; patches: string[] } {
+  const out = { localActivities: [] as string[], patches: [] as string[] };
+  for (const e of events) {
+    const attrs = e.markerRecordedEventAttributes;
+    if (!attrs) continue;
+    const read = (key: string) => (attrs.details?.[key]?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as Record<string, unknown>);
+    if (attrs.markerName === 'core_local_activity') out.localActivities.push(...read('data').map((d) => String(d.activity_type)));
+    if (attrs.markerName === 'core_patch') out.patches.push(...read('patch-data').map((d) => String(d.id)));
+  }
+  return out;
+}
+
+describe('model calls as local activities', () => {
+  it('give the same session with one activity task and one workflow task fewer per step, and the history replays', async () => {
+    const body = { message: 'go', metadata: { scenario: 'multi-step' } };
+    const [a, b] = await Promise.all([startSession(regular, body), startSession(local, body)]);
+    const [doneA, doneB] = await Promise.all([waitForStatus(regular, a.id), waitForStatus(local, b.id)]);
+    for (const done of [doneA, doneB]) {
+      expect(done.status).toBe('completed');
+      expect(done.finalAnswer).toBe('Finished after 3 turns: 3\n');
+      expect(done.usage).toMatchObject({ llmCalls: 4, toolCalls: 3 });
+    }
+    // The same records in the store: the step's answers, the three runs, in the same order.
+    const types = async (stack: Stack, id: string) => (await readAllEvents(stack, id)).map((e) => e.type);
+    expect(await types(local, b.id)).toEqual(await types(regular, a.id));
+    expect((await toolResults(local, b.id)).map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n']);
+
+    const [historyA, historyB] = await Promise.all([closedHistory(regular, a.id), closedHistory(local, b.id)]);
+    const eventsA = historyA.events ?? [];
+    const eventsB = historyB.events ?? [];
+    expect(scheduled(eventsA, 'llmStep')).toBe(4);
+    expect(scheduled(eventsB, 'llmStep')).toBe(0);
+    expect(markers(eventsA)).toEqual({ localActivities: [], patches: expect.not.arrayContaining([LOCAL_MODEL_CALLS_PATCH]) });
+    const { localActivities, patches } = markers(eventsB);
+    expect(localActivities).toEqual(['llmStep', 'llmStep', 'llmStep', 'llmStep']);
+    expect(patches).toContain(LOCAL_MODEL_CALLS_PATCH);
+    // The tool runs are still activities of their own on the sandbox host's queue.
+    expect(scheduled(eventsB, 'execTool')).toBe(3);
+    const tasks = (events: HistoryEvent[]) => count(events, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+    const activities = (events: HistoryEvent[]) => count(events, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+    expect(activities(eventsA) - activities(eventsB)).toBe(4);
+    expect(tasks(eventsA) - tasks(eventsB)).toBeGreaterThanOrEqual(3);
+
+    const outcomes = await replayHistories(
+      [
+        { name: 'regular', workflowId: a.id, history: historyA },
+        { name: 'local', workflowId: b.id, history: historyB },
+      ],
+      await loadWorkflowBundle(),
+    );
+    expect(outcomes.map((o) => [o.name, o.ok, o.error])).toEqual([
+      ['regular', true, undefined],
+      ['local', true, undefined],
+    ]);
+  });
+
+  // A local call runs inside a workflow task: a signal (the cancel) or a query that comes meanwhile waits for the
+  // call to return, or for the task's heartbeat (the worker completes the task at 80 % of its 10 s timeout).
+  it('a cancel during a short model call is taken when it returns: the session ends cancelled, its tool never runs', async () => {
+    const session = await startSession(local, { message: 'go', metadata: { scenario: 'slow-model' } });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await getSession(local, session.id)).status).toBe('running');
+    expect((await local.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'too slow' })).status).toBe(202);
+    const done = await waitForStatus(local, session.id);
+    expect(done.status).toBe('cancelled');
+    expect(done.error).toBe('cancelled by alice: too slow');
+    const types = (await readAllEvents(local, session.id)).map((e) => e.type);
+    expect(types.filter((t) => t === 'llm.response')).toHaveLength(1);
+    expect(types).not.toContain('tool.started');
+    expect(types.filter((t) => t === 'session.ended')).toHaveLength(1);
+  });
+
+  it('a cancel during a call longer than the task timeout reaches it at the task heartbeat: the call is stopped', async () => {
+    const session = await startSession(local, { message: 'go', metadata: { scenario: 'long-model' } });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await local.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'too slow' })).status).toBe(202);
+    const done = await waitForStatus(local, session.id);
+    expect(done.status).toBe('cancelled');
+    // The twenty-second call was stopped: its answer was never stored.
+    const types = (await readAllEvents(local, session.id)).map((e) => e.type);
+    expect(types).not.toContain('llm.response');
+    expect(types.filter((t) => t === 'session.ended')).toHaveLength(1);
+    const history = await closedHistory(local, session.id);
+    // The worker completed the task while the call ran (a heartbeat: a task with no command) to take the cancel.
+    expect(count(history.events ?? [], EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)).toBeGreaterThanOrEqual(3);
+  });
+});
