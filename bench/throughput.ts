@@ -58,9 +58,9 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   /** The CLI's own SQLite settings (rollback journal), the dev server's default before issue 16. */
   rollback: { label: 'rollback', sqlitePragmas: [] },
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
-  /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
   /** Model calls as local activities (SESSION_LOCAL_MODEL_CALLS): one activity task and one workflow task fewer per step. */
   local: { label: 'local', env: { SESSION_LOCAL_MODEL_CALLS: 'true' } },
+  /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
   nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-workflow-stack-traces.cjs', import.meta.url))}` } },
 };
 

@@ -102,9 +102,10 @@ const envSchema = z.object({
   SESSION_HEARTBEAT_TIMEOUT: duration.optional(),
   SESSION_SANDBOX_SCHEDULE_TO_START: duration.optional(),
   /**
-   * Model calls of sessions started from now on run as local activities in the worker that runs the session
-   * (one activity task and one workflow task fewer per step; issue 16's bench measures it). Off: a model call
-   * is a regular activity, visible as its own in the Temporal UI, and a query is answered during a long call.
+   * Read by the API: sessions it starts from then on run their model calls as local activities in the worker
+   * that runs them (one activity task and one workflow task fewer per step; README, "Model calls as local
+   * activities"). Running sessions keep what they started with; set on a worker it does nothing. Off: a model
+   * call is a regular activity, visible as its own in the Temporal UI, and a signal or query is taken during it.
    */
   SESSION_LOCAL_MODEL_CALLS: boolFlag.default(false),
   /**

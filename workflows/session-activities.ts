@@ -30,7 +30,10 @@ export interface SessionActivities {
   readonly store: SessionsQueueActivities;
   /** Model calls. */
   readonly llm: SessionsQueueActivities;
-  /** Model calls as local activities (tuning.localModelCalls): same budget and attempts, no heartbeat. */
+  /**
+   * Model calls as local activities (tuning.localModelCalls): the same budget and attempts per workflow task, no
+   * heartbeat. A workflow task that fails or times out (a dead worker) runs the call again from its first attempt.
+   */
   readonly llmLocal: SessionsQueueActivities;
   /** Sandbox claims, on the shared sandbox queue. */
   readonly claimer: SandboxQueueActivities;

@@ -7,10 +7,11 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { TemporalDevServer } from '../../temporal/dev-server.js';
+import { countMockRequests } from '../support/mock-llm-stats.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { WorkerProcess } from '../support/worker-process.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
-import { json, readAllEvents, startSession, vote, waitForGate, waitForStatus, type SseEvent } from '../support/sessions.js';
+import { json, readAllEvents, startSession, vote, waitForClosed, waitForGate, waitForStatus, type SseEvent } from '../support/sessions.js';
 
 const services = inject('services');
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -18,10 +19,7 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
 });
 
-async function mockRequests(scenario: string): Promise<number> {
-  const stats = await (await fetch(`${services.mockLlmUrl.replace(/\/v1$/, '')}/_mock/stats`)).json();
-  return (stats as { byScenario: Record<string, number> }).byScenario[scenario] ?? 0;
-}
+const mockRequests = (scenario: string) => countMockRequests(services, scenario);
 
 /** Each event once, numbered 1..n, each step's events once. */
 function expectCleanEventLog(events: SseEvent[]) {
@@ -65,6 +63,12 @@ describe('a worker killed with SIGKILL', () => {
     expectCleanEventLog(events);
     expect(events.filter((e) => e.type === 'tool.started')).toHaveLength(1);
     expect(events.filter((e) => e.type === 'llm.response')).toHaveLength(2);
+    // The setting reached the session: its two calls are local-activity markers, or activities, not both.
+    await waitForClosed(stack, session.id);
+    const history = (await stack.temporal.workflow.getHandle(session.id).fetchHistory()).events ?? [];
+    const llmActivities = history.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'llmStep').length;
+    const localCalls = history.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
+    expect({ llmActivities, localCalls }).toEqual(localModelCalls ? { llmActivities: 0, localCalls: 2 } : { llmActivities: 2, localCalls: 0 });
     await replacement.stop();
   });
 

@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { replayHistories } from '../../temporal/replay.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import { LOCAL_MODEL_CALLS_PATCH } from '../../workflows/session-patches.js';
-import { startStack, type Stack } from '../support/stack.js';
-import { getSession, readAllEvents, startSession, toolResults, waitForClosed, waitForStatus } from '../support/sessions.js';
+import { countMockRequests } from '../support/mock-llm-stats.js';
+import { startStack, waitFor, type Stack } from '../support/stack.js';
+import { readAllEvents, startSession, toolResults, waitForClosed, waitForStatus } from '../support/sessions.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const { EventType } = proto.temporal.api.enums.v1;
@@ -96,32 +97,37 @@ describe('model calls as local activities', () => {
 
   // A local call runs inside a workflow task: a signal (the cancel) or a query that comes meanwhile waits for the
   // call to return, or for the task's heartbeat (the worker completes the task at 80 % of its 10 s timeout).
-  it('a cancel during a short model call is taken when it returns: the session ends cancelled, its tool never runs', async () => {
-    const session = await startSession(local, { message: 'go', metadata: { scenario: 'slow-model' } });
-    await new Promise((r) => setTimeout(r, 1_000));
-    expect((await getSession(local, session.id)).status).toBe('running');
+  // Each waits for the mock to have the call (its scenario is this file's alone) and sends the cancel with no GET
+  // before it: a GET is a query, which would itself wait for the call.
+  it('a cancel during a short model call is taken when the call returns: the session ends cancelled, the answer stored', async () => {
+    const before = await countMockRequests(inject('services'), 'cancel-in-model');
+    const session = await startSession(local, { message: 'go', metadata: { scenario: 'cancel-in-model' } });
+    await waitFor(async () => (await countMockRequests(inject('services'), 'cancel-in-model')) > before, 30_000, 'the model call to start');
     expect((await local.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'too slow' })).status).toBe(202);
     const done = await waitForStatus(local, session.id);
     expect(done.status).toBe('cancelled');
     expect(done.error).toBe('cancelled by alice: too slow');
     const types = (await readAllEvents(local, session.id)).map((e) => e.type);
+    // The call ran to its end (a regular activity would have been stopped at its next heartbeat).
     expect(types.filter((t) => t === 'llm.response')).toHaveLength(1);
-    expect(types).not.toContain('tool.started');
     expect(types.filter((t) => t === 'session.ended')).toHaveLength(1);
   });
 
   it('a cancel during a call longer than the task timeout reaches it at the task heartbeat: the call is stopped', async () => {
+    const before = await countMockRequests(inject('services'), 'long-model');
     const session = await startSession(local, { message: 'go', metadata: { scenario: 'long-model' } });
-    await new Promise((r) => setTimeout(r, 1_000));
+    await waitFor(async () => (await countMockRequests(inject('services'), 'long-model')) > before, 30_000, 'the model call to start');
     expect((await local.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'too slow' })).status).toBe(202);
     const done = await waitForStatus(local, session.id);
     expect(done.status).toBe('cancelled');
-    // The twenty-second call was stopped: its answer was never stored.
+    // The twenty-second call was stopped before its end: its answer was never stored. Without the heartbeat the
+    // cancel would have waited for the answer.
     const types = (await readAllEvents(local, session.id)).map((e) => e.type);
     expect(types).not.toContain('llm.response');
     expect(types.filter((t) => t === 'session.ended')).toHaveLength(1);
-    const history = await closedHistory(local, session.id);
-    // The worker completed the task while the call ran (a heartbeat: a task with no command) to take the cancel.
-    expect(count(history.events ?? [], EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)).toBeGreaterThanOrEqual(3);
+    // And it was a local call (a regular one is stopped through its own heartbeat).
+    const events = (await closedHistory(local, session.id)).events ?? [];
+    expect(scheduled(events, 'llmStep')).toBe(0);
+    expect(markers(events).patches).toContain(LOCAL_MODEL_CALLS_PATCH);
   });
 });

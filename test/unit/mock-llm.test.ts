@@ -100,6 +100,7 @@ describe('startMockLlm', () => {
       'artifact-output',
       'artifact-save',
       'browser-walk',
+      'cancel-in-model',
       'default',
       'flaky',
       'hostile-bytes',
