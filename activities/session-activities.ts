@@ -21,7 +21,7 @@ import type { Tier } from '../router/model-policy.js';
 import type { ModelRouter } from '../router/router.js';
 import type { ChatMessage } from '../router/types.js';
 import { toolDefinitions } from '../sandbox/tools.js';
-import { EVENT_KEY_SOURCES, EVENT_TYPES, ONCE_EVENT_KEYS, eventKey } from '../domain/events.js';
+import { EVENT_KEY_SOURCES, EVENT_TYPES, ONCE_EVENT_KEYS, eventKey, type EventKey } from '../domain/events.js';
 import { withHeartbeat } from './heartbeat.js';
 import { withFailFast } from './permanent-errors.js';
 import { workflowEvents, workflowKey } from './workflow-events.js';
@@ -123,21 +123,9 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
   async function llmStep(input: LlmStepInput): Promise<LlmStepResult> {
     const { session, messageSeq } = input;
     const llmKey = eventKey(EVENT_KEY_SOURCES.llm, messageSeq);
-    const stored = await getMessage(db, session, messageSeq);
-    if (stored) {
-      // A previous attempt got the answer and stored it before the worker died.
-      const event = await getEventByKey(db, session, llmKey);
-      const data = (event?.data ?? {}) as Partial<LlmStepResult>;
-      return {
-        content: stored.content,
-        toolCalls: ((stored.tool_calls ?? []) as StoredToolCall[]).map((c) => ({ ...c })),
-        model: data.model ?? 'unknown',
-        provider: data.provider ?? 'unknown',
-        inputTokens: data.inputTokens ?? 0,
-        outputTokens: data.outputTokens ?? 0,
-        costUsd: data.costUsd ?? 0,
-      };
-    }
+    // A previous attempt got the answer and stored it before the worker died.
+    const stored = await storedAnswer(session, messageSeq, llmKey);
+    if (stored) return stored;
     const transcript = await loadTranscript(db, session, messageSeq);
     const ctx = Context.current();
     let answer;
@@ -187,7 +175,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
       fallbackUsed: answer.fallbackUsed,
       downgradedFrom: answer.downgradedFrom,
     };
-    await writeSessionRecords(db, session, {
+    const written = await writeSessionRecords(db, session, {
       messages: [{ seq: messageSeq, role: 'assistant', content: answer.content, toolCalls }],
       events: [
         {
@@ -198,7 +186,30 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
       ],
       patch: { step: input.step },
     });
+    if (written.messagesInserted === 0) {
+      // Another run of this call stored its answer first (a worker slow, not dead, while the call ran again
+      // elsewhere): the transcript holds that one, so the workflow acts on it, not on this run's.
+      const first = await storedAnswer(session, messageSeq, llmKey);
+      if (first) return first;
+    }
     return result;
+  }
+
+  /** The answer stored at `messageSeq`, with its usage from the llm.response event, if one is stored. */
+  async function storedAnswer(session: SessionRef, messageSeq: number, llmKey: EventKey): Promise<LlmStepResult | undefined> {
+    const stored = await getMessage(db, session, messageSeq);
+    if (!stored) return undefined;
+    const event = await getEventByKey(db, session, llmKey);
+    const data = (event?.data ?? {}) as Partial<LlmStepResult>;
+    return {
+      content: stored.content,
+      toolCalls: ((stored.tool_calls ?? []) as StoredToolCall[]).map((c) => ({ ...c })),
+      model: data.model ?? 'unknown',
+      provider: data.provider ?? 'unknown',
+      inputTokens: data.inputTokens ?? 0,
+      outputTokens: data.outputTokens ?? 0,
+      costUsd: data.costUsd ?? 0,
+    };
   }
 
   /** Appends user messages that arrived by signal. */

@@ -197,8 +197,8 @@ export async function writeSessionRecords(
   db: Db,
   ref: SessionRef,
   records: { messages?: readonly NewMessage[]; events?: readonly NewEvent[]; patch?: SessionPatch },
-): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+): Promise<{ messagesInserted: number }> {
+  return db.transaction().execute(async (trx) => {
     const locked = await trx
       .selectFrom('sessions')
       .select('last_event_seq')
@@ -209,8 +209,10 @@ export async function writeSessionRecords(
     if (!locked) throw new SessionNotFoundError(`session ${ref.sessionId} of tenant ${ref.tenantId} does not exist`);
 
     const messages = records.messages ?? [];
+    let messagesInserted = 0;
     if (messages.length > 0) {
-      await trx
+      // A message number already stored keeps what it holds (a retried write); the count tells the caller.
+      const inserted = await trx
         .insertInto('messages')
         .values(
           messages.map((m) => ({
@@ -224,7 +226,9 @@ export async function writeSessionRecords(
           })),
         )
         .onConflict((oc) => oc.columns(['session_id', 'seq']).doNothing())
+        .returning('seq')
         .execute();
+      messagesInserted = inserted.length;
     }
 
     const lastSeq = await insertEvents(trx, ref, locked.last_event_seq, records.events ?? []);
@@ -245,6 +249,7 @@ export async function writeSessionRecords(
       .where('id', '=', ref.sessionId)
       .where('tenant_id', '=', ref.tenantId)
       .execute();
+    return { messagesInserted };
   });
 }
 

@@ -6,10 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { monthStart, partitionName } from '../../db/partitions.js';
 import { createSessionActivities } from '../../activities/session-activities.js';
+import type { LlmStepResult } from '../../activities/types.js';
 import { eventsAfterQuery } from '../../db/session-records.js';
 import { ModelRouter } from '../../router/router.js';
 import { LABELS } from '../../sandbox/container-spec.js';
@@ -268,5 +270,47 @@ describe('the session row has one writer', () => {
     expect(after).toEqual({ agent: row.agent, requester: row.requester });
     const firstEvents = (await readAllEvents(stack, started.id)).filter((e) => e.type === 'session.started');
     expect(firstEvents).toHaveLength(1);
+  });
+});
+
+describe('two runs of one model call at once', () => {
+  // A worker slow but not dead: the call runs again elsewhere (a heartbeat or workflow-task timeout) while the
+  // first run still goes on. The transcript keeps the answer stored first; both runs must return that one.
+  it('both return the answer stored first, which the transcript holds', async () => {
+    const started = await startSession(stack, { message: 'hello', metadata: { scenario: 'default' } });
+    await waitForStatus(stack, started.id);
+    const row = await stack.db.selectFrom('sessions').selectAll().where('id', '=', started.id).executeTakeFirstOrThrow();
+    const session = { tenantId: row.tenant_id, sessionId: row.id, createdAt: row.created_at.toISOString() };
+    const answer = (content: string) => ({
+      content,
+      toolCalls: [{ id: `call-${content}`, name: 'shell', arguments: { command: `echo ${content}` } }],
+      model: 'fake',
+      provider: 'fake',
+      usage: { inputTokens: 1, outputTokens: 1 },
+      costUsd: 0,
+      latencyMs: 1,
+      route: 'fake',
+      cacheHit: false,
+      fallbackUsed: false,
+      downgradedFrom: null,
+    });
+    let called!: () => void;
+    const firstCalled = new Promise<void>((ok) => (called = ok));
+    let release!: () => void;
+    const released = new Promise<void>((ok) => (release = ok));
+    const slow = { complete: async () => (called(), await released, answer('slow')) } as unknown as ModelRouter;
+    const fast = { complete: async () => answer('fast') } as unknown as ModelRouter;
+    const input = { session, messageSeq: 10, step: 5, model: undefined, requestType: undefined, tools: [], metadata: {} };
+    const run = (router: ModelRouter): Promise<LlmStepResult> => new MockActivityEnvironment().run(createSessionActivities({ db: stack.db, router }).llmStep, input);
+    const first = run(slow);
+    await firstCalled;
+    const second = await run(fast);
+    release();
+    const late = await first;
+    expect(second.content).toBe('fast');
+    expect(late.content).toBe('fast');
+    expect(late.toolCalls).toEqual([{ id: 'call-fast', name: 'shell', arguments: { command: 'echo fast' } }]);
+    const stored = await stack.db.selectFrom('messages').select('content').where('session_id', '=', session.sessionId).where('seq', '=', 10).execute();
+    expect(stored).toEqual([{ content: 'fast' }]);
   });
 });
