@@ -98,6 +98,10 @@ const LOCAL_RECORDINGS: Record<string, Recording> = {
   'local-model-calls-approved': (stack) => RECORDINGS['queried-then-approved']!(stack),
   'local-model-calls-follow-up': (stack) => RECORDINGS['follow-up-message']!(stack),
 };
+/** The same with continue-as-new (a stack that continues after 60 events): the setting is carried into the next run. */
+const LOCAL_CONTINUED_RECORDINGS: Record<string, Recording> = {
+  'local-model-calls-continued': async (stack) => (await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: '8' } })).id,
+};
 
 async function writeRuns(stack: Stack, name: string, sessionId: string): Promise<string[]> {
   const runs: { runId: string; startTime: Date }[] = [];
@@ -167,6 +171,7 @@ async function main(): Promise<void> {
   const stack = await startStack(services.values);
   const cans = await startStack(services.values, { tuning: { continueAsNewAfterEvents: 60 } });
   const local = await startStack(services.values, { tuning: { localModelCalls: true } });
+  const localCans = await startStack(services.values, { tuning: { localModelCalls: true, continueAsNewAfterEvents: 60 } });
   const slack = new FakeSlack();
   await slack.start();
   const secret = 'record-signing-secret';
@@ -179,7 +184,7 @@ async function main(): Promise<void> {
   });
   try {
     mkdirSync(OUT, { recursive: true });
-    const names = [...Object.keys(RECORDINGS), ...Object.keys(LOCAL_RECORDINGS), 'roles-and-slack', 'agent-promotion', 'continued-as-new', 'browser-walk'];
+    const names = [...Object.keys(RECORDINGS), ...Object.keys(LOCAL_RECORDINGS), ...Object.keys(LOCAL_CONTINUED_RECORDINGS), 'roles-and-slack', 'agent-promotion', 'continued-as-new', 'browser-walk'];
     const unknown = (only ?? []).filter((n) => !names.includes(n));
     if (unknown.length > 0) throw new Error(`--only: no recording named ${unknown.join(', ')} (there are ${names.join(', ')})`);
     // Recording everything replaces the set; --only replaces just its own files.
@@ -188,6 +193,7 @@ async function main(): Promise<void> {
     for (const [recordings, on] of [
       [RECORDINGS, stack],
       [LOCAL_RECORDINGS, local],
+      [LOCAL_CONTINUED_RECORDINGS, localCans],
     ] as const) {
       for (const [name, record] of Object.entries(recordings)) {
         if (!wanted(name)) continue;
@@ -206,6 +212,7 @@ async function main(): Promise<void> {
     await slack.close();
     await cans.close();
     await local.close();
+    await localCans.close();
     await stack.close();
     await services.stop();
   }

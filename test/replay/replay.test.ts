@@ -68,7 +68,14 @@ describe('recorded histories', () => {
 
   it('current/ has sessions whose model calls ran as local activities (issue 16): a marker per call, no llmStep activity', () => {
     const local = histories.filter((h) => h.name.startsWith('current/local-model-calls'));
-    expect(local.map((h) => basename(h.name)).sort()).toEqual(['local-model-calls-approved.json', 'local-model-calls-follow-up.json', 'local-model-calls.json']);
+    expect(local.map((h) => basename(h.name)).sort()).toEqual([
+      'local-model-calls-approved.json',
+      // Continued as new: the second run calls the model locally too (the setting is in the carried input).
+      'local-model-calls-continued.run1.json',
+      'local-model-calls-continued.run2.json',
+      'local-model-calls-follow-up.json',
+      'local-model-calls.json',
+    ]);
     for (const h of local) {
       const events = h.history.events ?? [];
       expect(patchIds(h)).toContain(LOCAL_MODEL_CALLS_PATCH);
