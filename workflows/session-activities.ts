@@ -44,19 +44,12 @@ export interface SessionActivities {
 export function sessionActivities(input: AgentSessionInput): SessionActivities {
   const tuning = input.tuning ?? {};
   const heartbeatTimeout = tuning.heartbeatTimeoutMs ?? 30_000;
+  // A model call's budget, the same whether it runs as an activity or a local one.
+  const llmOptions = { startToCloseTimeout: '10m', scheduleToCloseTimeout: LLM_BUDGET, retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 } } as const;
   return {
     store: proxyActivities<SessionsQueueActivities>({ startToCloseTimeout: '30s', scheduleToCloseTimeout: STORE_BUDGET, retry: STORE_RETRY }),
-    llm: proxyActivities<SessionsQueueActivities>({
-      startToCloseTimeout: '10m',
-      scheduleToCloseTimeout: LLM_BUDGET,
-      heartbeatTimeout,
-      retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
-    }),
-    llmLocal: proxyLocalActivities<SessionsQueueActivities>({
-      startToCloseTimeout: '10m',
-      scheduleToCloseTimeout: LLM_BUDGET,
-      retry: { ...retry, maximumAttempts: tuning.llmMaxAttempts ?? 6 },
-    }),
+    llm: proxyActivities<SessionsQueueActivities>({ ...llmOptions, heartbeatTimeout }),
+    llmLocal: proxyLocalActivities<SessionsQueueActivities>(llmOptions),
     claimer: proxyActivities<SandboxQueueActivities>({
       taskQueue: input.sandboxQueue,
       startToCloseTimeout: '2m',

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { TemporalDevServer } from '../../temporal/dev-server.js';
+import { activitiesScheduled, localActivityTypes } from '../support/history-events.js';
 import { countMockRequests } from '../support/mock-llm-stats.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { WorkerProcess } from '../support/worker-process.js';
@@ -66,8 +67,8 @@ describe('a worker killed with SIGKILL', () => {
     // The setting reached the session: its two calls are local-activity markers, or activities, not both.
     await waitForClosed(stack, session.id);
     const history = (await stack.temporal.workflow.getHandle(session.id).fetchHistory()).events ?? [];
-    const llmActivities = history.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'llmStep').length;
-    const localCalls = history.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
+    const llmActivities = activitiesScheduled(history, 'llmStep');
+    const localCalls = localActivityTypes(history).length;
     expect({ llmActivities, localCalls }).toEqual(localModelCalls ? { llmActivities: 0, localCalls: 2 } : { llmActivities: 2, localCalls: 0 });
     await replacement.stop();
   });

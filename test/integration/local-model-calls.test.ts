@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { replayHistories } from '../../temporal/replay.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import { LOCAL_MODEL_CALLS_PATCH } from '../../workflows/session-patches.js';
+import { activitiesScheduled, localActivityTypes, patchIds } from '../support/history-events.js';
 import { countMockRequests } from '../support/mock-llm-stats.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { readAllEvents, startSession, toolResults, waitForClosed, waitForStatus } from '../support/sessions.js';
@@ -35,20 +36,15 @@ async function closedHistory(stack: Stack, id: string) {
   return stack.temporal.workflow.getHandle(id).fetchHistory();
 }
 
-const scheduled = (events: HistoryEvent[], type: string) =>
-  events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === type).length;
 const count = (events: HistoryEvent[], type: number) => events.filter((e) => e.eventType === type).length;
-/** The markers of local activities (their type is in the marker's `data` payload) and of patches. */
-function markers(events: HistoryEvent[]): { localActivities: string[]; patches: string[] } {
-  const out = { localActivities: [] as string[], patches: [] as string[] };
-  for (const e of events) {
-    const attrs = e.markerRecordedEventAttributes;
-    if (!attrs) continue;
-    const read = (key: string) => (attrs.details?.[key]?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as Record<string, unknown>);
-    if (attrs.markerName === 'core_local_activity') out.localActivities.push(...read('data').map((d) => String(d.activity_type)));
-    if (attrs.markerName === 'core_patch') out.patches.push(...read('patch-data').map((d) => String(d.id)));
-  }
-  return out;
+
+/** Starts a session of `scenario` and sends a cancel once the mock has its model call (no GET before: a query waits for a local call). */
+async function cancelDuringCall(scenario: string): Promise<string> {
+  const before = await countMockRequests(inject('services'), scenario);
+  const session = await startSession(local, { message: 'go', metadata: { scenario } });
+  await waitFor(async () => (await countMockRequests(inject('services'), scenario)) > before, 30_000, 'the model call to start');
+  expect((await local.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'too slow' })).status).toBe(202);
+  return session.id;
 }
 
 describe('model calls as local activities', () => {
@@ -69,14 +65,14 @@ describe('model calls as local activities', () => {
     const [historyA, historyB] = await Promise.all([closedHistory(regular, a.id), closedHistory(local, b.id)]);
     const eventsA = historyA.events ?? [];
     const eventsB = historyB.events ?? [];
-    expect(scheduled(eventsA, 'llmStep')).toBe(4);
-    expect(scheduled(eventsB, 'llmStep')).toBe(0);
-    expect(markers(eventsA)).toEqual({ localActivities: [], patches: expect.not.arrayContaining([LOCAL_MODEL_CALLS_PATCH]) });
-    const { localActivities, patches } = markers(eventsB);
-    expect(localActivities).toEqual(['llmStep', 'llmStep', 'llmStep', 'llmStep']);
-    expect(patches).toContain(LOCAL_MODEL_CALLS_PATCH);
+    expect(activitiesScheduled(eventsA, 'llmStep')).toBe(4);
+    expect(activitiesScheduled(eventsB, 'llmStep')).toBe(0);
+    expect(localActivityTypes(eventsA)).toEqual([]);
+    expect(patchIds(eventsA)).not.toContain(LOCAL_MODEL_CALLS_PATCH);
+    expect(localActivityTypes(eventsB)).toEqual(['llmStep', 'llmStep', 'llmStep', 'llmStep']);
+    expect(patchIds(eventsB)).toContain(LOCAL_MODEL_CALLS_PATCH);
     // The tool runs are still activities of their own on the sandbox host's queue.
-    expect(scheduled(eventsB, 'execTool')).toBe(3);
+    expect(activitiesScheduled(eventsB, 'execTool')).toBe(3);
     const tasks = (events: HistoryEvent[]) => count(events, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
     const activities = (events: HistoryEvent[]) => count(events, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
     expect(activities(eventsA) - activities(eventsB)).toBe(4);
@@ -100,34 +96,28 @@ describe('model calls as local activities', () => {
   // Each waits for the mock to have the call (its scenario is this file's alone) and sends the cancel with no GET
   // before it: a GET is a query, which would itself wait for the call.
   it('a cancel during a short model call is taken when the call returns: the session ends cancelled, the answer stored', async () => {
-    const before = await countMockRequests(inject('services'), 'cancel-in-model');
-    const session = await startSession(local, { message: 'go', metadata: { scenario: 'cancel-in-model' } });
-    await waitFor(async () => (await countMockRequests(inject('services'), 'cancel-in-model')) > before, 30_000, 'the model call to start');
-    expect((await local.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'too slow' })).status).toBe(202);
-    const done = await waitForStatus(local, session.id);
+    const id = await cancelDuringCall('cancel-in-model');
+    const done = await waitForStatus(local, id);
     expect(done.status).toBe('cancelled');
     expect(done.error).toBe('cancelled by alice: too slow');
-    const types = (await readAllEvents(local, session.id)).map((e) => e.type);
+    const types = (await readAllEvents(local, id)).map((e) => e.type);
     // The call ran to its end (a regular activity would have been stopped at its next heartbeat).
     expect(types.filter((t) => t === 'llm.response')).toHaveLength(1);
     expect(types.filter((t) => t === 'session.ended')).toHaveLength(1);
   });
 
   it('a cancel during a call longer than the task timeout reaches it at the task heartbeat: the call is stopped', async () => {
-    const before = await countMockRequests(inject('services'), 'long-model');
-    const session = await startSession(local, { message: 'go', metadata: { scenario: 'long-model' } });
-    await waitFor(async () => (await countMockRequests(inject('services'), 'long-model')) > before, 30_000, 'the model call to start');
-    expect((await local.api('POST', `/v1/sessions/${session.id}/cancel`, 'alice', { reason: 'too slow' })).status).toBe(202);
-    const done = await waitForStatus(local, session.id);
+    const id = await cancelDuringCall('long-model');
+    const done = await waitForStatus(local, id);
     expect(done.status).toBe('cancelled');
     // The twenty-second call was stopped before its end: its answer was never stored. Without the heartbeat the
     // cancel would have waited for the answer.
-    const types = (await readAllEvents(local, session.id)).map((e) => e.type);
+    const types = (await readAllEvents(local, id)).map((e) => e.type);
     expect(types).not.toContain('llm.response');
     expect(types.filter((t) => t === 'session.ended')).toHaveLength(1);
     // And it was a local call (a regular one is stopped through its own heartbeat).
-    const events = (await closedHistory(local, session.id)).events ?? [];
-    expect(scheduled(events, 'llmStep')).toBe(0);
-    expect(markers(events).patches).toContain(LOCAL_MODEL_CALLS_PATCH);
+    const events = (await closedHistory(local, id)).events ?? [];
+    expect(activitiesScheduled(events, 'llmStep')).toBe(0);
+    expect(patchIds(events)).toContain(LOCAL_MODEL_CALLS_PATCH);
   });
 });
