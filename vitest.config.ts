@@ -8,6 +8,8 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
+    // The run summary names every failed and skipped test after vitest's own summary (CI keeps the tail).
+    reporters: ['default', './test/support/run-summary-reporter.ts'],
     projects: [
       {
         test: {
