@@ -47,7 +47,12 @@ const TERMINAL: readonly string[] = TERMINAL_STATUSES;
  * Waits until the session reaches one of `statuses` (default: any terminal one). On a timeout the error
  * says where the session stood (status, step, tool and model calls, error), so a slow run names its cause.
  */
-export async function waitForStatus(stack: ApiOf, id: string, statuses: readonly string[] = TERMINAL, timeoutMs = 60_000): Promise<SessionJson> {
+export async function waitForStatus(
+  stack: ApiOf & Partial<Pick<Stack, 'temporal'>>,
+  id: string,
+  statuses: readonly string[] = TERMINAL,
+  timeoutMs = 60_000,
+): Promise<SessionJson> {
   let last: SessionJson | undefined;
   try {
     return await waitFor(
@@ -61,8 +66,19 @@ export async function waitForStatus(stack: ApiOf, id: string, statuses: readonly
   } catch (err) {
     if (!last) throw err;
     const { status, step, usage, error, pendingApprovals } = last;
-    const where = { status, step, llmCalls: usage.llmCalls, toolCalls: usage.toolCalls, gates: pendingApprovals.length, error };
+    const where = { status, step, llmCalls: usage.llmCalls, toolCalls: usage.toolCalls, gates: pendingApprovals.length, error, activities: await pendingActivities(stack, id) };
     throw new Error(`${(err as Error).message}; last seen ${JSON.stringify(where)}`, { cause: err });
+  }
+}
+
+/** The workflow's pending activities (type, attempt, last failure), where the stack has a Temporal client: what a stuck session waits on. */
+async function pendingActivities(stack: Partial<Pick<Stack, 'temporal'>>, id: string): Promise<unknown> {
+  if (!stack.temporal) return undefined;
+  try {
+    const { raw } = await stack.temporal.workflow.getHandle(id).describe();
+    return (raw.pendingActivities ?? []).map((a) => ({ type: a.activityType?.name, attempt: a.attempt, state: a.state, failure: a.lastFailure?.message }));
+  } catch (err) {
+    return `describe failed: ${(err as Error).message}`;
   }
 }
 
