@@ -108,10 +108,10 @@ export class EgressGateway {
 
   constructor(options: EgressGatewayOptions) {
     this.#options = options;
-    const tag = createHash('sha256').update(JSON.stringify(options.selector)).digest('hex').slice(0, 10);
-    this.network = `kortix-egress-${tag}`;
-    this.#bridge = `kx-${tag}`;
-    this.#chain = `KORTIX-EGRESS-${tag}`;
+    const names = egressNames(createHash('sha256').update(JSON.stringify(options.selector)).digest('hex').slice(0, 10));
+    this.network = names.network;
+    this.#bridge = names.bridge;
+    this.#chain = names.chain;
   }
 
   /** Whether the host must set the gateway up at start: a required firewall that cannot be applied stops startup, not a session. */
@@ -436,18 +436,35 @@ export class EgressGateway {
     const attached = await this.#attached?.catch(() => undefined);
     this.#attached = undefined;
     await attached?.proxy.close();
-    if (!options.removeNetwork) return;
-    if (this.#options.firewall !== 'off') {
-      const ipt = (...args: string[]) => run('iptables', ['-w', ...args]).catch(() => undefined);
-      await ipt('-D', 'INPUT', '-i', this.#bridge, '-j', this.#chain);
-      await ipt('-F', this.#chain);
-      await ipt('-X', this.#chain);
-    }
-    await this.#options.docker
-      .getNetwork(this.network)
-      .remove()
-      .catch((err: unknown) => {
-        if (statusCode(err) !== 404) throw err;
-      });
+    if (options.removeNetwork) await removeEgressNetwork(this.#options.docker, this.network, { firewall: this.#options.firewall !== 'off' });
   }
+}
+
+const NETWORK_PREFIX = 'kortix-egress-';
+
+/** The names a host's egress gear goes by on this machine, all from one tag (a hash of the host's labels). */
+function egressNames(tag: string) {
+  return { network: `${NETWORK_PREFIX}${tag}`, bridge: `kx-${tag}`, chain: `KORTIX-EGRESS-${tag}` };
+}
+
+/**
+ * Removes an egress network and its firewall chain, by the network's name: a host's own at its end
+ * (`close({ removeNetwork })`), or one whose host is gone for good. Each network takes one of Docker's
+ * address pools (31 by default), so networks of hosts that never come back must not pile up.
+ */
+export async function removeEgressNetwork(docker: Docker, network: string, options: { firewall: boolean }): Promise<void> {
+  if (!network.startsWith(NETWORK_PREFIX)) throw new Error(`${network} is not an egress network`);
+  const { bridge, chain } = egressNames(network.slice(NETWORK_PREFIX.length));
+  if (options.firewall) {
+    const ipt = (...args: string[]) => run('iptables', ['-w', ...args]).catch(() => undefined);
+    await ipt('-D', 'INPUT', '-i', bridge, '-j', chain);
+    await ipt('-F', chain);
+    await ipt('-X', chain);
+  }
+  await docker
+    .getNetwork(network)
+    .remove()
+    .catch((err: unknown) => {
+      if (statusCode(err) !== 404) throw err;
+    });
 }

@@ -18,6 +18,7 @@ import { LABELS } from '../../sandbox/container-spec.js';
 import { provision } from '../../scripts/lib/provision.js';
 import { Cluster } from '../../temporal/cluster/cluster.js';
 import { LAYOUT_SPAN, MAX_PORT_BASE } from '../../temporal/cluster/layout.js';
+import { removePoolLeftovers } from '../support/leftovers.js';
 import { docker } from '../support/stack.js';
 import type { Who } from '../support/stack.js';
 
@@ -131,9 +132,8 @@ export async function startClusterStack(options: { scenarios?: MockLlmOptions['s
       await cluster.stop();
       await db.destroy();
       await mock.close();
-      for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABELS.pool}=${prefix}`] } })) {
-        await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
-      }
+      // The hosts stopped as a deployment's do, keeping containers and networks for a next start that never comes.
+      await removePoolLeftovers(docker, prefix);
       await dropDatabases();
     },
   };

@@ -25,7 +25,8 @@ import { startDevLocalModel } from '../../scripts/lib/dev-local-model.js';
 import { hasModel } from '../../scripts/lib/ollama.js';
 import { TINY_MODEL_NAME, tinyModelGguf } from '../../scripts/lib/tiny-model.js';
 import { startSession, waitForStatus } from '../support/sessions.js';
-import { stackEnv } from '../support/stack.js';
+import { removePoolLeftovers } from '../support/leftovers.js';
+import { docker, stackEnv } from '../support/stack.js';
 
 const services = inject('services');
 const db = createDb({ url: services.databaseUrl });
@@ -49,6 +50,8 @@ describe('LOCAL_MODEL=kortix-tiny make dev', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'kortix-dev-local-'));
   const logFile = join(dataDir, 'make-dev.log');
   let make: ChildProcess;
+  // A test stack's pool name: what make dev's worker keeps in Docker goes with the stack's sweep (test/support/leftovers.ts).
+  const pool = `t${randomUUID().slice(0, 8)}`;
   let api: string;
   let ollamaUrl: string;
 
@@ -59,7 +62,7 @@ describe('LOCAL_MODEL=kortix-tiny make dev', () => {
     // This run's Temporal and Postgres (make dev starts neither when given them); ports of its own; a fresh data dir.
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      ...stackEnv(services, `dev${randomUUID().slice(0, 6)}`),
+      ...stackEnv(services, pool),
       KORTIX_DATA_DIR: dataDir,
       LOCAL_MODEL: TINY_MODEL_NAME,
       LOCAL_LLM_URL: ollamaUrl,
@@ -88,6 +91,7 @@ describe('LOCAL_MODEL=kortix-tiny make dev', () => {
       process.kill(-make.pid, 'SIGINT'); // as Ctrl-C: make dev stops what it started, Ollama included
       await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
     }
+    await removePoolLeftovers(docker, pool);
     rmSync(dataDir, { recursive: true, force: true });
   }, 90_000);
 

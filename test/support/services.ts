@@ -7,6 +7,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
 import pg from 'pg';
 import { REPO_ROOT } from '../../config/index.js';
 import { createDb } from '../../db/client.js';
@@ -15,6 +16,7 @@ import { startMockLlm } from '../../mock-llm/server.js';
 import { provision } from '../../scripts/lib/provision.js';
 import { TemporalDevServer } from '../../temporal/dev-server.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
+import { removeTestLeftovers } from './leftovers.js';
 
 export interface ServiceValues {
   temporalAddress: string;
@@ -42,6 +44,11 @@ function withDatabase(url: string, database: string): string {
 export async function startServices(label = 'test'): Promise<Services> {
   const tmpDir = mkdtempSync(join(tmpdir(), `kortix-${label}-`));
   const docker = await provision('docker');
+  // Before anything of this run exists: what earlier runs on this machine left (test/support/leftovers.ts).
+  const swept = await removeTestLeftovers(new Docker({ socketPath: '/var/run/docker.sock' }));
+  if (swept.containers + swept.volumes + swept.networks > 0) {
+    console.log(`[services] removed what earlier runs left in Docker: ${swept.containers} containers, ${swept.volumes} volumes, ${swept.networks} egress networks`);
+  }
   const pgVars = await provision('postgres', ['start']);
   const temporalVars = await provision('temporal', [], { ...process.env, TEMPORAL_ADDRESS: '' });
   const cli = temporalVars.TEMPORAL_CLI;

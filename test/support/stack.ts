@@ -19,7 +19,6 @@ import { createApiKey, createTenant } from '../../db/tenants.js';
 import type { Check } from '../../observability/health.js';
 import { createLogger } from '../../observability/logger.js';
 import { createMetrics } from '../../observability/metrics.js';
-import { LABELS } from '../../sandbox/container-spec.js';
 import type { DockerSandboxHost } from '../../sandbox/docker-host.js';
 import { sandboxHostFromConfig } from '../../sandbox/from-config.js';
 import { temporalOrphanCheck } from '../../sandbox/lease-check.js';
@@ -27,6 +26,7 @@ import type { Tracing } from '../../observability/tracing.js';
 import { buildWorker, type BuiltWorker } from '../../temporal/build-worker.js';
 import type { WorkerSet } from '../../temporal/worker.js';
 import type { SessionTuning } from '../../workflows/definitions.js';
+import { removePoolLeftovers } from './leftovers.js';
 import type { ObjectStoreUnderTest } from './s3-server.js';
 import type { ServiceValues } from './services.js';
 
@@ -197,12 +197,9 @@ export async function startStack(services: ServiceValues, options: StackOptions 
     },
     async close() {
       await stack.stopWorkers();
-      // Every container of this stack's pool (worker processes' too) and their workspace volumes, and its egress network.
+      // Every container of this stack's pool (worker processes' too), their workspace volumes, and every host's egress network.
       await host.stop({ destroy: true });
-      const leftovers = await docker.listContainers({ all: true, filters: { label: [`${LABELS.pool}=${prefix}`] } });
-      for (const c of leftovers) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
-      const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABELS.pool}=${prefix}`] } });
-      for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+      await removePoolLeftovers(docker, prefix);
       // The API's LISTEN connection, its Temporal connection and the database pool.
       await api.stop();
     },
