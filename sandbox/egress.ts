@@ -255,7 +255,8 @@ export class EgressGateway {
         Labels: { ...this.#options.selector },
       });
     } catch (err) {
-      if (statusCode(err) !== 409) throw err;
+      // 409: made meanwhile by another start of this host.
+      if (statusCode(err) !== 409) throw networkCreateError(this.network, err);
     }
     const gw = gatewayOf(await this.#options.docker.getNetwork(this.network).inspect());
     if (!gw) throw new Error(`egress network ${this.network} has no gateway address`);
@@ -441,6 +442,16 @@ export class EgressGateway {
 }
 
 const NETWORK_PREFIX = 'kortix-egress-';
+
+/** Docker's error when it cannot make a network, saying what frees an address pool where none is left (a retried claim may then succeed). */
+function networkCreateError(network: string, err: unknown): unknown {
+  const message = (err as Error).message?.trim() ?? String(err);
+  if (!/address pool/i.test(message)) return err;
+  return new Error(
+    `cannot create the egress network ${network}: Docker has no address pool left (${message}); every egress network takes one: ` +
+      `remove those of hosts that are gone (\`docker network ls --filter label=${LABELS.managed}\`) or give dockerd more (default-address-pools)`,
+  );
+}
 
 /** The names a host's egress gear goes by on this machine, all from one tag (a hash of the host's labels). */
 function egressNames(tag: string) {

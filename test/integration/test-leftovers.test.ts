@@ -5,7 +5,8 @@
  * egress network and firewall chain; the sweep removes them once they are
  * older than a run could be, and keeps what is young, what is not a test
  * pool's, and a network something is still attached to. A closing stack
- * removes all of its own pool at once.
+ * removes all of its own pool at once. With Docker's address pools used up,
+ * a host's start says so and how to free one.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -142,4 +143,27 @@ describe('the sweep of earlier runs\' leftovers', () => {
     await expect(removeEgressNetwork(docker, 'bridge', { firewall: false })).rejects.toThrow(/bridge is not an egress network/);
     expect(await networkExists('bridge')).toBe(true);
   });
+});
+
+describe('a host whose egress network Docker cannot make', () => {
+  it('says that no address pool is left and how to free one', async () => {
+    // Use up Docker's address pools (31 by default; fewer are left where other networks hold some).
+    const fillers: string[] = [];
+    try {
+      for (let i = 0; i < 64; i++) {
+        const name = `kortix-filler-${randomBytes(4).toString('hex')}`;
+        const made = await docker.createNetwork({ Name: name, Internal: true }).then(
+          () => true,
+          () => false,
+        );
+        if (!made) break;
+        fillers.push(name);
+      }
+      const host = makeHost(`t${randomBytes(4).toString('hex')}`);
+      await expect(host.start()).rejects.toThrow(/cannot create the egress network kortix-egress-\w+: Docker has no address pool left \(.*\); every egress network takes one: remove those of hosts that are gone \(`docker network ls --filter label=dev\.kortix\.managed`\)/);
+      await host.stop({ destroy: true });
+    } finally {
+      for (const name of fillers) await docker.getNetwork(name).remove().catch(() => undefined);
+    }
+  }, 120_000);
 });
