@@ -198,6 +198,23 @@ export function workspaceVolumeSpec(input: SandboxSpecInput): Docker.VolumeCreat
 }
 
 /**
+ * The workspace mount, carrying the volume's own options: should the volume
+ * be gone when the container is made (removed as unused in the moment between
+ * the two), Docker makes it again from these, capped and labelled, never as
+ * a plain directory on the host's disk without a size limit.
+ */
+function workspaceMount(input: SandboxSpecInput): Docker.MountSettings {
+  const volume = workspaceVolumeSpec(input);
+  return {
+    Type: 'volume',
+    Source: input.volumeName,
+    Target: WORKSPACE_DIR,
+    ReadOnly: false,
+    VolumeOptions: { NoCopy: false, Labels: volume.Labels ?? {}, DriverConfig: { Name: volume.Driver ?? 'local', Options: volume.DriverOpts ?? {} } },
+  };
+}
+
+/**
  * Where a secret is mounted for one approved shell call (sandbox/secret-files.ts): a small tmpfs, so a
  * value never reaches a disk; writable by the sandbox user like /tmp (uid= options are read in the
  * engine's namespace, which userns-remap shifts). Part of the spec hash: older idle containers lack it.
@@ -259,7 +276,7 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
     ],
     ShmSize: input.limits.tmpMb * 1024 * 1024,
     Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${input.limits.tmpMb}m,mode=1777`, [SECRET_MOUNT_DIR]: SECRETS_TMPFS },
-    Mounts: [{ Type: 'volume', Source: input.volumeName, Target: WORKSPACE_DIR, ReadOnly: false }],
+    Mounts: [workspaceMount(input)],
     Binds: [],
     Devices: [],
     RestartPolicy: { Name: 'no' },

@@ -9,9 +9,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
-import { LABELS } from '../../sandbox/container-spec.js';
+import { LABELS, remappedRoot } from '../../sandbox/container-spec.js';
+import { DockerEngine } from '../../sandbox/docker-engine.js';
 import { DockerSandboxHost, SandboxToolError, type DockerSandboxHostOptions } from '../../sandbox/docker-host.js';
 import { docker } from '../support/stack.js';
 
@@ -237,6 +239,57 @@ describe('workspace files', () => {
     await expect(host.readFile(containerId, 'nope.txt')).rejects.toThrow(/no such file/);
     await expect(host.readFile(containerId, 'docs')).rejects.toThrow(/directory/);
     await expect(host.listFiles(containerId, 'docs/notes.txt')).rejects.toThrow(/not a directory/);
+  });
+});
+
+describe('a workspace volume removed before its container is made', () => {
+  it('is made again by Docker from the mount, capped and labelled, not as a plain directory on the host\'s disk', async () => {
+    // The moment between volume and container, as a sweep of unused volumes could hit it.
+    const racing = new Proxy(docker, {
+      get(target, prop) {
+        if (prop === 'createContainer') {
+          return async (options: Docker.ContainerCreateOptions) => {
+            await docker.getVolume(options.HostConfig?.Mounts?.[0]?.Source ?? '').remove();
+            return target.createContainer(options);
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const engine = new DockerEngine(racing);
+    const remapped = remappedRoot(await docker.info());
+    const name = `kortix-${pool}-race-${randomUUID().slice(0, 6)}`;
+    const id = await engine.create({
+      image: inject('services').sandboxImage,
+      name,
+      volumeName: `${name}-ws`,
+      labels: { [LABELS.managed]: 'true', [LABELS.pool]: pool },
+      limits: { memoryMb: 128, cpus: 0.5, pidsLimit: 64, workspaceMb: 16, tmpMb: 16 },
+      seccompProfile,
+      // Under userns-remap (as provisioned here) the sandbox user is the remapped root + 1000 on the host.
+      remappedRoot: remapped,
+    });
+    try {
+      const volume = await docker.getVolume(`${name}-ws`).inspect();
+      expect(volume.Labels).toMatchObject({ [LABELS.managed]: 'true', [LABELS.pool]: pool });
+      expect(volume.Options).toMatchObject({ type: 'tmpfs', device: 'tmpfs' });
+      expect(volume.Options?.o).toContain(`size=16m,uid=${(remapped?.uid ?? 0) + 1000},gid=${(remapped?.gid ?? 0) + 1000},`);
+      // The cap holds: 40 MB do not fit in the 16 MB workspace.
+      const exec = await docker.getContainer(id).exec({ Cmd: ['sh', '-c', 'head -c 40M /dev/zero > /workspace/big; echo rc=$?; du -m /workspace/big'], User: '1000', AttachStdout: true, AttachStderr: true });
+      const stream = await exec.start({});
+      const out = await new Promise<string>((done) => {
+        let text = '';
+        stream.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        stream.on('end', () => done(text));
+      });
+      expect(out).toMatch(/No space left on device/);
+      expect(out).toMatch(/rc=1/);
+      expect(Number(/(\d+)\s+\/workspace\/big/.exec(out)?.[1])).toBeLessThanOrEqual(16);
+    } finally {
+      await engine.remove(id);
+    }
+    await expect(docker.getVolume(`${name}-ws`).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 });
 
