@@ -65,19 +65,24 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
 };
 
 /** The numbered variants: the environment variable each sets. */
-const NUMBERED_VARIANTS: Record<string, string> = { cache: 'WORKER_MAX_CACHED_WORKFLOWS', pool: 'SANDBOX_POOL_MAX_TOTAL', arena: 'MALLOC_ARENA_MAX' };
+const NUMBERED_VARIANTS: Record<string, string> = {
+  cache: 'WORKER_MAX_CACHED_WORKFLOWS',
+  pool: 'SANDBOX_POOL_MAX_TOTAL',
+  arena: 'MALLOC_ARENA_MAX',
+  wft: 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS',
+};
 
 /**
  * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
  * (SANDBOX_POOL_MAX_TOTAL=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
- * native memory), joined with `+` (`pool64+cache100`).
+ * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), joined with `+` (`pool64+cache100`).
  */
 export function throughputVariant(name: string): ThroughputVariant {
   const parts = name.split('+').map((part): ThroughputVariant => {
     const named = THROUGHPUT_VARIANTS[part];
     if (named) return named;
-    const m = /^(cache|pool|arena)(\d+)$/.exec(part);
-    if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${Object.keys(THROUGHPUT_VARIANTS).join(', ')}, cacheN, poolN, arenaN)`);
+    const m = new RegExp(`^(${Object.keys(NUMBERED_VARIANTS).join('|')})(\\d+)$`).exec(part);
+    if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...Object.keys(NUMBERED_VARIANTS).map((k) => `${k}N`)].join(', ')})`);
     return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: m[2] ?? '' } };
   });
   return parts.reduce((a, b) => ({

@@ -135,6 +135,13 @@ const envSchema = z.object({
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.enum(['sessions', 'sandbox'])).min(1)),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(50),
+  /**
+   * Workflow tasks a worker runs at once (unset: the SDK's 40). A session calling its model as a local activity
+   * (SESSION_LOCAL_MODEL_CALLS) holds one for the whole call.
+   */
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.min(2).optional(),
+  /** Local activities (local model calls) a worker runs at once (unset: the SDK's 100). */
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: positiveInt.optional(),
   /** Workflows kept in the worker's cache (unset: the SDK's default, from the heap size); see the README's Numbers. */
   WORKER_MAX_CACHED_WORKFLOWS: positiveInt.min(2).optional(),
   /** Task pollers per worker: `fixed` (the SDK's 10 per kind) or `autoscaling` (the SDK's 1..100, by load). */

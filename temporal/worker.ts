@@ -25,7 +25,7 @@ import { workerInterceptors, workerSinks, type WorkflowBundle } from './worker-o
 export interface WorkerDeps {
   readonly config: Pick<
     Env,
-    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'WORKER_MAX_CACHED_WORKFLOWS' | 'WORKER_POLLERS' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'
+    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS' | 'WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES' | 'WORKER_MAX_CACHED_WORKFLOWS' | 'WORKER_POLLERS' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'
   > &
     ObjectStoreConfig &
     RetentionConfig &
@@ -76,6 +76,8 @@ export function sharedWorkerOptions(deps: Pick<WorkerDeps, 'config' | 'connectio
     sinks: workerSinks(deps.tracing),
     shutdownGraceTime: deps.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    ...(config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ? { maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS } : {}),
+    ...(config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES ? { maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES } : {}),
     ...(config.WORKER_MAX_CACHED_WORKFLOWS ? { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } : {}),
     ...(config.WORKER_POLLERS === 'autoscaling'
       ? { workflowTaskPollerBehavior: { type: 'autoscaling' as const }, activityTaskPollerBehavior: { type: 'autoscaling' as const } }
