@@ -10,7 +10,8 @@
  *   stdout the line count it must be: a tool run twice would show);
  * - POST /v1/sessions latency while that load runs (a `default` session: no
  *   tool, no container) and its stages from the answer's Server-Timing
- *   (api/server-timing.ts), the worker's RSS per active session, and how evenly
+ *   (api/server-timing.ts), GET /v1/sessions/:id of running load sessions (a
+ *   viewer's look, five a second), the worker's RSS per active session, and how evenly
  *   the sessions progress (model answers per session at half time, the longest
  *   wait of each session between two answers).
  * Options: `modelDelayMs` (each model answer waits that long, as a real model
@@ -141,6 +142,9 @@ export interface VariantResult {
     /** The probes' Server-Timing stages (auth, lookups, admit, start, total; api/routes/sessions.ts), by name. */
     postStagesMs: Record<string, Summary>;
     postFailures: number;
+    /** A viewer's look at a running session of the load (GET /v1/sessions/:id, five a second), and the looks refused. */
+    getSessionMs: Summary;
+    getFailures: number;
     rssBaselineMb: number;
     rssPeakMb: number;
     rssPerActiveSessionMb: number;
@@ -354,11 +358,29 @@ export async function benchThroughput(
         await new Promise((r) => setTimeout(r, 1_000));
       }
     })();
+    // A viewer beside them: the console reads a session on each of its events; here a running one, five a second.
+    const gets: number[] = [];
+    let getFailures = 0;
+    const looks = (async () => {
+      while (loading) {
+        const list = await stack.api('GET', '/v1/sessions?status=running&limit=50', 'alice');
+        const running = list.status === 200 ? ((await list.json()) as { data: { id: string }[] }).data : [];
+        const pick = running[Math.floor(Math.random() * running.length)];
+        if (pick) {
+          const t = now();
+          const res = await stack.api('GET', `/v1/sessions/${pick.id}`, 'alice');
+          await res.arrayBuffer();
+          if (res.status === 200) gets.push(now() - t);
+          else getFailures++;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
     const started = now();
     const load = await sessions(stack, options.sessions, options.steps, `${label}-load`);
     const seconds = (now() - started) / 1000;
     loading = false;
-    await probes;
+    await Promise.all([probes, looks]);
     clearInterval(sampler);
     const profile = {
       cpuSeconds: cpuSince(cpuBefore, cpuByGroup(server.processes, worker?.pid)),
@@ -388,6 +410,8 @@ export async function benchThroughput(
         postSessionMs: percentiles(posts),
         postStagesMs: Object.fromEntries([...postStages].map(([stage, ms]) => [stage, percentiles(ms)])),
         postFailures,
+        getSessionMs: percentiles(gets),
+        getFailures,
         rssBaselineMb: mb(rssBaseline),
         rssPeakMb: mb(rssPeak),
         rssPerActiveSessionMb: Math.round((mb(rssPeak - rssBaseline) / options.sessions) * 100) / 100,
@@ -426,6 +450,7 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: answers at half time min/p50/max', (r) => `${r.load.progress.answersAtHalfTime.min}/${r.load.progress.answersAtHalfTime.p50}/${r.load.progress.answersAtHalfTime.max}`);
   row('load: longest gap/session p50/p95', (r) => `${r.load.progress.longestGapMs.p50} / ${r.load.progress.longestGapMs.p95}`);
   row('load: POST /v1/sessions p50/p95', (r) => `${r.load.postSessionMs.p50} / ${r.load.postSessionMs.p95} (n ${r.load.postSessionMs.n}, ${r.load.postFailures} refused)`);
+  row('load: GET /v1/sessions/:id p50/p95', (r) => (r.load.getSessionMs ? `${pair(r.load.getSessionMs)} (n ${r.load.getSessionMs.n}, ${r.load.getFailures} refused)` : '-'));
   const stages = [...new Set(results.flatMap((r) => Object.keys(r.load.postStagesMs)))];
   for (const stage of stages) row(`load: POST stage ${stage} p50/p95`, (r) => pair(r.load.postStagesMs[stage]));
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
