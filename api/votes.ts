@@ -8,10 +8,11 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { signVote } from '../activities/vote-proof.js';
-import { recordRefusedVote } from '../db/approvals.js';
+import { getGateRow, recordRefusedVote } from '../db/approvals.js';
 import type { Db } from '../db/client.js';
 import { approveUpdate, type ApprovalResult, type ApprovalVote } from '../workflows/definitions.js';
 import { ApiError } from './errors.js';
+import type { EventNotifier } from './event-notifier.js';
 
 const STATUS_BY_CODE: Record<string, 400 | 403 | 404 | 409> = {
   gate_not_found: 404,
@@ -46,5 +47,35 @@ export async function submitVote(
     }
     if (err instanceof WorkflowNotFoundError) return refuse('session_closed', 'the session has ended; its gates are closed');
     throw err;
+  }
+}
+
+/**
+ * Waits until the gates table shows what a vote did (the workflow writes it with the vote's event, through its
+ * outbox, after the Update has answered), so that a read after the vote's answer sees it: GET /v1/sessions/:id
+ * answers from Postgres. At most `timeoutMs`: the vote has counted either way, and a slow write only delays
+ * what the next read shows. The subscription is taken before the vote is sent, or its notification could pass
+ * unseen. True when seen.
+ */
+export async function voteRecorded(
+  deps: { db: Db; notifier: EventNotifier },
+  target: { tenantId: string; sessionId: string },
+  vote: () => Promise<ApprovalResult>,
+  timeoutMs = 5_000,
+): Promise<{ result: ApprovalResult; seen: boolean }> {
+  const subscription = deps.notifier.subscribe(target.sessionId);
+  try {
+    const result = await vote();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await getGateRow(deps.db, target.tenantId, target.sessionId, result.gate.id);
+      const shown = row !== undefined && row.approvals.length >= result.gate.approvals.length && (result.gate.status === 'open' || row.status === result.gate.status);
+      const left = deadline - Date.now();
+      if (shown || left <= 0) return { result, seen: shown };
+      // A notification per event of the session; without LISTEN (reconnecting), a short poll.
+      await subscription.wait(Math.min(left, deps.notifier.connected ? 1_000 : 100));
+    }
+  } finally {
+    subscription.close();
   }
 }

@@ -14,6 +14,17 @@ export async function listGates(db: Db, tenantId: string, options: { status: 'pe
   return q.orderBy('opened_at', 'desc').limit(options.limit).execute();
 }
 
+/** One gate of a session, as the gates table holds it now. */
+export async function getGateRow(db: Db, tenantId: string, sessionId: string, gateId: string) {
+  return db
+    .selectFrom('gates')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('session_id', '=', sessionId)
+    .where('gate_id', '=', gateId)
+    .executeTakeFirst();
+}
+
 /** A gates row as the gate it stores (the inbox's shape; the workflow holds the truth, the row follows it). */
 export function gateOfRow(row: Selectable<GatesTable>): GateState {
   return {
@@ -113,19 +124,21 @@ export async function firstSightOfSignature(db: Db, signature: string): Promise<
 export async function gateSlackMessage(db: Db, ref: { tenantId: string; sessionId: string; gateId: string }): Promise<{ channel: string; ts: string } | undefined> {
   const row = await db
     .selectFrom('gates')
-    .select(['slack_channel', 'slack_ts'])
+    .select(['slack_channel', 'slack_message_channel', 'slack_ts'])
     .where('tenant_id', '=', ref.tenantId)
     .where('session_id', '=', ref.sessionId)
     .where('gate_id', '=', ref.gateId)
     .executeTakeFirst();
-  return row?.slack_ts && row.slack_channel ? { channel: row.slack_channel, ts: row.slack_ts } : undefined;
+  // A row posted by a worker before 0014 (during a rollout) has the message's channel in slack_channel.
+  const channel = row?.slack_message_channel ?? row?.slack_channel;
+  return row?.slack_ts && channel ? { channel, ts: row.slack_ts } : undefined;
 }
 
 /** Stores where the gate's Slack message went; the tenant is in the filter like every gate query's. */
 export async function setGateSlackMessage(db: Db, ref: { tenantId: string; sessionId: string; gateId: string }, message: { channel: string; ts: string }): Promise<void> {
   await db
     .updateTable('gates')
-    .set({ slack_channel: message.channel, slack_ts: message.ts })
+    .set({ slack_message_channel: message.channel, slack_ts: message.ts })
     .where('tenant_id', '=', ref.tenantId)
     .where('session_id', '=', ref.sessionId)
     .where('gate_id', '=', ref.gateId)

@@ -14,6 +14,7 @@ import * as m0006pv from './migrations/0006_policy_versions.js';
 import * as m0009rt from './migrations/0009_retention.js';
 import * as m0011sc from './migrations/0011_semantic_cache.js';
 import * as m0013ae from './migrations/0013_artifact_expiry.js';
+import * as m0014gs from './migrations/0014_gate_slack_message.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009_retention': m0009rt,
   '0011_semantic_cache': m0011sc,
   '0013_artifact_expiry': m0013ae,
+  '0014_gate_slack_message': m0014gs,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

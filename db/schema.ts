@@ -124,7 +124,10 @@ export interface GatesTable {
   opened_at: ColumnType<Date, Date | string, Date | string>;
   expires_at: ColumnType<Date, Date | string, Date | string>;
   closed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The policy's channel for the gate (`#approvals`), as the gate says. */
   slack_channel: string | null;
+  /** Where its message was posted (Slack's channel id) and its ts: set once posted. */
+  slack_message_channel: string | null;
   slack_ts: string | null;
   updated_at: UpdatedAt;
 }

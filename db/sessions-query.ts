@@ -1,6 +1,9 @@
 /** Session rows as the API reads them: always scoped to one tenant. */
+import { sql, type Selectable } from 'kysely';
+import { EVENT_TYPES } from '../domain/events.js';
+import type { SessionUsage } from '../domain/session.js';
 import type { Db } from './client.js';
-import type { SessionStatus } from './schema.js';
+import type { GatesTable, SessionStatus } from './schema.js';
 
 export async function getSessionRow(db: Db, tenantId: string, sessionId: string) {
   return db.selectFrom('sessions').selectAll().where('id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
@@ -38,4 +41,48 @@ export async function countActiveSessionsByStatus(db: Db): Promise<{ status: Ses
     .groupBy('status')
     .execute();
   return rows.map((r) => ({ status: r.status, count: Number(r.n) }));
+}
+
+/**
+ * What a running session has used so far, from its events: the workflow adds each model answer's tokens and cost
+ * (the `llm.response` event stores that answer, once per call: its key) and counts each tool call that ran (a
+ * `tool.result` with `ran`). The row's `usage` is written at the end; this is the same sum while it runs.
+ */
+export async function usageFromEvents(db: Db, session: { tenantId: string; sessionId: string; createdAt: Date }): Promise<SessionUsage> {
+  const { llmResponse, toolResult } = EVENT_TYPES;
+  const row = await db
+    .selectFrom('session_events')
+    .select([
+      sql<string>`count(*) filter (where type = ${llmResponse})`.as('llm_calls'),
+      sql<string>`coalesce(sum((data->>'inputTokens')::bigint) filter (where type = ${llmResponse}), 0)`.as('input_tokens'),
+      sql<string>`coalesce(sum((data->>'outputTokens')::bigint) filter (where type = ${llmResponse}), 0)`.as('output_tokens'),
+      // numeric: the stored decimals summed exactly, rounded as the workflow rounds its running sum.
+      sql<string>`round(coalesce(sum((data->>'costUsd')::numeric) filter (where type = ${llmResponse}), 0), 8)`.as('cost_usd'),
+      sql<string>`count(*) filter (where type = ${toolResult} and data->>'ran' = 'true')`.as('tool_calls'),
+    ])
+    .where('session_id', '=', session.sessionId)
+    .where('tenant_id', '=', session.tenantId)
+    .where('session_created_at', '=', session.createdAt)
+    .where('type', 'in', [llmResponse, toolResult])
+    .executeTakeFirstOrThrow();
+  return {
+    inputTokens: Number(row.input_tokens),
+    outputTokens: Number(row.output_tokens),
+    costUsd: Number(row.cost_usd),
+    llmCalls: Number(row.llm_calls),
+    toolCalls: Number(row.tool_calls),
+  };
+}
+
+/** A session's open gates, in the order they opened (the workflow's own order). */
+export async function openGateRows(db: Db, tenantId: string, sessionId: string): Promise<Selectable<GatesTable>[]> {
+  return db
+    .selectFrom('gates')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('session_id', '=', sessionId)
+    .where('status', '=', 'open')
+    .orderBy('opened_at')
+    .orderBy('gate_id')
+    .execute();
 }

@@ -11,8 +11,11 @@ import { voteSigningKey, type Env } from '../../config/index.js';
 import { temporalUiWorkflowUrl } from '../../config/temporal-ui.js';
 import type { Db } from '../../db/client.js';
 import { createSessionRow, failUnstartedSession } from '../../db/session-records.js';
-import { SESSION_ID_PATTERN, SESSION_STATUSES, TERMINAL_STATUSES, type SessionStatus } from '../../domain/session.js';
-import { getSessionRow, listSessionRows } from '../../db/sessions-query.js';
+import { SESSION_ID_PATTERN, SESSION_STATUSES, TERMINAL_STATUSES, type SessionStatus, type SessionUsage } from '../../domain/session.js';
+import { getSessionRow, listSessionRows, openGateRows, usageFromEvents } from '../../db/sessions-query.js';
+import { gateOfRow } from '../../db/approvals.js';
+import type { GateView } from '../../domain/gate.js';
+import { missingRoles } from '../../workflows/gates.js';
 import { tenantPolicySettings } from '../../db/tenant-policy-settings.js';
 import { applyOverrides, snapshotPolicy, type PolicyStore } from '../../policies/load.js';
 import { policyPermission } from '../../policies/permissions.js';
@@ -24,10 +27,8 @@ import {
   STATUS_KEY,
   TENANT_KEY,
   cancelSignal,
-  stateQuery,
   userMessageSignal,
   type AgentSessionInput,
-  type SessionStateView,
   type SessionTuning,
 } from '../../workflows/definitions.js';
 import type { agentSession } from '../../workflows/agent-session.js';
@@ -36,7 +37,7 @@ import type { RouteDoc } from '../openapi.js';
 import type { EventNotifier } from '../event-notifier.js';
 import type { TenantLimiter } from '../limits.js';
 import { parseBody, parseParams, parseQuery, text } from '../validation.js';
-import { submitVote } from '../votes.js';
+import { submitVote, voteRecorded } from '../votes.js';
 import { policyRefSchema, resolvePolicyRef } from './policies.js';
 import { AGENT_VERSION_KEY, pinSessionAgent, withPinnedVersion } from '../agent-versions.js';
 import { sessionSecrets } from '../session-secrets.js';
@@ -144,23 +145,32 @@ export function sessionLinks(config: Pick<Env, 'TEMPORAL_UI_URL' | 'TEMPORAL_NAM
   };
 }
 
-/** A session as the API answers it (GET /v1/sessions/:id, the list's items): the row with the workflow's live state. The web console types its views with it. */
-export function presentSession(row: SessionRow, live: SessionStateView | null, links: ReturnType<typeof sessionLinks>) {
+/** What a running session has done so far, read from Postgres (db/sessions-query.ts): its usage and open gates. */
+export interface SessionProgress {
+  readonly usage: SessionUsage;
+  readonly pendingApprovals: readonly GateView[];
+}
+
+/**
+ * A session as the API answers it (GET /v1/sessions/:id, the list's items): the row, with a running session's usage
+ * and open gates when read (the list does not). The web console types its views with it.
+ */
+export function presentSession(row: SessionRow, progress: SessionProgress | null, links: ReturnType<typeof sessionLinks>) {
   return {
     id: row.id,
     tenantId: row.tenant_id,
     agent: row.agent,
     agentVersion: row.agent_version,
     requester: row.requester,
-    status: live?.status ?? row.status,
+    status: row.status,
     policy: { name: row.policy_name, hash: row.policy_hash },
     model: row.model,
     metadata: row.metadata,
-    step: live?.step ?? row.step,
-    usage: live?.usage ?? row.usage,
+    step: row.step,
+    usage: progress?.usage ?? row.usage,
     finalAnswer: row.final_answer,
     error: row.error,
-    pendingApprovals: live?.pendingApprovals ?? [],
+    pendingApprovals: progress?.pendingApprovals ?? [],
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     endedAt: row.ended_at?.toISOString() ?? null,
@@ -185,7 +195,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     return row;
   }
 
-  const present = (row: SessionRow, live?: SessionStateView | null) => presentSession(row, live ?? null, links(row.id));
+  const present = (row: SessionRow, progress?: SessionProgress) => presentSession(row, progress ?? null, links(row.id));
 
   app.post('/', async (c) => {
     // Server-Timing (api/server-timing.ts): where a slow start's time went, stage by stage.
@@ -311,20 +321,23 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     });
   });
 
+  // Answered from Postgres alone: the row, the events and the gates the workflow writes (with the events that
+  // change them, in one transaction). No query reaches the workflow, so a look at a session costs its worker
+  // nothing (no workflow task, no replay of an evicted workflow), does not wait behind a model call run as a local
+  // activity, and answers while no worker runs. A vote through this API is in these tables when its answer returns
+  // (POST /:id/approvals below); what the workflow decided since its last write shows with its next one.
   app.get('/:id', async (c) => {
     const { tenantId } = c.get('principal');
     const { id } = parseParams(c, sessionIdParams);
     const row = await ownedSession(tenantId, id);
-    let live: SessionStateView | null = null;
-    if (!TERMINAL.has(row.status)) {
-      live = await temporal
-        .withDeadline(Date.now() + 5_000, () => temporal.workflow.getHandle(id).query(stateQuery))
-        .catch(() => null);
-      // The session ended between the row read and the query (the workflow reports its end only once the
-      // row holds it): answer from the row as it is now, or the status would be new and the answer stale.
-      if (live && TERMINAL.has(live.status)) return c.json(present(await ownedSession(tenantId, id)));
-    }
-    return c.json(present(row, live));
+    if (TERMINAL.has(row.status)) return c.json(present(row));
+    const ref = { tenantId, sessionId: id, createdAt: row.created_at };
+    const [usage, gates] = await Promise.all([usageFromEvents(db, ref), openGateRows(db, tenantId, id)]);
+    const pendingApprovals = gates.map((g) => {
+      const gate = gateOfRow(g);
+      return { ...gate, missingRoles: missingRoles(gate) };
+    });
+    return c.json(present(row, { usage, pendingApprovals }));
   });
 
   app.post('/:id/messages', async (c) => {
@@ -342,17 +355,17 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const { id } = parseParams(c, sessionIdParams);
     const body = await parseBody(c, approvalSchema);
     await ownedSession(principal.tenantId, id);
-    const result = await submitVote(
-      { db, temporal, voteKey: voteSigningKey(config) },
-      { tenantId: principal.tenantId, sessionId: id },
-      {
+    const target = { tenantId: principal.tenantId, sessionId: id };
+    // Answered once the vote is in Postgres too (or after 5 s), so that the voter's next GET shows it.
+    const { result } = await voteRecorded({ db, notifier: deps.notifier }, target, () =>
+      submitVote({ db, temporal, voteKey: voteSigningKey(config) }, target, {
         gateId: body.gateId,
         approver: principal.principal,
         roles: principal.roles,
         decision: body.decision,
         channel: 'api',
         comment: body.comment,
-      },
+      }),
     );
     return c.json(result);
   });

@@ -188,8 +188,13 @@ describe('Slack buttons', () => {
     expect(replay.status).toBe(401);
     expect(await json<ErrorJson>(replay)).toMatchObject({ error: { code: 'replayed' } });
 
-    // None of the refused clicks counted: only bob's one approval is on the gate.
-    expect((await getSession(stack, id)).pendingApprovals[0]?.approvals.map((a) => a.approver)).toEqual(['bob']);
+    // None of the refused clicks counted: only bob's one approval is on the gate (read once the gate's row shows
+    // a vote: a Slack click is answered when the workflow took it, before its write).
+    const approvers = await waitFor(async () => {
+      const names = (await getSession(stack, id)).pendingApprovals[0]?.approvals.map((a) => a.approver) ?? [];
+      return names.length > 0 && names;
+    }, 10_000, "bob's vote on the gate");
+    expect(approvers).toEqual(['bob']);
     await stack.api('POST', `/v1/sessions/${id}/cancel`, 'alice', {});
     await waitForStatus(stack, id);
   });

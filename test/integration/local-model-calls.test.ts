@@ -12,7 +12,7 @@ import { LOCAL_MODEL_CALLS_PATCH } from '../../workflows/session-patches.js';
 import { activitiesScheduled, localActivityTypes, patchIds } from '../support/history-events.js';
 import { countMockRequests } from '../support/mock-llm-stats.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
-import { readAllEvents, startSession, toolResults, waitForClosed, waitForStatus } from '../support/sessions.js';
+import { getSession, readAllEvents, startSession, toolResults, waitForClosed, waitForStatus } from '../support/sessions.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const { EventType } = proto.temporal.api.enums.v1;
@@ -38,7 +38,7 @@ async function closedHistory(stack: Stack, id: string) {
 
 const count = (events: HistoryEvent[], type: number) => events.filter((e) => e.eventType === type).length;
 
-/** Starts a session of `scenario` and sends a cancel once the mock has its model call (no GET before: a query waits for a local call). */
+/** Starts a session of `scenario` and sends a cancel once the mock has its model call. */
 async function cancelDuringCall(scenario: string): Promise<string> {
   const before = await countMockRequests(inject('services'), scenario);
   const session = await startSession(local, { message: 'go', metadata: { scenario } });
@@ -93,8 +93,7 @@ describe('model calls as local activities', () => {
 
   // A local call runs inside a workflow task: a signal (the cancel) or a query that comes meanwhile waits for the
   // call to return, or for the task's heartbeat (the worker completes the task at 80 % of its 10 s timeout).
-  // Each waits for the mock to have the call (its scenario is this file's alone) and sends the cancel with no GET
-  // before it: a GET is a query, which would itself wait for the call.
+  // Each waits for the mock to have the call (its scenario is this file's alone) and then sends the cancel.
   it('a cancel during a short model call is taken when the call returns: the session ends cancelled, the answer stored', async () => {
     const id = await cancelDuringCall('cancel-in-model');
     const done = await waitForStatus(local, id);
@@ -119,5 +118,21 @@ describe('model calls as local activities', () => {
     const events = (await closedHistory(local, id)).events ?? [];
     expect(activitiesScheduled(events, 'llmStep')).toBe(0);
     expect(patchIds(events)).toContain(LOCAL_MODEL_CALLS_PATCH);
+  });
+
+  // GET /v1/sessions/:id reads Postgres, not the workflow (a query would wait for the call, as the cancel does).
+  it('a GET during a model call answers at once from Postgres: the call has not returned when it answers', async () => {
+    const scenario = 'look-during-model';
+    const before = await countMockRequests(inject('services'), scenario);
+    const session = await startSession(local, { message: 'go', metadata: { scenario } });
+    await waitFor(async () => (await countMockRequests(inject('services'), scenario)) > before, 30_000, 'the model call to start');
+    const during = await getSession(local, session.id);
+    expect(during).toMatchObject({ status: 'running', step: 0, usage: { llmCalls: 0, toolCalls: 0 }, pendingApprovals: [] });
+    // The four-second call had not returned when that answer came: its answer is not stored yet. A query would
+    // have waited for the call (the workflow task that runs it), and the answer would be here.
+    const stored = await local.db.selectFrom('session_events').select('type').where('session_id', '=', session.id).orderBy('seq').execute();
+    expect(stored.map((e) => e.type)).toEqual(['session.started', 'message.user']);
+    const done = await waitForStatus(local, session.id);
+    expect(done).toMatchObject({ status: 'completed', finalAnswer: 'looked', step: 1, usage: { llmCalls: 1, toolCalls: 0 } });
   });
 });

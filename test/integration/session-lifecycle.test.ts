@@ -14,6 +14,7 @@ import { createSessionActivities } from '../../activities/session-activities.js'
 import type { LlmStepResult } from '../../activities/types.js';
 import { eventsAfterQuery } from '../../db/session-records.js';
 import { ModelRouter } from '../../router/router.js';
+import { stateQuery } from '../../workflows/definitions.js';
 import { LABELS } from '../../sandbox/container-spec.js';
 import { pricedPolicy } from '../support/router-fixtures.js';
 import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
@@ -56,7 +57,18 @@ describe('the walk-through: a high-risk command approved by two people', () => {
     const gate = await waitForGate(stack, session.id);
     expect(gate).toMatchObject({ tool: 'shell', risk: 'high', required: 2, requester: 'alice', status: 'open' });
     expect(String(gate.arguments.command)).toContain('rm -rf /workspace/.cache');
-    expect((await getSession(stack, session.id)).status).toBe('waiting_approval');
+    // GET reads Postgres (the row, the events, the gates): it says what the workflow itself says.
+    const read = await getSession(stack, session.id);
+    const live = await stack.temporal.workflow.getHandle(session.id).query(stateQuery);
+    expect(read.status).toBe('waiting_approval');
+    expect({ status: read.status, step: read.step, usage: read.usage, pendingApprovals: read.pendingApprovals }).toEqual({
+      status: live.status,
+      step: live.step,
+      usage: live.usage,
+      pendingApprovals: live.pendingApprovals,
+    });
+    expect(read.usage.llmCalls).toBe(1);
+    expect(read.usage.inputTokens).toBeGreaterThan(0);
     // Nothing ran yet: no sandbox was claimed for a call that waits.
     expect(await containersOf(session.id)).toHaveLength(0);
   });

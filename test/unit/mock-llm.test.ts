@@ -106,6 +106,7 @@ describe('startMockLlm', () => {
       'hostile-bytes',
       'large-values',
       'long-model',
+      'look-during-model',
       'malformed-tool-call',
       'model-down',
       'multi-step',
