@@ -44,15 +44,18 @@ export async function countActiveSessionsByStatus(db: Db): Promise<{ status: Ses
 }
 
 /**
- * What a running session has used so far, from its events: the workflow adds each model answer's tokens and cost
+ * What running sessions have used so far, from their events: the workflow adds each model answer's tokens and cost
  * (the `llm.response` event stores that answer, once per call: its key) and counts each tool call that ran (a
- * `tool.result` with `ran`). The row's `usage` is written at the end; this is the same sum while it runs.
+ * `tool.result` with `ran`). The row's `usage` is written at the end; this is the same sum while a session runs.
+ * One grouped query for a page of sessions; a session without such events is absent from the map.
  */
-export async function usageFromEvents(db: Db, session: { tenantId: string; sessionId: string; createdAt: Date }): Promise<SessionUsage> {
+export async function usageFromEvents(db: Db, tenantId: string, sessionIds: readonly string[]): Promise<Map<string, SessionUsage>> {
+  if (sessionIds.length === 0) return new Map();
   const { llmResponse, toolResult } = EVENT_TYPES;
-  const row = await db
+  const rows = await db
     .selectFrom('session_events')
     .select([
+      'session_id',
       sql<string>`count(*) filter (where type = ${llmResponse})`.as('llm_calls'),
       sql<string>`coalesce(sum((data->>'inputTokens')::bigint) filter (where type = ${llmResponse}), 0)`.as('input_tokens'),
       sql<string>`coalesce(sum((data->>'outputTokens')::bigint) filter (where type = ${llmResponse}), 0)`.as('output_tokens'),
@@ -60,18 +63,23 @@ export async function usageFromEvents(db: Db, session: { tenantId: string; sessi
       sql<string>`round(coalesce(sum((data->>'costUsd')::numeric) filter (where type = ${llmResponse}), 0), 8)`.as('cost_usd'),
       sql<string>`count(*) filter (where type = ${toolResult} and data->>'ran' = 'true')`.as('tool_calls'),
     ])
-    .where('session_id', '=', session.sessionId)
-    .where('tenant_id', '=', session.tenantId)
-    .where('session_created_at', '=', session.createdAt)
+    .where('tenant_id', '=', tenantId)
+    .where('session_id', 'in', sessionIds)
     .where('type', 'in', [llmResponse, toolResult])
-    .executeTakeFirstOrThrow();
-  return {
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    costUsd: Number(row.cost_usd),
-    llmCalls: Number(row.llm_calls),
-    toolCalls: Number(row.tool_calls),
-  };
+    .groupBy('session_id')
+    .execute();
+  return new Map(
+    rows.map((row) => [
+      row.session_id,
+      {
+        inputTokens: Number(row.input_tokens),
+        outputTokens: Number(row.output_tokens),
+        costUsd: Number(row.cost_usd),
+        llmCalls: Number(row.llm_calls),
+        toolCalls: Number(row.tool_calls),
+      },
+    ]),
+  );
 }
 
 /** A session's open gates, in the order they opened (the workflow's own order). */

@@ -147,13 +147,13 @@ export function sessionLinks(config: Pick<Env, 'TEMPORAL_UI_URL' | 'TEMPORAL_NAM
 
 /** What a running session has done so far, read from Postgres (db/sessions-query.ts): its usage and open gates. */
 export interface SessionProgress {
-  readonly usage: SessionUsage;
-  readonly pendingApprovals: readonly GateView[];
+  readonly usage?: SessionUsage | undefined;
+  readonly pendingApprovals?: readonly GateView[] | undefined;
 }
 
 /**
  * A session as the API answers it (GET /v1/sessions/:id, the list's items): the row, with a running session's usage
- * and open gates when read (the list does not). The web console types its views with it.
+ * and open gates (the list: its usage only). The web console types its views with it.
  */
 export function presentSession(row: SessionRow, progress: SessionProgress | null, links: ReturnType<typeof sessionLinks>) {
   return {
@@ -315,8 +315,10 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     });
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
+    // Running sessions' usage so far (their rows get it at the end), in one query for the page; open gates are GET's.
+    const usage = await usageFromEvents(db, tenantId, page.filter((row) => !TERMINAL.has(row.status)).map((row) => row.id));
     return c.json({
-      data: page.map((row) => present(row)),
+      data: page.map((row) => present(row, { usage: usage.get(row.id) })),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.id) : null,
     });
   });
@@ -331,13 +333,12 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const { id } = parseParams(c, sessionIdParams);
     const row = await ownedSession(tenantId, id);
     if (TERMINAL.has(row.status)) return c.json(present(row));
-    const ref = { tenantId, sessionId: id, createdAt: row.created_at };
-    const [usage, gates] = await Promise.all([usageFromEvents(db, ref), openGateRows(db, tenantId, id)]);
+    const [usage, gates] = await Promise.all([usageFromEvents(db, tenantId, [id]), openGateRows(db, tenantId, id)]);
     const pendingApprovals = gates.map((g) => {
       const gate = gateOfRow(g);
       return { ...gate, missingRoles: missingRoles(gate) };
     });
-    return c.json(present(row, { usage, pendingApprovals }));
+    return c.json(present(row, { usage: usage.get(id), pendingApprovals }));
   });
 
   app.post('/:id/messages', async (c) => {

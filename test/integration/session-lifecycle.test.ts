@@ -69,6 +69,9 @@ describe('the walk-through: a high-risk command approved by two people', () => {
     });
     expect(read.usage.llmCalls).toBe(1);
     expect(read.usage.inputTokens).toBeGreaterThan(0);
+    // The list shows a running session's usage so far too (its row gets it at the end).
+    const listed = await json<{ data: SessionJson[] }>(await stack.api('GET', '/v1/sessions?status=waiting_approval&limit=100'));
+    expect(listed.data.find((s) => s.id === session.id)?.usage).toEqual(live.usage);
     // Nothing ran yet: no sandbox was claimed for a call that waits.
     expect(await containersOf(session.id)).toHaveLength(0);
   });
