@@ -204,3 +204,64 @@ export function printPhases(
   const floorKeys = [...new Set(results.flatMap((r) => Object.keys(r.stepPhasesMs?.floor1 ?? {})))].sort();
   for (const k of floorKeys) console.log(`  ${`floor ${k}`.padEnd(40)}${results.map((r) => col(cell(r.stepPhasesMs?.floor1[k], r.stepPhasesMs?.floor20[k]))).join('')}`);
 }
+
+/**
+ * What a history says happened between two times (epoch ms): each event as `+ms EVENT_TYPE detail` (the activity's
+ * type, a timeout's kind, a failure's message), for the longest wait of a load (bench/throughput.ts).
+ */
+export function historyBetween(events: readonly HistoryEvent[], from: number, to: number): string[] {
+  const scheduled = new Map<number, string>();
+  const lines: string[] = [];
+  for (const e of events) {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a) scheduled.set(id(e), `${a.activityType?.name ?? '?'}@${a.taskQueue?.name ?? '?'}`);
+    const t = ms(e);
+    if (t < from - 100 || t > to + 100) continue;
+    const ofActivity = (scheduledEventId: unknown) => scheduled.get(Number(scheduledEventId)) ?? '';
+    const detail =
+      a ? scheduled.get(id(e)) :
+      e.activityTaskStartedEventAttributes ? `${ofActivity(e.activityTaskStartedEventAttributes.scheduledEventId)} attempt ${e.activityTaskStartedEventAttributes.attempt ?? 1}` :
+      e.activityTaskCompletedEventAttributes ? ofActivity(e.activityTaskCompletedEventAttributes.scheduledEventId) :
+      e.activityTaskFailedEventAttributes ? `${ofActivity(e.activityTaskFailedEventAttributes.scheduledEventId)}: ${e.activityTaskFailedEventAttributes.failure?.message ?? ''}` :
+      e.activityTaskTimedOutEventAttributes ? `${ofActivity(e.activityTaskTimedOutEventAttributes.scheduledEventId)}: ${e.activityTaskTimedOutEventAttributes.failure?.message ?? ''}` :
+      e.workflowTaskFailedEventAttributes ? String(e.workflowTaskFailedEventAttributes.failure?.message ?? '') :
+      e.workflowTaskTimedOutEventAttributes ? `timeout type ${e.workflowTaskTimedOutEventAttributes.timeoutType ?? ''}` :
+      e.markerRecordedEventAttributes ? String(e.markerRecordedEventAttributes.markerName ?? '') :
+      '';
+    lines.push(`+${Math.round(t - from)} ${EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '') ?? e.eventType}${detail ? ` ${detail}` : ''}`);
+  }
+  return lines;
+}
+
+/**
+ * The load's longest wait of one session between two model answers, and what its history and its events say
+ * happened meanwhile: a step stuck for a timeout shows which activity and which timeout.
+ */
+export async function longestGap(stack: Stack, calls: ReadonlyMap<string, readonly ModelCall[]>, load: readonly { id: string; bench: string }[]) {
+  let worst: { id: string; from: number; to: number } | undefined;
+  for (const { id, bench } of load) {
+    const mine = calls.get(bench) ?? [];
+    for (let k = 1; k < mine.length; k++) {
+      const from = mine[k - 1]?.answered ?? 0;
+      const to = mine[k]?.arrived ?? 0;
+      if (!worst || to - from > worst.to - worst.from) worst = { id, from, to };
+    }
+  }
+  if (!worst) return null;
+  const { id, from, to } = worst;
+  const history = await stack.temporal.workflow.getHandle(id).fetchHistory();
+  const events = await stack.db
+    .selectFrom('session_events')
+    .select(['type', 'created_at'])
+    .where('session_id', '=', id)
+    .where('created_at', '>=', new Date(from - 100))
+    .where('created_at', '<=', new Date(to + 100))
+    .orderBy('seq')
+    .execute();
+  return {
+    sessionId: id,
+    gapMs: Math.round(to - from),
+    history: historyBetween(history.events ?? [], from, to),
+    events: events.map((e) => `+${e.created_at.getTime() - Math.round(from)} ${e.type}`),
+  };
+}

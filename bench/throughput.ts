@@ -39,7 +39,7 @@ import { WorkerProcess } from '../test/support/worker-process.js';
 import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
 import { cpuByGroup, cpuSince, rssOf, serverHistograms, topHistograms } from './cpu-profile.js';
 import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
-import { floorPhases, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
+import { floorPhases, longestGap, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
 import { percentiles, type Summary } from './stats.js';
 import { startBenchTemporal, type DevServerSettings, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
 
@@ -138,6 +138,8 @@ export interface VariantResult {
     startToFirstModelCallMs: Summary;
     /** Starvation shows here: model answers per session at half the load's time (min / p50 / max), each session's longest wait between two answers. */
     progress: { answersAtHalfTime: { min: number; p50: number; max: number }; longestGapMs: Summary };
+    /** The longest wait between a session's model answer and its next model call, and its history meanwhile. */
+    longestGap?: Awaited<ReturnType<typeof longestGap>>;
     postSessionMs: Summary;
     /** The probes' Server-Timing stages (auth, lookups, admit, start, total; api/routes/sessions.ts), by name. */
     postStagesMs: Record<string, Summary>;
@@ -407,6 +409,7 @@ export async function benchThroughput(
         stepOverheadMs: percentiles((await stepTimings(stack, model.calls, load)).overhead),
         startToFirstModelCallMs: percentiles(load.map((l) => (model.calls.get(l.bench)?.[0]?.arrived ?? Number.NaN) - l.posted).filter((v) => !Number.isNaN(v))),
         progress: progress(model.calls, load, started + (seconds * 1000) / 2),
+        longestGap: await longestGap(stack, model.calls, load),
         postSessionMs: percentiles(posts),
         postStagesMs: Object.fromEntries([...postStages].map(([stage, ms]) => [stage, percentiles(ms)])),
         postFailures,
@@ -456,4 +459,11 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => ['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/'));
   if (results.some((r) => r.stepPhasesMs)) printPhases(results);
+  for (const r of results) {
+    const gap = r.load.longestGap;
+    if (!gap) continue;
+    console.log(`\n${r.label}: longest wait between a model answer and the next call, ${gap.gapMs} ms (${gap.sessionId}); its history, ms after the answer:`);
+    for (const line of gap.history) console.log(`  ${line}`);
+    console.log(`  session events: ${gap.events.join(', ')}`);
+  }
 }
