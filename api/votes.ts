@@ -55,14 +55,14 @@ export async function submitVote(
  * outbox, after the Update has answered), so that a read after the vote's answer sees it: GET /v1/sessions/:id
  * answers from Postgres. At most `timeoutMs`: the vote has counted either way, and a slow write only delays
  * what the next read shows. The subscription is taken before the vote is sent, or its notification could pass
- * unseen. True when seen.
+ * unseen.
  */
 export async function voteRecorded(
   deps: { db: Db; notifier: EventNotifier },
   target: { tenantId: string; sessionId: string },
   vote: () => Promise<ApprovalResult>,
   timeoutMs = 5_000,
-): Promise<{ result: ApprovalResult; seen: boolean }> {
+): Promise<ApprovalResult> {
   const subscription = deps.notifier.subscribe(target.sessionId);
   try {
     const result = await vote();
@@ -71,7 +71,7 @@ export async function voteRecorded(
       const row = await getGateRow(deps.db, target.tenantId, target.sessionId, result.gate.id);
       const shown = row !== undefined && row.approvals.length >= result.gate.approvals.length && (result.gate.status === 'open' || row.status === result.gate.status);
       const left = deadline - Date.now();
-      if (shown || left <= 0) return { result, seen: shown };
+      if (shown || left <= 0) return result;
       // A notification per event of the session; without LISTEN (reconnecting), a short poll.
       await subscription.wait(Math.min(left, deps.notifier.connected ? 1_000 : 100));
     }

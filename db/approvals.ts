@@ -14,6 +14,19 @@ export async function listGates(db: Db, tenantId: string, options: { status: 'pe
   return q.orderBy('opened_at', 'desc').limit(options.limit).execute();
 }
 
+/** A session's open gates, in the order they opened (the workflow's own order); unlike listGates' `pending`, one past its expiry that the workflow has not closed yet is still open. */
+export async function openGateRows(db: Db, tenantId: string, sessionId: string): Promise<Selectable<GatesTable>[]> {
+  return db
+    .selectFrom('gates')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('session_id', '=', sessionId)
+    .where('status', '=', 'open')
+    .orderBy('opened_at')
+    .orderBy('gate_id')
+    .execute();
+}
+
 /** One gate of a session, as the gates table holds it now. */
 export async function getGateRow(db: Db, tenantId: string, sessionId: string, gateId: string) {
   return db

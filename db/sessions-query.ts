@@ -1,9 +1,9 @@
 /** Session rows as the API reads them: always scoped to one tenant. */
-import { sql, type Selectable } from 'kysely';
+import { sql } from 'kysely';
 import { EVENT_TYPES } from '../domain/events.js';
 import type { SessionUsage } from '../domain/session.js';
 import type { Db } from './client.js';
-import type { GatesTable, SessionStatus } from './schema.js';
+import type { SessionStatus } from './schema.js';
 
 export async function getSessionRow(db: Db, tenantId: string, sessionId: string) {
   return db.selectFrom('sessions').selectAll().where('id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
@@ -47,10 +47,15 @@ export async function countActiveSessionsByStatus(db: Db): Promise<{ status: Ses
  * What running sessions have used so far, from their events: the workflow adds each model answer's tokens and cost
  * (the `llm.response` event stores that answer, once per call: its key) and counts each tool call that ran (a
  * `tool.result` with `ran`). The row's `usage` is written at the end; this is the same sum while a session runs.
- * One grouped query for a page of sessions; a session without such events is absent from the map.
+ * One grouped query for a page of sessions, on the partitions of their months only (`session_created_at`, as every
+ * read of a session's events); a session without such events is absent from the map.
  */
-export async function usageFromEvents(db: Db, tenantId: string, sessionIds: readonly string[]): Promise<Map<string, SessionUsage>> {
-  if (sessionIds.length === 0) return new Map();
+export async function usageFromEvents(
+  db: Db,
+  tenantId: string,
+  sessions: readonly { readonly id: string; readonly created_at: Date }[],
+): Promise<Map<string, SessionUsage>> {
+  if (sessions.length === 0) return new Map();
   const { llmResponse, toolResult } = EVENT_TYPES;
   const rows = await db
     .selectFrom('session_events')
@@ -64,7 +69,8 @@ export async function usageFromEvents(db: Db, tenantId: string, sessionIds: read
       sql<string>`count(*) filter (where type = ${toolResult} and data->>'ran' = 'true')`.as('tool_calls'),
     ])
     .where('tenant_id', '=', tenantId)
-    .where('session_id', 'in', sessionIds)
+    .where('session_id', 'in', sessions.map((row) => row.id))
+    .where('session_created_at', 'in', sessions.map((row) => row.created_at))
     .where('type', 'in', [llmResponse, toolResult])
     .groupBy('session_id')
     .execute();
@@ -80,17 +86,4 @@ export async function usageFromEvents(db: Db, tenantId: string, sessionIds: read
       },
     ]),
   );
-}
-
-/** A session's open gates, in the order they opened (the workflow's own order). */
-export async function openGateRows(db: Db, tenantId: string, sessionId: string): Promise<Selectable<GatesTable>[]> {
-  return db
-    .selectFrom('gates')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('session_id', '=', sessionId)
-    .where('status', '=', 'open')
-    .orderBy('opened_at')
-    .orderBy('gate_id')
-    .execute();
 }

@@ -12,8 +12,8 @@ import { temporalUiWorkflowUrl } from '../../config/temporal-ui.js';
 import type { Db } from '../../db/client.js';
 import { createSessionRow, failUnstartedSession } from '../../db/session-records.js';
 import { SESSION_ID_PATTERN, SESSION_STATUSES, TERMINAL_STATUSES, type SessionStatus, type SessionUsage } from '../../domain/session.js';
-import { getSessionRow, listSessionRows, openGateRows, usageFromEvents } from '../../db/sessions-query.js';
-import { gateOfRow } from '../../db/approvals.js';
+import { getSessionRow, listSessionRows, usageFromEvents } from '../../db/sessions-query.js';
+import { gateOfRow, openGateRows } from '../../db/approvals.js';
 import type { GateView } from '../../domain/gate.js';
 import { missingRoles } from '../../workflows/gates.js';
 import { tenantPolicySettings } from '../../db/tenant-policy-settings.js';
@@ -316,7 +316,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
     // Running sessions' usage so far (their rows get it at the end), in one query for the page; open gates are GET's.
-    const usage = await usageFromEvents(db, tenantId, page.filter((row) => !TERMINAL.has(row.status)).map((row) => row.id));
+    const usage = await usageFromEvents(db, tenantId, page.filter((row) => !TERMINAL.has(row.status)));
     return c.json({
       data: page.map((row) => present(row, { usage: usage.get(row.id) })),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.id) : null,
@@ -333,7 +333,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const { id } = parseParams(c, sessionIdParams);
     const row = await ownedSession(tenantId, id);
     if (TERMINAL.has(row.status)) return c.json(present(row));
-    const [usage, gates] = await Promise.all([usageFromEvents(db, tenantId, [id]), openGateRows(db, tenantId, id)]);
+    const [usage, gates] = await Promise.all([usageFromEvents(db, tenantId, [row]), openGateRows(db, tenantId, id)]);
     const pendingApprovals = gates.map((g) => {
       const gate = gateOfRow(g);
       return { ...gate, missingRoles: missingRoles(gate) };
@@ -358,7 +358,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     await ownedSession(principal.tenantId, id);
     const target = { tenantId: principal.tenantId, sessionId: id };
     // Answered once the vote is in Postgres too (or after 5 s), so that the voter's next GET shows it.
-    const { result } = await voteRecorded({ db, notifier: deps.notifier }, target, () =>
+    const result = await voteRecorded({ db, notifier: deps.notifier }, target, () =>
       submitVote({ db, temporal, voteKey: voteSigningKey(config) }, target, {
         gateId: body.gateId,
         approver: principal.principal,
