@@ -218,22 +218,24 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
    * Claims (or finds again) the session's sandbox on this worker's Docker host:
    * a warm one from the pool, or a cold one on the egress network when the
    * policy names hosts. A full pool fails retryably (maybe another host has room).
+   * Heartbeats from its start to its end: the claim may wait its turn (up to
+   * SANDBOX_POOL_WAIT_TIMEOUT), and the workflow gives it a heartbeat timeout,
+   * which tells that wait from a dead worker; they also let a cancellation reach it.
    */
-  async function claimSandbox(input: ClaimSandboxInput): Promise<SandboxLease & Omit<ClaimedSandbox, 'containerId'>> {
+  const claimSandbox = (input: ClaimSandboxInput) => withHeartbeat(() => claim(input));
+
+  async function claim(input: ClaimSandboxInput): Promise<SandboxLease & Omit<ClaimedSandbox, 'containerId'>> {
     let claimed: ClaimedSandbox;
     if (tenantLimits) await admitTenantSandbox(db, tenantLimits, input.session);
     const bound = await secretsForClaim(secrets, input.session, input.secrets);
     try {
-      // The claim may wait its turn (up to SANDBOX_POOL_WAIT_TIMEOUT): heartbeats let a cancellation reach it, and tell a
-      // long wait from a dead worker wherever the workflow gives the claim a heartbeat timeout. Cancelled (the session
-      // cancelled or ended, or this attempt timed out), the claim leaves the line and keeps no container: the workflow,
-      // which never got a lease, would not release one. It rejects with the CancelledFailure: the attempt ends cancelled.
-      claimed = await withHeartbeat(() =>
-        host.claim(
-          { tenantId: input.session.tenantId, sessionId: input.session.sessionId },
-          { network: input.network ?? [], approve: input.approve, ...(bound ? { secrets: bound } : {}) },
-          Context.current().cancellationSignal,
-        ),
+      // Cancelled (the session cancelled or ended, or this attempt timed out), the claim leaves the line and keeps no
+      // container: the workflow, which never got a lease, would not release one. It rejects with the CancelledFailure:
+      // the attempt ends cancelled.
+      claimed = await host.claim(
+        { tenantId: input.session.tenantId, sessionId: input.session.sessionId },
+        { network: input.network ?? [], approve: input.approve, ...(bound ? { secrets: bound } : {}) },
+        Context.current().cancellationSignal,
       );
     } catch (err) {
       if (err instanceof SandboxRequestError) throw ApplicationFailure.create({ type: 'SandboxRequest', message: err.message, nonRetryable: true });
@@ -246,7 +248,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     // fromSession: the previous session's workspace, into this sandbox before any tool runs (again on a retried claim: same files).
     let restored: Awaited<ReturnType<typeof restoreWorkspace>>;
     try {
-      restored = artifactDeps ? await withHeartbeat(() => restoreWorkspace(artifactDeps, input.session, claimed.containerId)) : undefined;
+      restored = artifactDeps ? await restoreWorkspace(artifactDeps, input.session, claimed.containerId) : undefined;
     } catch (err) {
       if (err instanceof WorkspaceArchiveError) {
         throw ApplicationFailure.create({ type: 'WorkspaceRestore', message: `the workspace to start from cannot be restored: ${err.message}`, nonRetryable: true });

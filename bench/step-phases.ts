@@ -19,7 +19,7 @@ import type { Stack } from '../test/support/stack.js';
 import { toolSpans, type ModelCall } from './session-latency.js';
 import { percentiles, type Summary } from './stats.js';
 
-const { EventType } = proto.temporal.api.enums.v1;
+const { EventType, TimeoutType } = proto.temporal.api.enums.v1;
 type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 
 /** A workflow task's three times. */
@@ -205,6 +205,14 @@ export function printPhases(
   for (const k of floorKeys) console.log(`  ${`floor ${k}`.padEnd(40)}${results.map((r) => col(cell(r.stepPhasesMs?.floor1[k], r.stepPhasesMs?.floor20[k]))).join('')}`);
 }
 
+/** How the attempt before this one ended (a timeout's kind, or the failure's message), where there was one. */
+function lastFailure(started: NonNullable<HistoryEvent['activityTaskStartedEventAttributes']>): string {
+  const failure = started.lastFailure;
+  if (!failure) return '';
+  const timeout = failure.timeoutFailureInfo?.timeoutType;
+  return ` after ${timeout ? (TimeoutType[timeout] ?? String(timeout)).replace('TIMEOUT_TYPE_', '').toLowerCase() + ' timeout' : `"${failure.message ?? ''}"`}`;
+}
+
 /**
  * What a history says happened between two times (epoch ms): each event as `+ms EVENT_TYPE detail` (the activity's
  * type, a timeout's kind, a failure's message), for the longest wait of a load (bench/throughput.ts).
@@ -220,7 +228,7 @@ export function historyBetween(events: readonly HistoryEvent[], from: number, to
     const ofActivity = (scheduledEventId: unknown) => scheduled.get(Number(scheduledEventId)) ?? '';
     const detail =
       a ? scheduled.get(id(e)) :
-      e.activityTaskStartedEventAttributes ? `${ofActivity(e.activityTaskStartedEventAttributes.scheduledEventId)} attempt ${e.activityTaskStartedEventAttributes.attempt ?? 1}` :
+      e.activityTaskStartedEventAttributes ? `${ofActivity(e.activityTaskStartedEventAttributes.scheduledEventId)} attempt ${e.activityTaskStartedEventAttributes.attempt ?? 1}${lastFailure(e.activityTaskStartedEventAttributes)}` :
       e.activityTaskCompletedEventAttributes ? ofActivity(e.activityTaskCompletedEventAttributes.scheduledEventId) :
       e.activityTaskFailedEventAttributes ? `${ofActivity(e.activityTaskFailedEventAttributes.scheduledEventId)}: ${e.activityTaskFailedEventAttributes.failure?.message ?? ''}` :
       e.activityTaskTimedOutEventAttributes ? `${ofActivity(e.activityTaskTimedOutEventAttributes.scheduledEventId)}: ${e.activityTaskTimedOutEventAttributes.failure?.message ?? ''}` :

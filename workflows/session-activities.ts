@@ -50,9 +50,12 @@ export function sessionActivities(input: AgentSessionInput): SessionActivities {
     store: proxyActivities<SessionsQueueActivities>({ startToCloseTimeout: '30s', scheduleToCloseTimeout: STORE_BUDGET, retry: STORE_RETRY }),
     llm: proxyActivities<SessionsQueueActivities>({ ...llmOptions, heartbeatTimeout }),
     llmLocal: proxyLocalActivities<SessionsQueueActivities>(llmOptions),
+    // It heartbeats while it waits its turn in the pool (activities/sandbox-activities.ts): without a heartbeat timeout, an
+    // attempt whose worker died, or whose task never reached the worker's code, held the session for the whole 2 minutes.
     claimer: proxyActivities<SandboxQueueActivities>({
       taskQueue: input.sandboxQueue,
       startToCloseTimeout: '2m',
+      heartbeatTimeout,
       scheduleToCloseTimeout: STORE_BUDGET,
       retry: STORE_RETRY,
     }),

@@ -5,6 +5,7 @@
  * doubled.
  */
 import { join } from 'node:path';
+import proto from '@temporalio/proto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { TemporalDevServer } from '../../temporal/dev-server.js';
 import { activitiesScheduled, localActivityTypes } from '../support/history-events.js';
@@ -15,6 +16,7 @@ import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { json, readAllEvents, startSession, vote, waitForClosed, waitForGate, waitForStatus, type SseEvent } from '../support/sessions.js';
 
 const services = inject('services');
+const { PendingActivityState, TimeoutType } = proto.temporal.api.enums.v1;
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -93,6 +95,50 @@ describe('a worker killed with SIGKILL', () => {
     const events = await readAllEvents(stack, session.id);
     expectCleanEventLog(events);
     expect(events.filter((e) => e.type === 'tool.result')).toHaveLength(1);
+    await replacement.stop();
+  });
+
+  it('mid sandbox claim: the claim is tried again after its heartbeat timeout, not its 2-minute attempt timeout', async () => {
+    // A pool of one sandbox: the first session holds it (its tool sleeps 12 s), so the second one's claim waits its turn.
+    const stack = await startStack(services, {
+      workers: false,
+      env: { SANDBOX_POOL_MAX_TOTAL: '1', SANDBOX_POOL_MIN_IDLE: '1' },
+      tuning: { heartbeatTimeoutMs: 3_000 },
+    });
+    cleanups.push(() => stack.close());
+    const worker = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-claim.log'));
+    cleanups.push(() => worker.kill());
+    await worker.start();
+
+    const holder = await startSession(stack, { message: 'go', metadata: { scenario: 'hold-sandbox' } });
+    await waitFor(async () => (await eventTypes(stack, holder.id)).includes('tool.started'), 30_000, 'the first session to hold the sandbox');
+    const waiter = await startSession(stack, { message: 'say hello from the sandbox', metadata: { scenario: 'safe-shell' } });
+    const waiterHandle = stack.temporal.workflow.getHandle(waiter.id);
+    const claimRunning = async () => {
+      const { raw } = await waiterHandle.describe();
+      return (raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'claimSandbox' && a.state === PendingActivityState.PENDING_ACTIVITY_STATE_STARTED);
+    };
+    await waitFor(claimRunning, 30_000, "the second session's claim to wait in the pool");
+    await worker.kill();
+
+    const replacement = new WorkerProcess(stack.env, join(services.tmpDir, 'worker-kill-claim-2.log'));
+    cleanups.push(() => replacement.kill());
+    await replacement.start();
+    // 90 s: less than the claim's 2-minute start-to-close timeout, after which it would be tried again without the fix.
+    const done = await waitForStatus(stack, waiter.id, undefined, 90_000);
+    expect(done.status).toBe('completed');
+    expect(done.finalAnswer).toContain('hello from');
+    expect((await waitForStatus(stack, holder.id)).finalAnswer).toBe('held\n');
+    // The dead worker's attempt ended by its heartbeat timeout: the attempt that completed says so.
+    const history = (await waiterHandle.fetchHistory()).events ?? [];
+    const claimStarts = history.filter((e) => {
+      const scheduled = history.find((s) => s.eventId?.toString() === e.activityTaskStartedEventAttributes?.scheduledEventId?.toString());
+      return scheduled?.activityTaskScheduledEventAttributes?.activityType?.name === 'claimSandbox';
+    });
+    expect(claimStarts).toHaveLength(1);
+    const started = claimStarts[0]?.activityTaskStartedEventAttributes;
+    expect(started?.attempt).toBeGreaterThan(1);
+    expect(started?.lastFailure?.timeoutFailureInfo?.timeoutType).toBe(TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
     await replacement.stop();
   });
 });

@@ -23,7 +23,8 @@ export class WorkerProcess {
     const entry = this.compiled ? [this.compiled] : ['--import', 'tsx', 'temporal/worker-main.ts'];
     const child = spawn(process.execPath, [...this.nodeArgs, ...entry], {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...this.env, LOG_LEVEL: 'info' },
+      // KORTIX_TEST_WORKER_LOG_LEVEL=debug: the SDK logs each activity attempt's start and end (a bench whose activities stall).
+      env: { ...process.env, ...this.env, LOG_LEVEL: process.env.KORTIX_TEST_WORKER_LOG_LEVEL ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;

@@ -8,12 +8,14 @@ import { resolve } from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
-import { activityRuns, sessionStepPhases, SESSION_PHASES } from '../../bench/step-phases.js';
+import proto from '@temporalio/proto';
+import { activityRuns, historyBetween, sessionStepPhases, SESSION_PHASES } from '../../bench/step-phases.js';
 
 // Two model steps with a shell call each (the first claims the sandbox), then max_steps.
 const history = historyFromJSON(JSON.parse(readFileSync(resolve(REPO_ROOT, 'test/histories/current/max-steps.json'), 'utf8')));
 const runs = activityRuns(history.events ?? []);
 const byName = (name: string) => runs.filter((r) => r.name === name);
+const { EventType, TimeoutType } = proto.temporal.api.enums.v1;
 
 describe('activityRuns', () => {
   it('lists each activity with its times and the workflow task that followed it', () => {
@@ -57,5 +59,33 @@ describe('sessionStepPhases', () => {
     const sum = SESSION_PHASES.reduce((a, k) => a + (step?.[k] ?? 0), 0);
     expect(sum).toBeCloseTo(step?.overhead ?? 0, 6);
     expect(step?.unaccounted).toBeCloseTo(0, 6);
+  });
+});
+
+describe('historyBetween', () => {
+  const events = history.events ?? [];
+  const claim = runs.find((r) => r.name === 'claimSandbox');
+  const range = (from: number, to: number) => historyBetween(events, from, to);
+
+  it('names each activity event by its type and queue, and the attempt of its start', () => {
+    if (!claim) throw new Error('the recorded history claims a sandbox');
+    const lines = range(claim.scheduled, claim.completed);
+    expect(lines.some((l) => /^\+\d+ ACTIVITY_TASK_SCHEDULED claimSandbox@\S+-sandbox$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\+\d+ ACTIVITY_TASK_STARTED claimSandbox@\S+-sandbox attempt 1$/.test(l))).toBe(true);
+  });
+
+  it("says how the attempt before a retried one ended: a timeout's kind, else the failure's message", () => {
+    if (!claim) throw new Error('the recorded history claims a sandbox');
+    const retried = (lastFailure: proto.temporal.api.failure.v1.IFailure) =>
+      events.map((e) =>
+        e.activityTaskStartedEventAttributes && e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+          ? { ...e, activityTaskStartedEventAttributes: { ...e.activityTaskStartedEventAttributes, attempt: 2, lastFailure } }
+          : e,
+      );
+    const started = (evs: typeof events) => historyBetween(evs, claim.scheduled, claim.completed).find((l) => l.includes('ACTIVITY_TASK_STARTED claimSandbox'));
+    expect(started(retried({ message: 'activity Heartbeat timeout', timeoutFailureInfo: { timeoutType: TimeoutType.TIMEOUT_TYPE_HEARTBEAT } }))).toMatch(
+      / attempt 2 after heartbeat timeout$/,
+    );
+    expect(started(retried({ message: 'no sandbox free', applicationFailureInfo: { type: 'SandboxPoolExhausted' } }))).toMatch(/ attempt 2 after "no sandbox free"$/);
   });
 });

@@ -103,6 +103,7 @@ describe('startMockLlm', () => {
       'cancel-in-model',
       'default',
       'flaky',
+      'hold-sandbox',
       'hostile-bytes',
       'large-values',
       'long-model',
