@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { SANDBOX_UID, WORKSPACE_DIR } from './container-spec.js';
 import { EXEC_SCRIPT } from './exec-script.js';
@@ -64,6 +64,8 @@ const STDERR_KEEP = 4096;
 /** Extra time beyond the command's own timeout before the channel counts as stuck. */
 const GRACE_MS = 30_000;
 const PING_TIMEOUT_MS = 5_000;
+/** Starting the dispatcher: two requests to the engine (create the exec, start it attached). */
+export const OPEN_TIMEOUT_MS = 15_000;
 
 interface Pending {
   readonly id: number;
@@ -122,19 +124,34 @@ export class ExecChannel {
 
   /**
    * Starts the dispatcher in the container. Errors of the engine (a container
-   * that is gone or stopped) propagate as dockerode reports them.
+   * that is gone or stopped) propagate as dockerode reports them. An engine
+   * that does not answer within `timeoutMs` fails it with ExecChannelError:
+   * dockerode sets no deadline, and a claim marks its container through this
+   * channel while heartbeating, so a hang here held the claim until its
+   * start-to-close timeout.
    */
-  static async open(docker: Docker, containerId: string): Promise<ExecChannel> {
+  static async open(docker: Docker, containerId: string, timeoutMs = OPEN_TIMEOUT_MS): Promise<ExecChannel> {
     const marker = ExecChannel.marker();
-    const exec = await docker.getContainer(containerId).exec({
-      Cmd: ['bash', '-c', DISPATCHER_SCRIPT, 'kortix-channel', EXEC_SCRIPT, marker],
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      User: `${SANDBOX_UID}:${SANDBOX_UID}`,
-      WorkingDir: WORKSPACE_DIR,
-    });
-    const stream = await exec.start({ hijack: true, stdin: true });
+    // Aborted only before the stream is ours: aborting later would end the channel's connection.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new ExecChannelError(`no exec channel within ${timeoutMs} ms`)), timeoutMs);
+    let stream: Duplex;
+    try {
+      const exec = await docker.getContainer(containerId).exec({
+        Cmd: ['bash', '-c', DISPATCHER_SCRIPT, 'kortix-channel', EXEC_SCRIPT, marker],
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        User: `${SANDBOX_UID}:${SANDBOX_UID}`,
+        WorkingDir: WORKSPACE_DIR,
+        abortSignal: deadline.signal,
+      });
+      stream = await exec.start({ hijack: true, stdin: true, abortSignal: deadline.signal });
+    } catch (err) {
+      throw deadline.signal.aborted ? (deadline.signal.reason as ExecChannelError) : err;
+    } finally {
+      clearTimeout(timer);
+    }
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     docker.modem.demuxStream(stream, stdout, stderr);

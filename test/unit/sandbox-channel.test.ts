@@ -5,6 +5,8 @@
  * answers, one request at a time, and a dispatcher that dies.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DISPATCHER_SCRIPT, ExecChannel, ExecChannelError, encodeField } from '../../sandbox/exec-channel.js';
 
@@ -102,5 +104,52 @@ describe('the dispatcher and the channel', () => {
   it('gives up on output larger than exec.sh could print (a command flooding the pipe)', async () => {
     const { channel } = localChannel('head -c 100000 /dev/zero');
     await expect(channel.run(request('x'))).rejects.toThrow(/more output/);
+  });
+});
+
+describe('ExecChannel.open', () => {
+  /** An engine whose exec create and start answer (or never answer, honouring only the abort signal) as told. */
+  function engine(answers: { create: boolean; start: boolean }) {
+    const signals: AbortSignal[] = [];
+    const hang = (signal: AbortSignal) =>
+      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('request aborted')), { once: true }));
+    const stream = new PassThrough();
+    const docker = {
+      modem: { demuxStream: () => undefined },
+      getContainer: () => ({
+        exec: async (options: { abortSignal: AbortSignal }) => {
+          signals.push(options.abortSignal);
+          if (!answers.create) return hang(options.abortSignal);
+          return {
+            start: async (startOptions: { abortSignal: AbortSignal }) => {
+              signals.push(startOptions.abortSignal);
+              return answers.start ? stream : hang(startOptions.abortSignal);
+            },
+          };
+        },
+      }),
+    } as unknown as Docker;
+    return { docker, signals, stream };
+  }
+
+  it.each([
+    ['creating the exec', { create: false, start: true }],
+    ['starting it attached', { create: true, start: false }],
+  ])('fails with ExecChannelError when the engine hangs %s, instead of waiting forever', async (_, answers) => {
+    const { docker, signals } = engine(answers);
+    const opened = ExecChannel.open(docker, 'c1', 50);
+    await expect(opened).rejects.toBeInstanceOf(ExecChannelError);
+    await expect(opened).rejects.toThrow('no exec channel within 50 ms');
+    expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+
+  it('never aborts the requests of a channel it opened: that would end its connection', async () => {
+    const { docker, signals, stream } = engine({ create: true, start: true });
+    const channel = await ExecChannel.open(docker, 'c1', 50);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(signals).toHaveLength(2);
+    expect(signals.some((s) => s.aborted)).toBe(false);
+    expect(channel.closed).toBe(false);
+    stream.destroy();
   });
 });
