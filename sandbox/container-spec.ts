@@ -142,6 +142,11 @@ export class SandboxNames {
     return `${this.#prefix}idle-${suffix}`;
   }
 
+  /** Whether a name (a container's, or a workspace volume's: the container's name and `-ws-…`) is this pool's. */
+  owns(name: string): boolean {
+    return (name.startsWith('/') ? name.slice(1) : name).startsWith(this.#prefix);
+  }
+
   /** The session's container name; throws SandboxRequestError for an id that cannot be part of a name. */
   session(sessionId: string): string {
     if (!NAME_SAFE.test(sessionId)) {

@@ -106,10 +106,17 @@ export class DockerEngine implements SandboxEngine {
     return true;
   }
 
-  async removeUnusedVolumes(labels: Readonly<Record<string, string>>): Promise<number> {
-    const { Volumes } = await this.docker.listVolumes({ filters: { label: labelFilter(labels), dangling: ['true'] } });
+  async removeUnusedVolumes(labels: Readonly<Record<string, string>>, owns?: (name: string) => boolean): Promise<number> {
+    const { Volumes: labelled } = await this.docker.listVolumes({ filters: { label: labelFilter(labels), dangling: ['true'] } });
+    // Every volume we create carries labels (workspaceVolumeSpec, and the mount's own options): one of our names
+    // without any is what a restarted engine found on its disk, not something of another owner.
+    const unlabelled = owns
+      ? ((await this.docker.listVolumes({ filters: { dangling: ['true'] } })).Volumes ?? []).filter(
+          (v) => owns(v.Name) && Object.keys(v.Labels ?? {}).length === 0,
+        )
+      : [];
     let removed = 0;
-    for (const volume of Volumes ?? []) if (await this.#removeVolume(volume.Name)) removed++;
+    for (const volume of [...(labelled ?? []), ...unlabelled]) if (await this.#removeVolume(volume.Name)) removed++;
     return removed;
   }
 

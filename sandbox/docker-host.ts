@@ -210,7 +210,7 @@ export class DockerSandboxHost {
     this.#browsers?.closeAll();
     if (options.destroy) {
       for (const c of await this.#engine.list(this.#selector)) await this.#engine.remove(c.id).catch(() => false);
-      await this.#engine.removeUnusedVolumes(this.#selector).catch(() => 0);
+      await this.#engine.removeUnusedVolumes(this.#selector, (name) => this.#names.owns(name)).catch(() => 0);
     }
     await this.#egress?.close({ removeNetwork: options.destroy === true });
   }

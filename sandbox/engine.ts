@@ -41,8 +41,12 @@ export interface SandboxEngine {
   rename(from: string, to: string): Promise<boolean>;
   /** Removes the container, its processes and its workspace volume; false when it was already gone. */
   remove(idOrName: string): Promise<boolean>;
-  /** Removes volumes with these labels that no container uses (left by a crash between the two creates). */
-  removeUnusedVolumes(labels: Readonly<Record<string, string>>): Promise<number>;
+  /**
+   * Removes volumes with these labels that no container uses (left by a crash between the two creates); and, where
+   * `owns` says a name is the pool's, unused ones with no labels at all: a restarted engine lists again a volume
+   * directory whose metadata it lost (one removed or created as it went down), without labels or options.
+   */
+  removeUnusedVolumes(labels: Readonly<Record<string, string>>, owns?: (name: string) => boolean): Promise<number>;
   /**
    * True when the container runs, answers, and nobody has claimed it; the
    * Docker engine also opens its exec channel here, and starts (or checks)

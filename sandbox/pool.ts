@@ -75,8 +75,7 @@ export class SandboxPool {
     if (this.#state.running) return;
     this.#state.running = true;
     await this.resync();
-    const removed = await this.#options.engine.removeUnusedVolumes(this.#options.selector).catch(() => 0);
-    if (removed > 0) this.#options.logger?.info('removed unused workspace volumes', { removed });
+    await this.#removeUnusedVolumes();
     this.#watch();
     this.#timer = setInterval(() => void this.#sweep(), this.#options.settings.healthIntervalMs);
     this.#timer.unref();
@@ -156,6 +155,12 @@ export class SandboxPool {
     }
   }
 
+  /** Workspace volumes of this pool that no container uses: left by a crash of the worker or the engine. */
+  async #removeUnusedVolumes(): Promise<void> {
+    const removed = await this.#options.engine.removeUnusedVolumes(this.#options.selector, (name) => this.#options.names.owns(name)).catch(() => 0);
+    if (removed > 0) this.#options.logger?.info('removed unused workspace volumes', { removed });
+  }
+
   /** Removes claimed containers whose session no longer holds them (isOrphan); returns how many. */
   reapOrphans(): Promise<number> {
     return this.#reconciler.reapOrphans();
@@ -173,6 +178,7 @@ export class SandboxPool {
         const again = () => {
           if (!this.#state.running) return;
           this.resync()
+            .then(() => this.#removeUnusedVolumes())
             .then(() => this.#watch())
             .then(() => this.#upkeep.kick())
             .catch(() => setTimeout(again, 1_000).unref());

@@ -54,6 +54,12 @@ describe.skipIf(!canRestart)('the Docker daemon restarted under a running worker
     await waitFor(async () => (await lastAnswer(session.id))?.content === 'written', 60_000, 'the first answer');
     await waitFor(async () => (await poolContainers()).filter((c) => c.State === 'running').length >= 3, 30_000, 'the pool to fill');
     const before = new Set((await poolContainers()).map((c) => c.Id));
+    // What the engine left behind in CI runs: a workspace volume of the pool listed again after the restart without
+    // its metadata (no labels, no options), as for a volume created or removed while the engine went down.
+    const idleName = (await poolContainers()).map((c) => c.Names[0]?.replace(/^\//, '') ?? '').find((n) => n.includes('-idle-')) ?? '';
+    expect(idleName).toContain('-idle-');
+    const lost = `${idleName.slice(0, idleName.indexOf('-idle-'))}-idle-lost-ws-abc123`;
+    await docker.createVolume({ Name: lost });
 
     // Stop the engine for real: every container stops with it (no live-restore here).
     execFileSync('pkill', ['-TERM', '-x', 'dockerd']);
@@ -78,6 +84,9 @@ describe.skipIf(!canRestart)('the Docker daemon restarted under a running worker
       90_000,
       'the pool to rebuild after the restart',
     );
+
+    // The pool's sweep after the restart took it (nothing else knows it: it has no labels).
+    await waitFor(async () => !(await docker.listVolumes()).Volumes?.some((v) => v.Name === lost), 30_000, 'the lost volume to be removed');
 
     // The session's sandbox died with the daemon: its next tool call gets a new one, without the old files.
     const res = await stack.api('POST', `/v1/sessions/${session.id}/messages`, 'alice', { content: 'dr: read the file' });

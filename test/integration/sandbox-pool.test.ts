@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT } from '../../config/index.js';
 import { createMetrics, type Metrics } from '../../observability/metrics.js';
-import { LABELS } from '../../sandbox/container-spec.js';
+import { LABELS, SandboxNames } from '../../sandbox/container-spec.js';
 import { DockerSandboxHost, SandboxGoneError, type DockerSandboxHostOptions } from '../../sandbox/docker-host.js';
 import { docker, waitFor } from '../support/stack.js';
 
@@ -153,6 +153,14 @@ describe('state rebuilt from Docker', () => {
     // What a crash leaves: a container of this host in no known state, a volume without its container.
     const leftover = await docker.createContainer({ Image: image, name: `leftover-${randomUUID().slice(0, 6)}`, Labels: { ...before.selector }, Cmd: ['true'] });
     const dangling = await docker.createVolume({ Name: `dangling-${randomUUID().slice(0, 6)}`, Labels: { ...before.selector } });
+    // What a restarted engine lists again after losing a volume's metadata: one of this host's names, no labels, no options.
+    const unlabelled = await docker.createVolume({ Name: `${before.names.idle(randomUUID().slice(0, 6))}-ws-abc123` });
+    // Another host's (its names), and a stranger's: not this pool's to remove.
+    const otherHost = new SandboxNames(`other-${randomUUID().slice(0, 6)}`, 'host-other');
+    const foreign = [
+      await docker.createVolume({ Name: `${otherHost.idle(randomUUID().slice(0, 6))}-ws-abc123` }),
+      await docker.createVolume({ Name: `someone-else-${randomUUID().slice(0, 6)}` }),
+    ];
 
     const after = makeHost(ids, { isOrphan: async (sessionId) => sessionId === ended.sessionId });
     await after.start();
@@ -161,6 +169,11 @@ describe('state rebuilt from Docker', () => {
     expect(now).toEqual(expect.arrayContaining([...idle, liveClaim.containerId, endedClaim.containerId]));
     expect(now).not.toContain(leftover.id);
     await expect(docker.getVolume(dangling.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getVolume(unlabelled.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    for (const v of foreign) {
+      expect((await docker.getVolume(v.name).inspect()).Name).toBe(v.name);
+      await docker.getVolume(v.name).remove();
+    }
     expect(await after.claim(live)).toMatchObject({ containerId: liveClaim.containerId, source: 'existing' });
     expect(await after.reapOrphans()).toBe(1);
     await expect(docker.getContainer(endedClaim.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
