@@ -28,6 +28,10 @@ const duration = z
   .string()
   .refine((v) => parseDurationMs(v) !== undefined, 'a duration such as 500ms, 30s, 10m, 2h or 1h30m')
   .transform((v) => Math.round(parseDurationMs(v) ?? 0));
+/** How often a long activity heartbeats (activities/heartbeat.ts). */
+export const HEARTBEAT_EVERY_MS = 2_000;
+/** A heartbeat timeout below this would time out activities that heartbeat on time (the SDK also throttles them). */
+const MIN_HEARTBEAT_TIMEOUT_MS = 3_000;
 const optionalSecret = z
   .string()
   .min(1)
@@ -99,7 +103,9 @@ const envSchema = z.object({
    * left without a poller this long means the host is gone (default 5m). Lower on fleets that
    * replace dead hosts fast; the cluster tests use seconds.
    */
-  SESSION_HEARTBEAT_TIMEOUT: duration.optional(),
+  SESSION_HEARTBEAT_TIMEOUT: duration
+    .refine((ms) => ms >= MIN_HEARTBEAT_TIMEOUT_MS, `at least ${MIN_HEARTBEAT_TIMEOUT_MS / 1000}s: activities heartbeat every ${HEARTBEAT_EVERY_MS / 1000}s`)
+    .optional(),
   SESSION_SANDBOX_SCHEDULE_TO_START: duration.optional(),
   /**
    * Read by the API: sessions it starts from then on run their model calls as local activities in the worker

@@ -64,6 +64,8 @@ describe('loadConfig', () => {
     ['TEMPORAL_UI_URL', 'not a url'],
     ['MAINTENANCE_INTERVAL', 'weekly'],
     ['LLM_CALLS_RETENTION_MONTHS', '-1'],
+    // Activities heartbeat every 2 s: every claim, tool run and model call would time out.
+    ['SESSION_HEARTBEAT_TIMEOUT', '1s'],
   ])('refuses %s=%s, naming the variable and the value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.problems).toHaveLength(1);
