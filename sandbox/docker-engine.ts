@@ -107,16 +107,15 @@ export class DockerEngine implements SandboxEngine {
   }
 
   async removeUnusedVolumes(labels: Readonly<Record<string, string>>, owns?: (name: string) => boolean): Promise<number> {
-    const { Volumes: labelled } = await this.docker.listVolumes({ filters: { label: labelFilter(labels), dangling: ['true'] } });
+    // One listing: with `owns`, every unused volume (the labelled ones are among them), else only the labelled ones.
+    const filters: Record<string, string[]> = owns ? { dangling: ['true'] } : { label: labelFilter(labels), dangling: ['true'] };
+    const { Volumes } = await this.docker.listVolumes({ filters });
+    const labelled = (v: Docker.VolumeInspectInfo) => Object.entries(labels).every(([k, value]) => v.Labels?.[k] === value);
     // Every volume we create carries labels (workspaceVolumeSpec, and the mount's own options): one of our names
     // without any is what a restarted engine found on its disk, not something of another owner.
-    const unlabelled = owns
-      ? ((await this.docker.listVolumes({ filters: { dangling: ['true'] } })).Volumes ?? []).filter(
-          (v) => owns(v.Name) && Object.keys(v.Labels ?? {}).length === 0,
-        )
-      : [];
+    const unlabelledOurs = (v: Docker.VolumeInspectInfo) => owns?.(v.Name) === true && Object.keys(v.Labels ?? {}).length === 0;
     let removed = 0;
-    for (const volume of [...(labelled ?? []), ...unlabelled]) if (await this.#removeVolume(volume.Name)) removed++;
+    for (const volume of Volumes ?? []) if ((labelled(volume) || unlabelledOurs(volume)) && (await this.#removeVolume(volume.Name))) removed++;
     return removed;
   }
 
