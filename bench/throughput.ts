@@ -39,6 +39,7 @@ import { WorkerProcess } from '../test/support/worker-process.js';
 import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
 import { cpuByGroup, cpuSince, rssOf, serverHistograms, topHistograms } from './cpu-profile.js';
 import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
+import { sandboxHolds, type SandboxHolds } from './sandbox-holds.js';
 import { floorPhases, longestGap, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
 import { percentiles, type Summary } from './stats.js';
 import { startBenchTemporal, type DevServerSettings, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
@@ -140,6 +141,8 @@ export interface VariantResult {
     progress: { answersAtHalfTime: { min: number; p50: number; max: number }; longestGapMs: Summary };
     /** The longest wait between a session's model answer and its next model call, and its history meanwhile. */
     longestGap?: Awaited<ReturnType<typeof longestGap>>;
+    /** How the sessions used the sandbox pool: claim waits, holds, hand-offs, utilisation (bench/sandbox-holds.ts). */
+    sandboxHolds?: SandboxHolds;
     postSessionMs: Summary;
     /** The probes' Server-Timing stages (auth, lookups, admit, start, total; api/routes/sessions.ts), by name. */
     postStagesMs: Record<string, Summary>;
@@ -410,6 +413,7 @@ export async function benchThroughput(
         startToFirstModelCallMs: percentiles(load.map((l) => (model.calls.get(l.bench)?.[0]?.arrived ?? Number.NaN) - l.posted).filter((v) => !Number.isNaN(v))),
         progress: progress(model.calls, load, started + (seconds * 1000) / 2),
         longestGap: await longestGap(stack, model.calls, load),
+        sandboxHolds: await sandboxHolds(stack.temporal, load.map((l) => l.id), stack.config.SANDBOX_POOL_MAX_TOTAL),
         postSessionMs: percentiles(posts),
         postStagesMs: Object.fromEntries([...postStages].map(([stage, ms]) => [stage, percentiles(ms)])),
         postFailures,
@@ -452,6 +456,12 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: POST → 1st model call p50/p95', (r) => `${r.load.startToFirstModelCallMs.p50} / ${r.load.startToFirstModelCallMs.p95}`);
   row('load: answers at half time min/p50/max', (r) => `${r.load.progress.answersAtHalfTime.min}/${r.load.progress.answersAtHalfTime.p50}/${r.load.progress.answersAtHalfTime.max}`);
   row('load: longest gap/session p50/p95', (r) => `${r.load.progress.longestGapMs.p50} / ${r.load.progress.longestGapMs.p95}`);
+  const holds = (r: VariantResult) => r.load.sandboxHolds;
+  row('load: sandbox claim wait p50/p95', (r) => pair(holds(r)?.claimWaitMs));
+  row('load: sandbox hold p50/p95', (r) => pair(holds(r)?.holdMs));
+  row('load: hold after last tool p50/p95', (r) => pair(holds(r)?.afterLastToolMs));
+  row('load: release p50/p95; hand-off', (r) => `${pair(holds(r)?.releaseMs)}; ${pair(holds(r)?.handoffMs)}`);
+  row('load: pool utilisation, max holding', (r) => `${holds(r)?.utilisation ?? '-'}, ${holds(r)?.maxHolding ?? '-'}`);
   row('load: POST /v1/sessions p50/p95', (r) => `${r.load.postSessionMs.p50} / ${r.load.postSessionMs.p95} (n ${r.load.postSessionMs.n}, ${r.load.postFailures} refused)`);
   row('load: GET /v1/sessions/:id p50/p95', (r) => (r.load.getSessionMs ? `${pair(r.load.getSessionMs)} (n ${r.load.getSessionMs.n}, ${r.load.getFailures} refused)` : '-'));
   const stages = [...new Set(results.flatMap((r) => Object.keys(r.load.postStagesMs)))];
