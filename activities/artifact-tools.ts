@@ -7,7 +7,7 @@
  * references, never the bytes (Temporal payloads stay under a few KB).
  */
 import type { Db } from '../db/client.js';
-import { sessionArtifactBySha } from '../db/artifacts.js';
+import { artifactByRef, sessionArtifactBySha } from '../db/artifacts.js';
 import type { SessionRef } from '../domain/session.js';
 import { workspaceSourceOf } from '../db/workspace-sources.js';
 import type { ReadArtifactArgs, SaveResultArgs } from '../sandbox/artifact-tools.js';
@@ -16,7 +16,7 @@ import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import { ArtifactLimitError, type ArtifactLimits, type Artifacts } from '../storage/artifacts.js';
 import type { SecretMasker } from '../secrets/mask.js';
 import { maskedBody } from '../secrets/mask-stream.js';
-import type { ToolResultPayload } from './types.js';
+import type { ParkedWorkspace, ToolResultPayload } from './types.js';
 
 export interface ArtifactToolDeps {
   readonly db: Db;
@@ -153,11 +153,15 @@ export async function saveResult(deps: ArtifactToolDeps, session: SessionRef, co
   }
 }
 
-/** The workspace as a tarball artifact, before the sandbox goes; a failure is reported, never blocks the release. */
-export async function saveWorkspace(deps: ArtifactToolDeps, session: SessionRef, containerId: string): Promise<{ sha256: string; bytes: number } | { error: string }> {
+/**
+ * The workspace as a tarball artifact, before the sandbox goes; a failure is reported, never blocks the release.
+ * `ref`: 'workspace' at the session's end, one of its own for each park (the newest of kind workspace is what
+ * fromSession starts from, so a session that ends parked offers its parked files).
+ */
+export async function saveWorkspace(deps: ArtifactToolDeps, session: SessionRef, containerId: string, ref = 'workspace'): Promise<{ sha256: string; bytes: number } | { error: string }> {
   try {
     const row = await deps.artifacts.save(
-      { tenantId: session.tenantId, sessionId: session.sessionId, ref: 'workspace', kind: 'workspace', name: 'workspace.tar', mediaType: 'application/x-tar' },
+      { tenantId: session.tenantId, sessionId: session.sessionId, ref, kind: 'workspace', name: 'workspace.tar', mediaType: 'application/x-tar' },
       await deps.host.workspaceTarball(containerId),
     );
     return { sha256: row.sha256, bytes: row.sizeBytes };
@@ -179,4 +183,19 @@ export async function restoreWorkspace(deps: ArtifactToolDeps, session: SessionR
   const limits = { maxBytes: deps.host.limits.workspaceMb * 1024 * 1024, maxEntries: 100_000 };
   const counts = await deps.host.restoreWorkspace(containerId, await deps.artifacts.open(row), limits);
   return { fromSession: source.fromSessionId, ...counts };
+}
+
+/** The workspace an earlier attempt of the same park saved (its ref), if one did. */
+export async function savedWorkspace(deps: ArtifactToolDeps, session: SessionRef, ref: string): Promise<ParkedWorkspace | undefined> {
+  const row = await artifactByRef(deps.db, session.tenantId, session.sessionId, ref);
+  return row ? { sha256: row.sha256, bytes: row.sizeBytes } : undefined;
+}
+
+/** At a claim after a park: the session's own parked workspace (pinned by its sha), unpacked into the new sandbox. */
+export async function resumeWorkspace(deps: ArtifactToolDeps, session: SessionRef, parked: ParkedWorkspace, containerId: string): Promise<{ resumed: string; files: number; bytes: number }> {
+  const row = await sessionArtifactBySha(deps.db, session.tenantId, session.sessionId, parked.sha256);
+  if (!row) throw new WorkspaceArchiveError('workspace.tar', `the parked workspace ${parked.sha256.slice(0, 12)} is no longer stored`);
+  const limits = { maxBytes: deps.host.limits.workspaceMb * 1024 * 1024, maxEntries: 100_000 };
+  const counts = await deps.host.restoreWorkspace(containerId, await deps.artifacts.open(row), limits);
+  return { resumed: parked.sha256, ...counts };
 }

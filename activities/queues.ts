@@ -12,4 +12,4 @@ export type SessionsQueueActivities = SessionActivities & NotifyActivities & Mai
 export type SandboxQueueActivities = Pick<SandboxActivities, 'claimSandbox'>;
 
 /** One sandbox host's own queue: runs and releases on the sandboxes it holds. */
-export type HostQueueActivities = Pick<SandboxActivities, 'execTool' | 'releaseSandbox'>;
+export type HostQueueActivities = Pick<SandboxActivities, 'execTool' | 'releaseSandbox' | 'parkSandbox'>;

@@ -27,7 +27,7 @@ import { SANDBOX_GONE } from '../domain/temporal-names.js';
 import { readTenantLimits } from '../db/tenant-limits.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import type { Artifacts } from '../storage/artifacts.js';
-import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, saveResult, saveWorkspace, type ArtifactToolDeps } from './artifact-tools.js';
+import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, resumeWorkspace, saveResult, saveWorkspace, savedWorkspace, type ArtifactToolDeps } from './artifact-tools.js';
 import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { maskToolResult, secretsForClaim, sessionMasker } from './session-secrets.js';
 import type { SecretProvider } from '../secrets/provider.js';
@@ -36,7 +36,7 @@ import { withHeartbeat } from './heartbeat.js';
 import { withSecretMounts } from './secret-mounts.js';
 import { failFast } from './permanent-errors.js';
 import { workflowEvents } from './workflow-events.js';
-import type { ClaimSandboxInput, ExecToolInput, LostSandbox, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
+import type { ClaimSandboxInput, ExecToolInput, LostSandbox, ParkSandboxInput, ParkSandboxResult, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
 
 /** Before a claim that timed out waiting is retried: well within the time its place in line is kept (KEPT_PLACE_MS). */
 const POOL_RETRY_DELAY = '1s';
@@ -245,10 +245,13 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       }
       throw err;
     }
-    // fromSession: the previous session's workspace, into this sandbox before any tool runs (again on a retried claim: same files).
-    let restored: Awaited<ReturnType<typeof restoreWorkspace>>;
+    // After a park, the session's own workspace; else fromSession's: into this sandbox before any tool runs (again on a
+    // retried claim: same files). Never both: the parked tarball already holds what fromSession gave, minus what the session deleted.
+    let restored: Awaited<ReturnType<typeof restoreWorkspace>> | Awaited<ReturnType<typeof resumeWorkspace>>;
     try {
-      restored = artifactDeps ? await restoreWorkspace(artifactDeps, input.session, claimed.containerId) : undefined;
+      if (!artifactDeps) restored = undefined;
+      else if (input.resume) restored = await resumeWorkspace(artifactDeps, input.session, input.resume, claimed.containerId);
+      else restored = await restoreWorkspace(artifactDeps, input.session, claimed.containerId);
     } catch (err) {
       if (err instanceof WorkspaceArchiveError) {
         throw ApplicationFailure.create({ type: 'WorkspaceRestore', message: `the workspace to start from cannot be restored: ${err.message}`, nonRetryable: true });
@@ -384,5 +387,30 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     return released;
   }
 
-  return { claimSandbox, execTool, releaseSandbox };
+  /**
+   * Parks the session's sandbox while it waits on people (workflows/session-park.ts): its workspace saved under
+   * `ref`, then released as at the end. Kept (nothing changed) when a process it started still runs, or the
+   * workspace cannot be saved. A retry after a save finds the saved row and finishes the release.
+   */
+  const parkSandbox = (input: ParkSandboxInput) => withHeartbeat(() => park(input));
+
+  async function park(input: ParkSandboxInput): Promise<ParkSandboxResult> {
+    if (!artifactDeps) return { parked: false, reason: 'no artifact store to keep the workspace in' };
+    const { session, ref } = input;
+    let saved = await savedWorkspace(artifactDeps, session, ref);
+    if (!saved) {
+      const strays = await host.strayProcesses(session.sessionId).catch((err: Error) => err);
+      if (strays instanceof Error) return { parked: false, reason: `its sandbox cannot be looked at: ${strays.message}` };
+      if (strays.length > 0) return { parked: false, reason: `${strays.length} process(es) it started still run: ${strays.map((p) => p.args).join('; ').slice(0, 300)}` };
+      const result = await saveWorkspace(artifactDeps, session, host.sessionContainer(session.sessionId), ref);
+      if ('error' in result) return { parked: false, reason: `its workspace could not be saved: ${result.error}` };
+      saved = result;
+    }
+    await host.release(session.sessionId);
+    await deleteEgressGrants(db, session);
+    await endSandboxLease(db, session);
+    return { parked: true, ...saved };
+  }
+
+  return { claimSandbox, execTool, releaseSandbox, parkSandbox };
 }

@@ -95,8 +95,25 @@ export interface SandboxLease {
   readonly taskQueue: string;
 }
 
+/** The tarball artifact (of the session itself) a parked sandbox's workspace was saved to (workflows/session-park.ts). */
+export interface ParkedWorkspace {
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/** Parks the session's sandbox: its workspace saved under `ref`, then the container released. */
+export interface ParkSandboxInput {
+  readonly session: SessionRef;
+  readonly ref: string;
+}
+
+/** Parked (the workspace saved, the sandbox gone), or kept and why (nothing changed). */
+export type ParkSandboxResult = ({ readonly parked: true } & ParkedWorkspace) | { readonly parked: false; readonly reason: string };
+
 export interface ClaimSandboxInput {
   readonly session: SessionRef;
+  /** The session's own parked workspace: restored instead of its fromSession's. */
+  readonly resume?: ParkedWorkspace | undefined;
   /** The hosts the session's policy lets it reach (`network.allow`); none: no network at all. */
   readonly network?: readonly string[] | undefined;
   /** Hosts reachable once approved (`network.approve`): the sandbox joins the egress network even when `network` is empty. */
@@ -111,6 +128,8 @@ export interface SandboxClaimInfo {
   readonly replacedStopped: boolean;
   readonly source: 'warm' | 'cold' | 'existing';
   readonly network: readonly string[];
+  /** The parked workspace (its sha256) the claim restored. */
+  readonly resumed?: string;
 }
 
 /** The sandbox a tool call was meant for, lost (its host went away): the call ran in a new one. */

@@ -96,6 +96,7 @@ export async function buildApi(config: Readonly<Env>, options: ApiBuildOptions):
     ...(config.SESSION_HEARTBEAT_TIMEOUT ? { heartbeatTimeoutMs: config.SESSION_HEARTBEAT_TIMEOUT } : {}),
     ...(config.SESSION_SANDBOX_SCHEDULE_TO_START ? { sandboxScheduleToStartMs: config.SESSION_SANDBOX_SCHEDULE_TO_START } : {}),
     ...(config.SESSION_LOCAL_MODEL_CALLS ? { localModelCalls: true } : {}),
+    ...(config.SESSION_SANDBOX_PARK_AFTER > 0 ? { sandboxParkAfterMs: config.SESSION_SANDBOX_PARK_AFTER } : {}),
   };
   // A missing bucket or an unwritable directory stops the start, naming the variable (not a first download).
   const objectStore = objectStoreFromConfig(config);

@@ -28,6 +28,12 @@ const duration = z
   .string()
   .refine((v) => parseDurationMs(v) !== undefined, 'a duration such as 500ms, 30s, 10m, 2h or 1h30m')
   .transform((v) => Math.round(parseDurationMs(v) ?? 0));
+/** A duration in ms, or `0` for off. */
+const durationOrOff = (message: string) =>
+  z
+    .string()
+    .refine((v) => v === '0' || parseDurationMs(v) !== undefined, message)
+    .transform((v) => (v === '0' ? 0 : Math.round(parseDurationMs(v) ?? 0)));
 /** How often a long activity heartbeats (activities/heartbeat.ts). */
 export const HEARTBEAT_EVERY_MS = 2_000;
 /** A heartbeat timeout below this would time out activities that heartbeat on time (the SDK also throttles them). */
@@ -76,11 +82,7 @@ const envSchema = z.object({
     .optional(),
   DATABASE_POOL_MAX: positiveInt.default(10),
   /** How often the maintenance schedule runs (partitions ahead, expired cache rows and reservations, ledger retention); 0 turns the schedule off. */
-  MAINTENANCE_INTERVAL: z
-    .string()
-    .refine((v) => v === '0' || parseDurationMs(v) !== undefined, 'a duration such as 30m or 6h, or 0 for off')
-    .transform((v) => (v === '0' ? 0 : Math.round(parseDurationMs(v) ?? 0)))
-    .default(3_600_000),
+  MAINTENANCE_INTERVAL: durationOrOff('a duration such as 30m or 6h, or 0 for off').default(3_600_000),
   /** Months of the `llm_calls` ledger kept (whole monthly partitions older than that are dropped); 0 keeps them all. */
   LLM_CALLS_RETENTION_MONTHS: z.coerce.number().int().min(0).default(0),
   /** Retention classes (config/retention.ts): JSON merged over the built-in short, standard and long. */
@@ -114,6 +116,14 @@ const envSchema = z.object({
    * call is a regular activity, visible as its own in the Temporal UI, and a signal or query is taken during it.
    */
   SESSION_LOCAL_MODEL_CALLS: boolFlag.default(false),
+  /**
+   * Read by the API for the sessions it starts: a session that holds a sandbox and waits on people (an approval
+   * gate, or a follow-up message after its answer) for longer than this parks it: its workspace is saved as an
+   * artifact, the container goes and its pool slot with it, and the next tool call claims a sandbox again with the
+   * workspace restored (README, "Parked sandboxes"). Not when a process still runs in the sandbox or the policy
+   * lets it be granted hosts. 0 never parks.
+   */
+  SESSION_SANDBOX_PARK_AFTER: durationOrOff('a duration such as 30s, 5m or 1h, or 0 (never park)').default(300_000),
   /**
    * Fair sharing, per tenant (a row in tenant_limits overrides each): sessions running at once,
    * sandboxes held at once, open SSE streams, API requests per second (a token bucket of

@@ -24,6 +24,10 @@ export const EVENT_TYPES = {
   sandboxClaimed: 'sandbox.claimed',
   sandboxLost: 'sandbox.lost',
   sandboxReleased: 'sandbox.released',
+  /** Its workspace saved and its container gone while the session waits on people; the next tool call claims again. */
+  sandboxParked: 'sandbox.parked',
+  /** A park that did not happen (a process still runs, the save failed): the session keeps its sandbox. */
+  sandboxParkRefused: 'sandbox.park_refused',
   /** A browser screenshot (base64 image, capped): for the console, never sent to the model. */
   browserScreenshot: 'browser.screenshot',
   sessionEnded: 'session.ended',

@@ -21,6 +21,7 @@ import type { SandboxSecrets } from './egress-broker.js';
 import { EGRESS_CA_ENV, installEgressCa, removeSecretFiles, writeSecretFiles, type SecretFile } from './secret-files.js';
 import { SandboxGoneError, SandboxRequestError, SandboxToolError } from './errors.js';
 import { ExecChannelError, limitField, type ChannelReply, type ChannelRequest } from './exec-channel.js';
+import { containerProcesses, strayProcesses, type ContainerProcess } from './container-processes.js';
 import { execCapturePath, readSandboxFile, workspaceFilePath, workspaceTarball, restoreWorkspaceTarball, type RestoreLimits } from './workspace-archive.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
 import { execOnce, type OneShotResult } from './one-shot-exec.js';
@@ -430,6 +431,11 @@ export class DockerSandboxHost {
   /** The name of the session's container on this host (Docker takes it where an id goes). */
   sessionContainer(sessionId: string): string {
     return this.#names.session(sessionId);
+  }
+
+  /** Processes in the session's sandbox besides the pool's own (a background server, a browser): it is not parked then. */
+  async strayProcesses(sessionId: string): Promise<ContainerProcess[]> {
+    return strayProcesses(await containerProcesses(this.#options.docker, this.#names.session(sessionId)));
   }
 
   /** At most `maxBytes` of a regular workspace file (a symbolic link is refused), streamed. */

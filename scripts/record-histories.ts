@@ -19,7 +19,7 @@ import { approvalSignal, stateQuery } from '../workflows/definitions.js';
 import { FakeSlack, signedClick } from '../test/support/fake-slack.js';
 import { startServices } from '../test/support/services.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
-import { getSession, startSession, vote, waitForGate, waitForStatus } from '../test/support/sessions.js';
+import { getSession, startSession, vote, waitForEvent, waitForGate, waitForStatus } from '../test/support/sessions.js';
 
 /** Fresh recordings go here; older sets (test/histories/<name>/) stay and keep being replayed. */
 const OUT = resolve(REPO_ROOT, 'test/histories/current');
@@ -105,6 +105,30 @@ const LOCAL_CONTINUED_RECORDINGS: Record<string, Recording> = {
   'local-model-calls-continued': async (stack) => (await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: '8' } })).id,
 };
 
+/** A gate left open until the park is decided (`event`), then approved by two through the API. */
+const parkAtGate =
+  (scenario: string, event: string): Recording =>
+  async (stack) => {
+    const s = await startSession(stack, { message: 'wait on a gate', metadata: { scenario } });
+    const gate = await waitForGate(stack, s.id);
+    await waitForEvent(stack, s.id, event);
+    await vote(stack, s.id, gate.id, 'bob');
+    await vote(stack, s.id, gate.id, 'carol');
+    return s.id;
+  };
+
+/** Sessions whose sandbox is parked while they wait on people (tuning.sandboxParkAfterMs 1 s; workflows/session-park.ts). */
+const PARK_RECORDINGS: Record<string, Recording> = {
+  'parked-at-gate': parkAtGate('park-gate', 'sandbox.parked'),
+  'park-refused': parkAtGate('park-keep', 'sandbox.park_refused'),
+  'parked-follow-up': async (stack) => {
+    const s = await startSession(stack, { message: 'first', idleTimeoutSeconds: 5, metadata: { scenario: 'multi-step', repeat: '1' } });
+    await waitForEvent(stack, s.id, 'sandbox.parked');
+    await stack.api('POST', `/v1/sessions/${s.id}/messages`, 'alice', { content: 'second' });
+    return s.id;
+  },
+};
+
 async function writeRuns(stack: Stack, name: string, sessionId: string): Promise<string[]> {
   const runs: { runId: string; startTime: Date }[] = [];
   for await (const run of stack.temporal.workflow.list({ query: `WorkflowId = '${sessionId}'` })) runs.push(run);
@@ -174,6 +198,7 @@ async function main(): Promise<void> {
   const cans = await startStack(services.values, { tuning: { continueAsNewAfterEvents: 60 } });
   const local = await startStack(services.values, { tuning: { localModelCalls: true } });
   const localCans = await startStack(services.values, { tuning: { localModelCalls: true, continueAsNewAfterEvents: 60 } });
+  const parking = await startStack(services.values, { tuning: { sandboxParkAfterMs: 1_000 } });
   const slack = new FakeSlack();
   await slack.start();
   const secret = 'record-signing-secret';
@@ -186,7 +211,7 @@ async function main(): Promise<void> {
   });
   try {
     mkdirSync(OUT, { recursive: true });
-    const names = [...Object.keys(RECORDINGS), ...Object.keys(LOCAL_RECORDINGS), ...Object.keys(LOCAL_CONTINUED_RECORDINGS), 'roles-and-slack', 'agent-promotion', 'continued-as-new', 'browser-walk'];
+    const names = [...Object.keys(RECORDINGS), ...Object.keys(LOCAL_RECORDINGS), ...Object.keys(LOCAL_CONTINUED_RECORDINGS), ...Object.keys(PARK_RECORDINGS), 'roles-and-slack', 'agent-promotion', 'continued-as-new', 'browser-walk'];
     const unknown = (only ?? []).filter((n) => !names.includes(n));
     if (unknown.length > 0) throw new Error(`--only: no recording named ${unknown.join(', ')} (there are ${names.join(', ')})`);
     // Recording everything replaces the set; --only replaces just its own files.
@@ -196,6 +221,7 @@ async function main(): Promise<void> {
       [RECORDINGS, stack],
       [LOCAL_RECORDINGS, local],
       [LOCAL_CONTINUED_RECORDINGS, localCans],
+      [PARK_RECORDINGS, parking],
     ] as const) {
       for (const [name, record] of Object.entries(recordings)) {
         if (!wanted(name)) continue;
@@ -215,6 +241,7 @@ async function main(): Promise<void> {
     await cans.close();
     await local.close();
     await localCans.close();
+    await parking.close();
     await stack.close();
     await services.stop();
   }

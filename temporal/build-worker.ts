@@ -220,7 +220,7 @@ async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
       await Worker.create({
         ...common,
         taskQueue: hostQueue,
-        activities: withFailFast({ execTool: sandbox.execTool, releaseSandbox: sandbox.releaseSandbox } satisfies HostQueueActivities),
+        activities: withFailFast({ execTool: sandbox.execTool, releaseSandbox: sandbox.releaseSandbox, parkSandbox: sandbox.parkSandbox } satisfies HostQueueActivities),
       }),
     );
   }

@@ -8,6 +8,7 @@ import type { ApprovalVote, GateView } from '../domain/gate.js';
 import type { SessionSecret } from '../domain/secret-binding.js';
 import type { SessionRef, SessionStateView, SessionStatus, SessionUsage } from '../domain/session.js';
 import type { PolicySnapshot } from '../policies/load.js';
+import type { ParkedWorkspace } from '../activities/types.js';
 import { SEARCH_ATTRIBUTES, SESSION_HANDLERS } from '../domain/temporal-names.js';
 
 /** The gate types live in domain/gate.ts, the state view in domain/session.ts; re-exported for the clients that read them here. */
@@ -30,6 +31,8 @@ export interface SessionTuning {
   readonly llmMaxAttempts?: number;
   /** Model calls as local activities in the workflow's own worker (SESSION_LOCAL_MODEL_CALLS; workflows/session-patches.ts). */
   readonly localModelCalls?: boolean;
+  /** A sandbox held while the session waits on people this long is parked (SESSION_SANDBOX_PARK_AFTER; workflows/session-park.ts). */
+  readonly sandboxParkAfterMs?: number;
 }
 
 export interface AgentSessionInput {
@@ -97,6 +100,9 @@ export interface CarriedState {
   readonly pageUrl?: string | undefined;
   readonly lastAnswer: string | null;
   readonly run: number;
+  /** A parked sandbox's workspace, restored by the next claim (workflows/session-park.ts). */
+  readonly parked?: ParkedWorkspace | undefined;
+  readonly parks?: number | undefined;
 }
 
 export const userMessageSignal = defineSignal<[UserMessage]>(SESSION_HANDLERS.userMessage);

@@ -8,6 +8,7 @@ import { offeredTools } from '../policies/evaluate.js';
 import type { AgentSessionInput, SessionResult } from './definitions.js';
 import type { Ending } from './session-end.js';
 import { LOCAL_MODEL_CALLS_PATCH, SLACK_SETTLED_BEFORE_END_PATCH, SLACK_SETTLE_WAIT } from './session-patches.js';
+import { parkDelay, waitParking } from './session-park.js';
 import type { SessionState } from './session-state.js';
 import { SessionTools } from './session-tools.js';
 
@@ -91,7 +92,11 @@ export class SessionLoop {
       }
       s.lastAnswer = answer.content;
       if (s.pendingMessages.length > 0) continue;
-      if ((input.idleTimeoutMs ?? 0) > 0 && (await condition(() => s.pendingMessages.length > 0, input.idleTimeoutMs ?? 0))) continue;
+      const idle = input.idleTimeoutMs ?? 0;
+      // A long wait for a follow-up message parks the sandbox (workflows/session-park.ts); recorded sessions wait as before.
+      const parkAfter = idle > 0 ? parkDelay(s, idle) : undefined;
+      const message = () => s.pendingMessages.length > 0;
+      if (idle > 0 && (parkAfter === undefined ? await condition(message, idle) : await waitParking(s, message, idle, parkAfter))) continue;
       return { status: 'completed', finalAnswer: answer.content, error: null };
     }
   }

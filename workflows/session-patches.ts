@@ -41,3 +41,9 @@ export const DECISIONS_WITH_STEP_PATCH = 'decisions-with-step';
  * before, and sessions without the setting, call the model as a regular activity.
  */
 export const LOCAL_MODEL_CALLS_PATCH = 'local-model-calls';
+/**
+ * With the session's `tuning.sandboxParkAfterMs`, a sandbox held while the session waits on people (a gate, a
+ * follow-up message) longer than that is parked (workflows/session-park.ts): a timer and a parkSandbox
+ * activity that sessions recorded before never issued.
+ */
+export const SANDBOX_PARK_PATCH = 'sandbox-park';

@@ -6,7 +6,7 @@
  * session-end.ts) work on this one object.
  */
 import { patched, setHandler, upsertSearchAttributes, type CancellationScope } from '@temporalio/workflow';
-import type { SandboxLease, UserMessageInput } from '../activities/types.js';
+import type { ParkedWorkspace, SandboxLease, UserMessageInput } from '../activities/types.js';
 import { EVENT_KEY_SOURCES, eventKey } from '../domain/events.js';
 import type { SessionRef, SessionStatus, SessionUsage } from '../domain/session.js';
 import type { Gate } from '../domain/gate.js';
@@ -55,6 +55,10 @@ export class SessionState {
   pageUrl: string | undefined;
   /** This run's number: 1, and one more after each continue-as-new. */
   readonly run: number;
+  /** The workspace tarball a parked sandbox left (workflows/session-park.ts): the next claim restores it. */
+  parked: ParkedWorkspace | null;
+  /** Parks so far: each one's artifact ref is its own. */
+  parks: number;
 
   // ---- this run's ----
   /** Changed only through setStatus and ended. */
@@ -84,6 +88,8 @@ export class SessionState {
     this.lastAnswer = carry?.lastAnswer ?? null;
     this.pageUrl = carry?.pageUrl;
     this.run = (carry?.run ?? 0) + 1;
+    this.parked = carry?.parked ?? null;
+    this.parks = carry?.parks ?? 0;
     this.outbox = new EventOutbox(this.session, carry?.eventCounter ?? 0, this.activities.store.recordEvents, (err) => {
       this.writeFailure ??= failureMessage(err);
       this.loopScope?.cancel();
@@ -209,6 +215,8 @@ export class SessionState {
       ...(this.pageUrl !== undefined ? { pageUrl: this.pageUrl } : {}),
       lastAnswer: this.lastAnswer,
       run: this.run,
+      ...(this.parked ? { parked: this.parked } : {}),
+      ...(this.parks > 0 ? { parks: this.parks } : {}),
     };
   }
 

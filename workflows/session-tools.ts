@@ -15,6 +15,7 @@ import { REQUEST_NETWORK, parseToolCall, type ValidToolCall } from '../sandbox/t
 import { workflowIso } from './clock.js';
 import { gateView } from './gates.js';
 import { isSandboxLost } from './session-activities.js';
+import { parkDelay, parkWhile } from './session-park.js';
 import { DECISIONS_WITH_STEP_PATCH, EVENTS_BEFORE_TOOL_PATCH, SECRET_MOUNT_PATCH } from './session-patches.js';
 import type { SessionState } from './session-state.js';
 
@@ -51,9 +52,13 @@ export class SessionTools {
     let carried = !gated && patched(DECISIONS_WITH_STEP_PATCH) ? decisions.map((d) => s.outbox.reserve('tool.decision', d)) : undefined;
     if (!carried) for (const d of decisions) s.outbox.push('tool.decision', d);
     // Gates of parallel calls are open at the same time.
-    await Promise.all(
+    const gates = Promise.all(
       planned.map((p) => (p.decision?.action === 'approve' && p.call ? this.runGate(p, p.decision, p.call) : undefined)),
     );
+    // A long wait on people parks the sandbox (workflows/session-park.ts); sessions recorded before await the gates alone.
+    const parkAfter = gated ? parkDelay(s, Math.max(...planned.map((p) => (p.decision?.action === 'approve' ? p.decision.timeoutMs : 0)))) : undefined;
+    if (parkAfter !== undefined) await Promise.all([gates, parkWhile(s, () => s.anyGateOpen(), parkAfter)]);
+    else await gates;
     for (const p of planned) {
       const carry = carried;
       carried = undefined;
@@ -167,10 +172,22 @@ export class SessionTools {
     const network = policy.network.allow;
     // Hosts to approve put the sandbox on the egress network too; without any (older snapshots) the input is as it was.
     const approve = policy.network.approve ?? [];
-    const claimed = await s.activities.claimer.claimSandbox({ session: s.session, network, ...(approve.length > 0 ? { approve } : {}), ...s.secretsFor() });
+    // After a park, the claim restores the parked workspace (only then is `resume` in the input: recorded claims had none).
+    const resume = s.parked;
+    const claimed = await s.activities.claimer.claimSandbox({
+      session: s.session,
+      network,
+      ...(approve.length > 0 ? { approve } : {}),
+      ...s.secretsFor(),
+      ...(resume ? { resume } : {}),
+    });
     const lease = { containerId: claimed.containerId, hostId: claimed.hostId, taskQueue: claimed.taskQueue };
     s.holdSandbox(lease);
-    return { lease, claimed: { created: claimed.created, replacedStopped: claimed.replacedStopped, source: claimed.source, network } };
+    s.parked = null;
+    return {
+      lease,
+      claimed: { created: claimed.created, replacedStopped: claimed.replacedStopped, source: claimed.source, network, ...(resume ? { resumed: resume.sha256 } : {}) },
+    };
   }
 
   /** `decisions`: the step's, carried by its first activity; sent again if the sandbox is lost (their keys make that a no-op). */

@@ -9,9 +9,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { NUL_REPLACEMENT, SURROGATE_REPLACEMENT } from '../../db/storable.js';
-import { LABELS } from '../../sandbox/container-spec.js';
-import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
-import { getSession, json, readAllEvents, startSession, toolResults, waitForStatus } from '../support/sessions.js';
+import { startStack, waitFor, type Stack } from '../support/stack.js';
+import { containersOf, getSession, json, readAllEvents, startSession, toolResults, waitForStatus } from '../support/sessions.js';
 
 let stack: Stack;
 
@@ -59,13 +58,6 @@ afterAll(async () => {
 async function sessionCount(): Promise<number> {
   const row = await stack.db.selectFrom('sessions').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', '=', stack.tenantId).executeTakeFirstOrThrow();
   return Number(row.n);
-}
-
-/** The session's containers: claimed warm ones are known by name, cold ones by label too. */
-async function containersOf(sessionId: string) {
-  const byName = await docker.listContainers({ all: true, filters: { name: [stack.host.names.session(sessionId)] } });
-  const byLabel = await docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${sessionId}`] } });
-  return [...byName, ...byLabel];
 }
 
 /** The raw JSON a client sends: `\u0000` and `\ud800` escapes, which JSON.parse turns into NUL and a lone surrogate. */
@@ -149,7 +141,7 @@ describe('a write that can never succeed', () => {
     expect(done.status).toBe('failed');
     expect(done.error).toContain('SQLSTATE 23514');
     expect(done.error).toContain('this answer is refused');
-    expect(await containersOf(session.id)).toHaveLength(0);
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
   });
 
   it('a tool result the transcript refuses (a sandbox activity): failed at once, sandbox released', async () => {
@@ -158,7 +150,7 @@ describe('a write that can never succeed', () => {
     expect(done.status).toBe('failed');
     expect(done.error).toContain('SQLSTATE 23514');
     expect(done.error).toContain('this tool result is refused');
-    expect(await containersOf(session.id)).toHaveLength(0);
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
   });
 
   it('an event the log refuses ends the session as failed, saying so', async () => {
@@ -201,7 +193,7 @@ describe('cancel ends a session whatever it waits on', () => {
 
   it('a model call that keeps failing, after a sandbox was claimed: cancelled within seconds, sandbox released', async () => {
     const session = await startSession(stack, { message: 'hi', metadata: { scenario: 'model-down' } });
-    await waitFor(async () => (await containersOf(session.id)).length > 0 && (await toolResults(stack, session.id)).length > 0, 60_000, 'the tool to run');
+    await waitFor(async () => (await containersOf(stack, session.id)).length > 0 && (await toolResults(stack, session.id)).length > 0, 60_000, 'the tool to run');
     // The next model call is failing and being retried.
     await new Promise((r) => setTimeout(r, 3_000));
     expect((await getSession(stack, session.id)).status).toBe('running');
@@ -210,7 +202,7 @@ describe('cancel ends a session whatever it waits on', () => {
     const done = await waitForStatus(stack, session.id, ['cancelled', 'failed', 'completed'], 30_000);
     expect(done.status).toBe('cancelled');
     expect(Date.now() - started).toBeLessThan(15_000);
-    await waitFor(async () => (await containersOf(session.id)).length === 0, 15_000, 'the sandbox to be released');
+    await waitFor(async () => (await containersOf(stack, session.id)).length === 0, 15_000, 'the sandbox to be released');
     const events = await readAllEvents(stack, session.id);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['sandbox.released', 'session.ended']));
   });

@@ -15,10 +15,10 @@ import type { LlmStepResult } from '../../activities/types.js';
 import { eventsAfterQuery } from '../../db/session-records.js';
 import { ModelRouter } from '../../router/router.js';
 import { stateQuery } from '../../workflows/definitions.js';
-import { LABELS } from '../../sandbox/container-spec.js';
 import { pricedPolicy } from '../support/router-fixtures.js';
-import { docker, startStack, waitFor, type Stack } from '../support/stack.js';
+import { startStack, waitFor, type Stack } from '../support/stack.js';
 import {
+  containersOf,
   getSession,
   json,
   readAllEvents,
@@ -39,13 +39,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
 });
-
-/** The session's containers: claimed warm ones are known by name, cold ones by label too. */
-async function containersOf(sessionId: string) {
-  const byName = await docker.listContainers({ all: true, filters: { name: [stack.host.names.session(sessionId)] } });
-  const byLabel = await docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${sessionId}`] } });
-  return [...new Map([...byName, ...byLabel].map((c) => [c.Id, c])).values()];
-}
 
 describe('the walk-through: a high-risk command approved by two people', () => {
   let session: SessionJson;
@@ -73,7 +66,7 @@ describe('the walk-through: a high-risk command approved by two people', () => {
     const listed = await json<{ data: SessionJson[] }>(await stack.api('GET', '/v1/sessions?status=waiting_approval&limit=100'));
     expect(listed.data.find((s) => s.id === session.id)?.usage).toEqual(live.usage);
     // Nothing ran yet: no sandbox was claimed for a call that waits.
-    expect(await containersOf(session.id)).toHaveLength(0);
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
   });
 
   it('refuses the requester, ignores a repeated approval, runs after the second approver', async () => {
@@ -121,7 +114,7 @@ describe('the walk-through: a high-risk command approved by two people', () => {
     ]);
     const result = events.find((e) => e.type === 'tool.result');
     expect(result?.data).toMatchObject({ ran: true, ok: true, exitCode: 0 });
-    expect(await containersOf(session.id)).toHaveLength(0);
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
   });
 
   it("reads the stream from the session's own monthly partition only", async () => {
@@ -185,7 +178,7 @@ describe('gates that do not open', () => {
     expect(done.status).toBe('completed');
     expect(done.finalAnswer).toContain('rejected by carol');
     expect((await toolResults(stack, session.id))[0]).toMatchObject({ ok: false, denied: true, gate: gate.id });
-    expect(await containersOf(session.id)).toHaveLength(0);
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
   });
 
   it('a timeout denies the call', async () => {
@@ -226,7 +219,7 @@ describe('limits, messages and cancel', () => {
     expect(done.status).toBe('max_steps');
     expect(done.step).toBe(2);
     expect(done.error).toContain('limit 2');
-    expect(await containersOf(session.id)).toHaveLength(0);
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
   });
 
   it('takes follow-up messages while it waits for them', async () => {

@@ -15,7 +15,7 @@ import { readHistoryFile, replayHistories, type HistoryToReplay } from '../../te
 import { activitiesScheduled, localActivityTypes, patchIds } from '../support/history-events.js';
 import { codecPayloadsOf } from '../support/payloads.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
-import { DECISIONS_WITH_STEP_PATCH, LOCAL_MODEL_CALLS_PATCH } from '../../workflows/session-patches.js';
+import { DECISIONS_WITH_STEP_PATCH, LOCAL_MODEL_CALLS_PATCH, SANDBOX_PARK_PATCH } from '../../workflows/session-patches.js';
 
 const DIR = resolve(REPO_ROOT, 'test/histories');
 /** The test keyring: the derived test keys (version 1) and test/fixtures/payload-keys.json (acme-codec versions 2, 3). */
@@ -59,6 +59,19 @@ describe('recorded histories', () => {
     const carried = (set: string) => histories.filter((h) => h.name.startsWith(`${set}/`) && patchIds(h.history.events ?? []).includes(DECISIONS_WITH_STEP_PATCH)).map((h) => basename(h.name));
     expect(carried('current')).toEqual(expect.arrayContaining(['malformed-tool-call.json', 'max-steps.json', 'continued-as-new.run1.json']));
     expect(carried('signed-votes')).toEqual([]);
+  });
+
+  it('current/ has sessions whose sandbox was parked while they waited on a gate or for a message (issue 16), and one the host kept', () => {
+    const byName = (name: string) => histories.find((h) => h.name === `current/${name}.json`)?.history.events ?? [];
+    for (const [name, parks, claims] of [
+      ['parked-at-gate', 1, 2],
+      ['park-refused', 1, 1],
+      ['parked-follow-up', 2, 2],
+    ] as const) {
+      const events = byName(name);
+      expect(patchIds(events)).toContain(SANDBOX_PARK_PATCH);
+      expect([activitiesScheduled(events, 'parkSandbox'), activitiesScheduled(events, 'claimSandbox')]).toEqual([parks, claims]);
+    }
   });
 
   it('current/ has sessions whose model calls ran as local activities (issue 16): a marker per call, no llmStep activity', () => {

@@ -1,7 +1,8 @@
 /** Helpers that drive sessions through the API, as a client would (free of vitest: scripts use them too). */
 import type { GateView } from '../../workflows/definitions.js';
 import { TERMINAL_STATUSES } from '../../domain/session.js';
-import { waitFor, type Stack, type Who } from './stack.js';
+import { LABELS } from '../../sandbox/container-spec.js';
+import { docker, waitFor, type Stack, type Who } from './stack.js';
 
 /** What the helpers need of a stack: its API (in-process, or a real instance over HTTP in test/cluster). */
 type ApiOf = Pick<Stack, 'api'>;
@@ -143,4 +144,22 @@ export async function toolResults(stack: Pick<Stack, 'db'>, id: string): Promise
     .orderBy('seq')
     .execute();
   return rows.map((r) => JSON.parse(r.content ?? '{}') as Record<string, unknown>);
+}
+
+/** The session's containers on the stack's host: claimed warm ones are known by name, cold ones by label too (each once). */
+export async function containersOf(stack: Pick<Stack, 'host'>, sessionId: string) {
+  const byName = await docker.listContainers({ all: true, filters: { name: [stack.host.names.session(sessionId)] } });
+  const byLabel = await docker.listContainers({ all: true, filters: { label: [`${LABELS.session}=${sessionId}`] } });
+  return [...new Map([...byName, ...byLabel].map((c) => [c.Id, c])).values()];
+}
+
+/** The data of the session's stored events of one type, in order. */
+export async function eventsOfType(stack: Pick<Stack, 'db'>, sessionId: string, type: string): Promise<Record<string, unknown>[]> {
+  const rows = await stack.db.selectFrom('session_events').select('data').where('session_id', '=', sessionId).where('type', '=', type).orderBy('seq').execute();
+  return rows.map((r) => r.data);
+}
+
+/** Waits for the session's first event of `type` (the outbox writes a moment after the workflow decided); its data. */
+export async function waitForEvent(stack: Pick<Stack, 'db'>, sessionId: string, type: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  return waitFor(async () => (await eventsOfType(stack, sessionId, type))[0], timeoutMs, `${type} in ${sessionId}`);
 }

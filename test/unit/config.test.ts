@@ -54,6 +54,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ LLM_CALLS_RETENTION_MONTHS: '13' }).LLM_CALLS_RETENTION_MONTHS).toBe(13);
   });
 
+  it('parks sandboxes of sessions waiting on people after 5 minutes by default, never with 0', () => {
+    expect(loadConfig({}).SESSION_SANDBOX_PARK_AFTER).toBe(300_000);
+    expect(loadConfig({ SESSION_SANDBOX_PARK_AFTER: '90s' }).SESSION_SANDBOX_PARK_AFTER).toBe(90_000);
+    expect(loadConfig({ SESSION_SANDBOX_PARK_AFTER: '0' }).SESSION_SANDBOX_PARK_AFTER).toBe(0);
+  });
+
   it.each([
     ['API_PORT', 'abc'],
     ['API_PORT', '70000'],
@@ -66,6 +72,7 @@ describe('loadConfig', () => {
     ['LLM_CALLS_RETENTION_MONTHS', '-1'],
     // Activities heartbeat every 2 s: every claim, tool run and model call would time out.
     ['SESSION_HEARTBEAT_TIMEOUT', '1s'],
+    ['SESSION_SANDBOX_PARK_AFTER', 'soon'],
   ])('refuses %s=%s, naming the variable and the value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.problems).toHaveLength(1);

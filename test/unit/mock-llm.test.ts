@@ -113,6 +113,8 @@ describe('startMockLlm', () => {
       'multi-step',
       'network-approval',
       'parallel-approvals',
+      'park-gate',
+      'park-keep',
       'safe-shell',
       'shell-from-message',
       'slow-model',

@@ -74,6 +74,10 @@ export const POLICY = snapshotPolicy(
 
 /** Shell commands starting with this run until cancelled (heartbeating), to cancel a session mid-tool. */
 export const BLOCKING_COMMAND = 'sleep';
+/** Sessions whose id starts with this have a process running in their sandbox: the mock host does not park it. */
+export const KEEP_PREFIX = 'keep-';
+/** What the mock host says it saved a parked workspace as. */
+export const PARKED_SHA = 'a'.repeat(64);
 /** Shell commands starting with this fail for good on the host (a non-retryable failure of execTool). */
 export const FAILING_COMMAND = 'false';
 
@@ -212,6 +216,12 @@ export class Harness {
         return { ok: true, exitCode: 0, outputBytes: 3 };
       }),
       releaseSandbox: rec('releaseSandbox', () => ({ removed: 1 })),
+      // Sessions named keep-… have a process running in their sandbox: the host keeps it.
+      parkSandbox: rec('parkSandbox', (input: { session: { sessionId: string } }) =>
+        input.session.sessionId.startsWith(KEEP_PREFIX)
+          ? { parked: false as const, reason: '1 process(es) it started still run: node server.js' }
+          : { parked: true as const, sha256: PARKED_SHA, bytes: 10_240 },
+      ),
     };
     const common = {
       connection: this.env.nativeConnection,

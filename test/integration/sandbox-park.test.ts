@@ -1,0 +1,68 @@
+/**
+ * Parked sandboxes end to end (workflows/session-park.ts): real Temporal, Docker, Postgres and artifact
+ * store, votes through the API's Update path. A session that waits on a gate longer than
+ * SESSION_SANDBOX_PARK_AFTER gives its container (and its pool slot) back with its workspace saved; the
+ * approved call runs in a new sandbox with the files restored, links as links. A process left running in
+ * the background keeps the sandbox, and the session says why.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { containersOf, eventsOfType, startSession, toolResults, vote, waitForEvent, waitForGate, waitForStatus } from '../support/sessions.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+let stack: Stack;
+
+beforeAll(async () => {
+  // A pool of one: a parked session's slot is what lets the second session run at all while the first waits.
+  stack = await startStack(inject('services'), { env: { SESSION_SANDBOX_PARK_AFTER: '1s', SANDBOX_POOL_MAX_TOTAL: '1', SANDBOX_POOL_MIN_IDLE: '1' } });
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function approve(sessionId: string, gateId: string) {
+  for (const who of ['bob', 'carol'] as const) expect((await vote(stack, sessionId, gateId, who)).status).toBe(200);
+}
+
+describe('a sandbox parked while its session waits on a gate', () => {
+  it('gives the container back, lets another session use the slot, and restores the workspace for the approved call', async () => {
+    const session = await startSession(stack, { message: 'park me', metadata: { scenario: 'park-gate' } });
+    const gate = await waitForGate(stack, session.id);
+    const parked = await waitForEvent(stack, session.id, 'sandbox.parked');
+    expect(parked).toMatchObject({ ref: 'workspace:park-1', workspace: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
+    const refs = await stack.db.selectFrom('artifacts').select(['ref', 'kind', 'sha256']).where('session_id', '=', session.id).execute();
+    expect(refs).toContainEqual({ ref: 'workspace:park-1', kind: 'workspace', sha256: (parked as { workspace: { sha256: string } }).workspace.sha256 });
+
+    // With the pool of one given back, another session runs a command to its end while the first still waits.
+    const other = await startSession(stack, { message: 'say hello from the sandbox' });
+    expect((await waitForStatus(stack, other.id)).status).toBe('completed');
+
+    await approve(session.id, gate.id);
+    const done = await waitForStatus(stack, session.id);
+    expect(done.status).toBe('completed');
+    const results = await toolResults(stack, session.id);
+    expect(results[1]).toMatchObject({ ok: true, exit_code: 0 });
+    // The file and the link (restored as a link, not followed) came back in the new sandbox.
+    expect(results[1]?.stdout).toBe('kept\n../note.txt\n');
+    const claims = await eventsOfType(stack, session.id, 'sandbox.claimed');
+    expect(claims).toHaveLength(2);
+    expect(claims[1]).toMatchObject({ resumed: (parked as { workspace: { sha256: string } }).workspace.sha256 });
+    expect(await containersOf(stack, session.id)).toHaveLength(0);
+  });
+});
+
+describe('a sandbox with a process still running', () => {
+  it('is kept: the park is refused with the process named, and the approved call runs in the same container', async () => {
+    const session = await startSession(stack, { message: 'keep me', metadata: { scenario: 'park-keep' } });
+    const gate = await waitForGate(stack, session.id);
+    const refused = await waitForEvent(stack, session.id, 'sandbox.park_refused');
+    expect(String((refused as { reason: string }).reason)).toContain('sleep 300');
+    const before = await containersOf(stack, session.id);
+    expect(before).toHaveLength(1);
+    await approve(session.id, gate.id);
+    expect((await waitForStatus(stack, session.id)).status).toBe('completed');
+    expect(await eventsOfType(stack, session.id, 'sandbox.parked')).toHaveLength(0);
+    expect(await eventsOfType(stack, session.id, 'sandbox.claimed')).toHaveLength(1);
+    expect((await toolResults(stack, session.id))[1]).toMatchObject({ ok: true, stdout: 'removed\n' });
+  });
+});
