@@ -109,9 +109,11 @@ describe.concurrent('agentSession with mocked activities', () => {
     expect(resolvedAt).toBeLessThan(order.findIndex((c) => c.name === 'execTool'));
     expect(h.callsOf(id, 'claimSandbox').map((c) => c.taskQueue)).toEqual([SANDBOX_QUEUE]);
     expect(h.callsOf(id, 'releaseSandbox').map((c) => c.taskQueue)).toEqual([HOST_QUEUE]);
-    // Slack: posted once, and its last update shows the approved gate.
+    // Slack: posted once, and the message's last state is the approved gate: the last update's, or the post's when
+    // the votes all came before the post went out (the sync coalesces changes; then no update is needed).
     expect(h.callsOf(id, 'postGateMessage')).toHaveLength(1);
-    expect((h.callsOf(id, 'updateGateMessage').at(-1)?.input.gate as GateView | undefined)?.status).toBe('approved');
+    const slackCalls = h.callsOf(id).filter((c) => c.name === 'postGateMessage' || c.name === 'updateGateMessage');
+    expect((slackCalls.at(-1)?.input.gate as GateView | undefined)?.status).toBe('approved');
     expect(finished(s)).toEqual([{ status: 'completed', error: null }]);
     expect(await state(s)).toMatchObject({ status: 'completed', finalAnswer: 'done', pendingApprovals: [], sandbox: null, run: 1 });
   });
