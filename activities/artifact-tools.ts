@@ -12,7 +12,8 @@ import type { SessionRef } from '../domain/session.js';
 import { workspaceSourceOf } from '../db/workspace-sources.js';
 import type { ReadArtifactArgs, SaveResultArgs } from '../sandbox/artifact-tools.js';
 import type { DockerSandboxHost, ShellResult } from '../sandbox/docker-host.js';
-import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
+import { WorkspaceArchiveError, checkWorkspaceTar } from '../sandbox/workspace-archive.js';
+import { Writable } from 'node:stream';
 import { ArtifactLimitError, type ArtifactLimits, type Artifacts } from '../storage/artifacts.js';
 import type { SecretMasker } from '../secrets/mask.js';
 import { maskedBody } from '../secrets/mask-stream.js';
@@ -180,10 +181,28 @@ export async function restoreWorkspace(deps: ArtifactToolDeps, session: SessionR
   if (!source) return undefined;
   const row = await sessionArtifactBySha(deps.db, session.tenantId, source.fromSessionId, source.sha256);
   if (!row) throw new WorkspaceArchiveError('workspace.tar', `the workspace of ${source.fromSessionId} is no longer stored`);
-  const limits = { maxBytes: deps.host.limits.workspaceMb * 1024 * 1024, maxEntries: 100_000 };
-  const counts = await deps.host.restoreWorkspace(containerId, await deps.artifacts.open(row), limits);
+  const counts = await deps.host.restoreWorkspace(containerId, await deps.artifacts.open(row), workspaceLimits(deps));
   return { fromSession: source.fromSessionId, ...counts };
 }
+
+/**
+ * Why a saved workspace would not restore (resumeWorkspace refuses what fromSession refuses: absolute or climbing
+ * links, special files, too many entries), or undefined when it would: a park checks before the sandbox goes.
+ */
+export async function unrestorable(deps: ArtifactToolDeps, session: SessionRef, saved: ParkedWorkspace): Promise<string | undefined> {
+  const row = await sessionArtifactBySha(deps.db, session.tenantId, session.sessionId, saved.sha256);
+  if (!row) return 'its saved workspace is not stored';
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  try {
+    await checkWorkspaceTar(await deps.artifacts.open(row), discard, workspaceLimits(deps));
+    return undefined;
+  } catch (err) {
+    if (err instanceof WorkspaceArchiveError) return `its workspace would not restore in a new sandbox: ${err.message}`;
+    throw err;
+  }
+}
+
+const workspaceLimits = (deps: ArtifactToolDeps) => ({ maxBytes: deps.host.limits.workspaceMb * 1024 * 1024, maxEntries: 100_000 });
 
 /** The workspace an earlier attempt of the same park saved (its ref), if one did. */
 export async function savedWorkspace(deps: ArtifactToolDeps, session: SessionRef, ref: string): Promise<ParkedWorkspace | undefined> {
@@ -195,7 +214,6 @@ export async function savedWorkspace(deps: ArtifactToolDeps, session: SessionRef
 export async function resumeWorkspace(deps: ArtifactToolDeps, session: SessionRef, parked: ParkedWorkspace, containerId: string): Promise<{ resumed: string; files: number; bytes: number }> {
   const row = await sessionArtifactBySha(deps.db, session.tenantId, session.sessionId, parked.sha256);
   if (!row) throw new WorkspaceArchiveError('workspace.tar', `the parked workspace ${parked.sha256.slice(0, 12)} is no longer stored`);
-  const limits = { maxBytes: deps.host.limits.workspaceMb * 1024 * 1024, maxEntries: 100_000 };
-  const counts = await deps.host.restoreWorkspace(containerId, await deps.artifacts.open(row), limits);
+  const counts = await deps.host.restoreWorkspace(containerId, await deps.artifacts.open(row), workspaceLimits(deps));
   return { resumed: parked.sha256, ...counts };
 }

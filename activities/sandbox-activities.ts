@@ -23,20 +23,22 @@ import { deleteEgressGrants, egressGrantsFor, insertEgressGrant } from '../db/eg
 import type { BrowserImage } from '../sandbox/browser-protocol.js';
 import { runBrowserTool } from './browser-tool.js';
 import { EVENT_KEY_SOURCES, EVENT_TYPES, eventKey } from '../domain/events.js';
-import { SANDBOX_GONE } from '../domain/temporal-names.js';
+import { SANDBOX_GONE, SANDBOX_PARKED } from '../domain/temporal-names.js';
 import { readTenantLimits } from '../db/tenant-limits.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import type { Artifacts } from '../storage/artifacts.js';
-import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, resumeWorkspace, saveResult, saveWorkspace, savedWorkspace, type ArtifactToolDeps } from './artifact-tools.js';
+import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, resumeWorkspace, saveResult, saveWorkspace, savedWorkspace, unrestorable, type ArtifactToolDeps } from './artifact-tools.js';
 import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { maskToolResult, secretsForClaim, sessionMasker } from './session-secrets.js';
 import type { SecretProvider } from '../secrets/provider.js';
 import type { SecretMasker } from '../secrets/mask.js';
 import { withHeartbeat } from './heartbeat.js';
+import { SandboxEvictor, evictedRef } from './sandbox-evictor.js';
+import type { Logger } from '../observability/logger.js';
 import { withSecretMounts } from './secret-mounts.js';
 import { failFast } from './permanent-errors.js';
 import { workflowEvents } from './workflow-events.js';
-import type { ClaimSandboxInput, ExecToolInput, LostSandbox, ParkSandboxInput, ParkSandboxResult, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
+import type { ClaimSandboxInput, ExecToolInput, LostSandbox, ParkedWorkspace, ParkSandboxInput, ParkSandboxResult, SandboxLease, ToolOutcome, ToolResultPayload } from './types.js';
 
 /** Before a claim that timed out waiting is retried: well within the time its place in line is kept (KEPT_PLACE_MS). */
 const POOL_RETRY_DELAY = '1s';
@@ -54,6 +56,12 @@ export interface SandboxActivityDeps {
   readonly secrets?: SecretProvider | undefined;
   /** Tool output beyond the cap, saved results and workspace tarballs (activities/artifact-tools.ts); absent: output is cut, as before. */
   readonly artifacts?: Artifacts | undefined;
+  /**
+   * SANDBOX_POOL_EVICT_IDLE: when a claim waits for room, park a sandbox idle at least this long
+   * (activities/sandbox-evictor.ts); 0 or absent: never. Needs `artifacts`.
+   */
+  readonly evictIdleMs?: number | undefined;
+  readonly logger?: Logger | undefined;
 }
 
 /** What runTool needs of the artifact store for one call (nothing without one). */
@@ -152,7 +160,7 @@ function outcomeOf(result: ToolResultPayload, content: string): ToolOutcome {
   };
 }
 
-export function createSandboxActivities({ db, host, hostQueue, metrics, secrets, tenantLimits, artifacts }: SandboxActivityDeps) {
+export function createSandboxActivities({ db, host, hostQueue, metrics, secrets, tenantLimits, artifacts, evictIdleMs, logger }: SandboxActivityDeps) {
   const artifactDeps: ArtifactToolDeps | undefined = artifacts && {
     db,
     host,
@@ -162,6 +170,12 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       return { artifactBytes: limits?.artifactBytes ?? Number.MAX_SAFE_INTEGER, artifactTotalBytes: limits?.artifactTotalBytes ?? Number.MAX_SAFE_INTEGER };
     },
   };
+  const evictor = artifactDeps && (evictIdleMs ?? 0) > 0 ? new SandboxEvictor({ db, host, artifacts: artifactDeps, idleMs: evictIdleMs ?? 0, logger }) : undefined;
+  if (evictor) host.setPressureHandler(() => evictor.pressure());
+
+  /** The session's call must move: its sandbox was parked for a waiting claim (activities/sandbox-evictor.ts). */
+  const parkedFailure = (parked: ParkedWorkspace) =>
+    ApplicationFailure.create({ type: SANDBOX_PARKED, message: 'the sandbox was parked for a waiting claim; claim again with its workspace', nonRetryable: true, details: [parked] });
 
   /** The artifact side of one tool call; what it stores is masked with `masker` first. */
   async function toolArtifacts(input: ExecToolInput, masker: SecretMasker): Promise<ToolArtifacts> {
@@ -258,18 +272,31 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       }
       throw err;
     }
+    evictor?.claimed(input.session, claimed.containerId, (input.network?.length ?? 0) > 0 || (input.approve?.length ?? 0) > 0);
     // The `sandbox.claimed` event is written by the first execTool (input.claimed), in the workflow's order.
     return { ...claimed, hostId: host.hostId, taskQueue: hostQueue, ...(restored ? { restored } : {}) };
   }
 
   /** Runs one tool call once (per idempotency key) and stores its result at `messageSeq`. */
   async function execTool(input: ExecToolInput): Promise<ToolOutcome> {
-    const { session, messageSeq, call } = input;
+    const { session, messageSeq } = input;
     const stored = await getMessage(db, session, messageSeq);
     if (stored) {
       const content = stored.content ?? '{}';
       return outcomeOf(JSON.parse(content) as ToolResultPayload, content);
     }
+    // Parked for a waiting claim (or being parked now): the call moves before anything of it is written here.
+    const moved = await evictor?.begin(session.sessionId, input.lease.containerId);
+    if (moved) throw parkedFailure(moved);
+    try {
+      return await runInSandbox(input);
+    } finally {
+      evictor?.end(session.sessionId, input.lease.containerId);
+    }
+  }
+
+  async function runInSandbox(input: ExecToolInput): Promise<ToolOutcome> {
+    const { session, messageSeq, call } = input;
     const claimed = input.claimed;
     // A write that can never succeed (the log refuses a carried decision) fails the call at once, saying why.
     await writeSessionRecords(db, session, {
@@ -322,6 +349,9 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       if (err instanceof SandboxToolError) {
         result = { ok: false, error: err.message };
       } else if (err instanceof SandboxGoneError) {
+        // Gone because another process of this host parked it for a waiting claim: the files are in its artifact.
+        const parked = artifactDeps && (await savedWorkspace(artifactDeps, session, evictedRef(input.lease.containerId)));
+        if (parked) throw parkedFailure(parked);
         metrics?.failedTasks.inc({ kind: 'sandbox' });
         throw ApplicationFailure.create({ type: SANDBOX_GONE, message: err.message, nonRetryable: true });
       } else {
@@ -380,6 +410,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     const workspace = artifactDeps
       ? await withHeartbeat(() => saveWorkspace(artifactDeps, input.session, host.sessionContainer(input.session.sessionId)))
       : undefined;
+    evictor?.released(input.session.sessionId);
     const released = { ...(await host.release(input.session.sessionId)), ...(workspace ? { workspace } : {}) };
     // Grants die with the sandbox (they are per container, so none could reach another one anyway).
     await deleteEgressGrants(db, input.session);
@@ -397,6 +428,12 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
   async function park(input: ParkSandboxInput): Promise<ParkSandboxResult> {
     if (!artifactDeps) return { parked: false, reason: 'no artifact store to keep the workspace in' };
     const { session, ref } = input;
+    // Parked already, for a waiting claim: that tarball is the workspace (its container is gone).
+    const evicted = evictor?.evictedFor(session.sessionId);
+    if (evicted) {
+      evictor?.released(session.sessionId);
+      return { parked: true, ...evicted };
+    }
     let saved = await savedWorkspace(artifactDeps, session, ref);
     if (!saved) {
       const strays = await host.strayProcesses(session.sessionId).catch((err: Error) => err);
@@ -404,8 +441,13 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       if (strays.length > 0) return { parked: false, reason: `${strays.length} process(es) it started still run: ${strays.map((p) => p.args).join('; ').slice(0, 300)}` };
       const result = await saveWorkspace(artifactDeps, session, host.sessionContainer(session.sessionId), ref);
       if ('error' in result) return { parked: false, reason: `its workspace could not be saved: ${result.error}` };
+      const refused = await unrestorable(artifactDeps, session, result);
+      if (refused) return { parked: false, reason: refused };
       saved = result;
     }
+    // Given up (cancelled, or timed out and retried): the sandbox stays; a retry of this park finds the saved row.
+    Context.current().cancellationSignal.throwIfAborted();
+    evictor?.released(session.sessionId);
     await host.release(session.sessionId);
     await deleteEgressGrants(db, session);
     await endSandboxLease(db, session);

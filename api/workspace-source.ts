@@ -13,7 +13,7 @@ export async function resolveWorkspaceSource(db: Db, tenantId: string, fromSessi
   if (fromSession === undefined) return undefined;
   const tarball = await latestSessionArtifact(db, tenantId, fromSession, 'workspace');
   if (!tarball) {
-    const message = `no ended session ${fromSession} of this tenant with a stored workspace`;
+    const message = `no session ${fromSession} of this tenant with a stored workspace (one is stored when a session ends or parks its sandbox)`;
     throw new ApiError(400, 'unknown_from_session', message, [{ path: 'body.fromSession', message }]);
   }
   return { fromSessionId: fromSession, sha256: tarball.sha256 };

@@ -72,12 +72,16 @@ const NUMBERED_VARIANTS: Record<string, string> = {
   pool: 'SANDBOX_POOL_MAX_TOTAL',
   arena: 'MALLOC_ARENA_MAX',
   wft: 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS',
+  evict: 'SANDBOX_POOL_EVICT_IDLE',
 };
+/** The unit a numbered variant's number is in, where its variable wants one. */
+const NUMBER_UNITS: Record<string, string> = { evict: 'ms' };
 
 /**
  * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
  * (SANDBOX_POOL_MAX_TOTAL=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
- * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), joined with `+` (`pool64+cache100`).
+ * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), joined with `+`
+ * (`pool64+cache100`).
  */
 export function throughputVariant(name: string): ThroughputVariant {
   const parts = name.split('+').map((part): ThroughputVariant => {
@@ -85,7 +89,7 @@ export function throughputVariant(name: string): ThroughputVariant {
     if (named) return named;
     const m = new RegExp(`^(${Object.keys(NUMBERED_VARIANTS).join('|')})(\\d+)$`).exec(part);
     if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...Object.keys(NUMBERED_VARIANTS).map((k) => `${k}N`)].join(', ')})`);
-    return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: m[2] ?? '' } };
+    return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
   });
   return parts.reduce((a, b) => ({
     label: name,

@@ -185,6 +185,12 @@ const envSchema = z.object({
   SANDBOX_POOL_WHEN_EMPTY: z.enum(['cold', 'wait']).default(SANDBOX_POOL_DEFAULTS.whenEmpty),
   /** How long a claim waits for room before it fails (and is retried, maybe by another host). */
   SANDBOX_POOL_WAIT_TIMEOUT: duration.default(SANDBOX_POOL_DEFAULTS.waitTimeoutMs),
+  /**
+   * When a claim waits for room, park the sandbox of a session that has not run a tool for this long (it waits on
+   * its model): workspace saved, container released, the session's next call claims again with it restored
+   * (activities/sandbox-evictor.ts). 0 (default): a session keeps its sandbox between steps.
+   */
+  SANDBOX_POOL_EVICT_IDLE: durationOrOff('a duration such as 500ms or 2s, or 0 (never)').default(0),
   SANDBOX_POOL_HEALTH_INTERVAL: duration.default(SANDBOX_POOL_DEFAULTS.healthIntervalMs),
   /**
    * The browser of each sandbox (sandbox/browser-host.ts): `prewarm` starts it while the container waits

@@ -54,3 +54,5 @@ export const SEARCH_ATTRIBUTES = {
 
 /** The failure type of a tool call whose sandbox is gone: the session workflow reacts by claiming a new sandbox. */
 export const SANDBOX_GONE = 'SandboxGone';
+/** The failure type of a tool run whose sandbox was parked for a waiting claim (details: the parked workspace): the session claims again with it. */
+export const SANDBOX_PARKED = 'SandboxParked';

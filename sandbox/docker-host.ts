@@ -110,6 +110,8 @@ export class DockerSandboxHost {
   #appArmorProfile: string | undefined;
   /** Set by start() when the engine runs with userns-remap. */
   #remappedRoot: RemappedRoot | undefined;
+  /** What to do when a claim waits for room (setPressureHandler). */
+  #pressure: (() => void) | undefined;
 
   constructor(options: DockerSandboxHostOptions) {
     this.#options = Object.freeze({ ...options });
@@ -138,6 +140,7 @@ export class DockerSandboxHost {
       spec: (name, extra) => this.#spec(name, extra),
       settings: this.#poolSettings,
       warmEgress: () => this.#proxyUrl !== undefined,
+      onPressure: () => this.#pressure?.(),
       isOrphan: options.isOrphan,
       metrics: options.metrics,
       logger: options.logger,
@@ -164,6 +167,11 @@ export class DockerSandboxHost {
   /** The warm pool's settings in effect, defaults filled in (tests, diagnostics). */
   get poolSettings(): PoolSettings {
     return this.#poolSettings;
+  }
+
+  /** Called whenever a claim starts to wait for room on this host (activities/sandbox-evictor.ts parks an idle sandbox). */
+  setPressureHandler(handler: () => void): void {
+    this.#pressure = handler;
   }
 
   /** Idle, starting and claimed containers, as the pool counts them. */

@@ -159,6 +159,7 @@ export class PoolClaims {
         waited = true;
         // Counted as waiting before the refill looks (in `wait` mode the refill serves waiting claims).
         this.#kick();
+        this.#options.onPressure?.();
         try {
           grant = await turn.wait;
         } catch (err) {

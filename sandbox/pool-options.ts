@@ -39,6 +39,11 @@ export interface SandboxPoolOptions {
    * them for it): a claim with `egress` then takes a warm one too, and the host connects it.
    */
   readonly warmEgress?: (() => boolean) | undefined;
+  /**
+   * Called when a claim starts to wait for room (the pool is at maxTotal with nothing idle it can use): the host may
+   * then park an idle session's sandbox to free a slot (activities/sandbox-evictor.ts). Must not throw.
+   */
+  readonly onPressure?: (() => void) | undefined;
   /** The wall clock, in ms, against which container ages are judged (tests move it). */
   readonly now?: () => number;
 }

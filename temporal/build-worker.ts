@@ -142,6 +142,7 @@ export async function buildWorker(config: Readonly<Env>, options: WorkerProcessO
     artifacts,
     objectStore,
     shutdownGraceTime: options.shutdownGraceTime,
+    logger,
   });
 
   let draining = false;
@@ -213,7 +214,7 @@ async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
   }
   if (config.WORKER_ROLES.includes('sandbox')) {
     if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');
-    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, secrets: secretProviderIfConfigured(config, { cached: true }), metrics: deps.metrics, tenantLimits: defaultTenantLimits(config), artifacts: deps.artifacts });
+    const sandbox = createSandboxActivities({ db: deps.db, host: deps.host, hostQueue, secrets: secretProviderIfConfigured(config, { cached: true }), metrics: deps.metrics, tenantLimits: defaultTenantLimits(config), artifacts: deps.artifacts, evictIdleMs: config.SANDBOX_POOL_EVICT_IDLE, logger: deps.logger });
     workers.push(
       // Errors no retry can heal fail at once (activities/permanent-errors.ts), as the session activities do.
       await Worker.create({ ...common, taskQueue: queues.sandbox, activities: withFailFast({ claimSandbox: sandbox.claimSandbox } satisfies SandboxQueueActivities) }),

@@ -12,6 +12,7 @@ import type { Db } from '../db/client.js';
 import type { Artifacts } from '../storage/artifacts.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Logger } from '../observability/logger.js';
 import type { ModelRouter } from '../router/router.js';
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
 import type { TenantLimitConfig } from '../db/tenant-limits.js';
@@ -25,7 +26,7 @@ import { workerInterceptors, workerSinks, type WorkflowBundle } from './worker-o
 export interface WorkerDeps {
   readonly config: Pick<
     Env,
-    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS' | 'WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES' | 'WORKER_MAX_CACHED_WORKFLOWS' | 'WORKER_POLLERS' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'
+    'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'WORKER_HOST_ID' | 'WORKER_ROLES' | 'WORKER_MAX_CONCURRENT_ACTIVITIES' | 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS' | 'WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES' | 'WORKER_MAX_CACHED_WORKFLOWS' | 'WORKER_POLLERS' | 'LLM_CALLS_RETENTION_MONTHS' | 'VOTE_SIGNING_KEY' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES' | 'SANDBOX_POOL_EVICT_IDLE'
   > &
     ObjectStoreConfig &
     RetentionConfig &
@@ -50,6 +51,7 @@ export interface WorkerDeps {
   readonly shutdownGraceTime?: string | number | undefined;
   /** The payload codec (default: from the configuration, tenants looked up in `db`). */
   readonly codec?: TenantPayloadCodec | undefined;
+  readonly logger?: Logger | undefined;
 }
 
 export interface WorkerSet {

@@ -10,8 +10,8 @@
  */
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../activities/queues.js';
-import type { SandboxLease } from '../activities/types.js';
-import { SANDBOX_GONE } from '../domain/temporal-names.js';
+import type { ParkedWorkspace, SandboxLease } from '../activities/types.js';
+import { SANDBOX_GONE, SANDBOX_PARKED } from '../domain/temporal-names.js';
 import type { AgentSessionInput } from './definitions.js';
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
@@ -24,6 +24,8 @@ const HOST_RETRY = { ...retry, maximumAttempts: 10 } as const;
 const LLM_BUDGET = '1h';
 /** Releasing the sandbox at the session's end: a few tries, then the pool's orphan check takes over. */
 export const RELEASE_OPTIONS: Partial<ActivityOptions> = { startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 5 } };
+/** Parking a sandbox (workflows/session-park.ts): saving a large workspace may take minutes (it heartbeats); a few tries, then it is kept. */
+export const PARK_OPTIONS: Partial<ActivityOptions> = { startToCloseTimeout: '10m', retry: { ...retry, maximumAttempts: 3 } };
 
 export interface SessionActivities {
   /** Store writes (events, messages, the session row). */
@@ -74,6 +76,15 @@ export function sessionActivities(input: AgentSessionInput): SessionActivities {
 /** What an activity's failure says (its cause's message: the activity's own error). */
 export function failureMessage(err: unknown): string {
   return err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message;
+}
+
+/** The workspace of a sandbox its host parked for a waiting claim (SANDBOX_PARKED), or undefined for any other failure. */
+export function parkedBy(err: unknown): ParkedWorkspace | undefined {
+  if (!(err instanceof ActivityFailure)) return undefined;
+  const cause = err.cause;
+  if (!(cause instanceof ApplicationFailure) || cause.type !== SANDBOX_PARKED) return undefined;
+  const parked = cause.details?.[0] as Partial<ParkedWorkspace> | undefined;
+  return typeof parked?.sha256 === 'string' && typeof parked.bytes === 'number' ? { sha256: parked.sha256, bytes: parked.bytes } : undefined;
 }
 
 /** Why the sandbox is lost, or undefined when the failure is something else. */

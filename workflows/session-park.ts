@@ -11,7 +11,7 @@
  * whose policy can grant hosts at run time (grants die with the container).
  */
 import { condition, isCancellation, patched } from '@temporalio/workflow';
-import { RELEASE_OPTIONS } from './session-activities.js';
+import { PARK_OPTIONS } from './session-activities.js';
 import { SANDBOX_PARK_PATCH } from './session-patches.js';
 import type { SessionState } from './session-state.js';
 
@@ -32,14 +32,15 @@ export async function parkWhile(s: SessionState, waiting: () => boolean, after: 
   if (await condition(() => !waiting(), after)) return;
   const held = s.lease;
   if (!held) return;
-  const ref = `workspace:park-${s.parks + 1}`;
+  // Counted before the activity: a park that saved and then failed must not lend its ref (and stale tarball) to the next.
+  s.parks += 1;
+  const ref = `workspace:park-${s.parks}`;
   try {
-    const result = await s.activities.onHost(held, RELEASE_OPTIONS).parkSandbox({ session: s.session, ref });
+    const result = await s.activities.onHost(held, PARK_OPTIONS).parkSandbox({ session: s.session, ref });
     if (!result.parked) {
       s.outbox.push('sandbox.park_refused', { containerId: held.containerId, hostId: held.hostId, reason: result.reason });
       return;
     }
-    s.parks += 1;
     s.parked = { sha256: result.sha256, bytes: result.bytes };
     s.dropSandbox();
     s.outbox.push('sandbox.parked', { containerId: held.containerId, hostId: held.hostId, ref, workspace: { sha256: result.sha256, bytes: result.bytes } });

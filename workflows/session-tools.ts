@@ -14,10 +14,13 @@ import { evaluatePolicy, secretMountDecision, type Decision } from '../policies/
 import { REQUEST_NETWORK, parseToolCall, type ValidToolCall } from '../sandbox/tools.js';
 import { workflowIso } from './clock.js';
 import { gateView } from './gates.js';
-import { isSandboxLost } from './session-activities.js';
+import { isSandboxLost, parkedBy } from './session-activities.js';
 import { parkDelay, parkWhile } from './session-park.js';
 import { DECISIONS_WITH_STEP_PATCH, EVENTS_BEFORE_TOOL_PATCH, SECRET_MOUNT_PATCH } from './session-patches.js';
 import type { SessionState } from './session-state.js';
+
+/** How often one call may find its sandbox parked for a waiting claim and move (each move waits its turn in the pool). */
+const MAX_MOVES = 10;
 
 interface PlannedCall {
   readonly id: string;
@@ -183,7 +186,6 @@ export class SessionTools {
     });
     const lease = { containerId: claimed.containerId, hostId: claimed.hostId, taskQueue: claimed.taskQueue };
     s.holdSandbox(lease);
-    s.parked = null;
     return {
       lease,
       claimed: { created: claimed.created, replacedStopped: claimed.replacedStopped, source: claimed.source, network, ...(resume ? { resumed: resume.sha256 } : {}) },
@@ -195,6 +197,7 @@ export class SessionTools {
     const s = this.state;
     const timeoutSeconds = call.name === 'shell' ? call.args.timeout_seconds : 60;
     let lost: SandboxLease | undefined;
+    let moves = 0;
     for (let attempt = 1; ; attempt++) {
       const { lease: current, claimed } = await this.ensureSandbox();
       if (patched(EVENTS_BEFORE_TOOL_PATCH)) await s.outbox.flush();
@@ -215,9 +218,21 @@ export class SessionTools {
           ...(planned.mounts && planned.gate?.status === 'approved' ? { mounts: { secrets: [...planned.mounts], gate: planned.gate.id } } : {}),
         });
         s.usage.toolCalls += 1;
+        // The parked workspace is in the new sandbox now: a later loss of it is a loss (until then a re-claim restores it again).
+        s.parked = null;
         if (planned.name === BROWSER_TOOL && typeof outcome.pageUrl === 'string') s.pageUrl = outcome.pageUrl;
         return;
       } catch (err) {
+        // Its host parked the sandbox for a waiting claim: the call moves to a new one with the workspace (not a loss).
+        const parked = parkedBy(err);
+        if (parked && moves < MAX_MOVES) {
+          moves += 1;
+          attempt -= 1;
+          s.outbox.push('sandbox.parked', { containerId: current.containerId, hostId: current.hostId, by: 'pool', workspace: parked });
+          s.parked = parked;
+          s.dropSandbox();
+          continue;
+        }
         const why = isSandboxLost(err);
         if (!why || attempt >= 2) throw err;
         s.outbox.push('sandbox.lost', { containerId: current.containerId, hostId: current.hostId, toolCallId: planned.id, reason: why });

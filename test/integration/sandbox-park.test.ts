@@ -51,12 +51,17 @@ describe('a sandbox parked while its session waits on a gate', () => {
   });
 });
 
-describe('a sandbox with a process still running', () => {
-  it('is kept: the park is refused with the process named, and the approved call runs in the same container', async () => {
-    const session = await startSession(stack, { message: 'keep me', metadata: { scenario: 'park-keep' } });
+describe('a sandbox a park would not keep whole', () => {
+  it.each([
+    // A process left running in the background would die with the container.
+    ['park-keep', 'sleep 300'],
+    // An absolute link (a Python venv has them) is refused by the restore, so the saved tarball could not come back.
+    ['park-abs-link', 'would not restore in a new sandbox'],
+  ])('is kept (%s): the park is refused saying why, and the approved call runs in the same container', async (scenario, why) => {
+    const session = await startSession(stack, { message: 'keep me', metadata: { scenario } });
     const gate = await waitForGate(stack, session.id);
     const refused = await waitForEvent(stack, session.id, 'sandbox.park_refused');
-    expect(String((refused as { reason: string }).reason)).toContain('sleep 300');
+    expect(String((refused as { reason: string }).reason)).toContain(why);
     const before = await containersOf(stack, session.id);
     expect(before).toHaveLength(1);
     await approve(session.id, gate.id);
@@ -64,5 +69,35 @@ describe('a sandbox with a process still running', () => {
     expect(await eventsOfType(stack, session.id, 'sandbox.parked')).toHaveLength(0);
     expect(await eventsOfType(stack, session.id, 'sandbox.claimed')).toHaveLength(1);
     expect((await toolResults(stack, session.id))[1]).toMatchObject({ ok: true, stdout: 'removed\n' });
+  });
+});
+
+describe('sandboxes parked for a waiting claim (SANDBOX_POOL_EVICT_IDLE)', () => {
+  let pressed: Stack;
+  beforeAll(async () => {
+    // One sandbox for two sessions whose model takes 1.5 s a step: each claim waits while the other session's
+    // sandbox sits idle, so the pool parks it; every step's line count shows the workspace followed its session.
+    pressed = await startStack(inject('services'), { env: { SANDBOX_POOL_MAX_TOTAL: '1', SANDBOX_POOL_MIN_IDLE: '1', SANDBOX_POOL_EVICT_IDLE: '300ms' } });
+  });
+  afterAll(async () => {
+    await pressed?.close();
+  });
+
+  it('moves each session between the one sandbox with its files, no step run twice or lost', async () => {
+    const ids = await Promise.all([0, 1].map(async () => (await startSession(pressed, { message: 'go', metadata: { scenario: 'slow-steps' } })).id));
+    for (const id of ids) {
+      const done = await waitForStatus(pressed, id, undefined, 120_000);
+      expect(done.status).toBe('completed');
+      const results = await toolResults(pressed, id);
+      // Each call appends a line and prints the count: a lost workspace restarts at 1, a repeated call skips one.
+      expect(results.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n']);
+      expect(await containersOf(pressed, id)).toHaveLength(0);
+    }
+    const moves = (await Promise.all(ids.map((id) => eventsOfType(pressed, id, 'sandbox.parked')))).flat();
+    expect(moves.length).toBeGreaterThan(0);
+    for (const m of moves) expect(m).toMatchObject({ by: 'pool', workspace: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    // Every move claimed again with the parked workspace restored.
+    const claims = (await Promise.all(ids.map((id) => eventsOfType(pressed, id, 'sandbox.claimed')))).flat();
+    expect(claims.filter((c) => typeof c.resumed === 'string')).toHaveLength(moves.length);
   });
 });

@@ -34,7 +34,8 @@ describe('throughputRuns', () => {
     expect(runs[3]?.variant.env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64', WORKER_MAX_CACHED_WORKFLOWS: '100' });
     expect(throughputVariant('pool200+arena2').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', MALLOC_ARENA_MAX: '2' });
     expect(throughputVariant('local+wft200').env).toEqual({ SESSION_LOCAL_MODEL_CALLS: 'true', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '200' });
-    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*arenaN, wftN\)/);
+    expect(throughputVariant('evict300').env).toEqual({ SANDBOX_POOL_EVICT_IDLE: '300ms' });
+    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*arenaN, wftN, evictN\)/);
   });
 
   it('refuses dev-server settings on the cluster, takes them on the dev server', () => {

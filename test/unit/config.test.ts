@@ -58,6 +58,9 @@ describe('loadConfig', () => {
     expect(loadConfig({}).SESSION_SANDBOX_PARK_AFTER).toBe(300_000);
     expect(loadConfig({ SESSION_SANDBOX_PARK_AFTER: '90s' }).SESSION_SANDBOX_PARK_AFTER).toBe(90_000);
     expect(loadConfig({ SESSION_SANDBOX_PARK_AFTER: '0' }).SESSION_SANDBOX_PARK_AFTER).toBe(0);
+    // Parking for a waiting claim between steps: off unless set.
+    expect(loadConfig({}).SANDBOX_POOL_EVICT_IDLE).toBe(0);
+    expect(loadConfig({ SANDBOX_POOL_EVICT_IDLE: '500ms' }).SANDBOX_POOL_EVICT_IDLE).toBe(500);
   });
 
   it.each([
@@ -73,6 +76,7 @@ describe('loadConfig', () => {
     // Activities heartbeat every 2 s: every claim, tool run and model call would time out.
     ['SESSION_HEARTBEAT_TIMEOUT', '1s'],
     ['SESSION_SANDBOX_PARK_AFTER', 'soon'],
+    ['SANDBOX_POOL_EVICT_IDLE', '-1s'],
   ])('refuses %s=%s, naming the variable and the value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.problems).toHaveLength(1);

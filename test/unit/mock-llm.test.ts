@@ -113,11 +113,13 @@ describe('startMockLlm', () => {
       'multi-step',
       'network-approval',
       'parallel-approvals',
+      'park-abs-link',
       'park-gate',
       'park-keep',
       'safe-shell',
       'shell-from-message',
       'slow-model',
+      'slow-steps',
       'slow-tool',
       'walkthrough',
     ]);
