@@ -204,6 +204,20 @@ export async function unrestorable(deps: ArtifactToolDeps, session: SessionRef, 
 
 const workspaceLimits = (deps: ArtifactToolDeps) => ({ maxBytes: deps.host.limits.workspaceMb * 1024 * 1024, maxEntries: 100_000 });
 
+/**
+ * The workspace saved under `ref` for a park of the session's sandbox, or why the sandbox is kept: a process of
+ * its own still runs in it (it would die with the container), the save failed, or the tarball would not restore.
+ */
+export async function parkWorkspace(deps: ArtifactToolDeps, session: SessionRef, ref: string): Promise<ParkedWorkspace | { kept: string }> {
+  const strays = await deps.host.strayProcesses(session.sessionId).catch((err: Error) => err);
+  if (strays instanceof Error) return { kept: `its sandbox cannot be looked at: ${strays.message}` };
+  if (strays.length > 0) return { kept: `${strays.length} process(es) it started still run: ${strays.map((p) => p.args).join('; ').slice(0, 300)}` };
+  const saved = await saveWorkspace(deps, session, deps.host.sessionContainer(session.sessionId), ref);
+  if ('error' in saved) return { kept: `its workspace could not be saved: ${saved.error}` };
+  const refused = await unrestorable(deps, session, saved);
+  return refused ? { kept: refused } : saved;
+}
+
 /** The workspace an earlier attempt of the same park saved (its ref), if one did. */
 export async function savedWorkspace(deps: ArtifactToolDeps, session: SessionRef, ref: string): Promise<ParkedWorkspace | undefined> {
   const row = await artifactByRef(deps.db, session.tenantId, session.sessionId, ref);

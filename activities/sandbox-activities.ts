@@ -27,7 +27,7 @@ import { SANDBOX_GONE, SANDBOX_PARKED } from '../domain/temporal-names.js';
 import { readTenantLimits } from '../db/tenant-limits.js';
 import { WorkspaceArchiveError } from '../sandbox/workspace-archive.js';
 import type { Artifacts } from '../storage/artifacts.js';
-import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, resumeWorkspace, saveResult, saveWorkspace, savedWorkspace, unrestorable, type ArtifactToolDeps } from './artifact-tools.js';
+import { keepBytesFor, keepShellOutput, readArtifact, restoreWorkspace, resumeWorkspace, parkWorkspace, saveResult, saveWorkspace, savedWorkspace, type ArtifactToolDeps } from './artifact-tools.js';
 import { admitTenantSandbox } from './tenant-sandboxes.js';
 import { maskToolResult, secretsForClaim, sessionMasker } from './session-secrets.js';
 import type { SecretProvider } from '../secrets/provider.js';
@@ -170,7 +170,19 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
       return { artifactBytes: limits?.artifactBytes ?? Number.MAX_SAFE_INTEGER, artifactTotalBytes: limits?.artifactTotalBytes ?? Number.MAX_SAFE_INTEGER };
     },
   };
-  const evictor = artifactDeps && (evictIdleMs ?? 0) > 0 ? new SandboxEvictor({ db, host, artifacts: artifactDeps, idleMs: evictIdleMs ?? 0, logger }) : undefined;
+  const evictor =
+    artifactDeps && (evictIdleMs ?? 0) > 0
+      ? new SandboxEvictor({
+          idleMs: evictIdleMs ?? 0,
+          logger,
+          waiting: () => host.stats().waiting,
+          save: (session, ref) => parkWorkspace(artifactDeps, session, ref),
+          release: async (session) => {
+            await host.release(session.sessionId);
+            await endSandboxLease(db, session);
+          },
+        })
+      : undefined;
   if (evictor) host.setPressureHandler(() => evictor.pressure());
 
   /** The session's call must move: its sandbox was parked for a waiting claim (activities/sandbox-evictor.ts). */
@@ -406,10 +418,10 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
 
   /** Destroys the session's container and workspace. Idempotent; never fails for a container already gone. */
   async function releaseSandbox(input: { session: SessionRef }): Promise<{ removed: number; workspace?: { sha256: string; bytes: number } | { error: string } }> {
-    // The workspace outlives the sandbox as a tarball artifact (downloadable, and what fromSession starts from).
-    const workspace = artifactDeps
-      ? await withHeartbeat(() => saveWorkspace(artifactDeps, input.session, host.sessionContainer(input.session.sessionId)))
-      : undefined;
+    // The workspace outlives the sandbox as a tarball artifact (downloadable, and what fromSession starts from); a
+    // sandbox parked for a waiting claim since the last call left it already (the newest workspace artifact).
+    const evicted = evictor?.evictedFor(input.session.sessionId);
+    const workspace = evicted ?? (artifactDeps ? await withHeartbeat(() => saveWorkspace(artifactDeps, input.session, host.sessionContainer(input.session.sessionId))) : undefined);
     evictor?.released(input.session.sessionId);
     const released = { ...(await host.release(input.session.sessionId)), ...(workspace ? { workspace } : {}) };
     // Grants die with the sandbox (they are per container, so none could reach another one anyway).
@@ -436,13 +448,8 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     }
     let saved = await savedWorkspace(artifactDeps, session, ref);
     if (!saved) {
-      const strays = await host.strayProcesses(session.sessionId).catch((err: Error) => err);
-      if (strays instanceof Error) return { parked: false, reason: `its sandbox cannot be looked at: ${strays.message}` };
-      if (strays.length > 0) return { parked: false, reason: `${strays.length} process(es) it started still run: ${strays.map((p) => p.args).join('; ').slice(0, 300)}` };
-      const result = await saveWorkspace(artifactDeps, session, host.sessionContainer(session.sessionId), ref);
-      if ('error' in result) return { parked: false, reason: `its workspace could not be saved: ${result.error}` };
-      const refused = await unrestorable(artifactDeps, session, result);
-      if (refused) return { parked: false, reason: refused };
+      const result = await parkWorkspace(artifactDeps, session, ref);
+      if ('kept' in result) return { parked: false, reason: result.kept };
       saved = result;
     }
     // Given up (cancelled, or timed out and retried): the sandbox stays; a retry of this park finds the saved row.

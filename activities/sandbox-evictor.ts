@@ -9,15 +9,12 @@
  * with it restored, and runs the call there. Kept, as a park keeps them: a
  * sandbox in which a process the session started still runs, and one on the
  * egress network (grants and the proxy's view are the container's).
- * One eviction at a time per host; a session's tool run and its eviction never
- * overlap (begin waits for an eviction under way; an eviction skips a busy one).
+ * At most EVICTIONS_AT_ONCE per host, and no more than claims wait; a
+ * session's tool run and its eviction never overlap (begin waits for an
+ * eviction under way; an eviction skips a busy one).
  */
-import type { Db } from '../db/client.js';
-import { endSandboxLease } from '../db/tenant-limits.js';
 import type { SessionRef } from '../domain/session.js';
 import type { Logger } from '../observability/logger.js';
-import type { DockerSandboxHost } from '../sandbox/docker-host.js';
-import { saveWorkspace, unrestorable, type ArtifactToolDeps } from './artifact-tools.js';
 import type { ParkedWorkspace } from './types.js';
 
 interface Held {
@@ -34,14 +31,20 @@ interface Held {
 }
 
 export interface EvictorDeps {
-  readonly db: Db;
-  readonly host: DockerSandboxHost;
-  readonly artifacts: ArtifactToolDeps;
+  /** Claims waiting for room on this host now. */
+  readonly waiting: () => number;
+  /** Saves the workspace under `ref` if the sandbox may go (activities/artifact-tools.ts parkWorkspace), else why it stays. */
+  readonly save: (session: SessionRef, ref: string) => Promise<ParkedWorkspace | { kept: string }>;
+  /** Releases the session's sandbox once its workspace is saved (the container, the tenant's sandbox count). */
+  readonly release: (session: SessionRef) => Promise<void>;
   /** How long a sandbox must have been idle to be parked for a waiting claim. */
   readonly idleMs: number;
   readonly logger?: Logger | undefined;
   readonly now?: () => number;
 }
+
+/** Evictions under way at once on one host: each is a tarball and a container removal (Docker's and this process's CPU). */
+export const EVICTIONS_AT_ONCE = 4;
 
 /** The artifact ref an eviction saves the workspace under: one per container, found again by any process. */
 export const evictedRef = (containerId: string) => `workspace:evicted:${containerId}`;
@@ -54,7 +57,6 @@ export class SandboxEvictor {
   readonly #evicting = new Map<string, Promise<void>>();
   /** Parked by an eviction of this process, by container id: the next tool call of its session is told so at once. */
   readonly #evicted = new Map<string, { readonly sessionId: string; readonly workspace: ParkedWorkspace }>();
-  #running = false;
   #retry: NodeJS.Timeout | undefined;
 
   constructor(deps: EvictorDeps) {
@@ -106,9 +108,14 @@ export class SandboxEvictor {
     held.lastUsedMs = this.#now();
   }
 
-  /** A claim waits for room: park the longest-idle sandbox idle long enough, once at a time; look again later while claims wait. */
+  /** Claims wait for room: park the longest-idle sandboxes idle long enough, one per waiting claim; look again later while claims wait. */
   pressure(): void {
-    if (this.#running) return;
+    const room = Math.min(EVICTIONS_AT_ONCE, this.#deps.waiting()) - this.#evicting.size;
+    for (let i = 0; i < room; i++) if (!this.#evictOne()) return;
+  }
+
+  /** Starts parking the longest-idle candidate; false when there is none (a look again is scheduled). */
+  #evictOne(): boolean {
     const now = this.#now();
     const candidates = [...this.#held.values()].filter((h) => !h.egress && !h.kept && h.busy === 0 && !this.#evicting.has(h.session.sessionId)).sort((a, b) => a.lastUsedMs - b.lastUsedMs);
     const pick = candidates.find((h) => now - h.lastUsedMs >= this.#deps.idleMs);
@@ -119,13 +126,12 @@ export class SandboxEvictor {
       if (!this.#retry) {
         this.#retry = setTimeout(() => {
           this.#retry = undefined;
-          if (this.#deps.host.stats().waiting > 0) this.pressure();
+          if (this.#deps.waiting() > 0) this.pressure();
         }, Math.max(50, inMs));
         this.#retry.unref();
       }
-      return;
+      return false;
     }
-    this.#running = true;
     const done = this.#evict(pick)
       .catch((err: unknown) => {
         pick.kept = true;
@@ -133,34 +139,26 @@ export class SandboxEvictor {
       })
       .finally(() => {
         this.#evicting.delete(pick.session.sessionId);
-        this.#running = false;
-        // More claims may wait than one eviction freed.
-        if (this.#deps.host.stats().waiting > 0) this.pressure();
+        // More claims may wait than the evictions under way free.
+        if (this.#deps.waiting() > 0) this.pressure();
       });
     this.#evicting.set(pick.session.sessionId, done);
+    return true;
   }
 
   async #evict(held: Held): Promise<void> {
-    const { host, artifacts, db } = this.#deps;
     const { session, containerId } = held;
-    const strays = await host.strayProcesses(session.sessionId);
-    if (strays.length > 0) {
-      // Until its next tool run: a process it started keeps it.
+    const saved = await this.#deps.save(session, evictedRef(containerId));
+    if ('kept' in saved) {
+      // Until its next tool run: a process of its own, or a workspace that would not come back whole.
       held.kept = true;
-      return;
-    }
-    const saved = await saveWorkspace(artifacts, session, host.sessionContainer(session.sessionId), evictedRef(containerId));
-    if ('error' in saved) throw new Error(`its workspace could not be saved: ${saved.error}`);
-    const refused = await unrestorable(artifacts, session, saved);
-    if (refused) {
-      held.kept = true;
+      this.#deps.logger?.info('kept an idle sandbox a waiting claim could have had', { sessionId: session.sessionId, why: saved.kept });
       return;
     }
     // Before the release: a tool call that comes once the container is gone is told where its files went.
     this.#evicted.set(containerId, { sessionId: session.sessionId, workspace: saved });
     this.#held.delete(session.sessionId);
-    await host.release(session.sessionId);
-    await endSandboxLease(db, session);
+    await this.#deps.release(session);
     this.#deps.logger?.info('parked an idle sandbox for a waiting claim', { sessionId: session.sessionId, containerId: containerId.slice(0, 12), bytes: saved.bytes });
   }
 }
