@@ -14,7 +14,7 @@ import type { ServerType } from '@hono/node-server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { usd } from '../../web/src/format.js';
-import { json } from '../support/sessions.js';
+import { json, startSession, toolResults, vote, waitForEvent, waitForGate, waitForStatus } from '../support/sessions.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { accessibilityProblems, buildConsole, cspViolations, launch, listen, screenshot, signedIn, watchCsp } from './browser.js';
 
@@ -28,7 +28,8 @@ let sessionId: string;
 
 beforeAll(async () => {
   await buildConsole();
-  stack = await startStack(inject('services'));
+  // Parked after 1 s on a gate (the transcript shows it); the walk-through's gate comes before its first tool call, so it has no sandbox to park.
+  stack = await startStack(inject('services'), { env: { SESSION_SANDBOX_PARK_AFTER: '1s' } });
   ({ url: base, server } = await listen(stack.app));
   browser = await launch();
 });
@@ -303,5 +304,22 @@ describe('the cost and replay routes', () => {
     const notHistory = await stack.api('POST', '/v1/replay-check', 'alice', { history: { events: 'nope' } });
     expect(notHistory.status).toBe(400);
     expect(JSON.stringify(await notHistory.json())).toContain('body.history.events');
+  });
+});
+
+// Last: its session is a second one of agent "default", which the cost test above counts on being alone.
+describe('a parked sandbox in the live transcript', () => {
+  it('shows a sandbox parked while its session waits on a gate, then the call that ran with its files', async () => {
+    const parked = await startSession(stack, { message: 'park me', metadata: { scenario: 'park-gate' } });
+    const gate = await waitForGate(stack, parked.id);
+    await waitForEvent(stack, parked.id, 'sandbox.parked');
+    await alice.goto(`/sessions/${parked.id}`);
+    await alice.getByText('Sandbox parked').waitFor({ timeout: 30_000 });
+    expect(await alice.locator('.ev-sandbox-parked').textContent()).toMatch(/while the session waits: its workspace \(\d+ bytes\) is kept/);
+    for (const who of ['bob', 'carol'] as const) expect((await vote(stack, parked.id, gate.id, who)).status).toBe(200);
+    expect((await waitForStatus(stack, parked.id)).status).toBe('completed');
+    expect((await toolResults(stack, parked.id))[1]).toMatchObject({ ok: true, stdout: 'kept\n../note.txt\n' });
+    await expectAccessible(alice);
+    expect(cspViolations).toEqual([]);
   });
 });

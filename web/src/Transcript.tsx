@@ -126,6 +126,21 @@ export function EventItem({ e, durationMs }: { e: SessionEvent; durationMs?: num
         </>
       );
     }
+    case 'sandbox.parked': {
+      const workspace = (d.workspace ?? {}) as { bytes?: unknown };
+      return (
+        <header>
+          <strong>Sandbox parked</strong> {d.by === 'pool' ? 'for a session waiting for room' : 'while the session waits'}: its workspace ({num(workspace.bytes)}{' '}
+          bytes) is kept and comes back at the next tool call
+        </header>
+      );
+    }
+    case 'sandbox.park_refused':
+      return (
+        <header>
+          <strong>Sandbox kept</strong> while the session waits: {str(d.reason)}
+        </header>
+      );
     case 'session.ended':
       return (
         <>
