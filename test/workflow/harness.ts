@@ -19,6 +19,7 @@ import type { LlmStepInput, LlmStepResult, ModelToolCall, ToolOutcome } from '..
 import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../../activities/queues.js';
 import { createVoteActivities } from '../../activities/vote-proof.js';
 import { REPO_ROOT } from '../../config/index.js';
+import { SANDBOX_PARKED } from '../../domain/temporal-names.js';
 import { snapshotPolicy } from '../../policies/load.js';
 import { policySchema } from '../../policies/schema.js';
 import { provision } from '../../scripts/lib/provision.js';
@@ -74,6 +75,8 @@ export const POLICY = snapshotPolicy(
 
 /** Shell commands starting with this run until cancelled (heartbeating), to cancel a session mid-tool. */
 export const BLOCKING_COMMAND = 'sleep';
+/** Shell commands starting with this find their sandbox parked for a waiting claim at every run (execTool fails SANDBOX_PARKED). */
+export const ALWAYS_PARKED_COMMAND = 'moved';
 /** Sessions whose id starts with this have a process running in their sandbox: the mock host does not park it. */
 export const KEEP_PREFIX = 'keep-';
 /** What the mock host says it saved a parked workspace as. */
@@ -210,6 +213,10 @@ export class Harness {
     const host: HostQueueActivities = {
       execTool: rec('execTool', async (input: Parameters<HostQueueActivities['execTool']>[0]): Promise<ToolOutcome> => {
         if (input.call.name === 'shell' && input.call.args.command.startsWith(BLOCKING_COMMAND)) await this.#untilCancelled(input.session.sessionId);
+        // The host parked the sandbox for a waiting claim before every run: the call moves again and again.
+        if (input.call.name === 'shell' && input.call.args.command.startsWith(ALWAYS_PARKED_COMMAND)) {
+          throw ApplicationFailure.create({ type: SANDBOX_PARKED, message: 'the sandbox was parked for a waiting claim', nonRetryable: true, details: [{ sha256: PARKED_SHA, bytes: 10_240 }] });
+        }
         if (input.call.name === 'shell' && input.call.args.command.startsWith(FAILING_COMMAND)) {
           throw ApplicationFailure.create({ type: 'TestHostFailure', message: 'the host refused the run', nonRetryable: true });
         }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { agentSession } from '../../workflows/agent-session.js';
 import { approveUpdate, stateQuery, userMessageSignal, type ApprovalVote, type GateView, type SessionTuning } from '../../workflows/definitions.js';
 import { signVote } from '../../activities/vote-proof.js';
-import { HOST_QUEUE, Harness, KEEP_PREFIX, PARKED_SHA, SESSIONS_QUEUE, VOTE_KEY, answer, shell, type Script } from './harness.js';
+import { ALWAYS_PARKED_COMMAND, HOST_QUEUE, Harness, KEEP_PREFIX, PARKED_SHA, SESSIONS_QUEUE, VOTE_KEY, answer, shell, type Script } from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -91,6 +91,19 @@ describe.concurrent('parked sandboxes', () => {
     await approve(off, gate);
     await Promise.all([quick.result(), off.result()]);
     for (const s of [quick, off]) expect(names(s)).toEqual(['claimSandbox', 'execTool', 'execTool', 'releaseSandbox']);
+  });
+
+  it('moves a call whose sandbox its host parked for a waiting claim, restoring the workspace, at most 10 times', async () => {
+    const s = await start('park-moved', (input) => (input.step === 1 ? shell('call-1', `${ALWAYS_PARKED_COMMAND} along`) : answer('done')), {});
+    await s.result().catch(() => undefined);
+    // The first claim, then one claim per move, each with the parked workspace; the 11th parked answer fails the session.
+    const claims = h.callsOf(s.workflowId, 'claimSandbox');
+    expect(claims).toHaveLength(11);
+    expect(claims.slice(1).every((c) => (c.input.resume as { sha256?: string } | undefined)?.sha256 === PARKED_SHA)).toBe(true);
+    expect(h.callsOf(s.workflowId, 'execTool')).toHaveLength(11);
+    expect(eventsOf(s, 'sandbox.parked')).toHaveLength(10);
+    expect(eventsOf(s, 'sandbox.parked')[0]?.data).toMatchObject({ by: 'pool', workspace: { sha256: PARKED_SHA } });
+    expect(h.callsOf(s.workflowId, 'finishSession').map((c) => c.input.status)).toEqual(['failed']);
   });
 
   it('parks while it waits for a follow-up message; the next call restores, and a session that ends parked releases nothing', async () => {
