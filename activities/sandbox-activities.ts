@@ -8,6 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
 import { endSandboxLease, type TenantLimits } from '../db/tenant-limits.js';
 import { getMessage, writeSessionRecords } from '../db/session-records.js';
+import { expireParkedWorkspace } from '../db/artifacts.js';
 import type { SessionRef } from '../domain/session.js';
 import type { Metrics } from '../observability/metrics.js';
 import {
@@ -413,6 +414,8 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
           : []),
       ],
     });
+    // The first call in a sandbox restored from a park ran: that tarball is not needed to restore again.
+    if (claimed?.resumed) await expireParkedWorkspace(db, session, claimed.resumed);
     return outcomeOf(result, content);
   }
 

@@ -197,6 +197,24 @@ export function sessionArtifactBySha(db: Db, tenantId: string, sessionId: string
   return newestSessionArtifact(db, tenantId, sessionId, { sha256 });
 }
 
+/**
+ * A parked workspace (workflows/session-park.ts, activities/sandbox-evictor.ts) restored into its session's new
+ * sandbox, where a call has run since: its park rows expire now (the maintenance pass deletes them, legal holds
+ * aside), so moves do not fill the tenant's artifact quota. Rows already expiring sooner keep their time.
+ */
+export async function expireParkedWorkspace(db: Db, session: { tenantId: string; sessionId: string }, sha256: string, now = new Date()): Promise<number> {
+  const result = await db
+    .updateTable('artifacts')
+    .set({ expires_at: now })
+    .where('tenant_id', '=', session.tenantId)
+    .where('session_id', '=', session.sessionId)
+    .where('sha256', '=', sha256)
+    .where((eb) => eb.or([eb('ref', 'like', 'workspace:park-%'), eb('ref', 'like', 'workspace:evicted:%')]))
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
 /** The newest artifact of a kind of a session (its workspace tarball), if any. */
 export function latestSessionArtifact(db: Db, tenantId: string, sessionId: string, kind: ArtifactKind): Promise<ArtifactRow | undefined> {
   return newestSessionArtifact(db, tenantId, sessionId, { kind });

@@ -47,6 +47,12 @@ describe('a sandbox parked while its session waits on a gate', () => {
     const claims = await eventsOfType(stack, session.id, 'sandbox.claimed');
     expect(claims).toHaveLength(2);
     expect(claims[1]).toMatchObject({ resumed: (parked as { workspace: { sha256: string } }).workspace.sha256 });
+    // Restored and used, the parked tarball expires (the maintenance pass deletes it); the final workspace stays.
+    const rows = await stack.db.selectFrom('artifacts').select(['ref', 'expires_at']).where('session_id', '=', session.id).where('kind', '=', 'workspace').execute();
+    expect(rows.find((r) => r.ref === 'workspace:park-1')?.expires_at?.getTime()).toBeLessThanOrEqual(Date.now());
+    const final = rows.find((r) => r.ref === 'workspace');
+    expect(final).toBeDefined();
+    expect((final?.expires_at?.getTime() ?? Infinity) > Date.now()).toBe(true);
     expect(await containersOf(stack, session.id)).toHaveLength(0);
   });
 });
@@ -99,5 +105,10 @@ describe('sandboxes parked for a waiting claim (SANDBOX_POOL_EVICT_IDLE)', () =>
     // Every move claimed again with the parked workspace restored.
     const claims = (await Promise.all(ids.map((id) => eventsOfType(pressed, id, 'sandbox.claimed')))).flat();
     expect(claims.filter((c) => typeof c.resumed === 'string')).toHaveLength(moves.length);
+    // Each tarball a claim restored (and a call then used) expires: moves do not pile up in the tenant's quota.
+    const resumed = new Set(claims.map((c) => c.resumed).filter((sha): sha is string => typeof sha === 'string'));
+    const parkedRows = await pressed.db.selectFrom('artifacts').select(['sha256', 'expires_at']).where('session_id', 'in', ids).where('ref', 'like', 'workspace:evicted:%').execute();
+    expect(parkedRows.length).toBeGreaterThanOrEqual(resumed.size);
+    for (const row of parkedRows.filter((r) => resumed.has(r.sha256))) expect(row.expires_at?.getTime()).toBeLessThanOrEqual(Date.now());
   });
 });
