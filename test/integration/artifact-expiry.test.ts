@@ -63,6 +63,15 @@ async function rowsOf(tenantId: string, sessionId: string, kind?: string) {
 }
 
 const objectThere = async (key: string) => (await stack.artifacts.store.head(key)) !== null;
+/**
+ * Rows of this test's tenants expired so far (expired_artifacts). The pass is global, and other files share the
+ * database: their rows may expire in the same pass (a parked workspace expires once restored), so the report's
+ * totals are at least this test's, and its own rows are counted here.
+ */
+const expiredOfMine = async () =>
+  Number(
+    (await stack.db.selectFrom('expired_artifacts').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', 'in', [stack.tenantId, otherTenant()]).executeTakeFirstOrThrow()).n,
+  );
 
 /** The kortix command line on the stack's own environment (the same database and object store). */
 const cli = (...argv: string[]) => runKortix(stack.env, argv);
@@ -90,9 +99,10 @@ describe('artifacts past their retention class', () => {
     expect((await stack.api('GET', downloadA)).status).toBe(200);
 
     // One millisecond past A's expiry: before B's.
+    const beforeFirst = await expiredOfMine();
     const first = await maintenanceAt(new Date(rowA!.expires_at!.getTime() + 1));
-    expect(first.retention.artifactsExpired).toBe(1);
-    expect(first.retention.artifacts).toEqual({ objects: 0, bytes: 0, held: 0 });
+    expect(await expiredOfMine()).toBe(beforeFirst + 1);
+    expect(first.retention.artifactsExpired).toBeGreaterThanOrEqual(1);
     expect(await rowsOf(stack.tenantId, a.id, 'tool_output')).toHaveLength(0);
     expect(await rowsOf(stack.tenantId, b.id, 'tool_output')).toHaveLength(1);
     expect(await objectThere(rowA!.storage_key)).toBe(true);
@@ -152,8 +162,9 @@ describe('artifacts past their retention class', () => {
     }
     expect((await cli('retention', 'hold', stack.tenantId, '--session', c.id)).code).toBe(1);
 
+    const beforeHeld = await expiredOfMine();
     const held = await maintenanceAt(new Date());
-    expect(held.retention.artifactsExpired).toBe(0);
+    expect(await expiredOfMine()).toBe(beforeHeld);
     expect(held.retention.artifacts!.held).toBeGreaterThanOrEqual(2);
     expect(await objectThere(rowC.storageKey)).toBe(true);
     expect(await objectThere(rowT.storageKey)).toBe(true);
@@ -162,8 +173,9 @@ describe('artifacts past their retention class', () => {
     expect((await cli('retention', 'release', stack.tenantId, '--session', c.id)).out).toContain('hold released');
     expect((await cli('retention', 'release', otherTenant())).code).toBe(0);
     const released = await maintenanceAt(new Date());
-    expect(released.retention.artifactsExpired).toBe(2);
-    expect(released.retention.artifacts).toMatchObject({ objects: 2, bytes: mine.length + theirs.length });
+    expect(await expiredOfMine()).toBe(beforeHeld + 2);
+    expect(released.retention.artifacts!.objects).toBeGreaterThanOrEqual(2);
+    expect(released.retention.artifacts!.bytes).toBeGreaterThanOrEqual(mine.length + theirs.length);
     expect(await objectThere(rowC.storageKey)).toBe(false);
     expect(await objectThere(rowT.storageKey)).toBe(false);
     expect((await stack.api('GET', `/v1/sessions/${c.id}/artifacts/${rowC.sha256}`)).status).toBe(410);
