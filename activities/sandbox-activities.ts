@@ -179,12 +179,22 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
           waiting: () => host.stats().waiting,
           save: (session, ref) => parkWorkspace(artifactDeps, session, ref),
           release: async (session) => {
-            await host.release(session.sessionId);
-            await endSandboxLease(db, session);
+            await releaseContainer(session);
           },
         })
       : undefined;
   if (evictor) host.setPressureHandler(() => evictor.pressure());
+
+  /**
+   * The session's container goes (a release at the end, a park): off the host, its egress grants (per container)
+   * deleted, the tenant's sandbox count ended. The evictor's own bookkeeping is the caller's.
+   */
+  async function releaseContainer(session: SessionRef): Promise<{ removed: number }> {
+    const released = await host.release(session.sessionId);
+    await deleteEgressGrants(db, session);
+    await endSandboxLease(db, session);
+    return released;
+  }
 
   /** The session's call must move: its sandbox was parked for a waiting claim (activities/sandbox-evictor.ts). */
   const parkedFailure = (parked: ParkedWorkspace) =>
@@ -426,11 +436,8 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     const evicted = evictor?.evictedFor(input.session.sessionId);
     const workspace = evicted ?? (artifactDeps ? await withHeartbeat(() => saveWorkspace(artifactDeps, input.session, host.sessionContainer(input.session.sessionId))) : undefined);
     evictor?.released(input.session.sessionId);
-    const released = { ...(await host.release(input.session.sessionId)), ...(workspace ? { workspace } : {}) };
     // Grants die with the sandbox (they are per container, so none could reach another one anyway).
-    await deleteEgressGrants(db, input.session);
-    await endSandboxLease(db, input.session);
-    return released;
+    return { ...(await releaseContainer(input.session)), ...(workspace ? { workspace } : {}) };
   }
 
   /**
@@ -458,9 +465,7 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     // Given up (cancelled, or timed out and retried): the sandbox stays; a retry of this park finds the saved row.
     Context.current().cancellationSignal.throwIfAborted();
     evictor?.released(session.sessionId);
-    await host.release(session.sessionId);
-    await deleteEgressGrants(db, session);
-    await endSandboxLease(db, session);
+    await releaseContainer(session);
     return { parked: true, ...saved };
   }
 
