@@ -34,6 +34,8 @@ import type { Artifacts } from '../storage/artifacts.js';
 import { policyRoutes } from './routes/policies.js';
 import { replayRoutes } from './routes/replay.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { SessionStarter } from './session-starter.js';
+import { taskQueues } from '../domain/temporal-names.js';
 import { secretRoutes } from './routes/secrets.js';
 import { apiSecretProvider } from './session-secrets.js';
 import type { SecretProvider } from '../secrets/provider.js';
@@ -46,7 +48,7 @@ import { payloadCodecFromConfig, type CodecConfig } from '../temporal/codec/from
 import type { TenantPayloadCodec } from '../temporal/codec/payload-codec.js';
 
 export interface ApiDeps {
-  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH' | 'CODEC_LOGIN_KEY' | 'CODEC_LOGIN_TTL' | 'PUBLIC_API_URL'> & Partial<Pick<Env, 'LOCAL_MODEL'>> & TenantLimitConfig & CodecConfig;
+  readonly config: Pick<Env, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_UI_URL' | 'TASK_QUEUE_PREFIX' | 'DEFAULT_POLICY' | 'API_BODY_LIMIT_BYTES' | 'MODEL_POLICY_FILE' | 'VOTE_SIGNING_KEY' | 'WORKFLOW_BUNDLE_PATH' | 'CODEC_LOGIN_KEY' | 'CODEC_LOGIN_TTL' | 'PUBLIC_API_URL'> & Partial<Pick<Env, 'LOCAL_MODEL' | 'SESSION_START_DEADLINE'>> & TenantLimitConfig & CodecConfig;
   readonly db: Db;
   /** The model policy requested models are checked against (default: MODEL_POLICY_FILE, read once). */
   readonly modelPolicy?: PolicySource | undefined;
@@ -69,6 +71,8 @@ export interface ApiDeps {
   readonly modelEndpoints?: (() => Promise<readonly ModelEndpointStatus[]>) | undefined;
   /** A session's artifacts (downloads, fromSession); without it the routes list rows but answer 503 for bytes. */
   readonly artifacts?: Artifacts | undefined;
+  /** Starts new sessions' workflows after their POST answered (default: one of this app's own, without a sweep). */
+  readonly starter?: SessionStarter | undefined;
 }
 
 export function createApp(deps: ApiDeps): Hono {
@@ -142,10 +146,21 @@ export function createApp(deps: ApiDeps): Hono {
   app.use('/v1/*', limiter.rateLimit());
   app.route('/v1/sessions', eventRoutes({ ...deps, limiter }));
   const codec = deps.codec ?? payloadCodecFromConfig(deps.config, deps.db);
-  app.route('/v1/sessions', historyRoutes({ ...deps, codec }));
+  const starter =
+    deps.starter ??
+    new SessionStarter({
+      db: deps.db,
+      temporal: deps.temporal,
+      sessionsQueue: taskQueues(deps.config.TASK_QUEUE_PREFIX).sessions,
+      codec,
+      deadlineMs: deps.config.SESSION_START_DEADLINE,
+      logger,
+      metrics: deps.metrics,
+    });
+  app.route('/v1/sessions', historyRoutes({ ...deps, codec, starter }));
   app.route('/v1/sessions', artifactRoutes({ db: deps.db, artifacts: deps.artifacts }));
   const secrets = deps.secrets ?? apiSecretProvider(deps.config);
-  app.route('/v1/sessions', sessionRoutes({ ...deps, limiter, secrets }));
+  app.route('/v1/sessions', sessionRoutes({ ...deps, limiter, secrets, starter }));
   app.route('/v1/secrets', secretRoutes({ db: deps.db, secrets }));
   app.route('/v1/approvals', approvalRoutes(deps));
   app.route('/v1/agents', agentRoutes({ ...deps, secrets }));

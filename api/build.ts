@@ -27,6 +27,11 @@ import { ensureSearchAttributes } from '../temporal/search-attributes.js';
 import type { SessionTuning } from '../workflows/definitions.js';
 import { createApp } from './app.js';
 import { EventNotifier } from './event-notifier.js';
+import { SessionStarter } from './session-starter.js';
+import { taskQueues } from '../domain/temporal-names.js';
+
+/** How often the API looks for starts whose lease ran out (a stopped process's, or failed ones due again). */
+const START_SWEEP_EVERY_MS = 2_000;
 
 export interface ApiBuildOptions {
   readonly logger: Logger;
@@ -102,7 +107,18 @@ export async function buildApi(config: Readonly<Env>, options: ApiBuildOptions):
   const objectStore = objectStoreFromConfig(config);
   await checkObjectStore(objectStore, config);
   const artifacts = artifactsFromConfig(config, db, { store: objectStore });
-  const app = createApp({ config, db, temporal, codec, policies, notifier, metrics, readiness, logger, slack, tuning, modelPolicy: models.policy, draining: () => draining, artifacts });
+  // Workflow starts after the POST's answer; this process also sweeps the starts other processes left.
+  const starter = new SessionStarter({
+    db,
+    temporal,
+    sessionsQueue: taskQueues(config.TASK_QUEUE_PREFIX).sessions,
+    codec,
+    deadlineMs: config.SESSION_START_DEADLINE,
+    logger,
+    metrics,
+  });
+  const app = createApp({ config, db, temporal, codec, policies, notifier, metrics, readiness, logger, slack, tuning, modelPolicy: models.policy, draining: () => draining, artifacts, starter });
+  let stopSweeps: (() => void) | undefined;
 
   let server: ServerType | undefined;
   return {
@@ -114,6 +130,7 @@ export async function buildApi(config: Readonly<Env>, options: ApiBuildOptions):
     async start() {
       const listening = await listen(app, config.API_HOST, config.API_PORT);
       server = listening.server;
+      stopSweeps = starter.sweepEvery(START_SWEEP_EVERY_MS);
       return listening.port;
     },
     async stop() {
@@ -122,6 +139,9 @@ export async function buildApi(config: Readonly<Env>, options: ApiBuildOptions):
       models.stop?.();
       await notifier.close();
       if (server) await closeServer(server);
+      stopSweeps?.();
+      // Starts under way finish; one that does not is left to another process's sweep.
+      await starter.drain();
       await temporal.connection.close();
       await db.destroy();
     },

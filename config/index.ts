@@ -34,6 +34,8 @@ const durationOrOff = (message: string) =>
     .string()
     .refine((v) => v === '0' || parseDurationMs(v) !== undefined, message)
     .transform((v) => (v === '0' ? 0 : Math.round(parseDurationMs(v) ?? 0)));
+/** SESSION_START_DEADLINE's default: 10 minutes. */
+export const DEFAULT_START_DEADLINE_MS = 600_000;
 /** How often a long activity heartbeats (activities/heartbeat.ts). */
 export const HEARTBEAT_EVERY_MS = 2_000;
 /** A heartbeat timeout below this would time out activities that heartbeat on time (the SDK also throttles them). */
@@ -123,6 +125,12 @@ const envSchema = z.object({
    * workspace restored (README, "Parked sandboxes"). Not when a process still runs in the sandbox or the policy
    * lets it be granted hosts. 0 never parks.
    */
+  /**
+   * POST /v1/sessions answers once the session is written and starts its workflow after (api/session-starter.ts);
+   * a start Temporal does not accept is tried again until this long after the POST, then the session fails
+   * saying why.
+   */
+  SESSION_START_DEADLINE: duration.default(DEFAULT_START_DEADLINE_MS),
   SESSION_SANDBOX_PARK_AFTER: durationOrOff('a duration such as 30s, 5m or 1h, or 0 (never park)').default(300_000),
   /**
    * Fair sharing, per tenant (a row in tenant_limits overrides each): sessions running at once,

@@ -15,6 +15,7 @@ import * as m0009rt from './migrations/0009_retention.js';
 import * as m0011sc from './migrations/0011_semantic_cache.js';
 import * as m0013ae from './migrations/0013_artifact_expiry.js';
 import * as m0014gs from './migrations/0014_gate_slack_message.js';
+import * as m0015ss from './migrations/0015_session_starts.js';
 import { ensureMonthlyPartitions } from './partitions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0011_semantic_cache': m0011sc,
   '0013_artifact_expiry': m0013ae,
   '0014_gate_slack_message': m0014gs,
+  '0015_session_starts': m0015ss,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -242,6 +242,19 @@ export interface SandboxLeasesTable {
   claimed_at: CreatedAt;
 }
 
+/** A workflow start Temporal has not accepted yet (0015_session_starts, api/session-starter.ts). */
+export interface SessionStartsTable {
+  session_id: string;
+  tenant_id: string;
+  /** The workflow input as a Temporal payload (binary proto), encrypted for the tenant when a codec is set. */
+  input: Buffer;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  /** Until then the process that wrote or last tried it owns the start; after, any API's sweep may try. */
+  next_attempt_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: CreatedAt;
+}
+
 /** A tenant's own policy managed through the API (0006_policy_versions); its content lives in policy_versions. */
 export interface TenantPoliciesTable {
   id: Generated<string>;
@@ -298,6 +311,7 @@ export interface Database {
   expired_artifacts: ExpiredArtifactsTable;
   session_legal_holds: SessionLegalHoldsTable;
   sandbox_leases: SandboxLeasesTable;
+  session_starts: SessionStartsTable;
   egress_grants: EgressGrantsTable;
   agents: AgentsTable;
   agent_versions: AgentVersionsTable;

@@ -23,6 +23,8 @@ export const METRIC_NAMES = {
   sandboxClaim: 'sandbox_claim_seconds',
   sandboxExec: 'sandbox_exec_seconds',
   sandboxOomKills: 'sandbox_oom_kills_total',
+  sessionStart: 'session_start_seconds',
+  sessionStartFailuresTotal: 'session_start_failures_total',
   failedTasksTotal: 'failed_tasks_total',
   tasksTotal: 'tasks_total',
   /** Computed at scrape in the API (api/collectors.ts). */
@@ -67,6 +69,8 @@ export interface Metrics {
   readonly sandboxClaim: Histogram<'result'>;
   readonly sandboxExec: Histogram;
   readonly sandboxOomKills: Counter;
+  readonly sessionStart: Histogram;
+  readonly sessionStartFailures: Counter<'outcome'>;
   readonly failedTasks: Counter<'kind'>;
   /** Every attempt of the work that failed_tasks_total counts the failures of (same `kind`s): the denominator of the failure rate. */
   readonly tasks: Counter<'kind'>;
@@ -175,6 +179,18 @@ export function createMetrics(options: { service: string; defaultMetrics?: boole
     sandboxOomKills: new Counter({
       name: METRIC_NAMES.sandboxOomKills,
       help: 'Processes killed in sandboxes for exceeding their memory limit',
+      registers: [registry],
+    }),
+    sessionStart: new Histogram({
+      name: METRIC_NAMES.sessionStart,
+      help: 'From POST /v1/sessions writing the session to Temporal accepting its workflow start (api/session-starter.ts)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300],
+      registers: [registry],
+    }),
+    sessionStartFailures: new Counter({
+      name: METRIC_NAMES.sessionStartFailuresTotal,
+      help: 'Workflow starts that failed: retry (tried again later) or given_up (the session fails)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     failedTasks: new Counter({

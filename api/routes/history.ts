@@ -13,6 +13,7 @@ import type { Db } from '../../db/client.js';
 import { decryptPayload, isEncrypted, type TenantPayloadCodec } from '../../temporal/codec/payload-codec.js';
 import { getSessionRow } from '../../db/sessions-query.js';
 import { ApiError } from '../errors.js';
+import type { SessionStarter } from '../session-starter.js';
 import type { RouteDoc } from '../openapi.js';
 import { parseParams, parseQuery } from '../validation.js';
 import { sessionIdParams } from './sessions.js';
@@ -38,6 +39,8 @@ export interface HistoryRoutesDeps {
   readonly temporal: Client;
   /** Decrypts the payloads the caller's tenant keys open: the export is the tenant's own history, readable and replayable. */
   readonly codec: TenantPayloadCodec;
+  /** Makes a start still to be made before the history is read (without it, such a session has none yet: 404). */
+  readonly starter?: Pick<SessionStarter, 'ensureStarted'> | undefined;
 }
 
 type PayloadLike = Parameters<typeof isEncrypted>[0];
@@ -96,12 +99,18 @@ export function historyRoutes(deps: HistoryRoutesDeps): Hono {
     const q = parseQuery(c, query);
     const cursor = decodeCursor(q.pageToken);
     // The workflow id is the caller's own session: a token can only page through one of its runs.
-    const page = await deps.temporal.workflowService
-      .getWorkflowExecutionHistory({
+    const fetchPage = () =>
+      deps.temporal.workflowService.getWorkflowExecutionHistory({
         namespace: deps.config.TEMPORAL_NAMESPACE,
         execution: { workflowId: id, ...(q.runId ? { runId: q.runId } : {}) },
         maximumPageSize: q.limit,
         ...(cursor.t ? { nextPageToken: Buffer.from(cursor.t, 'base64url') } : {}),
+      });
+    const page = await fetchPage()
+      .catch(async (err: unknown) => {
+        // NOT_FOUND of a session whose workflow start is still to be made (api/session-starter.ts): made now.
+        if ((err as { code?: number }).code === 5 && !q.runId && (await deps.starter?.ensureStarted(tenantId, id))) return fetchPage();
+        throw err;
       })
       .catch((err: unknown) => {
         const code = (err as { code?: number }).code;

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { voteSigningKey, type Env } from '../../config/index.js';
 import { temporalUiWorkflowUrl } from '../../config/temporal-ui.js';
 import type { Db } from '../../db/client.js';
-import { createSessionRow, failUnstartedSession } from '../../db/session-records.js';
+import { createSessionRow } from '../../db/session-records.js';
 import { SESSION_ID_PATTERN, SESSION_STATUSES, TERMINAL_STATUSES, type SessionStatus, type SessionUsage } from '../../domain/session.js';
 import { getSessionRow, listSessionRows, usageFromEvents } from '../../db/sessions-query.js';
 import { gateOfRow, openGateRows } from '../../db/approvals.js';
@@ -23,15 +23,11 @@ import { chatModelProblem } from '../../router/model-policy.js';
 import { ModelPolicyStore, type PolicySource } from '../../router/policy-store.js';
 import { taskQueues } from '../../domain/temporal-names.js';
 import {
-  AGENT_KEY,
-  STATUS_KEY,
-  TENANT_KEY,
   cancelSignal,
   userMessageSignal,
   type AgentSessionInput,
   type SessionTuning,
 } from '../../workflows/definitions.js';
-import type { agentSession } from '../../workflows/agent-session.js';
 import { ApiError } from '../errors.js';
 import type { RouteDoc } from '../openapi.js';
 import type { EventNotifier } from '../event-notifier.js';
@@ -39,13 +35,13 @@ import type { TenantLimiter } from '../limits.js';
 import { parseBody, parseParams, parseQuery, text } from '../validation.js';
 import { submitVote, voteRecorded } from '../votes.js';
 import { policyRefSchema, resolvePolicyRef } from './policies.js';
-import { AGENT_VERSION_KEY, pinSessionAgent, withPinnedVersion } from '../agent-versions.js';
+import { pinSessionAgent, withPinnedVersion } from '../agent-versions.js';
 import { sessionSecrets } from '../session-secrets.js';
 import type { SecretProvider } from '../../secrets/provider.js';
 import { agentReference, sessionLimitsSchema } from '../../agents/schema.js';
 import { setWorkspaceSource } from '../../db/workspace-sources.js';
 import { tenantSecretReferences } from '../../db/tenant-secrets.js';
-import type { TenantPayloadCodec } from '../../temporal/codec/payload-codec.js';
+import type { SessionStarter } from '../session-starter.js';
 import { resolveWorkspaceSource } from '../workspace-source.js';
 import { markStage } from '../server-timing.js';
 
@@ -106,8 +102,8 @@ export interface SessionRoutesDeps {
   readonly tuning?: SessionTuning | undefined;
   /** Checks the secret names a session references (the tenant's and its agent version's). */
   readonly secrets?: SecretProvider | undefined;
-  /** The payload codec of `temporal` (api/build.ts), told each new session's tenant so that it need not look it up. */
-  readonly codec?: Pick<TenantPayloadCodec, 'tenants'> | undefined;
+  /** Makes each new session's workflow start once its row is written (api/session-starter.ts). */
+  readonly starter: SessionStarter;
 }
 
 function encodeCursor(createdAt: Date, id: string): string {
@@ -125,11 +121,22 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 type SessionRow = NonNullable<Awaited<ReturnType<typeof getSessionRow>>>;
 
 /** A signal to a session's workflow: one that has closed (the row not yet ended) is a 409, as an ended row is. */
-async function ifRunning(signalled: Promise<void>): Promise<void> {
+/**
+ * Sends to the workflow; a workflow not found is one whose start is still to be made (made now, then sent again)
+ * or one that has ended (409).
+ */
+async function ifRunning(send: () => Promise<void>, started: () => Promise<boolean>): Promise<void> {
+  const closed = () => new ApiError(409, 'session_closed', 'the session has ended');
   try {
-    await signalled;
+    return await send();
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'session_closed', 'the session has ended');
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+  if (!(await started())) throw closed();
+  try {
+    await send();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw closed();
     throw err;
   }
 }
@@ -182,7 +189,7 @@ export function presentSession(row: SessionRow, progress: SessionProgress | null
 export type SessionJson = ReturnType<typeof presentSession>;
 
 export function sessionRoutes(deps: SessionRoutesDeps): Hono {
-  const { db, temporal, config } = deps;
+  const { db, temporal, config, starter } = deps;
   const queues = taskQueues(config.TASK_QUEUE_PREFIX);
   const modelPolicy = deps.modelPolicy ?? new ModelPolicyStore(config.MODEL_POLICY_FILE);
   const app = new Hono();
@@ -245,24 +252,6 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const id = `ses_${randomUUID()}`;
     const createdAt = new Date().toISOString();
     const session = { tenantId: principal.tenantId, sessionId: id, createdAt };
-    // The row's one writer (the workflow's startSession only writes into it): here, counted by the admission.
-    let created: SessionRow | undefined;
-    await deps.limiter.admitSession(principal.tenantId, body.idleTimeoutSeconds, async (trx) => {
-      created = await createSessionRow(trx, {
-        id,
-        tenantId: principal.tenantId,
-        agent: body.agent,
-        requester: principal.principal,
-        policyName: snapshot.name,
-        policyHash: snapshot.hash,
-        model: body.model ?? null,
-        metadata: body.metadata,
-        createdAt,
-        agentVersion: pinned?.sha ?? null,
-      });
-      if (workspaceSource) await setWorkspaceSource(trx, principal.tenantId, id, workspaceSource);
-    });
-    markStage(c, 'admit', 'the admission transaction and the row');
     const input: AgentSessionInput = {
       session,
       agent: body.agent,
@@ -279,26 +268,27 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       tuning: deps.tuning,
       ...(secrets.length > 0 ? { secrets } : {}),
     };
-    // The codec encrypts the input for the workflow's tenant: told here, it does not look the row up again.
-    deps.codec?.tenants.remember(id, principal.tenantId);
-    try {
-      await temporal.workflow.start<typeof agentSession>('agentSession', {
-        taskQueue: queues.sessions,
-        workflowId: id,
-        args: [input],
-        workflowIdConflictPolicy: 'FAIL',
-        typedSearchAttributes: [
-          { key: TENANT_KEY, value: principal.tenantId },
-          { key: AGENT_KEY, value: body.agent },
-          { key: STATUS_KEY, value: 'running' },
-          ...(pinned ? [{ key: AGENT_VERSION_KEY, value: pinned.sha }] : []),
-        ],
+    // The row's one writer (the workflow's startSession only writes into it): here, counted by the admission,
+    // with the workflow's start in the outbox: the answer does not wait for Temporal (api/session-starter.ts).
+    let created: SessionRow | undefined;
+    await deps.limiter.admitSession(principal.tenantId, body.idleTimeoutSeconds, async (trx) => {
+      created = await createSessionRow(trx, {
+        id,
+        tenantId: principal.tenantId,
+        agent: body.agent,
+        requester: principal.principal,
+        policyName: snapshot.name,
+        policyHash: snapshot.hash,
+        model: body.model ?? null,
+        metadata: body.metadata,
+        createdAt,
+        agentVersion: pinned?.sha ?? null,
       });
-    } catch (err) {
-      await failUnstartedSession(db, principal.tenantId, id, `could not start: ${(err as Error).message}`);
-      throw new ApiError(503, 'temporal_unavailable', `the session could not be started: ${(err as Error).message}`);
-    }
-    markStage(c, 'start', 'the workflow start in Temporal');
+      if (workspaceSource) await setWorkspaceSource(trx, principal.tenantId, id, workspaceSource);
+      await starter.enqueue(trx, input);
+    });
+    markStage(c, 'admit', 'the admission transaction: the row and its workflow start');
+    starter.kick(input);
     // The row as inserted (read back only if the insert found the id taken, which a random id never is).
     const row = created ?? (await ownedSession(principal.tenantId, id));
     return c.json(present(row), 201, { location: `/v1/sessions/${id}` });
@@ -347,7 +337,10 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const body = await parseBody(c, messageSchema);
     const row = await ownedSession(principal.tenantId, id);
     if (TERMINAL.has(row.status)) throw new ApiError(409, 'session_closed', `the session is ${row.status}`);
-    await ifRunning(temporal.workflow.getHandle(id).signal(userMessageSignal, { content: body.content, from: principal.principal, id: body.id }));
+    await ifRunning(
+      () => temporal.workflow.getHandle(id).signal(userMessageSignal, { content: body.content, from: principal.principal, id: body.id }),
+      () => starter.ensureStarted(principal.tenantId, id),
+    );
     return c.json({ accepted: true }, 202);
   });
 
@@ -377,7 +370,10 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
     const body = await parseBody(c, cancelSchema);
     const row = await ownedSession(principal.tenantId, id);
     if (TERMINAL.has(row.status)) throw new ApiError(409, 'session_closed', `the session is already ${row.status}`);
-    await ifRunning(temporal.workflow.getHandle(id).signal(cancelSignal, { by: principal.principal, reason: body.reason }));
+    await ifRunning(
+      () => temporal.workflow.getHandle(id).signal(cancelSignal, { by: principal.principal, reason: body.reason }),
+      () => starter.ensureStarted(principal.tenantId, id),
+    );
     return c.json({ accepted: true }, 202);
   });
 
@@ -411,7 +407,7 @@ export const sessionViewSchema = z.object({
 const accepted = { 202: { description: 'accepted', schema: z.object({ accepted: z.literal(true) }) }, 404: { description: 'session_not_found' }, 409: { description: 'session_closed' } };
 
 export const sessionRouteDocs: readonly RouteDoc[] = [
-  { method: 'post', path: '/v1/sessions', operationId: 'startSession', summary: 'Start an agent session under a policy the tenant allows', tag: 'sessions', body: createSessionSchema, responses: { 201: { description: 'started', schema: sessionViewSchema }, 403: { description: 'policy_not_allowed | policy_needs_role' } } },
+  { method: 'post', path: '/v1/sessions', operationId: 'startSession', summary: 'Start an agent session under a policy the tenant allows (answered once the session is stored; its workflow starts right after)', tag: 'sessions', body: createSessionSchema, responses: { 201: { description: 'created; its workflow starts after the answer', schema: sessionViewSchema }, 403: { description: 'policy_not_allowed | policy_needs_role' } } },
   { method: 'get', path: '/v1/sessions', operationId: 'listSessions', summary: 'The tenant’s sessions, newest first', tag: 'sessions', query: listQuery, responses: { 200: { description: 'a page', schema: z.object({ data: z.array(sessionViewSchema), nextCursor: z.string().nullable() }) } } },
   { method: 'get', path: '/v1/sessions/:id', operationId: 'getSession', summary: 'A session: its row and, while it runs, its usage so far and open gates (read from Postgres, never from the workflow)', tag: 'sessions', params: sessionIdParams, responses: { 200: { description: 'the session', schema: sessionViewSchema }, 404: { description: 'session_not_found' } } },
   { method: 'post', path: '/v1/sessions/:id/messages', operationId: 'sendMessage', summary: 'Send a follow-up message', tag: 'sessions', params: sessionIdParams, body: messageSchema, responses: accepted },

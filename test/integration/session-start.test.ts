@@ -2,10 +2,21 @@
  * POST /v1/sessions without the round trips it used to spend (issue 16): the payload codec is told the new
  * session's tenant instead of looking the row up, the answer is the row as inserted, and the lookups asked
  * for at once still fail in the order they were checked one by one. Its answer says where its time went (Server-Timing).
+ *
+ * It answers before Temporal has the workflow: the start is written to the outbox with the row and made after
+ * (api/session-starter.ts). These tests hold or fail that start to show what a client sees meanwhile, what
+ * happens to a start whose process stopped, and to one Temporal will not take.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Client, Connection } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type Connection } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { SessionStarter, startSessionWorkflow } from '../../api/session-starter.js';
+import { getSessionStart, insertSessionStart } from '../../db/session-starts.js';
+import { taskQueues } from '../../domain/temporal-names.js';
+import { openInput, sealInput } from '../../temporal/codec/sealed-input.js';
+import { userMessageSignal, type AgentSessionInput } from '../../workflows/definitions.js';
 import { createApp } from '../../api/app.js';
 import { EventNotifier } from '../../api/event-notifier.js';
 import { getSessionRow } from '../../db/sessions-query.js';
@@ -17,8 +28,11 @@ import { PolicyStore } from '../../policies/load.js';
 import { temporalClient } from '../../temporal/client.js';
 import { keyringFromConfig } from '../../temporal/codec/from-config.js';
 import { TenantPayloadCodec } from '../../temporal/codec/payload-codec.js';
-import { json, startSession, type SessionJson } from '../support/sessions.js';
+import { getSession, json, startSession, waitForWorkflow, type SessionJson } from '../support/sessions.js';
+import { waitFor } from '../support/stack.js';
 import { startStack, type Stack } from '../support/stack.js';
+
+const { EventType } = proto.temporal.api.enums.v1;
 
 interface ErrorJson {
   error: { code: string; fields?: { path: string }[] };
@@ -82,17 +96,17 @@ describe('POST /v1/sessions', () => {
     });
   });
 
-  it('says in Server-Timing how long each stage took: auth, lookups, admit, start, then total', async () => {
+  it('says in Server-Timing how long each stage took: auth, lookups, admit, then total', async () => {
     const res = await stack.api('POST', '/v1/sessions', 'alice', { message: 'hello', metadata: { scenario: 'default' } });
     expect(res.status).toBe(201);
     started.push((await json<SessionJson>(res)).id);
     const stages = parseServerTiming(res.headers.get('server-timing'));
-    expect(Object.keys(stages)).toEqual(['auth', 'lookups', 'admit', 'start', 'total']);
+    // No `start`: the workflow start is made after the answer.
+    expect(Object.keys(stages)).toEqual(['auth', 'lookups', 'admit', 'total']);
     const { total = 0, ...parts } = stages;
     // Each a duration (the admission and the start are round trips: more than nothing), together within the total.
     for (const ms of Object.values(parts)) expect(ms).toBeGreaterThanOrEqual(0);
     expect(parts.admit).toBeGreaterThan(0);
-    expect(parts.start).toBeGreaterThan(0);
     expect(Object.values(parts).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(total + 0.1 * Object.keys(parts).length);
   });
 
@@ -113,4 +127,193 @@ describe('POST /v1/sessions', () => {
     expect(source.status).toBe(400);
     expect(await json<ErrorJson>(source)).toMatchObject({ error: { code: 'unknown_from_session', fields: [{ path: 'body.fromSession' }] } });
   });
+});
+
+describe('POST /v1/sessions: the workflow start after the answer', () => {
+  const codec = () => new TenantPayloadCodec({ keyring: keyringFromConfig(stack.config), unknownTenant: 'reject' });
+  const queue = () => taskQueues(stack.config.TASK_QUEUE_PREFIX).sessions;
+  const releases: (() => void)[] = [];
+  const starters: SessionStarter[] = [];
+
+  afterAll(async () => {
+    for (const release of releases) release();
+    await Promise.all(starters.map((s) => s.drain()));
+  });
+
+  /** A starter of its own (another API process) whose call to Temporal waits until released, or fails with `fail`. */
+  function process(options: { hold?: boolean; fail?: Error; deadlineMs?: number } = {}) {
+    const own = codec();
+    const temporal = temporalClient(stack.temporal.connection as Connection, stack.config.TEMPORAL_NAMESPACE, own);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    if (!options.hold) release();
+    releases.push(release);
+    const starter = new SessionStarter({
+      db: stack.db,
+      temporal,
+      sessionsQueue: queue(),
+      codec: own,
+      deadlineMs: options.deadlineMs,
+      start: async (input) => {
+        await held;
+        if (options.fail) throw options.fail;
+        return startSessionWorkflow(temporal, queue(), input);
+      },
+    });
+    starters.push(starter);
+    const app = createApp({
+      config: stack.config,
+      db: stack.db,
+      temporal,
+      codec: own,
+      starter,
+      policies: new PolicyStore(stack.config.POLICIES_DIR),
+      notifier: new EventNotifier(stack.config.DATABASE_URL ?? ''),
+      metrics: createMetrics({ service: 'api', defaultMetrics: false }),
+      readiness: new ReadinessChecker({}),
+      logger: createLogger({ level: 'error' }),
+    });
+    const post = async (body: Record<string, unknown>) => {
+      const res = await app.request('/v1/sessions', {
+        method: 'POST',
+        headers: { 'x-tenant-id': stack.tenantId, authorization: `Bearer ${stack.keys.alice}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      expect(res.status, text).toBe(201);
+      const session = JSON.parse(text) as SessionJson;
+      started.push(session.id);
+      return session;
+    };
+    return { starter, release, post, codec: own };
+  }
+
+  const notStarted = (id: string) => expect(stack.temporal.workflow.getHandle(id).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  const startRow = (id: string) => getSessionStart(stack.db, stack.tenantId, id);
+  const runsOf = async (id: string) => {
+    let n = 0;
+    for await (const _ of stack.temporal.workflow.list({ query: `WorkflowId = '${id}'` })) n++;
+    return n;
+  };
+  /** As if the lease of the process that wrote the start ran out. */
+  const leaseOver = (id: string) =>
+    stack.db.updateTable('session_starts').set({ next_attempt_at: new Date(Date.now() - 1_000) }).where('session_id', '=', id).execute();
+
+  it('answers before Temporal has the workflow; the start, sealed in the outbox, goes through after', async () => {
+    const a = process({ hold: true });
+    const session = await a.post({ message: 'the vault code is 7731-4452', metadata: { scenario: 'default' } });
+    expect(session.status).toBe('running');
+    await notStarted(session.id);
+    const row = await startRow(session.id);
+    expect(row).toBeDefined();
+    // Encrypted for the tenant as Temporal would hold it: the message is not readable in Postgres.
+    expect(Buffer.from(row?.input ?? []).includes('7731-4452')).toBe(false);
+    expect(await openInput<AgentSessionInput>(a.codec, row?.input ?? new Uint8Array())).toMatchObject({ message: 'the vault code is 7731-4452' });
+    // A look at the session meanwhile answers from Postgres.
+    expect((await getSession(stack, session.id)).status).toBe('running');
+
+    a.release();
+    await waitForWorkflow(stack.temporal, session.id);
+    await waitFor(async () => (await startRow(session.id)) === undefined, 10_000, 'the start row to go');
+    expect(await runsOf(session.id)).toBe(1);
+  });
+
+  it('a message or a history read before the start makes the start itself; one run, and the late start learns it', async () => {
+    const a = process({ hold: true });
+    const session = await a.post({ message: 'hello', metadata: { scenario: 'default' } });
+    await notStarted(session.id);
+    // Another tenant cannot reach it, and does not start it.
+    expect((await stack.api('POST', `/v1/sessions/${session.id}/messages`, 'mallory', { content: 'mine now' })).status).toBe(404);
+    await notStarted(session.id);
+
+    // The stack's API (another process, its own starter) takes the message: it starts the workflow, then signals.
+    const sent = await stack.api('POST', `/v1/sessions/${session.id}/messages`, 'alice', { content: 'and one more thing' });
+    expect(sent.status, await sent.clone().text()).toBe(202);
+    const history = await stack.temporal.workflow.getHandle(session.id).fetchHistory();
+    const signals = (history.events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+    expect(signals.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName)).toEqual([userMessageSignal.name]);
+    expect(await startRow(session.id)).toBeUndefined();
+
+    // The held start goes on now: Temporal says "already started", and no second run is made.
+    a.release();
+    await a.starter.drain();
+    expect(await runsOf(session.id)).toBe(1);
+
+    const b = process({ hold: true });
+    const other = await b.post({ message: 'hello', metadata: { scenario: 'default' } });
+    const page = await stack.api('GET', `/v1/sessions/${other.id}/history?limit=5`, 'alice');
+    expect(page.status, await page.clone().text()).toBe(200);
+    expect((await json<{ events: { eventType: string }[] }>(page)).events[0]?.eventType).toMatch(/WORKFLOW_EXECUTION_STARTED/);
+  });
+
+  it('a start whose process stopped is swept by another, once its lease ran out', async () => {
+    const a = process({ hold: true });
+    const session = await a.post({ message: 'hello', metadata: { scenario: 'default' } });
+    const b = process();
+    // Within the lease: not taken.
+    await b.starter.sweep();
+    await notStarted(session.id);
+    await leaseOver(session.id);
+    expect(await b.starter.sweep()).toBeGreaterThanOrEqual(1);
+    await waitForWorkflow(stack.temporal, session.id);
+    expect(await startRow(session.id)).toBeUndefined();
+  });
+
+  it('a start left behind after its workflow ended never makes a second run', async () => {
+    const a = process();
+    const session = await a.post({ message: 'hello', metadata: { scenario: 'default' } });
+    await waitForWorkflow(stack.temporal, session.id);
+    await stack.temporal.workflow.getHandle(session.id).terminate('ended');
+    // As if the process stopped between Temporal's answer and the row's delete.
+    const input = await inputOf(a.codec, session.id);
+    await insertSessionStart(stack.db, { sessionId: session.id, tenantId: stack.tenantId, input: sealInput(a.codec, stack.tenantId, input), leaseUntil: new Date(Date.now() - 1_000) });
+    await process().starter.sweep();
+    expect(await startRow(session.id)).toBeUndefined();
+    expect(await runsOf(session.id)).toBe(1);
+    expect((await stack.temporal.workflow.getHandle(session.id).describe()).status.name).toBe('TERMINATED');
+  });
+
+  it('a start Temporal does not take is retried, then fails the session after SESSION_START_DEADLINE, saying why', async () => {
+    const a = process({ fail: new Error('14 UNAVAILABLE: connection refused (test)'), deadlineMs: 1_500 });
+    const session = await a.post({ message: 'hello', metadata: { scenario: 'default' } });
+    const tried = await waitFor(async () => {
+      const row = await startRow(session.id);
+      return row && row.attempts === 1 ? row : undefined;
+    }, 10_000, 'a failed try');
+    expect(tried.lastError).toContain('connection refused (test)');
+    expect((await getSession(stack, session.id)).status).toBe('running');
+
+    await new Promise((r) => setTimeout(r, 1_600));
+    await leaseOver(session.id);
+    await a.starter.sweep();
+    const failed = await getSession(stack, session.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/could not start: Temporal did not accept its start within 2 s: .*connection refused \(test\)/);
+    expect(await startRow(session.id)).toBeUndefined();
+    await notStarted(session.id);
+  });
+
+  it('a stored start that no longer opens fails its session at once, without retries', async () => {
+    const a = process({ hold: true });
+    const session = await a.post({ message: 'hello', metadata: { scenario: 'default' } });
+    const row = await startRow(session.id);
+    const tampered = Buffer.from(row?.input ?? []);
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 0xff;
+    await stack.db.updateTable('session_starts').set({ input: tampered, next_attempt_at: new Date(Date.now() - 1_000) }).where('session_id', '=', session.id).execute();
+    await process().starter.sweep();
+    const failed = await getSession(stack, session.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/^could not start: /);
+    expect(await startRow(session.id)).toBeUndefined();
+    await notStarted(session.id);
+  });
+
+  /** The input Temporal holds for a started session, opened with the tenant's keys. */
+  async function inputOf(own: TenantPayloadCodec, id: string): Promise<AgentSessionInput> {
+    const history = await stack.temporal.workflow.getHandle(id).fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!payload) throw new Error('no start input');
+    const [opened] = await own.decode([payload as Payload]);
+    return defaultPayloadConverter.fromPayload<AgentSessionInput>(opened ?? (payload as Payload));
+  }
 });

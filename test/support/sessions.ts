@@ -1,4 +1,5 @@
 /** Helpers that drive sessions through the API, as a client would (free of vitest: scripts use them too). */
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { GateView } from '../../workflows/definitions.js';
 import { TERMINAL_STATUSES } from '../../domain/session.js';
 import { LABELS } from '../../sandbox/container-spec.js';
@@ -30,10 +31,31 @@ export async function json<T>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 
-export async function startSession(stack: ApiOf, body: Record<string, unknown>, who: Who = 'alice'): Promise<SessionJson> {
+/**
+ * POST /v1/sessions. It answers before Temporal has the workflow (api/session-starter.ts starts it after); with
+ * the stack's Temporal client at hand this also waits for the start, since tests reach the workflow directly.
+ */
+export async function startSession(stack: ApiOf & Partial<Pick<Stack, 'temporal'>>, body: Record<string, unknown>, who: Who = 'alice'): Promise<SessionJson> {
   const res = await stack.api('POST', '/v1/sessions', who, body);
   if (res.status !== 201) throw new Error(`POST /v1/sessions answered ${res.status}: ${await res.text()}`);
-  return json<SessionJson>(res);
+  const session = await json<SessionJson>(res);
+  if (stack.temporal) await waitForWorkflow(stack.temporal, session.id);
+  return session;
+}
+
+/** Until Temporal knows the workflow (polled every 20 ms: a start normally lands within a few). */
+export async function waitForWorkflow(temporal: Stack['temporal'], id: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await temporal.workflow.getHandle(id).describe();
+      return;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (Date.now() > deadline) throw new Error(`the workflow of ${id} was not started within ${timeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 export async function getSession(stack: ApiOf, id: string, who: Who = 'alice'): Promise<SessionJson> {

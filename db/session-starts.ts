@@ -1,0 +1,82 @@
+/**
+ * The outbox of workflow starts (0015_session_starts): written with the session row, deleted once Temporal has
+ * the workflow. api/session-starter.ts drives it; every query but the sweep's names the tenant.
+ */
+import { sql } from 'kysely';
+import type { Db } from './client.js';
+
+export interface SessionStartRow {
+  readonly sessionId: string;
+  readonly tenantId: string;
+  readonly input: Uint8Array;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly createdAt: Date;
+}
+
+/** In the admission transaction, beside the session row: the start is owned by the writer until `leaseUntil`. */
+export async function insertSessionStart(db: Db, start: { sessionId: string; tenantId: string; input: Uint8Array; leaseUntil: Date }): Promise<void> {
+  await db
+    .insertInto('session_starts')
+    .values({ session_id: start.sessionId, tenant_id: start.tenantId, input: Buffer.from(start.input), next_attempt_at: start.leaseUntil })
+    .execute();
+}
+
+/** Temporal has the workflow (or the session was given up): the start is done. */
+export async function deleteSessionStart(db: Db, tenantId: string, sessionId: string): Promise<void> {
+  await db.deleteFrom('session_starts').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).execute();
+}
+
+export async function getSessionStart(db: Db, tenantId: string, sessionId: string): Promise<SessionStartRow | undefined> {
+  const row = await db.selectFrom('session_starts').selectAll().where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+  return row ? toRow(row) : undefined;
+}
+
+/**
+ * Takes up to `limit` starts whose lease ran out, oldest due first, and leases them to the caller until
+ * `leaseUntil`: API instances sweeping at once take different rows (SKIP LOCKED), and a row taken here is not
+ * taken again before its lease ends.
+ */
+export async function takeDueSessionStarts(db: Db, limit: number, leaseUntil: Date): Promise<SessionStartRow[]> {
+  const rows = await sql<{
+    session_id: string;
+    tenant_id: string;
+    input: Buffer;
+    attempts: number;
+    last_error: string | null;
+    created_at: Date;
+  }>`
+    update session_starts set next_attempt_at = ${leaseUntil}
+    where session_id in (
+      select session_id from session_starts where next_attempt_at <= now()
+      order by next_attempt_at limit ${limit} for update skip locked
+    )
+    returning session_id, tenant_id, input, attempts, last_error, created_at
+  `.execute(db);
+  return rows.rows.map(toRow);
+}
+
+/** A failed try: counted, its error kept, and the next one after a backoff doubling from `minMs` up to `maxMs`. */
+export async function recordSessionStartFailure(db: Db, tenantId: string, sessionId: string, error: string, backoff: { minMs: number; maxMs: number }): Promise<void> {
+  await db
+    .updateTable('session_starts')
+    .set((eb) => ({
+      attempts: eb('attempts', '+', 1),
+      last_error: error.slice(0, 2_000),
+      next_attempt_at: sql<Date>`now() + least(${backoff.maxMs}::float8, ${backoff.minMs}::float8 * power(2, least(attempts, 30))) * interval '1 millisecond'`,
+    }))
+    .where('session_id', '=', sessionId)
+    .where('tenant_id', '=', tenantId)
+    .execute();
+}
+
+function toRow(row: { session_id: string; tenant_id: string; input: Buffer; attempts: number; last_error: string | null; created_at: Date }): SessionStartRow {
+  return {
+    sessionId: row.session_id,
+    tenantId: row.tenant_id,
+    input: new Uint8Array(row.input),
+    attempts: row.attempts,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+  };
+}
