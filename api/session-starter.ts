@@ -107,16 +107,16 @@ export class SessionStarter {
   }
 
   /**
-   * For a request that found no workflow: true when the session had a start still to make (it is made now,
-   * or awaited when already under way) and the workflow now exists; false when there was none, so the
-   * workflow has ended (or never will start).
+   * For a request that found no workflow: `started` when the session had a start still to make and the workflow
+   * now exists (made now, or awaited when under way here); `retrying` when Temporal did not take it yet; `none`
+   * when there was no start to make (the workflow ended, or its start failed for good).
    */
-  async ensureStarted(tenantId: string, sessionId: string): Promise<boolean> {
+  async ensureStarted(tenantId: string, sessionId: string): Promise<StartOutcome | 'none'> {
     const pending = this.#inFlight.get(sessionId);
-    if (pending) return (await pending) === 'started';
+    if (pending) return pending;
     const row = await getSessionStart(this.deps.db, tenantId, sessionId);
-    if (!row) return false;
-    return (await this.#attempt(tenantId, sessionId, row.createdAt, () => openInput<AgentSessionInput>(this.deps.codec, row.input))) === 'started';
+    if (!row) return 'none';
+    return this.#attempt(tenantId, sessionId, row.createdAt, () => openInput<AgentSessionInput>(this.deps.codec, row.input));
   }
 
   /** Starts those whose lease ran out (their process stopped, or a failed try waits for its next). */

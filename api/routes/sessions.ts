@@ -41,7 +41,7 @@ import type { SecretProvider } from '../../secrets/provider.js';
 import { agentReference, sessionLimitsSchema } from '../../agents/schema.js';
 import { setWorkspaceSource } from '../../db/workspace-sources.js';
 import { tenantSecretReferences } from '../../db/tenant-secrets.js';
-import type { SessionStarter } from '../session-starter.js';
+import type { SessionStarter, StartOutcome } from '../session-starter.js';
 import { resolveWorkspaceSource } from '../workspace-source.js';
 import { markStage } from '../server-timing.js';
 
@@ -122,17 +122,19 @@ type SessionRow = NonNullable<Awaited<ReturnType<typeof getSessionRow>>>;
 
 /** A signal to a session's workflow: one that has closed (the row not yet ended) is a 409, as an ended row is. */
 /**
- * Sends to the workflow; a workflow not found is one whose start is still to be made (made now, then sent again)
- * or one that has ended (409).
+ * Sends to the workflow. A workflow not found is one whose start is still to be made (made now, then sent
+ * again; 503 while Temporal does not take it) or one that has ended (409).
  */
-async function ifRunning(send: () => Promise<void>, started: () => Promise<boolean>): Promise<void> {
+async function ifRunning(send: () => Promise<void>, started: () => Promise<StartOutcome | 'none'>): Promise<void> {
   const closed = () => new ApiError(409, 'session_closed', 'the session has ended');
   try {
     return await send();
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
-  if (!(await started())) throw closed();
+  const outcome = await started();
+  if (outcome === 'retrying') throw new ApiError(503, 'session_not_started', 'the session’s workflow is not started yet (Temporal did not accept it; it is retried): try again shortly');
+  if (outcome !== 'started') throw closed();
   try {
     await send();
   } catch (err) {
@@ -404,7 +406,7 @@ export const sessionViewSchema = z.object({
   endedAt: z.string().nullable(),
   links: z.record(z.string(), z.string()),
 });
-const accepted = { 202: { description: 'accepted', schema: z.object({ accepted: z.literal(true) }) }, 404: { description: 'session_not_found' }, 409: { description: 'session_closed' } };
+const accepted = { 202: { description: 'accepted', schema: z.object({ accepted: z.literal(true) }) }, 404: { description: 'session_not_found' }, 409: { description: 'session_closed' }, 503: { description: 'session_not_started: its workflow start is still being retried' } };
 
 export const sessionRouteDocs: readonly RouteDoc[] = [
   { method: 'post', path: '/v1/sessions', operationId: 'startSession', summary: 'Start an agent session under a policy the tenant allows (answered once the session is stored; its workflow starts right after)', tag: 'sessions', body: createSessionSchema, responses: { 201: { description: 'created; its workflow starts after the answer', schema: sessionViewSchema }, 403: { description: 'policy_not_allowed | policy_needs_role' } } },

@@ -173,19 +173,21 @@ describe('POST /v1/sessions: the workflow start after the answer', () => {
       readiness: new ReadinessChecker({}),
       logger: createLogger({ level: 'error' }),
     });
-    const post = async (body: Record<string, unknown>) => {
-      const res = await app.request('/v1/sessions', {
-        method: 'POST',
+    const request = (method: string, path: string, body: unknown) =>
+      app.request(path, {
+        method,
         headers: { 'x-tenant-id': stack.tenantId, authorization: `Bearer ${stack.keys.alice}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
+    const post = async (body: Record<string, unknown>) => {
+      const res = await request('POST', '/v1/sessions', body);
       const text = await res.text();
       expect(res.status, text).toBe(201);
       const session = JSON.parse(text) as SessionJson;
       started.push(session.id);
       return session;
     };
-    return { starter, release, post, codec: own };
+    return { starter, release, post, request, codec: own };
   }
 
   const notStarted = (id: string) => expect(stack.temporal.workflow.getHandle(id).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
@@ -282,6 +284,11 @@ describe('POST /v1/sessions: the workflow start after the answer', () => {
     }, 10_000, 'a failed try');
     expect(tried.lastError).toContain('connection refused (test)');
     expect((await getSession(stack, session.id)).status).toBe('running');
+    // A message meanwhile tries the start once more and says the session is not started yet (not that it ended).
+    const message = await a.request('POST', `/v1/sessions/${session.id}/messages`, { content: 'still there?' });
+    expect(message.status).toBe(503);
+    expect(await json<ErrorJson>(message)).toMatchObject({ error: { code: 'session_not_started' } });
+    expect((await startRow(session.id))?.attempts).toBe(2);
 
     await new Promise((r) => setTimeout(r, 1_600));
     await leaseOver(session.id);
