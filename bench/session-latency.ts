@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../config/index.js';
 import { loadScenariosDir } from '../mock-llm/scenario-schema.js';
 import { createMockLlmApp } from '../mock-llm/server.js';
 import type { ServiceValues } from '../test/support/services.js';
-import { startSession } from '../test/support/sessions.js';
+import { postSession } from '../test/support/sessions.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { percentiles, type Summary } from './stats.js';
 
@@ -71,7 +71,7 @@ export async function benchSessionLatency(services: ServiceValues, concurrency: 
   const stack = await startStack(services, { env: { MOCK_LLM_URL: model.url } });
   try {
     // Warm-up: bundle caches, connections, the first container.
-    const warm = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: '1', bench: 'warmup' } });
+    const warm = await postSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: '1', bench: 'warmup' } });
     await waitForEnd(stack, warm.id, 120_000);
 
     const posted = new Map<string, number>();
@@ -81,7 +81,7 @@ export async function benchSessionLatency(services: ServiceValues, concurrency: 
         Array.from({ length: concurrency }, async (_, i) => {
           const bench = `c${concurrency}-r${round}-${i}`;
           posted.set(bench, performance.timeOrigin + performance.now());
-          const s = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: String(steps), bench } });
+          const s = await postSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: String(steps), bench } });
           return { id: s.id, bench };
         }),
       );

@@ -33,7 +33,7 @@ import { sharedWorkerOptions } from '../temporal/worker.js';
 import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-options.js';
 import type { ServiceValues } from '../test/support/services.js';
 import { parseServerTiming } from '../api/server-timing.js';
-import { startSession } from '../test/support/sessions.js';
+import { postSession } from '../test/support/sessions.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
 import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
@@ -213,7 +213,7 @@ async function sessions(stack: Stack, count: number, steps: number, tag: string)
     Array.from({ length: count }, async (_, i) => {
       const bench = `${tag}-${i}`;
       const posted = now();
-      const s = await startSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: String(steps), bench } });
+      const s = await postSession(stack, { message: 'go', metadata: { scenario: 'multi-step', repeat: String(steps), bench } });
       return { id: s.id, bench, posted };
     }),
   );
