@@ -34,6 +34,7 @@ import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-opti
 import type { ServiceValues } from '../test/support/services.js';
 import { parseServerTiming } from '../api/server-timing.js';
 import { postSession } from '../test/support/sessions.js';
+import { sampleWorkerMemory, type WorkerMemory } from './worker-memory.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
 import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
@@ -148,7 +149,7 @@ export interface VariantResult {
     /** How the sessions used the sandbox pool: claim waits, holds, hand-offs, utilisation (bench/sandbox-holds.ts). */
     sandboxHolds?: SandboxHolds;
     postSessionMs: Summary;
-    /** The probes' Server-Timing stages (auth, lookups, admit, start, total; api/routes/sessions.ts), by name. */
+    /** The probes' Server-Timing stages (auth, lookups, admit, total; before the start left the request, start too), by name. */
     postStagesMs: Record<string, Summary>;
     postFailures: number;
     /** A viewer's look at a running session of the load (GET /v1/sessions/:id, five a second), and the looks refused. */
@@ -157,6 +158,8 @@ export interface VariantResult {
     rssBaselineMb: number;
     rssPeakMb: number;
     rssPerActiveSessionMb: number;
+    /** With a worker process: its memory at the sample of largest RSS, split (bench/worker-memory.ts). */
+    workerMemoryAtPeak: WorkerMemory | null;
   };
   /** Over the load: CPU seconds by process group, and the server's histograms with the most time. */
   profile: { cpuSeconds: Record<string, number>; serverHistograms: ReturnType<typeof topHistograms> };
@@ -348,6 +351,7 @@ export async function benchThroughput(
     const sampler = setInterval(() => {
       rssPeak = Math.max(rssPeak, rss());
     }, 250);
+    const memory = worker?.healthPort ? sampleWorkerMemory(`http://127.0.0.1:${worker.healthPort}/metrics`) : undefined;
     let loading = true;
     const posts: number[] = [];
     const postStages = new Map<string, number[]>();
@@ -391,6 +395,7 @@ export async function benchThroughput(
     loading = false;
     await Promise.all([probes, looks]);
     clearInterval(sampler);
+    const workerMemoryAtPeak = (await memory?.stop()) ?? null;
     const profile = {
       cpuSeconds: cpuSince(cpuBefore, cpuByGroup(server.processes, worker?.pid)),
       serverHistograms: topHistograms(histogramsBefore, await serverHistograms(server.metricsUrls)),
@@ -426,6 +431,7 @@ export async function benchThroughput(
         rssBaselineMb: mb(rssBaseline),
         rssPeakMb: mb(rssPeak),
         rssPerActiveSessionMb: Math.round((mb(rssPeak - rssBaseline) / options.sessions) * 100) / 100,
+        workerMemoryAtPeak,
       },
       profile,
     };
@@ -471,6 +477,10 @@ export function printThroughput(results: readonly VariantResult[]): void {
   const stages = [...new Set(results.flatMap((r) => Object.keys(r.load.postStagesMs)))];
   for (const stage of stages) row(`load: POST stage ${stage} p50/p95`, (r) => pair(r.load.postStagesMs[stage]));
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
+  row('load: worker MB at peak: heap used/total, external, rest', (r) => {
+    const m = r.load.workerMemoryAtPeak;
+    return m ? `${m.heapUsedMb}/${m.heapTotalMb}, ${m.externalMb}, ${m.restMb}` : '-';
+  });
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => ['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/'));
   if (results.some((r) => r.stepPhasesMs)) printPhases(results);
   for (const r of results) {

@@ -5,6 +5,7 @@ import { REPO_ROOT } from '../../config/index.js';
 
 export class WorkerProcess {
   #child: ChildProcess | undefined;
+  #healthPort: number | undefined;
   #exited: Promise<number | null> = Promise.resolve(null);
 
   constructor(
@@ -39,6 +40,8 @@ export class WorkerProcess {
         buffered += chunk.toString('utf8');
         if (buffered.includes('"msg":"worker started"')) {
           clearTimeout(timer);
+          const port = /"healthPort":(\d+)/.exec(buffered)?.[1];
+          this.#healthPort = port ? Number(port) : undefined;
           buffered = '';
           resolveStart();
         }
@@ -53,6 +56,11 @@ export class WorkerProcess {
   /** The process id while it runs (bench/throughput.ts samples its RSS and CPU). */
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /** Where its /healthz, /readyz and /metrics answer (observability/health-server.ts), once started. */
+  get healthPort(): number | undefined {
+    return this.#healthPort;
   }
 
   /** The hard way: no drain, no cleanup. */
