@@ -15,14 +15,14 @@
  * A start that has not gone through after SESSION_START_DEADLINE, or that can never go through (its input no
  * longer opens, Temporal refuses it as invalid), fails the session with the reason.
  */
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DEFAULT_START_DEADLINE_MS } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { failUnstartedSession } from '../db/session-records.js';
 import { deleteSessionStart, getSessionStart, insertSessionStart, recordSessionStartFailure, takeDueSessionStarts } from '../db/session-starts.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { TenantPayloadCodec } from '../temporal/codec/payload-codec.js';
+import { PayloadCodecError, type TenantPayloadCodec } from '../temporal/codec/payload-codec.js';
 import { openInput, sealInput } from '../temporal/codec/sealed-input.js';
 import type { agentSession } from '../workflows/agent-session.js';
 import { AGENT_KEY, STATUS_KEY, TENANT_KEY, type AgentSessionInput } from '../workflows/definitions.js';
@@ -33,10 +33,26 @@ export const START_LEASE_MS = 30_000;
 const SWEEP_BATCH = 50;
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
+/** Past the deadline a start is given up only after this many tries. */
+const MIN_TRIES_BEFORE_GIVING_UP = 3;
 /** gRPC INVALID_ARGUMENT: Temporal will refuse the same request every time. */
 const GRPC_INVALID_ARGUMENT = 3;
 
 export type StartOutcome = 'started' | 'retrying' | 'failed';
+
+/** A start as POST /v1/sessions stores it: the input, and its bytes sealed for the tenant. */
+export interface PreparedStart {
+  readonly input: AgentSessionInput;
+  readonly sealed: Uint8Array;
+}
+
+/** Which start a try is of: the deadline counts from `createdAt`, and `attempts` tries failed before. */
+interface StartRef {
+  readonly tenantId: string;
+  readonly sessionId: string;
+  readonly createdAt: Date;
+  readonly attempts: number;
+}
 
 export interface SessionStarterDeps {
   readonly db: Db;
@@ -89,21 +105,21 @@ export class SessionStarter {
     this.#now = deps.now ?? Date.now;
   }
 
+  /** The start as it will be stored, sealed before the admission's transaction (which holds the tenant's lock). */
+  prepare(input: AgentSessionInput): PreparedStart {
+    return { input, sealed: sealInput(this.deps.codec, input.session.tenantId, input) };
+  }
+
   /** The start's row, written in the transaction that writes the session row; this process holds its lease. */
-  async enqueue(trx: Db, input: AgentSessionInput): Promise<void> {
-    const { tenantId, sessionId } = input.session;
-    await insertSessionStart(trx, {
-      sessionId,
-      tenantId,
-      input: sealInput(this.deps.codec, tenantId, input),
-      leaseUntil: new Date(this.#now() + START_LEASE_MS),
-    });
+  async enqueue(trx: Db, start: PreparedStart): Promise<void> {
+    const { tenantId, sessionId } = start.input.session;
+    await insertSessionStart(trx, { sessionId, tenantId, input: start.sealed, leaseUntil: new Date(this.#now() + START_LEASE_MS) });
   }
 
   /** After the row committed: starts the workflow now, without the caller waiting. */
-  kick(input: AgentSessionInput): void {
-    const { tenantId, sessionId, createdAt } = input.session;
-    void this.#attempt(tenantId, sessionId, new Date(createdAt), async () => input);
+  kick(start: PreparedStart): void {
+    const { tenantId, sessionId, createdAt } = start.input.session;
+    void this.#attempt({ tenantId, sessionId, createdAt: new Date(createdAt), attempts: 0 }, async () => start.input);
   }
 
   /**
@@ -116,7 +132,9 @@ export class SessionStarter {
     if (pending) return pending;
     const row = await getSessionStart(this.deps.db, tenantId, sessionId);
     if (!row) return 'none';
-    return this.#attempt(tenantId, sessionId, row.createdAt, () => openInput<AgentSessionInput>(this.deps.codec, row.input));
+    // A start that failed waits out its backoff: requests to the session do not hammer a Temporal that is away.
+    if (row.attempts > 0 && row.nextAttemptAt.getTime() > this.#now()) return 'retrying';
+    return this.#attempt(row, () => openInput<AgentSessionInput>(this.deps.codec, row.input));
   }
 
   /** Starts those whose lease ran out (their process stopped, or a failed try waits for its next). */
@@ -126,8 +144,7 @@ export class SessionStarter {
       const due = await takeDueSessionStarts(this.deps.db, SWEEP_BATCH, new Date(this.#now() + START_LEASE_MS));
       const outcomes = await Promise.all(
         due.map((row) =>
-          this.#inFlight.get(row.sessionId) ??
-          this.#attempt(row.tenantId, row.sessionId, row.createdAt, () => openInput<AgentSessionInput>(this.deps.codec, row.input)),
+          this.#inFlight.get(row.sessionId) ?? this.#attempt(row, () => openInput<AgentSessionInput>(this.deps.codec, row.input)),
         ),
       );
       return outcomes.length;
@@ -148,61 +165,93 @@ export class SessionStarter {
   }
 
   /** The starts this process has under way (at shutdown: let them finish; what does not is swept elsewhere). */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight.values(), ...(this.#sweeping ? [this.#sweeping] : [])]);
+  async drain(timeoutMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled([...this.#inFlight.values(), ...(this.#sweeping ? [this.#sweeping] : [])]), bound]);
+    clearTimeout(timer);
   }
 
-  #attempt(tenantId: string, sessionId: string, createdAt: Date, input: () => Promise<AgentSessionInput>): Promise<StartOutcome> {
-    const existing = this.#inFlight.get(sessionId);
+  #attempt(start: StartRef, input: () => Promise<AgentSessionInput>): Promise<StartOutcome> {
+    const existing = this.#inFlight.get(start.sessionId);
     if (existing) return existing;
-    const attempt = this.#try(tenantId, sessionId, createdAt, input).finally(() => this.#inFlight.delete(sessionId));
-    this.#inFlight.set(sessionId, attempt);
+    const attempt = this.#try(start, input).finally(() => this.#inFlight.delete(start.sessionId));
+    this.#inFlight.set(start.sessionId, attempt);
     return attempt;
   }
 
-  async #try(tenantId: string, sessionId: string, createdAt: Date, input: () => Promise<AgentSessionInput>): Promise<StartOutcome> {
-    const { db, logger, metrics } = this.deps;
+  async #try(start: StartRef, input: () => Promise<AgentSessionInput>): Promise<StartOutcome> {
+    const { tenantId, sessionId } = start;
     let opened: AgentSessionInput;
     try {
       opened = await input();
       if (opened.session.sessionId !== sessionId || opened.session.tenantId !== tenantId) {
-        throw new Error(`the stored start is not session ${sessionId}'s`);
+        throw new PayloadCodecError(`the stored start is not session ${sessionId}'s`, 'wrong_tenant');
       }
     } catch (err) {
-      // The stored bytes do not open (tampered, a key removed since): they will not open on a next try either.
-      return this.#failed(tenantId, sessionId, createdAt, err, true);
+      // Bytes that do not open (tampered, malformed, another's) never will; a key not loaded yet may be soon.
+      const permanent = !(err instanceof PayloadCodecError) || err.code !== 'unknown_key';
+      return this.#failed(start, err, permanent);
     }
+    let startedHere = true;
     try {
       // The codec encrypts the input for the workflow's tenant: told here, it does not look the row up again.
       this.deps.codec?.tenants.remember(sessionId, tenantId);
       await this.#start(opened);
     } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return this.#failed(tenantId, sessionId, createdAt, err, false);
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) return this.#failed(start, err, grpcCode(err) === GRPC_INVALID_ARGUMENT);
+      startedHere = false;
     }
-    metrics?.sessionStart.observe(Math.max(0, this.#now() - createdAt.getTime()) / 1000);
-    try {
-      await deleteSessionStart(db, tenantId, sessionId);
-    } catch (err) {
-      // The workflow runs; a row left behind is taken by a sweep, whose start learns it is already started.
-      logger?.warn('session start row not deleted', { sessionId, err });
-    }
+    // Once per session: a try that learns another made the start does not count it again.
+    if (startedHere) this.deps.metrics?.sessionStart.observe(Math.max(0, this.#now() - start.createdAt.getTime()) / 1000);
+    await this.#done(start);
     return 'started';
   }
 
-  async #failed(tenantId: string, sessionId: string, createdAt: Date, err: unknown, unreadable: boolean): Promise<StartOutcome> {
+  async #done(start: StartRef): Promise<void> {
+    try {
+      await deleteSessionStart(this.deps.db, start.tenantId, start.sessionId);
+    } catch (err) {
+      // The workflow runs; a row left behind is taken by a sweep, whose start learns it is already started.
+      this.deps.logger?.warn('session start row not deleted', { sessionId: start.sessionId, err });
+    }
+  }
+
+  /** Whether Temporal has the workflow: undefined when it cannot say (it is away). */
+  async #exists(sessionId: string): Promise<boolean | undefined> {
+    try {
+      await this.deps.temporal.workflow.getHandle(sessionId).describe();
+      return true;
+    } catch (err) {
+      return err instanceof WorkflowNotFoundError ? false : undefined;
+    }
+  }
+
+  async #failed(start: StartRef, err: unknown, permanent: boolean): Promise<StartOutcome> {
     const { db, logger, metrics } = this.deps;
-    const message = err instanceof Error ? err.message : String(err);
-    const permanent = unreadable || grpcCode(err) === GRPC_INVALID_ARGUMENT;
+    const { tenantId, sessionId } = start;
+    const message = errorText(err);
     const deadlineMs = this.deps.deadlineMs ?? DEFAULT_START_DEADLINE_MS;
-    const late = this.#now() - createdAt.getTime() >= deadlineMs;
+    // Late: past the deadline, and tried often enough that one blip (or an API down past it) does not decide.
+    const late = this.#now() - start.createdAt.getTime() >= deadlineMs && start.attempts + 1 >= MIN_TRIES_BEFORE_GIVING_UP;
     try {
       if (permanent || late) {
-        metrics?.sessionStartFailures.inc({ outcome: 'given_up' });
-        logger?.error('session could not be started; it fails', { sessionId, tenantId, err: message, permanent });
-        const why = permanent ? message : `Temporal did not accept its start within ${Math.round(deadlineMs / 1000)} s: ${message}`;
-        await failUnstartedSession(db, tenantId, sessionId, `could not start: ${why}`);
-        await deleteSessionStart(db, tenantId, sessionId);
-        return 'failed';
+        // A try that failed may still have started it (an answer lost on the way), or another process did.
+        const exists = await this.#exists(sessionId);
+        if (exists) {
+          await this.#done(start);
+          return 'started';
+        }
+        if (exists === false || late) {
+          const why = permanent ? message : `Temporal did not accept its start within ${Math.round(deadlineMs / 1000)} s (${start.attempts + 1} tries): ${message}`;
+          // Only if its row is still there to take: another process may have started it or given it up meanwhile.
+          const ended = await failUnstartedSession(db, tenantId, sessionId, `could not start: ${why}`, (trx) => deleteSessionStart(trx, tenantId, sessionId));
+          if (ended) {
+            metrics?.sessionStartFailures.inc({ outcome: 'given_up' });
+            logger?.error('session could not be started; it fails', { sessionId, tenantId, err: message, permanent });
+          }
+          return 'failed';
+        }
       }
       await recordSessionStartFailure(db, tenantId, sessionId, message, { minMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
       metrics?.sessionStartFailures.inc({ outcome: 'retry' });
@@ -213,4 +262,14 @@ export class SessionStarter {
     }
     return 'retrying';
   }
+}
+
+/** The message with its cause's: the client wraps gRPC errors as "Failed to start Workflow", the reason in the cause. */
+function errorText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const text = e instanceof Error ? e.message : String(e);
+    if (text && !parts.includes(text)) parts.push(text);
+  }
+  return parts.join(': ') || 'unknown error';
 }

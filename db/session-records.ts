@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import { canonicalJson } from '../domain/canonical-json.js';
-import type { EventKey, EventType } from '../domain/events.js';
+import { EVENT_TYPES, ONCE_EVENT_KEYS, type EventKey, type EventType } from '../domain/events.js';
 import type { GateState } from '../domain/gate.js';
 import type { SessionRef } from '../domain/session.js';
 import { insertApprovalAudit, type ApprovalRecord } from './approvals.js';
@@ -91,14 +91,46 @@ export async function createSessionRow(db: Db, row: NewSessionRow) {
     .executeTakeFirst();
 }
 
-/** The row of a session whose workflow could not be started (POST /v1/sessions): it ends `failed`, saying why. */
-export async function failUnstartedSession(db: Db, tenantId: string, sessionId: string, error: string): Promise<void> {
-  await db
-    .updateTable('sessions')
-    .set({ status: 'failed', error, ended_at: sql`now()` })
-    .where('id', '=', sessionId)
-    .where('tenant_id', '=', tenantId)
-    .execute();
+/**
+ * Ends a session whose workflow was never started (api/session-starter.ts gave its start up): status `failed`,
+ * the error, and its `session.ended` event, so that the event stream and the console see the end. One
+ * transaction, and only while `claim` holds (the start's row was still there to take) and the row has not
+ * ended: a start made meanwhile by another process, or a session already ended, is left as it is.
+ * Answers whether it ended the session.
+ */
+export async function failUnstartedSession(
+  db: Db,
+  tenantId: string,
+  sessionId: string,
+  error: string,
+  claim?: (trx: Transaction<Database>) => Promise<boolean>,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    if (claim && !(await claim(trx))) return false;
+    const row = await trx
+      .selectFrom('sessions')
+      .select(['last_event_seq', 'created_at'])
+      .where('id', '=', sessionId)
+      .where('tenant_id', '=', tenantId)
+      .where('ended_at', 'is', null)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!row) return false;
+    const ref: SessionRef = { tenantId, sessionId, createdAt: row.created_at.toISOString() };
+    const ended: NewEvent = {
+      key: ONCE_EVENT_KEYS.ended,
+      type: EVENT_TYPES.sessionEnded,
+      data: { status: 'failed', finalAnswer: null, error, usage: EMPTY_USAGE, steps: 0 },
+    };
+    const lastSeq = await insertEvents(trx, ref, row.last_event_seq, [ended]);
+    await trx
+      .updateTable('sessions')
+      .set({ status: 'failed', error, ended_at: sql`now()`, updated_at: sql`now()`, last_event_seq: lastSeq })
+      .where('id', '=', sessionId)
+      .where('tenant_id', '=', tenantId)
+      .execute();
+    return true;
+  });
 }
 
 async function insertEvents(trx: Transaction<Database>, ref: SessionRef, lastSeq: number, events: readonly NewEvent[]) {

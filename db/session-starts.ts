@@ -2,8 +2,9 @@
  * The outbox of workflow starts (0015_session_starts): written with the session row, deleted once Temporal has
  * the workflow. api/session-starter.ts drives it; every query but the sweep's names the tenant.
  */
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from './client.js';
+import type { Database } from './schema.js';
 
 export interface SessionStartRow {
   readonly sessionId: string;
@@ -11,6 +12,8 @@ export interface SessionStartRow {
   readonly input: Uint8Array;
   readonly attempts: number;
   readonly lastError: string | null;
+  /** Until then its writer's lease, or the backoff after a failed try. */
+  readonly nextAttemptAt: Date;
   readonly createdAt: Date;
 }
 
@@ -22,9 +25,10 @@ export async function insertSessionStart(db: Db, start: { sessionId: string; ten
     .execute();
 }
 
-/** Temporal has the workflow (or the session was given up): the start is done. */
-export async function deleteSessionStart(db: Db, tenantId: string, sessionId: string): Promise<void> {
-  await db.deleteFrom('session_starts').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).execute();
+/** Temporal has the workflow (or the session was given up): the start is done. Answers whether a row went. */
+export async function deleteSessionStart(db: Db | Transaction<Database>, tenantId: string, sessionId: string): Promise<boolean> {
+  const result = await db.deleteFrom('session_starts').where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
+  return result.numDeletedRows > 0n;
 }
 
 export async function getSessionStart(db: Db, tenantId: string, sessionId: string): Promise<SessionStartRow | undefined> {
@@ -44,6 +48,7 @@ export async function takeDueSessionStarts(db: Db, limit: number, leaseUntil: Da
     input: Buffer;
     attempts: number;
     last_error: string | null;
+    next_attempt_at: Date;
     created_at: Date;
   }>`
     update session_starts set next_attempt_at = ${leaseUntil}
@@ -51,7 +56,7 @@ export async function takeDueSessionStarts(db: Db, limit: number, leaseUntil: Da
       select session_id from session_starts where next_attempt_at <= now()
       order by next_attempt_at limit ${limit} for update skip locked
     )
-    returning session_id, tenant_id, input, attempts, last_error, created_at
+    returning session_id, tenant_id, input, attempts, last_error, next_attempt_at, created_at
   `.execute(db);
   return rows.rows.map(toRow);
 }
@@ -70,13 +75,22 @@ export async function recordSessionStartFailure(db: Db, tenantId: string, sessio
     .execute();
 }
 
-function toRow(row: { session_id: string; tenant_id: string; input: Buffer; attempts: number; last_error: string | null; created_at: Date }): SessionStartRow {
+function toRow(row: {
+  session_id: string;
+  tenant_id: string;
+  input: Buffer;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: Date;
+  created_at: Date;
+}): SessionStartRow {
   return {
     sessionId: row.session_id,
     tenantId: row.tenant_id,
     input: new Uint8Array(row.input),
     attempts: row.attempts,
     lastError: row.last_error,
+    nextAttemptAt: row.next_attempt_at,
     createdAt: row.created_at,
   };
 }

@@ -53,7 +53,7 @@ export const DEV_DYNAMIC_CONFIG: readonly string[] = [
 /**
  * WAL: with SQLite's default rollback journal every read waits on the writer; at 50
  * concurrent sessions on 2 cores the server's reads hit their deadline ("context
- * deadline exceeded", POST /v1/sessions answering 503) and the floor step with 20
+ * deadline exceeded": workflow starts refused) and the floor step with 20
  * workflows was 4.4 s p50; with WAL 0.57 s, tool steps/s ×1.9 and half the server's
  * CPU (README, Numbers). synchronous=normal: a WAL file survives a killed server
  * (what the tests do); only an OS crash may lose the last transactions of a dev server.

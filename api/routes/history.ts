@@ -109,7 +109,10 @@ export function historyRoutes(deps: HistoryRoutesDeps): Hono {
     const page = await fetchPage()
       .catch(async (err: unknown) => {
         // NOT_FOUND of a session whose workflow start is still to be made (api/session-starter.ts): made now.
-        if ((err as { code?: number }).code === 5 && !q.runId && (await deps.starter?.ensureStarted(tenantId, id)) === 'started') return fetchPage();
+        if ((err as { code?: number }).code !== 5 || q.runId || !deps.starter) throw err;
+        // `none`: no start left to make, though one may have gone through since the first read: read again.
+        const outcome = await deps.starter.ensureStarted(tenantId, id);
+        if (outcome === 'started' || outcome === 'none') return fetchPage();
         throw err;
       })
       .catch((err: unknown) => {

@@ -134,7 +134,8 @@ async function ifRunning(send: () => Promise<void>, started: () => Promise<Start
   }
   const outcome = await started();
   if (outcome === 'retrying') throw new ApiError(503, 'session_not_started', 'the session’s workflow is not started yet (Temporal did not accept it; it is retried): try again shortly');
-  if (outcome !== 'started') throw closed();
+  // `none` too is sent again: the start may have gone through between the first send and the look at its row.
+  if (outcome === 'failed') throw closed();
   try {
     await send();
   } catch (err) {
@@ -270,6 +271,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
       tuning: deps.tuning,
       ...(secrets.length > 0 ? { secrets } : {}),
     };
+    const start = starter.prepare(input);
     // The row's one writer (the workflow's startSession only writes into it): here, counted by the admission,
     // with the workflow's start in the outbox: the answer does not wait for Temporal (api/session-starter.ts).
     let created: SessionRow | undefined;
@@ -287,10 +289,10 @@ export function sessionRoutes(deps: SessionRoutesDeps): Hono {
         agentVersion: pinned?.sha ?? null,
       });
       if (workspaceSource) await setWorkspaceSource(trx, principal.tenantId, id, workspaceSource);
-      await starter.enqueue(trx, input);
+      await starter.enqueue(trx, start);
     });
     markStage(c, 'admit', 'the admission transaction: the row and its workflow start');
-    starter.kick(input);
+    starter.kick(start);
     // The row as inserted (read back only if the insert found the id taken, which a random id never is).
     const row = created ?? (await ownedSession(principal.tenantId, id));
     return c.json(present(row), 201, { location: `/v1/sessions/${id}` });

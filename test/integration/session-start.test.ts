@@ -28,7 +28,7 @@ import { PolicyStore } from '../../policies/load.js';
 import { temporalClient } from '../../temporal/client.js';
 import { keyringFromConfig } from '../../temporal/codec/from-config.js';
 import { TenantPayloadCodec } from '../../temporal/codec/payload-codec.js';
-import { getSession, json, startSession, waitForWorkflow, type SessionJson } from '../support/sessions.js';
+import { eventsOfType, getSession, json, startSession, waitForWorkflow, type SessionJson } from '../support/sessions.js';
 import { waitFor } from '../support/stack.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -284,20 +284,53 @@ describe('POST /v1/sessions: the workflow start after the answer', () => {
     }, 10_000, 'a failed try');
     expect(tried.lastError).toContain('connection refused (test)');
     expect((await getSession(stack, session.id)).status).toBe('running');
-    // A message meanwhile tries the start once more and says the session is not started yet (not that it ended).
+    // A message meanwhile says the session is not started yet (not that it ended), and leaves the start to its backoff.
     const message = await a.request('POST', `/v1/sessions/${session.id}/messages`, { content: 'still there?' });
     expect(message.status).toBe(503);
     expect(await json<ErrorJson>(message)).toMatchObject({ error: { code: 'session_not_started' } });
-    expect((await startRow(session.id))?.attempts).toBe(2);
+    expect((await startRow(session.id))?.attempts).toBe(1);
 
+    // Past the deadline one more failed try is not enough: it is given up at the third.
     await new Promise((r) => setTimeout(r, 1_600));
+    await leaseOver(session.id);
+    await a.starter.sweep();
+    expect((await startRow(session.id))?.attempts).toBe(2);
+    expect((await getSession(stack, session.id)).status).toBe('running');
     await leaseOver(session.id);
     await a.starter.sweep();
     const failed = await getSession(stack, session.id);
     expect(failed.status).toBe('failed');
-    expect(failed.error).toMatch(/could not start: Temporal did not accept its start within 2 s: .*connection refused \(test\)/);
+    expect(failed.error).toMatch(/could not start: Temporal did not accept its start within 2 s \(3 tries\): .*connection refused \(test\)/);
     expect(await startRow(session.id)).toBeUndefined();
     await notStarted(session.id);
+    // The end is an event too: the stream and the console see it.
+    const ended = await eventsOfType(stack, session.id, 'session.ended');
+    expect(ended).toEqual([expect.objectContaining({ status: 'failed', error: failed.error })]);
+  });
+
+  it('a try that fails after Temporal took the start (its answer lost) is not a failed session', async () => {
+    const lost = Object.assign(new Error('Failed to start Workflow'), { cause: Object.assign(new Error('3 INVALID_ARGUMENT: answer lost (test)'), { code: 3 }) });
+    const own = codec();
+    const temporal = temporalClient(stack.temporal.connection as Connection, stack.config.TEMPORAL_NAMESPACE, own);
+    const starter = new SessionStarter({
+      db: stack.db,
+      temporal,
+      sessionsQueue: queue(),
+      codec: own,
+      start: async (input) => {
+        await startSessionWorkflow(temporal, queue(), input);
+        throw lost;
+      },
+    });
+    starters.push(starter);
+    // Written by a process that stops before starting it; this starter's try starts it, then hears an error.
+    const session = await process({ hold: true }).post({ message: 'hello', metadata: { scenario: 'default' } });
+    await leaseOver(session.id);
+    await starter.sweep();
+    await waitForWorkflow(stack.temporal, session.id);
+    expect(await startRow(session.id)).toBeUndefined();
+    expect((await getSession(stack, session.id)).status).toBe('running');
+    expect(await eventsOfType(stack, session.id, 'session.ended')).toEqual([]);
   });
 
   it('a stored start that no longer opens fails its session at once, without retries', async () => {
