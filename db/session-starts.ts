@@ -2,9 +2,9 @@
  * The outbox of workflow starts (0015_session_starts): written with the session row, deleted once Temporal has
  * the workflow. api/session-starter.ts drives it; every query but the sweep's names the tenant.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type Selectable, type Transaction } from 'kysely';
 import type { Db } from './client.js';
-import type { Database } from './schema.js';
+import type { Database, SessionStartsTable } from './schema.js';
 
 export interface SessionStartRow {
   readonly sessionId: string;
@@ -16,6 +16,9 @@ export interface SessionStartRow {
   readonly nextAttemptAt: Date;
   readonly createdAt: Date;
 }
+
+/** A row as Postgres answers it. */
+type StoredStart = Selectable<SessionStartsTable>;
 
 /** In the admission transaction, beside the session row: the start is owned by the writer until `leaseUntil`. */
 export async function insertSessionStart(db: Db, start: { sessionId: string; tenantId: string; input: Uint8Array; leaseUntil: Date }): Promise<void> {
@@ -42,15 +45,7 @@ export async function getSessionStart(db: Db, tenantId: string, sessionId: strin
  * taken again before its lease ends.
  */
 export async function takeDueSessionStarts(db: Db, limit: number, leaseUntil: Date): Promise<SessionStartRow[]> {
-  const rows = await sql<{
-    session_id: string;
-    tenant_id: string;
-    input: Buffer;
-    attempts: number;
-    last_error: string | null;
-    next_attempt_at: Date;
-    created_at: Date;
-  }>`
+  const rows = await sql<StoredStart>`
     update session_starts set next_attempt_at = ${leaseUntil}
     where session_id in (
       select session_id from session_starts where next_attempt_at <= now()
@@ -75,15 +70,7 @@ export async function recordSessionStartFailure(db: Db, tenantId: string, sessio
     .execute();
 }
 
-function toRow(row: {
-  session_id: string;
-  tenant_id: string;
-  input: Buffer;
-  attempts: number;
-  last_error: string | null;
-  next_attempt_at: Date;
-  created_at: Date;
-}): SessionStartRow {
+function toRow(row: StoredStart): SessionStartRow {
   return {
     sessionId: row.session_id,
     tenantId: row.tenant_id,
