@@ -1,6 +1,8 @@
 /**
  * Gauges the API process computes when Prometheus scrapes it:
- * `agent_active_count{status}` (sessions not yet ended, from Postgres) and
+ * `agent_active_count{status}` (sessions not yet ended, from Postgres),
+ * `session_starts_pending` and `session_start_oldest_pending_seconds` (the
+ * workflow starts not yet taken by Temporal, api/session-starter.ts) and
  * `queue_length{task_queue,type}` (the approximate backlog of the sessions
  * and sandbox task queues, from Temporal's DescribeTaskQueue with
  * reportStats). Every API instance reports the same values: aggregate them
@@ -17,6 +19,7 @@ import proto from '@temporalio/proto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Db } from '../db/client.js';
 import { countActiveSessionsByStatus } from '../db/sessions-query.js';
+import { pendingSessionStarts } from '../db/session-starts.js';
 import { ACTIVE_STATUSES } from '../domain/session.js';
 import { taskQueues } from '../domain/temporal-names.js';
 import type { Logger } from '../observability/logger.js';
@@ -39,6 +42,8 @@ export interface ApiCollectorSources {
   activeSessions(): Promise<readonly { status: string; count: number }[]>;
   /** The approximate number of tasks of `type` waiting in `taskQueue`. */
   queueBacklog(taskQueue: string, type: QueueTaskType): Promise<number>;
+  /** Workflow starts Temporal has not taken yet, and the age of the oldest (none: those gauges have no samples). */
+  pendingStarts?(): Promise<{ count: number; oldestSeconds: number }>;
 }
 
 export interface ApiCollectorOptions {
@@ -113,7 +118,7 @@ function shared<T>(read: () => Promise<T>, maxAgeMs: number, keep: (value: T) =>
   };
 }
 
-/** Registers agent_active_count and queue_length (and their error counter) on `registry`. */
+/** Registers agent_active_count, the pending session starts and queue_length (and their error counter) on `registry`. */
 export function registerApiCollectors(registry: Registry, options: ApiCollectorOptions): void {
   const { sources, queues, timeoutMs = 2_000, maxAgeMs = 5_000, logger } = options;
   const pairs = queues.flatMap((q) => q.types.map((type) => ({ taskQueue: q.taskQueue, type })));
@@ -121,16 +126,18 @@ export function registerApiCollectors(registry: Registry, options: ApiCollectorO
   // One read of every source serves the three metrics of a scrape; failures are counted as they happen.
   const snapshot = shared(
     async () => {
-      const [active, ...backlogs] = await Promise.allSettled([
+      const [active, starts, ...backlogs] = await Promise.allSettled([
         withTimeout(Promise.resolve().then(() => sources.activeSessions()), timeoutMs, 'active sessions'),
+        withTimeout(Promise.resolve().then(() => sources.pendingStarts?.()), timeoutMs, 'pending session starts'),
         ...pairs.map((p) =>
           withTimeout(Promise.resolve().then(() => sources.queueBacklog(p.taskQueue, p.type)), timeoutMs, `backlog of ${p.taskQueue} (${p.type})`),
         ),
       ]);
-      const failures = [active, ...backlogs].filter((r) => r.status === 'rejected').length;
+      const failures = [active, starts, ...backlogs].filter((r) => r.status === 'rejected').length;
       if (active?.status === 'rejected') failed(METRIC_NAMES.agentActiveCount, active.reason);
+      if (starts?.status === 'rejected') failed(METRIC_NAMES.sessionStartsPending, starts.reason);
       for (const b of backlogs) if (b.status === 'rejected') failed(METRIC_NAMES.queueLength, b.reason);
-      return { active, backlogs, failures };
+      return { active, starts, backlogs, failures };
     },
     maxAgeMs,
     (s) => s.failures === 0,
@@ -147,7 +154,9 @@ export function registerApiCollectors(registry: Registry, options: ApiCollectorO
     },
   });
   // Present from the first scrape, so that rate() and increase() see the first failure.
-  for (const collector of [METRIC_NAMES.agentActiveCount, METRIC_NAMES.queueLength]) errors.inc({ collector }, 0);
+  for (const collector of [METRIC_NAMES.agentActiveCount, METRIC_NAMES.queueLength, ...(sources.pendingStarts ? [METRIC_NAMES.sessionStartsPending] : [])]) {
+    errors.inc({ collector }, 0);
+  }
   function failed(collector: string, err: unknown) {
     errors.inc({ collector });
     logger?.warn('metrics collector failed', { collector, err });
@@ -168,6 +177,23 @@ export function registerApiCollectors(registry: Registry, options: ApiCollectorO
     },
   });
 
+  // Starts are deleted once Temporal has them (milliseconds after their POST): one that stays means Temporal does not
+  // take starts, or no API instance runs the sweep. Unlabelled gauges always have a sample: NaN when the read failed.
+  const pendingStart = (name: string, help: string, value: (v: { count: number; oldestSeconds: number }) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const { starts } = await snapshot();
+        this.set(starts?.status === 'fulfilled' && starts.value ? value(starts.value) : Number.NaN);
+      },
+    });
+  if (sources.pendingStarts) {
+    pendingStart(METRIC_NAMES.sessionStartsPending, 'Sessions whose workflow start Temporal has not taken yet (Postgres, read at scrape time)', (v) => v.count);
+    pendingStart(METRIC_NAMES.sessionStartOldestPending, 'Age of the oldest session start Temporal has not taken yet; 0 when none (read at scrape time)', (v) => v.oldestSeconds);
+  }
+
   new Gauge({
     name: METRIC_NAMES.queueLength,
     help: "Approximate backlog of a Temporal task queue by task type (the server's DescribeTaskQueue stats, read at scrape time)",
@@ -186,5 +212,9 @@ export function registerApiCollectors(registry: Registry, options: ApiCollectorO
 
 /** The production sources: Postgres for sessions, the Temporal client for backlogs. */
 export function apiCollectorSources(deps: { db: Db; temporal: Pick<Client, 'connection' | 'workflowService'>; namespace: string }): ApiCollectorSources {
-  return { activeSessions: postgresActiveSessions(deps.db), queueBacklog: temporalQueueBacklog(deps.temporal, deps.namespace) };
+  return {
+    activeSessions: postgresActiveSessions(deps.db),
+    queueBacklog: temporalQueueBacklog(deps.temporal, deps.namespace),
+    pendingStarts: () => pendingSessionStarts(deps.db),
+  };
 }

@@ -81,3 +81,12 @@ function toRow(row: StoredStart): SessionStartRow {
     createdAt: row.created_at,
   };
 }
+
+/** How many starts wait, and how long the oldest has (the API's scrape-time gauges, api/collectors.ts). */
+export async function pendingSessionStarts(db: Db): Promise<{ count: number; oldestSeconds: number }> {
+  const row = await sql<{ count: string; oldest: number | null }>`
+    select count(*) as count, extract(epoch from now() - min(created_at))::float8 as oldest from session_starts
+  `.execute(db);
+  const first = row.rows[0];
+  return { count: Number(first?.count ?? 0), oldestSeconds: Math.max(0, first?.oldest ?? 0) };
+}

@@ -30,6 +30,8 @@ export const METRIC_NAMES = {
   /** Computed at scrape in the API (api/collectors.ts). */
   agentActiveCount: 'agent_active_count',
   queueLength: 'queue_length',
+  sessionStartsPending: 'session_starts_pending',
+  sessionStartOldestPending: 'session_start_oldest_pending_seconds',
   collectorErrorsTotal: 'metrics_collector_errors_total',
 } as const;
 

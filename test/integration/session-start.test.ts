@@ -13,7 +13,7 @@ import { WorkflowNotFoundError, type Client, type Connection } from '@temporalio
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { SessionStarter, startSessionWorkflow } from '../../api/session-starter.js';
-import { getSessionStart, insertSessionStart } from '../../db/session-starts.js';
+import { getSessionStart, insertSessionStart, pendingSessionStarts } from '../../db/session-starts.js';
 import { taskQueues } from '../../domain/temporal-names.js';
 import { openInput, sealInput } from '../../temporal/codec/sealed-input.js';
 import { userMessageSignal, type AgentSessionInput } from '../../workflows/definitions.js';
@@ -213,6 +213,11 @@ describe('POST /v1/sessions: the workflow start after the answer', () => {
     expect(await openInput<AgentSessionInput>(a.codec, row?.input ?? new Uint8Array())).toMatchObject({ message: 'the vault code is 7731-4452' });
     // A look at the session meanwhile answers from Postgres.
     expect((await getSession(stack, session.id)).status).toBe('running');
+    // The API's scrape-time gauges see it waiting (session_starts_pending, session_start_oldest_pending_seconds).
+    await new Promise((r) => setTimeout(r, 50));
+    const pending = await pendingSessionStarts(stack.db);
+    expect(pending.count).toBeGreaterThanOrEqual(1);
+    expect(pending.oldestSeconds).toBeGreaterThan(0.04);
 
     a.release();
     await waitForWorkflow(stack.temporal, session.id);

@@ -27,6 +27,7 @@ function setup(sources: Partial<ApiCollectorSources>, options: { maxAgeMs?: numb
         calls.backlog++;
         return sources.queueBacklog ? sources.queueBacklog(q, t) : 0;
       },
+      ...(sources.pendingStarts ? { pendingStarts: sources.pendingStarts } : {}),
     },
     queues: reportedQueues('kx'),
     maxAgeMs: options.maxAgeMs ?? 0,
@@ -53,6 +54,23 @@ describe('agent_active_count and queue_length', () => {
       'queue_length{task_queue="kx-sessions",type="activity"} 7',
       'queue_length{task_queue="kx-sandbox",type="activity"} 1',
     ]);
+  });
+
+  it('report the session starts Temporal has not taken, and count a failed read of them without losing the rest', async () => {
+    const { scrape } = setup({ pendingStarts: async () => ({ count: 3, oldestSeconds: 42.5 }) });
+    const lines = await scrape();
+    expect(lines).toContain('session_starts_pending 3');
+    expect(lines).toContain('session_start_oldest_pending_seconds 42.5');
+
+    const broken = setup({
+      pendingStarts: async () => {
+        throw new Error('relation "session_starts" does not exist');
+      },
+    });
+    const after = await broken.scrape();
+    expect(after).toContain('metrics_collector_errors_total{collector="session_starts_pending"} 1');
+    expect(after.filter((l) => l.startsWith('session_start'))).toEqual(['session_starts_pending Nan', 'session_start_oldest_pending_seconds Nan']);
+    expect(after).toContain('agent_active_count{status="running"} 0');
   });
 
   it('read their sources once per interval however often they are scraped', async () => {

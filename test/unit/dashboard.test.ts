@@ -42,7 +42,7 @@ async function exportedSeries(): Promise<Set<string>> {
   const metrics = createMetrics({ service: 'test', defaultMetrics: true });
   const collectors = new Registry();
   registerApiCollectors(collectors, {
-    sources: { activeSessions: async () => [], queueBacklog: async () => 0 },
+    sources: { activeSessions: async () => [], queueBacklog: async () => 0, pendingStarts: async () => ({ count: 0, oldestSeconds: 0 }) },
     queues: reportedQueues('kortix'),
   });
   const names = new Set<string>(Object.values(SDK_METRIC_NAMES));
