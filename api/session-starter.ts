@@ -113,7 +113,7 @@ export class SessionStarter {
   /** The start's row, written in the transaction that writes the session row; this process holds its lease. */
   async enqueue(trx: Db, start: PreparedStart): Promise<void> {
     const { tenantId, sessionId } = start.input.session;
-    await insertSessionStart(trx, { sessionId, tenantId, input: start.sealed, leaseUntil: new Date(this.#now() + START_LEASE_MS) });
+    await insertSessionStart(trx, { sessionId, tenantId, input: start.sealed, leaseMs: START_LEASE_MS });
   }
 
   /** After the row committed: starts the workflow now, without the caller waiting. */
@@ -133,7 +133,7 @@ export class SessionStarter {
     const row = await getSessionStart(this.deps.db, tenantId, sessionId);
     if (!row) return 'none';
     // A start that failed waits out its backoff: requests to the session do not hammer a Temporal that is away.
-    if (row.attempts > 0 && row.nextAttemptAt.getTime() > this.#now()) return 'retrying';
+    if (row.attempts > 0 && !row.due) return 'retrying';
     return this.#attempt(row, () => openInput<AgentSessionInput>(this.deps.codec, row.input));
   }
 
@@ -141,7 +141,7 @@ export class SessionStarter {
   async sweep(): Promise<number> {
     if (this.#sweeping) return this.#sweeping;
     this.#sweeping = (async () => {
-      const due = await takeDueSessionStarts(this.deps.db, SWEEP_BATCH, new Date(this.#now() + START_LEASE_MS));
+      const due = await takeDueSessionStarts(this.deps.db, SWEEP_BATCH, START_LEASE_MS);
       const outcomes = await Promise.all(
         due.map((row) =>
           this.#inFlight.get(row.sessionId) ?? this.#attempt(row, () => openInput<AgentSessionInput>(this.deps.codec, row.input)),

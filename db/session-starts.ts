@@ -20,11 +20,14 @@ export interface SessionStartRow {
 /** A row as Postgres answers it. */
 type StoredStart = Selectable<SessionStartsTable>;
 
-/** In the admission transaction, beside the session row: the start is owned by the writer until `leaseUntil`. */
-export async function insertSessionStart(db: Db, start: { sessionId: string; tenantId: string; input: Uint8Array; leaseUntil: Date }): Promise<void> {
+/** Now plus `ms` on Postgres's clock: leases are compared with its now(), so API clocks that disagree do not matter. */
+const dbNowPlus = (ms: number) => sql<Date>`now() + ${ms}::float8 * interval '1 millisecond'`;
+
+/** In the admission transaction, beside the session row: the start is owned by the writer for `leaseMs`. */
+export async function insertSessionStart(db: Db, start: { sessionId: string; tenantId: string; input: Uint8Array; leaseMs: number }): Promise<void> {
   await db
     .insertInto('session_starts')
-    .values({ session_id: start.sessionId, tenant_id: start.tenantId, input: Buffer.from(start.input), next_attempt_at: start.leaseUntil })
+    .values({ session_id: start.sessionId, tenant_id: start.tenantId, input: Buffer.from(start.input), next_attempt_at: dbNowPlus(start.leaseMs) })
     .execute();
 }
 
@@ -34,19 +37,26 @@ export async function deleteSessionStart(db: Db | Transaction<Database>, tenantI
   return result.numDeletedRows > 0n;
 }
 
-export async function getSessionStart(db: Db, tenantId: string, sessionId: string): Promise<SessionStartRow | undefined> {
-  const row = await db.selectFrom('session_starts').selectAll().where('session_id', '=', sessionId).where('tenant_id', '=', tenantId).executeTakeFirst();
-  return row ? toRow(row) : undefined;
+/** The start of a session, and whether a try is due (its lease or backoff over, on Postgres's clock). */
+export async function getSessionStart(db: Db, tenantId: string, sessionId: string): Promise<(SessionStartRow & { readonly due: boolean }) | undefined> {
+  const row = await db
+    .selectFrom('session_starts')
+    .selectAll()
+    .select(sql<boolean>`next_attempt_at <= now()`.as('due'))
+    .where('session_id', '=', sessionId)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  return row ? { ...toRow(row), due: row.due } : undefined;
 }
 
 /**
- * Takes up to `limit` starts whose lease ran out, oldest due first, and leases them to the caller until
- * `leaseUntil`: API instances sweeping at once take different rows (SKIP LOCKED), and a row taken here is not
+ * Takes up to `limit` starts whose lease ran out, oldest due first, and leases them to the caller for
+ * `leaseMs`: API instances sweeping at once take different rows (SKIP LOCKED), and a row taken here is not
  * taken again before its lease ends.
  */
-export async function takeDueSessionStarts(db: Db, limit: number, leaseUntil: Date): Promise<SessionStartRow[]> {
+export async function takeDueSessionStarts(db: Db, limit: number, leaseMs: number): Promise<SessionStartRow[]> {
   const rows = await sql<StoredStart>`
-    update session_starts set next_attempt_at = ${leaseUntil}
+    update session_starts set next_attempt_at = ${dbNowPlus(leaseMs)}
     where session_id in (
       select session_id from session_starts where next_attempt_at <= now()
       order by next_attempt_at limit ${limit} for update skip locked

@@ -273,7 +273,7 @@ describe('POST /v1/sessions: the workflow start after the answer', () => {
     await stack.temporal.workflow.getHandle(session.id).terminate('ended');
     // As if the process stopped between Temporal's answer and the row's delete.
     const input = await inputOf(a.codec, session.id);
-    await insertSessionStart(stack.db, { sessionId: session.id, tenantId: stack.tenantId, input: sealInput(a.codec, stack.tenantId, input), leaseUntil: new Date(Date.now() - 1_000) });
+    await insertSessionStart(stack.db, { sessionId: session.id, tenantId: stack.tenantId, input: sealInput(a.codec, stack.tenantId, input), leaseMs: -1_000 });
     await process().starter.sweep();
     expect(await startRow(session.id)).toBeUndefined();
     expect(await runsOf(session.id)).toBe(1);
