@@ -54,6 +54,9 @@ export interface ThroughputVariant extends DevServerSettings {
 }
 
 /** The variants `--variants=a,b` picks from; the first is the baseline of the ratios in the README. */
+/** Debian's libjemalloc2 (the `jemalloc` variant; `apt-get install libjemalloc2`). */
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+
 export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   default: { label: 'default' },
   /** Without eager activity dispatch, the dev server's default before issue 16's eager change. */
@@ -65,6 +68,8 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   local: { label: 'local', env: { SESSION_LOCAL_MODEL_CALLS: 'true' } },
   /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
   nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-workflow-stack-traces.cjs', import.meta.url))}` } },
+  /** jemalloc instead of glibc's malloc for the worker process (Debian's libjemalloc2): the native part of its memory. */
+  jemalloc: { label: 'jemalloc', env: { LD_PRELOAD: JEMALLOC } },
 };
 
 /** The numbered variants: the environment variable each sets. */
