@@ -63,6 +63,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ SANDBOX_POOL_EVICT_IDLE: '500ms' }).SANDBOX_POOL_EVICT_IDLE).toBe(500);
   });
 
+  it('tries a session workflow start for 10 minutes by default', () => {
+    expect(loadConfig({}).SESSION_START_DEADLINE).toBe(600_000);
+    expect(loadConfig({ SESSION_START_DEADLINE: '2m' }).SESSION_START_DEADLINE).toBe(120_000);
+  });
+
   it.each([
     ['API_PORT', 'abc'],
     ['API_PORT', '70000'],
@@ -77,6 +82,7 @@ describe('loadConfig', () => {
     ['SESSION_HEARTBEAT_TIMEOUT', '1s'],
     ['SESSION_SANDBOX_PARK_AFTER', 'soon'],
     ['SANDBOX_POOL_EVICT_IDLE', '-1s'],
+    ['SESSION_START_DEADLINE', 'forever'],
   ])('refuses %s=%s, naming the variable and the value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.problems).toHaveLength(1);
