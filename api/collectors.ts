@@ -11,7 +11,8 @@
  * /metrics is not authenticated, so a source is read at most once per
  * `maxAgeMs` however often it is scraped, and never for longer than
  * `timeoutMs`. A source that fails leaves its gauge without samples for that
- * scrape (never a stale value), counts metrics_collector_errors_total and
+ * scrape (never a stale value; the unlabelled session-start gauges, which
+ * always have one, say NaN), counts metrics_collector_errors_total and
  * logs a warning; the rest of /metrics still answers.
  */
 import type { Client } from '@temporalio/client';

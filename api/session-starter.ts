@@ -12,14 +12,15 @@
  *   waits for its next try.
  * Two of them may try the same start: the workflow id is the session id, its conflict policy FAIL and its reuse
  * policy REJECT_DUPLICATE, so one run is ever started and the other try learns it was ("already started").
- * A start that has not gone through after SESSION_START_DEADLINE, or that can never go through (its input no
- * longer opens, Temporal refuses it as invalid), fails the session with the reason.
+ * A start that has not gone through after SESSION_START_DEADLINE (and 3 tries), or that can never go through (its
+ * input no longer opens, Temporal refuses it as invalid), fails the session with the reason, once Temporal says
+ * it has no such workflow.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { DEFAULT_START_DEADLINE_MS } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import { failUnstartedSession } from '../db/session-records.js';
-import { deleteSessionStart, getSessionStart, insertSessionStart, recordSessionStartFailure, takeDueSessionStarts } from '../db/session-starts.js';
+import { deleteSessionStart, getSessionStart, insertSessionStart, recordSessionStartFailure, takeDueSessionStarts, type SessionStartRow } from '../db/session-starts.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { PayloadCodecError, type TenantPayloadCodec } from '../temporal/codec/payload-codec.js';
@@ -38,7 +39,8 @@ const MIN_TRIES_BEFORE_GIVING_UP = 3;
 /** gRPC INVALID_ARGUMENT: Temporal will refuse the same request every time. */
 const GRPC_INVALID_ARGUMENT = 3;
 
-export type StartOutcome = 'started' | 'retrying' | 'failed';
+/** `none`: this try found no start left to make (another process made it or gave it up). */
+export type StartOutcome = 'started' | 'retrying' | 'failed' | 'none';
 
 /** A start as POST /v1/sessions stores it: the input, and its bytes sealed for the tenant. */
 export interface PreparedStart {
@@ -46,11 +48,12 @@ export interface PreparedStart {
   readonly sealed: Uint8Array;
 }
 
-/** Which start a try is of: the deadline counts from `createdAt`, and `attempts` tries failed before. */
+/** Which start a try is of: `ageMs` old when read at `readAt` (this process's clock), `attempts` tries failed before. */
 interface StartRef {
   readonly tenantId: string;
   readonly sessionId: string;
-  readonly createdAt: Date;
+  readonly ageMs: number;
+  readonly readAt: number;
   readonly attempts: number;
 }
 
@@ -118,8 +121,8 @@ export class SessionStarter {
 
   /** After the row committed: starts the workflow now, without the caller waiting. */
   kick(start: PreparedStart): void {
-    const { tenantId, sessionId, createdAt } = start.input.session;
-    void this.#attempt({ tenantId, sessionId, createdAt: new Date(createdAt), attempts: 0 }, async () => start.input);
+    const { tenantId, sessionId } = start.input.session;
+    void this.#attempt({ tenantId, sessionId, ageMs: 0, readAt: this.#now(), attempts: 0 }, async () => start.input);
   }
 
   /**
@@ -127,14 +130,14 @@ export class SessionStarter {
    * now exists (made now, or awaited when under way here); `retrying` when Temporal did not take it yet; `none`
    * when there was no start to make (the workflow ended, or its start failed for good).
    */
-  async ensureStarted(tenantId: string, sessionId: string): Promise<StartOutcome | 'none'> {
+  async ensureStarted(tenantId: string, sessionId: string): Promise<StartOutcome> {
     const pending = this.#inFlight.get(sessionId);
     if (pending) return pending;
     const row = await getSessionStart(this.deps.db, tenantId, sessionId);
     if (!row) return 'none';
     // A start that failed waits out its backoff: requests to the session do not hammer a Temporal that is away.
     if (row.attempts > 0 && !row.due) return 'retrying';
-    return this.#attempt(row, () => openInput<AgentSessionInput>(this.deps.codec, row.input));
+    return this.#attempt(this.#ref(row), () => openInput<AgentSessionInput>(this.deps.codec, row.input));
   }
 
   /** Starts those whose lease ran out (their process stopped, or a failed try waits for its next). */
@@ -144,7 +147,7 @@ export class SessionStarter {
       const due = await takeDueSessionStarts(this.deps.db, SWEEP_BATCH, START_LEASE_MS);
       const outcomes = await Promise.all(
         due.map((row) =>
-          this.#inFlight.get(row.sessionId) ?? this.#attempt(row, () => openInput<AgentSessionInput>(this.deps.codec, row.input)),
+          this.#inFlight.get(row.sessionId) ?? this.#attempt(this.#ref(row), () => openInput<AgentSessionInput>(this.deps.codec, row.input)),
         ),
       );
       return outcomes.length;
@@ -170,6 +173,15 @@ export class SessionStarter {
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([Promise.allSettled([...this.#inFlight.values(), ...(this.#sweeping ? [this.#sweeping] : [])]), bound]);
     clearTimeout(timer);
+  }
+
+  #ref(row: SessionStartRow): StartRef {
+    return { tenantId: row.tenantId, sessionId: row.sessionId, ageMs: row.ageMs, readAt: this.#now(), attempts: row.attempts };
+  }
+
+  /** How old the start is now: its age when read (Postgres's clock) plus what passed here since. */
+  #elapsed(start: StartRef): number {
+    return start.ageMs + Math.max(0, this.#now() - start.readAt);
   }
 
   #attempt(start: StartRef, input: () => Promise<AgentSessionInput>): Promise<StartOutcome> {
@@ -203,7 +215,7 @@ export class SessionStarter {
       startedHere = false;
     }
     // Once per session: a try that learns another made the start does not count it again.
-    if (startedHere) this.deps.metrics?.sessionStart.observe(Math.max(0, this.#now() - start.createdAt.getTime()) / 1000);
+    if (startedHere) this.deps.metrics?.sessionStart.observe(this.#elapsed(start) / 1000);
     await this.#done(start);
     return 'started';
   }
@@ -233,7 +245,7 @@ export class SessionStarter {
     const message = errorText(err);
     const deadlineMs = this.deps.deadlineMs ?? DEFAULT_START_DEADLINE_MS;
     // Late: past the deadline, and tried often enough that one blip (or an API down past it) does not decide.
-    const late = this.#now() - start.createdAt.getTime() >= deadlineMs && start.attempts + 1 >= MIN_TRIES_BEFORE_GIVING_UP;
+    const late = this.#elapsed(start) >= deadlineMs && start.attempts + 1 >= MIN_TRIES_BEFORE_GIVING_UP;
     try {
       if (permanent || late) {
         // A try that failed may still have started it (an answer lost on the way), or another process did.
@@ -242,14 +254,15 @@ export class SessionStarter {
           await this.#done(start);
           return 'started';
         }
-        if (exists === false || late) {
+        // Given up only once Temporal says it has no such workflow; while it cannot say, the start is retried
+        // (SessionStartsStuck pages) rather than a session failed that may run.
+        if (exists === false) {
           const why = permanent ? message : `Temporal did not accept its start within ${Math.round(deadlineMs / 1000)} s (${start.attempts + 1} tries): ${message}`;
           // Only if its row is still there to take: another process may have started it or given it up meanwhile.
           const ended = await failUnstartedSession(db, tenantId, sessionId, `could not start: ${why}`, (trx) => deleteSessionStart(trx, tenantId, sessionId));
-          if (ended) {
-            metrics?.sessionStartFailures.inc({ outcome: 'given_up' });
-            logger?.error('session could not be started; it fails', { sessionId, tenantId, err: message, permanent });
-          }
+          if (!ended) return 'none';
+          metrics?.sessionStartFailures.inc({ outcome: 'given_up' });
+          logger?.error('session could not be started; it fails', { sessionId, tenantId, err: message, permanent });
           return 'failed';
         }
       }

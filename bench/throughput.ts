@@ -25,6 +25,7 @@
  * on a fresh Temporal of its own: the dev server, or with `--servers=cluster`
  * the cluster's Temporal on Postgres (bench/throughput-server.ts).
  */
+import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -299,8 +300,9 @@ export async function benchThroughput(
   },
 ): Promise<VariantResult> {
   const { variant, label } = run;
-  // NODE_OPTIONS (the nostack preload) reaches only a worker of its own: in-process workers run in this process.
-  if (variant.env?.NODE_OPTIONS !== undefined && !options.workerProcess) throw new Error(`--variants=${label} needs --worker-process`);
+  // NODE_OPTIONS and LD_PRELOAD reach only a worker of its own; ld.so only warns about a preload it cannot find.
+  if ((variant.env?.NODE_OPTIONS ?? variant.env?.LD_PRELOAD) !== undefined && !options.workerProcess) throw new Error(`--variants=${label} needs --worker-process`);
+  if (variant.env?.LD_PRELOAD !== undefined && !existsSync(variant.env.LD_PRELOAD)) throw new Error(`--variants=${label}: no ${variant.env.LD_PRELOAD} (apt-get install libjemalloc2)`);
   const server = await startBenchTemporal(services, run);
   const modelDelayMs = options.modelDelayMs ?? 0;
   const model = await timedMockLlm(modelDelayMs);

@@ -39,22 +39,25 @@ export function parseWorkerMemory(text: string): WorkerMemory | undefined {
 /** Samples a worker's /metrics every `everyMs` and keeps the sample of the largest RSS; `stop` answers it. */
 export function sampleWorkerMemory(metricsUrl: string, everyMs = 1_000): { stop(): Promise<WorkerMemory | null> } {
   let peak: WorkerMemory | undefined;
-  let pending: Promise<void> = Promise.resolve();
+  // Scrapes may overlap (2 s timeout, 1 s apart), and the one at the peak is the likeliest to be slow: all are awaited.
+  const pending = new Set<Promise<void>>();
   const sample = () => {
-    pending = fetch(metricsUrl, { signal: AbortSignal.timeout(2_000) })
+    const scrape: Promise<void> = fetch(metricsUrl, { signal: AbortSignal.timeout(2_000) })
       .then(async (res) => {
         const memory = res.ok ? parseWorkerMemory(await res.text()) : undefined;
         if (memory && (!peak || memory.rssMb > peak.rssMb)) peak = memory;
       })
       // A scrape that fails (the worker busy past 2 s) is a sample less, not a failed bench.
-      .catch(() => {});
+      .catch(() => {})
+      .finally(() => pending.delete(scrape));
+    pending.add(scrape);
   };
   sample();
   const timer = setInterval(sample, everyMs);
   return {
     async stop() {
       clearInterval(timer);
-      await pending;
+      await Promise.all([...pending]);
       return peak ?? null;
     },
   };

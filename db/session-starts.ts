@@ -15,10 +15,14 @@ export interface SessionStartRow {
   /** Until then its writer's lease, or the backoff after a failed try. */
   readonly nextAttemptAt: Date;
   readonly createdAt: Date;
+  /** How old it was when read, on Postgres's clock (the deadline counts from there, not on an API's clock). */
+  readonly ageMs: number;
 }
 
-/** A row as Postgres answers it. */
-type StoredStart = Selectable<SessionStartsTable>;
+/** A row as Postgres answers it, with its age. */
+type StoredStart = Selectable<SessionStartsTable> & { age_ms: number };
+
+const ageMs = sql<number>`extract(epoch from now() - created_at)::float8 * 1000`;
 
 /** Now plus `ms` on Postgres's clock: leases are compared with its now(), so API clocks that disagree do not matter. */
 const dbNowPlus = (ms: number) => sql<Date>`now() + ${ms}::float8 * interval '1 millisecond'`;
@@ -42,7 +46,7 @@ export async function getSessionStart(db: Db, tenantId: string, sessionId: strin
   const row = await db
     .selectFrom('session_starts')
     .selectAll()
-    .select(sql<boolean>`next_attempt_at <= now()`.as('due'))
+    .select([sql<boolean>`next_attempt_at <= now()`.as('due'), ageMs.as('age_ms')])
     .where('session_id', '=', sessionId)
     .where('tenant_id', '=', tenantId)
     .executeTakeFirst();
@@ -61,7 +65,7 @@ export async function takeDueSessionStarts(db: Db, limit: number, leaseMs: numbe
       select session_id from session_starts where next_attempt_at <= now()
       order by next_attempt_at limit ${limit} for update skip locked
     )
-    returning session_id, tenant_id, input, attempts, last_error, next_attempt_at, created_at
+    returning session_id, tenant_id, input, attempts, last_error, next_attempt_at, created_at, ${ageMs} as age_ms
   `.execute(db);
   return rows.rows.map(toRow);
 }
@@ -89,6 +93,7 @@ function toRow(row: StoredStart): SessionStartRow {
     lastError: row.last_error,
     nextAttemptAt: row.next_attempt_at,
     createdAt: row.created_at,
+    ageMs: Math.max(0, row.age_ms),
   };
 }
 

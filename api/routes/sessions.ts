@@ -125,7 +125,7 @@ type SessionRow = NonNullable<Awaited<ReturnType<typeof getSessionRow>>>;
  * Sends to the workflow. A workflow not found is one whose start is still to be made (made now, then sent
  * again; 503 while Temporal does not take it) or one that has ended (409).
  */
-async function ifRunning(send: () => Promise<void>, started: () => Promise<StartOutcome | 'none'>): Promise<void> {
+async function ifRunning(send: () => Promise<void>, started: () => Promise<StartOutcome>): Promise<void> {
   const closed = () => new ApiError(409, 'session_closed', 'the session has ended');
   try {
     return await send();

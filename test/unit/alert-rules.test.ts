@@ -92,7 +92,7 @@ describe('alerting rules', () => {
     expect(byName.TaskFailureRateHigh?.expr).toMatch(/failed_tasks_total\[10m\][\s\S]*tasks_total\[10m\][\s\S]*> 0\.10/);
     expect(byName.LlmLatencyP95High?.expr).toMatch(/^histogram_quantile\(0\.95, .*llm_latency_seconds_bucket\[10m\].*\) > 3$/);
     expect(byName.TenantBudgetExhausted?.expr).toMatch(/tenant_budget_remaining_usd\) <= 0$/);
-    expect(byName.SessionStartsStuck).toMatchObject({ for: '3m', expr: 'max(session_start_oldest_pending_seconds) > 120' });
+    expect(byName.SessionStartsStuck).toMatchObject({ for: '3m', expr: 'max(max_over_time(session_start_oldest_pending_seconds[2m])) > 120' });
     for (const a of alerts) expect(['page', 'warning'], a.alert).toContain(a.labels.severity);
   });
 
@@ -120,8 +120,10 @@ describe('alerting rules', () => {
     ['the latency threshold', (s: string) => s.replace('[10m]))) > 3', '[10m]))) > 5')],
     ['the budget condition', (s: string) => s.replace('(tenant_budget_remaining_usd) <= 0', '(tenant_budget_remaining_usd) < 0')],
     ['the target-down duration', (s: string) => s.replace(/(== 0\n\s+for: )5m/, '$110m')],
-    ['the stuck-start age', (s: string) => s.replace('(session_start_oldest_pending_seconds) > 120', '(session_start_oldest_pending_seconds) > 400')],
-    ['the stuck-start duration', (s: string) => s.replace(/(pending_seconds\) > 120\n\s+for: )3m/, '$15m')],
+    ['the stuck-start age', (s: string) => s.replace('pending_seconds[2m])) > 120', 'pending_seconds[2m])) > 400')],
+    ['the stuck-start duration', (s: string) => s.replace(/(pending_seconds\[2m\]\)\) > 120\n\s+for: )3m/, '$15m')],
+    ['the stuck-start shorter duration', (s: string) => s.replace(/(pending_seconds\[2m\]\)\) > 120\n\s+for: )3m/, '$11m')],
+    ['the stuck-start NaN bridge', (s: string) => s.replace('max(max_over_time(session_start_oldest_pending_seconds[2m]))', 'max(session_start_oldest_pending_seconds)')],
   ])('fail when %s changes', (_what, edit) => {
     const r = testRulesEditedWith(edit);
     expect(r.output).toContain('FAILED');
