@@ -138,7 +138,7 @@ describe('a real Prometheus scraping the API and a worker during sessions', () =
     expect(up.map((s) => s.metric.job).sort()).toEqual(['kortix-api', 'kortix-worker', 'kortix-worker-sdk', 'prometheus']);
     const rules = await promApi<{ groups: { rules: { name: string; type: string; health: string }[] }[] }>('/api/v1/rules');
     const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.type === 'alerting');
-    expect(alerts.map((r) => r.name).sort()).toEqual(['KortixTargetDown', 'LlmLatencyP95High', 'TaskFailureRateHigh', 'TaskQueueBacklogHigh', 'TenantBudgetExhausted']);
+    expect(alerts.map((r) => r.name).sort()).toEqual(['KortixTargetDown', 'LlmLatencyP95High', 'SessionStartsStuck', 'TaskFailureRateHigh', 'TaskQueueBacklogHigh', 'TenantBudgetExhausted']);
   });
 
   it("receives a session's metrics: requests, model latency, tasks, active sessions, SDK series", async () => {
@@ -186,6 +186,10 @@ describe('a real Prometheus scraping the API and a worker during sessions', () =
       await valueOnceIt('max(agent_active_count{job="kortix-api",status="waiting_approval"})', (v) => v === expectedWaiting, 'the waiting session counted'),
     ).toBe(expectedWaiting);
     expect(await query('agent_active_count{status="running"}')).toHaveLength(1);
+    // The session starts, read from Postgres at scrape (a number, not the NaN of a failed read; other files'
+    // held starts may be in the same database, so not necessarily 0).
+    expect(await valueOnceIt('max(session_starts_pending{job="kortix-api"})', (v) => Number.isInteger(v) && v >= 0, 'the pending starts read')).toBeGreaterThanOrEqual(0);
+    expect(await valueOnceIt('max(session_start_oldest_pending_seconds{job="kortix-api"})', (v) => v >= 0, 'the oldest start read')).toBeGreaterThanOrEqual(0);
 
     // The Temporal SDK's own series that the dashboards use, from the worker's SDK endpoint.
     const names = await waitFor(
