@@ -7,6 +7,7 @@ import { trace } from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
 import {
+  endRecords,
   getEventByKey,
   getMessage,
   loadTranscript,
@@ -76,10 +77,6 @@ function toFailure(err: unknown): unknown {
 }
 
 /** The session row's last state. */
-function endPatch(input: FinishSessionInput): SessionPatch {
-  return { status: input.status, finalAnswer: input.finalAnswer, error: input.error, usage: input.usage, step: input.step, ended: true };
-}
-
 export function createSessionActivities({ db, router, metrics }: SessionActivityDeps) {
   /**
    * The system and first user messages, and `session.started`, in the row the API wrote (POST /v1/sessions
@@ -251,22 +248,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
 
   /** The session's last write: its status, answer, usage and `session.ended`. */
   async function finishSession(input: FinishSessionInput): Promise<void> {
-    await writeSessionRecords(db, input.session, {
-      events: [
-        {
-          key: ONCE_EVENT_KEYS.ended,
-          type: EVENT_TYPES.sessionEnded,
-          data: {
-            status: input.status,
-            finalAnswer: input.finalAnswer,
-            error: input.error,
-            usage: input.usage,
-            steps: input.step,
-          },
-        },
-      ],
-      patch: endPatch(input),
-    });
+    await writeSessionRecords(db, input.session, endRecords(input));
   }
 
   /**
@@ -276,7 +258,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
    */
   async function finishSessionRow(input: FinishSessionInput & { readonly writeError: string }): Promise<void> {
     const error = `${input.error ?? 'ended'}; the session.ended event could not be written: ${input.writeError}`;
-    await writeSessionRecords(db, input.session, { patch: endPatch({ ...input, error }) });
+    await writeSessionRecords(db, input.session, { patch: endRecords({ ...input, error }).patch });
   }
 
   // A write that cannot succeed (bad data, a violated constraint) fails the session at once, saying why.

@@ -42,6 +42,13 @@ export interface SessionPatch {
   readonly ended?: boolean;
 }
 
+/** What one write of a session holds (writeSessionRecords). */
+export interface SessionRecords {
+  readonly messages?: readonly NewMessage[];
+  readonly events?: readonly NewEvent[];
+  readonly patch?: SessionPatch;
+}
+
 export interface NewSessionRow {
   readonly id: string;
   readonly tenantId: string;
@@ -109,7 +116,7 @@ export async function failUnstartedSession(
     if (claim && !(await claim(trx))) return false;
     const row = await trx
       .selectFrom('sessions')
-      .select(['last_event_seq', 'created_at'])
+      .select('created_at')
       .where('id', '=', sessionId)
       .where('tenant_id', '=', tenantId)
       .where('ended_at', 'is', null)
@@ -117,20 +124,32 @@ export async function failUnstartedSession(
       .executeTakeFirst();
     if (!row) return false;
     const ref: SessionRef = { tenantId, sessionId, createdAt: row.created_at.toISOString() };
-    const ended: NewEvent = {
-      key: ONCE_EVENT_KEYS.ended,
-      type: EVENT_TYPES.sessionEnded,
-      data: { status: 'failed', finalAnswer: null, error, usage: EMPTY_USAGE, steps: 0 },
-    };
-    const lastSeq = await insertEvents(trx, ref, row.last_event_seq, [ended]);
-    await trx
-      .updateTable('sessions')
-      .set({ status: 'failed', error, ended_at: sql`now()`, updated_at: sql`now()`, last_event_seq: lastSeq })
-      .where('id', '=', sessionId)
-      .where('tenant_id', '=', tenantId)
-      .execute();
+    await writeRecordsIn(trx, ref, endRecords({ status: 'failed', finalAnswer: null, error, usage: EMPTY_USAGE, step: 0 }));
     return true;
   });
+}
+
+/** How a session ends: the workflow's end (activities/session-activities.ts finishSession), or a start given up. */
+export interface SessionEnd {
+  readonly status: SessionStatus;
+  readonly finalAnswer: string | null;
+  readonly error: string | null;
+  readonly usage: SessionUsage;
+  readonly step: number;
+}
+
+/** The records of a session's end: its `session.ended` event and the row's last patch. */
+export function endRecords(end: SessionEnd): { events: NewEvent[]; patch: SessionPatch } {
+  return {
+    events: [
+      {
+        key: ONCE_EVENT_KEYS.ended,
+        type: EVENT_TYPES.sessionEnded,
+        data: { status: end.status, finalAnswer: end.finalAnswer, error: end.error, usage: end.usage, steps: end.step },
+      },
+    ],
+    patch: { status: end.status, finalAnswer: end.finalAnswer, error: end.error, usage: end.usage, step: end.step, ended: true },
+  };
 }
 
 async function insertEvents(trx: Transaction<Database>, ref: SessionRef, lastSeq: number, events: readonly NewEvent[]) {
@@ -228,61 +247,68 @@ async function writeGatesAndApprovals(trx: Transaction<Database>, ref: SessionRe
 export async function writeSessionRecords(
   db: Db,
   ref: SessionRef,
-  records: { messages?: readonly NewMessage[]; events?: readonly NewEvent[]; patch?: SessionPatch },
+  records: SessionRecords,
 ): Promise<{ messagesInserted: number }> {
-  return db.transaction().execute(async (trx) => {
-    const locked = await trx
-      .selectFrom('sessions')
-      .select('last_event_seq')
-      .where('id', '=', ref.sessionId)
-      .where('tenant_id', '=', ref.tenantId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!locked) throw new SessionNotFoundError(`session ${ref.sessionId} of tenant ${ref.tenantId} does not exist`);
+  return db.transaction().execute((trx) => writeRecordsIn(trx, ref, records));
+}
 
-    const messages = records.messages ?? [];
-    let messagesInserted = 0;
-    if (messages.length > 0) {
-      // A message number already stored keeps what it holds (a retried write); the count tells the caller.
-      const inserted = await trx
-        .insertInto('messages')
-        .values(
-          messages.map((m) => ({
-            tenant_id: ref.tenantId,
-            session_id: ref.sessionId,
-            seq: m.seq,
-            role: m.role,
-            content: m.content,
-            tool_calls: m.toolCalls ? storableJson(m.toolCalls) : null,
-            tool_call_id: m.toolCallId ?? null,
-          })),
-        )
-        .onConflict((oc) => oc.columns(['session_id', 'seq']).doNothing())
-        .returning('seq')
-        .execute();
-      messagesInserted = inserted.length;
-    }
+/** writeSessionRecords within a transaction of the caller's. */
+async function writeRecordsIn(
+  trx: Transaction<Database>,
+  ref: SessionRef,
+  records: SessionRecords,
+): Promise<{ messagesInserted: number }> {
+  const locked = await trx
+    .selectFrom('sessions')
+    .select('last_event_seq')
+    .where('id', '=', ref.sessionId)
+    .where('tenant_id', '=', ref.tenantId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!locked) throw new SessionNotFoundError(`session ${ref.sessionId} of tenant ${ref.tenantId} does not exist`);
 
-    const lastSeq = await insertEvents(trx, ref, locked.last_event_seq, records.events ?? []);
-    await writeGatesAndApprovals(trx, ref, records.events ?? []);
-    const patch = records.patch ?? {};
-    await trx
-      .updateTable('sessions')
-      .set({
-        last_event_seq: lastSeq,
-        updated_at: sql`now()`,
-        ...(patch.status !== undefined ? { status: patch.status } : {}),
-        ...(patch.step !== undefined ? { step: patch.step } : {}),
-        ...(patch.usage !== undefined ? { usage: storableJson(patch.usage) } : {}),
-        ...(patch.finalAnswer !== undefined ? { final_answer: patch.finalAnswer } : {}),
-        ...(patch.error !== undefined ? { error: patch.error } : {}),
-        ...(patch.ended ? { ended_at: sql`coalesce(ended_at, now())` } : {}),
-      })
-      .where('id', '=', ref.sessionId)
-      .where('tenant_id', '=', ref.tenantId)
+  const messages = records.messages ?? [];
+  let messagesInserted = 0;
+  if (messages.length > 0) {
+    // A message number already stored keeps what it holds (a retried write); the count tells the caller.
+    const inserted = await trx
+      .insertInto('messages')
+      .values(
+        messages.map((m) => ({
+          tenant_id: ref.tenantId,
+          session_id: ref.sessionId,
+          seq: m.seq,
+          role: m.role,
+          content: m.content,
+          tool_calls: m.toolCalls ? storableJson(m.toolCalls) : null,
+          tool_call_id: m.toolCallId ?? null,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['session_id', 'seq']).doNothing())
+      .returning('seq')
       .execute();
-    return { messagesInserted };
-  });
+    messagesInserted = inserted.length;
+  }
+
+  const lastSeq = await insertEvents(trx, ref, locked.last_event_seq, records.events ?? []);
+  await writeGatesAndApprovals(trx, ref, records.events ?? []);
+  const patch = records.patch ?? {};
+  await trx
+    .updateTable('sessions')
+    .set({
+      last_event_seq: lastSeq,
+      updated_at: sql`now()`,
+      ...(patch.status !== undefined ? { status: patch.status } : {}),
+      ...(patch.step !== undefined ? { step: patch.step } : {}),
+      ...(patch.usage !== undefined ? { usage: storableJson(patch.usage) } : {}),
+      ...(patch.finalAnswer !== undefined ? { final_answer: patch.finalAnswer } : {}),
+      ...(patch.error !== undefined ? { error: patch.error } : {}),
+      ...(patch.ended ? { ended_at: sql`coalesce(ended_at, now())` } : {}),
+    })
+    .where('id', '=', ref.sessionId)
+    .where('tenant_id', '=', ref.tenantId)
+    .execute();
+  return { messagesInserted };
 }
 
 /** The transcript before `beforeSeq`, in order. */
