@@ -89,9 +89,14 @@ export function startSessionWorkflow(temporal: Client, sessionsQueue: string, in
   });
 }
 
+/** An error and its causes, outermost first (the client wraps gRPC errors as "Failed to start Workflow"). */
+function* causes(err: unknown): Generator<unknown> {
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) yield e;
+}
+
 function grpcCode(err: unknown): number | undefined {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
+  for (const e of causes(err)) {
+    const code = typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
     if (typeof code === 'number') return code;
   }
   return undefined;
@@ -145,12 +150,8 @@ export class SessionStarter {
     if (this.#sweeping) return this.#sweeping;
     this.#sweeping = (async () => {
       const due = await takeDueSessionStarts(this.deps.db, SWEEP_BATCH, START_LEASE_MS);
-      const outcomes = await Promise.all(
-        due.map((row) =>
-          this.#inFlight.get(row.sessionId) ?? this.#attempt(this.#ref(row), () => openInput<AgentSessionInput>(this.deps.codec, row.input)),
-        ),
-      );
-      return outcomes.length;
+      await Promise.all(due.map((row) => this.#attempt(this.#ref(row), () => openInput<AgentSessionInput>(this.deps.codec, row.input))));
+      return due.length;
     })().finally(() => {
       this.#sweeping = undefined;
     });
@@ -277,10 +278,10 @@ export class SessionStarter {
   }
 }
 
-/** The message with its cause's: the client wraps gRPC errors as "Failed to start Workflow", the reason in the cause. */
+/** The message with its causes': the reason of a wrapped gRPC error is in the cause. */
 function errorText(err: unknown): string {
   const parts: string[] = [];
-  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causes(err)) {
     const text = e instanceof Error ? e.message : String(e);
     if (text && !parts.includes(text)) parts.push(text);
   }

@@ -12,9 +12,6 @@ export interface SessionStartRow {
   readonly input: Uint8Array;
   readonly attempts: number;
   readonly lastError: string | null;
-  /** Until then its writer's lease, or the backoff after a failed try. */
-  readonly nextAttemptAt: Date;
-  readonly createdAt: Date;
   /** How old it was when read, on Postgres's clock (the deadline counts from there, not on an API's clock). */
   readonly ageMs: number;
 }
@@ -91,8 +88,6 @@ function toRow(row: StoredStart): SessionStartRow {
     input: new Uint8Array(row.input),
     attempts: row.attempts,
     lastError: row.last_error,
-    nextAttemptAt: row.next_attempt_at,
-    createdAt: row.created_at,
     ageMs: Math.max(0, row.age_ms),
   };
 }

@@ -120,10 +120,10 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 
 type SessionRow = NonNullable<Awaited<ReturnType<typeof getSessionRow>>>;
 
-/** A signal to a session's workflow: one that has closed (the row not yet ended) is a 409, as an ended row is. */
 /**
- * Sends to the workflow. A workflow not found is one whose start is still to be made (made now, then sent
- * again; 503 while Temporal does not take it) or one that has ended (409).
+ * A signal to a session's workflow. A workflow not found is one whose start is still to be made (made now, then
+ * sent again; 503 while Temporal does not take it) or one that has closed (the row not yet ended): a 409, as an
+ * ended row is.
  */
 async function ifRunning(send: () => Promise<void>, started: () => Promise<StartOutcome>): Promise<void> {
   const closed = () => new ApiError(409, 'session_closed', 'the session has ended');

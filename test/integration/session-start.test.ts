@@ -50,22 +50,28 @@ afterAll(async () => {
   await stack?.close();
 });
 
+/** Another API over the stack's database and Temporal: its own client, codec and (by default, createApp's) starter. */
+function apiWith(temporal: Client, codec: TenantPayloadCodec, starter?: SessionStarter) {
+  return createApp({
+    config: stack.config,
+    db: stack.db,
+    temporal,
+    codec,
+    starter,
+    policies: new PolicyStore(stack.config.POLICIES_DIR),
+    notifier: new EventNotifier(stack.config.DATABASE_URL ?? ''),
+    metrics: createMetrics({ service: 'api', defaultMetrics: false }),
+    readiness: new ReadinessChecker({}),
+    logger: createLogger({ level: 'error' }),
+  });
+}
+
 describe('POST /v1/sessions', () => {
   it('tells the codec the session’s tenant: a codec that cannot look it up still encrypts the start', async () => {
     // Fail closed, and nothing to look the tenant up with: only the route can have told it.
     const codec = new TenantPayloadCodec({ keyring: keyringFromConfig(stack.config), unknownTenant: 'reject' });
     const temporal: Client = temporalClient(stack.temporal.connection as Connection, stack.config.TEMPORAL_NAMESPACE, codec);
-    const app = createApp({
-      config: stack.config,
-      db: stack.db,
-      temporal,
-      codec,
-      policies: new PolicyStore(stack.config.POLICIES_DIR),
-      notifier: new EventNotifier(stack.config.DATABASE_URL ?? ''),
-      metrics: createMetrics({ service: 'api', defaultMetrics: false }),
-      readiness: new ReadinessChecker({}),
-      logger: createLogger({ level: 'error' }),
-    });
+    const app = apiWith(temporal, codec);
     const res = await app.request('/v1/sessions', {
       method: 'POST',
       headers: { 'x-tenant-id': stack.tenantId, authorization: `Bearer ${stack.keys.alice}`, 'content-type': 'application/json' },
@@ -161,18 +167,7 @@ describe('POST /v1/sessions: the workflow start after the answer', () => {
       },
     });
     starters.push(starter);
-    const app = createApp({
-      config: stack.config,
-      db: stack.db,
-      temporal,
-      codec: own,
-      starter,
-      policies: new PolicyStore(stack.config.POLICIES_DIR),
-      notifier: new EventNotifier(stack.config.DATABASE_URL ?? ''),
-      metrics: createMetrics({ service: 'api', defaultMetrics: false }),
-      readiness: new ReadinessChecker({}),
-      logger: createLogger({ level: 'error' }),
-    });
+    const app = apiWith(temporal, own, starter);
     const request = (method: string, path: string, body: unknown) =>
       app.request(path, {
         method,
