@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=archive|session-latency|throughput|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes   run one of them
+ *   --only=archive|session-latency|throughput|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes|workflow-footprint   run one of them
  *   throughput: --sessions=50 --steps=5 --variants=noeager,default --servers=dev,cluster --model-delay-ms=0 --worker-process --worker-build=compiled --worker-cpu-prof=DIR --load-only --tag=name
  *     (bench/throughput.ts: default, noeager, rollback, autoscaling, nostack, cacheN, poolN, arenaN, joined with +: pool64+cache100;
  *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
@@ -26,6 +26,7 @@ import { benchSessionLatency } from './session-latency.js';
 import { benchThroughput, floorBundle, printThroughput, throughputVariant, type VariantResult } from './throughput.js';
 import { parseServers, throughputRuns } from './throughput-server.js';
 import { benchWeb } from './web.js';
+import { benchWorkflowFootprint } from './workflow-footprint.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const machine = { cpus: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, at: new Date().toISOString() };
@@ -108,6 +109,15 @@ if (!only || only === 'pg-bytes') {
     }
   } finally {
     await services.stop();
+  }
+}
+
+if (!only || only === 'workflow-footprint') {
+  const r = await benchWorkflowFootprint();
+  save('workflow-footprint', r);
+  console.log(`\nworkflow footprint (${r.workflows} workflows created in the SDK's shared V8 context; shared / per-workflow: heap ×${r.ratio.perWorkflowKb}, creation p50 ×${r.ratio.createMsP50})`);
+  for (const run of r.runs) {
+    console.log(`  ${run.bundle.padEnd(13)} context ${run.contextMb} MB, per workflow ${run.perWorkflowKb} KB, creation p50 / p95 ${run.createMs.p50} / ${run.createMs.p95} ms`);
   }
 }
 
