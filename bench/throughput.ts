@@ -25,7 +25,7 @@
  * on a fresh Temporal of its own: the dev server, or with `--servers=cluster`
  * the cluster's Temporal on Postgres (bench/throughput-server.ts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +35,7 @@ import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-opti
 import type { ServiceValues } from '../test/support/services.js';
 import { parseServerTiming } from '../api/server-timing.js';
 import { postSession } from '../test/support/sessions.js';
-import { sampleWorkerMemory, type WorkerMemory } from './worker-memory.js';
+import { describeWorkerMemory, sampleWorkerMemory, withThreadHeapPreload, type WorkerMemory } from './worker-memory.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
 import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
@@ -311,7 +311,10 @@ export async function benchThroughput(
     env: { ...UNCAPPED, MOCK_LLM_URL: model.url, TEMPORAL_ADDRESS: server.address, ...variant.env },
   });
   const profiling = options.workerCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.workerCpuProfDir}`] : [];
-  const worker = options.workerProcess ? new WorkerProcess(stack.env, join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker) : undefined;
+  // The workflow threads' heaps, which the worker's /metrics cannot see, written by a preload (bench/worker-memory.ts).
+  const threadHeapDir = mkdtempSync(join(services.tmpDir, `thread-heaps-${label}-`));
+  const workerEnv = withThreadHeapPreload(stack.env, threadHeapDir);
+  const worker = options.workerProcess ? new WorkerProcess(workerEnv, join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker) : undefined;
   const rss = () => (worker?.pid ? rssOf(worker.pid) : process.memoryUsage().rss);
   try {
     await worker?.start();
@@ -358,7 +361,7 @@ export async function benchThroughput(
     const sampler = setInterval(() => {
       rssPeak = Math.max(rssPeak, rss());
     }, 250);
-    const memory = worker?.healthPort ? sampleWorkerMemory(`http://127.0.0.1:${worker.healthPort}/metrics`) : undefined;
+    const memory = worker?.healthPort ? sampleWorkerMemory(`http://127.0.0.1:${worker.healthPort}/metrics`, 1_000, threadHeapDir) : undefined;
     let loading = true;
     const posts: number[] = [];
     const postStages = new Map<string, number[]>();
@@ -484,10 +487,7 @@ export function printThroughput(results: readonly VariantResult[]): void {
   const stages = [...new Set(results.flatMap((r) => Object.keys(r.load.postStagesMs)))];
   for (const stage of stages) row(`load: POST stage ${stage} p50/p95`, (r) => pair(r.load.postStagesMs[stage]));
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
-  row('load: worker MB at peak: heap used/total, external, rest', (r) => {
-    const m = r.load.workerMemoryAtPeak;
-    return m ? `${m.heapUsedMb}/${m.heapTotalMb}, ${m.externalMb}, ${m.restMb}` : '-';
-  });
+  row('load: worker MB at peak: heap used/total, external, rest (of it: workflow threads, outside V8)', (r) => describeWorkerMemory(r.load.workerMemoryAtPeak));
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => ['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/'));
   if (results.some((r) => r.stepPhasesMs)) printPhases(results);
   for (const r of results) {

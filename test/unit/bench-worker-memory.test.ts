@@ -1,7 +1,11 @@
 /** bench/worker-memory.ts: the memory series read from a worker's /metrics text. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../observability/metrics.js';
-import { parseWorkerMemory } from '../../bench/worker-memory.js';
+import { parseWorkerMemory, readThreadHeaps, withThreadHeapPreload, withThreadHeaps } from '../../bench/worker-memory.js';
 
 describe('parseWorkerMemory', () => {
   it('reads RSS, heap and external memory from a registry with the default metrics, and the rest of RSS', async () => {
@@ -30,5 +34,46 @@ describe('parseWorkerMemory', () => {
       'nodejs_external_memory_bytes{service="worker"} 10485760',
     ].join('\n');
     expect(parseWorkerMemory(text)).toEqual({ rssMb: 500, heapUsedMb: 100, heapTotalMb: 200, externalMb: 10, restMb: 290 });
+  });
+});
+
+describe('the workflow threads\' heaps', () => {
+  it('the preload writes each thread\'s heap but the main thread\'s, and the sampler reads them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'thread-heaps-'));
+    try {
+      const env = withThreadHeapPreload({ NODE_OPTIONS: '--no-warnings' }, dir);
+      expect(env.NODE_OPTIONS).toMatch(/^--no-warnings --require \S+workflow-thread-heap\.cjs$/);
+      // Two threads that hold ~16 MB each for a while (the preload writes at start and every 500 ms), as the SDK's do.
+      const thread = `new (require('node:worker_threads').Worker)("globalThis.x = new Array(2e6).fill(1.5); setTimeout(() => {}, 700)", { eval: true })`;
+      execFileSync(process.execPath, ['-e', `${thread}; ${thread}`], { env: { ...process.env, ...env }, timeout: 20_000 });
+      expect(readdirSync(dir).sort()).toEqual(['thread-1.json', 'thread-2.json']);
+      const threads = readThreadHeaps(dir, 60_000);
+      expect(threads?.threads).toBe(2);
+      expect(threads?.heapUsedMb).toBeGreaterThan(2 * 15);
+      expect(threads?.heapTotalMb).toBeGreaterThanOrEqual(threads?.heapUsedMb ?? Infinity);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts fresh files only, and takes the threads out of the rest', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'thread-heaps-'));
+    try {
+      const mib = 2 ** 20;
+      const file = (id: number, at: number) =>
+        writeFileSync(join(dir, `thread-${id}.json`), JSON.stringify({ threadId: id, heapUsed: 100 * mib, heapTotal: 120 * mib, external: 5 * mib, malloced: 3 * mib, at }));
+      file(1, 10_000);
+      file(2, 9_000);
+      file(3, 1_000); // a thread that ended 9 s ago
+      writeFileSync(join(dir, 'thread-4.json.tmp'), '{"half');
+      const threads = readThreadHeaps(dir, 5_000, 10_500);
+      expect(threads).toEqual({ threads: 2, heapUsedMb: 200, heapTotalMb: 240, externalMb: 10, mallocedMb: 6 });
+      const memory = { rssMb: 1000, heapUsedMb: 100, heapTotalMb: 200, externalMb: 10, restMb: 790 };
+      expect(withThreadHeaps(memory, threads)).toEqual({ ...memory, workflowThreads: threads, outsideHeapsMb: 534 });
+      expect(withThreadHeaps(memory, undefined)).toEqual(memory);
+      expect(readThreadHeaps(dir, 5_000, 100_000)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

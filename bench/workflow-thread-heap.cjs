@@ -1,0 +1,27 @@
+/**
+ * The throughput bench's view of the worker's workflow threads (bench/worker-memory.ts), preloaded into a worker
+ * process of its own with `NODE_OPTIONS=--require …`, so that it runs in every thread of it.
+ *
+ * The Temporal SDK runs workflows in worker threads whose V8 heaps the process's /metrics do not show (prom-client
+ * reads the main thread's; Node 20 has no `Worker.getHeapStatistics()` for a thread the SDK owns). In each thread
+ * but the main one this writes the thread's heap statistics to a file every 500 ms, which the bench's memory
+ * sampler reads beside /metrics. A measurement, not a setting: no start path of the platform loads this file.
+ */
+'use strict';
+const { isMainThread, threadId } = require('node:worker_threads');
+
+const dir = process.env.KORTIX_BENCH_THREAD_HEAP_DIR;
+if (!isMainThread && dir) {
+  const { renameSync, writeFileSync } = require('node:fs');
+  const { join } = require('node:path');
+  const { getHeapStatistics } = require('node:v8');
+  const file = join(dir, `thread-${threadId}.json`);
+  const write = () => {
+    const { used_heap_size: heapUsed, total_heap_size: heapTotal, external_memory: external, malloced_memory: malloced } = getHeapStatistics();
+    // Written aside and renamed: the sampler never reads half a file.
+    writeFileSync(`${file}.tmp`, JSON.stringify({ threadId, heapUsed, heapTotal, external, malloced, at: Date.now() }));
+    renameSync(`${file}.tmp`, file);
+  };
+  write();
+  setInterval(write, 500).unref();
+}
