@@ -3,7 +3,7 @@
  * writes bench/results/<name>.json, then prints a short table.
  *   --only=archive|session-latency|throughput|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes|workflow-footprint   run one of them
  *   throughput: --sessions=50 --steps=5 --variants=noeager,default --servers=dev,cluster --model-delay-ms=0 --worker-process --worker-build=compiled --worker-cpu-prof=DIR --load-only --tag=name
- *     (bench/throughput.ts: default, noeager, rollback, autoscaling, nostack, cacheN, poolN, arenaN, joined with +: pool64+cache100;
+ *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, evictN, growN, joined with +: pool64+cache100;
  *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
  *     noeager and rollback are dev-server settings, refused on the cluster)
  * Targets are read from these numbers, never asserted in tests.
@@ -23,7 +23,8 @@ import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
 import { benchSemanticCache } from './semantic-cache.js';
 import { benchSessionLatency } from './session-latency.js';
-import { benchThroughput, floorBundle, printThroughput, throughputVariant, type VariantResult } from './throughput.js';
+import { benchThroughput, floorBundle, printThroughput, type VariantResult } from './throughput.js';
+import { throughputVariant } from './throughput-variants.js';
 import { parseServers, throughputRuns } from './throughput-server.js';
 import { benchWeb } from './web.js';
 import { benchWorkflowFootprint } from './workflow-footprint.js';

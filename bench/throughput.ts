@@ -28,7 +28,6 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { sharedWorkerOptions } from '../temporal/worker.js';
 import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-options.js';
@@ -38,74 +37,15 @@ import { postSession } from '../test/support/sessions.js';
 import { describeWorkerMemory, sampleWorkerMemory, withThreadHeapPreload, type WorkerMemory } from './worker-memory.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
-import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
 import { cpuByGroup, cpuSince, rssOf, serverHistograms, topHistograms } from './cpu-profile.js';
 import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
 import { sandboxHolds, type SandboxHolds } from './sandbox-holds.js';
 import { floorPhases, longestGap, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
 import { percentiles, type Summary } from './stats.js';
-import { startBenchTemporal, type DevServerSettings, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
+import { startBenchTemporal, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
+import type { ThroughputVariant } from './throughput-variants.js';
 
 const FLOOR_WORKFLOWS = new URL('./floor/workflow.ts', import.meta.url).pathname;
-
-export interface ThroughputVariant extends DevServerSettings {
-  readonly label: string;
-  /** Environment overrides of the stack (config/index.ts names). */
-  readonly env?: Record<string, string>;
-}
-
-/** The variants `--variants=a,b` picks from; the first is the baseline of the ratios in the README. */
-/** Debian's libjemalloc2 (the `jemalloc` variant; `apt-get install libjemalloc2`). */
-const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-
-export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
-  default: { label: 'default' },
-  /** Without eager activity dispatch, the dev server's default before issue 16's eager change. */
-  noeager: { label: 'noeager', dynamicConfig: DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith('system.enableActivityEagerExecution')) },
-  /** The CLI's own SQLite settings (rollback journal), the dev server's default before issue 16. */
-  rollback: { label: 'rollback', sqlitePragmas: [] },
-  autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
-  /** Model calls as local activities (SESSION_LOCAL_MODEL_CALLS): one activity task and one workflow task fewer per step. */
-  local: { label: 'local', env: { SESSION_LOCAL_MODEL_CALLS: 'true' } },
-  /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
-  nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-workflow-stack-traces.cjs', import.meta.url))}` } },
-  /** jemalloc instead of glibc's malloc for the worker process (Debian's libjemalloc2): the native part of its memory. */
-  jemalloc: { label: 'jemalloc', env: { LD_PRELOAD: JEMALLOC } },
-};
-
-/** The numbered variants: the environment variable each sets. */
-const NUMBERED_VARIANTS: Record<string, string> = {
-  cache: 'WORKER_MAX_CACHED_WORKFLOWS',
-  pool: 'SANDBOX_POOL_MAX_TOTAL',
-  arena: 'MALLOC_ARENA_MAX',
-  wft: 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS',
-  evict: 'SANDBOX_POOL_EVICT_IDLE',
-};
-/** The unit a numbered variant's number is in, where its variable wants one. */
-const NUMBER_UNITS: Record<string, string> = { evict: 'ms' };
-
-/**
- * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
- * (SANDBOX_POOL_MAX_TOTAL=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
- * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), joined with `+`
- * (`pool64+cache100`).
- */
-export function throughputVariant(name: string): ThroughputVariant {
-  const parts = name.split('+').map((part): ThroughputVariant => {
-    const named = THROUGHPUT_VARIANTS[part];
-    if (named) return named;
-    const m = new RegExp(`^(${Object.keys(NUMBERED_VARIANTS).join('|')})(\\d+)$`).exec(part);
-    if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...Object.keys(NUMBERED_VARIANTS).map((k) => `${k}N`)].join(', ')})`);
-    return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
-  });
-  return parts.reduce((a, b) => ({
-    label: name,
-    env: { ...a.env, ...b.env },
-    ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
-    ...((b.sqlitePragmas ?? a.sqlitePragmas) ? { sqlitePragmas: b.sqlitePragmas ?? a.sqlitePragmas } : {}),
-    ...((b.dynamicConfig ?? a.dynamicConfig) ? { dynamicConfig: b.dynamicConfig ?? a.dynamicConfig } : {}),
-  }));
-}
 
 /** Tenant limits out of the way: the bench measures the platform, not the per-tenant caps (20 running sessions by default). */
 const UNCAPPED = {
@@ -300,8 +240,9 @@ export async function benchThroughput(
   },
 ): Promise<VariantResult> {
   const { variant, label } = run;
-  // NODE_OPTIONS and LD_PRELOAD reach only a worker of its own; ld.so only warns about a preload it cannot find.
-  if ((variant.env?.NODE_OPTIONS ?? variant.env?.LD_PRELOAD) !== undefined && !options.workerProcess) throw new Error(`--variants=${label} needs --worker-process`);
+  // NODE_OPTIONS, LD_PRELOAD and worker-main's V8 flag reach only a worker of its own; ld.so only warns about a preload it cannot find.
+  const processOnly = variant.env?.NODE_OPTIONS ?? variant.env?.LD_PRELOAD ?? variant.env?.WORKER_HEAP_GROWING_PERCENT;
+  if (processOnly !== undefined && !options.workerProcess) throw new Error(`--variants=${label} needs --worker-process`);
   if (variant.env?.LD_PRELOAD !== undefined && !existsSync(variant.env.LD_PRELOAD)) throw new Error(`--variants=${label}: no ${variant.env.LD_PRELOAD} (apt-get install libjemalloc2)`);
   const server = await startBenchTemporal(services, run);
   const modelDelayMs = options.modelDelayMs ?? 0;

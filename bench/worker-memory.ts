@@ -40,6 +40,8 @@ export interface ThreadHeaps {
   readonly externalMb: number;
   /** What V8 itself allocated with malloc beside the heap (compiler zones and the like). */
   readonly mallocedMb: number;
+  /** The `threadgc` variant: heap used right after the latest forced full collection, the live part. */
+  readonly liveAfterGcMb?: number;
 }
 
 /** Written by bench/workflow-thread-heap.cjs in each thread of the worker but its main one. */
@@ -48,6 +50,7 @@ interface ThreadHeapFile {
   readonly heapTotal: number;
   readonly external: number;
   readonly malloced: number;
+  readonly liveAfterGc?: number;
   readonly at: number;
 }
 
@@ -65,7 +68,8 @@ export function readThreadHeaps(dir: string, freshMs = 5_000, now = Date.now()):
   const fresh = files.filter((f) => now - f.at <= freshMs);
   if (fresh.length === 0) return undefined;
   const sum = (pick: (f: ThreadHeapFile) => number) => mb(fresh.reduce((a, f) => a + pick(f), 0));
-  return { threads: fresh.length, heapUsedMb: sum((f) => f.heapUsed), heapTotalMb: sum((f) => f.heapTotal), externalMb: sum((f) => f.external), mallocedMb: sum((f) => f.malloced) };
+  const heaps = { threads: fresh.length, heapUsedMb: sum((f) => f.heapUsed), heapTotalMb: sum((f) => f.heapTotal), externalMb: sum((f) => f.external), mallocedMb: sum((f) => f.malloced) };
+  return fresh.every((f) => f.liveAfterGc !== undefined) ? { ...heaps, liveAfterGcMb: sum((f) => f.liveAfterGc ?? 0) } : heaps;
 }
 
 /** A /metrics sample with the workflow threads' heaps beside it. */
@@ -130,6 +134,7 @@ export function sampleWorkerMemory(metricsUrl: string, everyMs = 1_000, threadHe
 export function describeWorkerMemory(m: WorkerMemory | null): string {
   if (!m) return '-';
   const t = m.workflowThreads;
-  const threads = t ? ` (${t.threads} threads ${t.heapUsedMb}/${t.heapTotalMb} + ${t.mallocedMb}, outside V8 ${m.outsideHeapsMb})` : '';
+  const live = t?.liveAfterGcMb !== undefined ? `, live ${t.liveAfterGcMb}` : '';
+  const threads = t ? ` (${t.threads} threads ${t.heapUsedMb}/${t.heapTotalMb} + ${t.mallocedMb}${live}, outside V8 ${m.outsideHeapsMb})` : '';
   return `${m.heapUsedMb}/${m.heapTotalMb}, ${m.externalMb}, ${m.restMb}${threads}`;
 }

@@ -16,10 +16,21 @@ if (!isMainThread && dir) {
   const { join } = require('node:path');
   const { getHeapStatistics } = require('node:v8');
   const file = join(dir, `thread-${threadId}.json`);
+  // The `threadgc` variant (node --expose-gc): a full collection every so often, so that the live heap (used right
+  // after it) can be told from garbage V8 has not collected yet. It costs the thread a pause each time.
+  const gcEveryMs = Number(process.env.KORTIX_BENCH_THREAD_HEAP_GC_MS ?? 0);
+  const gc = typeof globalThis.gc === 'function' && gcEveryMs > 0 ? globalThis.gc : undefined;
+  let lastGc = 0;
+  let liveAfterGc;
   const write = () => {
+    if (gc && Date.now() - lastGc >= gcEveryMs) {
+      gc();
+      lastGc = Date.now();
+      liveAfterGc = getHeapStatistics().used_heap_size;
+    }
     const { used_heap_size: heapUsed, total_heap_size: heapTotal, external_memory: external, malloced_memory: malloced } = getHeapStatistics();
     // Written aside and renamed: the sampler never reads half a file.
-    writeFileSync(`${file}.tmp`, JSON.stringify({ threadId, heapUsed, heapTotal, external, malloced, at: Date.now() }));
+    writeFileSync(`${file}.tmp`, JSON.stringify({ threadId, heapUsed, heapTotal, external, malloced, liveAfterGc, at: Date.now() }));
     renameSync(`${file}.tmp`, file);
   };
   write();

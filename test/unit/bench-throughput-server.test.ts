@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseServers, throughputRuns } from '../../bench/throughput-server.js';
-import { throughputVariant } from '../../bench/throughput.js';
+import { throughputVariant } from '../../bench/throughput-variants.js';
 
 describe('parseServers', () => {
   it('is the dev server alone when absent', () => {
@@ -35,7 +35,8 @@ describe('throughputRuns', () => {
     expect(throughputVariant('pool200+arena2').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', MALLOC_ARENA_MAX: '2' });
     expect(throughputVariant('local+wft200').env).toEqual({ SESSION_LOCAL_MODEL_CALLS: 'true', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '200' });
     expect(throughputVariant('evict300').env).toEqual({ SANDBOX_POOL_EVICT_IDLE: '300ms' });
-    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*arenaN, wftN, evictN\)/);
+    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*arenaN, wftN, evictN, growN\)/);
+    expect(throughputVariant('pool64+grow0').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64', WORKER_HEAP_GROWING_PERCENT: '0' });
   });
 
   it('refuses dev-server settings on the cluster, takes them on the dev server', () => {

@@ -41,8 +41,9 @@ describe('the workflow threads\' heaps', () => {
   it('the preload writes each thread\'s heap but the main thread\'s, and the sampler reads them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'thread-heaps-'));
     try {
-      const env = withThreadHeapPreload({ NODE_OPTIONS: '--no-warnings' }, dir);
-      expect(env.NODE_OPTIONS).toMatch(/^--no-warnings --require \S+workflow-thread-heap\.cjs$/);
+      // As the threadgc variant runs it: a forced collection before each write here.
+      const env: Record<string, string> = { ...withThreadHeapPreload({ NODE_OPTIONS: '--expose-gc' }, dir), KORTIX_BENCH_THREAD_HEAP_GC_MS: '1' };
+      expect(env.NODE_OPTIONS).toMatch(/^--expose-gc --require \S+workflow-thread-heap\.cjs$/);
       // Two threads that hold ~16 MB each for a while (the preload writes at start and every 500 ms), as the SDK's do.
       const thread = `new (require('node:worker_threads').Worker)("globalThis.x = new Array(2e6).fill(1.5); setTimeout(() => {}, 700)", { eval: true })`;
       execFileSync(process.execPath, ['-e', `${thread}; ${thread}`], { env: { ...process.env, ...env }, timeout: 20_000 });
@@ -51,6 +52,8 @@ describe('the workflow threads\' heaps', () => {
       expect(threads?.threads).toBe(2);
       expect(threads?.heapUsedMb).toBeGreaterThan(2 * 15);
       expect(threads?.heapTotalMb).toBeGreaterThanOrEqual(threads?.heapUsedMb ?? Infinity);
+      // The arrays are live: a collection keeps them.
+      expect(threads?.liveAfterGcMb).toBeGreaterThan(2 * 15);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -72,6 +75,11 @@ describe('the workflow threads\' heaps', () => {
       expect(withThreadHeaps(memory, threads)).toEqual({ ...memory, workflowThreads: threads, outsideHeapsMb: 534 });
       expect(withThreadHeaps(memory, undefined)).toEqual(memory);
       expect(readThreadHeaps(dir, 5_000, 100_000)).toBeUndefined();
+      // The threadgc variant: the live heap after the latest forced collection, only when every thread has one.
+      writeFileSync(join(dir, 'thread-1.json'), JSON.stringify({ heapUsed: mib, heapTotal: mib, external: 0, malloced: 0, liveAfterGc: 40 * mib, at: 10_000 }));
+      expect(readThreadHeaps(dir, 5_000, 10_500)?.liveAfterGcMb).toBeUndefined();
+      writeFileSync(join(dir, 'thread-2.json'), JSON.stringify({ heapUsed: mib, heapTotal: mib, external: 0, malloced: 0, liveAfterGc: 2 * mib, at: 10_000 }));
+      expect(readThreadHeaps(dir, 5_000, 10_500)?.liveAfterGcMb).toBe(42);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,0 +1,72 @@
+/**
+ * The throughput bench's variants (bench/throughput.ts, `--variants=a,b`): what each changes of the stack, the
+ * worker process or the dev server, by name or numbered (`pool64`), joined with `+`.
+ */
+import { fileURLToPath } from 'node:url';
+import { DEV_DYNAMIC_CONFIG } from '../temporal/dev-server.js';
+import type { DevServerSettings } from './throughput-server.js';
+
+export interface ThroughputVariant extends DevServerSettings {
+  readonly label: string;
+  /** Environment overrides of the stack (config/index.ts names). */
+  readonly env?: Record<string, string>;
+}
+
+/** Debian's libjemalloc2 (the `jemalloc` variant; `apt-get install libjemalloc2`). */
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+
+/** The variants `--variants=a,b` picks from; the first is the baseline of the ratios in the README. */
+export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
+  default: { label: 'default' },
+  /** Without eager activity dispatch, the dev server's default before issue 16's eager change. */
+  noeager: { label: 'noeager', dynamicConfig: DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith('system.enableActivityEagerExecution')) },
+  /** The CLI's own SQLite settings (rollback journal), the dev server's default before issue 16. */
+  rollback: { label: 'rollback', sqlitePragmas: [] },
+  autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
+  /** Model calls as local activities (SESSION_LOCAL_MODEL_CALLS): one activity task and one workflow task fewer per step. */
+  local: { label: 'local', env: { SESSION_LOCAL_MODEL_CALLS: 'true' } },
+  /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
+  nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-workflow-stack-traces.cjs', import.meta.url))}` } },
+  /** A full GC in each workflow thread every 5 s, to read its live heap (bench/workflow-thread-heap.cjs): a measurement. */
+  threadgc: { label: 'threadgc', env: { NODE_OPTIONS: '--expose-gc', KORTIX_BENCH_THREAD_HEAP_GC_MS: '5000' } },
+  /** jemalloc instead of glibc's malloc for the worker process (Debian's libjemalloc2): the native part of its memory. */
+  jemalloc: { label: 'jemalloc', env: { LD_PRELOAD: JEMALLOC } },
+};
+
+/** The numbered variants: the environment variable each sets. */
+const NUMBERED_VARIANTS: Record<string, string> = {
+  cache: 'WORKER_MAX_CACHED_WORKFLOWS',
+  pool: 'SANDBOX_POOL_MAX_TOTAL',
+  arena: 'MALLOC_ARENA_MAX',
+  wft: 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS',
+  evict: 'SANDBOX_POOL_EVICT_IDLE',
+  /** Set by temporal/worker-main.ts: a worker process of its own only (`grow0`: V8's own growing). */
+  grow: 'WORKER_HEAP_GROWING_PERCENT',
+};
+/** The unit a numbered variant's number is in, where its variable wants one. */
+const NUMBER_UNITS: Record<string, string> = { evict: 'ms' };
+
+/**
+ * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
+ * (SANDBOX_POOL_MAX_TOTAL=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
+ * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), joined with `+`
+ * (`pool64+cache100`).
+ */
+export function throughputVariant(name: string): ThroughputVariant {
+  const parts = name.split('+').map((part): ThroughputVariant => {
+    const named = THROUGHPUT_VARIANTS[part];
+    if (named) return named;
+    const numbered = Object.keys(NUMBERED_VARIANTS);
+    const m = new RegExp(`^(${numbered.join('|')})(\\d+)$`).exec(part);
+    if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...numbered.map((k) => `${k}N`)].join(', ')})`);
+    return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
+  });
+  return parts.reduce((a, b) => ({
+    label: name,
+    env: { ...a.env, ...b.env },
+    ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
+    ...((b.sqlitePragmas ?? a.sqlitePragmas) ? { sqlitePragmas: b.sqlitePragmas ?? a.sqlitePragmas } : {}),
+    ...((b.dynamicConfig ?? a.dynamicConfig) ? { dynamicConfig: b.dynamicConfig ?? a.dynamicConfig } : {}),
+  }));
+}
+
