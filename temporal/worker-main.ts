@@ -5,6 +5,7 @@
  * SIGINT/SIGTERM, when it drains (in-flight activities finish within the
  * grace time) and exits.
  */
+import { setFlagsFromString } from 'node:v8';
 import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from '../config/index.js';
 import { createLogger } from '../observability/logger.js';
@@ -13,6 +14,8 @@ import { startTracing } from '../observability/tracing.js';
 import { buildWorker } from './build-worker.js';
 
 const config = loadConfigOrExit();
+// Before the SDK starts its workflow threads: V8 reads the flag at each collection of every isolate, theirs included.
+if (config.WORKER_HEAP_GROWING_PERCENT > 0) setFlagsFromString(`--heap-growing-percent=${config.WORKER_HEAP_GROWING_PERCENT}`);
 const logger = createLogger({ level: config.LOG_LEVEL, bindings: { service: 'worker', host: config.WORKER_HOST_ID } });
 const tracing = startTracing({ service: 'kortix-worker', endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const sdkMetricsAddress = `${config.WORKER_HEALTH_HOST}:${config.WORKER_SDK_METRICS_PORT}`;
@@ -34,7 +37,12 @@ async function main(): Promise<void> {
   const worker = await buildWorker(config, { logger, tracing });
   process.on('SIGINT', () => worker.stop('SIGINT'));
   process.on('SIGTERM', () => worker.stop('SIGTERM'));
-  logger.info('worker started', { taskQueues: worker.workers.taskQueues, healthPort: worker.healthPort, namespace: config.TEMPORAL_NAMESPACE });
+  logger.info('worker started', {
+    taskQueues: worker.workers.taskQueues,
+    healthPort: worker.healthPort,
+    namespace: config.TEMPORAL_NAMESPACE,
+    heapGrowingPercent: config.WORKER_HEAP_GROWING_PERCENT || 'v8',
+  });
   try {
     await worker.run();
   } finally {
