@@ -116,9 +116,11 @@ if (!only || only === 'pg-bytes') {
 if (!only || only === 'workflow-footprint') {
   const r = await benchWorkflowFootprint();
   save('workflow-footprint', r);
-  console.log(`\nworkflow footprint (${r.workflows} workflows created in the SDK's shared V8 context; shared / per-workflow: heap ×${r.ratio.perWorkflowKb}, creation p50 ×${r.ratio.createMsP50})`);
+  const x = r.ratio;
+  console.log(`\nworkflow footprint (${r.workflows} workflows in the SDK's shared V8 context; shared / per-workflow: heap created ×${x.perWorkflowKb}, started ×${x.perStartedSessionKb}, creation p50 ×${x.createMsP50})`);
   for (const run of r.runs) {
-    console.log(`  ${run.bundle.padEnd(13)} context ${run.contextMb} MB, per workflow ${run.perWorkflowKb} KB, creation p50 / p95 ${run.createMs.p50} / ${run.createMs.p95} ms`);
+    const started = `started session ${run.perStartedSessionKb} KB, ${run.startMs.p50} / ${run.startMs.p95} ms`;
+    console.log(`  ${run.bundle.padEnd(13)} context ${run.contextMb} MB; created ${run.perWorkflowKb} KB, ${run.createMs.p50} / ${run.createMs.p95} ms; ${started}`);
   }
 }
 

@@ -5,13 +5,17 @@
  * replayed after eviction): the heap it keeps and the time its creation takes, with the modules shared (the
  * worker's bundle) and without (every module per workflow, as before), alternated A B A B in one process.
  *
- * Creation only: the first activation's own allocations (the workflow's state, its first commands) come on top,
- * the same with both bundles.
+ * Two measures each: the workflow created only, and a session workflow also given its first activation (the standard
+ * policy, as a session starts: it runs until it waits on its first activity). Later activations add the session's
+ * own state, the same with both bundles.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { REPO_ROOT } from '../config/index.js';
+import { PolicyStore, snapshotPolicy } from '../policies/load.js';
 import { loadWorkflowBundle } from '../temporal/worker-options.js';
-import { workflowContext } from '../test/support/workflow-context.js';
+import { workflowContext, type WorkflowContext } from '../test/support/workflow-context.js';
+import type { AgentSessionInput } from '../workflows/definitions.js';
 import { percentiles, type Summary } from './stats.js';
 
 export interface FootprintRun {
@@ -22,14 +26,18 @@ export interface FootprintRun {
   readonly perWorkflowKb: number;
   /** Each workflow's creation (its modules loaded and run), ms. */
   readonly createMs: Summary;
+  /** Heap each session workflow keeps after its first activation, KB. */
+  readonly perStartedSessionKb: number;
+  /** A session workflow's creation and first activation, ms. */
+  readonly startMs: Summary;
 }
 
 export interface FootprintResult {
   readonly workflows: number;
   readonly bundleBytes: { shared: number; perWorkflow: number };
   readonly runs: FootprintRun[];
-  /** Shared / per-workflow, means of the runs: heap per workflow and creation time p50. */
-  readonly ratio: { perWorkflowKb: number; createMsP50: number };
+  /** Shared / per-workflow, means of the runs: heap per workflow (created; started) and creation time p50. */
+  readonly ratio: { perWorkflowKb: number; perStartedSessionKb: number; createMsP50: number };
 }
 
 /** A full collection: node's gc, exposed for this process (the bench does not run with --expose-gc). */
@@ -42,40 +50,62 @@ function collector(): () => void {
   };
 }
 
-async function measure(bundle: FootprintRun['bundle'], code: string, workflows: number, gc: () => void): Promise<FootprintRun> {
-  gc();
-  const before = process.memoryUsage().heapUsed;
+/** Heap kept per workflow and the time of each, for `workflows` made by `make` in a fresh context. */
+async function sample(code: string, workflows: number, gc: () => void, make: (context: WorkflowContext, i: number) => Promise<unknown>) {
   const context = await workflowContext(code);
   try {
     gc();
-    const loaded = process.memoryUsage().heapUsed;
+    const before = process.memoryUsage().heapUsed;
     const times: number[] = [];
     for (let i = 0; i < workflows; i++) {
       const start = performance.now();
-      await context.newWorkflow(`footprint-${i}`);
+      await make(context, i);
       times.push(performance.now() - start);
     }
     gc();
-    const after = process.memoryUsage().heapUsed;
-    return {
-      bundle,
-      contextMb: Math.round(((loaded - before) / 2 ** 20) * 10) / 10,
-      perWorkflowKb: Math.round((after - loaded) / workflows / 1024),
-      createMs: percentiles(times),
-    };
+    return { kb: Math.round((process.memoryUsage().heapUsed - before) / workflows / 1024), ms: percentiles(times) };
   } finally {
     await context.destroy();
   }
+}
+
+/** What a session workflow starts with: the standard policy, as the API pins it. */
+function sessionInput(sessionId: string, policy: AgentSessionInput['policy']): AgentSessionInput {
+  return {
+    session: { tenantId: 'bench', sessionId, createdAt: new Date(0).toISOString() },
+    agent: 'default',
+    requester: 'alice',
+    policy,
+    metadata: {},
+    systemPrompt: 'You are an agent.',
+    message: 'list the files',
+    sandboxQueue: 'kortix-sandbox',
+  };
+}
+
+async function measure(bundle: FootprintRun['bundle'], code: string, workflows: number, gc: () => void, policy: AgentSessionInput['policy']): Promise<FootprintRun> {
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const empty = await workflowContext(code);
+  gc();
+  const contextMb = Math.round(((process.memoryUsage().heapUsed - before) / 2 ** 20) * 10) / 10;
+  await empty.destroy();
+  const created = await sample(code, workflows, gc, (context, i) => context.newWorkflow(`footprint-${i}`));
+  const started = await sample(code, workflows, gc, (context, i) => context.startSession(`ses_footprint-${i}`, sessionInput(`ses_footprint-${i}`, policy)));
+  return { bundle, contextMb, perWorkflowKb: created.kb, createMs: created.ms, perStartedSessionKb: started.kb, startMs: started.ms };
 }
 
 export async function benchWorkflowFootprint(workflows = 200, rounds = 2): Promise<FootprintResult> {
   const shared = (await loadWorkflowBundle()).code;
   const perWorkflow = (await loadWorkflowBundle({ shareModules: false })).code;
   const gc = collector();
+  const standard = new PolicyStore(`${REPO_ROOT}/policies`).get('standard');
+  if (!standard) throw new Error('no standard policy in policies/templates');
+  const policy = snapshotPolicy(standard);
   const runs: FootprintRun[] = [];
   for (let round = 0; round < rounds; round++) {
-    runs.push(await measure('shared', shared, workflows, gc));
-    runs.push(await measure('per-workflow', perWorkflow, workflows, gc));
+    runs.push(await measure('shared', shared, workflows, gc, policy));
+    runs.push(await measure('per-workflow', perWorkflow, workflows, gc, policy));
   }
   const mean = (bundle: FootprintRun['bundle'], pick: (run: FootprintRun) => number) => {
     const of = runs.filter((run) => run.bundle === bundle).map(pick);
@@ -86,6 +116,10 @@ export async function benchWorkflowFootprint(workflows = 200, rounds = 2): Promi
     workflows,
     bundleBytes: { shared: shared.length, perWorkflow: perWorkflow.length },
     runs,
-    ratio: { perWorkflowKb: ratio((run) => run.perWorkflowKb), createMsP50: ratio((run) => run.createMs.p50) },
+    ratio: {
+      perWorkflowKb: ratio((run) => run.perWorkflowKb),
+      perStartedSessionKb: ratio((run) => run.perStartedSessionKb),
+      createMsP50: ratio((run) => run.createMs.p50),
+    },
   };
 }

@@ -8,6 +8,8 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secretInjectSchema } from '../../domain/secret-binding.js';
+import { snapshotPolicy } from '../../policies/load.js';
+import { policySchema } from '../../policies/schema.js';
 import { analyzeShell, MAX_PARSED_LENGTH } from '../../policies/shell-parse.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import { workflowContext, type ModuleCache, type WorkflowContext } from '../support/workflow-context.js';
@@ -56,6 +58,21 @@ describe('modules shared by the workflows of a worker', () => {
     // Our own modules build schemas at load that zod caches on later: they stay one per workflow.
     expect(ids).toContain('./policies/shell-parse.ts');
     expect(exportsOf(first, './policies/shell-parse.ts')).not.toBe(exportsOf(second, './policies/shell-parse.ts'));
+  });
+
+  it('a session workflow starts on them: its first activation schedules the session\'s first activity', async () => {
+    const completion = (await context.startSession('ses_shared', {
+      session: { tenantId: 'acme', sessionId: 'ses_shared', createdAt: new Date(0).toISOString() },
+      agent: 'default',
+      requester: 'alice',
+      policy: snapshotPolicy(policySchema.parse({ name: 'p', rules: [{ tool: 'shell', match: { command: '\\brm\\b' }, action: 'deny' }] })),
+      metadata: {},
+      systemPrompt: 's',
+      message: 'm',
+      sandboxQueue: 'q',
+    })) as { successful?: { commands?: { scheduleActivity?: { activityType?: string } }[] }; failed?: unknown };
+    expect(completion.failed).toBeUndefined();
+    expect(completion.successful?.commands?.[0]?.scheduleActivity?.activityType).toBe('startSession');
   });
 
   it('the shared shell parser answers inside every workflow as it does in Node', async () => {
