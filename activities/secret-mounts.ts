@@ -10,7 +10,7 @@
  */
 import type { DockerSandboxHost } from '../sandbox/docker-host.js';
 import { SandboxToolError } from '../sandbox/errors.js';
-import { mountableSecrets } from '../domain/secret-binding.js';
+import { mountableSecrets } from '../domain/secret-names.js';
 import { MIN_SECRET_CHARS } from '../secrets/mask.js';
 import type { SecretProvider } from '../secrets/provider.js';
 import { secretValue } from './session-secrets.js';

@@ -1,9 +1,9 @@
 /**
- * What one workflow costs a worker before it runs a line: the SDK runs all workflows of a worker in one V8
- * context and gives each its own instance of every module in the bundle, except the modules the bundle shares
- * (workflows/shared-modules.ts: zod and the shell parser). Per workflow created (a new session, or a cached one
- * replayed after eviction): the heap it keeps and the time its creation takes, with the modules shared (the
- * worker's bundle) and without (every module per workflow, as before), alternated A B A B in one process.
+ * What one workflow costs a worker as it starts: the SDK runs all workflows of a worker in one V8 context and gives
+ * each its own instance of every module in the bundle, except the modules the bundle shares
+ * (workflows/shared-modules.ts: the shell parser). Per workflow (a new session, or a cached one replayed after
+ * eviction): the heap it keeps and the time it takes, with the parser shared (the worker's bundle) and without
+ * (every module per workflow), alternated A B A B in one process.
  *
  * Two measures each: the workflow created only, and a session workflow also given its first activation (the standard
  * policy, as a session starts: it runs until it waits on its first activity). Later activations add the session's

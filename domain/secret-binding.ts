@@ -8,13 +8,8 @@
  * layer, no Node APIs.
  */
 import { z } from 'zod';
+import { SECRET_NAME_PATTERN } from './secret-names.js';
 
-/**
- * A secret's name as the providers look it up (`<prefix>/<tenant>/<name>`):
- * letters, digits, `_`, `-` and `.`, starting with a letter; never `/` or `..`,
- * so a name cannot climb out of its tenant's folder in any provider.
- */
-export const SECRET_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 export const secretName = z
   .string()
   .regex(SECRET_NAME_PATTERN, 'a secret name: a letter, then up to 63 letters, digits, _ - or .')
@@ -118,11 +113,6 @@ export interface SessionSecret {
   readonly hosts?: readonly string[] | undefined;
   readonly inject?: SecretInject | undefined;
   readonly mount?: SecretMount | undefined;
-}
-
-/** The secrets a session may mount, by name. */
-export function mountableSecrets(secrets: readonly SessionSecret[] | undefined): Map<string, string> {
-  return new Map((secrets ?? []).flatMap((s) => (s.mount ? [[s.name, s.mount.path] as const] : [])));
 }
 
 export function referenceName(ref: SecretReference): string {

@@ -6,7 +6,7 @@
 import { READ_ARTIFACT, REQUEST_NETWORK, SAVE_RESULT, type SessionToolName } from '../policies/tool-names.js';
 import { BROWSER_DEFINITION, parseBrowserArgs, type BrowserArgs } from './browser-tool.js';
 import { requestedHostProblem } from '../policies/host-patterns.js';
-import { SECRET_NAME_PATTERN } from '../domain/secret-binding.js';
+import { SECRET_NAME_PATTERN } from '../domain/secret-names.js';
 import { ARTIFACT_TOOL_DEFINITIONS, parseReadArtifact, parseSaveResult, type ReadArtifactArgs, type SaveResultArgs } from './artifact-tools.js';
 
 // The workflow checks parsed calls against this name; it takes it with the parser, from here.

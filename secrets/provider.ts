@@ -5,7 +5,7 @@
  * reads `<prefix>/<tenant>/<name>`, and names cannot contain `/` or `..`
  * (domain/secret-binding.ts), so one tenant never reaches another's secret.
  */
-import { SECRET_NAME_PATTERN } from '../domain/secret-binding.js';
+import { SECRET_NAME_PATTERN } from '../domain/secret-names.js';
 
 export interface SecretValue {
   readonly value: string;

@@ -8,7 +8,7 @@
 import { ApplicationFailure, condition, patched } from '@temporalio/workflow';
 import type { ModelToolCall, NewEvent, SandboxClaimInfo, SandboxLease, ToolResultPayload } from '../activities/types.js';
 import type { Gate } from '../domain/gate.js';
-import { mountableSecrets } from '../domain/secret-binding.js';
+import { mountableSecrets } from '../domain/secret-names.js';
 import { BROWSER_TOOL } from '../policies/browser-url.js';
 import { evaluatePolicy, secretMountDecision, type Decision } from '../policies/evaluate.js';
 import { REQUEST_NETWORK, parseToolCall, type ValidToolCall } from '../sandbox/tools.js';

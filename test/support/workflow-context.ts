@@ -4,6 +4,7 @@
  * `newWorkflow` creates one (what it costs before its first line runs); `startSession` also runs a session's first
  * activation, no further: its activities never answer.
  */
+import { runInContext, type Context } from 'node:vm';
 import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { ReusableVMWorkflowCreator } from '@temporalio/worker/lib/workflow/reusable-vm.js';
@@ -16,7 +17,7 @@ interface Created {
 interface Creator {
   createWorkflow(options: unknown): Promise<Created>;
   destroy(): Promise<void>;
-  readonly context: { __TEMPORAL_ACTIVATOR__?: { moduleCache: ModuleCache } };
+  readonly context: Context & { __TEMPORAL_ACTIVATOR__?: { moduleCache: ModuleCache } };
 }
 
 export interface WorkflowContext {
@@ -27,6 +28,8 @@ export interface WorkflowContext {
    * until it waits on its first activity. Answers the activation's completion (the commands it made).
    */
   startSession(id: string, input: unknown): Promise<unknown>;
+  /** The latest workflow's next Math.random(), drawn inside the context as its code would. */
+  random(): number;
   /** Disposes every workflow created, then the context. */
   destroy(): Promise<void>;
 }
@@ -77,6 +80,9 @@ export async function workflowContext(bundleCode: string): Promise<WorkflowConte
         jobs: [{ initializeWorkflow: { workflowType: 'agentSession', workflowId: id, arguments: [defaultPayloadConverter.toPayload(input)], randomnessSeed: 7, attempt: 1 } }],
       });
       return (await create(id)).activate(activation);
+    },
+    random() {
+      return runInContext('Math.random()', creator.context) as number;
     },
     async destroy() {
       for (const workflow of created.splice(0)) await workflow.dispose();
