@@ -253,9 +253,10 @@ export async function benchThroughput(
   });
   const profiling = options.workerCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.workerCpuProfDir}`] : [];
   // The workflow threads' heaps, which the worker's /metrics cannot see, written by a preload (bench/worker-memory.ts).
-  const threadHeapDir = mkdtempSync(join(services.tmpDir, `thread-heaps-${label}-`));
-  const workerEnv = withThreadHeapPreload(stack.env, threadHeapDir);
-  const worker = options.workerProcess ? new WorkerProcess(workerEnv, join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker) : undefined;
+  const threadHeapDir = options.workerProcess ? mkdtempSync(join(services.tmpDir, `thread-heaps-${label}-`)) : undefined;
+  const worker = threadHeapDir
+    ? new WorkerProcess(withThreadHeapPreload(stack.env, threadHeapDir), join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker)
+    : undefined;
   const rss = () => (worker?.pid ? rssOf(worker.pid) : process.memoryUsage().rss);
   try {
     await worker?.start();

@@ -27,7 +27,10 @@ export interface WorkerMemory {
   readonly externalMb: number;
   /** RSS beyond the main thread's heap and external memory. */
   readonly restMb: number;
-  /** The workflow threads' V8 heaps (bench/workflow-thread-heap.cjs), when the worker runs with it. */
+  /**
+   * The workflow threads' V8 heaps (bench/workflow-thread-heap.cjs), when the worker runs with it: every thread but the
+   * main one, so under tsx (`--worker-build=tsx`) also tsx's module loader thread (2 threads, against 1 compiled).
+   */
   readonly workflowThreads?: ThreadHeaps;
   /** The rest less the workflow threads' heaps, external and malloced memory: memory outside every V8 isolate. */
   readonly outsideHeapsMb?: number;

@@ -12,10 +12,9 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { REPO_ROOT } from '../config/index.js';
-import { PolicyStore, snapshotPolicy } from '../policies/load.js';
+import { PolicyStore, snapshotPolicy, type PolicySnapshot } from '../policies/load.js';
 import { loadWorkflowBundle } from '../temporal/worker-options.js';
 import { workflowContext, type WorkflowContext } from '../test/support/workflow-context.js';
-import type { AgentSessionInput } from '../workflows/definitions.js';
 import { percentiles, type Summary } from './stats.js';
 
 export interface FootprintRun {
@@ -69,21 +68,7 @@ async function sample(code: string, workflows: number, gc: () => void, make: (co
   }
 }
 
-/** What a session workflow starts with: the standard policy, as the API pins it. */
-function sessionInput(sessionId: string, policy: AgentSessionInput['policy']): AgentSessionInput {
-  return {
-    session: { tenantId: 'bench', sessionId, createdAt: new Date(0).toISOString() },
-    agent: 'default',
-    requester: 'alice',
-    policy,
-    metadata: {},
-    systemPrompt: 'You are an agent.',
-    message: 'list the files',
-    sandboxQueue: 'kortix-sandbox',
-  };
-}
-
-async function measure(bundle: FootprintRun['bundle'], code: string, workflows: number, gc: () => void, policy: AgentSessionInput['policy']): Promise<FootprintRun> {
+async function measure(bundle: FootprintRun['bundle'], code: string, workflows: number, gc: () => void, policy: PolicySnapshot): Promise<FootprintRun> {
   gc();
   const before = process.memoryUsage().heapUsed;
   const empty = await workflowContext(code);
@@ -91,7 +76,7 @@ async function measure(bundle: FootprintRun['bundle'], code: string, workflows: 
   const contextMb = Math.round(((process.memoryUsage().heapUsed - before) / 2 ** 20) * 10) / 10;
   await empty.destroy();
   const created = await sample(code, workflows, gc, (context, i) => context.newWorkflow(`footprint-${i}`));
-  const started = await sample(code, workflows, gc, (context, i) => context.startSession(`ses_footprint-${i}`, sessionInput(`ses_footprint-${i}`, policy)));
+  const started = await sample(code, workflows, gc, (context, i) => context.startSession(`ses_footprint-${i}`, policy));
   return { bundle, contextMb, perWorkflowKb: created.kb, createMs: created.ms, perStartedSessionKb: started.kb, startMs: started.ms };
 }
 
@@ -101,6 +86,7 @@ export async function benchWorkflowFootprint(workflows = 200, rounds = 2): Promi
   const gc = collector();
   const standard = new PolicyStore(`${REPO_ROOT}/policies`).get('standard');
   if (!standard) throw new Error('no standard policy in policies/templates');
+  // The standard policy, as the API pins it for a session.
   const policy = snapshotPolicy(standard);
   const runs: FootprintRun[] = [];
   for (let round = 0; round < rounds; round++) {

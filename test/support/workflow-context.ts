@@ -8,6 +8,8 @@ import { runInContext, type Context } from 'node:vm';
 import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { ReusableVMWorkflowCreator } from '@temporalio/worker/lib/workflow/reusable-vm.js';
+import type { PolicySnapshot } from '../../policies/load.js';
+import type { AgentSessionInput } from '../../workflows/definitions.js';
 
 export type ModuleCache = Map<string, { exports: Record<string, unknown> }>;
 interface Created {
@@ -24,10 +26,10 @@ export interface WorkflowContext {
   /** A new workflow in the context, and the module instances it loaded (its own; shared ones are not there). */
   newWorkflow(id: string): Promise<ModuleCache>;
   /**
-   * A new `agentSession` workflow given its first activation, as a worker gives it when the session starts: it runs
-   * until it waits on its first activity. Answers the activation's completion (the commands it made).
+   * A new `agentSession` workflow under `policy` given its first activation, as a worker gives it when the session
+   * starts: it runs until it waits on its first activity. Answers the activation's completion (the commands it made).
    */
-  startSession(id: string, input: unknown): Promise<unknown>;
+  startSession(id: string, policy: PolicySnapshot): Promise<unknown>;
   /** The latest workflow's next Math.random(), drawn inside the context as its code would. */
   random(): number;
   /** Disposes every workflow created, then the context. */
@@ -69,7 +71,17 @@ export async function workflowContext(bundleCode: string): Promise<WorkflowConte
       if (!cache) throw new Error('the workflow has no module cache');
       return cache;
     },
-    async startSession(id, input) {
+    async startSession(id, policy) {
+      const input: AgentSessionInput = {
+        session: { tenantId: 'acme', sessionId: id, createdAt: new Date(0).toISOString() },
+        agent: 'default',
+        requester: 'alice',
+        policy,
+        metadata: {},
+        systemPrompt: 'You are an agent.',
+        message: 'list the files',
+        sandboxQueue: 'q',
+      };
       // fromObject: numbers become the Longs the SDK expects, and each job gets its oneof `variant`.
       const activation = proto.coresdk.workflow_activation.WorkflowActivation.fromObject({
         runId: `run-${id}`,

@@ -69,16 +69,8 @@ describe('modules shared by the workflows of a worker', () => {
   });
 
   it('a session workflow starts on them: its first activation schedules the session\'s first activity', async () => {
-    const completion = (await context.startSession('ses_shared', {
-      session: { tenantId: 'acme', sessionId: 'ses_shared', createdAt: new Date(0).toISOString() },
-      agent: 'default',
-      requester: 'alice',
-      policy: snapshotPolicy(policySchema.parse({ name: 'p', rules: [{ tool: 'shell', match: { command: '\\brm\\b' }, action: 'deny' }] })),
-      metadata: {},
-      systemPrompt: 's',
-      message: 'm',
-      sandboxQueue: 'q',
-    })) as { successful?: { commands?: { scheduleActivity?: { activityType?: string } }[] }; failed?: unknown };
+    const policy = snapshotPolicy(policySchema.parse({ name: 'p', rules: [{ tool: 'shell', match: { command: '\\brm\\b' }, action: 'deny' }] }));
+    const completion = (await context.startSession('ses_shared', policy)) as { successful?: { commands?: { scheduleActivity?: { activityType?: string } }[] }; failed?: unknown };
     expect(completion.failed).toBeUndefined();
     expect(completion.successful?.commands?.[0]?.scheduleActivity?.activityType).toBe('startSession');
   });
