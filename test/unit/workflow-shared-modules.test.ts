@@ -1,7 +1,7 @@
 /**
  * The library all workflows of a worker share (workflows/shared-modules.ts): the production bundle, loaded into
  * the SDK's reusable V8 context as a worker loads it, gives each workflow its own instance of our modules but one
- * frozen copy of the shell parser, which answers inside a workflow exactly as it does in Node, in workflow after
+ * frozen copy of the shell parser and of OpenTelemetry's semantic conventions; the parser answers inside a workflow exactly as it does in Node, in workflow after
  * workflow; zod is not in the bundle, and nothing draws from a workflow's random stream at load.
  */
 import { createRequire } from 'node:module';
@@ -58,11 +58,15 @@ describe('modules shared by the workflows of a worker', () => {
     expect(bundle).not.toContain('node_modules/zod/');
   });
 
-  it('each workflow loads its own copy of our modules, and no copy of the shell parser', async () => {
+  it('each workflow loads its own copy of our modules, and no copy of the shell parser or the semantic conventions', async () => {
     const first = await newWorkflow('a');
     const second = await newWorkflow('b');
     const ids = [...second.keys()];
-    expect(ids.filter((id) => /node_modules\/(zod|@ericcornelissen|babylon|shell-quote-word)\//.test(id))).toEqual([]);
+    // In the bundle (the span and resource code of the interceptors import them), but in no workflow's own modules.
+    expect(bundle).toContain('node_modules/@opentelemetry/semantic-conventions/build/esm/trace/SemanticAttributes.js');
+    expect(ids.filter((id) => /node_modules\/(zod|@ericcornelissen|babylon|shell-quote-word|@opentelemetry\/semantic-conventions)\//.test(id))).toEqual([]);
+    // OpenTelemetry's span code itself stays per workflow (it reads the workflow's clock and random stream).
+    expect(ids.some((id) => id.includes('node_modules/@opentelemetry/sdk-trace-base/'))).toBe(true);
     // Our own modules stay one per workflow.
     expect(ids).toContain('./policies/shell-parse.ts');
     expect(exportsOf(first, './policies/shell-parse.ts')).not.toBe(exportsOf(second, './policies/shell-parse.ts'));
