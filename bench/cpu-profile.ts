@@ -29,9 +29,10 @@ export function rssOf(pid: number): number {
 /**
  * CPU seconds so far per group; `temporal` is the dev server whose command line holds `temporal`
  * (a string), or the cluster's service processes (their pids), `worker` the worker process
- * `workerPid` when the workers run in one of their own.
+ * `workerPid` when the workers run in one of their own, `sandboxWorker` the sandbox role's process when the roles
+ * run apart (the `split` variant).
  */
-export function cpuByGroup(temporal: string | readonly number[], workerPid?: number): Groups {
+export function cpuByGroup(temporal: string | readonly number[], workerPid?: number, sandboxWorkerPid?: number): Groups {
   const isTemporal = (pid: number, cmd: string) => (typeof temporal === 'string' ? cmd.includes(temporal) : temporal.includes(pid));
   const groups: Groups = { bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, worker: 0, temporal: 0, postgres: 0, docker: 0 };
   for (const pid of readdirSync('/proc')) {
@@ -39,7 +40,7 @@ export function cpuByGroup(temporal: string | readonly number[], workerPid?: num
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       const group =
-        Number(pid) === workerPid ? 'worker' : isTemporal(Number(pid), cmd) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
+        Number(pid) === workerPid ? 'worker' : Number(pid) === sandboxWorkerPid ? 'sandboxWorker' : isTemporal(Number(pid), cmd) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
       if (group) groups[group] = (groups[group] ?? 0) + cpuSeconds(pid);
     } catch {
       // the process ended meanwhile

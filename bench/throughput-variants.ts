@@ -10,6 +10,11 @@ export interface ThroughputVariant extends DevServerSettings {
   readonly label: string;
   /** Environment overrides of the stack (config/index.ts names). */
   readonly env?: Record<string, string>;
+  /**
+   * The worker's two roles in two processes, as deploy/k8s runs them: `sessions` (the workflows, model calls and
+   * events) in the measured worker, `sandbox` (the pool's containers and the tools) in a second one.
+   */
+  readonly splitRoles?: boolean;
 }
 
 /** Debian's libjemalloc2 (the `jemalloc` variant; `apt-get install libjemalloc2`). */
@@ -31,6 +36,8 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   threadgc: { label: 'threadgc', env: { NODE_OPTIONS: '--expose-gc', KORTIX_BENCH_THREAD_HEAP_GC_MS: '5000' } },
   /** jemalloc instead of glibc's malloc for the worker process (Debian's libjemalloc2): the native part of its memory. */
   jemalloc: { label: 'jemalloc', env: { LD_PRELOAD: JEMALLOC } },
+  /** The sessions and sandbox roles in processes of their own (a worker process only): each one's memory apart. */
+  split: { label: 'split', splitRoles: true },
 };
 
 /** The numbered variants: the environment variable each sets. */
@@ -42,13 +49,17 @@ const NUMBERED_VARIANTS: Record<string, string> = {
   evict: 'SANDBOX_POOL_EVICT_IDLE',
   /** Set by temporal/worker-main.ts: a worker process of its own only (`grow0`: V8's own growing). */
   grow: 'WORKER_HEAP_GROWING_PERCENT',
+  /** V8's largest semi-space (MB) for every isolate of the worker process (a worker process of its own only). */
+  semi: 'NODE_OPTIONS',
 };
 /** The unit a numbered variant's number is in, where its variable wants one. */
 const NUMBER_UNITS: Record<string, string> = { evict: 'ms' };
+/** What comes before a numbered variant's number, where its variable wants it. */
+const NUMBER_PREFIXES: Record<string, string> = { semi: '--max-semi-space-size=' };
 
 /**
  * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
- * (SANDBOX_POOL_MAX_TOTAL=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
+ * (SANDBOX_POOL_MAX_TOTAL=N), `semiN` (node --max-semi-space-size=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
  * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), joined with `+`
  * (`pool64+cache100`).
  */
@@ -59,7 +70,7 @@ export function throughputVariant(name: string): ThroughputVariant {
     const numbered = Object.keys(NUMBERED_VARIANTS);
     const m = new RegExp(`^(${numbered.join('|')})(\\d+)$`).exec(part);
     if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...numbered.map((k) => `${k}N`)].join(', ')})`);
-    return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
+    return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${NUMBER_PREFIXES[m[1]] ?? ''}${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
   });
   return parts.reduce((a, b) => ({
     label: name,
@@ -67,6 +78,7 @@ export function throughputVariant(name: string): ThroughputVariant {
     ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
     ...((b.sqlitePragmas ?? a.sqlitePragmas) ? { sqlitePragmas: b.sqlitePragmas ?? a.sqlitePragmas } : {}),
     ...((b.dynamicConfig ?? a.dynamicConfig) ? { dynamicConfig: b.dynamicConfig ?? a.dynamicConfig } : {}),
+    ...((a.splitRoles ?? b.splitRoles) ? { splitRoles: true } : {}),
   }));
 }
 

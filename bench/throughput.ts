@@ -106,6 +106,8 @@ export interface VariantResult {
     rssPerActiveSessionMb: number;
     /** With a worker process: its memory at the sample of largest RSS, split (bench/worker-memory.ts). */
     workerMemoryAtPeak: WorkerMemory | null;
+    /** The split variant: the sandbox role's process (the measured worker above holds the sessions role). */
+    sandboxWorkerRssMb?: { baseline: number; peak: number };
   };
   /** Over the load: CPU seconds by process group, and the server's histograms with the most time. */
   profile: { cpuSeconds: Record<string, number>; serverHistograms: ReturnType<typeof topHistograms> };
@@ -242,7 +244,7 @@ export async function benchThroughput(
   const { variant, label } = run;
   // NODE_OPTIONS, LD_PRELOAD and worker-main's V8 flag reach only a worker of its own; ld.so only warns about a preload it cannot find.
   const processOnly = variant.env?.NODE_OPTIONS ?? variant.env?.LD_PRELOAD ?? variant.env?.WORKER_HEAP_GROWING_PERCENT;
-  if (processOnly !== undefined && !options.workerProcess) throw new Error(`--variants=${label} needs --worker-process`);
+  if ((processOnly !== undefined || variant.splitRoles) && !options.workerProcess) throw new Error(`--variants=${label} needs --worker-process`);
   if (variant.env?.LD_PRELOAD !== undefined && !existsSync(variant.env.LD_PRELOAD)) throw new Error(`--variants=${label}: no ${variant.env.LD_PRELOAD} (apt-get install libjemalloc2)`);
   const server = await startBenchTemporal(services, run);
   const modelDelayMs = options.modelDelayMs ?? 0;
@@ -254,11 +256,15 @@ export async function benchThroughput(
   const profiling = options.workerCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.workerCpuProfDir}`] : [];
   // The workflow threads' heaps, which the worker's /metrics cannot see, written by a preload (bench/worker-memory.ts).
   const threadHeapDir = options.workerProcess ? mkdtempSync(join(services.tmpDir, `thread-heaps-${label}-`)) : undefined;
+  const roles = (role: string): Record<string, string> => (variant.splitRoles ? { WORKER_ROLES: role } : {});
   const worker = threadHeapDir
-    ? new WorkerProcess(withThreadHeapPreload(stack.env, threadHeapDir), join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker)
+    ? new WorkerProcess(withThreadHeapPreload({ ...stack.env, ...roles('sessions') }, threadHeapDir), join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker)
     : undefined;
+  // The split variant: the sandbox role beside it, on the same host id (the sessions' tools reach its queue).
+  const sandboxWorker = worker && variant.splitRoles ? new WorkerProcess({ ...stack.env, ...roles('sandbox') }, join(services.tmpDir, `worker-${label}-sandbox.log`), [], options.compiledWorker) : undefined;
   const rss = () => (worker?.pid ? rssOf(worker.pid) : process.memoryUsage().rss);
   try {
+    await sandboxWorker?.start();
     await worker?.start();
     await sessions(stack, 1, 1, `${label}-warm`);
     const phase = (what: string) => console.log(`[throughput ${label}] ${new Date().toISOString()} ${what}`);
@@ -297,11 +303,15 @@ export async function benchThroughput(
 
     // The load, with RSS sampled and sequential POSTs of tool-less sessions beside it.
     const histogramsBefore = await serverHistograms(server.metricsUrls);
-    const cpuBefore = cpuByGroup(server.processes, worker?.pid);
+    const cpuBefore = cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid);
     const rssBaseline = rss();
     let rssPeak = rssBaseline;
+    const sandboxRss = () => (sandboxWorker?.pid ? rssOf(sandboxWorker.pid) : 0);
+    const sandboxRssBaseline = sandboxRss();
+    let sandboxRssPeak = sandboxRssBaseline;
     const sampler = setInterval(() => {
       rssPeak = Math.max(rssPeak, rss());
+      sandboxRssPeak = Math.max(sandboxRssPeak, sandboxRss());
     }, 250);
     const memory = worker?.healthPort ? sampleWorkerMemory(`http://127.0.0.1:${worker.healthPort}/metrics`, 1_000, threadHeapDir) : undefined;
     let loading = true;
@@ -349,7 +359,7 @@ export async function benchThroughput(
     clearInterval(sampler);
     const workerMemoryAtPeak = (await memory?.stop()) ?? null;
     const profile = {
-      cpuSeconds: cpuSince(cpuBefore, cpuByGroup(server.processes, worker?.pid)),
+      cpuSeconds: cpuSince(cpuBefore, cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid)),
       serverHistograms: topHistograms(histogramsBefore, await serverHistograms(server.metricsUrls)),
     };
     const checked = await check(stack, load.map((l) => l.id), options.steps);
@@ -384,11 +394,13 @@ export async function benchThroughput(
         rssPeakMb: mb(rssPeak),
         rssPerActiveSessionMb: Math.round((mb(rssPeak - rssBaseline) / options.sessions) * 100) / 100,
         workerMemoryAtPeak,
+        ...(sandboxWorker ? { sandboxWorkerRssMb: { baseline: mb(sandboxRssBaseline), peak: mb(sandboxRssPeak) } } : {}),
       },
       profile,
     };
   } finally {
     await worker?.stop();
+    await sandboxWorker?.stop();
     await stack.close();
     model.close();
     await server.stop();
@@ -429,6 +441,7 @@ export function printThroughput(results: readonly VariantResult[]): void {
   const stages = [...new Set(results.flatMap((r) => Object.keys(r.load.postStagesMs)))];
   for (const stage of stages) row(`load: POST stage ${stage} p50/p95`, (r) => pair(r.load.postStagesMs[stage]));
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
+  row('load: sandbox worker RSS MB base/peak', (r) => (r.load.sandboxWorkerRssMb ? `${r.load.sandboxWorkerRssMb.baseline}/${r.load.sandboxWorkerRssMb.peak}` : '(one process)'));
   row('load: worker MB at peak: heap used/total, external, rest (of it: workflow threads, outside V8)', (r) => describeWorkerMemory(r.load.workerMemoryAtPeak));
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => ['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/'));
   if (results.some((r) => r.stepPhasesMs)) printPhases(results);

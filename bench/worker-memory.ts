@@ -24,6 +24,8 @@ export interface WorkerMemory {
   readonly rssMb: number;
   readonly heapUsedMb: number;
   readonly heapTotalMb: number;
+  /** Of the main thread's heap total, the young generation (prom-client's `space="new"`). */
+  readonly newSpaceMb?: number;
   readonly externalMb: number;
   /** RSS beyond the main thread's heap and external memory. */
   readonly restMb: number;
@@ -40,6 +42,8 @@ export interface ThreadHeaps {
   readonly threads: number;
   readonly heapUsedMb: number;
   readonly heapTotalMb: number;
+  /** Of the heap total, the young generation (absent in files of a bench before it was written). */
+  readonly newSpaceMb: number;
   readonly externalMb: number;
   /** What V8 itself allocated with malloc beside the heap (compiler zones and the like). */
   readonly mallocedMb: number;
@@ -51,6 +55,7 @@ export interface ThreadHeaps {
 interface ThreadHeapFile {
   readonly heapUsed: number;
   readonly heapTotal: number;
+  readonly newSpace?: number;
   readonly external: number;
   readonly malloced: number;
   readonly liveAfterGc?: number;
@@ -71,7 +76,7 @@ export function readThreadHeaps(dir: string, freshMs = 5_000, now = Date.now()):
   const fresh = files.filter((f) => now - f.at <= freshMs);
   if (fresh.length === 0) return undefined;
   const sum = (pick: (f: ThreadHeapFile) => number) => mb(fresh.reduce((a, f) => a + pick(f), 0));
-  const heaps = { threads: fresh.length, heapUsedMb: sum((f) => f.heapUsed), heapTotalMb: sum((f) => f.heapTotal), externalMb: sum((f) => f.external), mallocedMb: sum((f) => f.malloced) };
+  const heaps = { threads: fresh.length, heapUsedMb: sum((f) => f.heapUsed), heapTotalMb: sum((f) => f.heapTotal), newSpaceMb: sum((f) => f.newSpace ?? 0), externalMb: sum((f) => f.external), mallocedMb: sum((f) => f.malloced) };
   return fresh.every((f) => f.liveAfterGc !== undefined) ? { ...heaps, liveAfterGcMb: sum((f) => f.liveAfterGc ?? 0) } : heaps;
 }
 
@@ -86,20 +91,23 @@ const SERIES = {
   heapUsed: 'nodejs_heap_size_used_bytes',
   heapTotal: 'nodejs_heap_size_total_bytes',
   external: 'nodejs_external_memory_bytes',
+  spaceTotal: 'nodejs_heap_space_size_total_bytes',
 } as const;
 
 const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
 /** The memory series of a Prometheus text exposition; undefined when one is missing. */
 export function parseWorkerMemory(text: string): WorkerMemory | undefined {
-  const value = (name: string) => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  /** The first line of the series `name`, of those with the label `label` where one is given. */
+  const value = (name: string, label?: string) => {
+    const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && (!label || l.slice(name.length, l.indexOf('}') + 1).includes(label)));
     const n = line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
     return Number.isFinite(n) ? n : undefined;
   };
   const [rss, heapUsed, heapTotal, external] = [value(SERIES.rss), value(SERIES.heapUsed), value(SERIES.heapTotal), value(SERIES.external)];
   if (rss === undefined || heapUsed === undefined || heapTotal === undefined || external === undefined) return undefined;
-  return { rssMb: mb(rss), heapUsedMb: mb(heapUsed), heapTotalMb: mb(heapTotal), externalMb: mb(external), restMb: mb(Math.max(0, rss - heapTotal - external)) };
+  const newSpace = value(SERIES.spaceTotal, 'space="new"');
+  return { rssMb: mb(rss), heapUsedMb: mb(heapUsed), heapTotalMb: mb(heapTotal), ...(newSpace !== undefined ? { newSpaceMb: mb(newSpace) } : {}), externalMb: mb(external), restMb: mb(Math.max(0, rss - heapTotal - external)) };
 }
 
 /**
@@ -138,6 +146,7 @@ export function describeWorkerMemory(m: WorkerMemory | null): string {
   if (!m) return '-';
   const t = m.workflowThreads;
   const live = t?.liveAfterGcMb !== undefined ? `, live ${t.liveAfterGcMb}` : '';
-  const threads = t ? ` (${t.threads} threads ${t.heapUsedMb}/${t.heapTotalMb} + ${t.mallocedMb}${live}, outside V8 ${m.outsideHeapsMb})` : '';
-  return `${m.heapUsedMb}/${m.heapTotalMb}, ${m.externalMb}, ${m.restMb}${threads}`;
+  const threads = t ? ` (${t.threads} threads ${t.heapUsedMb}/${t.heapTotalMb} new ${t.newSpaceMb} + ${t.mallocedMb}${live}, outside V8 ${m.outsideHeapsMb})` : '';
+  const young = m.newSpaceMb !== undefined ? ` new ${m.newSpaceMb}` : '';
+  return `${m.heapUsedMb}/${m.heapTotalMb}${young}, ${m.externalMb}, ${m.restMb}${threads}`;
 }

@@ -14,7 +14,7 @@ const dir = process.env.KORTIX_BENCH_THREAD_HEAP_DIR;
 if (!isMainThread && dir) {
   const { renameSync, writeFileSync } = require('node:fs');
   const { join } = require('node:path');
-  const { getHeapStatistics } = require('node:v8');
+  const { getHeapStatistics, getHeapSpaceStatistics } = require('node:v8');
   const file = join(dir, `thread-${threadId}.json`);
   // The `threadgc` variant (node --expose-gc): a full collection every so often, so that the live heap (used right
   // after it) can be told from garbage V8 has not collected yet. It costs the thread a pause each time.
@@ -29,8 +29,10 @@ if (!isMainThread && dir) {
       liveAfterGc = getHeapStatistics().used_heap_size;
     }
     const { used_heap_size: heapUsed, total_heap_size: heapTotal, external_memory: external, malloced_memory: malloced } = getHeapStatistics();
+    // The young generation's share of the total (its two semi-spaces): what --max-semi-space-size bounds.
+    const newSpace = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
     // Written aside and renamed: the sampler never reads half a file.
-    writeFileSync(`${file}.tmp`, JSON.stringify({ threadId, heapUsed, heapTotal, external, malloced, liveAfterGc, at: Date.now() }));
+    writeFileSync(`${file}.tmp`, JSON.stringify({ threadId, heapUsed, heapTotal, newSpace, external, malloced, liveAfterGc, at: Date.now() }));
     renameSync(`${file}.tmp`, file);
   };
   write();

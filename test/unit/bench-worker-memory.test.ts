@@ -18,6 +18,9 @@ describe('parseWorkerMemory', () => {
     expect(memory?.heapUsedMb).toBeGreaterThan(0);
     expect(memory?.heapUsedMb).toBeLessThanOrEqual(memory?.heapTotalMb ?? 0);
     expect(memory?.restMb).toBeCloseTo((memory?.rssMb ?? 0) - (memory?.heapTotalMb ?? 0) - (memory?.externalMb ?? 0), 0);
+    // prom-client's heap spaces: the young generation is part of the total.
+    expect(memory?.newSpaceMb).toBeGreaterThan(0);
+    expect(memory?.newSpaceMb).toBeLessThan(memory?.heapTotalMb ?? 0);
   });
 
   it('answers undefined when a series is missing (a registry without the default metrics)', async () => {
@@ -34,6 +37,9 @@ describe('parseWorkerMemory', () => {
       'nodejs_external_memory_bytes{service="worker"} 10485760',
     ].join('\n');
     expect(parseWorkerMemory(text)).toEqual({ rssMb: 500, heapUsedMb: 100, heapTotalMb: 200, externalMb: 10, restMb: 290 });
+    // The young generation: that space's line only, not another space's.
+    const spaces = ['nodejs_heap_space_size_total_bytes{space="old",service="worker"} 157286400', 'nodejs_heap_space_size_total_bytes{space="new",service="worker"} 33554432'];
+    expect(parseWorkerMemory([text, ...spaces].join('\n'))?.newSpaceMb).toBe(32);
   });
 });
 
@@ -52,6 +58,8 @@ describe('the workflow threads\' heaps', () => {
       expect(threads?.threads).toBe(2);
       expect(threads?.heapUsedMb).toBeGreaterThan(2 * 15);
       expect(threads?.heapTotalMb).toBeGreaterThanOrEqual(threads?.heapUsedMb ?? Infinity);
+      expect(threads?.newSpaceMb).toBeGreaterThan(0);
+      expect(threads?.newSpaceMb).toBeLessThan(threads?.heapTotalMb ?? 0);
       // The arrays are live: a collection keeps them.
       expect(threads?.liveAfterGcMb).toBeGreaterThan(2 * 15);
     } finally {
@@ -64,13 +72,13 @@ describe('the workflow threads\' heaps', () => {
     try {
       const mib = 2 ** 20;
       const file = (id: number, at: number) =>
-        writeFileSync(join(dir, `thread-${id}.json`), JSON.stringify({ threadId: id, heapUsed: 100 * mib, heapTotal: 120 * mib, external: 5 * mib, malloced: 3 * mib, at }));
+        writeFileSync(join(dir, `thread-${id}.json`), JSON.stringify({ threadId: id, heapUsed: 100 * mib, heapTotal: 120 * mib, newSpace: 16 * mib, external: 5 * mib, malloced: 3 * mib, at }));
       file(1, 10_000);
       file(2, 9_000);
       file(3, 1_000); // a thread that ended 9 s ago
       writeFileSync(join(dir, 'thread-4.json.tmp'), '{"half');
       const threads = readThreadHeaps(dir, 5_000, 10_500);
-      expect(threads).toEqual({ threads: 2, heapUsedMb: 200, heapTotalMb: 240, externalMb: 10, mallocedMb: 6 });
+      expect(threads).toEqual({ threads: 2, heapUsedMb: 200, heapTotalMb: 240, newSpaceMb: 32, externalMb: 10, mallocedMb: 6 });
       const memory = { rssMb: 1000, heapUsedMb: 100, heapTotalMb: 200, externalMb: 10, restMb: 790 };
       expect(withThreadHeaps(memory, threads)).toEqual({ ...memory, workflowThreads: threads, outsideHeapsMb: 534 });
       expect(withThreadHeaps(memory, undefined)).toEqual(memory);
