@@ -10,7 +10,6 @@
  * (workflows, model calls, store activities); role `sandbox` polls the shared
  * sandbox queue (claims) and this host's own queue (exec, files, release).
  */
-import Docker from 'dockerode';
 import { Worker } from '@temporalio/worker';
 import {
   createAgentActivities,
@@ -47,7 +46,7 @@ import { ensureMaintenanceSchedule } from './schedules.js';
 import { sandboxHostQueue, taskQueues } from '../domain/temporal-names.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 import { sharedWorkerOptions, type WorkerDeps, type WorkerSet } from './worker.js';
-import { loadWorkflowBundle } from './worker-options.js';
+import { loadWorkflowBundle, workflowBundleAt } from './worker-options.js';
 
 export interface WorkerProcessOptions {
   readonly logger: Logger;
@@ -92,12 +91,13 @@ export async function buildWorker(config: Readonly<Env>, options: WorkerProcessO
   const models = createRouterFromConfig({ config, stores: postgresRouterStores(db), metrics, logger });
   const router = models.router;
   if (startChecks) await migrateToLatest(db);
-  const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
+  // dockerode only where the sandbox role runs: it loads ssh2, whose WebAssembly memory alone is 16 MB of RSS.
+  const docker = config.WORKER_ROLES.includes('sandbox') ? new (await import('dockerode')).default({ socketPath: config.DOCKER_SOCKET }) : undefined;
   // The sandbox pool asks Temporal whether a claimed container's session still holds it (orphans are removed);
   // a sessions worker keeps the maintenance schedule in line with the configuration.
   const codec = payloadCodecFromConfig(config, db, (err) => logger.warn('payload keyring not reloaded', { err }));
   const client = await createTemporalClient(config, { codec });
-  const host = config.WORKER_ROLES.includes('sandbox')
+  const host = docker
     ? (options.host ??
       sandboxHostFromConfig(config, {
         docker,
@@ -106,7 +106,7 @@ export async function buildWorker(config: Readonly<Env>, options: WorkerProcessO
         isOrphan: temporalOrphanCheck(client, config.WORKER_HOST_ID),
       }))
     : undefined;
-  if (host) {
+  if (host && docker) {
     await host.ping().catch((err: unknown) => {
       throw new Error(`Docker engine not reachable at ${config.DOCKER_SOCKET} (DOCKER_SOCKET): ${(err as Error).message}`);
     });
@@ -118,7 +118,11 @@ export async function buildWorker(config: Readonly<Env>, options: WorkerProcessO
   }
   const connection = await createWorkerConnection(config);
   if (startChecks) await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
-  const bundle = await loadWorkflowBundle({ bundlePath: config.WORKFLOW_BUNDLE_PATH, logger: temporalLogger(logger) });
+  const bundle = !config.WORKER_ROLES.includes('sessions')
+    ? undefined
+    : config.WORKFLOW_BUNDLE_PATH
+      ? await workflowBundleAt(config.WORKFLOW_BUNDLE_PATH)
+      : await loadWorkflowBundle({ logger: temporalLogger(logger) });
   if (config.WORKER_ROLES.includes('sessions') && (options.maintenanceSchedule ?? true)) {
     const change = await ensureMaintenanceSchedule(client, { prefix: config.TASK_QUEUE_PREFIX, intervalMs: config.MAINTENANCE_INTERVAL });
     logger.info('maintenance schedule', { change, intervalMs: config.MAINTENANCE_INTERVAL });
@@ -190,6 +194,7 @@ async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
   const artifacts = deps.artifacts;
 
   if (config.WORKER_ROLES.includes('sessions')) {
+    if (!deps.bundle) throw new Error('the sessions role needs the workflow bundle');
     workers.push(
       await Worker.create({
         ...common,

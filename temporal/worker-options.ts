@@ -3,7 +3,8 @@
  * interceptors and the workflow bundle. Replay in CI and `npm run replay` use
  * exactly these, so a history replays as production would run it.
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger as TemporalLogger } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
@@ -59,6 +60,19 @@ export function workerSinks(tracing: Pick<Tracing, 'spanProcessor' | 'resource'>
 }
 
 export type WorkflowBundle = { code: string };
+
+/**
+ * A prebuilt bundle for a worker, by its path: the SDK reads it once and hands it to its workflow threads, so the
+ * worker's main thread keeps no copy of the 5 MB code (with `{ code }` it kept ours and the SDK's own, ~10 MB each as
+ * two-byte strings). An unreadable file stops the start naming the variable.
+ */
+export async function workflowBundleAt(path: string): Promise<{ codePath: string }> {
+  const codePath = resolve(path);
+  await access(codePath).catch((err: unknown) => {
+    throw new Error(`workflow bundle ${codePath} (WORKFLOW_BUNDLE_PATH) is not readable: ${(err as Error).message}`);
+  });
+  return { codePath };
+}
 
 /**
  * A prebuilt bundle (WORKFLOW_BUNDLE_PATH), or a fresh one from `workflowsPath`. `cacheDirectory`: webpack's

@@ -37,7 +37,8 @@ export interface WorkerDeps {
   readonly router: ModelRouter;
   /** Required for the sandbox role. */
   readonly host?: DockerSandboxHost | undefined;
-  readonly bundle: WorkflowBundle;
+  /** The workflows' bundle: the sessions role only (the sandbox role runs no workflow, and keeps no bundle in memory). */
+  readonly bundle?: WorkflowBundle | { codePath: string } | undefined;
   /** Where workflow spans go; tracing is off without it. */
   readonly tracing?: Tracing | undefined;
   /** Slack client and links for gate messages (slack/notify-deps.ts). */
