@@ -6,11 +6,13 @@
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { serialize } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alea } from '@temporalio/workflow/lib/alea.js';
 import { snapshotPolicy } from '../../policies/load.js';
 import { policySchema } from '../../policies/schema.js';
 import { analyzeShell, MAX_PARSED_LENGTH } from '../../policies/shell-parse.js';
+import { BROWSER_DEFINITION } from '../../sandbox/browser-tool.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
 import { workflowContext, type ModuleCache, type WorkflowContext } from '../support/workflow-context.js';
 
@@ -70,6 +72,16 @@ describe('modules shared by the workflows of a worker', () => {
     // Our own modules stay one per workflow.
     expect(ids).toContain('./policies/shell-parse.ts');
     expect(exportsOf(first, './policies/shell-parse.ts')).not.toBe(exportsOf(second, './policies/shell-parse.ts'));
+  });
+
+  it('the bundle is one byte per character, and its escaped text reads the same inside a workflow', async () => {
+    // Before the source map (base64): V8 would keep the whole code as a two-byte string for one such character.
+    expect(bundle.slice(0, bundle.lastIndexOf('//# sourceMappingURL='))).not.toMatch(/[\u0100-\uffff]/);
+    expect(serialize(bundle)[2]).toBe(0x22); // stored one byte per character (V8's serializer tag)
+    // A tool description with an ellipsis, as the model is shown it from the workflow.
+    const inWorkflow = exportsOf(await newWorkflow('e'), './sandbox/browser-tool.ts').BROWSER_DEFINITION;
+    expect(JSON.stringify(inWorkflow)).toContain('file:///workspace/…');
+    expect(inWorkflow).toEqual(BROWSER_DEFINITION);
   });
 
   it('a session workflow starts on them: its first activation schedules the session\'s first activity', async () => {
