@@ -49,7 +49,7 @@ const NUMBERED_VARIANTS: Record<string, string> = {
   evict: 'SANDBOX_POOL_EVICT_IDLE',
   /** Set by temporal/worker-main.ts: a worker process of its own only (`grow0`: V8's own growing). */
   grow: 'WORKER_HEAP_GROWING_PERCENT',
-  /** V8's largest semi-space (MB) for every isolate of the worker process (a worker process of its own only). */
+  /** V8's largest semi-space (MB) for every isolate of the worker process, the main thread's too (a worker process of its own only). */
   semi: 'NODE_OPTIONS',
 };
 /** The unit a numbered variant's number is in, where its variable wants one. */
