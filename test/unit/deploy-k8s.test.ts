@@ -120,10 +120,11 @@ describe('what the manifests say', () => {
     }
   });
 
-  it('runs sessions workers with the sessions role only and a 4 MB semi-space (node\'s flag: the main thread\'s too)', () => {
+  it('runs sessions workers with the sessions role only, a 4 MB semi-space (node\'s flag: the main thread\'s too) and two malloc arenas', () => {
     const env = find('base/sessions-worker.yaml', 'Deployment').spec.template.spec.containers[0]!.env;
     expect(env.find((e) => e.name === 'WORKER_ROLES')?.value).toBe('sessions');
     expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=4');
+    expect(env.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value).toBe('2');
     // Node accepts the flag in NODE_OPTIONS (it refuses most V8 flags there): a worker started this way starts.
     const out = execFileSync(process.execPath, ['-p', "require('node:v8').getHeapSpaceStatistics().length"], { env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' }, encoding: 'utf8' });
     expect(Number(out)).toBeGreaterThan(0);
