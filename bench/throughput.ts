@@ -443,7 +443,10 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
   row('load: sandbox worker RSS MB base/peak', (r) => (r.load.sandboxWorkerRssMb ? `${r.load.sandboxWorkerRssMb.baseline}/${r.load.sandboxWorkerRssMb.peak}` : '(one process)'));
   row('load: worker MB at peak: heap used/total, external, rest (of it: workflow threads, outside V8)', (r) => describeWorkerMemory(r.load.workerMemoryAtPeak));
-  row('load: CPU s bench/worker/temporal/pg/docker', (r) => ['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/'));
+  row('load: CPU s bench/worker/temporal/pg/docker', (r) => {
+    const sandbox = r.profile.cpuSeconds.sandboxWorker;
+    return `${['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/')}${sandbox !== undefined ? ` (sandbox worker ${sandbox})` : ''}`;
+  });
   if (results.some((r) => r.stepPhasesMs)) printPhases(results);
   for (const r of results) {
     const gap = r.load.longestGap;

@@ -118,17 +118,16 @@ export async function buildWorker(config: Readonly<Env>, options: WorkerProcessO
   }
   const connection = await createWorkerConnection(config);
   if (startChecks) await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
-  const bundle = !config.WORKER_ROLES.includes('sessions')
-    ? undefined
-    : config.WORKFLOW_BUNDLE_PATH
-      ? await workflowBundleAt(config.WORKFLOW_BUNDLE_PATH)
-      : await loadWorkflowBundle({ logger: temporalLogger(logger) });
-  if (config.WORKER_ROLES.includes('sessions') && (options.maintenanceSchedule ?? true)) {
+  const sessionsRole = config.WORKER_ROLES.includes('sessions');
+  // A prebuilt bundle by path (the SDK reads it), else a fresh one; the sandbox role runs no workflow.
+  const prebuilt = config.WORKFLOW_BUNDLE_PATH;
+  const bundle = sessionsRole ? await (prebuilt ? workflowBundleAt(prebuilt) : loadWorkflowBundle({ logger: temporalLogger(logger) })) : undefined;
+  if (sessionsRole && (options.maintenanceSchedule ?? true)) {
     const change = await ensureMaintenanceSchedule(client, { prefix: config.TASK_QUEUE_PREFIX, intervalMs: config.MAINTENANCE_INTERVAL });
     logger.info('maintenance schedule', { change, intervalMs: config.MAINTENANCE_INTERVAL });
   }
   // Cold months of the retention pass go to the configured object store; its artifacts past their class expire from it.
-  const objectStore = config.WORKER_ROLES.includes('sessions') ? objectStoreFromConfig(config) : undefined;
+  const objectStore = sessionsRole ? objectStoreFromConfig(config) : undefined;
   // A missing bucket or an unwritable directory stops the start, naming the variable (not a session's first upload).
   if (objectStore || host) await checkObjectStore(objectStore ?? objectStoreFromConfig(config), config);
   const artifacts = host || objectStore ? artifactsFromConfig(config, db, objectStore ? { store: objectStore } : {}) : undefined;

@@ -63,8 +63,8 @@ export type WorkflowBundle = { code: string };
 
 /**
  * A prebuilt bundle for a worker, by its path: the SDK reads it once and hands it to its workflow threads, so the
- * worker's main thread keeps no copy of the 5 MB code (with `{ code }` it kept ours and the SDK's own, ~10 MB each as
- * two-byte strings). An unreadable file stops the start naming the variable.
+ * worker's main thread keeps no copy of the 5 MB code (with `{ code }` it kept ours beside the SDK's own). An
+ * unreadable file stops the start naming the variable.
  */
 export async function workflowBundleAt(path: string): Promise<{ codePath: string }> {
   const codePath = resolve(path);
