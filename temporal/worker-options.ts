@@ -30,6 +30,12 @@ export const SHARED_MODULES_PATH = fileURLToPath(new URL('../workflows/shared-mo
 /** Drops shell-quote-word's unused Math.random draws at load, so that it can be shared (see the file). */
 const SHELL_QUOTE_WORD_LOADER = fileURLToPath(new URL('./bundle/shell-quote-word-loader.cjs', import.meta.url));
 
+/** Gives OpenTelemetry's workflow context manager a storage multiplexed over one (see the file). */
+const OTEL_CONTEXT_LOADER = fileURLToPath(new URL('./bundle/otel-context-loader.cjs', import.meta.url));
+
+/** The one storage under every workflow's OpenTelemetry context (workflows/shared-async-storage.ts). */
+export const SHARED_ASYNC_STORAGE_PATH = fileURLToPath(new URL('../workflows/shared-async-storage.ts', import.meta.url));
+
 /**
  * Payloads are JSON, encrypted per tenant by the payload codec (temporal/codec/):
  * clients and workers build it with `payloadCodecFromConfig`, replays with `replayCodec`.
@@ -103,7 +109,14 @@ export async function loadWorkflowBundle(
       ...config,
       module: {
         ...config.module,
-        rules: [...(config.module?.rules ?? []), { test: /[\\/]node_modules[\\/]shell-quote-word[\\/]index\.js$/, use: [{ loader: SHELL_QUOTE_WORD_LOADER }] }],
+        rules: [
+          ...(config.module?.rules ?? []),
+          { test: /[\\/]node_modules[\\/]shell-quote-word[\\/]index\.js$/, use: [{ loader: SHELL_QUOTE_WORD_LOADER }] },
+          {
+            test: /[\\/]@temporalio[\\/]interceptors-opentelemetry[\\/]lib[\\/]workflow[\\/]context-manager\.js$/,
+            use: [{ loader: OTEL_CONTEXT_LOADER, options: { storage: SHARED_ASYNC_STORAGE_PATH } }],
+          },
+        ],
       },
       ...(options.cacheDirectory ? { cache: { type: 'filesystem' as const, cacheDirectory: options.cacheDirectory } } : {}),
       plugins: [

@@ -8,7 +8,8 @@
  * instance was a large part of a workflow's heap and of its creation time (bench/workflow-footprint.ts). The
  * parser keeps no state between calls (each parse builds its own lexer, AST builder and parser object), so one
  * copy gives every workflow the same answers (test/unit/workflow-shared-modules.test.ts); the semantic conventions
- * are string constants and frozen maps of them.
+ * are string constants and frozen maps of them; the storage under OpenTelemetry's context in every workflow
+ * (workflows/shared-async-storage.ts) is one for all by design.
  *
  * A shared module is loaded before any workflow exists, outside the workflow's deterministic Math.random and
  * Date, and the SDK then freezes what it exports. So:
@@ -23,5 +24,7 @@ import parseBash from '@ericcornelissen/bash-parser';
 // The two modules these names come from (webpack maps them past the package's index), as OpenTelemetry's span and
 // resource code in the bundle import them: pure constants, but ~600 exports, each a getter per workflow.
 import { SEMATTRS_EXCEPTION_MESSAGE, SEMRESATTRS_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+// Loaded here, before any workflow, so that its one storage is made outside every workflow and shared by all.
+import { AsyncLocalStorage as MultiplexedAsyncLocalStorage } from './shared-async-storage.js';
 
-export { parseBash, SEMATTRS_EXCEPTION_MESSAGE, SEMRESATTRS_SERVICE_NAME };
+export { MultiplexedAsyncLocalStorage, parseBash, SEMATTRS_EXCEPTION_MESSAGE, SEMRESATTRS_SERVICE_NAME };
