@@ -44,7 +44,16 @@ export function errorBody(code: string, message: string, fields?: readonly Field
   return { error: { code, message, ...(fields && fields.length > 0 ? { fields } : {}) } };
 }
 
-/** Hono's onError: known errors keep their status; anything else is a 500 that names no internals. */
+/** pg-pool's error when no connection of the pool freed up within its connect timeout (db/client.ts). */
+const POOL_EXHAUSTED = 'timeout exceeded when trying to connect';
+/** How long a caller is told to wait when the database's pool is exhausted: a burst passes in about that. */
+const RETRY_WHEN_POOL_EXHAUSTED_SECONDS = 1;
+
+/**
+ * Hono's onError: known errors keep their status; a request that found every database connection busy for the
+ * pool's whole connect timeout is a 503 with Retry-After (the API is overloaded, nothing is wrong with the request);
+ * anything else is a 500 that names no internals.
+ */
 export function onApiError(logError: (err: unknown, c: Context) => void) {
   return (err: Error, c: Context) => {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message, err.fields), err.status, err.headers ? { ...err.headers } : undefined);
@@ -54,6 +63,11 @@ export function onApiError(logError: (err: unknown, c: Context) => void) {
       return c.json(errorBody(code, err.message || 'request refused'), status);
     }
     logError(err, c);
+    if (err.message === POOL_EXHAUSTED) {
+      return c.json(errorBody('database_busy', 'every database connection is busy; retry shortly'), 503, {
+        'retry-after': String(RETRY_WHEN_POOL_EXHAUSTED_SECONDS),
+      });
+    }
     return c.json(errorBody('internal', 'internal error; see the server log'), 500);
   };
 }
