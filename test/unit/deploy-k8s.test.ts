@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from '../../config/index.js';
+import { loadConfig, REPO_ROOT } from '../../config/index.js';
 
 const run = promisify(execFile);
 const K8S = resolve(REPO_ROOT, 'deploy/k8s');
@@ -120,11 +120,14 @@ describe('what the manifests say', () => {
     }
   });
 
-  it('runs sessions workers with the sessions role only, a 4 MB semi-space (node\'s flag: the main thread\'s too) and two malloc arenas', () => {
+  it('runs sessions workers with the sessions role only, a 4 MB semi-space (node\'s flag: the main thread\'s too), two malloc arenas and a cache of 400 workflows', () => {
     const env = find('base/sessions-worker.yaml', 'Deployment').spec.template.spec.containers[0]!.env;
     expect(env.find((e) => e.name === 'WORKER_ROLES')?.value).toBe('sessions');
     expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=4');
     expect(env.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value).toBe('2');
+    // Its own cache bound, not the SDK's default from the pod's heap limit (189 workflows at 1 GiB).
+    expect(env.find((e) => e.name === 'WORKER_MAX_CACHED_WORKFLOWS')?.value).toBe('400');
+    expect(loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: env.find((e) => e.name === 'WORKER_MAX_CACHED_WORKFLOWS')?.value }).WORKER_MAX_CACHED_WORKFLOWS).toBe(400);
     // Node accepts the flag in NODE_OPTIONS (it refuses most V8 flags there): a worker started this way starts.
     const out = execFileSync(process.execPath, ['-p', "require('node:v8').getHeapSpaceStatistics().length"], { env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=4' }, encoding: 'utf8' });
     expect(Number(out)).toBeGreaterThan(0);
