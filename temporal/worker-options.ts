@@ -34,7 +34,7 @@ const SHELL_QUOTE_WORD_LOADER = fileURLToPath(new URL('./bundle/shell-quote-word
 const OTEL_CONTEXT_LOADER = fileURLToPath(new URL('./bundle/otel-context-loader.cjs', import.meta.url));
 
 /** The one storage under every workflow's OpenTelemetry context (workflows/shared-async-storage.ts). */
-export const SHARED_ASYNC_STORAGE_PATH = fileURLToPath(new URL('../workflows/shared-async-storage.ts', import.meta.url));
+const SHARED_ASYNC_STORAGE_PATH = fileURLToPath(new URL('../workflows/shared-async-storage.ts', import.meta.url));
 
 /**
  * Payloads are JSON, encrypted per tenant by the payload codec (temporal/codec/):
