@@ -1,7 +1,7 @@
 /**
  * Where a benchmark's CPU goes, by process, from /proc (Linux): this process
- * (API, workers, mock LLM), the Temporal dev server, Postgres, and Docker's
- * daemons (each tool call is a `docker exec`). Machine-wide processes are
+ * (API, workers, mock LLM), the Temporal dev server, Postgres, Docker's
+ * daemons, and the sandbox containers' own processes (their cgroup). Machine-wide processes are
  * shared with whatever else runs, so read them as an upper bound.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -27,6 +27,25 @@ export function rssOf(pid: number): number {
 }
 
 /**
+ * CPU seconds the sandbox containers' processes have used (their init, exec channel and tools), from the cgroup Docker
+ * puts them under with its cgroupfs driver: a parent's counter keeps what removed containers used. Undefined where
+ * there is no such cgroup (another driver or layout).
+ */
+export function containersCpuSeconds(): number | undefined {
+  const v1 = '/sys/fs/cgroup/cpuacct/docker/cpuacct.usage'; // nanoseconds
+  const v2 = '/sys/fs/cgroup/docker/cpu.stat'; // usage_usec
+  try {
+    return Number(readFileSync(v1, 'utf8')) / 1e9;
+  } catch {
+    try {
+      return Number(/^usage_usec (\d+)$/m.exec(readFileSync(v2, 'utf8'))?.[1] ?? Number.NaN) / 1e6 || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
  * CPU seconds so far per group; `temporal` is the dev server whose command line holds `temporal`
  * (a string), or the cluster's service processes (their pids), `worker` the worker process
  * `workerPid` when the workers run in one of their own, `sandboxWorker` the sandbox role's process when the roles
@@ -46,6 +65,8 @@ export function cpuByGroup(temporal: string | readonly number[], workerPid?: num
       // the process ended meanwhile
     }
   }
+  const containers = containersCpuSeconds();
+  if (containers !== undefined) groups.containers = containers;
   return groups;
 }
 

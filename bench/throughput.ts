@@ -27,6 +27,7 @@
  */
 import { existsSync, mkdtempSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { sharedWorkerOptions } from '../temporal/worker.js';
@@ -40,6 +41,7 @@ import { WorkerProcess } from '../test/support/worker-process.js';
 import { cpuByGroup, cpuSince, rssOf, serverHistograms, topHistograms } from './cpu-profile.js';
 import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
 import { sandboxHolds, type SandboxHolds } from './sandbox-holds.js';
+import { cpuOver, machineCpu, sustained, type CpuOver, type CpuSample, type GroupSample, type Sustained } from './sustained.js';
 import { floorPhases, longestGap, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
 import { percentiles, type Summary } from './stats.js';
 import { startBenchTemporal, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
@@ -108,6 +110,10 @@ export interface VariantResult {
     workerMemoryAtPeak: WorkerMemory | null;
     /** The split variant: the sandbox role's process (the measured worker above holds the sessions role). */
     sandboxWorkerRssMb?: { baseline: number; peak: number };
+    /** The machine's CPU over the whole load (/proc/stat: every process and the kernel). */
+    machineCpu?: CpuOver | null;
+    /** The window with every session under way, its rate and the machine's CPU in it (bench/sustained.ts). */
+    sustained?: Sustained | null;
   };
   /** Over the load: CPU seconds by process group, and the server's histograms with the most time. */
   profile: { cpuSeconds: Record<string, number>; serverHistograms: ReturnType<typeof topHistograms> };
@@ -303,15 +309,21 @@ export async function benchThroughput(
 
     // The load, with RSS sampled and sequential POSTs of tool-less sessions beside it.
     const histogramsBefore = await serverHistograms(server.metricsUrls);
-    const cpuBefore = cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid);
+    const groupsNow = () => cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid);
+    const cpuBefore = groupsNow();
+    // Every 5 s: each sample reads every process of the machine (~1000 with 200 sandboxes), tens of ms of CPU.
+    const groupSamples: GroupSample[] = [{ at: now(), groups: cpuBefore }];
+    const groupSampler = setInterval(() => groupSamples.push({ at: now(), groups: groupsNow() }), 5_000);
     const rssBaseline = rss();
     let rssPeak = rssBaseline;
     const sandboxRss = () => (sandboxWorker?.pid ? rssOf(sandboxWorker.pid) : 0);
     const sandboxRssBaseline = sandboxRss();
     let sandboxRssPeak = sandboxRssBaseline;
+    const cpuSamples: CpuSample[] = [machineCpu(now())];
     const sampler = setInterval(() => {
       rssPeak = Math.max(rssPeak, rss());
       sandboxRssPeak = Math.max(sandboxRssPeak, sandboxRss());
+      cpuSamples.push(machineCpu(now()));
     }, 250);
     const memory = worker?.healthPort ? sampleWorkerMemory(`http://127.0.0.1:${worker.healthPort}/metrics`, 1_000, threadHeapDir) : undefined;
     let loading = true;
@@ -353,13 +365,18 @@ export async function benchThroughput(
     })();
     const started = now();
     const load = await sessions(stack, options.sessions, options.steps, `${label}-load`);
-    const seconds = (now() - started) / 1000;
+    const ended = now();
+    cpuSamples.push(machineCpu(ended));
+    clearInterval(groupSampler);
+    const cpuAfter = groupsNow();
+    groupSamples.push({ at: ended, groups: cpuAfter });
+    const seconds = (ended - started) / 1000;
     loading = false;
     await Promise.all([probes, looks]);
     clearInterval(sampler);
     const workerMemoryAtPeak = (await memory?.stop()) ?? null;
     const profile = {
-      cpuSeconds: cpuSince(cpuBefore, cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid)),
+      cpuSeconds: cpuSince(cpuBefore, cpuAfter),
       serverHistograms: topHistograms(histogramsBefore, await serverHistograms(server.metricsUrls)),
     };
     const checked = await check(stack, load.map((l) => l.id), options.steps);
@@ -395,6 +412,8 @@ export async function benchThroughput(
         rssPerActiveSessionMb: Math.round((mb(rssPeak - rssBaseline) / options.sessions) * 100) / 100,
         workerMemoryAtPeak,
         ...(sandboxWorker ? { sandboxWorkerRssMb: { baseline: mb(sandboxRssBaseline), peak: mb(sandboxRssPeak) } } : {}),
+        machineCpu: cpuOver(cpuSamples, started, ended, steps, availableParallelism()),
+        sustained: sustained(model.calls, load, started, cpuSamples, availableParallelism(), groupSamples),
       },
       profile,
     };
@@ -425,6 +444,14 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: sessions × steps, pool, cache', (r) => `${r.load.sessions} × ${r.load.stepsPerSession}, ${r.poolMaxTotal}, ${r.maxCachedWorkflows ?? 'SDK default'}`);
   row('load: model delay, worker', (r) => `${r.modelDelayMs} ms, ${r.worker}`);
   row('load: tool steps/s', (r) => `${r.load.toolStepsPerSecond} (${r.load.seconds} s)`);
+  const cpu = (c: CpuOver | null | undefined) => (c ? `${c.busyCores} cores busy, ${c.cpuMsPerToolStep} CPU ms/step` : '-');
+  row('load: machine CPU over the load', (r) => cpu(r.load.machineCpu));
+  row('load: sustained tool steps/s (window)', (r) => (r.load.sustained ? `${r.load.sustained.toolStepsPerSecond} (${r.load.sustained.toolSteps} in ${r.load.sustained.seconds} s)` : '- (no window)'));
+  row('load: machine CPU in that window', (r) => cpu(r.load.sustained?.cpu));
+  row('load: window CPU ms/step by group', (r) => {
+    const g = r.load.sustained?.cpuMsPerToolStepByGroup;
+    return g ? Object.entries(g).map(([k, v]) => `${k} ${v}`).join(', ') : '-';
+  });
   row('load: failed/duplicated/missing', (r) => `${r.load.failedSessions + r.load.failedToolRuns}/${r.load.duplicatedToolRuns}/${r.load.missingToolRuns}`);
   row('load: step overhead p50/p95', (r) => `${r.load.stepOverheadMs.p50} / ${r.load.stepOverheadMs.p95}`);
   row('load: POST → 1st model call p50/p95', (r) => `${r.load.startToFirstModelCallMs.p50} / ${r.load.startToFirstModelCallMs.p95}`);
@@ -446,6 +473,12 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => {
     const sandbox = r.profile.cpuSeconds.sandboxWorker;
     return `${['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/')}${sandbox !== undefined ? ` (sandbox worker ${sandbox})` : ''}`;
+  });
+  // The rest of the machine's busy time: the kernel, and short-lived processes (runc, container shims) no group holds.
+  row('load: CPU s containers; rest of machine', (r) => {
+    const groups = Object.values(r.profile.cpuSeconds).reduce((a, b) => a + b, 0);
+    const busy = r.load.machineCpu?.busySeconds;
+    return `${r.profile.cpuSeconds.containers ?? '-'}; ${busy !== undefined ? Math.round((busy - groups) * 10) / 10 : '-'}`;
   });
   if (results.some((r) => r.stepPhasesMs)) printPhases(results);
   for (const r of results) {
