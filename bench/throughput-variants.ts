@@ -32,6 +32,8 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   local: { label: 'local', env: { SESSION_LOCAL_MODEL_CALLS: 'true' } },
   /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: a measurement, see the file. */
   nostack: { label: 'nostack', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-workflow-stack-traces.cjs', import.meta.url))}` } },
+  /** The SDK's per-call isolate timeout (a watchdog thread per call into the workflows' context) dropped: a measurement, see the file. */
+  notimeout: { label: 'notimeout', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-isolate-timeout.cjs', import.meta.url))}` } },
   /** A full GC in each workflow thread every 5 s, to read its live heap (bench/workflow-thread-heap.cjs): a measurement. */
   threadgc: { label: 'threadgc', env: { NODE_OPTIONS: '--expose-gc', KORTIX_BENCH_THREAD_HEAP_GC_MS: '5000' } },
   /** jemalloc instead of glibc's malloc for the worker process (Debian's libjemalloc2): the native part of its memory. */
@@ -57,6 +59,12 @@ const NUMBER_UNITS: Record<string, string> = { evict: 'ms' };
 /** What comes before a numbered variant's number, where its variable wants it. */
 const NUMBER_PREFIXES: Record<string, string> = { semi: '--max-semi-space-size=' };
 
+/** Two variants' environments; node's options add up (`semi4+notimeout`), any other variable is the later one's. */
+function mergeEnv(a: Record<string, string> = {}, b: Record<string, string> = {}): Record<string, string> {
+  const nodeOptions = [a.NODE_OPTIONS, b.NODE_OPTIONS].filter(Boolean).join(' ');
+  return { ...a, ...b, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
+}
+
 /**
  * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
  * (SANDBOX_POOL_MAX_TOTAL=N), `semiN` (node --max-semi-space-size=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
@@ -74,7 +82,7 @@ export function throughputVariant(name: string): ThroughputVariant {
   });
   return parts.reduce((a, b) => ({
     label: name,
-    env: { ...a.env, ...b.env },
+    env: mergeEnv(a.env, b.env),
     ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
     ...((b.sqlitePragmas ?? a.sqlitePragmas) ? { sqlitePragmas: b.sqlitePragmas ?? a.sqlitePragmas } : {}),
     ...((b.dynamicConfig ?? a.dynamicConfig) ? { dynamicConfig: b.dynamicConfig ?? a.dynamicConfig } : {}),

@@ -40,6 +40,8 @@ describe('throughputRuns', () => {
     // The roles apart, joined with others in either order; node's semi-space flag for the worker process.
     expect(throughputVariant('pool64+split+semi4')).toEqual({ label: 'pool64+split+semi4', env: { SANDBOX_POOL_MAX_TOTAL: '64', NODE_OPTIONS: '--max-semi-space-size=4' }, splitRoles: true });
     expect(throughputVariant('split+pool64').splitRoles).toBe(true);
+    // node's options of two variants add up; the preload is the file beside the bench.
+    expect(throughputVariant('semi4+notimeout').env?.NODE_OPTIONS).toMatch(/^--max-semi-space-size=4 --require \S+\/bench\/no-isolate-timeout\.cjs$/);
     expect(throughputVariant('pool64+cache130').splitRoles).toBeUndefined();
   });
 
