@@ -15,16 +15,15 @@
  * - one `extract` round trip on a loaded page, p50 / p95.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { totalmem } from 'node:os';
-import Docker from 'dockerode';
 import { loadConfig } from '../config/index.js';
-import { DockerSandboxHost, type DockerSandboxHostOptions } from '../sandbox/docker-host.js';
+import type { DockerSandboxHost, DockerSandboxHostOptions } from '../sandbox/docker-host.js';
+import { benchDocker, benchSandboxHost } from './sandbox-host.js';
 import { hostAddress } from '../test/support/host-address.js';
 import { percentiles, type Summary } from './stats.js';
 
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const docker = benchDocker;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PAGE = `<!doctype html><title>Bench</title><h1>Hello</h1>${'<p>A paragraph of text with a <a href="#x">link</a>.</p>'.repeat(200)}`;
 
@@ -39,18 +38,8 @@ export interface BrowserBenchResult {
 
 function makeHost(pool: string, warmPool: DockerSandboxHostOptions['warmPool'], egress?: DockerSandboxHostOptions['egress']): DockerSandboxHost {
   const config = loadConfig(process.env);
-  return new DockerSandboxHost({
-    docker,
-    hostId: `bench-${pool}`,
-    pool,
-    image: config.SANDBOX_IMAGE,
-    limits: { memoryMb: config.SANDBOX_MEMORY_MB, cpus: config.SANDBOX_CPUS, pidsLimit: config.SANDBOX_PIDS_LIMIT, workspaceMb: 16, tmpMb: config.SANDBOX_TMP_MB },
-    seccompProfile: readFileSync(config.SANDBOX_SECCOMP_PROFILE, 'utf8'),
-    outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
-    warmPool,
-    browser: { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB },
-    egress,
-  });
+  const browser = { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB };
+  return benchSandboxHost(pool, warmPool, { workspaceMb: 16 }, { browser, egress });
 }
 
 async function settled(host: DockerSandboxHost, idle: number): Promise<void> {

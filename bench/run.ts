@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=archive|session-latency|throughput|make-dev|router|sandbox|browser|web|semantic-cache|local-model|pg-bytes|workflow-footprint   run one of them
+ *   --only=archive|session-latency|throughput|make-dev|router|sandbox|sandbox-cpu|browser|web|semantic-cache|local-model|pg-bytes|workflow-footprint   run one of them
  *   throughput: --sessions=50 --steps=5 --variants=noeager,default --servers=dev,cluster --model-delay-ms=0 --worker-process --worker-build=compiled --worker-cpu-prof=DIR --load-only --tag=name
  *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, evictN, growN, joined with +: pool64+cache100;
  *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
@@ -21,6 +21,7 @@ import { benchMakeDev } from './make-dev.js';
 import { benchPgBytes } from './pg-bytes.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
+import { benchSandboxCpu } from './sandbox-cpu.js';
 import { benchSemanticCache } from './semantic-cache.js';
 import { benchSessionLatency } from './session-latency.js';
 import { benchThroughput, floorBundle, printThroughput, type VariantResult } from './throughput.js';
@@ -149,6 +150,14 @@ if (!only || only === 'sandbox') {
   console.log(`\`true\` round trip (ms, p50 / p95): exec channel ${rt.channel.p50} / ${rt.channel.p95} (back to back ${rt.channelBackToBack.p50} / ${rt.channelBackToBack.p95}), one-shot docker exec ${rt.oneShotDockerExec.p50} / ${rt.oneShotDockerExec.p95}; ${rt.cpuMsPerCall} ms CPU per call`);
   console.log(`sessions per minute with maxTotal ${r.sessionsPerMinute.maxTotal} (hold ${r.sessionsPerMinute.holdSeconds} s) before claims wait: ${r.sessionsPerMinute.sustainedPerMinute}`);
   console.log(`memory per idle container (MB, p50 / max): ${r.idleContainerMemoryMb.p50} / ${r.idleContainerMemoryMb.max}`);
+}
+
+if (!only || only === 'sandbox-cpu') {
+  const r = await benchSandboxCpu();
+  save('sandbox-cpu', r);
+  const line = (x: typeof r.perToolCall) => `machine ${x.machineMs} ms (containers ${x.containersMs}, Docker's daemons ${x.dockerMs}), wall ${x.wallMs} ms`;
+  console.log(`\nsandbox CPU per tool call (\`true\` over the exec channel, ${r.calls} back to back): ${line(r.perToolCall)}`);
+  console.log(`sandbox CPU per sandbox (cold claim, one \`true\`, release and removal, ${r.lifecycles} one after another): ${line(r.perSandbox)}`);
 }
 
 if (!only || only === 'browser') {

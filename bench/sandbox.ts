@@ -13,15 +13,13 @@
  * - memory per idle container (cgroup usage minus page cache, as `docker stats`).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import Docker from 'dockerode';
-import { loadConfig } from '../config/index.js';
 import { createMetrics } from '../observability/metrics.js';
-import { DockerSandboxHost, type DockerSandboxHostOptions } from '../sandbox/docker-host.js';
+import type { DockerSandboxHost, DockerSandboxHostOptions } from '../sandbox/docker-host.js';
+import { benchDocker, benchSandboxHost } from './sandbox-host.js';
 import { execOnce } from '../sandbox/one-shot-exec.js';
 import { percentiles, type Summary } from './stats.js';
 
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const docker = benchDocker;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface SandboxBenchResult {
@@ -39,18 +37,7 @@ export interface SandboxBenchResult {
 }
 
 function makeHost(pool: string, warmPool: DockerSandboxHostOptions['warmPool']): DockerSandboxHost {
-  const config = loadConfig({ ...process.env, SANDBOX_MEMORY_MB: '256' });
-  return new DockerSandboxHost({
-    docker,
-    hostId: `bench-${pool}`,
-    pool,
-    image: config.SANDBOX_IMAGE,
-    limits: { memoryMb: 256, cpus: config.SANDBOX_CPUS, pidsLimit: config.SANDBOX_PIDS_LIMIT, workspaceMb: config.SANDBOX_WORKSPACE_MB, tmpMb: config.SANDBOX_TMP_MB },
-    seccompProfile: readFileSync(config.SANDBOX_SECCOMP_PROFILE, 'utf8'),
-    outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
-    warmPool,
-    metrics: createMetrics({ service: 'bench', defaultMetrics: false }),
-  });
+  return benchSandboxHost(pool, warmPool, { memoryMb: 256 }, { metrics: createMetrics({ service: 'bench', defaultMetrics: false }) });
 }
 
 async function settled(host: DockerSandboxHost, idle: number): Promise<void> {

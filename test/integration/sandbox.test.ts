@@ -203,6 +203,13 @@ describe('inside the sandbox', () => {
     expect(r.exitCode).toBe(0);
   });
 
+  it('keeps what a command printed while a background child still holds its output open', async () => {
+    // The readers cannot end (the child holds both pipes): what they read is in the capture files only because
+    // they write unbuffered; a buffered head would hold it until the child ends, after the answer.
+    const r = await run('printf early; printf late >&2; sleep 5 &');
+    expect(r).toMatchObject({ exitCode: 0, timedOut: false, stdout: 'early', stderr: 'late' });
+  });
+
   it('reports the exit code of a failing command', async () => {
     expect(await run('echo oops >&2; exit 7')).toMatchObject({ exitCode: 7, stderr: 'oops\n', timedOut: false });
   });
