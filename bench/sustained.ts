@@ -113,8 +113,9 @@ export interface Sustained {
 }
 
 /**
- * The steady-state window of a load and its rate; null when there is none (a session ended before the last one
- * got its first answer: too few steps per session for this many sessions).
+ * The steady-state window of a load and its rate; null when there is none: a session ended before the last one got
+ * its first answer (too few steps per session for this many sessions), or fewer tool steps ended in it than there are
+ * sessions (the sessions did not run at once: most waited, for a sandbox of a smaller pool say).
  */
 export function sustained(
   calls: ReadonlyMap<string, readonly ModelCall[]>,
@@ -131,6 +132,7 @@ export function sustained(
   if (to <= from) return null;
   let toolSteps = 0;
   for (const c of mine) for (let k = 1; k < c.length; k++) if ((c[k] as ModelCall).arrived > from && (c[k] as ModelCall).arrived <= to) toolSteps++;
+  if (toolSteps < mine.length) return null;
   const seconds = (to - from) / 1000;
   return {
     fromMs: Math.round(from - started),

@@ -103,4 +103,13 @@ describe('sustained', () => {
     expect(sustained(new Map([['a', [call(0)]]]), [{ bench: 'a' }], 0, samples, 2)).toBeNull();
     expect(sustained(new Map(), [{ bench: 'a' }], 0, samples, 2)).toBeNull();
   });
+
+  it('has none when fewer tool steps end in it than there are sessions: they did not run at once', () => {
+    // b waited (a pool of one, say) and got its first answer just before a's last step.
+    const waited = new Map([
+      ['a', [call(0, 100), call(1000), call(2000), call(3000)]],
+      ['b', [call(2500, 2600), call(3500), call(4500)]],
+    ]);
+    expect(sustained(waited, [{ bench: 'a' }, { bench: 'b' }], 0, samples, 2)).toBeNull();
+  });
 });
