@@ -34,7 +34,6 @@ export interface SandboxCpuResult {
 /** The machine settles after the loop (a removal's last work is asynchronous) before the second reading. */
 const SETTLE_MS = 2_000;
 
-
 async function measure(units: number, body: (i: number) => Promise<unknown>): Promise<SandboxCpu> {
   const groups0 = cpuByGroup('-');
   const cpu0 = machineCpu(0);

@@ -34,14 +34,14 @@ export function machineCpu(at: number): CpuSample {
   return parseProcStat(readFileSync('/proc/stat', 'utf8'), at);
 }
 
-/** The counters at `at`, linear between the two samples around it (samples sorted by time). */
-function interpolate(samples: readonly CpuSample[], at: number): { busy: number; all: number } | undefined {
+/** Counters at `at`, each linear between the two samples around it (samples sorted by time; a counter missing from a sample is 0). */
+function interpolate(samples: readonly { at: number; counters: Record<string, number> }[], at: number): Record<string, number> | undefined {
   for (let i = 1; i < samples.length; i++) {
-    const a = samples[i - 1] as CpuSample;
-    const b = samples[i] as CpuSample;
+    const a = samples[i - 1] as (typeof samples)[number];
+    const b = samples[i] as (typeof samples)[number];
     if (at < a.at || at > b.at) continue;
     const f = b.at === a.at ? 0 : (at - a.at) / (b.at - a.at);
-    return { busy: a.busy + f * (b.busy - a.busy), all: a.all + f * (b.all - a.all) };
+    return Object.fromEntries(Object.keys(b.counters).map((k) => [k, (a.counters[k] ?? 0) + f * ((b.counters[k] ?? 0) - (a.counters[k] ?? 0))]));
   }
   return undefined;
 }
@@ -59,15 +59,19 @@ export interface CpuOver {
 
 /** The machine's CPU between `from` and `to` over `toolSteps` steps; `cpus` converts jiffies of all CPUs to cores. */
 export function cpuOver(samples: readonly CpuSample[], from: number, to: number, toolSteps: number, cpus: number, hz = 100): CpuOver | null {
-  const a = interpolate(samples, from);
-  const b = interpolate(samples, to);
-  if (!a || !b || b.all <= a.all || toolSteps <= 0) return null;
-  const share = (b.busy - a.busy) / (b.all - a.all);
+  const counters = samples.map((s) => ({ at: s.at, counters: { busy: s.busy, all: s.all } }));
+  const a = interpolate(counters, from);
+  const b = interpolate(counters, to);
+  if (!a || !b || toolSteps <= 0) return null;
+  const busy = (b.busy ?? 0) - (a.busy ?? 0);
+  const all = (b.all ?? 0) - (a.all ?? 0);
+  if (all <= 0) return null;
+  const share = busy / all;
   return {
     busyShare: Math.round(share * 1000) / 1000,
     busyCores: Math.round(share * cpus * 100) / 100,
-    busySeconds: Math.round(((b.busy - a.busy) / hz) * 10) / 10,
-    cpuMsPerToolStep: Math.round((((b.busy - a.busy) / hz) * 1000 * 10) / toolSteps) / 10,
+    busySeconds: Math.round((busy / hz) * 10) / 10,
+    cpuMsPerToolStep: Math.round(((busy / hz) * 1000 * 10) / toolSteps) / 10,
   };
 }
 
@@ -83,18 +87,9 @@ export interface GroupSample {
  * steady-state window no sandbox is removed, so none of the long-lived processes end there.
  */
 export function groupsOver(samples: readonly GroupSample[], from: number, to: number, toolSteps: number): Record<string, number> | null {
-  const at = (t: number) => {
-    for (let i = 1; i < samples.length; i++) {
-      const a = samples[i - 1] as GroupSample;
-      const b = samples[i] as GroupSample;
-      if (t < a.at || t > b.at) continue;
-      const f = b.at === a.at ? 0 : (t - a.at) / (b.at - a.at);
-      return Object.fromEntries(Object.keys(b.groups).map((k) => [k, (a.groups[k] ?? 0) + f * ((b.groups[k] ?? 0) - (a.groups[k] ?? 0))]));
-    }
-    return undefined;
-  };
-  const a = at(from);
-  const b = at(to);
+  const counters = samples.map((s) => ({ at: s.at, counters: s.groups }));
+  const a = interpolate(counters, from);
+  const b = interpolate(counters, to);
   if (!a || !b || toolSteps <= 0) return null;
   return Object.fromEntries(Object.keys(b).map((k) => [k, Math.round((((b[k] ?? 0) - (a[k] ?? 0)) * 1000 * 10) / toolSteps) / 10]));
 }

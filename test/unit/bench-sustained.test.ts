@@ -39,6 +39,10 @@ describe('cpuOver', () => {
     expect(cpuOver(samples, 500, 1000, 5, 2)).toEqual({ busyShare: 0.25, busyCores: 0.5, busySeconds: 0.3, cpuMsPerToolStep: 50 });
   });
 
+  it('counts from the first sample, where the counters may be 0', () => {
+    expect(cpuOver(samples, 0, 1000, 5, 2)).toEqual({ busyShare: 0.25, busyCores: 0.5, busySeconds: 0.5, cpuMsPerToolStep: 100 });
+  });
+
   it('is null outside the samples or without steps', () => {
     expect(cpuOver(samples, 2000, 4000, 10, 2)).toBeNull();
     expect(cpuOver(samples, 1000, 2000, 0, 2)).toBeNull();
