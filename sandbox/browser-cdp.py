@@ -39,8 +39,11 @@ DEAD_PROXY = 'http://127.0.0.1:9'
 MAX_TABS = 8
 # Events waiting at most, for the event thread to count as caught up with the browser.
 CAUGHT_UP_EVENTS = 20
-# How long a new tab's setup may take before it is given up (and another one opened).
+# How long a new tab's setup may take at first before it is given up (and another one opened, with twice the wait).
 NEW_TAB_TIMEOUT_S = 5
+# How long opening a blank tab may take in all (its retries with longer waits): well inside what the CLI
+# and the host wait past an action's own timeout (40 / 45 s).
+NEW_TAB_BUDGET_S = 30
 # A page still opening tabs this long after its scripts were stopped has its tab crashed.
 STOP_GRACE_S = 1.0
 # An action whose browser is found dead this soon after it began is run again once the browser is back.

@@ -6,24 +6,27 @@ from browser_downloads import *  # noqa: F401,F403 (joined into one script by sa
 
 
 class Tabs:
-    def tab_for(self, target, session=None, timeout=15):
+    def tab_for(self, target, session=None, timeout=15, deadline=None):
         """The tab of a page target, attached and set up once. Pages it opens attach paused (auto-attach),
-        so their first navigation is already under the same checks. A tab whose setup fails is dropped."""
+        so their first navigation is already under the same checks. A tab whose setup fails is dropped.
+        Each command may take `timeout`, and none past `deadline` (a monotonic time) when one is given."""
+        def wait():
+            return timeout if deadline is None else max(0.1, min(timeout, deadline - time.monotonic()))
         with self.tabs_lock:
             for t in self.tabs:
                 if t.target == target:
                     return t
             if session is None:
-                session = self.cdp.send('Target.attachToTarget', {'targetId': target, 'flatten': True}, timeout=timeout)['sessionId']
+                session = self.cdp.send('Target.attachToTarget', {'targetId': target, 'flatten': True}, timeout=wait())['sessionId']
             tab = Tab(target, session)
             self.tabs.append(tab)
         s = tab.session
         try:
-            self.cdp.send('Page.enable', session=s, timeout=timeout)
-            self.cdp.send('Fetch.enable', {'patterns': [{'urlPattern': '*', 'resourceType': 'Document', 'requestStage': 'Request'}]}, session=s, timeout=timeout)
-            self.cdp.send('Emulation.setDeviceMetricsOverride', {'width': VIEWPORT[0], 'height': VIEWPORT[1], 'deviceScaleFactor': 1, 'mobile': False}, session=s, timeout=timeout)
-            self.cdp.send('Target.setAutoAttach', {'autoAttach': True, 'waitForDebuggerOnStart': True, 'flatten': True}, session=s, timeout=timeout)
-            self.cdp.send('Runtime.runIfWaitingForDebugger', session=s, timeout=timeout)
+            self.cdp.send('Page.enable', session=s, timeout=wait())
+            self.cdp.send('Fetch.enable', {'patterns': [{'urlPattern': '*', 'resourceType': 'Document', 'requestStage': 'Request'}]}, session=s, timeout=wait())
+            self.cdp.send('Emulation.setDeviceMetricsOverride', {'width': VIEWPORT[0], 'height': VIEWPORT[1], 'deviceScaleFactor': 1, 'mobile': False}, session=s, timeout=wait())
+            self.cdp.send('Target.setAutoAttach', {'autoAttach': True, 'waitForDebuggerOnStart': True, 'flatten': True}, session=s, timeout=wait())
+            self.cdp.send('Runtime.runIfWaitingForDebugger', session=s, timeout=wait())
         except CdpError:
             with self.tabs_lock:
                 if tab in self.tabs:
@@ -34,18 +37,28 @@ class Tabs:
     def new_tab(self):
         """A blank tab. Right after a crash Chromium may put it in a page process that does not answer
         (the dying one, or one still busy with what a flooding page left: at most two serve all tabs).
-        Then the page processes are killed (the browser starts fresh ones; their tabs crash, and the
-        active one is replaced at the next action) and another tab is opened: under load, waiting is not enough."""
-        for attempt in range(3):
-            target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx})['targetId']
+        Then the page processes are killed once (the browser starts fresh ones; their tabs crash, and the
+        active one is replaced at the next action) and another tab is opened, with a longer wait each time
+        until NEW_TAB_BUDGET_S is spent: under load a fresh page process can take longer than the first
+        wait to answer, and killing it again would only start the wait over."""
+        deadline = time.monotonic() + NEW_TAB_BUDGET_S
+        wait, killed = NEW_TAB_TIMEOUT_S, False
+        while True:
+            target = None
             try:
-                return self.tab_for(target, timeout=NEW_TAB_TIMEOUT_S)
+                left = max(0.1, deadline - time.monotonic())
+                target = self.cdp.send('Target.createTarget', {'url': 'about:blank', 'browserContextId': self.ctx}, timeout=left)['targetId']
+                return self.tab_for(target, timeout=wait, deadline=min(deadline, time.monotonic() + wait))
             except CdpError:
-                self.cdp.post('Target.closeTarget', {'targetId': target})
-                if attempt == 0 and self.kill_renderers():
-                    self.notices.append("the browser's page processes did not answer and were restarted")
-                time.sleep(0.5 * (attempt + 1))
-        raise CdpError("could not open a tab: the browser's page processes do not answer")
+                if target is not None:
+                    self.cdp.post('Target.closeTarget', {'targetId': target})
+            if time.monotonic() + 1 >= deadline:
+                raise CdpError(f"could not open a tab: the browser's page processes do not answer (tried for {NEW_TAB_BUDGET_S} s)")
+            if not killed and self.kill_renderers():
+                killed = True
+                self.notices.append("the browser's page processes did not answer and were restarted")
+            wait *= 2
+            time.sleep(0.5)
 
     def current(self):
         tab = self.active if self.active in self.tabs else None
