@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=archive|session-latency|throughput|make-dev|router|sandbox|sandbox-cpu|browser|web|semantic-cache|local-model|pg-bytes|workflow-footprint   run one of them
+ *   --only=archive|session-latency|throughput|make-dev|router|sandbox|sandbox-cpu|browser|web|semantic-cache|local-model|pg-bytes|session-writes|workflow-footprint   run one of them
  *   throughput: --sessions=50 --steps=5 --variants=noeager,default --servers=dev,cluster --model-delay-ms=0 --worker-process --worker-build=compiled --worker-cpu-prof=DIR --load-only --tag=name
  *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, evictN, growN, joined with +: pool64+cache100;
  *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
@@ -19,6 +19,7 @@ import { compileWorker, type CompiledWorker } from './compiled-worker.js';
 import { benchLocalModel } from './local-model.js';
 import { benchMakeDev } from './make-dev.js';
 import { benchPgBytes } from './pg-bytes.js';
+import { benchSessionWrites } from './session-writes.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
 import { benchSandboxCpu } from './sandbox-cpu.js';
@@ -150,6 +151,15 @@ if (!only || only === 'sandbox') {
   console.log(`\`true\` round trip (ms, p50 / p95): exec channel ${rt.channel.p50} / ${rt.channel.p95} (back to back ${rt.channelBackToBack.p50} / ${rt.channelBackToBack.p95}), one-shot docker exec ${rt.oneShotDockerExec.p50} / ${rt.oneShotDockerExec.p95}; ${rt.cpuMsPerCall} ms CPU per call`);
   console.log(`sessions per minute with maxTotal ${r.sessionsPerMinute.maxTotal} (hold ${r.sessionsPerMinute.holdSeconds} s) before claims wait: ${r.sessionsPerMinute.sustainedPerMinute}`);
   console.log(`memory per idle container (MB, p50 / max): ${r.idleContainerMemoryMb.p50} / ${r.idleContainerMemoryMb.max}`);
+}
+
+if (!only || only === 'session-writes') {
+  const r = await benchSessionWrites();
+  save('session-writes', r);
+  const seq = r.sequential;
+  const con = r.concurrent;
+  console.log(`\nsession records of a tool step (llmStep and execTool's writes, no model, no tool): ${seq.roundTripsPerStep} round trips to Postgres, wall p50 / p95 ${seq.wallMs.p50} / ${seq.wallMs.p95} ms one at a time`);
+  console.log(`  ${con.concurrency} sessions at once: ${con.stepsPerSecond} steps/s, CPU per step ${con.cpuMsPerStep.bench} ms here (activities, kysely, pg) + ${con.cpuMsPerStep.postgres} ms Postgres`);
 }
 
 if (!only || only === 'sandbox-cpu') {
