@@ -42,8 +42,10 @@ export interface SessionActivityDeps {
   readonly metrics?: Pick<Metrics, 'llmLatency' | 'failedTasks' | 'tasks'> | undefined;
 }
 
+type StoredMessage = Awaited<ReturnType<typeof loadTranscript>>[number];
+
 /** How the stored transcript is sent to a model. */
-function toChatMessages(rows: Awaited<ReturnType<typeof loadTranscript>>): ChatMessage[] {
+function toChatMessages(rows: readonly StoredMessage[]): ChatMessage[] {
   return rows.map((row): ChatMessage => {
     switch (row.role) {
       case 'assistant': {
@@ -120,10 +122,11 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
   async function llmStep(input: LlmStepInput): Promise<LlmStepResult> {
     const { session, messageSeq } = input;
     const llmKey = eventKey(EVENT_KEY_SOURCES.llm, messageSeq);
-    // A previous attempt got the answer and stored it before the worker died.
-    const stored = await storedAnswer(session, messageSeq, llmKey);
-    if (stored) return stored;
-    const transcript = await loadTranscript(db, session, messageSeq);
+    // The transcript and, in the same read, the answer's own slot: a previous attempt got the answer and
+    // stored it before the worker died.
+    const transcript = await loadTranscript(db, session, messageSeq + 1);
+    const own = transcript.at(-1);
+    if (own?.seq === messageSeq) return storedAnswer(session, own, llmKey);
     const ctx = Context.current();
     let answer;
     metrics?.tasks.inc({ kind: 'llm' });
@@ -186,16 +189,14 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
     if (written.messagesInserted === 0) {
       // Another run of this call stored its answer first (a worker slow, not dead, while the call ran again
       // elsewhere): the transcript holds that one, so the workflow acts on it, not on this run's.
-      const first = await storedAnswer(session, messageSeq, llmKey);
-      if (first) return first;
+      const first = await getMessage(db, session, messageSeq);
+      if (first) return storedAnswer(session, first, llmKey);
     }
     return result;
   }
 
-  /** The answer stored at `messageSeq`, with its usage from the llm.response event, if one is stored. */
-  async function storedAnswer(session: SessionRef, messageSeq: number, llmKey: EventKey): Promise<LlmStepResult | undefined> {
-    const stored = await getMessage(db, session, messageSeq);
-    if (!stored) return undefined;
+  /** The answer `stored` (a message row), with its usage from its llm.response event. */
+  async function storedAnswer(session: SessionRef, stored: StoredMessage, llmKey: EventKey): Promise<LlmStepResult> {
     const event = await getEventByKey(db, session, llmKey);
     const data = (event?.data ?? {}) as Partial<LlmStepResult>;
     return {

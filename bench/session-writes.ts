@@ -30,8 +30,8 @@ import { percentiles } from './stats.js';
 
 type LlmStep = (input: LlmStepInput) => Promise<LlmStepResult>;
 
-const SESSIONS = 40;
-const STEPS = 10;
+const SESSIONS = 100;
+const STEPS = 20;
 const CONCURRENCY = 16;
 
 /** Every query pg's clients send in this process, counted. */

@@ -152,41 +152,6 @@ export function endRecords(end: SessionEnd): { events: NewEvent[]; patch: Sessio
   };
 }
 
-async function insertEvents(trx: Transaction<Database>, ref: SessionRef, lastSeq: number, events: readonly NewEvent[]) {
-  if (events.length === 0) return lastSeq;
-  const existing = await trx
-    .selectFrom('session_events')
-    .select('idempotency_key')
-    .where('session_id', '=', ref.sessionId)
-    .where('tenant_id', '=', ref.tenantId)
-    .where('session_created_at', '=', new Date(ref.createdAt))
-    .where(
-      'idempotency_key',
-      'in',
-      events.map((e) => e.key),
-    )
-    .execute();
-  const seen = new Set(existing.map((r) => r.idempotency_key));
-  let seq = lastSeq;
-  const rows = [];
-  for (const event of events) {
-    if (seen.has(event.key)) continue;
-    seen.add(event.key);
-    seq += 1;
-    rows.push({
-      tenant_id: ref.tenantId,
-      session_id: ref.sessionId,
-      session_created_at: ref.createdAt,
-      seq,
-      idempotency_key: event.key,
-      type: event.type,
-      data: storableJson(event.data),
-    });
-  }
-  if (rows.length > 0) await trx.insertInto('session_events').values(rows).execute();
-  return seq;
-}
-
 /** sha256 of the tool and its arguments: what an approval was for, in the audit. */
 export function toolCallHash(tool: string, args: Readonly<Record<string, unknown>>): string {
   return createHash('sha256').update(canonicalJson({ tool, arguments: args })).digest('hex');
@@ -252,7 +217,13 @@ export async function writeSessionRecords(
   return db.transaction().execute((trx) => writeRecordsIn(trx, ref, records));
 }
 
-/** writeSessionRecords within a transaction of the caller's. */
+/**
+ * writeSessionRecords within a transaction of the caller's. Four round trips with BEGIN and COMMIT, whatever
+ * the write holds (issue 16: it was seven with messages and events): the row's lock, then one statement that
+ * inserts the messages, numbers and inserts the events not stored yet and updates the row. That statement
+ * runs after the lock is held, so its snapshot sees every event a write before it committed (under READ
+ * COMMITTED each statement takes its own); in the lock's own statement it would not, when that one waited.
+ */
 async function writeRecordsIn(
   trx: Transaction<Database>,
   ref: SessionRef,
@@ -268,35 +239,33 @@ async function writeRecordsIn(
   if (!locked) throw new SessionNotFoundError(`session ${ref.sessionId} of tenant ${ref.tenantId} does not exist`);
 
   const messages = records.messages ?? [];
-  let messagesInserted = 0;
-  if (messages.length > 0) {
-    // A message number already stored keeps what it holds (a retried write); the count tells the caller.
-    const inserted = await trx
-      .insertInto('messages')
-      .values(
-        messages.map((m) => ({
-          tenant_id: ref.tenantId,
-          session_id: ref.sessionId,
-          seq: m.seq,
-          role: m.role,
-          content: m.content,
-          tool_calls: m.toolCalls ? storableJson(m.toolCalls) : null,
-          tool_call_id: m.toolCallId ?? null,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['session_id', 'seq']).doNothing())
-      .returning('seq')
-      .execute();
-    messagesInserted = inserted.length;
-  }
-
-  const lastSeq = await insertEvents(trx, ref, locked.last_event_seq, records.events ?? []);
-  await writeGatesAndApprovals(trx, ref, records.events ?? []);
+  const events = records.events ?? [];
   const patch = records.patch ?? {};
-  await trx
+  const written = await trx
+    // A message number already stored keeps what it holds (a retried write); the count tells the caller.
+    .with('new_messages', (db) =>
+      messages.length > 0
+        ? db
+            .insertInto('messages')
+            .values(
+              messages.map((m) => ({
+                tenant_id: ref.tenantId,
+                session_id: ref.sessionId,
+                seq: m.seq,
+                role: m.role,
+                content: m.content,
+                tool_calls: m.toolCalls ? storableJson(m.toolCalls) : null,
+                tool_call_id: m.toolCallId ?? null,
+              })),
+            )
+            .onConflict((oc) => oc.columns(['session_id', 'seq']).doNothing())
+            .returning('seq')
+        : sql<{ seq: number }>`(select null::integer as seq where false)`,
+    )
+    .with('new_events', () => insertEvents(ref, locked.last_event_seq, events))
     .updateTable('sessions')
     .set({
-      last_event_seq: lastSeq,
+      last_event_seq: sql<number>`${locked.last_event_seq}::integer + (select count(*) from new_events)::integer`,
       updated_at: sql`now()`,
       ...(patch.status !== undefined ? { status: patch.status } : {}),
       ...(patch.step !== undefined ? { step: patch.step } : {}),
@@ -307,8 +276,35 @@ async function writeRecordsIn(
     })
     .where('id', '=', ref.sessionId)
     .where('tenant_id', '=', ref.tenantId)
-    .execute();
-  return { messagesInserted };
+    .returning(sql<string>`(select count(*) from new_messages)`.as('messages_inserted'))
+    .executeTakeFirstOrThrow();
+  await writeGatesAndApprovals(trx, ref, events);
+  return { messagesInserted: Number(written.messages_inserted) };
+}
+
+/**
+ * The insert of the events whose key the session has not stored yet (the first of a key twice in one write),
+ * numbered on from `lastSeq` in the order given: a CTE of writeRecordsIn's statement, returning their seqs.
+ */
+function insertEvents(ref: SessionRef, lastSeq: number, events: readonly NewEvent[]) {
+  if (events.length === 0) return sql<{ seq: number }>`(select null::integer as seq where false)`;
+  const incoming = sql.join(events.map((e, i) => sql`(${i}::integer, ${e.key}::text, ${e.type}::text, ${storableJson(e.data)}::jsonb)`));
+  // In parentheses: kysely puts a raw CTE's text as it is.
+  return sql<{ seq: number }>`(
+    insert into session_events (tenant_id, session_id, session_created_at, seq, idempotency_key, type, data)
+    select ${ref.tenantId}, ${ref.sessionId}, ${ref.createdAt}::timestamptz, ${lastSeq}::integer + row_number() over (order by ord), key, type, data
+    from (
+      select distinct on (key) ord, key, type, data
+      from (values ${incoming}) as incoming (ord, key, type, data)
+      where not exists (
+        select 1 from session_events stored
+        where stored.session_id = ${ref.sessionId} and stored.tenant_id = ${ref.tenantId}
+          and stored.session_created_at = ${ref.createdAt}::timestamptz and stored.idempotency_key = incoming.key
+      )
+      order by key, ord
+    ) as fresh
+    returning seq
+  )`;
 }
 
 /** The transcript before `beforeSeq`, in order. */

@@ -320,5 +320,10 @@ describe('two runs of one model call at once', () => {
     expect(late.toolCalls).toEqual([{ id: 'call-fast', name: 'shell', arguments: { command: 'echo fast' } }]);
     const stored = await stack.db.selectFrom('messages').select('content').where('session_id', '=', session.sessionId).where('seq', '=', 10).execute();
     expect(stored).toEqual([{ content: 'fast' }]);
+    // A retry after both (its worker died after the write): the stored answer, with its usage, and no model call.
+    const unreachable = { complete: () => Promise.reject(new Error('the model was called again')) } as unknown as ModelRouter;
+    const retried = await run(unreachable);
+    expect(retried).toMatchObject({ content: 'fast', model: 'fake', provider: 'fake', inputTokens: 1, outputTokens: 1 });
+    expect(retried.toolCalls).toEqual(late.toolCalls);
   });
 });
