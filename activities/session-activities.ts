@@ -123,7 +123,7 @@ export function createSessionActivities({ db, router, metrics }: SessionActivity
     const { session, messageSeq } = input;
     const llmKey = eventKey(EVENT_KEY_SOURCES.llm, messageSeq);
     // The transcript and, in the same read, the answer's own slot: a previous attempt got the answer and
-    // stored it before the worker died.
+    // stored it before the worker died (then the transcript read is spent, a rare case, for one round trip less in all others).
     const transcript = await loadTranscript(db, session, messageSeq + 1);
     const own = transcript.at(-1);
     if (own?.seq === messageSeq) return storedAnswer(session, own, llmKey);

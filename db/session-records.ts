@@ -218,8 +218,8 @@ export async function writeSessionRecords(
 }
 
 /**
- * writeSessionRecords within a transaction of the caller's. Four round trips with BEGIN and COMMIT, whatever
- * the write holds (issue 16: it was seven with messages and events): the row's lock, then one statement that
+ * writeSessionRecords within a transaction of the caller's. Four round trips with BEGIN and COMMIT for messages and
+ * events (issue 16: it was seven), more only for the gates and votes a write carries: the row's lock, then one statement that
  * inserts the messages, numbers and inserts the events not stored yet and updates the row. That statement
  * runs after the lock is held, so its snapshot sees every event a write before it committed (under READ
  * COMMITTED each statement takes its own); in the lock's own statement it would not, when that one waited.
