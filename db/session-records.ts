@@ -217,6 +217,9 @@ export async function writeSessionRecords(
   return db.transaction().execute((trx) => writeRecordsIn(trx, ref, records));
 }
 
+/** A CTE of writeRecordsIn's statement when the write has no messages or no events: no rows. */
+const NO_ROWS = sql<{ seq: number }>`(select null::integer as seq where false)`;
+
 /**
  * writeSessionRecords within a transaction of the caller's. Four round trips with BEGIN and COMMIT for messages and
  * events (issue 16: it was seven), more only for the gates and votes a write carries: the row's lock, then one statement that
@@ -260,7 +263,7 @@ async function writeRecordsIn(
             )
             .onConflict((oc) => oc.columns(['session_id', 'seq']).doNothing())
             .returning('seq')
-        : sql<{ seq: number }>`(select null::integer as seq where false)`,
+        : NO_ROWS,
     )
     .with('new_events', () => insertEvents(ref, locked.last_event_seq, events))
     .updateTable('sessions')
@@ -287,7 +290,7 @@ async function writeRecordsIn(
  * numbered on from `lastSeq` in the order given: a CTE of writeRecordsIn's statement, returning their seqs.
  */
 function insertEvents(ref: SessionRef, lastSeq: number, events: readonly NewEvent[]) {
-  if (events.length === 0) return sql<{ seq: number }>`(select null::integer as seq where false)`;
+  if (events.length === 0) return NO_ROWS;
   const incoming = sql.join(events.map((e, i) => sql`(${i}::integer, ${e.key}::text, ${e.type}::text, ${storableJson(e.data)}::jsonb)`));
   // In parentheses: kysely puts a raw CTE's text as it is.
   return sql<{ seq: number }>`(
