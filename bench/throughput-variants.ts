@@ -54,6 +54,13 @@ const NUMBERED_VARIANTS: Record<string, string> = {
   /** V8's largest semi-space (MB) for every isolate of the worker process, the main thread's too (a worker process of its own only). */
   semi: 'NODE_OPTIONS',
 };
+/**
+ * The numbered variants that set one dev-server dynamic config value (replacing the default's, if it sets one):
+ * `pollrpsN`, the history shard's transfer-queue reads per second (the dev server has one shard).
+ */
+const NUMBERED_DYNAMIC_CONFIG: Record<string, string> = {
+  pollrps: 'history.transferProcessorMaxPollRPS',
+};
 /** The unit a numbered variant's number is in, where its variable wants one. */
 const NUMBER_UNITS: Record<string, string> = { evict: 'ms' };
 /** What comes before a numbered variant's number, where its variable wants it. */
@@ -75,11 +82,16 @@ export function throughputVariant(name: string): ThroughputVariant {
   const parts = name.split('+').map((part): ThroughputVariant => {
     const named = THROUGHPUT_VARIANTS[part];
     if (named) return named;
-    const numbered = Object.keys(NUMBERED_VARIANTS);
+    const numbered = [...Object.keys(NUMBERED_VARIANTS), ...Object.keys(NUMBERED_DYNAMIC_CONFIG)];
     const m = new RegExp(`^(${numbered.join('|')})(\\d+)$`).exec(part);
     if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...numbered.map((k) => `${k}N`)].join(', ')})`);
+    const key = NUMBERED_DYNAMIC_CONFIG[m[1]];
+    if (key) return { label: part, dynamicConfig: [...DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith(`${key}=`)), `${key}=${m[2] ?? ''}`] };
     return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${NUMBER_PREFIXES[m[1]] ?? ''}${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
   });
+  const settingConfig = parts.filter((p) => p.dynamicConfig);
+  // Each such variant's list is the whole dynamic config; joining two would keep only the later one's change.
+  if (settingConfig.length > 1) throw new Error(`--variants: ${settingConfig.map((p) => p.label).join(' and ')} both set the dev server's dynamic config; run them apart`);
   return parts.reduce((a, b) => ({
     label: name,
     env: mergeEnv(a.env, b.env),

@@ -43,11 +43,21 @@ export interface DevServerOptions {
  *   (`allowEagerDispatch`, `maxEagerActivityReservationsPerWorkflowTask` 3), the
  *   server hands it out only with this flag. Floor step with 1 workflow
  *   287 → 67 ms in a one-off run (README, Numbers, for the bench's).
+ * - The transfer queue read at its notifications, not paced: every activity task on
+ *   another queue and every workflow task reaches matching through the history
+ *   shard's transfer queue, whose reader polls the database at most
+ *   `history.transferProcessorMaxPollRPS` times a second (default 20, a token bucket
+ *   of 20). A cluster spreads its workflows over hundreds of shards; the dev server
+ *   has one, so past 20 task dispatches a second every dispatch waited for a token,
+ *   up to 50 ms: one session's step overhead p50 128 → 50 ms (README, Numbers).
+ *   A read takes whatever tasks are pending (up to 100), so under load reads batch
+ *   anyway; the limit only paces reads when there is little to read.
  */
 export const DEV_DYNAMIC_CONFIG: readonly string[] = [
   'matching.numTaskqueueReadPartitions=1',
   'matching.numTaskqueueWritePartitions=1',
   'system.enableActivityEagerExecution=true',
+  'history.transferProcessorMaxPollRPS=1000',
 ];
 
 /**

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseServers, throughputRuns } from '../../bench/throughput-server.js';
 import { throughputVariant } from '../../bench/throughput-variants.js';
+import { DEV_DYNAMIC_CONFIG } from '../../temporal/dev-server.js';
 
 describe('parseServers', () => {
   it('is the dev server alone when absent', () => {
@@ -35,7 +36,7 @@ describe('throughputRuns', () => {
     expect(throughputVariant('pool200+arena2').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', MALLOC_ARENA_MAX: '2' });
     expect(throughputVariant('local+wft200').env).toEqual({ SESSION_LOCAL_MODEL_CALLS: 'true', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '200' });
     expect(throughputVariant('evict300').env).toEqual({ SANDBOX_POOL_EVICT_IDLE: '300ms' });
-    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN\)/);
+    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN, pollrpsN\)/);
     expect(throughputVariant('pool64+grow0').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64', WORKER_HEAP_GROWING_PERCENT: '0' });
     // The roles apart, joined with others in either order; node's semi-space flag for the worker process.
     expect(throughputVariant('pool64+split+semi4')).toEqual({ label: 'pool64+split+semi4', env: { SANDBOX_POOL_MAX_TOTAL: '64', NODE_OPTIONS: '--max-semi-space-size=4' }, splitRoles: true });
@@ -49,5 +50,16 @@ describe('throughputRuns', () => {
     expect(() => throughputRuns([throughputVariant('noeager')], ['dev', 'cluster'])).toThrow(/noeager sets dynamicConfig/);
     expect(() => throughputRuns([throughputVariant('rollback')], ['cluster'])).toThrow(/rollback sets sqlitePragmas/);
     expect(throughputRuns([throughputVariant('noeager'), throughputVariant('rollback')], ['dev']).map((r) => r.label)).toEqual(['noeager', 'rollback']);
+    expect(() => throughputRuns([throughputVariant('pollrps20')], ['cluster'])).toThrow(/pollrps20 sets dynamicConfig/);
+  });
+
+  it('pollrpsN sets the transfer queue reads per second, keeping the rest of the dev server defaults', () => {
+    const config = throughputVariant('pool64+pollrps20').dynamicConfig ?? [];
+    expect(config).toContain('history.transferProcessorMaxPollRPS=20');
+    expect(config.filter((v) => v.startsWith('history.transferProcessorMaxPollRPS='))).toHaveLength(1);
+    expect(config).toEqual(expect.arrayContaining(DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith('history.transferProcessorMaxPollRPS='))));
+    expect(throughputVariant('pool64+pollrps20').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64' });
+    // Two variants that each carry the whole dynamic config cannot be joined without losing one's change.
+    expect(() => throughputVariant('noeager+pollrps20')).toThrow(/noeager and pollrps20 both set the dev server's dynamic config/);
   });
 });
