@@ -77,11 +77,24 @@ if [ "$first" = 0 ]; then
   # the command), and drains the rest only if there is more.
   # At the timeout the timer signals this shell, again every 0.1 s until it is
   # killed: a signal that lands just before the `wait` below starts is followed
-  # by one that ends it. The trap stays for the rest of the script (USR1's
-  # default would end it).
+  # by one that ends it. The timer sleeps on the fifo until its deadline by the
+  # clock, so a line the command writes into the fifo cannot end it early or
+  # call it off. The trap stays for the rest of the script (USR1's default
+  # would end it).
   timed_out=0
   trap 'timed_out=1' USR1
-  { exec 5>&- 6>&- 7<&- 8<&-; read -r -t "$t" -u 9 _ || while kill -USR1 "$me" 2>/dev/null; do read -r -t 0.1 -u 9 _; done; } &
+  {
+    exec 5>&- 6>&- 7<&- 8<&-
+    now=${EPOCHREALTIME//[!0-9]/}
+    case $t in *.*) frac=${t#*.}000000 ;; *) frac=000000 ;; esac
+    end=$((now + 10#${t%%.*} * 1000000 + 10#${frac:0:6}))
+    while ((now < end)); do
+      printf -v left '%d.%06d' $(((end - now) / 1000000)) $(((end - now) % 1000000))
+      read -r -t "$left" -u 9 _
+      now=${EPOCHREALTIME//[!0-9]/}
+    done
+    while kill -USR1 "$me" 2>/dev/null; do read -r -t 0.1 -u 9 _; done
+  } &
   wd=$!
   # Unbuffered as `stdbuf -o0` makes it (coreutils' preload and its variable),
   # without stdbuf's own exec: an exec is ~1.5 ms of a call's CPU here.
@@ -103,18 +116,18 @@ if [ "$first" = 0 ]; then
   # ended: ~0.2 % of quick commands took their whole timeout (60 s by default).
   wait "$pid"
   rc=$?
+  over=$timed_out
   kill "$wd" 2>/dev/null
-  if [ "$timed_out" = 1 ] && kill -0 "$pid" 2>/dev/null; then
+  # Past the deadline: the command still runs, or the signal cut the wait short
+  # (138) as it ended, which leaves its status unknown. Either is a timeout. A
+  # command that ended before the signal keeps its status.
+  if [ "$over" = 1 ] && { kill -0 "$pid" 2>/dev/null || [ "$rc" = 138 ]; }; then
     { : 1<> "$d.timedout"; } 2>/dev/null
+    # Reaped first, so that the sweep below does not SIGKILL it and bash report that on stderr.
+    wait "$wd" 2>/dev/null
     kill_all_but_readers
     wait "$pid" 2>/dev/null
     rc=124
-  elif [ "$timed_out" = 1 ]; then
-    # The signal came as the command ended: if it cut the wait short, the
-    # command's status is still there to collect (127: the first wait had it).
-    wait "$pid" 2>/dev/null
-    again=$?
-    [ "$again" = 127 ] || rc=$again
   fi
   # The readers end when the last writer closes the pipe; a background child
   # may hold it open, so wait a little (0.3 s), not forever.

@@ -211,6 +211,26 @@ describe('inside the sandbox', () => {
     expect(slow).toEqual([]);
   }, 240_000);
 
+  it('at the edge of the timeout a command either ended (its status) or timed out, never an unknown status', async () => {
+    // The timer's signal can cut the wait short just as the command ends; a second wait then gave -1 or
+    // 138 (a review found 22-39 of 1500 with a 2-8 ms timeout). Fractional timeouts reach exec.sh only here.
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const r = await host.exec(containerId, { key: `edge${i}`, command: 'exit 3', timeoutSeconds: 0.003 });
+      const outcome = r.timedOut ? 'timed out' : `exit ${r.exitCode}`;
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    expect([...outcomes.keys()].filter((o) => o !== 'timed out' && o !== 'exit 3')).toEqual([]);
+  }, 120_000);
+
+  it('keeps its timeout whatever the command writes into the timer’s fifo', async () => {
+    // The timer sleeps on /tmp/.kortix-exec/.tick, which the command can write (same uid): a line there
+    // must neither end the timer early nor call it off.
+    const r = await run('echo x > /tmp/.kortix-exec/.tick; echo y > /tmp/.kortix-exec/.tick; sleep 30; echo late', 2);
+    expect(r).toMatchObject({ timedOut: true, exitCode: null });
+    expect(r.stdout).not.toContain('late');
+  });
+
   it('caps output and says so', async () => {
     const r = await run('head -c 100000 /dev/zero | tr "\\0" a; echo done >&2');
     expect(r.truncated).toBe(true);
