@@ -96,6 +96,9 @@ if [ "$first" = 0 ]; then
     while kill -USR1 "$me" 2>/dev/null; do read -r -t 0.1 -u 9 _; done
   } &
   wd=$!
+  # Out of the job table: never waited for (a command can stop it, and a wait
+  # on it would then hang), and no report of its end on stderr.
+  disown "$wd"
   # Unbuffered as `stdbuf -o0` makes it (coreutils' preload and its variable),
   # without stdbuf's own exec: an exec is ~1.5 ms of a call's CPU here.
   # Where the library is not at Debian's path, stdbuf finds it.
@@ -123,8 +126,6 @@ if [ "$first" = 0 ]; then
   # command that ended before the signal keeps its status.
   if [ "$over" = 1 ] && { kill -0 "$pid" 2>/dev/null || [ "$rc" = 138 ]; }; then
     { : 1<> "$d.timedout"; } 2>/dev/null
-    # Reaped first, so that the sweep below does not SIGKILL it and bash report that on stderr.
-    wait "$wd" 2>/dev/null
     kill_all_but_readers
     wait "$pid" 2>/dev/null
     rc=124

@@ -231,6 +231,16 @@ describe('inside the sandbox', () => {
     expect(r.stdout).not.toContain('late');
   });
 
+  it('ends a call whose command stopped the timer and signalled its parent as the timer would', async () => {
+    // Same uid: the command can SIGSTOP its sibling timer (stdin not a pipe, unlike the output readers) and
+    // send the timeout's USR1 itself. exec.sh then must not wait on the stopped timer (it hung until the host's deadline).
+    const stopTimer =
+      'for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = $$ ] && continue; read -r st < /proc/$p/stat 2>/dev/null || continue; set -- ${st##*) }; ' +
+      '[ "$2" = "$PPID" ] || continue; case $(readlink /proc/$p/fd/0) in pipe:*) ;; *) kill -STOP $p ;; esac; done; kill -USR1 $PPID; sleep 30';
+    const r = await run(stopTimer, 5);
+    expect(r).toMatchObject({ timedOut: true, exitCode: null });
+  }, 30_000);
+
   it('caps output and says so', async () => {
     const r = await run('head -c 100000 /dev/zero | tr "\\0" a; echo done >&2');
     expect(r.truncated).toBe(true);
