@@ -20,11 +20,16 @@ export interface ThroughputVariant extends DevServerSettings {
 /** Debian's libjemalloc2 (the `jemalloc` variant; `apt-get install libjemalloc2`). */
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
+/** The dev server's dynamic config with `key` set to `value`, or left at Temporal's default when `value` is absent. */
+function devDynamicConfig(key: string, value?: string): string[] {
+  return [...DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith(`${key}=`)), ...(value === undefined ? [] : [`${key}=${value}`])];
+}
+
 /** The variants `--variants=a,b` picks from; the first is the baseline of the ratios in the README. */
 export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   default: { label: 'default' },
   /** Without eager activity dispatch, the dev server's default before issue 16's eager change. */
-  noeager: { label: 'noeager', dynamicConfig: DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith('system.enableActivityEagerExecution')) },
+  noeager: { label: 'noeager', dynamicConfig: devDynamicConfig('system.enableActivityEagerExecution') },
   /** The CLI's own SQLite settings (rollback journal), the dev server's default before issue 16. */
   rollback: { label: 'rollback', sqlitePragmas: [] },
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
@@ -86,7 +91,7 @@ export function throughputVariant(name: string): ThroughputVariant {
     const m = new RegExp(`^(${numbered.join('|')})(\\d+)$`).exec(part);
     if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...numbered.map((k) => `${k}N`)].join(', ')})`);
     const key = NUMBERED_DYNAMIC_CONFIG[m[1]];
-    if (key) return { label: part, dynamicConfig: [...DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith(`${key}=`)), `${key}=${m[2] ?? ''}`] };
+    if (key) return { label: part, dynamicConfig: devDynamicConfig(key, m[2] ?? '') };
     return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${NUMBER_PREFIXES[m[1]] ?? ''}${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
   });
   const settingConfig = parts.filter((p) => p.dynamicConfig);
