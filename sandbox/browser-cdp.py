@@ -41,9 +41,10 @@ MAX_TABS = 8
 CAUGHT_UP_EVENTS = 20
 # How long a new tab's setup may take at first before it is given up (and another one opened, with twice the wait).
 NEW_TAB_TIMEOUT_S = 5
-# How long opening a blank tab may take in all (its retries with longer waits): well inside what the CLI
-# and the host wait past an action's own timeout (40 / 45 s).
-NEW_TAB_BUDGET_S = 30
+# How long opening a blank tab may take in all (its retries with longer waits) before the browser is
+# restarted: that, the restart and the action's own timeout stay inside what the CLI and the host wait
+# past the action's timeout (40 / 45 s).
+NEW_TAB_BUDGET_S = 25
 # A page still opening tabs this long after its scripts were stopped has its tab crashed.
 STOP_GRACE_S = 1.0
 # An action whose browser is found dead this soon after it began is run again once the browser is back.
@@ -67,6 +68,10 @@ class CdpError(Exception):
 
 class BrowserGone(Exception):
     pass
+
+
+class PagesWedged(CdpError):
+    """No tab could be opened, even after the page processes were killed: the driver restarts the browser."""
 
 
 class Cdp:

@@ -21,6 +21,7 @@ class Driver(Downloads, Tabs):
         self.tabs_lock = threading.Lock()
         self.up = threading.Event()
         self.restarts = 0
+        self.killed_on_purpose = False
         self.notices = []
         self.refused = []
         self.stopping = False
@@ -79,7 +80,9 @@ class Driver(Downloads, Tabs):
                 return
             how = f'killed by signal {-code}' if code < 0 else f'exit status {code}'
             self.restarts += 1
-            self.notices.append(f'The browser stopped ({how}) and was restarted: open tabs and page state are gone; call goto again.')
+            if not self.killed_on_purpose:  # (restart_browser says why itself)
+                self.notices.append(f'The browser stopped ({how}) and was restarted: open tabs and page state are gone; call goto again.')
+            self.killed_on_purpose = False
             quick = quick + 1 if time.monotonic() - started < 10 else 0
             time.sleep(backoff[min(quick, len(backoff) - 1)])
             with self.lock:
@@ -87,6 +90,19 @@ class Driver(Downloads, Tabs):
                     self.launch()
                 except Exception as err:  # the next wait() sees the dead process again
                     self.notices.append(f'restarting the browser failed: {err}')
+
+    def restart_browser(self, cdp):
+        """Kills Chromium (the watcher starts it again) and returns once its pipe is seen closed: from
+        then on `up` stays clear until the new one is up. Not under self.lock, which the watcher takes."""
+        self.notices.append("no tab could be opened even in fresh page processes, so the browser was restarted: open tabs and page state are gone")
+        self.killed_on_purpose = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        deadline = time.monotonic() + 10
+        while cdp.closed_at is None and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def kill_renderers(self):
         """Kills Chromium's page processes (its children run with --type=renderer; --no-zygote makes them
@@ -245,6 +261,7 @@ class Driver(Downloads, Tabs):
         for attempt in (0, 1):
             if not self.up.wait(30):
                 return {'ok': False, 'error': 'the browser did not come back up within 30 s'}
+            wedged = None
             with self.lock:
                 if not self.up.is_set():
                     continue
@@ -252,6 +269,14 @@ class Driver(Downloads, Tabs):
                 try:
                     out = self.act_in_context(req)
                     break
+                except PagesWedged as err:
+                    # No tab opens, even in fresh page processes (seen after a page flooded the browser
+                    # with tabs). The action had not begun (its tab comes first): once the browser is
+                    # restarted, it runs.
+                    if attempt:
+                        out = {'ok': False, 'error': str(err)}
+                        break
+                    wedged = cdp
                 except BrowserGone:
                     # Dead before the action could do anything (killed just before it; its end not yet
                     # seen): once the watcher restarted it, run the action. Dead later, the action may
@@ -264,6 +289,8 @@ class Driver(Downloads, Tabs):
                 except CdpError as err:
                     out = {'ok': False, 'error': str(err)}
                     break
+            if wedged:
+                self.restart_browser(wedged)
         with self.lock:
             if self.refused:
                 out['refused'] = self.refused[:10]

@@ -40,7 +40,8 @@ class Tabs:
         Then the page processes are killed once (the browser starts fresh ones; their tabs crash, and the
         active one is replaced at the next action) and another tab is opened, with a longer wait each time
         until NEW_TAB_BUDGET_S is spent: under load a fresh page process can take longer than the first
-        wait to answer, and killing it again would only start the wait over."""
+        wait to answer, and killing it again would only start the wait over. Past the budget the driver
+        restarts the whole browser (PagesWedged, see Driver.handle)."""
         deadline = time.monotonic() + NEW_TAB_BUDGET_S
         wait, killed = NEW_TAB_TIMEOUT_S, False
         while True:
@@ -53,7 +54,7 @@ class Tabs:
                 if target is not None:
                     self.cdp.post('Target.closeTarget', {'targetId': target})
             if time.monotonic() + 1 >= deadline:
-                raise CdpError(f"could not open a tab: the browser's page processes do not answer (tried for {NEW_TAB_BUDGET_S} s)")
+                raise PagesWedged(f"could not open a tab: the browser's page processes do not answer (tried for {NEW_TAB_BUDGET_S} s)")
             if not killed and self.kill_renderers():
                 killed = True
                 self.notices.append("the browser's page processes did not answer and were restarted")
@@ -65,10 +66,8 @@ class Tabs:
         if tab is None or tab.crashed:
             if tab is not None:
                 self.notices.append('the page crashed (out of memory, or killed) and its tab was closed')
-                try:
-                    self.cdp.send('Target.closeTarget', {'targetId': tab.target})
-                except CdpError:
-                    pass
+                # Not waited for: a browser that does not answer must not cost the next tab's time.
+                self.cdp.post('Target.closeTarget', {'targetId': tab.target})
                 if tab in self.tabs:
                     self.tabs.remove(tab)
             live = [t for t in self.tabs if not t.crashed]

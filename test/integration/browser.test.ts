@@ -196,6 +196,24 @@ describe('a warm sandbox', () => {
     expect((await host.browser(containerId, { action: 'extract' })).notice).toBeUndefined();
   });
 
+  it('restarts a browser in which no tab opens any more (even in fresh page processes): the action runs, with a notice', async () => {
+    // The active tab's page process dies (a crash the driver sees), then the browser stops answering:
+    // the next action needs a new tab and none opens. Seen in CI after a page flooded the browser with tabs.
+    const ps = await processes(containerId);
+    const renderers = ps.filter((p) => p.uid === 1001 && p.args.includes('--type=renderer')).map((p) => p.pid);
+    expect(renderers.length).toBeGreaterThan(0);
+    await execOnce(docker, containerId, ['bash', '-c', `kill -9 ${renderers.join(' ')}`], { user: '1001:1001' });
+    await new Promise((res) => setTimeout(res, 3000)); // the crash reaches the driver (its event thread)
+    const main = browserMain(ps);
+    await execOnce(docker, containerId, ['bash', '-c', `kill -STOP ${main?.pid}`], { user: '1001:1001' });
+    const r = await host.browser(containerId, { action: 'goto', url: 'file:///workspace/a.html' });
+    expect({ ok: r.ok, title: r.title, error: r.error }).toEqual({ ok: true, title: 'Mine', error: undefined });
+    expect(r.notice).toMatch(/the page crashed .* no tab could be opened even in fresh page processes, so the browser was restarted/);
+    // Said once, by the driver: not also as a browser that stopped by itself.
+    expect(r.notice).not.toMatch(/The browser stopped/);
+    expect(browserMain(await processes(containerId))?.pid).not.toBe(main?.pid);
+  }, 120_000);
+
   it('starts the driver again when it is gone (killed with its browser), with a notice', async () => {
     const ps = await processes(containerId);
     const driver = ps.find((p) => p.uid === 1001 && p.args.startsWith('python3 -c') && / start --heap \d+ /.test(p.args));
