@@ -271,8 +271,8 @@ class Driver(Downloads, Tabs):
                     break
                 except PagesWedged as err:
                     # No tab opens, even in fresh page processes (seen after a page flooded the browser
-                    # with tabs). The action had not begun (its tab comes first): once the browser is
-                    # restarted, it runs.
+                    # with tabs). The action had not begun (its tab comes first; only `tabs close` had
+                    # closed its tab, gone now with the rest): once the browser is restarted, it runs.
                     if attempt:
                         out = {'ok': False, 'error': str(err)}
                         break
