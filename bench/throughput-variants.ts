@@ -15,21 +15,32 @@ export interface ThroughputVariant extends DevServerSettings {
    * events) in the measured worker, `sandbox` (the pool's containers and the tools) in a second one.
    */
   readonly splitRoles?: boolean;
+  /**
+   * What the variant changes of the dev server's dynamic config (DEV_DYNAMIC_CONFIG): a key's value, or null for
+   * Temporal's default. `dynamicConfig` is the whole list that results; joined variants merge their changes.
+   */
+  readonly dynamicConfigChanges?: Readonly<Record<string, string | null>>;
 }
 
 /** Debian's libjemalloc2 (the `jemalloc` variant; `apt-get install libjemalloc2`). */
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
-/** The dev server's dynamic config with `key` set to `value`, or left at Temporal's default when `value` is absent. */
-function devDynamicConfig(key: string, value?: string): string[] {
-  return [...DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith(`${key}=`)), ...(value === undefined ? [] : [`${key}=${value}`])];
+/** The dev server's dynamic config with `changes` made: a key set to a value, or left at Temporal's default (null). */
+function devDynamicConfig(changes: Readonly<Record<string, string | null>>): string[] {
+  const kept = DEV_DYNAMIC_CONFIG.filter((v) => !Object.hasOwn(changes, v.slice(0, v.indexOf('='))));
+  return [...kept, ...Object.entries(changes).flatMap(([key, value]) => (value === null ? [] : [`${key}=${value}`]))];
+}
+
+/** A variant that changes the dev server's dynamic config. */
+function configVariant(label: string, changes: Readonly<Record<string, string | null>>): ThroughputVariant {
+  return { label, dynamicConfig: devDynamicConfig(changes), dynamicConfigChanges: changes };
 }
 
 /** The variants `--variants=a,b` picks from; the first is the baseline of the ratios in the README. */
 export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   default: { label: 'default' },
   /** Without eager activity dispatch, the dev server's default before issue 16's eager change. */
-  noeager: { label: 'noeager', dynamicConfig: devDynamicConfig('system.enableActivityEagerExecution') },
+  noeager: configVariant('noeager', { 'system.enableActivityEagerExecution': null }),
   /** The CLI's own SQLite settings (rollback journal), the dev server's default before issue 16. */
   rollback: { label: 'rollback', sqlitePragmas: [] },
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
@@ -91,13 +102,18 @@ export function throughputVariant(name: string): ThroughputVariant {
     const m = new RegExp(`^(${numbered.join('|')})(\\d+)$`).exec(part);
     if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...numbered.map((k) => `${k}N`)].join(', ')})`);
     const key = NUMBERED_DYNAMIC_CONFIG[m[1]];
-    if (key) return { label: part, dynamicConfig: devDynamicConfig(key, m[2] ?? '') };
+    if (key) return configVariant(part, { [key]: m[2] ?? '' });
     return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${NUMBER_PREFIXES[m[1]] ?? ''}${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
   });
-  const settingConfig = parts.filter((p) => p.dynamicConfig);
-  // Each such variant's list is the whole dynamic config; joining two would keep only the later one's change.
-  if (settingConfig.length > 1) throw new Error(`--variants: ${settingConfig.map((p) => p.label).join(' and ')} both set the dev server's dynamic config; run them apart`);
-  return parts.reduce((a, b) => ({
+  // The dynamic config changes of all parts, together; one key set twice is a mistake in the name.
+  const changes: Record<string, string | null> = {};
+  for (const part of parts) {
+    for (const [key, value] of Object.entries(part.dynamicConfigChanges ?? {})) {
+      if (Object.hasOwn(changes, key)) throw new Error(`--variants: ${name} sets ${key} twice`);
+      changes[key] = value;
+    }
+  }
+  const joined = parts.reduce((a, b) => ({
     label: name,
     env: mergeEnv(a.env, b.env),
     ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
@@ -105,5 +121,6 @@ export function throughputVariant(name: string): ThroughputVariant {
     ...((b.dynamicConfig ?? a.dynamicConfig) ? { dynamicConfig: b.dynamicConfig ?? a.dynamicConfig } : {}),
     ...((a.splitRoles ?? b.splitRoles) ? { splitRoles: true } : {}),
   }));
+  return Object.keys(changes).length ? { ...joined, dynamicConfig: devDynamicConfig(changes), dynamicConfigChanges: changes } : joined;
 }
 

@@ -59,7 +59,14 @@ describe('throughputRuns', () => {
     expect(config.filter((v) => v.startsWith('history.transferProcessorMaxPollRPS='))).toHaveLength(1);
     expect(config).toEqual(expect.arrayContaining(DEV_DYNAMIC_CONFIG.filter((v) => !v.startsWith('history.transferProcessorMaxPollRPS='))));
     expect(throughputVariant('pool64+pollrps20').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64' });
-    // Two variants that each carry the whole dynamic config cannot be joined without losing one's change.
-    expect(() => throughputVariant('noeager+pollrps20')).toThrow(/noeager and pollrps20 both set the dev server's dynamic config/);
+    // Joined, two variants' changes of the dynamic config both hold; the rest stays the dev server's.
+    const both = throughputVariant('noeager+pollrps20').dynamicConfig ?? [];
+    expect([...both].sort()).toEqual(
+      [...DEV_DYNAMIC_CONFIG.filter((v) => !/^(system\.enableActivityEagerExecution|history\.transferProcessorMaxPollRPS)=/.test(v)), 'history.transferProcessorMaxPollRPS=20'].sort(),
+    );
+    expect(throughputVariant('pollrps20+noeager').dynamicConfig).toEqual(expect.arrayContaining(['history.transferProcessorMaxPollRPS=20']));
+    expect(throughputVariant('pollrps20+noeager').dynamicConfig).not.toEqual(expect.arrayContaining(['system.enableActivityEagerExecution=true']));
+    expect(() => throughputVariant('pollrps20+pollrps50')).toThrow(/pollrps20\+pollrps50 sets history\.transferProcessorMaxPollRPS twice/);
+    expect(throughputVariant('pool64+semi4').dynamicConfig).toBeUndefined();
   });
 });
