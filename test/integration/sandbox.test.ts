@@ -36,6 +36,10 @@ let containerId: string;
 let source: string;
 let n = 0;
 const run = (command: string, timeoutSeconds = 20) => host.exec(containerId, { key: `k${n++}`, command, timeoutSeconds });
+/** Shell: `action` on exec.sh's timer, the command's sibling whose stdin is not a pipe (unlike the output readers'). Same uid: it can. */
+const onTimer = (action: string) =>
+  'for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = $$ ] && continue; read -r st < /proc/$p/stat 2>/dev/null || continue; set -- ${st##*) }; ' +
+  `[ "$2" = "$PPID" ] || continue; case $(readlink /proc/$p/fd/0) in pipe:*) ;; *) ${action} $p ;; esac; done;`;
 
 beforeAll(async () => {
   await host.start();
@@ -234,11 +238,20 @@ describe('inside the sandbox', () => {
   it('ends a call whose command stopped the timer and signalled its parent as the timer would', async () => {
     // Same uid: the command can SIGSTOP its sibling timer (stdin not a pipe, unlike the output readers) and
     // send the timeout's USR1 itself. exec.sh then must not wait on the stopped timer (it hung until the host's deadline).
-    const stopTimer =
-      'for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = $$ ] && continue; read -r st < /proc/$p/stat 2>/dev/null || continue; set -- ${st##*) }; ' +
-      '[ "$2" = "$PPID" ] || continue; case $(readlink /proc/$p/fd/0) in pipe:*) ;; *) kill -STOP $p ;; esac; done; kill -USR1 $PPID; sleep 30';
-    const r = await run(stopTimer, 5);
+    const r = await run(`${onTimer('kill -STOP')} kill -USR1 $PPID; sleep 30`, 5);
     expect(r).toMatchObject({ timedOut: true, exitCode: null });
+  }, 30_000);
+
+  it('kills everything a command started when it killed its timer and outlived the deadline', async () => {
+    const impatient = new DockerSandboxHost({ docker, hostId: 'sandbox-impatient', pool: 'unused', image: inject('services').sandboxImage, limits: host.limits, outputLimitBytes: 4096, execDeadlineGraceMs: 2_000 });
+    // Without its timer exec.sh waits for the command without end; the command leaves a child in the background too.
+    const outlive = `${onTimer('kill -KILL')} (exec -a kortix-outlived-1 sleep 600) & exec -a kortix-outlived-2 sleep 600`;
+    const call = impatient.exec(containerId, { key: `k${n++}`, command: outlive, timeoutSeconds: 1 });
+    await expect(call).rejects.toThrow(/no complete answer within 3 s: every process of the sandbox's user was killed/);
+    const top = (await docker.getContainer(containerId).top({ ps_args: '-o pid,args' })) as { Processes?: string[][] };
+    expect((top.Processes ?? []).map((row) => row.join(' ')).filter((row) => row.includes('kortix-outlived'))).toEqual([]);
+    expect((await run('echo next')).stdout).toBe('next\n');
+    await impatient.stop();
   }, 30_000);
 
   it('caps output and says so', async () => {
