@@ -96,7 +96,8 @@ export const EXEC_DEADLINE_GRACE_MS = 45_000;
  * left, since a fork bomb forks while the kernel walks the list. The browser runs as another user and stays.
  */
 const REAP_SCRIPT = 'for ((i = 0; i < 100; i++)); do kill -KILL -1 2>/dev/null || exit 0; done';
-const REAP_TIMEOUT_MS = 15_000;
+/** The reap's own limit: with the deadline's grace it stays well inside the execTool activity's margin (timeout + 60 s). */
+const REAP_TIMEOUT_MS = 5_000;
 
 export class DockerSandboxHost {
   readonly #options: DockerSandboxHostOptions;
