@@ -118,7 +118,6 @@ export function throughputVariant(name: string): ThroughputVariant {
     env: mergeEnv(a.env, b.env),
     ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
     ...((b.sqlitePragmas ?? a.sqlitePragmas) ? { sqlitePragmas: b.sqlitePragmas ?? a.sqlitePragmas } : {}),
-    ...((b.dynamicConfig ?? a.dynamicConfig) ? { dynamicConfig: b.dynamicConfig ?? a.dynamicConfig } : {}),
     ...((a.splitRoles ?? b.splitRoles) ? { splitRoles: true } : {}),
   }));
   return Object.keys(changes).length ? { ...joined, dynamicConfig: devDynamicConfig(changes), dynamicConfigChanges: changes } : joined;
