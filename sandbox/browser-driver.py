@@ -98,8 +98,8 @@ class Driver(Downloads, Tabs):
         self.killed_on_purpose = True
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        except OSError:  # gone already: the watcher says so itself, now or at the next end
+            self.killed_on_purpose = False
         deadline = time.monotonic() + 10
         while cdp.closed_at is None and time.monotonic() < deadline:
             time.sleep(0.05)
