@@ -25,6 +25,7 @@ import { containerProcesses, strayProcesses, type ContainerProcess } from './con
 import { execCapturePath, readSandboxFile, workspaceFilePath, workspaceTarball, restoreWorkspaceTarball, type RestoreLimits } from './workspace-archive.js';
 import { EXEC_SCRIPT, parseExecOutput, type ExecResult } from './exec-script.js';
 import { execOnce, type OneShotResult } from './one-shot-exec.js';
+import { reapPastDeadline } from './deadline-reap.js';
 import { SandboxPool, type PoolClaim, type PoolMetrics, type PoolSettings } from './pool.js';
 import { WorkspaceFiles, type FileEntry } from './workspace-files.js';
 
@@ -89,15 +90,6 @@ const OOM_EVENT_WAIT_MS = 1_000;
  * margin (60 s), so the activity answers instead of timing out and retrying.
  */
 export const EXEC_DEADLINE_GRACE_MS = 45_000;
-/**
- * Run at a shell call's deadline. Its command outlived its timeout: exec.sh's timer runs as the same user, so
- * the command can stop or kill it, or stop exec.sh itself. As exec.sh's own timeout does, every process of the
- * sandbox user but PID 1 is killed (`kill -1`: all the caller may signal, itself excepted), again while any is
- * left, since a fork bomb forks while the kernel walks the list. The browser runs as another user and stays.
- */
-const REAP_SCRIPT = 'for ((i = 0; i < 100; i++)); do kill -KILL -1 2>/dev/null || exit 0; done';
-/** The reap's own limit: with the deadline's grace it stays well inside the execTool activity's margin (timeout + 60 s). */
-const REAP_TIMEOUT_MS = 5_000;
 
 export class DockerSandboxHost {
   readonly #options: DockerSandboxHostOptions;
@@ -365,12 +357,12 @@ export class DockerSandboxHost {
         }));
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
-      if (deadline.aborted) throw await this.#pastDeadline(containerId, deadlineMs);
+      if (deadline.aborted) throw await reapPastDeadline(this.#options.docker, containerId, deadlineMs);
       throw err;
     }
     if (signal.aborted) {
       if (options.signal?.aborted) throw options.signal.reason;
-      throw await this.#pastDeadline(containerId, deadlineMs);
+      throw await reapPastDeadline(this.#options.docker, containerId, deadlineMs);
     }
     if ('overflow' in reply && reply.overflow) throw new SandboxToolError('the sandbox printed more than any command can: its output was cut off');
     const result = parseExecOutput(reply.stdout, limit) ?? unfinished(reply);
@@ -378,17 +370,6 @@ export class DockerSandboxHost {
     const oomKilled = killed && (await this.#pool.waitForOomKill(containerId, oomBefore, OOM_EVENT_WAIT_MS));
     this.#options.metrics?.sandboxExec.observe((performance.now() - started) / 1000);
     return { ...result, oomKilled };
-  }
-
-  /** The error of a shell call past its deadline, once what its command started is killed (REAP_SCRIPT). */
-  async #pastDeadline(containerId: string, deadlineMs: number): Promise<SandboxToolError> {
-    const what = `the sandbox gave no complete answer within ${Math.round(deadlineMs / 1000)} s`;
-    try {
-      await execOnce(this.#options.docker, containerId, ['bash', '-c', REAP_SCRIPT], { maxBytes: 4096, signal: AbortSignal.timeout(REAP_TIMEOUT_MS) });
-      return new SandboxToolError(`${what}: every process of the sandbox's user was killed`);
-    } catch (err) {
-      return new SandboxToolError(`${what}, and killing the sandbox user's processes failed: ${(err as Error).message}`);
-    }
   }
 
   /** The reply over the exec channel; undefined when the channel is busy or broke (the caller execs once instead). */
