@@ -58,6 +58,13 @@ export const SANDBOX_POOL_DEFAULTS = {
   waitTimeoutMs: 60_000,
   healthIntervalMs: 30_000,
 } as const;
+/**
+ * How often the engine runs the sandbox image's own health check in each sandbox (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL):
+ * every check is an exec in the container, so every 5 minutes rather than the image's 30 s (sandbox/container-spec.ts).
+ */
+export const SANDBOX_ENGINE_HEALTHCHECK_DEFAULT_MS = 300_000;
+/** Below this the engine's checks alone would keep a host busy. */
+const MIN_ENGINE_HEALTHCHECK_MS = 5_000;
 
 const envSchema = z.object({
   KORTIX_ENV: z.enum(['dev', 'test', 'prod']).default('dev'),
@@ -206,6 +213,13 @@ const envSchema = z.object({
    */
   SANDBOX_POOL_EVICT_IDLE: durationOrOff('a duration such as 500ms or 2s, or 0 (never)').default(0),
   SANDBOX_POOL_HEALTH_INTERVAL: duration.default(SANDBOX_POOL_DEFAULTS.healthIntervalMs),
+  /**
+   * How often Docker runs the sandbox image's HEALTHCHECK in each sandbox (what `docker ps` shows as healthy);
+   * 0: not at all. The pool's own probes (SANDBOX_POOL_HEALTH_INTERVAL) do not depend on it.
+   */
+  SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: durationOrOff('a duration of at least 5s such as 5m, or 0 (no engine health check)')
+    .refine((ms) => ms === 0 || ms >= MIN_ENGINE_HEALTHCHECK_MS, 'a duration of at least 5s such as 5m, or 0 (no engine health check)')
+    .default(SANDBOX_ENGINE_HEALTHCHECK_DEFAULT_MS),
   /**
    * The browser of each sandbox (sandbox/browser-host.ts): `prewarm` starts it while the container waits
    * in the pool (the health probe checks it), `lazy` at the session's first browser action, `off`: no browser tool.

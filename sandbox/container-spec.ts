@@ -101,6 +101,20 @@ export interface SandboxSpecInput {
   readonly appArmorProfile?: string | undefined;
   /** Where the container's uid/gid 0 lies on the host when the engine remaps users (see remappedRoot). */
   readonly remappedRoot?: RemappedRoot | undefined;
+  /** How often the engine runs the image's HEALTHCHECK in the container (engineHealthCheck); 0: never. */
+  readonly healthCheckIntervalMs: number;
+}
+
+/**
+ * The engine's health check of a sandbox: the image's own test (sandbox/Dockerfile's HEALTHCHECK, kept for
+ * docker-bench-security 4.6 and for `docker ps`) at the host's interval, or none at 0. Each check is an exec in
+ * the container: ~37 ms of the machine's CPU in runc, the shim, dockerd and the check's bash (`npm run bench --
+ * --only=sandbox-cpu`). At the image's 30 s that was ~1.2 ms a second per sandbox, an eighth of two cores at 200
+ * sandboxes; the pool's own probes do not need it (they run over the exec channel), so the platform runs it rarely.
+ */
+function engineHealthCheck(intervalMs: number): Docker.HealthConfig {
+  // An empty Test keeps the image's; the image's timeout, start period and retries stay too.
+  return intervalMs > 0 ? { Interval: intervalMs * 1e6 } : { Test: ['NONE'] };
 }
 
 /** The host uid and gid of a container's root under dockerd's `userns-remap`. */
@@ -173,11 +187,12 @@ export function specHash(parts: {
   seccompProfile?: string | undefined;
   appArmorProfile?: string | undefined;
   proxyUrl?: string | undefined;
+  healthCheckIntervalMs: number;
 }): string {
   // The proxy only when there is one: hosts without it keep their hashes (and their idle containers).
   const proxy = parts.proxyUrl ? [parts.proxyUrl] : [];
   return createHash('sha256')
-    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT, parts.appArmorProfile ?? '', LOG_CONFIG, SECRETS_TMPFS, ...proxy]))
+    .update(JSON.stringify([parts.imageId, parts.limits, parts.seccompProfile ?? '', SANDBOX_INIT, parts.appArmorProfile ?? '', LOG_CONFIG, SECRETS_TMPFS, ...proxy, engineHealthCheck(parts.healthCheckIntervalMs)]))
     .digest('hex')
     .slice(0, 16);
 }
@@ -303,6 +318,7 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Docker.ContainerC
     AttachStdout: false,
     AttachStderr: false,
     Tty: false,
+    Healthcheck: engineHealthCheck(input.healthCheckIntervalMs),
     HostConfig: hostConfig,
   };
 }

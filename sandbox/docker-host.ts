@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
-import { SANDBOX_POOL_DEFAULTS } from '../config/index.js';
+import { SANDBOX_ENGINE_HEALTHCHECK_DEFAULT_MS, SANDBOX_POOL_DEFAULTS } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ensureAppArmorProfile } from './apparmor.js';
@@ -42,6 +42,8 @@ export interface DockerSandboxHostOptions {
   readonly image: string;
   readonly limits: SandboxLimits;
   readonly seccompProfile?: string | undefined;
+  /** How often the engine runs the image's health check in each sandbox (default SANDBOX_ENGINE_HEALTHCHECK_DEFAULT_MS); 0: never. */
+  readonly healthCheckIntervalMs?: number | undefined;
   /** Per stream, for shell output; file reads use the same cap. */
   readonly outputLimitBytes: number;
   /** How long past its timeout a shell call may take in all (default EXEC_DEADLINE_GRACE_MS). */
@@ -111,6 +113,7 @@ export class DockerSandboxHost {
   #appArmorProfile: string | undefined;
   /** Set by start() when the engine runs with userns-remap. */
   #remappedRoot: RemappedRoot | undefined;
+  readonly #healthCheckIntervalMs: number;
   /** What to do when a claim waits for room (setPressureHandler). */
   #pressure: (() => void) | undefined;
 
@@ -128,7 +131,13 @@ export class DockerSandboxHost {
     this.#names = new SandboxNames(options.pool, options.hostId);
     this.#selector = Object.freeze({ [LABELS.managed]: 'true', [LABELS.pool]: options.pool, [LABELS.host]: options.hostId });
     this.#files = new WorkspaceFiles(options.docker, options.outputLimitBytes);
-    this.#specLabel = specHash({ imageId: options.image, limits: options.limits, seccompProfile: options.seccompProfile });
+    this.#healthCheckIntervalMs = options.healthCheckIntervalMs ?? SANDBOX_ENGINE_HEALTHCHECK_DEFAULT_MS;
+    this.#specLabel = specHash({
+      imageId: options.image,
+      limits: options.limits,
+      seccompProfile: options.seccompProfile,
+      healthCheckIntervalMs: this.#healthCheckIntervalMs,
+    });
     this.#egress = options.egress
       ? new EgressGateway({ docker: options.docker, selector: this.#selector, logger: options.logger, ...options.egress })
       : undefined;
@@ -203,6 +212,7 @@ export class DockerSandboxHost {
       seccompProfile: this.#options.seccompProfile,
       appArmorProfile: this.#appArmorProfile,
       proxyUrl: this.#proxyUrl,
+      healthCheckIntervalMs: this.#healthCheckIntervalMs,
     });
     this.#pool.setSpecLabel([LABELS.spec, this.#specLabel]);
     await this.#pool.start();
@@ -257,6 +267,7 @@ export class DockerSandboxHost {
       seccompProfile: this.#options.seccompProfile,
       appArmorProfile: this.#appArmorProfile,
       remappedRoot: this.#remappedRoot,
+      healthCheckIntervalMs: this.#healthCheckIntervalMs,
       egress: extra.egress,
       ...(extra.egress ? {} : { proxyUrl: this.#proxyUrl }),
     };

@@ -26,6 +26,7 @@ type SandboxConfig = Pick<
   | 'SANDBOX_POOL_WHEN_EMPTY'
   | 'SANDBOX_POOL_WAIT_TIMEOUT'
   | 'SANDBOX_POOL_HEALTH_INTERVAL'
+  | 'SANDBOX_ENGINE_HEALTHCHECK_INTERVAL'
   | 'SANDBOX_BROWSER'
   | 'SANDBOX_BROWSER_HEAP_MB'
   | 'SANDBOX_BROWSER_DOWNLOAD_MAX_MB'
@@ -73,6 +74,7 @@ export function sandboxHostFromConfig(
       tmpMb: config.SANDBOX_TMP_MB,
     },
     seccompProfile: seccompProfile(config.SANDBOX_SECCOMP_PROFILE),
+    healthCheckIntervalMs: config.SANDBOX_ENGINE_HEALTHCHECK_INTERVAL,
     outputLimitBytes: config.SANDBOX_OUTPUT_LIMIT_BYTES,
     warmPool: {
       minIdle: config.SANDBOX_POOL_MIN_IDLE,

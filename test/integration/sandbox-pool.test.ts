@@ -136,6 +136,29 @@ describe('a warm pool', () => {
   });
 });
 
+describe("the engine's health check", () => {
+  it("runs the image's own check at the host's interval: every 5 minutes by default, at 1 s when asked, never with 0", async () => {
+    const imageTest = (await docker.getImage(image).inspect()).Config.Healthcheck?.Test;
+    expect(imageTest?.[0]).toBe('CMD');
+    const hosts = [{ healthCheckIntervalMs: 1000 }, {}, { healthCheckIntervalMs: 0 }].map((o) => makeHost(newIds(), { ...o, warmPool: { minIdle: 0 } }));
+    await Promise.all(hosts.map((h) => h.start()));
+    const [fast, byDefault, off] = await Promise.all(hosts.map(async (h) => docker.getContainer((await h.claim(session())).containerId)));
+    // The engine ran the image's test (it passes) once a second; its timeout and retries are the image's too.
+    const ran = await waitFor(async () => {
+      const info = await fast!.inspect();
+      return (info.State.Health?.Log?.length ?? 0) >= 2 && info;
+    }, 20_000, 'two health checks at 1 s');
+    expect(ran.Config.Healthcheck).toMatchObject({ Test: imageTest, Interval: 1e9, Retries: 3 });
+    expect(ran.State.Health?.Status).toBe('healthy');
+    expect(ran.State.Health?.Log?.every((l) => l.ExitCode === 0)).toBe(true);
+    // By default every 5 minutes, not the image's 30 s: each check is an exec in the container.
+    expect((await byDefault!.inspect()).Config.Healthcheck).toMatchObject({ Test: imageTest, Interval: 300e9 });
+    const none = await off!.inspect();
+    expect(none.Config.Healthcheck?.Test).toEqual(['NONE']);
+    expect(none.State.Health).toBeUndefined();
+  });
+});
+
 describe('state rebuilt from Docker', () => {
   it('a restarted worker adopts idle containers, keeps claimed ones, removes leftovers and orphans', async () => {
     const ids = newIds();

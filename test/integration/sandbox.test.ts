@@ -332,6 +332,7 @@ describe('a workspace volume removed before its container is made', () => {
       volumeName: `${name}-ws`,
       labels: { [LABELS.managed]: 'true', [LABELS.pool]: pool },
       limits: { memoryMb: 128, cpus: 0.5, pidsLimit: 64, workspaceMb: 16, tmpMb: 16 },
+      healthCheckIntervalMs: 0,
       seccompProfile,
       // Under userns-remap (as provisioned here) the sandbox user is the remapped root + 1000 on the host.
       remappedRoot: remapped,

@@ -139,6 +139,7 @@ export function makePool(
       image: 'img',
       name,
       volumeName: `${name}-ws`,
+      healthCheckIntervalMs: 0,
       labels: { ...selector, [LABELS.spec]: SPEC, ...e.labels },
       limits: { memoryMb: 1, cpus: 1, pidsLimit: 1, workspaceMb: 1, tmpMb: 1 },
       egress: e.egress,

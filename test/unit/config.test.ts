@@ -63,6 +63,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ SANDBOX_POOL_EVICT_IDLE: '500ms' }).SANDBOX_POOL_EVICT_IDLE).toBe(500);
   });
 
+  it("runs the engine's health check in each sandbox every 5 minutes by default, never with 0", () => {
+    expect(loadConfig({}).SANDBOX_ENGINE_HEALTHCHECK_INTERVAL).toBe(300_000);
+    expect(loadConfig({ SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: '30s' }).SANDBOX_ENGINE_HEALTHCHECK_INTERVAL).toBe(30_000);
+    expect(loadConfig({ SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: '0' }).SANDBOX_ENGINE_HEALTHCHECK_INTERVAL).toBe(0);
+  });
+
   it('tries a session workflow start for 10 minutes by default', () => {
     expect(loadConfig({}).SESSION_START_DEADLINE).toBe(600_000);
     expect(loadConfig({ SESSION_START_DEADLINE: '2m' }).SESSION_START_DEADLINE).toBe(120_000);
@@ -87,6 +93,9 @@ describe('loadConfig', () => {
     ['SESSION_HEARTBEAT_TIMEOUT', '1s'],
     ['SESSION_SANDBOX_PARK_AFTER', 'soon'],
     ['SANDBOX_POOL_EVICT_IDLE', '-1s'],
+    ['SANDBOX_ENGINE_HEALTHCHECK_INTERVAL', 'hourly'],
+    // An exec in every sandbox every second would keep the host busy with checks.
+    ['SANDBOX_ENGINE_HEALTHCHECK_INTERVAL', '1s'],
     ['SESSION_START_DEADLINE', 'forever'],
     ['WORKER_HEAP_GROWING_PERCENT', '-5'],
     ['WORKER_HEAP_GROWING_PERCENT', '12.5'],

@@ -1,6 +1,6 @@
 /** The container a sandbox gets: no log, an init that ignores signals, AppArmor when given, ids under userns-remap. */
 import { describe, expect, it } from 'vitest';
-import { remappedRoot, sandboxContainerSpec, SANDBOX_INIT, workspaceVolumeSpec, type SandboxSpecInput } from '../../sandbox/container-spec.js';
+import { remappedRoot, sandboxContainerSpec, SANDBOX_INIT, specHash, workspaceVolumeSpec, type SandboxSpecInput } from '../../sandbox/container-spec.js';
 
 const input: SandboxSpecInput = {
   image: 'kortix/sandbox:dev',
@@ -8,6 +8,7 @@ const input: SandboxSpecInput = {
   volumeName: 'kortix-x-idle-1-ws',
   labels: {},
   limits: { memoryMb: 128, cpus: 1, pidsLimit: 64, workspaceMb: 16, tmpMb: 8 },
+  healthCheckIntervalMs: 300_000,
 };
 
 describe('the sandbox container', () => {
@@ -21,6 +22,15 @@ describe('the sandbox container', () => {
   it('names the AppArmor profile only when one is loaded', () => {
     expect(sandboxContainerSpec(input).HostConfig?.SecurityOpt).toEqual(['no-new-privileges:true']);
     expect(sandboxContainerSpec({ ...input, appArmorProfile: 'kortix-sandbox' }).HostConfig?.SecurityOpt).toContain('apparmor=kortix-sandbox');
+  });
+
+  it("has the engine run the image's own health check at the host's interval, or not at all with 0", () => {
+    // No Test: the image's (sandbox/Dockerfile's HEALTHCHECK) with its timeout and retries; the interval in ns.
+    expect(sandboxContainerSpec(input).Healthcheck).toEqual({ Interval: 300e9 });
+    expect(sandboxContainerSpec({ ...input, healthCheckIntervalMs: 0 }).Healthcheck).toEqual({ Test: ['NONE'] });
+    // Idle containers made with another interval are of another spec, and so are replaced.
+    const hash = (healthCheckIntervalMs: number) => specHash({ imageId: 'sha256:1', limits: input.limits, healthCheckIntervalMs });
+    expect(new Set([hash(30_000), hash(300_000), hash(0)]).size).toBe(3);
   });
 
   it('gives the workspace to uid 1000 of the container, which is the remapped root + 1000 on the host under userns-remap', () => {
