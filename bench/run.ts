@@ -168,6 +168,11 @@ if (!only || only === 'sandbox-cpu') {
   const line = (x: typeof r.perToolCall) => `machine ${x.machineMs} ms (containers ${x.containersMs}, Docker's daemons ${x.dockerMs}), wall ${x.wallMs} ms`;
   console.log(`\nsandbox CPU per tool call (\`true\` over the exec channel, ${r.calls} back to back): ${line(r.perToolCall)}`);
   console.log(`sandbox CPU per sandbox (cold claim, one \`true\`, release and removal, ${r.lifecycles} one after another): ${line(r.perSandbox)}`);
+  for (const x of r.idle.perSandboxSecond) {
+    const check = x.healthCheckIntervalMs > 0 ? `the engine's health check every ${x.healthCheckIntervalMs / 1000} s` : 'no engine health check';
+    console.log(`sandbox CPU per held idle sandbox and second (${x.sandboxes} held ${x.seconds} s, ${check}): machine ${x.machineMs} ms (containers ${x.containersMs}, Docker's daemons ${x.dockerMs})`);
+  }
+  console.log(`one engine health check: ${r.idle.perEngineHealthCheckMs} ms of machine CPU (machine's own baseline ${r.idle.baselineMachineMsPerSecond} ms/s)`);
 }
 
 if (!only || only === 'browser') {

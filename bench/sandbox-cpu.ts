@@ -5,6 +5,9 @@
  *   channel's trip through dockerd and the container's shim);
  * - per sandbox: a cold claim (volume, container, start, exec channel), one `true`, and the release that removes it,
  *   one after another (runc, the shim, the kernel's namespaces and mounts, dockerd).
+ * - per held sandbox and second with nothing running in it (a session waiting on its model), with Docker's health
+ *   check of the image at its own 30 s and with none: each check is an exec in the container (runc, the shim,
+ *   dockerd, the check's bash), so the difference is what one check costs.
  * Each as the machine's busy CPU from /proc/stat (every process and the kernel: most of a container's start is in
  * short-lived processes no group holds), and the part of it in the containers' own cgroup and in Docker's daemons.
  * Machine-wide: run it on a quiet machine.
@@ -24,31 +27,82 @@ export interface SandboxCpu {
   wallMs: number;
 }
 
+/** What sandboxes held idle cost the machine, per sandbox and second, over what the machine used with none. */
+export interface IdleSandboxCpu {
+  /** How often the engine ran the image's health check in each (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL; 0: never). */
+  healthCheckIntervalMs: number;
+  sandboxes: number;
+  seconds: number;
+  machineMs: number;
+  containersMs: number;
+  dockerMs: number;
+}
+
 export interface SandboxCpuResult {
   calls: number;
   lifecycles: number;
   perToolCall: SandboxCpu;
   perSandbox: SandboxCpu;
+  /** The machine with no sandbox, then sandboxes held idle with the image's 30 s health check and with none. */
+  idle: { baselineMachineMsPerSecond: number; perSandboxSecond: IdleSandboxCpu[]; perEngineHealthCheckMs: number };
 }
+
+/** The image's own HEALTHCHECK interval (sandbox/Dockerfile), as the engine ran it in every sandbox before. */
+const IMAGE_HEALTHCHECK_MS = 30_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The machine settles after the loop (a removal's last work is asynchronous) before the second reading. */
 const SETTLE_MS = 2_000;
 
-async function measure(units: number, body: (i: number) => Promise<unknown>): Promise<SandboxCpu> {
+/** `body` run `units` times (or once, `runs: 1`, for a body that is the whole span), the costs divided by `units`. */
+async function measure(units: number, body: (i: number) => Promise<unknown>, options: { decimals?: number; runs?: number } = {}): Promise<SandboxCpu> {
+  const decimals = options.decimals ?? 1;
   const groups0 = cpuByGroup('-');
   const cpu0 = machineCpu(0);
   const t0 = performance.now();
-  for (let i = 0; i < units; i++) await body(i);
+  for (let i = 0; i < (options.runs ?? units); i++) await body(i);
   const wall = performance.now() - t0;
-  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  await sleep(SETTLE_MS);
   const cpu1 = machineCpu(0);
   const groups1 = cpuByGroup('-');
   const since = (k: string) => (groups1[k] ?? Number.NaN) - (groups0[k] ?? Number.NaN);
-  const per = (seconds: number) => Math.round((seconds * 1000 * 10) / units) / 10;
+  const per = (seconds: number) => Math.round((seconds * 1000 * 10 ** decimals) / units) / 10 ** decimals;
   return { machineMs: per((cpu1.busy - cpu0.busy) / 100), containersMs: per(since('containers')), dockerMs: per(since('docker')), wallMs: Math.round((wall / units) * 10) / 10 };
 }
 
-export async function benchSandboxCpu(calls = 300, lifecycles = 30): Promise<SandboxCpuResult> {
+/** The machine's busy CPU ms per second with nothing of ours running. */
+async function baselineMsPerSecond(seconds: number): Promise<number> {
+  const cpu0 = machineCpu(0);
+  await sleep(seconds * 1000);
+  return ((machineCpu(0).busy - cpu0.busy) / 100 / seconds) * 1000;
+}
+
+/**
+ * `sandboxes` claimed, each after one call (its exec channel open, as a session's after its first tool call), then
+ * held with nothing running for `seconds`, once every one has reached its check's rhythm (the engine runs the
+ * first check one interval after the start).
+ */
+async function idleCost(healthCheckIntervalMs: number, sandboxes: number, seconds: number, baselineMs: number): Promise<IdleSandboxCpu> {
+  const metrics = createMetrics({ service: 'bench', defaultMetrics: false });
+  const host = benchSandboxHost(`bidle${randomUUID().slice(0, 6)}`, { minIdle: 0, maxTotal: sandboxes }, {}, { metrics, healthCheckIntervalMs });
+  await host.start();
+  try {
+    for (let i = 0; i < sandboxes; i++) {
+      const { containerId } = await host.claim({ tenantId: 'bench', sessionId: `ses_${randomUUID()}` });
+      await host.exec(containerId, { key: `idle-${i}`, command: 'true', timeoutSeconds: 10 });
+    }
+    await sleep(healthCheckIntervalMs + SETTLE_MS);
+    const cost = await measure(sandboxes * seconds, () => sleep(seconds * 1000), { decimals: 2, runs: 1 });
+    // The machine's own share (its idle baseline, over the window and SETTLE_MS) is not the sandboxes'.
+    const machineMs = Math.round((cost.machineMs - (baselineMs * (seconds + SETTLE_MS / 1000)) / (sandboxes * seconds)) * 100) / 100;
+    return { healthCheckIntervalMs, sandboxes, seconds, machineMs, containersMs: cost.containersMs, dockerMs: cost.dockerMs };
+  } finally {
+    await host.stop({ destroy: true });
+  }
+}
+
+/** Per tool call and per sandbox's whole life, on one host. */
+async function callAndLifecycleCost(calls: number, lifecycles: number): Promise<Pick<SandboxCpuResult, 'perToolCall' | 'perSandbox'>> {
   const host = benchSandboxHost(`bcpu${randomUUID().slice(0, 6)}`, { minIdle: 0, maxTotal: 4 }, {}, { metrics: createMetrics({ service: 'bench', defaultMetrics: false }) });
   await host.start();
   try {
@@ -64,8 +118,18 @@ export async function benchSandboxCpu(calls = 300, lifecycles = 30): Promise<San
       await host.exec(claimed.containerId, { key: `life-${i}`, command: 'true', timeoutSeconds: 10 });
       await host.release(s.sessionId);
     });
-    return { calls, lifecycles, perToolCall, perSandbox };
+    return { perToolCall, perSandbox };
   } finally {
     await host.stop({ destroy: true });
   }
+}
+
+export async function benchSandboxCpu(calls = 300, lifecycles = 30, idleSandboxes = 40, idleSeconds = 60): Promise<SandboxCpuResult> {
+  const { perToolCall, perSandbox } = await callAndLifecycleCost(calls, lifecycles);
+  const baselineMachineMsPerSecond = Math.round((await baselineMsPerSecond(idleSeconds / 2)) * 10) / 10;
+  const perSandboxSecond = [];
+  for (const interval of [IMAGE_HEALTHCHECK_MS, 0]) perSandboxSecond.push(await idleCost(interval, idleSandboxes, idleSeconds, baselineMachineMsPerSecond));
+  const [withCheck, without] = perSandboxSecond as [IdleSandboxCpu, IdleSandboxCpu];
+  const perEngineHealthCheckMs = Math.round((withCheck.machineMs - without.machineMs) * (IMAGE_HEALTHCHECK_MS / 1000) * 10) / 10;
+  return { calls, lifecycles, perToolCall, perSandbox, idle: { baselineMachineMsPerSecond, perSandboxSecond, perEngineHealthCheckMs } };
 }

@@ -69,6 +69,8 @@ const NUMBERED_VARIANTS: Record<string, string> = {
   grow: 'WORKER_HEAP_GROWING_PERCENT',
   /** V8's largest semi-space (MB) for every isolate of the worker process, the main thread's too (a worker process of its own only). */
   semi: 'NODE_OPTIONS',
+  /** Seconds between Docker's health checks of each sandbox (`health30`: the image's own interval, as before; `health0`: none). */
+  health: 'SANDBOX_ENGINE_HEALTHCHECK_INTERVAL',
 };
 /**
  * The numbered variants that set one dev-server dynamic config value (replacing the default's, if it sets one):
@@ -78,7 +80,7 @@ const NUMBERED_DYNAMIC_CONFIG: Record<string, string> = {
   pollrps: 'history.transferProcessorMaxPollRPS',
 };
 /** The unit a numbered variant's number is in, where its variable wants one. */
-const NUMBER_UNITS: Record<string, string> = { evict: 'ms' };
+const NUMBER_UNITS: Record<string, string> = { evict: 'ms', health: 's' };
 /** What comes before a numbered variant's number, where its variable wants it. */
 const NUMBER_PREFIXES: Record<string, string> = { semi: '--max-semi-space-size=' };
 
@@ -91,7 +93,7 @@ function mergeEnv(a: Record<string, string> = {}, b: Record<string, string> = {}
 /**
  * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
  * (SANDBOX_POOL_MAX_TOTAL=N), `semiN` (node --max-semi-space-size=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
- * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), joined with `+`
+ * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), `healthN` (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL=Ns), joined with `+`
  * (`pool64+cache100`).
  */
 export function throughputVariant(name: string): ThroughputVariant {

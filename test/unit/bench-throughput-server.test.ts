@@ -36,7 +36,8 @@ describe('throughputRuns', () => {
     expect(throughputVariant('pool200+arena2').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', MALLOC_ARENA_MAX: '2' });
     expect(throughputVariant('local+wft200').env).toEqual({ SESSION_LOCAL_MODEL_CALLS: 'true', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '200' });
     expect(throughputVariant('evict300').env).toEqual({ SANDBOX_POOL_EVICT_IDLE: '300ms' });
-    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN, pollrpsN\)/);
+    expect(throughputVariant('pool200+health30').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: '30s' });
+    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN, healthN, pollrpsN\)/);
     expect(throughputVariant('pool64+grow0').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64', WORKER_HEAP_GROWING_PERCENT: '0' });
     // The roles apart, joined with others in either order; node's semi-space flag for the worker process.
     expect(throughputVariant('pool64+split+semi4')).toEqual({ label: 'pool64+split+semi4', env: { SANDBOX_POOL_MAX_TOTAL: '64', NODE_OPTIONS: '--max-semi-space-size=4' }, splitRoles: true });
