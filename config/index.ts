@@ -65,6 +65,8 @@ export const SANDBOX_POOL_DEFAULTS = {
 export const SANDBOX_ENGINE_HEALTHCHECK_DEFAULT_MS = 300_000;
 /** Below this the engine's checks alone would keep a host busy. */
 const MIN_ENGINE_HEALTHCHECK_MS = 5_000;
+/** What SANDBOX_ENGINE_HEALTHCHECK_INTERVAL takes: said for a value that is no duration and for one too short alike. */
+const ENGINE_HEALTHCHECK_EXPECTED = 'a duration of at least 5s such as 5m, or 0 (no engine health check)';
 
 const envSchema = z.object({
   KORTIX_ENV: z.enum(['dev', 'test', 'prod']).default('dev'),
@@ -217,8 +219,8 @@ const envSchema = z.object({
    * How often Docker runs the sandbox image's HEALTHCHECK in each sandbox (what `docker ps` shows as healthy);
    * 0: not at all. The pool's own probes (SANDBOX_POOL_HEALTH_INTERVAL) do not depend on it.
    */
-  SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: durationOrOff('a duration of at least 5s such as 5m, or 0 (no engine health check)')
-    .refine((ms) => ms === 0 || ms >= MIN_ENGINE_HEALTHCHECK_MS, 'a duration of at least 5s such as 5m, or 0 (no engine health check)')
+  SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: durationOrOff(ENGINE_HEALTHCHECK_EXPECTED)
+    .refine((ms) => ms === 0 || ms >= MIN_ENGINE_HEALTHCHECK_MS, ENGINE_HEALTHCHECK_EXPECTED)
     .default(SANDBOX_ENGINE_HEALTHCHECK_DEFAULT_MS),
   /**
    * The browser of each sandbox (sandbox/browser-host.ts): `prewarm` starts it while the container waits

@@ -140,9 +140,10 @@ describe("the engine's health check", () => {
   it("runs the image's own check at the host's interval: every 5 minutes by default, at 1 s when asked, never with 0", async () => {
     const imageTest = (await docker.getImage(image).inspect()).Config.Healthcheck?.Test;
     expect(imageTest?.[0]).toBe('CMD');
-    const hosts = [{ healthCheckIntervalMs: 1000 }, {}, { healthCheckIntervalMs: 0 }].map((o) => makeHost(newIds(), { ...o, warmPool: { minIdle: 0 } }));
-    await Promise.all(hosts.map((h) => h.start()));
-    const [fast, byDefault, off] = await Promise.all(hosts.map(async (h) => docker.getContainer((await h.claim(session())).containerId)));
+    // makeHost keeps each for afterEach to destroy.
+    const intervals = [{ healthCheckIntervalMs: 1000 }, {}, { healthCheckIntervalMs: 0 }].map((o) => makeHost(newIds(), { ...o, warmPool: { minIdle: 0 } }));
+    await Promise.all(intervals.map((h) => h.start()));
+    const [fast, byDefault, off] = await Promise.all(intervals.map(async (h) => docker.getContainer((await h.claim(session())).containerId)));
     // The engine ran the image's test (it passes) once a second; its timeout and retries are the image's too.
     const ran = await waitFor(async () => {
       const info = await fast!.inspect();
