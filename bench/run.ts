@@ -6,6 +6,7 @@
  *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, evictN, growN, joined with +: pool64+cache100;
  *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
  *     noeager and rollback are dev-server settings, refused on the cluster)
+ *   sandbox-cpu: --calls-only (the per-call costs alone, ~1 minute) --tag=name (bench/results/sandbox-cpu-name.json)
  * Targets are read from these numbers, never asserted in tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -163,16 +164,19 @@ if (!only || only === 'session-writes') {
 }
 
 if (!only || only === 'sandbox-cpu') {
-  const r = await benchSandboxCpu();
-  save('sandbox-cpu', r);
+  // --calls-only: the per-call costs alone; --tag=x writes bench/results/sandbox-cpu-x.json.
+  const tag = process.argv.find((a) => a.startsWith('--tag='))?.slice('--tag='.length);
+  const r = await benchSandboxCpu({ callsOnly: process.argv.includes('--calls-only') });
+  save(tag ? `sandbox-cpu-${tag}` : 'sandbox-cpu', r);
   const line = (x: typeof r.perToolCall) => `machine ${x.machineMs} ms (containers ${x.containersMs}, Docker's daemons ${x.dockerMs}), wall ${x.wallMs} ms`;
   console.log(`\nsandbox CPU per tool call (\`true\` over the exec channel, ${r.calls} back to back): ${line(r.perToolCall)}`);
-  console.log(`sandbox CPU per sandbox (cold claim, one \`true\`, release and removal, ${r.lifecycles} one after another): ${line(r.perSandbox)}`);
-  for (const x of r.idle.perSandboxSecond) {
+  console.log(`sandbox CPU per tool call that prints (the throughput bench's command, ${r.calls} back to back): ${line(r.perToolCallWithOutput)}`);
+  if (r.perSandbox) console.log(`sandbox CPU per sandbox (cold claim, one \`true\`, release and removal, ${r.lifecycles} one after another): ${line(r.perSandbox)}`);
+  for (const x of r.idle?.perSandboxSecond ?? []) {
     const check = x.healthCheckIntervalMs > 0 ? `the engine's health check every ${x.healthCheckIntervalMs / 1000} s` : 'no engine health check';
     console.log(`sandbox CPU per held idle sandbox and second (${x.sandboxes} held ${x.seconds} s, ${check}): machine ${x.machineMs} ms (containers ${x.containersMs}, Docker's daemons ${x.dockerMs})`);
   }
-  console.log(`one engine health check: ${r.idle.perEngineHealthCheckMs} ms of machine CPU (machine's own baseline ${r.idle.baselineMachineMsPerSecond} ms/s)`);
+  if (r.idle) console.log(`one engine health check: ${r.idle.perEngineHealthCheckMs} ms of machine CPU (machine's own baseline ${r.idle.baselineMachineMsPerSecond} ms/s)`);
 }
 
 if (!only || only === 'browser') {

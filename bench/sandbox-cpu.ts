@@ -2,7 +2,8 @@
  * What the sandbox side costs the machine in CPU (issue 16: a tool step's and a session's share of the 2 cores), on the
  * real Docker engine, no Temporal in the path:
  * - per tool call: `true` over a claimed sandbox's exec channel, back to back (sandbox/exec.sh's forks and execs, the
- *   channel's trip through dockerd and the container's shim);
+ *   channel's trip through dockerd and the container's shim), and the throughput bench's command, which prints (the
+ *   multi-step scenario's `echo … >> steps.log && wc -l < steps.log`: exec.sh measures and prints its capture);
  * - per sandbox: a cold claim (volume, container, start, exec channel), one `true`, and the release that removes it,
  *   one after another (runc, the shim, the kernel's namespaces and mounts, dockerd).
  * - per held sandbox and second with nothing running in it (a session waiting on its model), with Docker's health
@@ -40,12 +41,18 @@ export interface IdleSandboxCpu {
 
 export interface SandboxCpuResult {
   calls: number;
-  lifecycles: number;
   perToolCall: SandboxCpu;
-  perSandbox: SandboxCpu;
+  /** The same number of calls of OUTPUT_COMMAND. */
+  perToolCallWithOutput: SandboxCpu;
+  /** Absent with `callsOnly`, as the parts below. */
+  lifecycles?: number;
+  perSandbox?: SandboxCpu;
   /** The machine with no sandbox, then sandboxes held idle with the image's 30 s health check and with none. */
-  idle: { baselineMachineMsPerSecond: number; perSandboxSecond: IdleSandboxCpu[]; perEngineHealthCheckMs: number };
+  idle?: { baselineMachineMsPerSecond: number; perSandboxSecond: IdleSandboxCpu[]; perEngineHealthCheckMs: number };
 }
+
+/** mock-llm/scenarios/multi-step.yaml's command, as the throughput bench's sessions run it: one line out. */
+const OUTPUT_COMMAND = (i: number) => `echo step ${i} >> /workspace/steps.log && wc -l < /workspace/steps.log`;
 
 /** The image's own HEALTHCHECK interval (sandbox/Dockerfile), as the engine ran it in every sandbox before. */
 const IMAGE_HEALTHCHECK_MS = 30_000;
@@ -101,8 +108,8 @@ async function idleCost(healthCheckIntervalMs: number, sandboxes: number, second
   }
 }
 
-/** Per tool call and per sandbox's whole life, on one host. */
-async function callAndLifecycleCost(calls: number, lifecycles: number): Promise<Pick<SandboxCpuResult, 'perToolCall' | 'perSandbox'>> {
+/** Per tool call (both commands) and per sandbox's whole life (none when `lifecycles` is 0), on one host. */
+async function callAndLifecycleCost(calls: number, lifecycles: number): Promise<Pick<SandboxCpuResult, 'perToolCall' | 'perToolCallWithOutput' | 'perSandbox'>> {
   const host = benchSandboxHost(`bcpu${randomUUID().slice(0, 6)}`, { minIdle: 0, maxTotal: 4 }, {}, { metrics: createMetrics({ service: 'bench', defaultMetrics: false }) });
   await host.start();
   try {
@@ -111,25 +118,32 @@ async function callAndLifecycleCost(calls: number, lifecycles: number): Promise<
     // The first calls make what exec.sh keeps for the container (its directory, the tick fifo).
     for (let i = 0; i < 5; i++) await host.exec(containerId, { key: `warm-${i}`, command: 'true', timeoutSeconds: 10 });
     const perToolCall = await measure(calls, (i) => host.exec(containerId, { key: `call-${i}`, command: 'true', timeoutSeconds: 10 }));
+    const perToolCallWithOutput = await measure(calls, async (i) => {
+      const r = await host.exec(containerId, { key: `out-${i}`, command: OUTPUT_COMMAND(i), timeoutSeconds: 10 });
+      if (r.stdout !== `${i + 1}\n`) throw new Error(`call ${i} printed ${JSON.stringify(r.stdout)}`);
+    });
     await host.release(held.sessionId);
+    if (lifecycles === 0) return { perToolCall, perToolCallWithOutput };
     const perSandbox = await measure(lifecycles, async (i) => {
       const s = { tenantId: 'bench', sessionId: `ses_${randomUUID()}` };
       const claimed = await host.claim(s);
       await host.exec(claimed.containerId, { key: `life-${i}`, command: 'true', timeoutSeconds: 10 });
       await host.release(s.sessionId);
     });
-    return { perToolCall, perSandbox };
+    return { perToolCall, perToolCallWithOutput, perSandbox };
   } finally {
     await host.stop({ destroy: true });
   }
 }
 
-export async function benchSandboxCpu(calls = 300, lifecycles = 30, idleSandboxes = 40, idleSeconds = 60): Promise<SandboxCpuResult> {
-  const { perToolCall, perSandbox } = await callAndLifecycleCost(calls, lifecycles);
+/** `callsOnly`: the per-call costs alone (a minute, for A B sittings of sandbox/exec.sh). */
+export async function benchSandboxCpu(options: { callsOnly?: boolean } = {}, calls = 300, lifecycles = 30, idleSandboxes = 40, idleSeconds = 60): Promise<SandboxCpuResult> {
+  if (options.callsOnly) return { calls, ...(await callAndLifecycleCost(calls, 0)) };
+  const { perToolCall, perToolCallWithOutput, perSandbox } = await callAndLifecycleCost(calls, lifecycles);
   const baselineMachineMsPerSecond = Math.round((await baselineMsPerSecond(idleSeconds / 2)) * 10) / 10;
   const perSandboxSecond = [];
   for (const interval of [IMAGE_HEALTHCHECK_MS, 0]) perSandboxSecond.push(await idleCost(interval, idleSandboxes, idleSeconds, baselineMachineMsPerSecond));
   const [withCheck, without] = perSandboxSecond as [IdleSandboxCpu, IdleSandboxCpu];
   const perEngineHealthCheckMs = Math.round((withCheck.machineMs - without.machineMs) * (IMAGE_HEALTHCHECK_MS / 1000) * 10) / 10;
-  return { calls, lifecycles, perToolCall, perSandbox, idle: { baselineMachineMsPerSecond, perSandboxSecond, perEngineHealthCheckMs } };
+  return { calls, perToolCall, perToolCallWithOutput, lifecycles, perSandbox, idle: { baselineMachineMsPerSecond, perSandboxSecond, perEngineHealthCheckMs } };
 }

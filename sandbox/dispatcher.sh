@@ -16,6 +16,8 @@ marker=$2
 eval "kortix_exec() {
 $1
 }"
+# exec.sh's loadable builtins, loaded here once rather than in each request's subshell.
+{ enable -f /usr/lib/bash/stat stat && enable -f /usr/lib/bash/setpgid setpgid; } 2>/dev/null
 set -f
 while IFS=' ' read -r op id key t lim envs cmd; do
   case "$op" in

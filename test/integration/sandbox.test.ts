@@ -262,6 +262,32 @@ describe('inside the sandbox', () => {
     expect(r.exitCode).toBe(0);
   });
 
+  it('returns every byte a command printed, NUL bytes, bytes that are no UTF-8 and newlines at the end included', async () => {
+    const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => Buffer.from(p))).toString('utf8');
+    const r = await run(String.raw`printf 'a\0b\n\n'; printf '\377\376\0' >&2`);
+    expect(r).toMatchObject({ exitCode: 0, stdout: bytes('a', [0], 'b\n\n'), stderr: bytes([0xff, 0xfe, 0]), truncated: false });
+    // At the limit (4096 here) and one past it, a NUL as the last byte kept, on each stream.
+    const edge = await run(String.raw`head -c 4095 /dev/zero | tr '\0' x; printf '\0'; head -c 4096 /dev/zero | tr '\0' y >&2; printf '\0' >&2`);
+    expect(edge).toMatchObject({ stdout: bytes('x'.repeat(4095), [0]), stderr: 'y'.repeat(4096), truncated: true, stderrBytes: 4097 });
+    const under = await run(String.raw`printf '%4095s' '' | tr ' ' z`);
+    expect(under).toMatchObject({ stdout: 'z'.repeat(4095), truncated: false });
+  });
+
+  it('runs a command in a process group of its own, so its `kill 0` reaches neither exec.sh nor the channel', async () => {
+    // Field 5 of /proc/PID/stat is the process group, 6 the session: exec.sh's setpgid builtin, not a setsid exec.
+    const ids = await run('read -r st < /proc/$$/stat; set -- ${st##*) }; echo "$$ $3 $4"; grep -c "/usr/lib/bash/\\(stat\\|setpgid\\)$" /proc/$PPID/maps');
+    const [pid, pgrp, sid] = ids.stdout.split('\n')[0]!.split(' ');
+    expect(pgrp).toBe(pid);
+    expect(sid).not.toBe(pid);
+    // Both loadable builtins are mapped into the exec.sh process that started the command.
+    expect(Number(ids.stdout.split('\n')[1])).toBeGreaterThanOrEqual(2);
+    const before = (await run(DISPATCHERS)).stdout;
+    // The command's TERM ends the command (143); in exec.sh's group it would end exec.sh, its readers and the channel.
+    const r = await run("trap 'kill 0' EXIT; echo bye");
+    expect(r).toMatchObject({ stdout: 'bye\n', exitCode: 143, timedOut: false });
+    expect((await run(DISPATCHERS)).stdout).toBe(before);
+  });
+
   it('keeps what a command printed while a background child still holds its output open', async () => {
     // The readers cannot end (the child holds both pipes): what they read is in the capture files only because
     // they write unbuffered; a buffered head would hold it until the child ends, after the answer.
