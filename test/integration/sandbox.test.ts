@@ -273,6 +273,14 @@ describe('inside the sandbox', () => {
     expect(under).toMatchObject({ stdout: 'z'.repeat(4095), truncated: false });
   });
 
+  it('keeps output that comes in pieces, NUL bytes and pauses included, before and after the reader hands over to head', async () => {
+    // exec.sh's readers take up to 256 bytes with bash's `read` while the stream pauses no more than 0.2 s in all.
+    const pieces = String.raw`printf 'a'; sleep 0.1; printf 'b\0'; sleep 0.1; printf '\0c' >&2; sleep 0.3; printf 'd\0'; printf 'e' >&2`;
+    expect(await run(pieces)).toMatchObject({ stdout: 'ab\0d\0', stderr: '\0ce', truncated: false });
+    const long = String.raw`printf '%250s' '' | tr ' ' a; printf '\0\0\0\0\0\0\0'; printf '%300s' '' | tr ' ' b`;
+    expect((await run(long)).stdout).toBe(`${'a'.repeat(250)}${'\0'.repeat(7)}${'b'.repeat(300)}`);
+  });
+
   it('runs a command in a process group of its own, so its `kill 0` reaches neither exec.sh nor the channel', async () => {
     // Field 5 of /proc/PID/stat is the process group, 6 the session: exec.sh's setpgid builtin, not a setsid exec.
     const ids = await run('read -r st < /proc/$$/stat; set -- ${st##*) }; echo "$$ $3 $4"; grep -c "/usr/lib/bash/\\(stat\\|setpgid\\)$" /proc/$PPID/maps');
