@@ -173,7 +173,7 @@ if (!only || only === 'sandbox-cpu') {
   console.log(`sandbox CPU per tool call that prints (the throughput bench's command, ${r.calls} back to back): ${line(r.perToolCallWithOutput)}`);
   if (r.perSandbox) console.log(`sandbox CPU per sandbox (cold claim, one \`true\`, release and removal, ${r.lifecycles} one after another): ${line(r.perSandbox)}`);
   for (const x of r.idle?.perSandboxSecond ?? []) {
-    const check = x.healthCheckIntervalMs > 0 ? `the engine's health check every ${x.healthCheckIntervalMs / 1000} s` : 'no engine health check';
+    const check = `${x.healthCheckIntervalMs > 0 ? `the engine's health check every ${x.healthCheckIntervalMs / 1000} s` : 'no engine health check'}${x.browser ? ', claimed warm with its idle browser' : ''}`;
     console.log(`sandbox CPU per held idle sandbox and second (${x.sandboxes} held ${x.seconds} s, ${check}): machine ${x.machineMs} ms (containers ${x.containersMs}, Docker's daemons ${x.dockerMs})`);
   }
   if (r.idle) console.log(`one engine health check: ${r.idle.perEngineHealthCheckMs} ms of machine CPU (machine's own baseline ${r.idle.baselineMachineMsPerSecond} ms/s)`);

@@ -8,12 +8,15 @@
  *   one after another (runc, the shim, the kernel's namespaces and mounts, dockerd).
  * - per held sandbox and second with nothing running in it (a session waiting on its model), with Docker's health
  *   check of the image at its own 30 s and with none: each check is an exec in the container (runc, the shim,
- *   dockerd, the check's bash), so the difference is what one check costs.
+ *   dockerd, the check's bash), so the difference is what one check costs; and, without the check, sandboxes claimed
+ *   from a warm pool whose browser was started while they waited (SANDBOX_BROWSER=prewarm, the default): a claimed
+ *   sandbox keeps that headless Chromium, idle, for the session's life.
  * Each as the machine's busy CPU from /proc/stat (every process and the kernel: most of a container's start is in
  * short-lived processes no group holds), and the part of it in the containers' own cgroup and in Docker's daemons.
  * Machine-wide: run it on a quiet machine.
  */
 import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../config/index.js';
 import { createMetrics } from '../observability/metrics.js';
 import { cpuByGroup } from './cpu-profile.js';
 import { benchSandboxHost } from './sandbox-host.js';
@@ -32,6 +35,8 @@ export interface SandboxCpu {
 export interface IdleSandboxCpu {
   /** How often the engine ran the image's health check in each (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL; 0: never). */
   healthCheckIntervalMs: number;
+  /** Claimed warm with the browser prewarmed (a headless Chromium idle in each), rather than cold without one. */
+  browser: boolean;
   sandboxes: number;
   seconds: number;
   machineMs: number;
@@ -89,20 +94,29 @@ async function baselineMsPerSecond(seconds: number): Promise<number> {
  * held with nothing running for `seconds`, once every one has reached its check's rhythm (the engine runs the
  * first check one interval after the start).
  */
-async function idleCost(healthCheckIntervalMs: number, sandboxes: number, seconds: number, baselineMs: number): Promise<IdleSandboxCpu> {
+async function idleCost(healthCheckIntervalMs: number, browser: boolean, sandboxes: number, seconds: number, baselineMs: number): Promise<IdleSandboxCpu> {
   const metrics = createMetrics({ service: 'bench', defaultMetrics: false });
-  const host = benchSandboxHost(`bidle${randomUUID().slice(0, 6)}`, { minIdle: 0, maxTotal: sandboxes }, {}, { metrics, healthCheckIntervalMs });
+  const config = loadConfig(process.env);
+  const host = benchSandboxHost(
+    `bidle${randomUUID().slice(0, 6)}`,
+    { minIdle: browser ? sandboxes : 0, maxTotal: sandboxes },
+    {},
+    { metrics, healthCheckIntervalMs, ...(browser ? { browser: { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB } } : {}) },
+  );
   await host.start();
   try {
+    // Warm: every sandbox made and its browser started (the pool counts one idle once its browser answers).
+    while (browser && (host.stats().idle < sandboxes || host.stats().creating > 0)) await sleep(100);
     for (let i = 0; i < sandboxes; i++) {
       const { containerId } = await host.claim({ tenantId: 'bench', sessionId: `ses_${randomUUID()}` });
       await host.exec(containerId, { key: `idle-${i}`, command: 'true', timeoutSeconds: 10 });
     }
-    await sleep(healthCheckIntervalMs + SETTLE_MS);
+    // A browser's own start-up work (a few seconds after it answers) is not its idle cost.
+    await sleep(healthCheckIntervalMs + SETTLE_MS + (browser ? 10_000 : 0));
     const cost = await measure(sandboxes * seconds, () => sleep(seconds * 1000), { decimals: 2, runs: 1 });
     // The machine's own share (its idle baseline, over the window and SETTLE_MS) is not the sandboxes'.
     const machineMs = Math.round((cost.machineMs - (baselineMs * (seconds + SETTLE_MS / 1000)) / (sandboxes * seconds)) * 100) / 100;
-    return { healthCheckIntervalMs, sandboxes, seconds, machineMs, containersMs: cost.containersMs, dockerMs: cost.dockerMs };
+    return { healthCheckIntervalMs, browser, sandboxes, seconds, machineMs, containersMs: cost.containersMs, dockerMs: cost.dockerMs };
   } finally {
     await host.stop({ destroy: true });
   }
@@ -142,7 +156,9 @@ export async function benchSandboxCpu(options: { callsOnly?: boolean } = {}, cal
   const { perToolCall, perToolCallWithOutput, perSandbox } = await callAndLifecycleCost(calls, lifecycles);
   const baselineMachineMsPerSecond = Math.round((await baselineMsPerSecond(idleSeconds / 2)) * 10) / 10;
   const perSandboxSecond = [];
-  for (const interval of [IMAGE_HEALTHCHECK_MS, 0]) perSandboxSecond.push(await idleCost(interval, idleSandboxes, idleSeconds, baselineMachineMsPerSecond));
+  for (const [interval, browser] of [[IMAGE_HEALTHCHECK_MS, false], [0, false], [0, true]] as const) {
+    perSandboxSecond.push(await idleCost(interval, browser, idleSandboxes, idleSeconds, baselineMachineMsPerSecond));
+  }
   const [withCheck, without] = perSandboxSecond as [IdleSandboxCpu, IdleSandboxCpu];
   const perEngineHealthCheckMs = Math.round((withCheck.machineMs - without.machineMs) * (IMAGE_HEALTHCHECK_MS / 1000) * 10) / 10;
   return { calls, perToolCall, perToolCallWithOutput, lifecycles, perSandbox, idle: { baselineMachineMsPerSecond, perSandboxSecond, perEngineHealthCheckMs } };
