@@ -52,7 +52,7 @@ export interface SandboxCpuResult {
   /** Absent with `callsOnly`, as the parts below. */
   lifecycles?: number;
   perSandbox?: SandboxCpu;
-  /** The machine with no sandbox, then sandboxes held idle with the image's 30 s health check and with none. */
+  /** The machine with no sandbox, then sandboxes held idle: with the image's 30 s health check, with none, and with none but their browser. */
   idle?: { baselineMachineMsPerSecond: number; perSandboxSecond: IdleSandboxCpu[]; perEngineHealthCheckMs: number };
 }
 
