@@ -17,9 +17,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { totalmem } from 'node:os';
-import { loadConfig } from '../config/index.js';
 import type { DockerSandboxHost, DockerSandboxHostOptions } from '../sandbox/docker-host.js';
-import { benchDocker, benchSandboxHost } from './sandbox-host.js';
+import { benchDocker, benchPrewarmedBrowser, benchSandboxHost } from './sandbox-host.js';
 import { hostAddress } from '../test/support/host-address.js';
 import { percentiles, type Summary } from './stats.js';
 
@@ -37,9 +36,7 @@ export interface BrowserBenchResult {
 }
 
 function makeHost(pool: string, warmPool: DockerSandboxHostOptions['warmPool'], egress?: DockerSandboxHostOptions['egress']): DockerSandboxHost {
-  const config = loadConfig(process.env);
-  const browser = { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB };
-  return benchSandboxHost(pool, warmPool, { workspaceMb: 16 }, { browser, egress });
+  return benchSandboxHost(pool, warmPool, { workspaceMb: 16 }, { browser: benchPrewarmedBrowser(), egress });
 }
 
 async function settled(host: DockerSandboxHost, idle: number): Promise<void> {

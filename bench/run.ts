@@ -32,7 +32,9 @@ import { parseServers, throughputRuns } from './throughput-server.js';
 import { benchWeb } from './web.js';
 import { benchWorkflowFootprint } from './workflow-footprint.js';
 
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+/** The value of `--name=value`, if given. */
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const only = arg('only');
 const machine = { cpus: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, at: new Date().toISOString() };
 
 function save(name: string, result: unknown): void {
@@ -60,7 +62,6 @@ if (!only || only === 'session-latency') {
 }
 
 if (!only || only === 'throughput') {
-  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const sessions = Number(arg('sessions') ?? 50);
   const steps = Number(arg('steps') ?? 5);
   const modelDelayMs = Number(arg('model-delay-ms') ?? 0);
@@ -165,7 +166,7 @@ if (!only || only === 'session-writes') {
 
 if (!only || only === 'sandbox-cpu') {
   // --calls-only: the per-call costs alone; --tag=x writes bench/results/sandbox-cpu-x.json.
-  const tag = process.argv.find((a) => a.startsWith('--tag='))?.slice('--tag='.length);
+  const tag = arg('tag');
   const r = await benchSandboxCpu({ callsOnly: process.argv.includes('--calls-only') });
   save(tag ? `sandbox-cpu-${tag}` : 'sandbox-cpu', r);
   const line = (x: typeof r.perToolCall) => `machine ${x.machineMs} ms (containers ${x.containersMs}, Docker's daemons ${x.dockerMs}), wall ${x.wallMs} ms`;

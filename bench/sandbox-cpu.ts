@@ -16,10 +16,9 @@
  * Machine-wide: run it on a quiet machine.
  */
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../config/index.js';
 import { createMetrics } from '../observability/metrics.js';
 import { cpuByGroup } from './cpu-profile.js';
-import { benchSandboxHost } from './sandbox-host.js';
+import { benchPrewarmedBrowser, benchSandboxHost } from './sandbox-host.js';
 import { machineCpu } from './sustained.js';
 
 export interface SandboxCpu {
@@ -96,12 +95,11 @@ async function baselineMsPerSecond(seconds: number): Promise<number> {
  */
 async function idleCost(healthCheckIntervalMs: number, browser: boolean, sandboxes: number, seconds: number, baselineMs: number): Promise<IdleSandboxCpu> {
   const metrics = createMetrics({ service: 'bench', defaultMetrics: false });
-  const config = loadConfig(process.env);
   const host = benchSandboxHost(
     `bidle${randomUUID().slice(0, 6)}`,
     { minIdle: browser ? sandboxes : 0, maxTotal: sandboxes },
     {},
-    { metrics, healthCheckIntervalMs, ...(browser ? { browser: { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB } } : {}) },
+    { metrics, healthCheckIntervalMs, ...(browser ? { browser: benchPrewarmedBrowser() } : {}) },
   );
   await host.start();
   try {

@@ -29,3 +29,9 @@ export function benchSandboxHost(
     ...options,
   });
 }
+
+/** The browser options of a host whose pool starts each warm sandbox's browser (SANDBOX_BROWSER=prewarm), from the config. */
+export function benchPrewarmedBrowser(): NonNullable<DockerSandboxHostOptions['browser']> {
+  const config = loadConfig(process.env);
+  return { prewarm: true, heapMb: config.SANDBOX_BROWSER_HEAP_MB, downloadMaxMb: config.SANDBOX_BROWSER_DOWNLOAD_MAX_MB };
+}
