@@ -239,7 +239,7 @@ export async function benchThroughput(
     floorBundle: WorkflowBundle;
     modelDelayMs?: number;
     workerProcess?: boolean;
-    /** With workerProcess: the worker writes a V8 CPU profile (.cpuprofile) of its whole life here. */
+    /** With workerProcess: each worker process writes V8 CPU profiles (.cpuprofile) of its whole life under here, in DIR/<variant>-<role>. */
     workerCpuProfDir?: string | undefined;
     /** With workerProcess: the compiled worker-main.js to run (bench/compiled-worker.ts) instead of the TypeScript under tsx. */
     compiledWorker?: string | undefined;
@@ -259,15 +259,16 @@ export async function benchThroughput(
     workers: !options.workerProcess,
     env: { ...UNCAPPED, MOCK_LLM_URL: model.url, TEMPORAL_ADDRESS: server.address, ...variant.env },
   });
-  const profiling = options.workerCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.workerCpuProfDir}`] : [];
+  // Each role's profiles in a folder of its own: node names them by pid and thread only.
+  const profiling = (role: string) => (options.workerCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.workerCpuProfDir, `${label}-${role}`)}`] : []);
   // The workflow threads' heaps, which the worker's /metrics cannot see, written by a preload (bench/worker-memory.ts).
   const threadHeapDir = options.workerProcess ? mkdtempSync(join(services.tmpDir, `thread-heaps-${label}-`)) : undefined;
   const roles = (role: string): Record<string, string> => (variant.splitRoles ? { WORKER_ROLES: role } : {});
   const worker = threadHeapDir
-    ? new WorkerProcess(withThreadHeapPreload({ ...stack.env, ...roles('sessions') }, threadHeapDir), join(services.tmpDir, `worker-${label}.log`), profiling, options.compiledWorker)
+    ? new WorkerProcess(withThreadHeapPreload({ ...stack.env, ...roles('sessions') }, threadHeapDir), join(services.tmpDir, `worker-${label}.log`), profiling(variant.splitRoles ? 'sessions' : 'worker'), options.compiledWorker)
     : undefined;
   // The split variant: the sandbox role beside it, on the same host id (the sessions' tools reach its queue).
-  const sandboxWorker = worker && variant.splitRoles ? new WorkerProcess({ ...stack.env, ...roles('sandbox') }, join(services.tmpDir, `worker-${label}-sandbox.log`), [], options.compiledWorker) : undefined;
+  const sandboxWorker = worker && variant.splitRoles ? new WorkerProcess({ ...stack.env, ...roles('sandbox') }, join(services.tmpDir, `worker-${label}-sandbox.log`), profiling('sandbox'), options.compiledWorker) : undefined;
   const rss = () => (worker?.pid ? rssOf(worker.pid) : process.memoryUsage().rss);
   try {
     await sandboxWorker?.start();
