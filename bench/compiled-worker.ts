@@ -7,7 +7,7 @@
  * worker's memory, which the image does not.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../config/index.js';
@@ -29,11 +29,13 @@ export function compileWorker(): CompiledWorker {
     cwd: REPO_ROOT,
     stdio: 'inherit',
   });
-  // The non-TypeScript files of the shipped folders (policies, scenarios, sandbox scripts), as the image copies them.
-  const files = execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0');
+  // The non-TypeScript files of the shipped folders (policies, scenarios, sandbox scripts, preloads), as the image copies
+  // them: the working tree's, new files not yet committed included (git's ignored ones left out).
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0');
   for (const file of files) {
     const top = file.split('/')[0] ?? '';
-    if (!file.includes('/') || LEFT_OUT.has(top) || /\.tsx?$/.test(file)) continue;
+    // A file deleted in the working tree but still in git's index is not shipped either.
+    if (!file.includes('/') || LEFT_OUT.has(top) || /\.tsx?$/.test(file) || !existsSync(join(REPO_ROOT, file))) continue;
     mkdirSync(dirname(join(dir, file)), { recursive: true });
     copyFileSync(join(REPO_ROOT, file), join(dir, file));
   }

@@ -46,6 +46,7 @@ import { ensureMaintenanceSchedule } from './schedules.js';
 import { sandboxHostQueue, taskQueues } from '../domain/temporal-names.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 import { sharedWorkerOptions, type WorkerDeps, type WorkerSet } from './worker.js';
+import { withoutWorkflowStackTraces } from './workflow-stack-traces.js';
 import { loadWorkflowBundle, workflowBundleAt } from './worker-options.js';
 
 export interface WorkerProcessOptions {
@@ -194,8 +195,8 @@ async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
 
   if (config.WORKER_ROLES.includes('sessions')) {
     if (!deps.bundle) throw new Error('the sessions role needs the workflow bundle');
-    workers.push(
-      await Worker.create({
+    const create = () =>
+      Worker.create({
         ...common,
         taskQueue: queues.sessions,
         workflowBundle: deps.bundle,
@@ -213,8 +214,8 @@ async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
           // Promotion gates (workflows/agent-promotion.ts) write their state and move labels here.
           ...createAgentActivities({ db: deps.db, slack: deps.notify.slack, links: deps.notify.links }),
         } satisfies SessionsQueueActivities,
-      }),
-    );
+      });
+    workers.push(config.WORKER_WORKFLOW_STACK_TRACES ? await create() : await withoutWorkflowStackTraces(create));
   }
   if (config.WORKER_ROLES.includes('sandbox')) {
     if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     healthPort: worker.healthPort,
     namespace: config.TEMPORAL_NAMESPACE,
     heapGrowingPercent: config.WORKER_HEAP_GROWING_PERCENT || 'v8',
+    workflowStackTraces: config.WORKER_WORKFLOW_STACK_TRACES,
   });
   try {
     await worker.run();

@@ -79,6 +79,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ WORKER_HEAP_GROWING_PERCENT: '0' }).WORKER_HEAP_GROWING_PERCENT).toBe(0);
   });
 
+  it("keeps the SDK's workflow stack traces unless told not to", () => {
+    expect(loadConfig({}).WORKER_WORKFLOW_STACK_TRACES).toBe(true);
+    expect(loadConfig({ WORKER_WORKFLOW_STACK_TRACES: 'false' }).WORKER_WORKFLOW_STACK_TRACES).toBe(false);
+  });
+
   it.each([
     ['API_PORT', 'abc'],
     ['API_PORT', '70000'],
@@ -99,6 +104,7 @@ describe('loadConfig', () => {
     ['SESSION_START_DEADLINE', 'forever'],
     ['WORKER_HEAP_GROWING_PERCENT', '-5'],
     ['WORKER_HEAP_GROWING_PERCENT', '12.5'],
+    ['WORKER_WORKFLOW_STACK_TRACES', 'off'],
   ])('refuses %s=%s, naming the variable and the value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.problems).toHaveLength(1);
