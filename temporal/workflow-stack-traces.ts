@@ -19,6 +19,8 @@ const require = createRequire(import.meta.url);
 const threads = require('node:worker_threads') as { Worker: typeof ThreadWorker };
 const SDK_WORKFLOW_DIR = join(dirname(require.resolve('@temporalio/worker')), 'workflow');
 const SDK_THREAD_SCRIPT = join(SDK_WORKFLOW_DIR, 'workflow-worker-thread.js');
+/** The SDK module whose global handlers the preload marks installed. */
+export const SDK_VM_SHARED = join(SDK_WORKFLOW_DIR, 'vm-shared.js');
 export const NO_STACK_TRACES_PRELOAD = fileURLToPath(new URL('./workflow-thread-no-stack-traces.cjs', import.meta.url));
 
 /** The SDK's global handlers as the preload uses them (the shape of @temporalio/worker 1.24's vm-shared.js). */
@@ -31,11 +33,11 @@ interface GlobalHandlers {
  * Stops startup, naming the setting, when this SDK's workflow module lacks what the preload relies on (a new
  * version may move it): without this check its workflow threads would fail at their first task instead.
  */
-export function checkStackTraceSwitch(vmShared: { globalHandlers?: GlobalHandlers } = require(join(SDK_WORKFLOW_DIR, 'vm-shared.js')) as { globalHandlers?: GlobalHandlers }): void {
+export function checkStackTraceSwitch(vmShared = require(SDK_VM_SHARED) as { globalHandlers?: GlobalHandlers }): void {
   const handlers = vmShared.globalHandlers;
   if (!handlers || typeof handlers.installed !== 'boolean' || typeof handlers.overridePrepareStackTrace !== 'function' || !threads.Worker) {
     throw new Error(
-      `WORKER_WORKFLOW_STACK_TRACES=false needs @temporalio/worker's global handlers (installed, overridePrepareStackTrace) in ${join(SDK_WORKFLOW_DIR, 'vm-shared.js')}, as 1.24 has; this SDK has none: set it to true`,
+      `WORKER_WORKFLOW_STACK_TRACES=false needs @temporalio/worker's global handlers (installed, overridePrepareStackTrace) in ${SDK_VM_SHARED}, as 1.24 has; this SDK has none: set it to true`,
     );
   }
 }

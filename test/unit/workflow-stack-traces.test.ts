@@ -10,10 +10,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Worker as ThreadWorker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { NO_STACK_TRACES_PRELOAD, checkStackTraceSwitch, withoutWorkflowStackTraces } from '../../temporal/workflow-stack-traces.js';
+import { NO_STACK_TRACES_PRELOAD, SDK_VM_SHARED as VM_SHARED, checkStackTraceSwitch, withoutWorkflowStackTraces } from '../../temporal/workflow-stack-traces.js';
 
 const require = createRequire(import.meta.url);
-const VM_SHARED = join(dirname(require.resolve('@temporalio/worker')), 'workflow', 'vm-shared.js');
 const threads = require('node:worker_threads') as { Worker: typeof ThreadWorker };
 
 /** A worker thread that installs the SDK's global handlers as its workflow thread does, then runs code under AsyncLocalStorage across an await. */
