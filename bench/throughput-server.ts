@@ -32,6 +32,8 @@ export interface DevServerSettings {
   readonly sqlitePragmas?: readonly string[];
   /** Its dynamic config (default: temporal/dev-server.ts's DEV_DYNAMIC_CONFIG). */
   readonly dynamicConfig?: readonly string[];
+  /** Environment variables of its process (`gogcN`: GOGC, the Go runtime's GC target). */
+  readonly serverEnv?: Readonly<Record<string, string>>;
 }
 
 /** `--servers=dev,cluster` → the servers in that order, each once; absent → the dev server alone. */
@@ -63,7 +65,7 @@ export function throughputRuns<V extends DevServerSettings & { readonly label: s
   return variants.flatMap((variant) =>
     servers.map((server) => {
       if (server === 'cluster') {
-        const devOnly = (['server', 'sqlitePragmas', 'dynamicConfig'] as const).filter((k) => variant[k] !== undefined);
+        const devOnly = (['server', 'sqlitePragmas', 'dynamicConfig', 'serverEnv'] as const).filter((k) => variant[k] !== undefined);
         if (devOnly.length > 0) throw new Error(`--servers=cluster: variant ${variant.label} sets ${devOnly.join(', ')}, which only the dev server takes (the cluster's are temporal/cluster/server/)`);
       }
       return { variant, server, label: server === 'dev' ? variant.label : `${variant.label}@cluster` };
@@ -95,6 +97,7 @@ async function startDev(services: ServiceValues, label: string, variant: DevServ
     extraArgs: variant.server ?? [],
     ...(variant.sqlitePragmas ? { sqlitePragmas: variant.sqlitePragmas } : {}),
     ...(variant.dynamicConfig ? { dynamicConfig: variant.dynamicConfig } : {}),
+    ...(variant.serverEnv ? { env: variant.serverEnv } : {}),
   });
   return {
     address: server.address,

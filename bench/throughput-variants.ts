@@ -80,6 +80,10 @@ const NUMBERED_VARIANTS: Record<string, string> = {
 const NUMBERED_DYNAMIC_CONFIG: Record<string, string> = {
   pollrps: 'history.transferProcessorMaxPollRPS',
 };
+/** The numbered variants that set one environment variable of the dev server's process: `gogcN`, the Go runtime's GC target (100 by default). */
+const NUMBERED_SERVER_ENV: Record<string, string> = {
+  gogc: 'GOGC',
+};
 /** The unit a numbered variant's number is in, where its variable wants one. */
 const NUMBER_UNITS: Record<string, string> = { evict: 'ms', health: 's' };
 /** What comes before a numbered variant's number, where its variable wants it. */
@@ -94,18 +98,21 @@ function mergeEnv(a: Record<string, string> = {}, b: Record<string, string> = {}
 /**
  * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
  * (SANDBOX_POOL_MAX_TOTAL=N), `semiN` (node --max-semi-space-size=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
- * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), `healthN` (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL=Ns), joined with `+`
+ * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), `healthN` (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL=Ns), `gogcN` (the dev server's
+ * GOGC=N), joined with `+`
  * (`pool64+cache100`).
  */
 export function throughputVariant(name: string): ThroughputVariant {
   const parts = name.split('+').map((part): ThroughputVariant => {
     const named = THROUGHPUT_VARIANTS[part];
     if (named) return named;
-    const numbered = [...Object.keys(NUMBERED_VARIANTS), ...Object.keys(NUMBERED_DYNAMIC_CONFIG)];
+    const numbered = [...Object.keys(NUMBERED_VARIANTS), ...Object.keys(NUMBERED_DYNAMIC_CONFIG), ...Object.keys(NUMBERED_SERVER_ENV)];
     const m = new RegExp(`^(${numbered.join('|')})(\\d+)$`).exec(part);
     if (!m?.[1]) throw new Error(`--variants: no variant ${part} (${[...Object.keys(THROUGHPUT_VARIANTS), ...numbered.map((k) => `${k}N`)].join(', ')})`);
     const key = NUMBERED_DYNAMIC_CONFIG[m[1]];
     if (key) return configVariant(part, { [key]: m[2] ?? '' });
+    const serverVar = NUMBERED_SERVER_ENV[m[1]];
+    if (serverVar) return { label: part, serverEnv: { [serverVar]: m[2] ?? '' } };
     return { label: part, env: { [NUMBERED_VARIANTS[m[1]] ?? '']: `${NUMBER_PREFIXES[m[1]] ?? ''}${m[2] ?? ''}${NUMBER_UNITS[m[1]] ?? ''}` } };
   });
   // The dynamic config changes of all parts, together; one key set twice is a mistake in the name.
@@ -122,6 +129,7 @@ export function throughputVariant(name: string): ThroughputVariant {
     ...((b.server ?? a.server) ? { server: [...(a.server ?? []), ...(b.server ?? [])] } : {}),
     ...((b.sqlitePragmas ?? a.sqlitePragmas) ? { sqlitePragmas: b.sqlitePragmas ?? a.sqlitePragmas } : {}),
     ...((a.splitRoles ?? b.splitRoles) ? { splitRoles: true } : {}),
+    ...((a.serverEnv ?? b.serverEnv) ? { serverEnv: { ...a.serverEnv, ...b.serverEnv } } : {}),
   }));
   return Object.keys(changes).length ? { ...joined, dynamicConfig: devDynamicConfig(changes), dynamicConfigChanges: changes } : joined;
 }

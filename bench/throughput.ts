@@ -64,6 +64,8 @@ export interface VariantResult {
   env: Record<string, string>;
   /** The dev server's extra flags. */
   server: readonly string[];
+  /** The dev server process's environment variables set by the variant (`gogcN`). */
+  serverEnv?: Readonly<Record<string, string>>;
   poolMaxTotal: number;
   maxCachedWorkflows: number | null;
   modelDelayMs: number;
@@ -387,6 +389,7 @@ export async function benchThroughput(
       temporal: run.server,
       env: variant.env ?? {},
       server: [...(variant.server ?? []), ...(variant.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p])],
+      ...(variant.serverEnv ? { serverEnv: variant.serverEnv } : {}),
       poolMaxTotal: stack.config.SANDBOX_POOL_MAX_TOTAL,
       maxCachedWorkflows: stack.config.WORKER_MAX_CACHED_WORKFLOWS ?? null,
       modelDelayMs,

@@ -32,6 +32,8 @@ export interface DevServerOptions {
   readonly sqlitePragmas?: readonly string[];
   /** `--dynamic-config-value` settings (default DEV_DYNAMIC_CONFIG; bench/throughput.ts compares without eager dispatch). */
   readonly dynamicConfig?: readonly string[];
+  /** Environment of the server process on top of this one's (bench/throughput.ts's `gogcN`: the Go runtime's GC target). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -149,7 +151,8 @@ export class TemporalDevServer {
       ...(this.options.sqlitePragmas ?? DEV_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
       ...(this.options.extraArgs ?? []),
     ];
-    const child = spawn(this.options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = this.options.env ? { ...process.env, ...this.options.env } : process.env;
+    const child = spawn(this.options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     if (this.options.logFile) {
       mkdirSync(dirname(this.options.logFile), { recursive: true });
       const log = createWriteStream(this.options.logFile, { flags: 'a' });

@@ -37,7 +37,10 @@ describe('throughputRuns', () => {
     expect(throughputVariant('local+wft200').env).toEqual({ SESSION_LOCAL_MODEL_CALLS: 'true', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '200' });
     expect(throughputVariant('evict300').env).toEqual({ SANDBOX_POOL_EVICT_IDLE: '300ms' });
     expect(throughputVariant('pool200+health30').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: '30s' });
-    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN, healthN, pollrpsN\)/);
+    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN, healthN, pollrpsN, gogcN\)/);
+    expect(throughputVariant('pool200+gogc400')).toEqual({ label: 'pool200+gogc400', env: { SANDBOX_POOL_MAX_TOTAL: '200' }, serverEnv: { GOGC: '400' } });
+    expect(throughputVariant('gogc400+split').serverEnv).toEqual({ GOGC: '400' });
+    expect(throughputVariant('pool64').serverEnv).toBeUndefined();
     expect(throughputVariant('pool64+grow0').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '64', WORKER_HEAP_GROWING_PERCENT: '0' });
     // The roles apart, joined with others in either order; node's semi-space flag for the worker process.
     expect(throughputVariant('pool64+split+semi4')).toEqual({ label: 'pool64+split+semi4', env: { SANDBOX_POOL_MAX_TOTAL: '64', NODE_OPTIONS: '--max-semi-space-size=4' }, splitRoles: true });
@@ -52,6 +55,7 @@ describe('throughputRuns', () => {
     expect(() => throughputRuns([throughputVariant('rollback')], ['cluster'])).toThrow(/rollback sets sqlitePragmas/);
     expect(throughputRuns([throughputVariant('noeager'), throughputVariant('rollback')], ['dev']).map((r) => r.label)).toEqual(['noeager', 'rollback']);
     expect(() => throughputRuns([throughputVariant('pollrps20')], ['cluster'])).toThrow(/pollrps20 sets dynamicConfig/);
+    expect(() => throughputRuns([throughputVariant('pool64+gogc400')], ['cluster'])).toThrow(/pool64\+gogc400 sets serverEnv/);
   });
 
   it('pollrpsN sets the transfer queue reads per second, keeping the rest of the dev server defaults', () => {
