@@ -45,6 +45,26 @@ export function containersCpuSeconds(): number | undefined {
   }
 }
 
+/** Whether `pid` with command line `cmd` is the run's Temporal: the dev server whose command line holds `temporal`, or one of the cluster's pids. */
+function isTemporal(temporal: string | readonly number[], pid: number, cmd: string): boolean {
+  return typeof temporal === 'string' ? cmd.includes(temporal) : temporal.includes(pid);
+}
+
+/** The peak resident memory (VmHWM) of the run's Temporal processes, summed, in MB: each is fresh for its run, so this is the run's peak (of each process). */
+export function temporalRssPeakMb(temporal: string | readonly number[]): number {
+  let kb = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (!isTemporal(temporal, Number(pid), readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) continue;
+      kb += Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return Math.round(kb / 102.4) / 10;
+}
+
 /**
  * CPU seconds so far per group; `temporal` is the dev server whose command line holds `temporal`
  * (a string), or the cluster's service processes (their pids), `worker` the worker process
@@ -52,14 +72,13 @@ export function containersCpuSeconds(): number | undefined {
  * run apart (the `split` variant).
  */
 export function cpuByGroup(temporal: string | readonly number[], workerPid?: number, sandboxWorkerPid?: number): Groups {
-  const isTemporal = (pid: number, cmd: string) => (typeof temporal === 'string' ? cmd.includes(temporal) : temporal.includes(pid));
   const groups: Groups = { bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, worker: 0, temporal: 0, postgres: 0, docker: 0 };
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       const group =
-        Number(pid) === workerPid ? 'worker' : Number(pid) === sandboxWorkerPid ? 'sandboxWorker' : isTemporal(Number(pid), cmd) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
+        Number(pid) === workerPid ? 'worker' : Number(pid) === sandboxWorkerPid ? 'sandboxWorker' : isTemporal(temporal, Number(pid), cmd) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
       if (group) groups[group] = (groups[group] ?? 0) + cpuSeconds(pid);
     } catch {
       // the process ended meanwhile

@@ -38,7 +38,7 @@ import { postSession } from '../test/support/sessions.js';
 import { describeWorkerMemory, sampleWorkerMemory, withThreadHeapPreload, type WorkerMemory } from './worker-memory.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
-import { cpuByGroup, cpuSince, rssOf, serverHistograms, topHistograms } from './cpu-profile.js';
+import { cpuByGroup, cpuSince, rssOf, serverHistograms, temporalRssPeakMb, topHistograms } from './cpu-profile.js';
 import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
 import { sandboxHolds, type SandboxHolds } from './sandbox-holds.js';
 import { cpuOver, machineCpu, sustained, type CpuOver, type CpuSample, type GroupSample, type Sustained } from './sustained.js';
@@ -117,8 +117,8 @@ export interface VariantResult {
     /** The window with every session under way, its rate and the machine's CPU in it (bench/sustained.ts). */
     sustained?: Sustained | null;
   };
-  /** Over the load: CPU seconds by process group, and the server's histograms with the most time. */
-  profile: { cpuSeconds: Record<string, number>; serverHistograms: ReturnType<typeof topHistograms> };
+  /** Over the load: CPU seconds by process group, the server's histograms with the most time, its processes' peak RSS (VmHWM, MB, summed over the cluster's services). */
+  profile: { cpuSeconds: Record<string, number>; serverHistograms: ReturnType<typeof topHistograms>; temporalRssPeakMb: number };
 }
 
 const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
@@ -381,6 +381,7 @@ export async function benchThroughput(
     const profile = {
       cpuSeconds: cpuSince(cpuBefore, cpuAfter),
       serverHistograms: topHistograms(histogramsBefore, await serverHistograms(server.metricsUrls)),
+      temporalRssPeakMb: temporalRssPeakMb(server.processes),
     };
     const checked = await check(stack, load.map((l) => l.id), options.steps);
     const steps = options.sessions * options.steps - checked.missingToolRuns;
@@ -474,6 +475,7 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
   row('load: sandbox worker RSS MB base/peak', (r) => (r.load.sandboxWorkerRssMb ? `${r.load.sandboxWorkerRssMb.baseline}/${r.load.sandboxWorkerRssMb.peak}` : '(one process)'));
   row('load: worker MB at peak: heap used/total, external, rest (of it: workflow threads, outside V8)', (r) => describeWorkerMemory(r.load.workerMemoryAtPeak));
+  row('load: Temporal RSS peak MB', (r) => String(r.profile.temporalRssPeakMb ?? '-'));
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => {
     const sandbox = r.profile.cpuSeconds.sandboxWorker;
     return `${['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/')}${sandbox !== undefined ? ` (sandbox worker ${sandbox})` : ''}`;
