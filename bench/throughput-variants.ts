@@ -80,7 +80,7 @@ const NUMBERED_VARIANTS: Record<string, string> = {
 const NUMBERED_DYNAMIC_CONFIG: Record<string, string> = {
   pollrps: 'history.transferProcessorMaxPollRPS',
 };
-/** The numbered variants that set one environment variable of the dev server's process: `gogcN`, the Go runtime's GC target (100 by default). */
+/** The numbered variants that set one environment variable of the dev server's process: `gogcN`, the Go runtime's GC target (the dev server's DEV_SERVER_GOGC by default; `gogc100` is Go's own). */
 const NUMBERED_SERVER_ENV: Record<string, string> = {
   gogc: 'GOGC',
 };
