@@ -44,6 +44,7 @@ import { sandboxHolds, type SandboxHolds } from './sandbox-holds.js';
 import { cpuOver, machineCpu, sustained, type CpuOver, type CpuSample, type GroupSample, type Sustained } from './sustained.js';
 import { floorPhases, longestGap, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
 import { percentiles, type Summary } from './stats.js';
+import { devServerEnv } from '../temporal/dev-server.js';
 import { startBenchTemporal, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
 import type { ThroughputVariant } from './throughput-variants.js';
 
@@ -64,7 +65,7 @@ export interface VariantResult {
   env: Record<string, string>;
   /** The dev server's extra flags. */
   server: readonly string[];
-  /** The dev server process's environment variables set by the variant (`gogcN`). */
+  /** What the dev server's process got on top of the bench's environment: its GOGC, the default's or the variant's (`gogcN`). */
   serverEnv?: Readonly<Record<string, string>>;
   poolMaxTotal: number;
   maxCachedWorkflows: number | null;
@@ -390,7 +391,7 @@ export async function benchThroughput(
       temporal: run.server,
       env: variant.env ?? {},
       server: [...(variant.server ?? []), ...(variant.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p])],
-      ...(variant.serverEnv ? { serverEnv: variant.serverEnv } : {}),
+      ...(run.server === 'dev' ? { serverEnv: devServerEnv(variant.serverEnv) } : {}),
       poolMaxTotal: stack.config.SANDBOX_POOL_MAX_TOTAL,
       maxCachedWorkflows: stack.config.WORKER_MAX_CACHED_WORKFLOWS ?? null,
       modelDelayMs,

@@ -80,6 +80,11 @@ export const DEV_SQLITE_PRAGMAS: readonly string[] = ['journal_mode=wal', 'synch
  */
 export const DEV_SERVER_GOGC = '400';
 
+/** What the dev server's process gets on top of this one's environment: its GOGC (see DEV_SERVER_GOGC), then `extra`. */
+export function devServerEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return { GOGC: process.env.GOGC || DEV_SERVER_GOGC, ...extra };
+}
+
 /** A free TCP port on the loopback interface. */
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -164,7 +169,7 @@ export class TemporalDevServer {
       ...(this.options.sqlitePragmas ?? DEV_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
       ...(this.options.extraArgs ?? []),
     ];
-    const env = { ...process.env, GOGC: process.env.GOGC || DEV_SERVER_GOGC, ...this.options.env };
+    const env = { ...process.env, ...devServerEnv(this.options.env) };
     const child = spawn(this.options.cli, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     if (this.options.logFile) {
       mkdirSync(dirname(this.options.logFile), { recursive: true });
