@@ -9,7 +9,9 @@ import { execOnce } from './one-shot-exec.js';
 /**
  * As exec.sh's own timeout does, every process of the sandbox user but PID 1 is killed (`kill -1`: all the caller
  * may signal, itself excepted), again while any is left, since a fork bomb forks while the kernel walks the list.
- * The browser runs as another user and stays.
+ * The browser runs as another user and stays. It forks nothing: `kill` is bash's builtin, and the exec itself
+ * joins the container's pids cgroup without a fork there, so a command that took every process slot the sandbox
+ * has is reaped too (test/integration/deadline-reap.test.ts).
  */
 const REAP_SCRIPT = 'for ((i = 0; i < 100; i++)); do kill -KILL -1 2>/dev/null || exit 0; done';
 /** The reap's own limit: with the deadline's grace it stays well inside the execTool activity's margin (timeout + 60 s). */
