@@ -7,10 +7,11 @@
  * - per sandbox: a cold claim (volume, container, start, exec channel), one `true`, and the release that removes it,
  *   one after another (runc, the shim, the kernel's namespaces and mounts, dockerd).
  * - per held sandbox and second with nothing running in it (a session waiting on its model), with Docker's health
- *   check of the image at its own 30 s and with none: each check is an exec in the container (runc, the shim,
- *   dockerd, the check's bash), so the difference is what one check costs; and, without the check, sandboxes claimed
- *   from a warm pool whose browser was started while they waited (SANDBOX_BROWSER=prewarm, the default): a claimed
- *   sandbox keeps that headless Chromium, idle, for the session's life.
+ *   check of the image at its own interval (sandbox/Dockerfile's, read from the image) and with none: each check
+ *   is an exec in the container (runc, the shim, dockerd, the check's bash), so the difference is what one check
+ *   costs; and, without the check, sandboxes claimed from a warm pool whose browser was started while they waited
+ *   (SANDBOX_BROWSER=prewarm, the default): a claimed sandbox keeps that headless Chromium, idle, for the session's
+ *   life.
  * Each as the machine's busy CPU from /proc/stat (every process and the kernel: most of a container's start is in
  * short-lived processes no group holds), and the part of it in the containers' own cgroup and in Docker's daemons.
  * Machine-wide: run it on a quiet machine.
@@ -18,7 +19,8 @@
 import { randomUUID } from 'node:crypto';
 import { createMetrics } from '../observability/metrics.js';
 import { cpuByGroup } from './cpu-profile.js';
-import { benchPrewarmedBrowser, benchSandboxHost } from './sandbox-host.js';
+import { loadConfig } from '../config/index.js';
+import { benchDocker, benchPrewarmedBrowser, benchSandboxHost } from './sandbox-host.js';
 import { machineCpu } from './sustained.js';
 
 export interface SandboxCpu {
@@ -51,15 +53,20 @@ export interface SandboxCpuResult {
   /** Absent with `callsOnly`, as the parts below. */
   lifecycles?: number;
   perSandbox?: SandboxCpu;
-  /** The machine with no sandbox, then sandboxes held idle: with the image's 30 s health check, with none, and with none but their browser. */
+  /** The machine with no sandbox, then sandboxes held idle: with the image's own health check interval, with none, and with none but their browser. */
   idle?: { baselineMachineMsPerSecond: number; perSandboxSecond: IdleSandboxCpu[]; perEngineHealthCheckMs: number };
 }
 
 /** mock-llm/scenarios/multi-step.yaml's command, as the throughput bench's sessions run it: one line out. */
 const OUTPUT_COMMAND = (i: number) => `echo step ${i} >> /workspace/steps.log && wc -l < /workspace/steps.log`;
 
-/** The image's own HEALTHCHECK interval (sandbox/Dockerfile), as the engine ran it in every sandbox before. */
-const IMAGE_HEALTHCHECK_MS = 30_000;
+/** The image's own HEALTHCHECK interval (sandbox/Dockerfile), as the engine ran it in every sandbox before: read from the image the bench runs. */
+async function imageHealthCheckMs(): Promise<number> {
+  const image = loadConfig(process.env).SANDBOX_IMAGE;
+  const ns = (await benchDocker.getImage(image).inspect()).Config.Healthcheck?.Interval;
+  if (!ns) throw new Error(`sandbox-cpu: the image ${image} has no HEALTHCHECK interval to measure against`);
+  return ns / 1e6;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The machine settles after the loop (a removal's last work is asynchronous) before the second reading. */
@@ -154,10 +161,11 @@ export async function benchSandboxCpu(options: { callsOnly?: boolean } = {}, cal
   const { perToolCall, perToolCallWithOutput, perSandbox } = await callAndLifecycleCost(calls, lifecycles);
   const baselineMachineMsPerSecond = Math.round((await baselineMsPerSecond(idleSeconds / 2)) * 10) / 10;
   const perSandboxSecond = [];
-  for (const [interval, browser] of [[IMAGE_HEALTHCHECK_MS, false], [0, false], [0, true]] as const) {
+  const imageIntervalMs = await imageHealthCheckMs();
+  for (const [interval, browser] of [[imageIntervalMs, false], [0, false], [0, true]] as const) {
     perSandboxSecond.push(await idleCost(interval, browser, idleSandboxes, idleSeconds, baselineMachineMsPerSecond));
   }
   const [withCheck, without] = perSandboxSecond as [IdleSandboxCpu, IdleSandboxCpu];
-  const perEngineHealthCheckMs = Math.round((withCheck.machineMs - without.machineMs) * (IMAGE_HEALTHCHECK_MS / 1000) * 10) / 10;
+  const perEngineHealthCheckMs = Math.round((withCheck.machineMs - without.machineMs) * (imageIntervalMs / 1000) * 10) / 10;
   return { calls, perToolCall, perToolCallWithOutput, lifecycles, perSandbox, idle: { baselineMachineMsPerSecond, perSandboxSecond, perEngineHealthCheckMs } };
 }
