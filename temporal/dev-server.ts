@@ -75,7 +75,7 @@ export const DEV_SQLITE_PRAGMAS: readonly string[] = ['journal_mode=wal', 'synch
 /**
  * The Go runtime's GC target (GOGC) of the dev server's process, where this process's environment sets none: the
  * heap may grow to 5× what is live before a collection, not 2× (Go's 100). At 200 sessions × 20 steps the server's
- * CPU per tool step was ×0.85–0.95 of Go's default in three pairs and its peak RSS ~550 MB, not ~300 (README, "The
+ * CPU per tool step was ×0.85–1.00 of Go's default in four pairs and its peak RSS ~550 MB, not ~300 (README, "The
  * dev server's Go GC"). A developer's machine has the memory; the server's CPU is the largest share of a step.
  */
 export const DEV_SERVER_GOGC = '400';
