@@ -10,20 +10,36 @@ const TICKS = 100; // USER_HZ on Linux
 
 type Groups = Record<string, number>;
 
-function cpuSeconds(pid: string): number {
+function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
-/** Resident memory of a process (VmRSS), in bytes; 0 once it has ended. */
-export function rssOf(pid: number): number {
+/** Every process now, with its command line (NUL-separated); one that ends while listed is skipped. */
+function* processes(): Generator<{ pid: number; cmd: string }> {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      yield { pid: Number(entry), cmd: readFileSync(`/proc/${entry}/cmdline`, 'utf8') };
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+}
+
+/** A `kB` line of a process's /proc status (VmRSS: resident now, VmHWM: its peak); 0 once it has ended. */
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
-    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return Number(kb ?? 0) * 1024;
+    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   } catch {
     return 0;
   }
+}
+
+/** Resident memory of a process (VmRSS), in bytes; 0 once it has ended. */
+export function rssOf(pid: number): number {
+  return statusKb(pid, 'VmRSS') * 1024;
 }
 
 /**
@@ -53,15 +69,7 @@ function isTemporal(temporal: string | readonly number[], pid: number, cmd: stri
 /** The peak resident memory (VmHWM) of the run's Temporal processes, summed, in MB: each is fresh for its run, so this is the run's peak (of each process). */
 export function temporalRssPeakMb(temporal: string | readonly number[]): number {
   let kb = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (!isTemporal(temporal, Number(pid), readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) continue;
-      kb += Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
+  for (const { pid, cmd } of processes()) if (isTemporal(temporal, pid, cmd)) kb += statusKb(pid, 'VmHWM');
   return Math.round(kb / 102.4) / 10;
 }
 
@@ -73,13 +81,13 @@ export function temporalRssPeakMb(temporal: string | readonly number[]): number 
  */
 export function cpuByGroup(temporal: string | readonly number[], workerPid?: number, sandboxWorkerPid?: number): Groups {
   const groups: Groups = { bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, worker: 0, temporal: 0, postgres: 0, docker: 0 };
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+  for (const { pid, cmd } of processes()) {
+    if (pid === process.pid) continue;
+    const group =
+      pid === workerPid ? 'worker' : pid === sandboxWorkerPid ? 'sandboxWorker' : isTemporal(temporal, pid, cmd) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
+    if (!group) continue;
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const group =
-        Number(pid) === workerPid ? 'worker' : Number(pid) === sandboxWorkerPid ? 'sandboxWorker' : isTemporal(temporal, Number(pid), cmd) ? 'temporal' : /^postgres|\/postgres/.test(cmd) ? 'postgres' : /dockerd|containerd|runc/.test(cmd) ? 'docker' : undefined;
-      if (group) groups[group] = (groups[group] ?? 0) + cpuSeconds(pid);
+      groups[group] = (groups[group] ?? 0) + cpuSeconds(pid);
     } catch {
       // the process ended meanwhile
     }
