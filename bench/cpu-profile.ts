@@ -102,10 +102,9 @@ export function cpuSince(before: Groups, after: Groups): Groups {
 }
 
 /** The server's histograms (`_sum`, `_count`) by name and operation, for a diff over the load; summed over the cluster's services. */
-export async function serverHistograms(metricsUrls: readonly string[]): Promise<Map<string, { sum: number; count: number }>> {
-  const texts = await Promise.all(metricsUrls.map(async (url) => (await fetch(url)).text()));
+async function serverHistograms(metricsUrls: readonly string[]): Promise<Map<string, { sum: number; count: number }>> {
   const out = new Map<string, { sum: number; count: number }>();
-  for (const line of texts.join('\n').split('\n')) {
+  for (const line of await scrape(metricsUrls)) {
     const m = /^(\w+)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
     if (!m) continue;
     const [, name, kind, labels, value] = m as unknown as [string, string, string, string, string];
@@ -119,8 +118,53 @@ export async function serverHistograms(metricsUrls: readonly string[]): Promise<
   return out;
 }
 
+/** The lines of the server's /metrics, all services' together. */
+async function scrape(metricsUrls: readonly string[]): Promise<string[]> {
+  const texts = await Promise.all(metricsUrls.map(async (url) => (await fetch(url)).text()));
+  return texts.join('\n').split('\n');
+}
+
+/**
+ * The history queues' mitigator actions so far (`queue_actions`), by action and queue: `queue-pending-task` when a
+ * queue held more tasks than `history.queuePendingTaskCriticalCount`, `slice-count` past `history.queueCriticalSlicesCount`,
+ * `slice-predicate` at every checkpoint, `reader-stuck` when a scheduled queue's reader has not moved in `history.queueReaderStuckCriticalAttempts` checkpoints (the server writes them with `_` for `-`). The first two split the queue's slices, and later reads pay for it.
+ */
+async function serverQueueActions(metricsUrls: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const line of await scrape(metricsUrls)) {
+    const m = /^queue_actions(?:_total)?\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
+    if (!m) continue;
+    const labels = m[1] ?? '';
+    const action = /queue_action="([^"]*)"/.exec(labels)?.[1] ?? '';
+    const key = `${action}{${/operation="([^"]*)"/.exec(labels)?.[1] ?? ''}}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/** What grew between two scrapes of counters, zero growth left out. */
+function countersSince(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, d]) => d > 0));
+}
+
+/**
+ * The history queues' mean state at their checkpoints between two scrapes: in-memory pending tasks (`pending_tasks`),
+ * slices (`queue_slice_count`) and readers (`queue_reader_count`), by queue.
+ */
+function queueMeans(before: Map<string, { sum: number; count: number }>, after: Map<string, { sum: number; count: number }>) {
+  return Object.fromEntries(
+    [...after]
+      .filter(([key]) => /^(pending_tasks|queue_slice_count|queue_reader_count)\{/.test(key))
+      .map(([key, a]) => {
+        const b = before.get(key) ?? { sum: 0, count: 0 };
+        return [key, a.count > b.count ? Math.round(((a.sum - b.sum) / (a.count - b.count)) * 10) / 10 : 0] as const;
+      })
+      .filter(([, mean]) => mean > 0),
+  );
+}
+
 /** The histograms with the most time spent between two scrapes (seconds, as the server reports them). */
-export function topHistograms(before: Map<string, { sum: number; count: number }>, after: Map<string, { sum: number; count: number }>, top = 15) {
+function topHistograms(before: Map<string, { sum: number; count: number }>, after: Map<string, { sum: number; count: number }>, top = 15) {
   return [...after.entries()]
     .map(([key, a]) => {
       const b = before.get(key) ?? { sum: 0, count: 0 };
@@ -132,4 +176,19 @@ export function topHistograms(before: Map<string, { sum: number; count: number }
     .filter((h) => h.count > 0 && h.key.includes('latency'))
     .sort((x, y) => y.totalS - x.totalS)
     .slice(0, top);
+}
+
+/** What the server's /metrics say at one moment, for serverProfileSince. */
+export async function serverSnapshot(metricsUrls: readonly string[]) {
+  const [histograms, queueActions] = await Promise.all([serverHistograms(metricsUrls), serverQueueActions(metricsUrls)]);
+  return { histograms, queueActions };
+}
+
+/** The server over a load, from two snapshots: where its time went, and its history queues' mitigator. */
+export function serverProfileSince(before: Awaited<ReturnType<typeof serverSnapshot>>, after: Awaited<ReturnType<typeof serverSnapshot>>) {
+  return {
+    serverHistograms: topHistograms(before.histograms, after.histograms),
+    queueActions: countersSince(before.queueActions, after.queueActions),
+    queueMeans: queueMeans(before.histograms, after.histograms),
+  };
 }

@@ -76,12 +76,14 @@ const NUMBERED_VARIANTS: Record<string, string> = {
 /**
  * The numbered variants that set one dev-server dynamic config value (replacing the default's, if it sets one):
  * `pollrpsN`, the history shard's transfer-queue reads per second (the dev server has one shard); `ackN`, seconds between
- * its checkpoints.
+ * its checkpoints; `stuckN`, the reader-stuck threshold.
  */
 const NUMBERED_DYNAMIC_CONFIG: Record<string, string> = {
   pollrps: 'history.transferProcessorMaxPollRPS',
   /** Seconds between the transfer queue's checkpoints, where it drops the tasks done from its tracker (Temporal's 30). */
   ack: 'history.transferProcessorUpdateAckInterval',
+  /** Checkpoints a scheduled queue's reader may sit on one second before the `reader-stuck` action splits it off (Temporal's 3; 0: never). */
+  stuck: 'history.queueReaderStuckCriticalAttempts',
 };
 /** The numbered variants that set one environment variable of the dev server's process: `gogcN`, the Go runtime's GC target (the dev server's DEV_SERVER_GOGC by default; `gogc100` is Go's own). */
 const NUMBERED_SERVER_ENV: Record<string, string> = {

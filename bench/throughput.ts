@@ -38,7 +38,7 @@ import { postSession } from '../test/support/sessions.js';
 import { describeWorkerMemory, sampleWorkerMemory, withThreadHeapPreload, type WorkerMemory } from './worker-memory.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
-import { cpuByGroup, cpuSince, rssOf, serverHistograms, temporalRssPeakMb, topHistograms } from './cpu-profile.js';
+import { cpuByGroup, cpuSince, rssOf, serverProfileSince, serverSnapshot, temporalRssPeakMb } from './cpu-profile.js';
 import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
 import { sandboxHolds, type SandboxHolds } from './sandbox-holds.js';
 import { cpuOver, machineCpu, sustained, type CpuOver, type CpuSample, type GroupSample, type Sustained } from './sustained.js';
@@ -119,7 +119,7 @@ export interface VariantResult {
     sustained?: Sustained | null;
   };
   /** Over the load: CPU seconds by process group, the server's histograms with the most time, its processes' peak RSS (VmHWM, MB, summed over the cluster's services). */
-  profile: { cpuSeconds: Record<string, number>; serverHistograms: ReturnType<typeof topHistograms>; temporalRssPeakMb: number };
+  profile: { cpuSeconds: Record<string, number>; temporalRssPeakMb: number } & ReturnType<typeof serverProfileSince>;
 }
 
 const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
@@ -312,7 +312,7 @@ export async function benchThroughput(
     phase(`load of ${options.sessions} sessions`);
 
     // The load, with RSS sampled and sequential POSTs of tool-less sessions beside it.
-    const histogramsBefore = await serverHistograms(server.metricsUrls);
+    const serverBefore = await serverSnapshot(server.metricsUrls);
     const groupsNow = () => cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid);
     const cpuBefore = groupsNow();
     // Every 5 s: each sample reads every process of the machine (~1000 with 200 sandboxes), tens of ms of CPU.
@@ -381,7 +381,7 @@ export async function benchThroughput(
     const workerMemoryAtPeak = (await memory?.stop()) ?? null;
     const profile = {
       cpuSeconds: cpuSince(cpuBefore, cpuAfter),
-      serverHistograms: topHistograms(histogramsBefore, await serverHistograms(server.metricsUrls)),
+      ...serverProfileSince(serverBefore, await serverSnapshot(server.metricsUrls)),
       temporalRssPeakMb: temporalRssPeakMb(server.processes),
     };
     const checked = await check(stack, load.map((l) => l.id), options.steps);
@@ -477,6 +477,7 @@ export function printThroughput(results: readonly VariantResult[]): void {
   row('load: sandbox worker RSS MB base/peak', (r) => (r.load.sandboxWorkerRssMb ? `${r.load.sandboxWorkerRssMb.baseline}/${r.load.sandboxWorkerRssMb.peak}` : '(one process)'));
   row('load: worker MB at peak: heap used/total, external, rest (of it: workflow threads, outside V8)', (r) => describeWorkerMemory(r.load.workerMemoryAtPeak));
   row('load: Temporal RSS peak MB', (r) => String(r.profile.temporalRssPeakMb ?? '-'));
+  row('load: queue splits (mitigator)', (r) => Object.entries(r.profile.queueActions ?? {}).filter(([k]) => !/^slice.predicate/.test(k)).map(([k, n]) => `${k} ${n}`).join(', ') || '0');
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => {
     const sandbox = r.profile.cpuSeconds.sandboxWorker;
     return `${['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/')}${sandbox !== undefined ? ` (sandbox worker ${sandbox})` : ''}`;
