@@ -29,13 +29,16 @@ import { benchSessionLatency } from './session-latency.js';
 import { benchThroughput, floorBundle, printThroughput, type VariantResult } from './throughput.js';
 import { throughputVariant } from './throughput-variants.js';
 import { parseServers, throughputRuns } from './throughput-server.js';
+import { machineSpeed } from './machine-speed.js';
 import { benchWeb } from './web.js';
 import { benchWorkflowFootprint } from './workflow-footprint.js';
 
 /** The value of `--name=value`, if given. */
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const only = arg('only');
-const machine = { cpus: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, at: new Date().toISOString() };
+const speed = machineSpeed();
+const machine = { cpus: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, at: new Date().toISOString(), speed };
+console.log(`machine: ${machine.cpus} cores; first touch of a page ${speed.pageFaultUs} µs, spawn of /bin/true ${speed.spawnMs} ms, CPU loop ${speed.cpuLoopMs} ms (bench/machine-speed.ts)`);
 
 function save(name: string, result: unknown): void {
   writeFileSync(resolve(REPO_ROOT, 'bench/results', `${name}.json`), `${JSON.stringify({ machine, result }, null, 2)}\n`);
