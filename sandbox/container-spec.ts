@@ -33,16 +33,21 @@ export const SANDBOX_UID = 1000;
 export const WORKSPACE_DIR = '/workspace';
 
 /**
- * PID 1 of a sandbox: a shell that only reaps orphans. It ignores every
+ * PID 1 of a sandbox: a shell that reaps orphans. It ignores every other
  * signal a process in the container could send it (the kernel drops SIGKILL
  * and SIGSTOP to a namespace's init from inside), so a command cannot stop
  * its own sandbox; a timeout that kills every other process only restarts
  * the sleep. The host removes containers with SIGKILL from outside.
+ * SIGUSR1 is the host's reap of a call past its deadline (sandbox/deadline-reap.ts):
+ * every other process of the sandbox user is killed with builtins, so it needs
+ * no process slot, where a `docker exec` needs several and finds none in a
+ * sandbox whose command took its whole pids limit. A command that sends it
+ * only kills its own session's processes, itself included.
  * Its output goes nowhere: a command writing into /proc/1/fd/1 writes into
  * /dev/null, not into a log on the host.
  */
 export const SANDBOX_INIT =
-  'exec </dev/null >/dev/null 2>&1; trap "" TERM INT HUP QUIT USR1 USR2 PIPE ALRM; while :; do sleep 86400 & wait $!; done';
+  'exec </dev/null >/dev/null 2>&1; trap "" TERM INT HUP QUIT USR2 PIPE ALRM; trap \'for ((i = 0; i < 100; i++)); do kill -KILL -1 || break; done\' USR1; while :; do sleep 86400 & wait $!; done';
 
 export interface SandboxLimits {
   readonly memoryMb: number;

@@ -371,7 +371,9 @@ describe('the host and the worker', () => {
   });
 
   it('keeps PID 1 (and so the sandbox) alive through every signal the sandbox user can send it', async () => {
-    const r = await run(a, 'for s in TERM INT HUP QUIT USR1 USR2 PIPE ALRM KILL STOP; do kill -s $s 1; echo "$s=$?"; done; sleep 1; kill -0 1 && echo alive');
+    // USR1 is the host's reap (SANDBOX_INIT): sent from inside, it kills the sender's own processes, as `kill -9 -1` would.
+    expect((await run(a, 'kill -s USR1 1; sleep 3; echo survived')).stdout).not.toContain('survived');
+    const r = await run(a, 'for s in TERM INT HUP QUIT USR2 PIPE ALRM KILL STOP; do kill -s $s 1; echo "$s=$?"; done; sleep 1; kill -0 1 && echo alive');
     expect(r.stdout).toContain('TERM=0');
     expect(r.stdout.trim().split('\n').at(-1)).toBe('alive');
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -15,7 +15,9 @@ describe('the sandbox container', () => {
   it('logs nowhere, and its init sends its own output to /dev/null and ignores what the sandbox user can send', () => {
     const spec = sandboxContainerSpec(input);
     expect(spec.HostConfig?.LogConfig).toEqual({ Type: 'none', Config: {} });
-    expect(SANDBOX_INIT).toMatch(/^exec <\/dev\/null >\/dev\/null 2>&1; trap "" TERM INT HUP QUIT USR1 USR2 PIPE ALRM;/);
+    expect(SANDBOX_INIT).toMatch(/^exec <\/dev\/null >\/dev\/null 2>&1; trap "" TERM INT HUP QUIT USR2 PIPE ALRM;/);
+    // USR1 is the host's reap (sandbox/deadline-reap.ts): builtins only, no process slot needed.
+    expect(SANDBOX_INIT).toContain(`trap 'for ((i = 0; i < 100; i++)); do kill -KILL -1 || break; done' USR1;`);
     expect(SANDBOX_INIT).not.toMatch(/exit/);
   });
 
