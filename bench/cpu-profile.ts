@@ -102,9 +102,9 @@ export function cpuSince(before: Groups, after: Groups): Groups {
 }
 
 /** The server's histograms (`_sum`, `_count`) by name and operation, for a diff over the load; summed over the cluster's services. */
-async function serverHistograms(metricsUrls: readonly string[]): Promise<Map<string, { sum: number; count: number }>> {
+function serverHistograms(lines: readonly string[]): Map<string, { sum: number; count: number }> {
   const out = new Map<string, { sum: number; count: number }>();
-  for (const line of await scrape(metricsUrls)) {
+  for (const line of lines) {
     const m = /^(\w+)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
     if (!m) continue;
     const [, name, kind, labels, value] = m as unknown as [string, string, string, string, string];
@@ -129,9 +129,9 @@ async function scrape(metricsUrls: readonly string[]): Promise<string[]> {
  * queue held more tasks than `history.queuePendingTaskCriticalCount`, `slice-count` past `history.queueCriticalSlicesCount`,
  * `slice-predicate` at every checkpoint, `reader-stuck` when a scheduled queue's reader has not moved in `history.queueReaderStuckCriticalAttempts` checkpoints (the server writes them with `_` for `-`). The first two split the queue's slices, and later reads pay for it.
  */
-async function serverQueueActions(metricsUrls: readonly string[]): Promise<Map<string, number>> {
+function serverQueueActions(lines: readonly string[]): Map<string, number> {
   const out = new Map<string, number>();
-  for (const line of await scrape(metricsUrls)) {
+  for (const line of lines) {
     const m = /^queue_actions(?:_total)?\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
     if (!m) continue;
     const labels = m[1] ?? '';
@@ -180,8 +180,8 @@ function topHistograms(before: Map<string, { sum: number; count: number }>, afte
 
 /** What the server's /metrics say at one moment, for serverProfileSince. */
 export async function serverSnapshot(metricsUrls: readonly string[]) {
-  const [histograms, queueActions] = await Promise.all([serverHistograms(metricsUrls), serverQueueActions(metricsUrls)]);
-  return { histograms, queueActions };
+  const lines = await scrape(metricsUrls);
+  return { histograms: serverHistograms(lines), queueActions: serverQueueActions(lines) };
 }
 
 /** The server over a load, from two snapshots: where its time went, and its history queues' mitigator. */
