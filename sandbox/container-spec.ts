@@ -33,6 +33,13 @@ export const SANDBOX_UID = 1000;
 export const WORKSPACE_DIR = '/workspace';
 
 /**
+ * Kills every process the caller may signal but itself (`kill -1`), again while any is left, since a fork bomb forks
+ * while the kernel walks the list; builtins only, so it needs no process slot. PID 1 runs it on SIGUSR1, and the
+ * deadline reap's exec after it (sandbox/deadline-reap.ts).
+ */
+export const KILL_SANDBOX_USER = 'for ((i = 0; i < 100; i++)); do kill -KILL -1 || break; done';
+
+/**
  * PID 1 of a sandbox: a shell that reaps orphans. It ignores every other
  * signal a process in the container could send it (the kernel drops SIGKILL
  * and SIGSTOP to a namespace's init from inside), so a command cannot stop
@@ -46,8 +53,7 @@ export const WORKSPACE_DIR = '/workspace';
  * Its output goes nowhere: a command writing into /proc/1/fd/1 writes into
  * /dev/null, not into a log on the host.
  */
-export const SANDBOX_INIT =
-  'exec </dev/null >/dev/null 2>&1; trap "" TERM INT HUP QUIT USR2 PIPE ALRM; trap \'for ((i = 0; i < 100; i++)); do kill -KILL -1 || break; done\' USR1; while :; do sleep 86400 & wait $!; done';
+export const SANDBOX_INIT = `exec </dev/null >/dev/null 2>&1; trap "" TERM INT HUP QUIT USR2 PIPE ALRM; trap '${KILL_SANDBOX_USER}' USR1; while :; do sleep 86400 & wait $!; done`;
 
 export interface SandboxLimits {
   readonly memoryMb: number;

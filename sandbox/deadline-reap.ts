@@ -3,18 +3,18 @@
  * timer runs as the same user, so the command can stop or kill it, or stop exec.sh itself.
  */
 import type Docker from 'dockerode';
+import { KILL_SANDBOX_USER } from './container-spec.js';
 import { SandboxToolError } from './errors.js';
 import { execOnce } from './one-shot-exec.js';
 
 /**
- * As exec.sh's own timeout does, every process of the sandbox user but PID 1 is killed (`kill -1`: all the caller
- * may signal, itself excepted), again while any is left, since a fork bomb forks while the kernel walks the list.
+ * As exec.sh's own timeout does, every process of the sandbox user but PID 1 is killed (KILL_SANDBOX_USER).
  * The browser runs as another user and stays. It runs after PID 1's own reap (SANDBOX_INIT, on SIGUSR1), which
  * needs no process slot: an exec's runtime needs several, and in a sandbox whose command took every slot of its pids
  * limit it failed to start ("read init-p: connection reset by peer", exit 126) while the command ran on
  * (test/integration/deadline-reap.test.ts).
  */
-const REAP_SCRIPT = 'for ((i = 0; i < 100; i++)); do kill -KILL -1 2>/dev/null || exit 0; done';
+const REAP_SCRIPT = `${KILL_SANDBOX_USER} 2>/dev/null`;
 /** The reap's own limit: with the deadline's grace it stays well inside the execTool activity's margin (timeout + 60 s). */
 const REAP_TIMEOUT_MS = 5_000;
 
