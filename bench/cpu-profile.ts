@@ -125,21 +125,31 @@ async function scrape(metricsUrls: readonly string[]): Promise<string[]> {
 }
 
 /**
+ * A counter's values so far by `key(labels)` (lines it gives no key are left out), summed over the cluster's
+ * services (Prometheus: with or without `_total`).
+ */
+function serverCounter(lines: readonly string[], name: string, key: (labels: string) => string | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  const line = new RegExp(`^${name}(?:_total)?\\{([^}]*)\\} ([\\d.e+-]+)$`);
+  for (const text of lines) {
+    const m = line.exec(text);
+    if (!m) continue;
+    const k = key(m[1] ?? '');
+    if (k === undefined) continue;
+    out.set(k, (out.get(k) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+const label = (labels: string, name: string) => new RegExp(`${name}="([^"]*)"`).exec(labels)?.[1] ?? '';
+
+/**
  * The history queues' mitigator actions so far (`queue_actions`), by action and queue: `queue-pending-task` when a
  * queue held more tasks than `history.queuePendingTaskCriticalCount`, `slice-count` past `history.queueCriticalSlicesCount`,
  * `slice-predicate` at every checkpoint, `reader-stuck` when a scheduled queue's reader has not moved in `history.queueReaderStuckCriticalAttempts` checkpoints (the server writes them with `_` for `-`). The first two split the queue's slices, and later reads pay for it.
  */
 function serverQueueActions(lines: readonly string[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of lines) {
-    const m = /^queue_actions(?:_total)?\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
-    if (!m) continue;
-    const labels = m[1] ?? '';
-    const action = /queue_action="([^"]*)"/.exec(labels)?.[1] ?? '';
-    const key = `${action}{${/operation="([^"]*)"/.exec(labels)?.[1] ?? ''}}`;
-    out.set(key, (out.get(key) ?? 0) + Number(m[2]));
-  }
-  return out;
+  return serverCounter(lines, 'queue_actions', (labels) => `${label(labels, 'queue_action')}{${label(labels, 'operation')}}`);
 }
 
 /** What grew between two scrapes of counters, zero growth left out. */
@@ -181,7 +191,14 @@ function topHistograms(before: Map<string, { sum: number; count: number }>, afte
 /** What the server's /metrics say at one moment, for serverProfileSince. */
 export async function serverSnapshot(metricsUrls: readonly string[]) {
   const lines = await scrape(metricsUrls);
-  return { histograms: serverHistograms(lines), queueActions: serverQueueActions(lines) };
+  return {
+    histograms: serverHistograms(lines),
+    queueActions: serverQueueActions(lines),
+    // What clients asked the server (its frontend: RecordActivityTaskHeartbeat, say; the frontend asks the history
+    // service again, counted there too), and what it asked its database for.
+    requests: serverCounter(lines, 'service_requests', (labels) => (label(labels, 'service_name') === 'frontend' ? label(labels, 'operation') : undefined)),
+    persistence: serverCounter(lines, 'persistence_requests', (labels) => label(labels, 'operation')),
+  };
 }
 
 /** The server over a load, from two snapshots: where its time went, and its history queues' mitigator. */
@@ -190,5 +207,7 @@ export function serverProfileSince(before: Awaited<ReturnType<typeof serverSnaps
     serverHistograms: topHistograms(before.histograms, after.histograms),
     queueActions: countersSince(before.queueActions, after.queueActions),
     queueMeans: queueMeans(before.histograms, after.histograms),
+    serverRequests: countersSince(before.requests, after.requests),
+    persistenceRequests: countersSince(before.persistence, after.persistence),
   };
 }

@@ -35,14 +35,14 @@ import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-opti
 import type { ServiceValues } from '../test/support/services.js';
 import { parseServerTiming } from '../api/server-timing.js';
 import { postSession } from '../test/support/sessions.js';
-import { describeWorkerMemory, sampleWorkerMemory, withThreadHeapPreload, type WorkerMemory } from './worker-memory.js';
+import { sampleWorkerMemory, withThreadHeapPreload, type WorkerMemory } from './worker-memory.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
 import { cpuByGroup, cpuSince, rssOf, serverProfileSince, serverSnapshot, temporalRssPeakMb } from './cpu-profile.js';
 import { stepTimings, timedMockLlm, type ModelCall } from './session-latency.js';
 import { sandboxHolds, type SandboxHolds } from './sandbox-holds.js';
 import { cpuOver, machineCpu, sustained, type CpuOver, type CpuSample, type GroupSample, type Sustained } from './sustained.js';
-import { floorPhases, longestGap, printPhases, sessionPhases, type PhaseSummaries } from './step-phases.js';
+import { floorPhases, longestGap, sessionPhases, type PhaseSummaries } from './step-phases.js';
 import { percentiles, type Summary } from './stats.js';
 import { devServerEnv } from '../temporal/dev-server.js';
 import { startBenchTemporal, type ThroughputRun, type ThroughputServer } from './throughput-server.js';
@@ -435,65 +435,4 @@ export async function benchThroughput(
 /** The floor's bundle, built once per run with the same interceptors as the sessions' bundle. */
 export function floorBundle(): Promise<WorkflowBundle> {
   return loadWorkflowBundle({ workflowsPath: FLOOR_WORKFLOWS });
-}
-
-/** The table: one row per measure, one column per variant (ours / floor where it applies). */
-export function printThroughput(results: readonly VariantResult[]): void {
-  const col = (s: string) => s.padEnd(26);
-  console.log(`\nthroughput (ms unless said)           ${results.map((r) => col(r.label)).join('')}`);
-  const row = (label: string, f: (r: VariantResult) => string) => console.log(`${label.padEnd(38)}${results.map((r) => col(f(r))).join('')}`);
-  const pair = (s: Summary | undefined) => (s ? `${s.p50} / ${s.p95}` : '-');
-  row('floor step p50/p95, 1 wf', (r) => pair(r.floorStepMs?.concurrency1));
-  row('floor step p50/p95, 20 wf', (r) => pair(r.floorStepMs?.concurrency20));
-  row('our step overhead p50/p95, 1 session', (r) => `${pair(r.stepOverheadMs?.concurrency1)} (×${r.overheadOverFloorP50?.concurrency1 ?? '-'})`);
-  row('our step overhead p50/p95, 20', (r) => `${pair(r.stepOverheadMs?.concurrency20)} (×${r.overheadOverFloorP50?.concurrency20 ?? '-'})`);
-  row('load: sessions × steps, pool, cache', (r) => `${r.load.sessions} × ${r.load.stepsPerSession}, ${r.poolMaxTotal}, ${r.maxCachedWorkflows ?? 'SDK default'}`);
-  row('load: model delay, worker', (r) => `${r.modelDelayMs} ms, ${r.worker}`);
-  row('load: tool steps/s', (r) => `${r.load.toolStepsPerSecond} (${r.load.seconds} s)`);
-  const cpu = (c: CpuOver | null | undefined) => (c ? `${c.busyCores} cores busy, ${c.cpuMsPerToolStep} CPU ms/step` : '-');
-  row('load: machine CPU over the load', (r) => cpu(r.load.machineCpu));
-  row('load: sustained tool steps/s (window)', (r) => (r.load.sustained ? `${r.load.sustained.toolStepsPerSecond} (${r.load.sustained.toolSteps} in ${r.load.sustained.seconds} s)` : '- (no window)'));
-  row('load: machine CPU in that window', (r) => cpu(r.load.sustained?.cpu));
-  row('load: window CPU ms/step by group', (r) => {
-    const g = r.load.sustained?.cpuMsPerToolStepByGroup;
-    return g ? Object.entries(g).map(([k, v]) => `${k} ${v}`).join(', ') : '-';
-  });
-  row('load: failed/duplicated/missing', (r) => `${r.load.failedSessions + r.load.failedToolRuns}/${r.load.duplicatedToolRuns}/${r.load.missingToolRuns}`);
-  row('load: step overhead p50/p95', (r) => `${r.load.stepOverheadMs.p50} / ${r.load.stepOverheadMs.p95}`);
-  row('load: POST → 1st model call p50/p95', (r) => `${r.load.startToFirstModelCallMs.p50} / ${r.load.startToFirstModelCallMs.p95}`);
-  row('load: answers at half time min/p50/max', (r) => `${r.load.progress.answersAtHalfTime.min}/${r.load.progress.answersAtHalfTime.p50}/${r.load.progress.answersAtHalfTime.max}`);
-  row('load: longest gap/session p50/p95', (r) => `${r.load.progress.longestGapMs.p50} / ${r.load.progress.longestGapMs.p95}`);
-  const holds = (r: VariantResult) => r.load.sandboxHolds;
-  row('load: sandbox claim wait p50/p95', (r) => pair(holds(r)?.claimWaitMs));
-  row('load: sandbox hold p50/p95', (r) => pair(holds(r)?.holdMs));
-  row('load: hold after last tool p50/p95', (r) => pair(holds(r)?.afterLastToolMs));
-  row('load: release p50/p95; hand-off', (r) => `${pair(holds(r)?.releaseMs)}; ${pair(holds(r)?.handoffMs)}`);
-  row('load: pool utilisation, max holding', (r) => `${holds(r)?.utilisation ?? '-'}, ${holds(r)?.maxHolding ?? '-'}`);
-  row('load: POST /v1/sessions p50/p95', (r) => `${r.load.postSessionMs.p50} / ${r.load.postSessionMs.p95} (n ${r.load.postSessionMs.n}, ${r.load.postFailures} refused)`);
-  row('load: GET /v1/sessions/:id p50/p95', (r) => (r.load.getSessionMs ? `${pair(r.load.getSessionMs)} (n ${r.load.getSessionMs.n}, ${r.load.getFailures} refused)` : '-'));
-  const stages = [...new Set(results.flatMap((r) => Object.keys(r.load.postStagesMs)))];
-  for (const stage of stages) row(`load: POST stage ${stage} p50/p95`, (r) => pair(r.load.postStagesMs[stage]));
-  row('load: RSS MB base/peak, per session', (r) => `${r.load.rssBaselineMb}/${r.load.rssPeakMb}, ${r.load.rssPerActiveSessionMb}`);
-  row('load: sandbox worker RSS MB base/peak', (r) => (r.load.sandboxWorkerRssMb ? `${r.load.sandboxWorkerRssMb.baseline}/${r.load.sandboxWorkerRssMb.peak}` : '(one process)'));
-  row('load: worker MB at peak: heap used/total, external, rest (of it: workflow threads, outside V8)', (r) => describeWorkerMemory(r.load.workerMemoryAtPeak));
-  row('load: Temporal RSS peak MB', (r) => String(r.profile.temporalRssPeakMb ?? '-'));
-  row('load: queue splits (mitigator)', (r) => Object.entries(r.profile.queueActions ?? {}).filter(([k]) => !/^slice.predicate/.test(k)).map(([k, n]) => `${k} ${n}`).join(', ') || '0');
-  row('load: CPU s bench/worker/temporal/pg/docker', (r) => {
-    const sandbox = r.profile.cpuSeconds.sandboxWorker;
-    return `${['bench', 'worker', 'temporal', 'postgres', 'docker'].map((k) => r.profile.cpuSeconds[k]).join('/')}${sandbox !== undefined ? ` (sandbox worker ${sandbox})` : ''}`;
-  });
-  // The rest of the machine's busy time: the kernel, and short-lived processes (runc, container shims) no group holds.
-  row('load: CPU s containers; rest of machine', (r) => {
-    const groups = Object.values(r.profile.cpuSeconds).reduce((a, b) => a + b, 0);
-    const busy = r.load.machineCpu?.busySeconds;
-    return `${r.profile.cpuSeconds.containers ?? '-'}; ${busy !== undefined ? Math.round((busy - groups) * 10) / 10 : '-'}`;
-  });
-  if (results.some((r) => r.stepPhasesMs)) printPhases(results);
-  for (const r of results) {
-    const gap = r.load.longestGap;
-    if (!gap) continue;
-    console.log(`\n${r.label}: longest wait between a model answer and the next call, ${gap.gapMs} ms (${gap.sessionId}); its history, ms after the answer:`);
-    for (const line of gap.history) console.log(`  ${line}`);
-    console.log(`  session events: ${gap.events.join(', ')}`);
-  }
 }

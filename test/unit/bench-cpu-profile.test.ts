@@ -21,6 +21,8 @@ const before = [
   'pending_tasks_count{operation="TransferActiveQueueProcessor",service_name="history"} 4',
   'persistence_latency_sum{operation="CreateWorkflowExecution",service_name="history"} 1.5',
   'persistence_latency_count{operation="CreateWorkflowExecution",service_name="history"} 10',
+  'service_requests{operation="RecordActivityTaskHeartbeat",service_name="frontend"} 7',
+  'persistence_requests{operation="UpdateWorkflowExecution",service_name="history"} 100',
 ].join('\n');
 const after = [
   'queue_actions{operation="TransferActiveQueueProcessor",queue_action="slice-predicate",service_name="history"} 6',
@@ -32,6 +34,11 @@ const after = [
   'queue_slice_count_count{operation="TimerActiveQueueProcessor",service_name="history"} 3',
   'persistence_latency_sum{operation="CreateWorkflowExecution",service_name="history"} 3.5',
   'persistence_latency_count{operation="CreateWorkflowExecution",service_name="history"} 20',
+  'service_requests{operation="RecordActivityTaskHeartbeat",service_name="frontend"} 7',
+  'service_requests{operation="RespondActivityTaskCompleted",service_name="frontend"} 5',
+  'service_requests_total{operation="RespondActivityTaskCompleted",service_name="history"} 5',
+  'persistence_requests{operation="UpdateWorkflowExecution",service_name="history"} 130',
+  'persistence_requests_total{operation="GetWorkflowExecution",service_name="history"} 2',
 ].join('\n');
 
 describe('the server profile over a load (bench/cpu-profile.ts)', () => {
@@ -50,14 +57,19 @@ describe('the server profile over a load (bench/cpu-profile.ts)', () => {
     // (31000 - 1000) / (6 - 4) at the two checkpoints between; an empty queue's zero mean is left out.
     expect(profile.queueMeans).toEqual({ 'pending_tasks{TransferActiveQueueProcessor}': 15000 });
     expect(profile.serverHistograms).toEqual([{ key: 'persistence_latency{CreateWorkflowExecution}', count: 10, totalS: 2, meanMs: 200 }]);
+    // Requests by operation as the frontend took them (the history service's own count of the same left out), and
+    // what did not grow left out (no heartbeat between).
+    expect(profile.serverRequests).toEqual({ RespondActivityTaskCompleted: 5 });
+    expect(profile.persistenceRequests).toEqual({ UpdateWorkflowExecution: 30, GetWorkflowExecution: 2 });
   });
 
   it('sums a cluster’s services', async () => {
     const one = await metricsServer({ text: after });
     const two = await metricsServer({ text: after });
     servers.push(one.server, two.server);
-    const empty = { histograms: new Map(), queueActions: new Map() };
+    const empty = { histograms: new Map(), queueActions: new Map(), requests: new Map(), persistence: new Map() };
     const profile = serverProfileSince(empty, await serverSnapshot([one.url, two.url]));
     expect(profile.queueActions['queue-pending-task{TransferActiveQueueProcessor}']).toBe(8);
+    expect(profile.persistenceRequests.UpdateWorkflowExecution).toBe(260);
   });
 });
