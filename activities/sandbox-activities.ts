@@ -384,7 +384,6 @@ export function createSandboxActivities({ db, host, hostQueue, metrics, secrets,
     }
     if (input.lostSandbox) result = { ...result, ...lostNotice(input.lostSandbox, host.hostId) };
     result = maskToolResult(masker, result);
-    Context.current().heartbeat();
     trace.getActiveSpan()?.setAttributes({
       'kortix.session': session.sessionId,
       'kortix.tenant': session.tenantId,

@@ -24,12 +24,13 @@ function activitiesWith(claim: DockerSandboxHost['claim']) {
 
 describe('claimSandbox', () => {
   it('heartbeats while the pool makes the claim wait', async () => {
-    const env = new MockActivityEnvironment();
+    // The first beat comes at half the heartbeat timeout (activities/heartbeat.ts): 20 ms here.
+    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 40 });
     let beats = 0;
     env.on('heartbeat', () => beats++);
     let beatsWhileWaiting = 0;
     const { claimSandbox } = activitiesWith(async () => {
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100));
       beatsWhileWaiting = beats;
       return { containerId: 'c1', created: true, replacedStopped: false, source: 'cold', waited: true };
     });
