@@ -42,6 +42,11 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   default: { label: 'default' },
   /** Without eager activity dispatch, the dev server's default before issue 16's eager change. */
   noeager: configVariant('noeager', { 'system.enableActivityEagerExecution': null }),
+  /**
+   * The server's search-attribute cache kept for its minute, where the CLI's dev server rereads the cluster's metadata
+   * from SQLite on every read of it (a workflow start, a visibility record) so that a new attribute is seen at once.
+   */
+  sacache: configVariant('sacache', { 'system.forceSearchAttributesCacheRefreshOnRead': 'false' }),
   /** The CLI's own SQLite settings (rollback journal), the dev server's default before issue 16. */
   rollback: { label: 'rollback', sqlitePragmas: [] },
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },

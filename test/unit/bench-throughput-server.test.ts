@@ -39,6 +39,7 @@ describe('throughputRuns', () => {
     expect(throughputVariant('pool200+health30').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: '30s' });
     expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN, healthN, pollrpsN, ackN, stuckN, gogcN\)/);
     expect(throughputVariant('stuck0').dynamicConfig).toEqual(expect.arrayContaining(['history.queueReaderStuckCriticalAttempts=0', 'history.transferProcessorMaxPollRPS=1000']));
+    expect(throughputVariant('pool200+sacache').dynamicConfig).toEqual(expect.arrayContaining(['system.forceSearchAttributesCacheRefreshOnRead=false', 'history.transferProcessorMaxPollRPS=1000']));
     expect(throughputVariant('ack2').dynamicConfig).toEqual(expect.arrayContaining(['history.transferProcessorUpdateAckInterval=2', 'system.enableActivityEagerExecution=true']));
     expect(throughputVariant('pool200+gogc400')).toEqual({ label: 'pool200+gogc400', env: { SANDBOX_POOL_MAX_TOTAL: '200' }, serverEnv: { GOGC: '400' } });
     expect(throughputVariant('gogc400+split').serverEnv).toEqual({ GOGC: '400' });
