@@ -4,11 +4,13 @@
  * model call and a slow tool call, longer than the heartbeat timeout, beat while they run and are not timed out
  * for want of a beat (the server counts that timeout from the attempt's start until the first beat comes).
  * Counted from the server's own /metrics on a dev server of this file's own, so no other test's activities count.
+ * The server publishes its counters a while after it counts (its metrics reporter flushes them), so each check
+ * first waits until the session's own activity completions show there: a beat comes before its activity's end.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TemporalDevServer } from '../../temporal/dev-server.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { startSession, waitForStatus } from '../support/sessions.js';
 
 const services = inject('services');
@@ -41,6 +43,21 @@ async function served(operation: string): Promise<number> {
   return total;
 }
 
+/** The session's activity completions (every attempt that ran to its end, from its history). */
+async function completions(id: string): Promise<{ completed: number; attempts: number[] }> {
+  const events = (await stack.temporal.workflow.getHandle(id).fetchHistory()).events ?? [];
+  return {
+    completed: events.filter((e) => e.activityTaskCompletedEventAttributes).length,
+    // A started event records the attempt that ended the activity.
+    attempts: events.flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 0] : [])),
+  };
+}
+
+/** Waits until the server's /metrics show at least `n` more activity completions than `before`. */
+async function completionsPublished(before: number, n: number): Promise<void> {
+  await waitFor(async () => (await served('RespondActivityTaskCompleted')) - before >= n, 30_000, `${n} activity completions on the server's /metrics`);
+}
+
 describe('activity heartbeats', () => {
   it('a session of quick steps sends the server no heartbeat', async () => {
     const completedBefore = await served('RespondActivityTaskCompleted');
@@ -49,8 +66,10 @@ describe('activity heartbeats', () => {
     const done = await waitForStatus(stack, session.id, undefined, 90_000);
     expect(done.status).toBe('completed');
     expect(done.finalAnswer).toContain('Finished after');
-    // The claim, three model calls with three tool calls, and the last model call: activities did run.
-    expect((await served('RespondActivityTaskCompleted')) - completedBefore).toBeGreaterThanOrEqual(7);
+    // The claim, three model calls with three tool calls, and the last model call, at least: activities did run.
+    const { completed } = await completions(session.id);
+    expect(completed).toBeGreaterThanOrEqual(8);
+    await completionsPublished(completedBefore, completed);
     expect((await served('RecordActivityTaskHeartbeat')) - beatsBefore).toBe(0);
   });
 
@@ -58,17 +77,18 @@ describe('activity heartbeats', () => {
     ['a model call', 'slow-model', 'once\n'],
     ['a tool call', 'slow-tool', 'slept\n'],
   ])('%s longer than the heartbeat timeout beats while it runs and is not timed out', async (_, scenario, answer) => {
+    const completedBefore = await served('RespondActivityTaskCompleted');
     const beatsBefore = await served('RecordActivityTaskHeartbeat');
     const session = await startSession(stack, { message: 'go', metadata: { scenario } });
     const done = await waitForStatus(stack, session.id, undefined, 90_000);
     expect(done.status).toBe('completed');
     // Ran once: a heartbeat timeout would have run it again, and the log would hold two lines.
     expect(done.finalAnswer).toBe(answer);
-    expect((await served('RecordActivityTaskHeartbeat')) - beatsBefore).toBeGreaterThan(0);
-    // Every activity completed in its first attempt (a started event records the attempt that ended it).
-    const events = (await stack.temporal.workflow.getHandle(session.id).fetchHistory()).events ?? [];
-    const attempts = events.flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : []));
+    // Every activity completed in its first attempt.
+    const { completed, attempts } = await completions(session.id);
     expect(attempts.length).toBeGreaterThanOrEqual(3);
     expect(attempts.every((a) => a === 1)).toBe(true);
+    await completionsPublished(completedBefore, completed);
+    expect((await served('RecordActivityTaskHeartbeat')) - beatsBefore).toBeGreaterThan(0);
   });
 });
