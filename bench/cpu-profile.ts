@@ -101,6 +101,9 @@ export function cpuSince(before: Groups, after: Groups): Groups {
   return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round((v - (before[k] ?? 0)) * 10) / 10]));
 }
 
+/** A label's value in a metric line's labels (`name="value"`), or '' where it has none. */
+const label = (labels: string, name: string) => new RegExp(`${name}="([^"]*)"`).exec(labels)?.[1] ?? '';
+
 /** The server's histograms (`_sum`, `_count`) by name and operation, for a diff over the load; summed over the cluster's services. */
 function serverHistograms(lines: readonly string[]): Map<string, { sum: number; count: number }> {
   const out = new Map<string, { sum: number; count: number }>();
@@ -108,7 +111,7 @@ function serverHistograms(lines: readonly string[]): Map<string, { sum: number; 
     const m = /^(\w+)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
     if (!m) continue;
     const [, name, kind, labels, value] = m as unknown as [string, string, string, string, string];
-    const op = /operation="([^"]*)"/.exec(labels)?.[1] ?? '';
+    const op = label(labels, 'operation');
     const key = `${name}${op ? `{${op}}` : ''}`;
     const entry = out.get(key) ?? { sum: 0, count: 0 };
     if (kind === 'sum') entry.sum += Number(value);
@@ -140,8 +143,6 @@ function serverCounter(lines: readonly string[], name: string, key: (labels: str
   }
   return out;
 }
-
-const label = (labels: string, name: string) => new RegExp(`${name}="([^"]*)"`).exec(labels)?.[1] ?? '';
 
 /**
  * The history queues' mitigator actions so far (`queue_actions`), by action and queue: `queue-pending-task` when a

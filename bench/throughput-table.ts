@@ -56,7 +56,9 @@ export function printThroughput(results: readonly VariantResult[]): void {
     const per = (n: number | undefined) => (n === undefined ? '-' : String(Math.round((n / steps) * 100) / 100));
     const db = r.profile.persistenceRequests;
     const all = db ? Object.values(db).reduce((a, b) => a + b, 0) : undefined;
-    return `${per(r.profile.serverRequests?.RecordActivityTaskHeartbeat ?? (r.profile.serverRequests ? 0 : undefined))}; ${per(db?.UpdateWorkflowExecution)}; ${per(all)}`;
+    // Counters that did not grow are left out of a result; results from before these counters have neither map.
+    const requests = r.profile.serverRequests;
+    return `${per(requests && (requests.RecordActivityTaskHeartbeat ?? 0))}; ${per(db?.UpdateWorkflowExecution)}; ${per(all)}`;
   });
   row('load: CPU s bench/worker/temporal/pg/docker', (r) => {
     const sandbox = r.profile.cpuSeconds.sandboxWorker;

@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { serverSnapshot } from '../../bench/cpu-profile.js';
 import { TemporalDevServer } from '../../temporal/dev-server.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { startSession, waitForStatus } from '../support/sessions.js';
@@ -32,15 +33,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** How many requests of `operation` the server's frontend has answered, from its /metrics. */
+/** How many requests of `operation` the server's frontend has answered, from its /metrics (as the bench reads them). */
 async function served(operation: string): Promise<number> {
-  const text = await (await fetch(`http://${server.ip}:${server.metricsPort}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    const m = /^service_requests(?:_total)?\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
-    if (m && m[1]?.includes(`operation="${operation}"`)) total += Number(m[2]);
-  }
-  return total;
+  const { requests } = await serverSnapshot([`http://${server.ip}:${server.metricsPort}/metrics`]);
+  return requests.get(operation) ?? 0;
 }
 
 /** The session's activity completions (every attempt that ran to its end, from its history). */
