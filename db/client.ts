@@ -2,7 +2,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
-import { StorableTextPlugin } from './storable.js';
+import { StorableDialect } from './storable.js';
 
 export type Db = Kysely<Database>;
 
@@ -29,5 +29,5 @@ export function createDb({ url, poolMax = 10, applicationName = 'kortix' }: DbOp
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   // Every string parameter is made storable (NUL, lone surrogates): see storable.ts.
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new StorableTextPlugin()] });
+  return new Kysely<Database>({ dialect: new StorableDialect(new PostgresDialect({ pool })) });
 }

@@ -1,7 +1,7 @@
 /** db/storable.ts: what Postgres would refuse (NUL, lone surrogates) becomes storable, in text, JSON and every query parameter. */
-import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql, type DatabaseConnection, type Driver } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { NUL_REPLACEMENT, StorableTextPlugin, SURROGATE_REPLACEMENT, storableJson, storableText, textProblem } from '../../db/storable.js';
+import { NUL_REPLACEMENT, StorableDialect, storableQuery, SURROGATE_REPLACEMENT, storableJson, storableText, textProblem } from '../../db/storable.js';
 
 const NUL = '\u0000';
 const HIGH = '\ud800';
@@ -76,27 +76,81 @@ describe('storableJson', () => {
   });
 });
 
-describe('StorableTextPlugin', () => {
+describe('StorableDialect', () => {
+  /** What reached the driver's own connections, and the connections the driver's own calls were given. */
+  const sent: { sql: string; parameters: readonly unknown[] }[] = [];
+  const given: DatabaseConnection[] = [];
+  const connection: DatabaseConnection = {
+    executeQuery: async (query) => {
+      sent.push({ sql: query.sql, parameters: query.parameters });
+      return { rows: [] };
+    },
+    streamQuery: async function* (query) {
+      sent.push({ sql: query.sql, parameters: query.parameters });
+      yield { rows: [] };
+    },
+  };
+  const driver: Driver = {
+    init: async () => {},
+    acquireConnection: async () => connection,
+    beginTransaction: async (c) => {
+      given.push(c);
+      await c.executeQuery(CompiledQuery.raw('begin'));
+    },
+    commitTransaction: async (c) => {
+      given.push(c);
+      await c.executeQuery(CompiledQuery.raw('commit'));
+    },
+    rollbackTransaction: async (c) => {
+      given.push(c);
+      await c.executeQuery(CompiledQuery.raw('rollback'));
+    },
+    releaseConnection: async (c) => {
+      given.push(c);
+    },
+    destroy: async () => {},
+  };
   const db = new Kysely<{ messages: { content: string; seq: number } }>({
-    dialect: {
+    dialect: new StorableDialect({
       createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
+      createDriver: () => driver,
       createIntrospector: (k) => new PostgresIntrospector(k),
       createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-    plugins: [new StorableTextPlugin()],
+    }),
+  });
+  const lastSent = () => sent.at(-1)?.parameters;
+
+  it('fixes every string parameter it sends: inserts, updates, conditions, raw sql, in transactions and streams', async () => {
+    await db.insertInto('messages').values({ content: `a${NUL}${HIGH}`, seq: 1 }).execute();
+    expect(lastSent()).toEqual([`a${NUL_REPLACEMENT}${SURROGATE_REPLACEMENT}`, 1]);
+    await db.insertInto('messages').values([{ content: `x${NUL}`, seq: 1 }, { content: 'y', seq: 2 }]).execute();
+    expect(lastSent()).toEqual([`x${NUL_REPLACEMENT}`, 1, 'y', 2]);
+    await db.updateTable('messages').set({ content: `${LOW}` }).where('content', '=', `w${NUL}`).execute();
+    expect(lastSent()).toEqual([SURROGATE_REPLACEMENT, `w${NUL_REPLACEMENT}`]);
+    await db.selectFrom('messages').selectAll().where('content', 'in', [`i${NUL}`, 'j']).execute();
+    expect(lastSent()).toEqual([`i${NUL_REPLACEMENT}`, 'j']);
+    await sql`select ${`r${NUL}`}::text, ${2}::int`.execute(db);
+    expect(lastSent()).toEqual([`r${NUL_REPLACEMENT}`, 2]);
+    await db.transaction().execute(async (trx) => {
+      await trx.insertInto('messages').values({ content: `t${HIGH}`, seq: 3 }).execute();
+    });
+    expect(sent.slice(-3).map((q) => q.sql)).toEqual(['begin', 'insert into "messages" ("content", "seq") values ($1, $2)', 'commit']);
+    expect(sent.at(-2)?.parameters).toEqual([`t${SURROGATE_REPLACEMENT}`, 3]);
+    for await (const _ of db.selectFrom('messages').selectAll().where('content', '=', `s${NUL}`).stream()) void _;
+    expect(lastSent()).toEqual([`s${NUL_REPLACEMENT}`]);
   });
 
-  it('fixes every string parameter: inserts, updates, conditions and raw sql', () => {
-    const insert = db.insertInto('messages').values({ content: `a${NUL}${HIGH}`, seq: 1 }).compile();
-    expect(insert.parameters).toEqual([`a${NUL_REPLACEMENT}${SURROGATE_REPLACEMENT}`, 1]);
-    const many = db.insertInto('messages').values([{ content: `x${NUL}`, seq: 1 }, { content: 'y', seq: 2 }]).compile();
-    expect(many.parameters).toEqual([`x${NUL_REPLACEMENT}`, 1, 'y', 2]);
-    const update = db.updateTable('messages').set({ content: `${LOW}` }).where('content', '=', `w${NUL}`).compile();
-    expect(update.parameters).toEqual([SURROGATE_REPLACEMENT, `w${NUL_REPLACEMENT}`]);
-    const inList = db.selectFrom('messages').selectAll().where('content', 'in', [`i${NUL}`, 'j']).compile();
-    expect(inList.parameters).toEqual([`i${NUL_REPLACEMENT}`, 'j']);
-    const raw = sql`select ${`r${NUL}`}::text, ${2}::int`.compile(db);
-    expect(raw.parameters).toEqual([`r${NUL_REPLACEMENT}`, 2]);
+  it("hands the driver's own calls its own connection, and a query with nothing to fix goes out as it is", async () => {
+    given.length = 0;
+    await db.transaction().execute(async (trx) => {
+      await trx.selectFrom('messages').selectAll().execute();
+    });
+    expect(given.length).toBe(3);
+    expect(given.every((c) => c === connection)).toBe(true);
+    const clean = CompiledQuery.raw('select $1, $2, $3', ['plain', 7, PAIR]);
+    expect(storableQuery(clean)).toBe(clean);
+    const dirty = CompiledQuery.raw('select $1, $2', [`d${NUL}`, 7]);
+    expect(storableQuery(dirty)).toEqual({ ...dirty, parameters: [`d${NUL_REPLACEMENT}`, 7] });
+    expect(dirty.parameters).toEqual([`d${NUL}`, 7]);
   });
 });
