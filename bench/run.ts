@@ -3,7 +3,7 @@
  * writes bench/results/<name>.json, then prints a short table.
  *   --only=archive|session-latency|throughput|make-dev|router|sandbox|sandbox-cpu|browser|web|semantic-cache|local-model|pg-bytes|session-writes|workflow-footprint   run one of them
  *   throughput: --sessions=50 --steps=5 --variants=noeager,default --servers=dev,cluster --model-delay-ms=0 --worker-process --worker-build=compiled --worker-cpu-prof=DIR --load-only --tag=name
- *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, evictN, growN, joined with +: pool64+cache100;
+ *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, actN, evictN, growN, joined with +: pool64+cache100;
  *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
  *     noeager and rollback are dev-server settings, refused on the cluster)
  *   sandbox-cpu: --calls-only (the per-call costs alone, ~1 minute) --tag=name (bench/results/sandbox-cpu-name.json)

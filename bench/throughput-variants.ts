@@ -70,6 +70,8 @@ const NUMBERED_VARIANTS: Record<string, string> = {
   pool: 'SANDBOX_POOL_MAX_TOTAL',
   arena: 'MALLOC_ARENA_MAX',
   wft: 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS',
+  /** Activity task slots of each worker (both roles' processes): `act200` lets the sandbox worker hold every session's tool call. */
+  act: 'WORKER_MAX_CONCURRENT_ACTIVITIES',
   evict: 'SANDBOX_POOL_EVICT_IDLE',
   /** Set by temporal/worker-main.ts: a worker process of its own only (`grow0`: V8's own growing). */
   grow: 'WORKER_HEAP_GROWING_PERCENT',
@@ -108,7 +110,7 @@ function mergeEnv(a: Record<string, string> = {}, b: Record<string, string> = {}
 /**
  * A variant by name: one of THROUGHPUT_VARIANTS, or `cacheN` (WORKER_MAX_CACHED_WORKFLOWS=N), `poolN`
  * (SANDBOX_POOL_MAX_TOTAL=N), `semiN` (node --max-semi-space-size=N), `arenaN` (glibc's MALLOC_ARENA_MAX=N for the stack's processes: the worker process's
- * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), `healthN` (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL=Ns), `gogcN` (the dev server's
+ * native memory), `wftN` (WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=N), `actN` (WORKER_MAX_CONCURRENT_ACTIVITIES=N), `evictN` (SANDBOX_POOL_EVICT_IDLE=Nms), `healthN` (SANDBOX_ENGINE_HEALTHCHECK_INTERVAL=Ns), `gogcN` (the dev server's
  * GOGC=N), joined with `+`
  * (`pool64+cache100`).
  */

@@ -37,7 +37,7 @@ describe('throughputRuns', () => {
     expect(throughputVariant('local+wft200').env).toEqual({ SESSION_LOCAL_MODEL_CALLS: 'true', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '200' });
     expect(throughputVariant('evict300').env).toEqual({ SANDBOX_POOL_EVICT_IDLE: '300ms' });
     expect(throughputVariant('pool200+health30').env).toEqual({ SANDBOX_POOL_MAX_TOTAL: '200', SANDBOX_ENGINE_HEALTHCHECK_INTERVAL: '30s' });
-    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, evictN, growN, semiN, healthN, pollrpsN, ackN, stuckN, gogcN\)/);
+    expect(() => throughputVariant('arena')).toThrow(/no variant arena \(.*jemalloc, split, .*arenaN, wftN, actN, evictN, growN, semiN, healthN, pollrpsN, ackN, stuckN, gogcN\)/);
     expect(throughputVariant('stuck0').dynamicConfig).toEqual(expect.arrayContaining(['history.queueReaderStuckCriticalAttempts=0', 'history.transferProcessorMaxPollRPS=1000']));
     expect(throughputVariant('pool200+sacache').dynamicConfig).toEqual(expect.arrayContaining(['system.forceSearchAttributesCacheRefreshOnRead=false', 'history.transferProcessorMaxPollRPS=1000']));
     expect(throughputVariant('ack2').dynamicConfig).toEqual(expect.arrayContaining(['history.transferProcessorUpdateAckInterval=2', 'system.enableActivityEagerExecution=true']));
