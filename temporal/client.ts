@@ -1,5 +1,5 @@
 /** Connections to Temporal for the API (a Client) and for workers (a NativeConnection). */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection } from '@temporalio/worker';
 import type { Env } from '../config/index.js';
@@ -9,8 +9,17 @@ import type { ExternalStorage } from '@temporalio/common';
 import { objectStoreFromConfig, type ObjectStoreConfig } from '../storage/from-config.js';
 import type { TenantPayloadCodec } from './codec/payload-codec.js';
 import { payloadStorage } from './payload-storage.js';
+import { UnsampledTraceClientInterceptor } from './unsampled-trace.js';
 
 type TemporalConfig = Pick<Env, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE' | 'TEMPORAL_PAYLOAD_OFFLOAD_BYTES'> & CodecConfig & ObjectStoreConfig;
+
+/**
+ * What every client sends to workflows: the caller's trace (Temporal's OpenTelemetry interceptor), or, where the
+ * process traces nothing, a trace that is not sampled, so that workflows record no spans (temporal/unsampled-trace.ts).
+ */
+export function clientInterceptors(): { workflow: WorkflowClientInterceptor[] } {
+  return { workflow: [new OpenTelemetryWorkflowClientInterceptor(), new UnsampledTraceClientInterceptor()] };
+}
 
 /**
  * A client on a connection, with the production data converter (the tenant payload codec, large payloads by
@@ -21,7 +30,7 @@ export function temporalClient(connection: Connection, namespace: string, codec:
     connection,
     namespace,
     dataConverter: kortixDataConverter(codec, externalStorage),
-    interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
+    interceptors: clientInterceptors(),
   });
 }
 

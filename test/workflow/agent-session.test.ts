@@ -5,11 +5,16 @@
  * and continue-as-new with its state carried over. Each test is its own session; they run concurrently.
  */
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { Client, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signVote } from '../../activities/vote-proof.js';
+import { REPO_ROOT } from '../../config/index.js';
+import { clientInterceptors } from '../../temporal/client.js';
+import { loadWorkflowBundle } from '../../temporal/worker-options.js';
+import { replayHistories } from '../../temporal/replay.js';
 import type { agentSession } from '../../workflows/agent-session.js';
 import {
   approveUpdate,
@@ -284,3 +289,44 @@ describe.concurrent('agentSession with mocked activities', () => {
     expect(appended).toEqual(['first', 'second']);
   });
 });
+
+describe("the trace a client passes (temporal/client.ts's interceptors, in a process without an OpenTelemetry SDK)", () => {
+  const spansOf = (workflowId: string) => h.spans.getFinishedSpans().filter((span) => span.attributes.workflowId === workflowId).map((span) => span.name);
+
+  it('a session started and approved through them records no workflow spans, one without a trace header does, and both replay', async ({ expect }) => {
+    const client = new Client({ connection: h.env.connection, namespace: h.env.namespace ?? 'default', interceptors: clientInterceptors() });
+    const plain = await start('trace-plain', oneCall('echo plain'));
+    const id = `trace-unsampled-${randomUUID().slice(0, 8)}`;
+    h.script(id, oneCall('rm -rf /tmp/cache'));
+    const s = await client.workflow.start<typeof agentSession>('agentSession', { taskQueue: SESSIONS_QUEUE, workflowId: id, args: [h.input(id)] });
+    const gate = await openGate(s);
+    const vote = (approver: string) => signed(s, { gateId: gate.id, approver, decision: 'approve', channel: 'api' });
+    await s.executeUpdate(approveUpdate, { args: [vote('bob')] });
+    await s.executeUpdate(approveUpdate, { args: [vote('carol')] });
+    expect(await s.result()).toMatchObject({ status: 'completed', steps: 2 });
+    expect(await plain.result()).toMatchObject({ status: 'completed', steps: 2 });
+
+    // The plain start's workflow traced itself (its run, its activities), exported through the sink; spans of a task
+    // leave after it completes, so wait for its last.
+    await expect.poll(() => spansOf(plain.workflowId).filter((n) => n.startsWith('StartActivity:')).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
+    expect(spansOf(plain.workflowId)).toContain('RunWorkflow:agentSession');
+    // The other got a trace that is not sampled: its run, its activities and both Updates recorded nothing.
+    expect(spansOf(id)).toEqual([]);
+    const started = (await s.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+    expect(Object.keys(started?.header?.fields ?? {})).toContain('_tracer-data');
+
+    const bundle = await loadWorkflowBundle({ cacheDirectory: resolve(REPO_ROOT, 'node_modules/.cache/kortix-workflow-bundle') });
+    const outcomes = await replayHistories(
+      [
+        { name: 'unsampled', workflowId: id, history: await s.fetchHistory() },
+        { name: 'plain', workflowId: plain.workflowId, history: await plain.fetchHistory() },
+      ],
+      bundle,
+    );
+    expect(outcomes.map((o) => [o.name, o.ok, o.error])).toEqual([
+      ['unsampled', true, undefined],
+      ['plain', true, undefined],
+    ]);
+  });
+});
+

@@ -14,6 +14,8 @@ import { resolve } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Resource } from '@opentelemetry/resources';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { LlmStepInput, LlmStepResult, ModelToolCall, ToolOutcome } from '../../activities/types.js';
 import type { HostQueueActivities, SandboxQueueActivities, SessionsQueueActivities } from '../../activities/queues.js';
@@ -86,6 +88,8 @@ export const FAILING_COMMAND = 'false';
 
 export class Harness {
   readonly calls: Call[] = [];
+  /** The spans workflows exported through the workers' sink, as a worker with tracing on gets them. */
+  readonly spans = new InMemorySpanExporter();
   readonly #scripts = new Map<string, Script>();
   #runs: Promise<void> | undefined;
   #workers: Worker[] = [];
@@ -234,7 +238,7 @@ export class Harness {
       connection: this.env.nativeConnection,
       namespace: this.env.namespace ?? 'default',
       interceptors: workerInterceptors(),
-      sinks: workerSinks(undefined),
+      sinks: workerSinks({ spanProcessor: new SimpleSpanProcessor(this.spans), resource: Resource.empty() }),
       // A cancellation reaches a running activity with its next heartbeat's answer: no need to wait 4 s for it.
       maxHeartbeatThrottleInterval: '100ms',
       defaultHeartbeatThrottleInterval: '100ms',
