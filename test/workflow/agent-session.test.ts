@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { Client, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signVote } from '../../activities/vote-proof.js';
 import { REPO_ROOT } from '../../config/index.js';
@@ -312,13 +313,14 @@ describe("the trace a client passes (temporal/client.ts's interceptors, in a pro
     expect(spansOf(plain.workflowId)).toContain('RunWorkflow:agentSession');
     // The other got a trace that is not sampled: its run, its activities and both Updates recorded nothing.
     expect(spansOf(id)).toEqual([]);
-    const started = (await s.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
-    expect(Object.keys(started?.header?.fields ?? {})).toContain('_tracer-data');
+    const history = await s.fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    expect(Object.keys(started?.header?.fields ?? {})).toContain(TRACE_HEADER);
 
     const bundle = await loadWorkflowBundle({ cacheDirectory: resolve(REPO_ROOT, 'node_modules/.cache/kortix-workflow-bundle') });
     const outcomes = await replayHistories(
       [
-        { name: 'unsampled', workflowId: id, history: await s.fetchHistory() },
+        { name: 'unsampled', workflowId: id, history },
         { name: 'plain', workflowId: plain.workflowId, history: await plain.fetchHistory() },
       ],
       bundle,
@@ -329,4 +331,3 @@ describe("the trace a client passes (temporal/client.ts's interceptors, in a pro
     ]);
   });
 });
-
