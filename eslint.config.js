@@ -14,7 +14,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'sandbox/browser-page.js', 'temporal/workflow-thread-no-stack-traces.cjs', 'bench/no-isolate-timeout.cjs', 'bench/workflow-thread-heap.cjs', 'temporal/bundle/shell-quote-word-loader.cjs', 'temporal/bundle/otel-context-loader.cjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'sandbox/browser-page.js', 'temporal/workflow-thread-no-stack-traces.cjs', 'temporal/workflow-thread-lazy-stack-traces.cjs', 'bench/no-isolate-timeout.cjs', 'bench/workflow-thread-heap.cjs', 'temporal/bundle/shell-quote-word-loader.cjs', 'temporal/bundle/otel-context-loader.cjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // Forgetting to await an activity or a Temporal API is a bug.
@@ -35,7 +35,7 @@ export default tseslint.config(
   },
   {
     // CommonJS: preloads for node --require (the SDK's workflow threads, the throughput bench's worker process), webpack loaders.
-    files: ['temporal/workflow-thread-no-stack-traces.cjs', 'bench/no-isolate-timeout.cjs', 'bench/workflow-thread-heap.cjs', 'temporal/bundle/shell-quote-word-loader.cjs', 'temporal/bundle/otel-context-loader.cjs'],
+    files: ['temporal/workflow-thread-no-stack-traces.cjs', 'temporal/workflow-thread-lazy-stack-traces.cjs', 'bench/no-isolate-timeout.cjs', 'bench/workflow-thread-heap.cjs', 'temporal/bundle/shell-quote-word-loader.cjs', 'temporal/bundle/otel-context-loader.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: globals.node },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -1,9 +1,9 @@
 /**
  * `npm run bench` (or `make bench`): runs the benchmarks on this machine and
  * writes bench/results/<name>.json, then prints a short table.
- *   --only=archive|session-latency|throughput|make-dev|router|sandbox|sandbox-cpu|browser|web|semantic-cache|local-model|pg-bytes|session-writes|workflow-footprint   run one of them
+ *   --only=archive|session-latency|throughput|make-dev|router|sandbox|sandbox-cpu|browser|web|semantic-cache|local-model|pg-bytes|session-writes|workflow-footprint|stack-traces   run one of them
  *   throughput: --sessions=50 --steps=5 --variants=noeager,default --servers=dev,cluster --model-delay-ms=0 --worker-process --worker-build=compiled --worker-cpu-prof=DIR --load-only --tag=name
- *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, actN, evictN, growN, joined with +: pool64+cache100;
+ *     (bench/throughput-variants.ts: default, noeager, rollback, autoscaling, local, nostack, eagerstack, threadgc, jemalloc, cacheN, poolN, arenaN, wftN, actN, evictN, growN, joined with +: pool64+cache100;
  *     --servers: each variant on the dev server (default) and/or the cluster's Temporal on Postgres, bench/throughput-server.ts;
  *     noeager and rollback are dev-server settings, refused on the cluster)
  *   sandbox-cpu: --calls-only (the per-call costs alone, ~1 minute) --tag=name (bench/results/sandbox-cpu-name.json)
@@ -21,6 +21,7 @@ import { benchLocalModel } from './local-model.js';
 import { benchMakeDev } from './make-dev.js';
 import { benchPgBytes } from './pg-bytes.js';
 import { benchSessionWrites } from './session-writes.js';
+import { benchStackTraces } from './stack-traces.js';
 import { benchRouter } from './router.js';
 import { benchSandbox } from './sandbox.js';
 import { benchSandboxCpu } from './sandbox-cpu.js';
@@ -166,6 +167,14 @@ if (!only || only === 'session-writes') {
   const con = r.concurrent;
   console.log(`\nsession records of a tool step (llmStep and execTool's writes, no model, no tool): ${seq.roundTripsPerStep} round trips to Postgres, wall p50 / p95 ${seq.wallMs.p50} / ${seq.wallMs.p95} ms one at a time`);
   console.log(`  ${con.concurrency} sessions at once: ${con.stepsPerSecond} steps/s, CPU per step ${con.cpuMsPerStep.bench} ms here (activities, kysely, pg) + ${con.cpuMsPerStep.postgres} ms Postgres`);
+}
+
+if (!only || only === 'stack-traces') {
+  const r = benchStackTraces();
+  save('stack-traces', r);
+  const m = r.meanCpuMsPerWorkflow;
+  console.log(`\nworkflow stack traces: CPU per replayed workflow (test/histories/current, ${r.rounds} rounds a process, modes alternated)`);
+  console.log(`  eager (the SDK's hook) ${m.eager} ms, lazy ${m.lazy} ms (×${r.ratio.lazy}), off ${m.off} ms (×${r.ratio.off})`);
 }
 
 if (!only || only === 'sandbox-cpu') {

@@ -52,8 +52,10 @@ export const THROUGHPUT_VARIANTS: Record<string, ThroughputVariant> = {
   autoscaling: { label: 'autoscaling', env: { WORKER_POLLERS: 'autoscaling' } },
   /** Model calls as local activities (SESSION_LOCAL_MODEL_CALLS): one activity task and one workflow task fewer per step. */
   local: { label: 'local', env: { SESSION_LOCAL_MODEL_CALLS: 'true' } },
-  /** The SDK's workflow promise hook (stack traces for the `__stack_trace` query) not installed: WORKER_WORKFLOW_STACK_TRACES=false. */
-  nostack: { label: 'nostack', env: { WORKER_WORKFLOW_STACK_TRACES: 'false' } },
+  /** No workflow promise hook (no stack traces for the `__stack_trace` query): WORKER_WORKFLOW_STACK_TRACES=off. */
+  nostack: { label: 'nostack', env: { WORKER_WORKFLOW_STACK_TRACES: 'off' } },
+  /** The SDK's own hook, formatting each promise's stack as it is made (the default was this before `lazy`). */
+  eagerstack: { label: 'eagerstack', env: { WORKER_WORKFLOW_STACK_TRACES: 'eager' } },
   /** The SDK's per-call isolate timeout (a watchdog thread per call into the workflows' context) dropped: a measurement, see the file. */
   notimeout: { label: 'notimeout', env: { NODE_OPTIONS: `--require ${fileURLToPath(new URL('./no-isolate-timeout.cjs', import.meta.url))}` } },
   /** A full GC in each workflow thread every 5 s, to read its live heap (bench/workflow-thread-heap.cjs): a measurement. */

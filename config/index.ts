@@ -183,12 +183,12 @@ const envSchema = z.object({
    * and with 20 its peak at 200 sessions is ~0.6 of V8's own (README, Numbers). Applied at start (temporal/worker-main.ts).
    */
   WORKER_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(1000).default(20),
-  /**
-   * The SDK's workflow stack traces (the `__stack_trace` query, the Temporal UI's "Stack Trace" tab), for which it
-   * captures a stack trace for every promise workflow code makes (~a third of a busy workflow thread's CPU; README,
-   * Numbers). false: the query answers "not enabled"; workflows run and replay the same (temporal/workflow-stack-traces.ts).
-   */
-  WORKER_WORKFLOW_STACK_TRACES: boolFlag.default(true),
+  /** Workflow stack traces (the `__stack_trace` query; temporal/workflow-stack-traces.ts): `lazy` (also true) formats a
+   * stack when a query reads it, `eager` is the SDK's hook formatting each, `off` (also false) answers "not enabled". */
+  WORKER_WORKFLOW_STACK_TRACES: z
+    .enum(['lazy', 'eager', 'off', '1', '0', 'true', 'false', 'yes', 'no'])
+    .transform((v) => (v === 'eager' || v === 'off' ? v : ['0', 'false', 'no'].includes(v) ? 'off' : 'lazy'))
+    .default('lazy'),
   /** Task pollers per worker: `fixed` (the SDK's 10 per kind) or `autoscaling` (the SDK's 1..100, by load). */
   WORKER_POLLERS: z.enum(['fixed', 'autoscaling']).default('fixed'),
 

@@ -46,7 +46,7 @@ import { ensureMaintenanceSchedule } from './schedules.js';
 import { sandboxHostQueue, taskQueues } from '../domain/temporal-names.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 import { sharedWorkerOptions, type WorkerDeps, type WorkerSet } from './worker.js';
-import { withoutWorkflowStackTraces } from './workflow-stack-traces.js';
+import { withWorkflowStackTraces } from './workflow-stack-traces.js';
 import { loadWorkflowBundle, workflowBundleAt } from './worker-options.js';
 
 export interface WorkerProcessOptions {
@@ -215,7 +215,7 @@ async function createWorkers(deps: WorkerDeps): Promise<WorkerSet> {
           ...createAgentActivities({ db: deps.db, slack: deps.notify.slack, links: deps.notify.links }),
         } satisfies SessionsQueueActivities,
       });
-    workers.push(config.WORKER_WORKFLOW_STACK_TRACES ? await create() : await withoutWorkflowStackTraces(create));
+    workers.push(await withWorkflowStackTraces(config.WORKER_WORKFLOW_STACK_TRACES, create));
   }
   if (config.WORKER_ROLES.includes('sandbox')) {
     if (!deps.host) throw new Error('the sandbox role needs a Docker sandbox host');

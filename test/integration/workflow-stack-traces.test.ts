@@ -1,8 +1,9 @@
 /**
- * WORKER_WORKFLOW_STACK_TRACES (temporal/workflow-stack-traces.ts; issue 16): a sessions worker built with it false,
- * as temporal/worker-main.ts builds one, runs the same session without the SDK's stack-trace promise hook. The
- * `__stack_trace` query (the Temporal UI's "Stack Trace" tab) answers "not enabled" there, and with the stack traces
- * of a worker of the default setting it shows where the session waits; both sessions end the same and replay.
+ * WORKER_WORKFLOW_STACK_TRACES (temporal/workflow-stack-traces.ts; issue 16): sessions workers built with each mode,
+ * as temporal/worker-main.ts builds one, run the same session. The `__stack_trace` query (the Temporal UI's "Stack
+ * Trace" tab) shows where the session waits with the default (`lazy`: our hook, formatting when read), word for word
+ * what the SDK's own hook (`eager`) shows, and so does the enhanced query; `off` answers "not enabled". All three
+ * sessions end the same and replay.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { replayHistories } from '../../temporal/replay.js';
@@ -12,15 +13,17 @@ import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { startSession, waitForClosed, waitForEvent, waitForStatus } from '../support/sessions.js';
 
 let traced: Stack;
+let eager: Stack;
 let untraced: Stack;
 
 beforeAll(async () => {
-  // One after the other: while a worker without stack traces is created, every SDK workflow thread this process starts gets the preload.
+  // One after the other: while a worker of a mode with a preload is created, every SDK workflow thread this process starts gets it.
   traced = await startStack(inject('services'));
+  eager = await startStack(inject('services'), { env: { WORKER_WORKFLOW_STACK_TRACES: 'eager' } });
   untraced = await startStack(inject('services'), { env: { WORKER_WORKFLOW_STACK_TRACES: 'false' } });
 });
 afterAll(async () => {
-  await Promise.all([traced?.close(), untraced?.close()]);
+  await Promise.all([traced?.close(), eager?.close(), untraced?.close()]);
 });
 
 /** A session that answered and now waits for a follow-up message. */
@@ -31,38 +34,47 @@ async function waitingSession(stack: Stack): Promise<string> {
 }
 
 describe('workflow stack traces', () => {
-  it('answer where a session waits with the default setting, "not enabled" without them, and both sessions replay', async () => {
+  it('answer where a session waits, the same lazily as eagerly, "not enabled" when off, and all three sessions replay', async () => {
     const a = await waitingSession(traced);
+    const e = await waitingSession(eager);
     const b = await waitingSession(untraced);
 
-    const stack = await waitFor(() => traced.temporal.workflow.getHandle(a).query<string>('__stack_trace'), 30_000, 'the stack trace');
+    const query = (s: Stack, id: string, name: string) => waitFor(() => s.temporal.workflow.getHandle(id).query<unknown>(name), 30_000, name);
+    const stack = await query(traced, a, '__stack_trace');
     // Source-mapped to the TypeScript of the wait for a follow-up message.
     expect(stack).toMatch(/workflows[\\/]session-loop\.ts/);
+    expect(await query(eager, e, '__stack_trace')).toEqual(stack);
+    const enhanced = await query(traced, a, '__enhanced_stack_trace');
+    expect(JSON.stringify(enhanced)).toMatch(/session-loop\.ts/);
+    expect(await query(eager, e, '__enhanced_stack_trace')).toEqual(enhanced);
+    // Asked again (the lazy hook formatted these stacks at the first ask), the same answer.
+    expect(await query(traced, a, '__stack_trace')).toEqual(stack);
     await expect(untraced.temporal.workflow.getHandle(b).query('__stack_trace')).rejects.toThrow(/stack traces are not enabled/);
     // Other queries and signals reach it as before.
     expect(await untraced.temporal.workflow.getHandle(b).query(stateQuery)).toMatchObject({ sessionId: b, step: 1 });
 
-    for (const [s, id] of [
-      [traced, a],
-      [untraced, b],
-    ] as const) {
+    const runs = [
+      ['lazy', traced, a],
+      ['eager', eager, e],
+      ['off', untraced, b],
+    ] as const;
+    for (const [, s, id] of runs) {
       expect((await s.api('POST', `/v1/sessions/${id}/cancel`, 'alice', { reason: 'done' })).status).toBe(202);
       expect((await waitForStatus(s, id, ['cancelled'], 30_000)).status).toBe('cancelled');
       await waitForClosed(s, id);
     }
-    const [historyA, historyB] = await Promise.all([traced.temporal.workflow.getHandle(a).fetchHistory(), untraced.temporal.workflow.getHandle(b).fetchHistory()]);
-    const types = (h: typeof historyA) => (h.events ?? []).map((e) => e.eventType);
-    expect(types(historyB)).toEqual(types(historyA));
+    const histories = await Promise.all(runs.map(([, s, id]) => s.temporal.workflow.getHandle(id).fetchHistory()));
+    const types = (h: (typeof histories)[number]) => (h.events ?? []).map((ev) => ev.eventType);
+    expect(types(histories[1]!)).toEqual(types(histories[0]!));
+    expect(types(histories[2]!)).toEqual(types(histories[0]!));
     const outcomes = await replayHistories(
-      [
-        { name: 'traced', workflowId: a, history: historyA },
-        { name: 'untraced', workflowId: b, history: historyB },
-      ],
+      runs.map(([name, , id], i) => ({ name, workflowId: id, history: histories[i]! })),
       await loadWorkflowBundle(),
     );
     expect(outcomes.map((o) => [o.name, o.ok, o.error])).toEqual([
-      ['traced', true, undefined],
-      ['untraced', true, undefined],
+      ['lazy', true, undefined],
+      ['eager', true, undefined],
+      ['off', true, undefined],
     ]);
   });
 });

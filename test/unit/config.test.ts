@@ -79,9 +79,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ WORKER_HEAP_GROWING_PERCENT: '0' }).WORKER_HEAP_GROWING_PERCENT).toBe(0);
   });
 
-  it("keeps the SDK's workflow stack traces unless told not to", () => {
-    expect(loadConfig({}).WORKER_WORKFLOW_STACK_TRACES).toBe(true);
-    expect(loadConfig({ WORKER_WORKFLOW_STACK_TRACES: 'false' }).WORKER_WORKFLOW_STACK_TRACES).toBe(false);
+  it('keeps workflow stack traces, formatted when read, unless told otherwise; the old true and false still read', () => {
+    const mode = (value?: string) => loadConfig(value === undefined ? {} : { WORKER_WORKFLOW_STACK_TRACES: value }).WORKER_WORKFLOW_STACK_TRACES;
+    expect(mode()).toBe('lazy');
+    expect([mode('lazy'), mode('eager'), mode('off')]).toEqual(['lazy', 'eager', 'off']);
+    expect([mode('true'), mode('1'), mode('yes')]).toEqual(['lazy', 'lazy', 'lazy']);
+    expect([mode('false'), mode('0'), mode('no')]).toEqual(['off', 'off', 'off']);
   });
 
   it.each([
@@ -104,7 +107,7 @@ describe('loadConfig', () => {
     ['SESSION_START_DEADLINE', 'forever'],
     ['WORKER_HEAP_GROWING_PERCENT', '-5'],
     ['WORKER_HEAP_GROWING_PERCENT', '12.5'],
-    ['WORKER_WORKFLOW_STACK_TRACES', 'off'],
+    ['WORKER_WORKFLOW_STACK_TRACES', 'sometimes'],
   ])('refuses %s=%s, naming the variable and the value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.problems).toHaveLength(1);
