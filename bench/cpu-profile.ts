@@ -10,7 +10,7 @@ const TICKS = 100; // USER_HZ on Linux
 
 type Groups = Record<string, number>;
 
-function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number | string): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
@@ -77,9 +77,9 @@ export function temporalRssPeakMb(temporal: string | readonly number[]): number 
  * CPU seconds so far per group; `temporal` is the dev server whose command line holds `temporal`
  * (a string), or the cluster's service processes (their pids), `worker` the worker process
  * `workerPid` when the workers run in one of their own, `sandboxWorker` the sandbox role's process when the roles
- * run apart (the `split` variant).
+ * run apart (the `split` variant), `workflowThreads` the worker's threads `workflowThreadTids` (a part of `worker`).
  */
-export function cpuByGroup(temporal: string | readonly number[], workerPid?: number, sandboxWorkerPid?: number): Groups {
+export function cpuByGroup(temporal: string | readonly number[], workerPid?: number, sandboxWorkerPid?: number, workflowThreadTids: readonly number[] = []): Groups {
   const groups: Groups = { bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6, worker: 0, temporal: 0, postgres: 0, docker: 0 };
   for (const { pid, cmd } of processes()) {
     if (pid === process.pid) continue;
@@ -90,6 +90,17 @@ export function cpuByGroup(temporal: string | readonly number[], workerPid?: num
       groups[group] = (groups[group] ?? 0) + cpuSeconds(pid);
     } catch {
       // the process ended meanwhile
+    }
+  }
+  // A part of the worker's: its workflow threads (bench/workflow-thread-heap.cjs names them), where workflow code runs.
+  if (workerPid !== undefined && workflowThreadTids.length > 0) {
+    groups.workflowThreads = 0;
+    for (const tid of workflowThreadTids) {
+      try {
+        groups.workflowThreads += cpuSeconds(`${workerPid}/task/${tid}`);
+      } catch {
+        // the thread ended meanwhile
+      }
     }
   }
   const containers = containersCpuSeconds();

@@ -35,7 +35,7 @@ import { loadWorkflowBundle, type WorkflowBundle } from '../temporal/worker-opti
 import type { ServiceValues } from '../test/support/services.js';
 import { parseServerTiming } from '../api/server-timing.js';
 import { postSession } from '../test/support/sessions.js';
-import { sampleWorkerMemory, withThreadHeapPreload, type WorkerMemory } from './worker-memory.js';
+import { sampleWorkerMemory, withThreadHeapPreload, workflowThreadTids, type WorkerMemory } from './worker-memory.js';
 import { startStack, waitFor, type Stack } from '../test/support/stack.js';
 import { WorkerProcess } from '../test/support/worker-process.js';
 import { cpuByGroup, cpuSince, rssOf, serverProfileSince, serverSnapshot, temporalRssPeakMb } from './cpu-profile.js';
@@ -313,7 +313,7 @@ export async function benchThroughput(
 
     // The load, with RSS sampled and sequential POSTs of tool-less sessions beside it.
     const serverBefore = await serverSnapshot(server.metricsUrls);
-    const groupsNow = () => cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid);
+    const groupsNow = () => cpuByGroup(server.processes, worker?.pid, sandboxWorker?.pid, threadHeapDir ? workflowThreadTids(threadHeapDir) : []);
     const cpuBefore = groupsNow();
     // Every 5 s: each sample reads every process of the machine (~1000 with 200 sandboxes), tens of ms of CPU.
     const groupSamples: GroupSample[] = [{ at: now(), groups: cpuBefore }];

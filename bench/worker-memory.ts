@@ -53,6 +53,8 @@ export interface ThreadHeaps {
 
 /** Written by bench/workflow-thread-heap.cjs in each thread of the worker but its main one. */
 interface ThreadHeapFile {
+  /** The thread's kernel id (/proc/<pid>/task/<tid>). */
+  readonly tid?: number;
   readonly heapUsed: number;
   readonly heapTotal: number;
   readonly newSpace?: number;
@@ -62,8 +64,8 @@ interface ThreadHeapFile {
   readonly at: number;
 }
 
-/** The sum over the thread files of `dir` written within `freshMs` (a thread that ended stops writing). */
-export function readThreadHeaps(dir: string, freshMs = 5_000, now = Date.now()): ThreadHeaps | undefined {
+/** The thread files of `dir` written within `freshMs` (a thread that ended stops writing). */
+function freshThreadFiles(dir: string, freshMs: number, now: number): ThreadHeapFile[] {
   const files: ThreadHeapFile[] = [];
   for (const name of readdirSync(dir)) {
     if (!/^thread-\d+\.json$/.test(name)) continue;
@@ -73,7 +75,17 @@ export function readThreadHeaps(dir: string, freshMs = 5_000, now = Date.now()):
       // Renamed away between the listing and the read: the next sample has it.
     }
   }
-  const fresh = files.filter((f) => now - f.at <= freshMs);
+  return files.filter((f) => now - f.at <= freshMs);
+}
+
+/** The kernel ids of the worker's workflow threads that write to `dir` (bench/cpu-profile.ts reads their CPU). */
+export function workflowThreadTids(dir: string, freshMs = 5_000, now = Date.now()): number[] {
+  return freshThreadFiles(dir, freshMs, now).flatMap((f) => (f.tid ? [f.tid] : []));
+}
+
+/** The sum over the thread files of `dir` written within `freshMs` (a thread that ended stops writing). */
+export function readThreadHeaps(dir: string, freshMs = 5_000, now = Date.now()): ThreadHeaps | undefined {
+  const fresh = freshThreadFiles(dir, freshMs, now);
   if (fresh.length === 0) return undefined;
   const sum = (pick: (f: ThreadHeapFile) => number) => mb(fresh.reduce((a, f) => a + pick(f), 0));
   const heaps = { threads: fresh.length, heapUsedMb: sum((f) => f.heapUsed), heapTotalMb: sum((f) => f.heapTotal), newSpaceMb: sum((f) => f.newSpace ?? 0), externalMb: sum((f) => f.external), mallocedMb: sum((f) => f.malloced) };

@@ -5,7 +5,7 @@
  * The Temporal SDK runs workflows in worker threads whose V8 heaps the process's /metrics do not show (prom-client
  * reads the main thread's; Node 20 has no `Worker.getHeapStatistics()` for a thread the SDK owns). In each thread
  * but the main one this writes the thread's heap statistics to a file every 500 ms, which the bench's memory
- * sampler reads beside /metrics. A measurement, not a setting: no start path of the platform loads this file.
+ * sampler reads beside /metrics (with the thread's kernel id, whose CPU the bench reads from /proc). A measurement, not a setting: no start path of the platform loads this file.
  */
 'use strict';
 const { isMainThread, threadId } = require('node:worker_threads');
@@ -16,6 +16,8 @@ if (!isMainThread && dir) {
   const { join } = require('node:path');
   const { getHeapStatistics, getHeapSpaceStatistics } = require('node:v8');
   const file = join(dir, `thread-${threadId}.json`);
+  // The thread's id in the kernel (its /proc/<pid>/task entry), for the bench's CPU of the workflow threads.
+  const tid = Number(require('node:fs').readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]);
   // The `threadgc` variant (node --expose-gc): a full collection every so often, so that the live heap (used right
   // after it) can be told from garbage V8 has not collected yet. It costs the thread a pause each time.
   const gcEveryMs = Number(process.env.KORTIX_BENCH_THREAD_HEAP_GC_MS ?? 0);
@@ -32,7 +34,7 @@ if (!isMainThread && dir) {
     // The young generation's share of the total (its two semi-spaces): what --max-semi-space-size bounds.
     const newSpace = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
     // Written aside and renamed: the sampler never reads half a file.
-    writeFileSync(`${file}.tmp`, JSON.stringify({ threadId, heapUsed, heapTotal, newSpace, external, malloced, liveAfterGc, at: Date.now() }));
+    writeFileSync(`${file}.tmp`, JSON.stringify({ threadId, tid, heapUsed, heapTotal, newSpace, external, malloced, liveAfterGc, at: Date.now() }));
     renameSync(`${file}.tmp`, file);
   };
   write();

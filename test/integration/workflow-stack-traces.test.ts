@@ -5,9 +5,13 @@
  * what the SDK's own hook (`eager`) shows, and so does the enhanced query; `off` answers "not enabled". All three
  * sessions end the same and replay.
  */
+import { createRequire } from 'node:module';
+import { basename } from 'node:path';
+import type { Worker as ThreadWorker, WorkerOptions as ThreadOptions } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { replayHistories } from '../../temporal/replay.js';
 import { loadWorkflowBundle } from '../../temporal/worker-options.js';
+import { LAZY_STACK_TRACES_PRELOAD, NO_STACK_TRACES_PRELOAD } from '../../temporal/workflow-stack-traces.js';
 import { stateQuery } from '../../workflows/definitions.js';
 import { startStack, waitFor, type Stack } from '../support/stack.js';
 import { startSession, waitForClosed, waitForEvent, waitForStatus } from '../support/sessions.js';
@@ -15,12 +19,35 @@ import { startSession, waitForClosed, waitForEvent, waitForStatus } from '../sup
 let traced: Stack;
 let eager: Stack;
 let untraced: Stack;
+/** The preloads the SDK's workflow threads of each stack were started with (lazy and eager answer alike: this tells them apart). */
+const preloads: Record<string, string[]> = {};
+
+/** Starts a stack, recording the `--require`s of the SDK workflow threads its worker starts (node:worker_threads as the SDK reads it). */
+async function startRecorded(name: string, env?: Record<string, string>): Promise<Stack> {
+  const threads = createRequire(import.meta.url)('node:worker_threads') as { Worker: typeof ThreadWorker };
+  const Original = threads.Worker;
+  const seen: string[] = (preloads[name] = []);
+  threads.Worker = class extends Original {
+    constructor(filename: string | URL, options?: ThreadOptions) {
+      if (String(filename).endsWith('workflow-worker-thread.js')) {
+        const argv = options?.execArgv ?? [];
+        seen.push(...argv.flatMap((a, i) => (argv[i - 1] === '--require' ? [basename(a)] : [])));
+      }
+      super(filename, options);
+    }
+  };
+  try {
+    return await startStack(inject('services'), env ? { env } : {});
+  } finally {
+    threads.Worker = Original;
+  }
+}
 
 beforeAll(async () => {
   // One after the other: while a worker of a mode with a preload is created, every SDK workflow thread this process starts gets it.
-  traced = await startStack(inject('services'));
-  eager = await startStack(inject('services'), { env: { WORKER_WORKFLOW_STACK_TRACES: 'eager' } });
-  untraced = await startStack(inject('services'), { env: { WORKER_WORKFLOW_STACK_TRACES: 'false' } });
+  traced = await startRecorded('lazy');
+  eager = await startRecorded('eager', { WORKER_WORKFLOW_STACK_TRACES: 'eager' });
+  untraced = await startRecorded('off', { WORKER_WORKFLOW_STACK_TRACES: 'false' });
 });
 afterAll(async () => {
   await Promise.all([traced?.close(), eager?.close(), untraced?.close()]);
@@ -35,6 +62,12 @@ async function waitingSession(stack: Stack): Promise<string> {
 
 describe('workflow stack traces', () => {
   it('answer where a session waits, the same lazily as eagerly, "not enabled" when off, and all three sessions replay', async () => {
+    // The default's workers run our hook, eager's the SDK's own, off's none.
+    expect(preloads.lazy).toContain(basename(LAZY_STACK_TRACES_PRELOAD));
+    expect(preloads.eager).toEqual([]);
+    expect(preloads.off).toContain(basename(NO_STACK_TRACES_PRELOAD));
+    expect(preloads.off).not.toContain(basename(LAZY_STACK_TRACES_PRELOAD));
+
     const a = await waitingSession(traced);
     const e = await waitingSession(eager);
     const b = await waitingSession(untraced);

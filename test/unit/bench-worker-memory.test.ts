@@ -1,11 +1,12 @@
 /** bench/worker-memory.ts: the memory series read from a worker's /metrics text. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../observability/metrics.js';
-import { parseWorkerMemory, readThreadHeaps, withThreadHeapPreload, withThreadHeaps } from '../../bench/worker-memory.js';
+import { cpuByGroup } from '../../bench/cpu-profile.js';
+import { parseWorkerMemory, readThreadHeaps, withThreadHeapPreload, withThreadHeaps, workflowThreadTids } from '../../bench/worker-memory.js';
 
 describe('parseWorkerMemory', () => {
   it('reads RSS, heap and external memory from a registry with the default metrics, and the rest of RSS', async () => {
@@ -63,6 +64,30 @@ describe('the workflow threads\' heaps', () => {
       // The arrays are live: a collection keeps them.
       expect(threads?.liveAfterGcMb).toBeGreaterThan(2 * 15);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names each thread's kernel id, whose CPU the bench reads as the workflow threads' group", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'thread-heaps-'));
+    // One thread that spins for ~0.6 s of CPU, then idles until killed.
+    const thread = `new (require('node:worker_threads').Worker)("const end = Date.now() + 600; while (Date.now() < end); setInterval(() => {}, 1000)", { eval: true })`;
+    const child = spawn(process.execPath, ['-e', thread], { env: { ...process.env, ...withThreadHeapPreload({}, dir) }, stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 15_000;
+      while (workflowThreadTids(dir).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const tids = workflowThreadTids(dir);
+      expect(tids).toHaveLength(1);
+      expect(tids[0]).not.toBe(child.pid);
+      expect(readdirSync(`/proc/${child.pid}/task`)).toContain(String(tids[0]));
+      await new Promise((r) => setTimeout(r, 900));
+      const groups = cpuByGroup('no-such-temporal', child.pid, undefined, tids);
+      // The spin is the thread's, and a part of the process's.
+      expect(groups.workflowThreads).toBeGreaterThanOrEqual(0.4);
+      expect(groups.worker).toBeGreaterThanOrEqual(groups.workflowThreads ?? Infinity);
+      expect(cpuByGroup('no-such-temporal', child.pid).workflowThreads).toBeUndefined();
+    } finally {
+      child.kill();
       rmSync(dir, { recursive: true, force: true });
     }
   });
