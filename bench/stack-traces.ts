@@ -8,10 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../config/index.js';
-import { LAZY_STACK_TRACES_PRELOAD, NO_STACK_TRACES_PRELOAD, type WorkflowStackTraces } from '../temporal/workflow-stack-traces.js';
+import { STACK_TRACES_PRELOADS, type WorkflowStackTraces } from '../temporal/workflow-stack-traces.js';
 
 const MODES: readonly WorkflowStackTraces[] = ['eager', 'lazy', 'off'];
-const PRELOAD: Record<WorkflowStackTraces, string[]> = { eager: [], lazy: ['--require', LAZY_STACK_TRACES_PRELOAD], off: ['--require', NO_STACK_TRACES_PRELOAD] };
 
 export interface StackTracesResult {
   readonly rounds: number;
@@ -25,7 +24,8 @@ export interface StackTracesResult {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function replayOnce(mode: WorkflowStackTraces, rounds: number): number {
-  const out = execFileSync(process.execPath, [...PRELOAD[mode], '--import', 'tsx', join(REPO_ROOT, 'bench/stack-traces-replay.ts')], {
+  const preload = mode === 'eager' ? [] : ['--require', STACK_TRACES_PRELOADS[mode]];
+  const out = execFileSync(process.execPath, [...preload, '--import', 'tsx', join(REPO_ROOT, 'bench/stack-traces-replay.ts')], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
     env: { ...process.env, ROUNDS: String(rounds) },

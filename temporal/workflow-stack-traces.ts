@@ -31,7 +31,8 @@ export const LAZY_STACK_TRACES_PRELOAD = fileURLToPath(new URL('./workflow-threa
 
 /** The setting's values (config/index.ts). */
 export type WorkflowStackTraces = 'lazy' | 'eager' | 'off';
-const PRELOADS = { lazy: LAZY_STACK_TRACES_PRELOAD, off: NO_STACK_TRACES_PRELOAD } as const;
+/** The file each mode preloads into the SDK's workflow threads (`eager` none). */
+export const STACK_TRACES_PRELOADS = { lazy: LAZY_STACK_TRACES_PRELOAD, off: NO_STACK_TRACES_PRELOAD } as const;
 
 /** The SDK's global handlers as the preload uses them (the shape of @temporalio/worker 1.24's vm-shared.js). */
 interface GlobalHandlers {
@@ -64,7 +65,7 @@ export function checkStackTraceSwitch(mode: Exclude<WorkflowStackTraces, 'eager'
 export async function withWorkflowStackTraces<T>(mode: WorkflowStackTraces, create: () => Promise<T>): Promise<T> {
   if (mode === 'eager') return create();
   checkStackTraceSwitch(mode);
-  const preload = PRELOADS[mode];
+  const preload = STACK_TRACES_PRELOADS[mode];
   const Original = threads.Worker;
   class SdkWorkflowThread extends Original {
     constructor(filename: string | URL, options?: ThreadOptions) {
